@@ -1,0 +1,119 @@
+# churnstream — build, test, demo, bench.
+# Every library comes through pkg-config. `make SANITIZE=address,undefined` builds into
+# build-san/ so sanitized and plain objects never mix. `make CI=1` adds -Werror.
+
+OPT      ?= -O2
+CC       ?= cc
+PREFIX   ?= /usr/local
+SANITIZE ?=
+CI       ?=
+
+PKGS     := rdkafka avro-c hiredis openblas libmicrohttpd zlib
+BUILD    := build$(if $(SANITIZE),-san)
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARN     := -Wall -Wextra -Wstrict-prototypes -Wshadow -Wno-unused-parameter
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iprocessor -Istate \
+	-DCS_VERSION='"$(VERSION)"' -DCS_GIT_REV='"$(GIT_REV)"' \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+ALL_LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+ifneq ($(CI),)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# Every .c under processor/ and state/ except main.c goes into one static library that the
+# binary, the unit tests and the benches link against.
+LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c state/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libchurnstream.a
+BIN      := $(BUILD)/churnstream
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test test-unit test-integration test-python demo bench fmt install clean \
+	check-deps fuzz
+
+all: $(BIN) churnstream
+
+churnstream: $(BIN)
+	@ln -sf $(BIN) churnstream
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/processor/main.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) \
+		$(ALL_LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(LIB) $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(LIB) \
+		$(ALL_LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LDLIBS)
+
+# deps: Debian packages (apt, only when something is missing), the Kafka broker jars (Maven,
+# cached in ~/.cache/churnstream) and the Python test packages (pip, cached).
+deps:
+	@bash tests/services/deps.sh
+
+check-deps:
+	@pkg-config --exists $(PKGS) cmocka || { echo "missing libraries: run 'make deps'" >&2; exit 1; }
+
+test-unit: check-deps $(BIN) $(UNIT_BIN)
+	@bash tests/run-tests.sh unit $(UNIT_BIN)
+
+test-integration: check-deps $(BIN) $(INTEG_BIN)
+	@bash tests/run-tests.sh integration $(INTEG_BIN)
+
+# The README's test command: installs what is missing, builds, runs unit tests, starts real
+# Redis and a real Kafka broker, runs integration, e2e and python tests, stops the services.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
+	@bash tests/run-all.sh $(BUILD)
+
+demo: deps all
+	@bash tests/e2e/demo.sh $(BIN)
+
+bench: deps all $(BENCH_BIN)
+	@bash bench/run.sh $(BUILD)
+
+fuzz:
+	@bash tests/fuzz/run.sh
+
+fmt:
+	clang-format -i $(wildcard processor/*.[ch] state/*.[ch] tests/unit/*.c tests/integration/*.c \
+		tests/support/*.[ch] tests/fuzz/*.c bench/*.c)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/churnstream/schemas
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/churnstream
+	install -m 0644 $(wildcard schemas/*.avsc) $(DESTDIR)$(PREFIX)/share/churnstream/schemas/
+
+clean:
+	rm -rf build build-san churnstream
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,125 @@
+/* Configuration: one table of keys (name, type, default, bounds, help) drives parsing, the
+ * `--help` text and the README's config reference. Load order: defaults -> file (-c FILE)
+ * -> environment (CHURNSTREAM_<KEY>, dots as underscores, upper case) -> flags
+ * (--key=value). `kafka.*` keys pass straight to librdkafka (validated at load time). */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+#define CFG_KAFKA_MAX 64 /* kafka.* pass-through properties kept */
+
+typedef enum { CFG_FRAMING_CONFLUENT = 0, CFG_FRAMING_SINGLE_OBJECT, CFG_FRAMING_PLAIN } cfg_framing_t;
+
+/* Every field is owned by the cfg_t; strings are heap copies freed by cfg_destroy().
+ * Durations are milliseconds (suffixes ms/s/m/h/d accepted in text). */
+typedef struct cfg_s {
+    /* logging */
+    int log_level; /* log_level_t */
+    int log_json;  /* log.format: 0 = logfmt, 1 = json */
+
+    /* topics */
+    char *topic_events;     /* topic.events */
+    char *topic_dlq;        /* topic.dlq */
+    char *topic_alerts;     /* topic.alerts */
+    cfg_framing_t alerts_framing; /* alerts.framing */
+    int32_t alerts_schema_id;     /* alerts.schema_id (Confluent framing) */
+    char *schemas_dir;      /* schemas.dir: writer schemas, <id>.avsc or *.avsc */
+
+    /* redis */
+    char *redis_host;
+    int redis_port;
+    char *redis_user;     /* NULL = default user */
+    char *redis_password; /* NULL = no AUTH */
+    int redis_db;
+    int64_t redis_connect_timeout_ms;
+    int64_t redis_command_timeout_ms;
+
+    /* state */
+    char *state_prefix;    /* state.prefix, default "cs:" */
+    int64_t state_ttl_ms;  /* state.ttl: idle users expire; 0 = never */
+
+    /* batching */
+    int batch_max_messages;
+    int64_t batch_max_wait_ms;
+
+    /* event-time validation and ticks (DESIGN.md section 4) */
+    int64_t tick_interval_ms;
+    int64_t tick_idle_advance_ms;
+    int64_t label_horizon_ms;
+    int64_t label_lookback_ms;
+    int64_t events_allowed_lateness_ms; /* watermark = max event time - this */
+    int64_t events_max_past_ms;         /* reject events older than watermark - this */
+    int64_t events_max_future_ms;       /* reject events newer than watermark + this */
+
+    /* models */
+    int model_k;
+    uint64_t model_seed;
+    int64_t model_min_examples;
+    double model_learning_rate;
+    double model_l2;
+    double model_kmeans_half_life; /* events */
+    double model_scaler_half_life; /* events; 0 = no decay */
+    int model_class_weight;        /* 0 = none, 1 = balanced */
+
+    /* alerts */
+    double alert_threshold;
+    double alert_top_percent; /* 0 = off */
+    int64_t alert_cooldown_ms;
+    double alert_holdout_percent;
+    char *alert_holdout_salt;
+    char *alert_actions; /* alert.actions: "segment:bucket=action,..." table, "" = defaults */
+
+    /* metrics */
+    int metrics_port; /* 0 = disabled */
+    char *metrics_bind;
+
+    /* kafka.* pass-through, in load order (later entries override earlier ones) */
+    int kafka_count;
+    char *kafka_keys[CFG_KAFKA_MAX];
+    char *kafka_values[CFG_KAFKA_MAX];
+} cfg_t;
+
+/* Allocates a config holding every default. Returns NULL only on out of memory. */
+cfg_t *cfg_new(void);
+/* Frees the config and every string it owns; NULL is a no-op. */
+void cfg_destroy(cfg_t *cfg);
+
+/* Sets one key from text. `where` names the source for the error ("churnstream.conf:12",
+ * "CHURNSTREAM_REDIS_PORT", "--redis.port"). On error returns -1 and writes
+ * "<where>: <key>: <reason>" into errstr, e.g.
+ * "churnstream.conf:12: redis.port: expected 1..65535, got \"abc\"". */
+int cfg_set(cfg_t *cfg, const char *key, const char *value, const char *where, char *errstr,
+            size_t errstr_size);
+
+/* Loads a key=value file ('#' comments, blank lines, optional spaces around '='). */
+int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size);
+
+/* Applies every CHURNSTREAM_* variable of envp (NULL-terminated, like environ). Variables
+ * that name no key are errors, except CHURNSTREAM_CONFIG (the file path). */
+int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size);
+
+/* Full load for a subcommand: finds -c FILE / --config=FILE (or CHURNSTREAM_CONFIG) in argv,
+ * loads file, then env, then every --key=value flag whose key is in the table or starts with
+ * kafka. or redis.; every other argument (positional, command-specific flags) is copied in
+ * order to rest_argv (which must hold argc entries; pointers alias argv) and counted in
+ * *rest_argc. Returns 0, or -1 with errstr set (callers exit with status 2). */
+int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc,
+                 char **rest_argv, char *errstr, size_t errstr_size);
+
+/* Returns a new librdkafka config holding the kafka.* properties (and `extra` key/value
+ * pairs, NULL-terminated, applied first so that user settings win). NULL on error. The
+ * caller owns the result (rd_kafka_new takes it). */
+rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
+                                size_t errstr_size);
+
+/* Parses "250ms", "30s", "5m", "12h", "7d" or a bare number of milliseconds. */
+int cfg_parse_duration_ms(const char *text, int64_t *out_ms);
+
+/* Writes the key reference: plain text for --help, or a Markdown table (README). */
+void cfg_print_reference(FILE *out, int markdown);
+
+#endif

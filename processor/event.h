@@ -1,0 +1,52 @@
+/* The decoded user-behaviour event (schemas/event.avsc), the unit every other module
+ * consumes. Plain value type: no heap pointers, so batches can copy it freely. */
+#ifndef CS_EVENT_H
+#define CS_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Symbols in the order of the Avro enum in schemas/event.avsc. A writer symbol unknown to
+ * the reader resolves to EV_OTHER (the enum's default). */
+typedef enum {
+    EV_SESSION_START = 0,
+    EV_PAGE_VIEW,
+    EV_SEARCH,
+    EV_ADD_TO_CART,
+    EV_REMOVE_FROM_CART,
+    EV_PURCHASE,
+    EV_REFUND,
+    EV_SUPPORT_TICKET,
+    EV_COUPON_REDEEM,
+    EV_SUBSCRIPTION_CANCEL,
+    EV_OTHER,
+    EV_TYPE_COUNT
+} ev_type_t;
+
+#define EV_USER_ID_MAX 256 /* bytes; longer ids are rejected to the DLQ */
+#define EV_STR_MAX     128 /* bytes kept of item_id/category/channel (truncated beyond) */
+
+typedef struct ev_event_s {
+    char user_id[EV_USER_ID_MAX + 1]; /* NUL-terminated, 1..EV_USER_ID_MAX bytes */
+    uint16_t user_id_len;
+    ev_type_t type;
+    int64_t event_time_ms; /* Unix epoch, milliseconds, UTC */
+    double amount;         /* currency units; finite */
+    /* Optional fields: has_* = 0 when the Avro union holds null. */
+    uint8_t has_item_id, has_category, has_channel;
+    char item_id[EV_STR_MAX + 1];
+    char category[EV_STR_MAX + 1];
+    char channel[EV_STR_MAX + 1];
+} ev_event_t;
+
+/* Symbol name as in the schema ("purchase"); "other" for out-of-range values. */
+const char *ev_type_name(ev_type_t t);
+/* Parse a symbol name; returns -1 when unknown. */
+int ev_type_parse(const char *name, ev_type_t *out);
+/* Activity = every event except refund and subscription_cancel (DESIGN.md section 4). */
+static inline int ev_is_activity(ev_type_t t)
+{
+    return t != EV_REFUND && t != EV_SUBSCRIPTION_CANCEL;
+}
+
+#endif
