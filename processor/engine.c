@@ -1,0 +1,276 @@
+/* Ticks, eligibility, delayed labels and exactly-once prequential scoring (DESIGN.md
+ * section 4). Nothing per snapshot is stored: a snapshot's features are recomputed from the
+ * user's decayed state whenever it is scored or labelled, and two numbers per user
+ * (scored, resolved and pending-positive ticks, see user.h) plus the engine's progress
+ * decide who owns each one. */
+#include "engine.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct eng_s {
+    eng_params_t p;
+    eng_store_t store;
+    eng_sink_t sink;
+    eng_progress_t prog;
+};
+
+int64_t eng_tick_floor(int64_t t_ms, int64_t tick_ms)
+{
+    int64_t q = t_ms / tick_ms;
+    if (t_ms % tick_ms != 0 && t_ms < 0)
+        q--;
+    return q * tick_ms;
+}
+
+int64_t eng_tick_after(int64_t t_ms, int64_t tick_ms)
+{
+    return eng_tick_floor(t_ms, tick_ms) + tick_ms;
+}
+
+eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_sink_t *sink,
+               char *errstr, size_t errstr_size)
+{
+    if (params->tick_ms <= 0 || params->horizon_ms <= 0 || params->lookback_ms <= 0) {
+        snprintf(errstr, errstr_size, "tick interval, horizon and lookback must be > 0");
+        return NULL;
+    }
+    /* With W < tick and W < H at most one tick per user can wait for certainty (see
+     * pending_positive_ms), which keeps the record small and the proof simple. */
+    if (params->lateness_ms < 0 || params->lateness_ms >= params->tick_ms ||
+        params->lateness_ms >= params->horizon_ms) {
+        snprintf(errstr, errstr_size,
+                 "allowed lateness must be >= 0 and below both the tick interval and the "
+                 "horizon");
+        return NULL;
+    }
+    eng_t *eng = calloc(1, sizeof(*eng));
+    if (!eng) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    eng->p = *params;
+    eng->store = *store;
+    eng->sink = *sink;
+    eng->prog.first_tick_ms = ENG_NO_TIME;
+    eng->prog.swept_through_ms = ENG_NO_TIME;
+    eng->prog.positives_next_ms = ENG_NO_TIME;
+    eng->prog.watermark_ms = ENG_NO_TIME;
+    return eng;
+}
+
+void eng_destroy(eng_t *eng)
+{
+    free(eng);
+}
+
+void eng_get_progress(const eng_t *eng, eng_progress_t *out)
+{
+    *out = eng->prog;
+}
+
+void eng_set_progress(eng_t *eng, const eng_progress_t *in)
+{
+    eng->prog = *in;
+}
+
+static void emit(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms, int y)
+{
+    float x[FEAT_DIM];
+    feat_vector(&rec->feat, tick_ms, x);
+    eng_snapshot_t s = {.user_id = uid, .tick_ms = tick_ms, .x = x, .rec = rec, .y = y};
+    if (y < 0) {
+        if (eng->sink.score)
+            eng->sink.score(eng->sink.opaque, &s);
+    } else if (eng->sink.label) {
+        eng->sink.label(eng->sink.opaque, &s);
+    }
+}
+
+static void score(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms)
+{
+    emit(eng, uid, rec, tick_ms, -1);
+    rec->scored_tick_ms = tick_ms;
+    if (eng->store.touched)
+        eng->store.touched(eng->store.opaque, uid, rec);
+}
+
+/* First tick in (after_ms, ...) that is also >= the engine's first tick. */
+static int64_t first_tick_above(const eng_t *eng, int64_t after_ms)
+{
+    int64_t t = after_ms == ENG_NO_TIME ? eng->prog.first_tick_ms
+                                        : eng_tick_after(after_ms, eng->p.tick_ms);
+    return t < eng->prog.first_tick_ms ? eng->prog.first_tick_ms : t;
+}
+
+void eng_event(eng_t *eng, const ev_event_t *ev)
+{
+    const int64_t t = ev->event_time_ms, I = eng->p.tick_ms, L = eng->p.lookback_ms;
+    if (eng->prog.swept_through_ms == ENG_NO_TIME) {
+        /* Before the first sweep an earlier event (out of order) may still move the first
+         * tick down; after it the tick grid is fixed. */
+        int64_t first = eng_tick_after(t, I);
+        if (eng->prog.first_tick_ms == ENG_NO_TIME || first < eng->prog.first_tick_ms)
+            eng->prog.first_tick_ms = first;
+    }
+    user_rec_t *rec = eng->store.get(eng->store.opaque, ev->user_id, ev->user_id_len);
+    const int64_t last_act = feat_last_activity_ms(&rec->feat);
+
+    /* 1. Score the snapshots this event is the first to reach: eligible ticks up to t not
+     * scored yet and after the last sweep (which scored every user eligible then; no
+     * accepted event can land before a swept tick, so its eligibility cannot change). */
+    if (last_act != ENG_NO_TIME) {
+        int64_t from = last_act; /* eligibility needs an activity strictly before T */
+        if (rec->scored_tick_ms > from)
+            from = rec->scored_tick_ms;
+        if (eng->prog.swept_through_ms != ENG_NO_TIME && eng->prog.swept_through_ms > from)
+            from = eng->prog.swept_through_ms;
+        int64_t hi = last_act + L < t ? last_act + L : t;
+        for (int64_t T = first_tick_above(eng, from); T <= hi; T += I)
+            score(eng, ev->user_id, rec, T);
+    }
+
+    /* 2. A pending positive (see user.h) is settled by any later-arriving event: an
+     * activity inside [U, U+H) makes it a negative; an event far enough past U+H that no
+     * event inside the window can still arrive confirms it. */
+    const int64_t U = rec->pending_positive_ms, W = eng->p.lateness_ms;
+    if (U != ENG_NO_TIME) {
+        if (ev_is_activity(ev->type) && t >= U && t < U + eng->p.horizon_ms) {
+            emit(eng, ev->user_id, rec, U, 0);
+            rec->pending_positive_ms = ENG_NO_TIME;
+        } else if (t - W >= U + eng->p.horizon_ms) {
+            emit(eng, ev->user_id, rec, U, 1);
+            rec->pending_positive_ms = ENG_NO_TIME;
+        }
+    }
+
+    /* 3. An activity resolves as negative every tick it makes eligible-and-active: with
+     * lo/hi the older/newer of (t, last activity), ticks T in (lo, lo + L] up to hi. A late
+     * event (t < last activity) can make ticks eligible that were not before; those were
+     * never scored (no sweep has reached them, t being within the lateness), so they are
+     * scored here too. resolved_tick_ms keeps every tick from being labelled twice. */
+    if (ev_is_activity(ev->type) && last_act != ENG_NO_TIME) {
+        int64_t lo = t < last_act ? t : last_act, newest = t < last_act ? last_act : t;
+        int64_t hi = lo + L < newest ? lo + L : newest;
+        int64_t from = lo;
+        if (rec->resolved_tick_ms != ENG_NO_TIME && rec->resolved_tick_ms > from)
+            from = rec->resolved_tick_ms;
+        int late = t < last_act;
+        for (int64_t T = first_tick_above(eng, from); T <= hi; T += I) {
+            int y = newest >= T + eng->p.horizon_ms;
+            /* y = 1: no activity seen in [T, T+H). Normally the resolution sweep at T + H
+             * emits it; when this batch brought events past T + H before that sweep ran, the
+             * user's last activity has moved and the sweep would miss it, so it is emitted
+             * here: at once when no event inside the window can still arrive, else parked
+             * as the user's pending positive. */
+            if (y && eng->prog.positives_next_ms != ENG_NO_TIME &&
+                T < eng->prog.positives_next_ms)
+                continue; /* the sweep already emitted it */
+            if (y && newest - W < T + eng->p.horizon_ms) {
+                rec->pending_positive_ms = T;
+                continue;
+            }
+            if (late && T > rec->scored_tick_ms)
+                score(eng, ev->user_id, rec, T);
+            emit(eng, ev->user_id, rec, T, y);
+            rec->resolved_tick_ms = T;
+        }
+    }
+
+    feat_apply(&rec->feat, ev);
+    if (eng->store.touched)
+        eng->store.touched(eng->store.opaque, ev->user_id, rec);
+}
+
+typedef struct sweep_ctx_s {
+    eng_t *eng;
+    int64_t tick_ms;
+    int positive;
+} sweep_ctx_t;
+
+static void pending_visit(void *opaque, const char *uid, user_rec_t *rec)
+{
+    sweep_ctx_t *c = opaque;
+    if (rec->pending_positive_ms != c->tick_ms)
+        return;
+    emit(c->eng, uid, rec, c->tick_ms, 1);
+    rec->pending_positive_ms = ENG_NO_TIME;
+    if (c->eng->store.touched)
+        c->eng->store.touched(c->eng->store.opaque, uid, rec);
+}
+
+static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
+{
+    sweep_ctx_t *c = opaque;
+    if (c->positive) {
+        emit(c->eng, uid, rec, c->tick_ms, 1);
+    } else if (rec->scored_tick_ms < c->tick_ms) {
+        score(c->eng, uid, rec, c->tick_ms); /* else an event already scored it */
+    }
+}
+
+static void run_sweep(eng_t *eng, int64_t T)
+{
+    sweep_ctx_t c = {.eng = eng, .tick_ms = T, .positive = 0};
+    eng->store.range(eng->store.opaque, T - eng->p.lookback_ms, T, sweep_visit, &c);
+    eng->prog.swept_through_ms = T;
+    if (eng->prog.positives_next_ms == ENG_NO_TIME)
+        eng->prog.positives_next_ms = T;
+    if (eng->sink.tick_done)
+        eng->sink.tick_done(eng->sink.opaque, T);
+}
+
+static void run_positives(eng_t *eng, int64_t T)
+{
+    /* At T + H, a user whose last activity is still in [T-L, T) had none in [T, T+H). */
+    sweep_ctx_t c = {.eng = eng, .tick_ms = T, .positive = 1};
+    eng->store.range(eng->store.opaque, T - eng->p.lookback_ms, T, sweep_visit, &c);
+    /* Pending positives of T belong to users whose activity at t >= T+H came within the
+     * lateness of T+H (the event path parked them): their last activity is in
+     * [T+H, T+H+W) unless a later event already settled them. */
+    const int64_t end = T + eng->p.horizon_ms;
+    if (eng->p.lateness_ms > 0)
+        eng->store.range(eng->store.opaque, end, end + eng->p.lateness_ms, pending_visit, &c);
+    eng->prog.positives_next_ms = T + eng->p.tick_ms;
+}
+
+/* Runs sweeps of ticks <= limit_ms and positive resolutions with T + H <= pos_limit_ms,
+ * interleaved in time order (a resolution at T+H before a sweep at the same instant, so the
+ * model has learnt what was known by then). */
+static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms)
+{
+    if (eng->prog.first_tick_ms == ENG_NO_TIME)
+        return;
+    for (;;) {
+        int64_t next_sweep = eng->prog.swept_through_ms == ENG_NO_TIME
+                                 ? eng->prog.first_tick_ms
+                                 : eng->prog.swept_through_ms + eng->p.tick_ms;
+        int64_t P = eng->prog.positives_next_ms;
+        int pos_ready = P != ENG_NO_TIME && P <= eng->prog.swept_through_ms &&
+                        P + eng->p.horizon_ms <= pos_limit_ms;
+        int sweep_ready = next_sweep <= limit_ms;
+        if (pos_ready && (!sweep_ready || P + eng->p.horizon_ms <= next_sweep))
+            run_positives(eng, P);
+        else if (sweep_ready)
+            run_sweep(eng, next_sweep);
+        else
+            break;
+    }
+}
+
+void eng_advance(eng_t *eng, int64_t watermark_ms)
+{
+    if (eng->prog.watermark_ms != ENG_NO_TIME && watermark_ms <= eng->prog.watermark_ms)
+        return;
+    eng->prog.watermark_ms = watermark_ms;
+    catch_up(eng, watermark_ms, watermark_ms);
+}
+
+void eng_finish(eng_t *eng, int64_t end_ms)
+{
+    catch_up(eng, end_ms - 1, end_ms);
+    if (eng->prog.watermark_ms == ENG_NO_TIME || eng->prog.watermark_ms < end_ms)
+        eng->prog.watermark_ms = end_ms;
+}

@@ -1,0 +1,102 @@
+/* The event-time engine of DESIGN.md section 4: ticks, eligibility, delayed labels and the
+ * exactly-once scoring of every eligible snapshot. It owns no user storage: records come
+ * from a user store (state/store.h) and snapshots go out through a sink (scoring, training,
+ * outputs). Live `run` and `replay` drive the same engine.
+ *
+ * Invariants (proved by tests/unit/test_engine.c against a brute-force oracle):
+ *  - each snapshot (user, T) with an activity in [T-L, T) is passed to sink->score exactly
+ *    once, with x(T) from the events applied so far, all of them before T when events
+ *    arrive no later than the allowed lateness;
+ *  - each such snapshot whose label is known is passed to sink->label exactly once:
+ *    y = 0 at the user's first activity in [T, T+H), y = 1 when the watermark passes T+H;
+ *  - at the end of a replay, eng_finish() scores the remaining ticks before the end; their
+ *    labels stay unknown (censored): a sink tells them apart as scored but never labelled. */
+#ifndef CS_ENGINE_H
+#define CS_ENGINE_H
+
+#include <stdint.h>
+
+#include "event.h"
+#include "user.h"
+
+#define ENG_NO_TIME INT64_MIN
+
+typedef struct eng_params_s {
+    int64_t tick_ms;     /* tick interval; ticks are multiples of it since the epoch */
+    int64_t horizon_ms;  /* H: label horizon */
+    int64_t lookback_ms; /* L: eligibility lookback */
+    int64_t lateness_ms; /* W: an event is never older than (max event time seen - W);
+                            0 <= W < tick and W < H */
+} eng_params_t;
+
+/* One snapshot handed to the sink. Pointers are valid during the callback only. */
+typedef struct eng_snapshot_s {
+    const char *user_id;
+    int64_t tick_ms;
+    const float *x; /* FEAT_DIM features at tick_ms */
+    user_rec_t *rec; /* the user's record (the sink may update alert fields) */
+    int y;          /* label callbacks: 0 or 1; score callbacks: -1 */
+} eng_snapshot_t;
+
+/* Where snapshots go. Callbacks may be NULL. */
+typedef struct eng_sink_s {
+    void *opaque;
+    /* An eligible snapshot, scored exactly once (prequential: before its label is known). */
+    void (*score)(void *opaque, const eng_snapshot_t *s);
+    /* A snapshot with its label, exactly once. */
+    void (*label)(void *opaque, const eng_snapshot_t *s);
+    /* Tick T's sweep is complete (every snapshot of T that the sweep owns was scored). */
+    void (*tick_done)(void *opaque, int64_t tick_ms);
+} eng_sink_t;
+
+/* What the engine needs from a user store. `get` returns the record of a user, creating an
+ * empty one (user_rec_init) when absent; the pointer stays valid until the next `get`.
+ * `range` calls visit for every user whose last activity time is in [lo_ms, hi_ms).
+ * `touched` tells the store a record changed (dirty for the next commit; its last activity
+ * may have moved). */
+typedef struct eng_store_s {
+    void *opaque;
+    user_rec_t *(*get)(void *opaque, const char *user_id, size_t len);
+    void (*range)(void *opaque, int64_t lo_ms, int64_t hi_ms,
+                  void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx);
+    void (*touched)(void *opaque, const char *user_id, user_rec_t *rec);
+} eng_store_t;
+
+/* The engine's own progress, persisted with the model and the offsets so a restart resumes
+ * exactly where the last commit left (plain values, copied by the caller). */
+typedef struct eng_progress_s {
+    int64_t first_tick_ms;     /* ENG_NO_TIME until the first event */
+    int64_t swept_through_ms;  /* last tick whose scoring sweep ran; ENG_NO_TIME if none */
+    int64_t positives_next_ms; /* next tick whose positives are resolved at tick + H */
+    int64_t watermark_ms;      /* ENG_NO_TIME until the first advance */
+} eng_progress_t;
+
+typedef struct eng_s eng_t;
+
+/* Creates an engine. Copies params; store and sink are borrowed and must outlive it.
+ * Returns NULL with errstr set on invalid params (non-positive durations). */
+eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_sink_t *sink,
+               char *errstr, size_t errstr_size);
+void eng_destroy(eng_t *eng);
+
+/* Applies one validated event: scores the user's pending snapshots, resolves negatives,
+ * then updates the user's features. Does not move the watermark. */
+void eng_event(eng_t *eng, const ev_event_t *ev);
+
+/* Moves the watermark forward (never back) to watermark_ms and runs, in time order, every
+ * tick sweep at T <= watermark and every positive resolution at T + H <= watermark. */
+void eng_advance(eng_t *eng, int64_t watermark_ms);
+
+/* End of a replay: the input ends at end_ms (exclusive; the end of the last event's UTC day).
+ * Sweeps every tick T < end_ms and resolves every positive with T + H <= end_ms. */
+void eng_finish(eng_t *eng, int64_t end_ms);
+
+void eng_get_progress(const eng_t *eng, eng_progress_t *out);
+void eng_set_progress(eng_t *eng, const eng_progress_t *in);
+
+/* Tick arithmetic. Largest multiple of tick_ms <= t_ms (floor, also for negative times). */
+int64_t eng_tick_floor(int64_t t_ms, int64_t tick_ms);
+/* The first tick strictly after t_ms. */
+int64_t eng_tick_after(int64_t t_ms, int64_t tick_ms);
+
+#endif

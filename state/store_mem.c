@@ -1,0 +1,200 @@
+/* In-memory user store: open-addressing hash (FNV-1a, linear probing) over dense arrays of
+ * ids, records and last-activity times. Removal swaps the last user into the hole, so the
+ * arrays stay dense and the range scan touches no tombstones. */
+#include "store_mem.h"
+
+#include "log.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct st_mem_s {
+    size_t count, cap;    /* users, allocated slots of the dense arrays */
+    char **ids;           /* owned, NUL-terminated */
+    uint32_t *id_lens;
+    user_rec_t *recs;
+    int64_t *last_act_ms; /* copy of feat_last_activity_ms() for the range scan */
+    uint32_t *slots;      /* hash slots: dense index + 1, 0 = empty */
+    size_t nslots;        /* power of two, >= 2 * cap */
+};
+
+static uint64_t hash_id(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+st_mem_t *st_mem_new(void)
+{
+    return calloc(1, sizeof(st_mem_t));
+}
+
+void st_mem_destroy(st_mem_t *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->count; i++)
+        free(st->ids[i]);
+    free(st->ids);
+    free(st->id_lens);
+    free(st->recs);
+    free(st->last_act_ms);
+    free(st->slots);
+    free(st);
+}
+
+/* Slot holding the user, or the empty slot where it would go. */
+static size_t find_slot(const st_mem_t *st, const char *id, size_t len)
+{
+    size_t mask = st->nslots - 1, s = (size_t)hash_id(id, len) & mask;
+    for (;; s = (s + 1) & mask) {
+        uint32_t v = st->slots[s];
+        if (v == 0)
+            return s;
+        size_t i = v - 1;
+        if (st->id_lens[i] == len && memcmp(st->ids[i], id, len) == 0)
+            return s;
+    }
+}
+
+static int rehash(st_mem_t *st, size_t nslots)
+{
+    uint32_t *slots = calloc(nslots, sizeof(*slots));
+    if (!slots)
+        return -1;
+    free(st->slots);
+    st->slots = slots;
+    st->nslots = nslots;
+    for (size_t i = 0; i < st->count; i++)
+        st->slots[find_slot(st, st->ids[i], st->id_lens[i])] = (uint32_t)(i + 1);
+    return 0;
+}
+
+static int grow(st_mem_t *st)
+{
+    size_t cap = st->cap ? st->cap * 2 : 1024;
+    char **ids = realloc(st->ids, cap * sizeof(*ids));
+    if (ids)
+        st->ids = ids;
+    uint32_t *lens = realloc(st->id_lens, cap * sizeof(*lens));
+    if (lens)
+        st->id_lens = lens;
+    user_rec_t *recs = realloc(st->recs, cap * sizeof(*recs));
+    if (recs)
+        st->recs = recs;
+    int64_t *last = realloc(st->last_act_ms, cap * sizeof(*last));
+    if (last)
+        st->last_act_ms = last;
+    if (!ids || !lens || !recs || !last || cap > UINT32_MAX - 1)
+        return -1;
+    st->cap = cap;
+    return rehash(st, cap * 2);
+}
+
+user_rec_t *st_mem_find(st_mem_t *st, const char *user_id, size_t len)
+{
+    if (st->count == 0)
+        return NULL;
+    uint32_t v = st->slots[find_slot(st, user_id, len)];
+    return v ? &st->recs[v - 1] : NULL;
+}
+
+user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len)
+{
+    if (st->count == st->cap && grow(st) != 0)
+        return NULL;
+    size_t s = find_slot(st, user_id, len);
+    if (st->slots[s])
+        return &st->recs[st->slots[s] - 1];
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, user_id, len);
+    copy[len] = '\0';
+    size_t i = st->count++;
+    st->ids[i] = copy;
+    st->id_lens[i] = (uint32_t)len;
+    user_rec_init(&st->recs[i]);
+    st->last_act_ms[i] = INT64_MIN;
+    st->slots[s] = (uint32_t)(i + 1);
+    return &st->recs[i];
+}
+
+int st_mem_forget(st_mem_t *st, const char *user_id, size_t len)
+{
+    if (st->count == 0)
+        return 0;
+    size_t s = find_slot(st, user_id, len);
+    if (!st->slots[s])
+        return 0;
+    size_t i = st->slots[s] - 1, last = st->count - 1;
+    free(st->ids[i]);
+    if (i != last) {
+        st->ids[i] = st->ids[last];
+        st->id_lens[i] = st->id_lens[last];
+        st->recs[i] = st->recs[last];
+        st->last_act_ms[i] = st->last_act_ms[last];
+    }
+    st->count--;
+    /* Simplest correct removal under linear probing: rebuild the slots. Forget is rare. */
+    rehash(st, st->nslots);
+    return 1;
+}
+
+size_t st_mem_count(const st_mem_t *st)
+{
+    return st->count;
+}
+
+const char *st_mem_user_id(const st_mem_t *st, size_t i)
+{
+    return st->ids[i];
+}
+
+user_rec_t *st_mem_at(st_mem_t *st, size_t i)
+{
+    return &st->recs[i];
+}
+
+static user_rec_t *ops_get(void *opaque, const char *user_id, size_t len)
+{
+    user_rec_t *rec = st_mem_get(opaque, user_id, len);
+    if (!rec) {
+        /* The engine cannot go on without the record; losing the event silently is worse. */
+        log_error("state", "out of memory holding %zu users", st_mem_count(opaque));
+        abort();
+    }
+    return rec;
+}
+
+static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
+                      void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
+{
+    st_mem_t *st = opaque;
+    /* Visiting never inserts, so the arrays cannot move under the loop. */
+    for (size_t i = 0; i < st->count; i++) {
+        int64_t t = st->last_act_ms[i];
+        if (t >= lo_ms && t < hi_ms)
+            visit(ctx, st->ids[i], &st->recs[i]);
+    }
+}
+
+static void ops_touched(void *opaque, const char *user_id, user_rec_t *rec)
+{
+    st_mem_t *st = opaque;
+    (void)user_id;
+    st->last_act_ms[rec - st->recs] = feat_last_activity_ms(&rec->feat);
+}
+
+void st_mem_engine_ops(st_mem_t *st, eng_store_t *ops)
+{
+    ops->opaque = st;
+    ops->get = ops_get;
+    ops->range = ops_range;
+    ops->touched = ops_touched;
+}
