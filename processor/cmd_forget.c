@@ -12,7 +12,8 @@ int cmd_forget(cfg_t *cfg, int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream forget [options]\n\nDelete a user's state everywhere (privacy requests).\n");
+            printf("usage: churnstream forget [options]\n\nDelete a user's state everywhere "
+                   "(privacy requests).\n");
             return 0;
         }
     }

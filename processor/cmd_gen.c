@@ -12,7 +12,8 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream gen [options]\n\nGenerate synthetic events with planted churners, to a file or a topic.\n");
+            printf("usage: churnstream gen [options]\n\nGenerate synthetic events with planted "
+                   "churners, to a file or a topic.\n");
             return 0;
         }
     }

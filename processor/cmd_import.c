@@ -12,7 +12,8 @@ int cmd_import(cfg_t *cfg, int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream import [options]\n\nConvert Online Retail (or any CSV through a column mapping) to an Avro container file.\n");
+            printf("usage: churnstream import [options]\n\nConvert Online Retail (or any CSV "
+                   "through a column mapping) to an Avro container file.\n");
             return 0;
         }
     }

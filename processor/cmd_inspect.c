@@ -12,7 +12,8 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream inspect [options]\n\nShow a user's features, score and segment, or the model's segments.\n");
+            printf("usage: churnstream inspect [options]\n\nShow a user's features, score and "
+                   "segment, or the model's segments.\n");
             return 0;
         }
     }

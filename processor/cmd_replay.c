@@ -12,7 +12,8 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream replay [options]\n\nReplay a file or a Kafka time range: backtest metrics, scores, alerts, report and model.\n");
+            printf("usage: churnstream replay [options]\n\nReplay a file or a Kafka time range: "
+                   "backtest metrics, scores, alerts, report and model.\n");
             return 0;
         }
     }

@@ -12,7 +12,8 @@ int cmd_run(cfg_t *cfg, int argc, char **argv)
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream run [options]\n\nConsume events from Kafka, keep per-user state in Redis, score users and emit churn alerts.\n");
+            printf("usage: churnstream run [options]\n\nConsume events from Kafka, keep per-user "
+                   "state in Redis, score users and emit churn alerts.\n");
             return 0;
         }
     }

@@ -14,11 +14,11 @@
 
 typedef enum {
     CFG_T_STRING = 0,
-    CFG_T_INT,    /* int (and int32_t, which is int on every target we build for) */
-    CFG_T_INT64,  /* int64_t */
-    CFG_T_UINT64, /* uint64_t, full range, bounds ignored */
-    CFG_T_DOUBLE, /* finite double */
-    CFG_T_BOOL,   /* int 0/1 */
+    CFG_T_INT,      /* int (and int32_t, which is int on every target we build for) */
+    CFG_T_INT64,    /* int64_t */
+    CFG_T_UINT64,   /* uint64_t, full range, bounds ignored */
+    CFG_T_DOUBLE,   /* finite double */
+    CFG_T_BOOL,     /* int 0/1 */
     CFG_T_DURATION, /* int64_t milliseconds */
     CFG_T_ENUM      /* int index into choices */
 } cfg_type_t;
@@ -46,6 +46,7 @@ _Static_assert(sizeof(cfg_framing_t) == sizeof(int), "enums are stored through a
 #define MS_H   (60.0 * MS_MIN)
 #define MS_D   (24.0 * MS_H)
 
+/* clang-format off */
 #define OFF(field) offsetof(cfg_t, field)
 #define K_STR(n, d, fl, f, h)         {n, CFG_T_STRING, d, 0, 0, NULL, fl, OFF(f), h}
 #define K_INT(n, d, lo, hi, f, h)     {n, CFG_T_INT, d, lo, hi, NULL, 0, OFF(f), h}
@@ -55,6 +56,7 @@ _Static_assert(sizeof(cfg_framing_t) == sizeof(int), "enums are stored through a
 #define K_BOOL(n, d, f, h)            {n, CFG_T_BOOL, d, 0, 1, NULL, 0, OFF(f), h}
 #define K_DUR(n, d, lo, hi, f, h)     {n, CFG_T_DURATION, d, lo, hi, NULL, 0, OFF(f), h}
 #define K_ENUM(n, d, ch, f, h)        {n, CFG_T_ENUM, d, 0, 0, ch, 0, OFF(f), h}
+/* clang-format on */
 
 /* Enum choice order must match the C enums they are stored as (log_level_t, cfg_framing_t). */
 static const cfg_key_t cfg_keys[] = {
@@ -150,11 +152,13 @@ static const cfg_key_t cfg_keys[] = {
 
 /* kafka.* defaults live here rather than in cfg_t: cfg_kafka_conf() applies them before the
  * command's `extra` pairs (e.g. the mock cluster's address), which come before the user's. */
+/* clang-format off */
 static const char *const kafka_defaults[] = {
-    "bootstrap.servers", "127.0.0.1:9092", //
-    "group.id", "churnstream",             //
+    "bootstrap.servers", "127.0.0.1:9092",
+    "group.id",          "churnstream",
     NULL,
 };
+/* clang-format on */
 
 #define KAFKA_PREFIX     "kafka."
 #define KAFKA_PREFIX_LEN 6
@@ -165,9 +169,8 @@ static const char *const kafka_defaults[] = {
 /* ---- small helpers --------------------------------------------------------------------- */
 
 /* Writes "<where>: <key>: <reason>" (parts that are NULL are left out); returns -1. */
-__attribute__((format(printf, 5, 6))) static int fail(char *errstr, size_t errstr_size,
-                                                      const char *where, const char *key,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+fail(char *errstr, size_t errstr_size, const char *where, const char *key, const char *fmt, ...)
 {
     if (!errstr || errstr_size == 0)
         return -1;
@@ -733,7 +736,7 @@ int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size
         char where[4096 + 16];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         char *eq = strchr(s, '=');
-        if (!eq || eq == s) {
+        if (!eq || eq == s) { /* s is trimmed: eq == s means an empty key */
             rc = fail(errstr, errstr_size, where, NULL, "expected key = value, got \"%s\"", s);
             break;
         }
@@ -746,11 +749,6 @@ int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size
         if (lv >= 2 && value[0] == '"' && value[lv - 1] == '"') {
             value[lv - 1] = '\0';
             value++;
-        }
-        if (*key == '\0') {
-            rc = fail(errstr, errstr_size, where, NULL, "expected key = value, got \"=%s\"",
-                      eq + 1);
-            break;
         }
         if (cfg_set(cfg, key, value, where, errstr, errstr_size) != 0) {
             rc = -1;
@@ -778,8 +776,8 @@ int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size)
         const char *value = eq + 1;
         char name[NAME_MAX_LEN + ENV_PREFIX_LEN + 1];
         if (name_len >= sizeof name)
-            return fail(errstr, errstr_size, NULL, NULL, "%.*s...: unknown variable (see "
-                        "churnstream --help)", 40, *e);
+            return fail(errstr, errstr_size, NULL, NULL,
+                        "%.*s...: unknown variable (see churnstream --help)", 40, *e);
         memcpy(name, *e, name_len);
         name[name_len] = '\0';
         if (strcmp(name, ENV_PREFIX "CONFIG") == 0)
@@ -810,8 +808,8 @@ int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size)
             const cfg_key_t *near = key_suggest(name, 1);
             if (near) {
                 env_name_of(near->name, cand, sizeof cand);
-                return fail(errstr, errstr_size, name, NULL,
-                            "unknown variable; did you mean %s?", cand);
+                return fail(errstr, errstr_size, name, NULL, "unknown variable; did you mean %s?",
+                            cand);
             }
             return fail(errstr, errstr_size, name, NULL,
                         "unknown variable (see churnstream --help)");
@@ -842,8 +840,8 @@ static int is_config_flag(const char *arg)
     return dot && (!eq || dot < eq);
 }
 
-int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc,
-                 char **rest_argv, char *errstr, size_t errstr_size)
+int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc, char **rest_argv,
+                 char *errstr, size_t errstr_size)
 {
     const char *path = NULL;
     for (int i = 0; i < argc; i++) {
@@ -1036,8 +1034,7 @@ void cfg_print_reference(FILE *out, int markdown)
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const cfg_key_t *k = &cfg_keys[i];
         format_range(k, range, sizeof range);
-        text_row(out, k->name, type_name(k->type), *k->def ? k->def : "(empty)", range,
-                 k->help);
+        text_row(out, k->name, type_name(k->type), *k->def ? k->def : "(empty)", range, k->help);
     }
     for (size_t i = 0; kafka_defaults[2 * i]; i++) {
         snprintf(name, sizeof name, "kafka.%s", kafka_defaults[2 * i]);

@@ -173,8 +173,10 @@ int main(int argc, char **argv)
     const command_t *cmd = command_find(first);
     if (!cmd) {
         if (first[0] == '-')
-            fprintf(stderr, "churnstream: unknown option \"%s\" before the command "
-                            "(see churnstream --help)\n", first);
+            fprintf(stderr,
+                    "churnstream: unknown option \"%s\" before the command "
+                    "(see churnstream --help)\n",
+                    first);
         else
             fprintf(stderr, "churnstream: unknown command \"%s\" (see churnstream --help)\n",
                     first);
