@@ -28,6 +28,7 @@ typedef struct cfg_s {
     cfg_framing_t alerts_framing; /* alerts.framing */
     int32_t alerts_schema_id;     /* alerts.schema_id (Confluent framing) */
     char *schemas_dir;      /* schemas.dir: writer schemas, <id>.avsc or *.avsc */
+    int alerts_enabled;     /* alerts.enabled: 0 = score and log alerts, never produce them */
 
     /* redis */
     char *redis_host;
@@ -121,5 +122,9 @@ int cfg_parse_duration_ms(const char *text, int64_t *out_ms);
 
 /* Writes the key reference: plain text for --help, or a Markdown table (README). */
 void cfg_print_reference(FILE *out, int markdown);
+
+/* Writes the effective values as `key = value` lines (a valid config file), kafka.* last.
+ * Secrets (redis.password, kafka.*password*, *secret*, ...) print as "***". */
+void cfg_print_values(FILE *out, const cfg_t *cfg);
 
 #endif

@@ -1,0 +1,22 @@
+/* `churnstream run`: placeholder until the real command lands; it answers --help and
+ * otherwise refuses with status 2 so scripts never mistake it for a working command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+int cmd_run(cfg_t *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: churnstream run [options]\n\nConsume events from Kafka, keep per-user "
+                   "state in Redis, score users and emit churn alerts.\n");
+            return 0;
+        }
+    }
+    fprintf(stderr, "churnstream run: not available in this build yet\n");
+    return 2;
+}
