@@ -1,22 +1,96 @@
-/* `churnstream replay`: placeholder until the real command lands; it answers --help and
- * otherwise refuses with status 2 so scripts never mistake it for a working command. */
+/* `churnstream replay`: backtest an event log through the engine (see replay.h). */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "replay.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: churnstream replay [options] INPUT\n"
+          "\n"
+          "Replays an event log through the same engine, features and models as `run`,\n"
+          "with in-memory state: every eligible snapshot is scored once before its label is\n"
+          "known (prequential), and the labelled ones are measured beside the recency\n"
+          "baseline (days since last activity) on exactly the same snapshots.\n"
+          "\n"
+          "INPUT is an Avro container file of Event records (churnstream gen/import), or a\n"
+          "CSV (.csv, .csv.gz, or any file with --preset/--map), mapped as in `import`.\n"
+          "\n"
+          "options:\n"
+          "  --preset NAME        CSV mapping preset (online-retail)\n"
+          "  --map SPEC           CSV column mapping (see churnstream import --help)\n"
+          "  --delimiter C        CSV delimiter: one character, or ws (default ,)\n"
+          "  --no-header          the CSV has no header line\n"
+          "  --scores-out FILE    write user_id,tick_ms,score for every scored snapshot\n"
+          "  --rejects-out FILE   write rejected events: reason,user_id,event_time_ms,detail\n"
+          "  --model-in FILE      start from this model snapshot (warm start)\n"
+          "  --model-out FILE     write the final model snapshot (for run --model-in)\n"
+          "  --json               print the summary as one JSON object\n"
+          "  --quiet              no progress on stderr\n"
+          "  --help               this text\n"
+          "\n"
+          "Config keys that matter here (as --key=value): tick.interval, label.horizon,\n"
+          "label.lookback, events.allowed_lateness, events.max_past, events.max_future,\n"
+          "batch.max_messages, model.*. Example (the shared Online Retail data):\n"
+          "  churnstream replay --preset online-retail --tick.interval=7d \\\n"
+          "      online_retail.csv.gz --scores-out s.csv\n",
+          out);
+}
 
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
-    (void)cfg;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream replay [options]\n\nReplay a file or a Kafka time range: "
-                   "backtest metrics, scores, alerts, report and model.\n");
-            return 0;
+    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_JSON,
+           O_QUIET, O_HELP };
+    static const struct option longopts[] = {
+        {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
+        {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
+        {"scores-out", required_argument, 0, O_SCORES},
+        {"rejects-out", required_argument, 0, O_REJECTS},
+        {"model-in", required_argument, 0, O_MIN},    {"model-out", required_argument, 0, O_MOUT},
+        {"json", no_argument, 0, O_JSON},              {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0}};
+    rp_opts_t o = {.delimiter = NULL};
+    int json = 0, quiet = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_PRESET: o.preset = optarg; break;
+        case O_MAP: o.map = optarg; break;
+        case O_DELIM: o.delimiter = optarg; break;
+        case O_NOHDR: o.no_header = 1; break;
+        case O_SCORES: o.scores_out = optarg; break;
+        case O_REJECTS: o.rejects_out = optarg; break;
+        case O_MIN: o.model_in = optarg; break;
+        case O_MOUT: o.model_out = optarg; break;
+        case O_JSON: json = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        default:
+            fprintf(stderr, "churnstream replay: unknown or incomplete option \"%s\"\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return 2;
         }
     }
-    fprintf(stderr, "churnstream replay: not available in this build yet\n");
-    return 2;
+    if (optind != argc - 1) {
+        fprintf(stderr, "churnstream replay: expected exactly one INPUT, got %d\n",
+                argc - optind);
+        usage(stderr);
+        return 2;
+    }
+    o.input = argv[optind];
+    o.progress = !quiet && !json && isatty(STDERR_FILENO);
+    rp_summary_t sum;
+    char err[512];
+    if (rp_run(cfg, &o, &sum, err, sizeof(err)) != 0) {
+        fprintf(stderr, "churnstream replay: %s\n", err);
+        return 1;
+    }
+    rp_print_summary(stdout, &sum, json);
+    return 0;
 }

@@ -1,0 +1,131 @@
+/* Backtest metrics over labelled snapshots: exact, by sorting (n log n), no histograms. */
+#include "backtest.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_score(const void *a, const void *b)
+{
+    double x = ((const bt_row_t *)a)->score, y = ((const bt_row_t *)b)->score;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_tick_score_desc(const void *a, const void *b)
+{
+    const bt_row_t *x = a, *y = b;
+    if (x->tick_ms != y->tick_ms)
+        return x->tick_ms < y->tick_ms ? -1 : 1;
+    return x->score > y->score ? -1 : x->score < y->score;
+}
+
+double bt_auc(const bt_row_t *rows, size_t n)
+{
+    bt_row_t *r = malloc(n ? n * sizeof(*r) : 1);
+    if (!r)
+        return NAN;
+    memcpy(r, rows, n * sizeof(*r));
+    qsort(r, n, sizeof(*r), cmp_score);
+    /* Mann-Whitney: sum of the positives' ranks, ties given their average rank. */
+    double rank_sum = 0, n1 = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && r[j].score == r[i].score)
+            j++;
+        double avg_rank = (double)(i + 1 + j) / 2.0; /* ranks i+1 .. j */
+        for (size_t k = i; k < j; k++)
+            if (r[k].y) {
+                rank_sum += avg_rank;
+                n1++;
+            }
+        i = j;
+    }
+    free(r);
+    double n0 = (double)n - n1;
+    if (n1 == 0 || n0 == 0)
+        return NAN;
+    return (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0);
+}
+
+/* Precision in the top 10% of one tick's rows (sorted by score, descending); rows tied at
+ * the cut count with the tied group's mean label, as the independent scorer does. */
+static double top_precision(const bt_row_t *r, size_t n)
+{
+    size_t k = (size_t)ceil(0.10 * (double)n);
+    double cut = r[k - 1].score, above_pos = 0, tied_pos = 0;
+    size_t above = 0, tied = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].score > cut) {
+            above++;
+            above_pos += r[i].y;
+        } else if (r[i].score == cut) {
+            tied++;
+            tied_pos += r[i].y;
+        }
+    }
+    return (above_pos + (double)(k - above) * (tied_pos / (double)tied)) / (double)k;
+}
+
+int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->auc = out->auc_second_half = out->logloss = out->brier = NAN;
+    out->top10_precision = out->top10_lift = NAN;
+    out->snapshots = n;
+    if (n == 0)
+        return 0;
+    qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
+
+    int probs_open = 1, probs_closed = 1;
+    double ll = 0, brier = 0, prec_sum = 0, lift_sum = 0;
+    size_t lift_ticks = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = rows[i].score;
+        out->positives += (size_t)rows[i].y;
+        if (!(s > 0 && s < 1))
+            probs_open = 0;
+        if (!(s >= 0 && s <= 1))
+            probs_closed = 0;
+        ll += rows[i].y ? -log(s) : -log1p(-s);
+        brier += (s - rows[i].y) * (s - rows[i].y);
+    }
+    out->positive_rate = (double)out->positives / (double)n;
+    if (probs_open)
+        out->logloss = ll / (double)n;
+    if (probs_closed)
+        out->brier = brier / (double)n;
+
+    size_t half_start = 0, tick_index = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        double pos = 0;
+        while (j < n && rows[j].tick_ms == rows[i].tick_ms)
+            pos += rows[j++].y;
+        out->ticks++;
+        double p = top_precision(rows + i, j - i);
+        prec_sum += p;
+        if (pos > 0) {
+            lift_sum += p / (pos / (double)(j - i));
+            lift_ticks++;
+        }
+        i = j;
+    }
+    /* Second half: ticks from index ticks/2 on (the scorer's ticks[len // 2]). */
+    for (size_t i = 0; i < n;) {
+        if (tick_index == out->ticks / 2) {
+            half_start = i;
+            break;
+        }
+        size_t j = i;
+        while (j < n && rows[j].tick_ms == rows[i].tick_ms)
+            j++;
+        tick_index++;
+        i = j;
+    }
+    out->top10_precision = prec_sum / (double)out->ticks;
+    if (lift_ticks)
+        out->top10_lift = lift_sum / (double)lift_ticks;
+    out->auc = bt_auc(rows, n);
+    out->auc_second_half = bt_auc(rows + half_start, n - half_start);
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* Exact offline metrics of a backtest over its labelled snapshots, computed the way
+ * shared/tools/backtest_score.py does (DESIGN.md section 4): ROC AUC with tied scores
+ * averaged, pooled and on the second half of the ticks; log-loss and Brier; precision and
+ * lift in the top 10% of each tick, averaged over ticks. */
+#ifndef CS_BACKTEST_H
+#define CS_BACKTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bt_row_s {
+    int64_t tick_ms;
+    double score;
+    int y; /* 0 or 1 */
+} bt_row_t;
+
+typedef struct bt_metrics_s {
+    size_t snapshots, positives, ticks;
+    double positive_rate;
+    double auc, auc_second_half; /* NaN when one class is missing */
+    double logloss, brier;       /* NaN unless every score is a probability in (0,1) / [0,1] */
+    double top10_precision, top10_lift;
+} bt_metrics_t;
+
+/* Computes the metrics of rows[0..n). Sorts rows in place (by tick, then score). Returns 0,
+ * -1 on out of memory. */
+int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out);
+
+/* ROC AUC of rows[0..n) (tied scores count one half); NaN when a class is missing. Sorts a
+ * copy; returns NaN on out of memory too. */
+double bt_auc(const bt_row_t *rows, size_t n);
+
+#endif

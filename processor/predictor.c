@@ -1,0 +1,69 @@
+/* Predictor: model scoring per snapshot, label buffering and mini-batch learning. */
+#include "predictor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pred_s {
+    model_t *model; /* borrowed */
+    float *x;       /* PRED_BUFFER_ROWS x FEAT_DIM queued rows */
+    float *y;
+    size_t n;
+    size_t learnt;
+};
+
+pred_t *pred_new(model_t *model)
+{
+    pred_t *pr = calloc(1, sizeof(*pr));
+    if (!pr)
+        return NULL;
+    pr->model = model;
+    pr->x = malloc(sizeof(float) * PRED_BUFFER_ROWS * FEAT_DIM);
+    pr->y = malloc(sizeof(float) * PRED_BUFFER_ROWS);
+    if (!pr->x || !pr->y) {
+        pred_destroy(pr);
+        return NULL;
+    }
+    return pr;
+}
+
+void pred_destroy(pred_t *pr)
+{
+    if (!pr)
+        return;
+    free(pr->x);
+    free(pr->y);
+    free(pr);
+}
+
+float pred_score(pred_t *pr, const float *x, int *seg, float *z)
+{
+    float zbuf[FEAT_DIM], p;
+    int s;
+    model_score(pr->model, x, 1, z ? z : zbuf, &p, &s);
+    if (seg)
+        *seg = s;
+    return p;
+}
+
+int pred_flush(pred_t *pr)
+{
+    if (pr->n == 0)
+        return 0;
+    int rc = model_train(pr->model, pr->x, pr->y, pr->n, NULL);
+    pr->learnt += pr->n;
+    pr->n = 0;
+    return rc;
+}
+
+int pred_label(pred_t *pr, const float *x, int y)
+{
+    memcpy(pr->x + pr->n * FEAT_DIM, x, sizeof(float) * FEAT_DIM);
+    pr->y[pr->n++] = (float)y;
+    return pr->n == PRED_BUFFER_ROWS ? pred_flush(pr) : 0;
+}
+
+size_t pred_labels_learnt(const pred_t *pr)
+{
+    return pr->learnt;
+}

@@ -1,0 +1,35 @@
+/* Scoring and learning on engine snapshots, shared by `run` and `replay`: a snapshot's score
+ * comes from the model as it stands; labelled snapshots are buffered and learnt in
+ * mini-batches at batch boundaries, so the same input and batch boundaries give the same
+ * model bit for bit. */
+#ifndef CS_PREDICTOR_H
+#define CS_PREDICTOR_H
+
+#include <stddef.h>
+
+#include "feat.h"
+#include "model.h"
+
+typedef struct pred_s pred_t;
+
+/* Borrows model (it must outlive the predictor). Returns NULL on out of memory. */
+pred_t *pred_new(model_t *model);
+void pred_destroy(pred_t *pr);
+
+/* Scores one feature row x[FEAT_DIM]: returns the churn probability; *seg (if not NULL)
+ * gets the segment id (-1 before k-means is seeded); z (if not NULL, FEAT_DIM floats)
+ * the standardized row, for explanations. */
+float pred_score(pred_t *pr, const float *x, int *seg, float *z);
+
+/* Queues a labelled row (y 0 or 1). Rows are learnt by pred_flush(), and automatically once
+ * PRED_BUFFER_ROWS are queued. Returns 0, -1 on out of memory. */
+int pred_label(pred_t *pr, const float *x, int y);
+#define PRED_BUFFER_ROWS 4096
+
+/* Learns every queued row (model_train) and empties the queue. Returns 0 or -1. */
+int pred_flush(pred_t *pr);
+
+/* Labels learnt so far through this predictor. */
+size_t pred_labels_learnt(const pred_t *pr);
+
+#endif

@@ -1,0 +1,565 @@
+/* Replay: reads an event log (Avro container file or CSV through the import mapping), runs
+ * it through the engine in micro-batches exactly as `run` does (validation, engine, model),
+ * and keeps each snapshot's prequential score until its label arrives, so the backtest is
+ * measured on exactly the snapshots the protocol defines. */
+#include "replay.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csv_import.h"
+#include "engine.h"
+#include "log.h"
+#include "model.h"
+#include "predictor.h"
+#include "store_mem.h"
+
+#define DAY_MS 86400000LL
+
+/* ---- pending scores: (user, tick) -> score, until the snapshot's label arrives ---- */
+
+typedef struct pending_s {
+    char *user_id; /* owned */
+    int64_t tick_ms;
+    float score, recency_days;
+    int seg;
+    struct pending_s *next;
+} pending_t;
+
+typedef struct pending_map_s {
+    pending_t **buckets;
+    size_t nbuckets, count;
+} pending_map_t;
+
+static uint64_t pending_hash(const char *uid, int64_t tick_ms)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)tick_ms;
+    for (; *uid; uid++) {
+        h ^= (unsigned char)*uid;
+        h *= 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static int pending_grow(pending_map_t *m)
+{
+    size_t n = m->nbuckets ? m->nbuckets * 2 : 4096;
+    pending_t **b = calloc(n, sizeof(*b));
+    if (!b)
+        return -1;
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        for (pending_t *p = m->buckets[i], *next; p; p = next) {
+            next = p->next;
+            size_t k = pending_hash(p->user_id, p->tick_ms) & (n - 1);
+            p->next = b[k];
+            b[k] = p;
+        }
+    }
+    free(m->buckets);
+    m->buckets = b;
+    m->nbuckets = n;
+    return 0;
+}
+
+static int pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
+                       float recency_days, int seg)
+{
+    if (m->count >= m->nbuckets && pending_grow(m) != 0)
+        return -1;
+    pending_t *p = malloc(sizeof(*p));
+    if (!p || !(p->user_id = strdup(uid))) {
+        free(p);
+        return -1;
+    }
+    p->tick_ms = tick_ms;
+    p->score = score;
+    p->recency_days = recency_days;
+    p->seg = seg;
+    size_t k = pending_hash(uid, tick_ms) & (m->nbuckets - 1);
+    p->next = m->buckets[k];
+    m->buckets[k] = p;
+    m->count++;
+    return 0;
+}
+
+/* Unlinks and returns the entry (caller frees it and its id), NULL when absent. */
+static pending_t *pending_take(pending_map_t *m, const char *uid, int64_t tick_ms)
+{
+    if (!m->nbuckets)
+        return NULL;
+    pending_t **pp = &m->buckets[pending_hash(uid, tick_ms) & (m->nbuckets - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        pending_t *p = *pp;
+        if (p->tick_ms == tick_ms && strcmp(p->user_id, uid) == 0) {
+            *pp = p->next;
+            m->count--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void pending_free(pending_map_t *m)
+{
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        for (pending_t *p = m->buckets[i], *next; p; p = next) {
+            next = p->next;
+            free(p->user_id);
+            free(p);
+        }
+    }
+    free(m->buckets);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- labelled rows, kept until the end when the censoring cut is known ---- */
+
+typedef struct lrow_s {
+    int64_t tick_ms;
+    float score, recency_days;
+    int16_t seg;
+    int8_t y;
+} lrow_t;
+
+typedef struct replay_s {
+    const cfg_t *cfg;
+    const rp_opts_t *opts;
+    rp_summary_t *sum;
+    pred_t *pred;
+    model_t *model;
+    pending_map_t pending;
+    lrow_t *rows;
+    size_t nrows, caprows;
+    FILE *scores;
+    int oom; /* set by callbacks that could not allocate; checked after each batch */
+} replay_t;
+
+static void on_score(void *opaque, const eng_snapshot_t *s)
+{
+    replay_t *rp = opaque;
+    int seg;
+    float p = pred_score(rp->pred, s->x, &seg, NULL);
+    int64_t last = feat_last_activity_ms(&s->rec->feat);
+    float recency = (float)((double)(s->tick_ms - last) / (double)DAY_MS);
+    rp->sum->scored++;
+    if (rp->scores)
+        fprintf(rp->scores, "%s,%lld,%.6f\n", s->user_id, (long long)s->tick_ms, p);
+    if (pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg) != 0)
+        rp->oom = 1;
+}
+
+static void on_label(void *opaque, const eng_snapshot_t *s)
+{
+    replay_t *rp = opaque;
+    pending_t *p = pending_take(&rp->pending, s->user_id, s->tick_ms);
+    if (!p) {
+        /* The engine scores before it labels (tests/unit/test_engine.c); a miss here is a
+         * bug, reported rather than hidden. */
+        log_error("replay", "label without a score: user=%s tick_ms=%lld", s->user_id,
+                  (long long)s->tick_ms);
+        return;
+    }
+    if (rp->nrows == rp->caprows) {
+        size_t cap = rp->caprows ? rp->caprows * 2 : 65536;
+        lrow_t *r = realloc(rp->rows, cap * sizeof(*r));
+        if (!r) {
+            rp->oom = 1;
+            free(p->user_id);
+            free(p);
+            return;
+        }
+        rp->rows = r;
+        rp->caprows = cap;
+    }
+    rp->rows[rp->nrows++] = (lrow_t){.tick_ms = s->tick_ms, .score = p->score,
+                                     .recency_days = p->recency_days, .seg = (int16_t)p->seg,
+                                     .y = (int8_t)s->y};
+    free(p->user_id);
+    free(p);
+    if (pred_label(rp->pred, s->x, s->y) != 0)
+        rp->oom = 1;
+}
+
+static void on_tick_done(void *opaque, int64_t tick_ms)
+{
+    replay_t *rp = opaque;
+    (void)tick_ms;
+    rp->sum->ticks++;
+}
+
+/* ---- event sources ---- */
+
+typedef struct source_s {
+    ev_file_reader_t *avro;
+    imp_result_t csv;
+    int is_csv;
+    size_t csv_next;
+} source_t;
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int source_open(source_t *src, const rp_opts_t *o, char *errstr, size_t errstr_size)
+{
+    memset(src, 0, sizeof(*src));
+    int csv = o->preset || o->map || ends_with(o->input, ".csv") ||
+              ends_with(o->input, ".csv.gz") || ends_with(o->input, ".tsv");
+    if (!csv) {
+        src->avro = ev_file_reader_open(o->input, errstr, errstr_size);
+        return src->avro ? 0 : -1;
+    }
+    imp_spec_t spec;
+    if (imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header, errstr,
+                       errstr_size) != 0)
+        return -1;
+    src->is_csv = 1;
+    if (imp_load(&spec, o->input, &src->csv, errstr, errstr_size) != 0)
+        return -1;
+    if (src->csv.bad_rows > 0)
+        imp_result_print_summary(&src->csv, o->input, stderr);
+    return 0;
+}
+
+/* 1 with *ev, 0 at the end, -1 on a corrupt input. */
+static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char *errstr,
+                       size_t errstr_size)
+{
+    if (!src->is_csv)
+        return ev_file_reader_next(src->avro, ev, reason, errstr, errstr_size);
+    if (src->csv_next >= src->csv.n_events)
+        return 0;
+    imp_result_get(&src->csv, src->csv_next++, ev);
+    *reason = EV_OK;
+    return 1;
+}
+
+static void source_close(source_t *src)
+{
+    if (src->is_csv)
+        imp_result_free(&src->csv);
+    else
+        ev_file_reader_close(src->avro);
+}
+
+/* ---- the run ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void model_params_from_cfg(const cfg_t *cfg, model_params_t *mp)
+{
+    model_params_default(mp);
+    mp->lr.learning_rate = cfg->model_learning_rate;
+    mp->lr.l2 = cfg->model_l2;
+    mp->lr.class_weight_balanced = cfg->model_class_weight;
+    mp->kmeans_half_life = cfg->model_kmeans_half_life;
+    mp->scaler_half_life = cfg->model_scaler_half_life;
+}
+
+static void write_reject(FILE *f, ev_reason_t r, const ev_event_t *ev, const char *why)
+{
+    if (!f)
+        return;
+    /* Quote the detail: it may hold commas. */
+    fprintf(f, "%s,%s,%lld,\"", ev_reason_code(r), ev->user_id_len ? ev->user_id : "",
+            (long long)ev->event_time_ms);
+    for (const char *c = why; *c; c++)
+        fputs(*c == '"' ? "\"\"" : (char[]){*c, 0}, f);
+    fputs("\"\n", f);
+}
+
+/* Collects the labelled rows whose window [T, T+H) lies before the end into bt rows (model
+ * score and recency baseline) and fills the summary's metrics. */
+static int finish_metrics(replay_t *rp, int64_t end_ms)
+{
+    rp_summary_t *sum = rp->sum;
+    size_t n = 0;
+    bt_row_t *m = malloc((rp->nrows ? rp->nrows : 1) * sizeof(*m));
+    bt_row_t *r = malloc((rp->nrows ? rp->nrows : 1) * sizeof(*r));
+    if (!m || !r) {
+        free(m);
+        free(r);
+        return -1;
+    }
+    int64_t H = rp->cfg->label_horizon_ms;
+    for (size_t i = 0; i < rp->nrows; i++) {
+        const lrow_t *row = &rp->rows[i];
+        if (row->tick_ms + H > end_ms)
+            continue; /* censored: the window reaches past the input */
+        m[n] = (bt_row_t){row->tick_ms, row->score, row->y};
+        r[n] = (bt_row_t){row->tick_ms, row->recency_days, row->y};
+        if (row->seg >= 0 && row->seg < RP_MAX_SEGMENTS) {
+            sum->seg_size[row->seg]++;
+            sum->seg_positives[row->seg] += (size_t)row->y;
+        }
+        n++;
+    }
+    sum->labelled = n;
+    sum->censored = sum->scored - n;
+    int rc = bt_compute(m, n, &sum->model);
+    if (rc == 0)
+        rc = bt_compute(r, n, &sum->recency);
+    free(m);
+    free(r);
+    return rc;
+}
+
+int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr,
+           size_t errstr_size)
+{
+    memset(sum, 0, sizeof(*sum));
+    double t0 = now_s();
+    int rc = -1;
+    replay_t rp = {.cfg = cfg, .opts = o, .sum = sum};
+    source_t src;
+    st_mem_t *st = NULL;
+    eng_t *eng = NULL;
+    FILE *rejects = NULL;
+    int src_open = 0;
+
+    if (o->model_in)
+        rp.model = model_load_file(o->model_in, errstr, errstr_size);
+    else {
+        model_params_t mp;
+        model_params_from_cfg(cfg, &mp);
+        rp.model = model_new(FEAT_DIM, cfg->model_k, cfg->model_seed, &mp, errstr, errstr_size);
+    }
+    if (!rp.model)
+        goto out;
+    if (model_dim(rp.model) != FEAT_DIM) {
+        snprintf(errstr, errstr_size, "%s: model has %d features, this build has %d",
+                 o->model_in, model_dim(rp.model), FEAT_DIM);
+        goto out;
+    }
+    if (!(rp.pred = pred_new(rp.model)) || !(st = st_mem_new())) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    if (o->scores_out) {
+        if (!(rp.scores = fopen(o->scores_out, "w"))) {
+            snprintf(errstr, errstr_size, "%s: %s", o->scores_out, strerror(errno));
+            goto out;
+        }
+        fputs("user_id,tick_ms,score\n", rp.scores);
+    }
+    if (o->rejects_out) {
+        if (!(rejects = fopen(o->rejects_out, "w"))) {
+            snprintf(errstr, errstr_size, "%s: %s", o->rejects_out, strerror(errno));
+            goto out;
+        }
+        fputs("reason,user_id,event_time_ms,detail\n", rejects);
+    }
+
+    eng_store_t ops;
+    st_mem_engine_ops(st, &ops);
+    eng_sink_t sink = {.opaque = &rp, .score = on_score, .label = on_label,
+                       .tick_done = on_tick_done};
+    eng_params_t ep = {.tick_ms = cfg->tick_interval_ms, .horizon_ms = cfg->label_horizon_ms,
+                       .lookback_ms = cfg->label_lookback_ms,
+                       .lateness_ms = cfg->events_allowed_lateness_ms};
+    if (!(eng = eng_new(&ep, &ops, &sink, errstr, errstr_size)))
+        goto out;
+    if (source_open(&src, o, errstr, errstr_size) != 0)
+        goto out;
+    src_open = 1;
+
+    ev_event_t ev;
+    ev_reason_t reason;
+    char why[256];
+    int64_t max_t = INT64_MIN;
+    int in_batch = 0;
+    double last_progress = t0;
+    sum->first_event_ms = INT64_MAX;
+    for (;;) {
+        int got = source_next(&src, &ev, &reason, errstr, errstr_size);
+        if (got < 0)
+            goto out;
+        if (got == 0)
+            break;
+        sum->events_read++;
+        why[0] = '\0';
+        if (reason == EV_OK && max_t != INT64_MIN) {
+            reason = ev_check_time(&ev, max_t - cfg->events_allowed_lateness_ms,
+                                   cfg->events_max_past_ms, cfg->events_max_future_ms);
+            if (reason != EV_OK)
+                snprintf(why, sizeof(why), "event_time %lld outside the window around "
+                         "watermark %lld", (long long)ev.event_time_ms,
+                         (long long)(max_t - cfg->events_allowed_lateness_ms));
+        }
+        if (reason != EV_OK) {
+            sum->rejects[reason]++;
+            write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
+            continue;
+        }
+        eng_event(eng, &ev);
+        sum->events_applied++;
+        if (ev.event_time_ms > max_t)
+            max_t = ev.event_time_ms;
+        if (ev.event_time_ms < sum->first_event_ms)
+            sum->first_event_ms = ev.event_time_ms;
+        if (++in_batch >= cfg->batch_max_messages) {
+            /* Batch boundary, as in `run`: learn what is known, then move the watermark. */
+            in_batch = 0;
+            if (pred_flush(rp.pred) != 0)
+                rp.oom = 1;
+            eng_advance(eng, max_t - cfg->events_allowed_lateness_ms);
+            if (pred_flush(rp.pred) != 0)
+                rp.oom = 1;
+            if (rp.oom) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+            }
+            if (o->progress && now_s() - last_progress >= 1.0) {
+                last_progress = now_s();
+                fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users   ",
+                        (long long)sum->events_read,
+                        (double)sum->events_read / (last_progress - t0), st_mem_count(st));
+            }
+        }
+    }
+    if (o->progress)
+        fputc('\n', stderr);
+    if (sum->events_applied == 0) {
+        snprintf(errstr, errstr_size, "%s: no valid events", o->input);
+        goto out;
+    }
+    sum->last_event_ms = max_t;
+    /* The input ends with the last event's UTC day, as in the independent scorer. */
+    sum->end_ms = (max_t >= 0 ? max_t / DAY_MS : (max_t - DAY_MS + 1) / DAY_MS) * DAY_MS + DAY_MS;
+    if (pred_flush(rp.pred) != 0)
+        rp.oom = 1;
+    eng_finish(eng, sum->end_ms);
+    if (pred_flush(rp.pred) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    sum->users = st_mem_count(st);
+    sum->model_version = model_version(rp.model);
+    sum->model_examples = model_examples_seen(rp.model);
+    sum->k = model_k(rp.model);
+    if (rp.scores && (fflush(rp.scores) != 0 || ferror(rp.scores))) {
+        snprintf(errstr, errstr_size, "%s: write failed: %s", o->scores_out, strerror(errno));
+        goto out;
+    }
+    if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
+        goto out;
+    rc = 0;
+out:
+    sum->seconds = now_s() - t0;
+    if (src_open)
+        source_close(&src);
+    eng_destroy(eng);
+    st_mem_destroy(st);
+    pred_destroy(rp.pred);
+    model_destroy(rp.model);
+    pending_free(&rp.pending);
+    free(rp.rows);
+    if (rp.scores && fclose(rp.scores) != 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s: %s", o->scores_out, strerror(errno));
+        rc = -1;
+    }
+    if (rejects)
+        fclose(rejects);
+    return rc;
+}
+
+/* ---- summary ---- */
+
+static void print_metrics_text(FILE *out, const char *name, const bt_metrics_t *m)
+{
+    fprintf(out, "  %-10s auc %.4f  auc(2nd half) %.4f  logloss %.4f  brier %.4f  "
+                 "top10%% precision %.4f  lift %.2f\n",
+            name, m->auc, m->auc_second_half, m->logloss, m->brier, m->top10_precision,
+            m->top10_lift);
+}
+
+static void print_json_num(FILE *out, const char *key, double v, int comma)
+{
+    if (isfinite(v))
+        fprintf(out, "\"%s\":%.6g%s", key, v, comma ? "," : "");
+    else
+        fprintf(out, "\"%s\":null%s", key, comma ? "," : "");
+}
+
+static void print_metrics_json(FILE *out, const bt_metrics_t *m)
+{
+    fprintf(out, "{\"snapshots\":%zu,\"positives\":%zu,\"ticks\":%zu,", m->snapshots,
+            m->positives, m->ticks);
+    print_json_num(out, "positive_rate", m->positive_rate, 1);
+    print_json_num(out, "auc", m->auc, 1);
+    print_json_num(out, "auc_second_half", m->auc_second_half, 1);
+    print_json_num(out, "logloss", m->logloss, 1);
+    print_json_num(out, "brier", m->brier, 1);
+    print_json_num(out, "top10_precision", m->top10_precision, 1);
+    print_json_num(out, "top10_lift", m->top10_lift, 0);
+    fputc('}', out);
+}
+
+void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
+{
+    int64_t rejected = 0;
+    for (int r = 1; r < EV_ERR_COUNT; r++)
+        rejected += s->rejects[r];
+    if (json) {
+        fprintf(out, "{\"events_read\":%lld,\"events_applied\":%lld,\"rejected\":{",
+                (long long)s->events_read, (long long)s->events_applied);
+        for (int r = 1; r < EV_ERR_COUNT; r++)
+            fprintf(out, "\"%s\":%lld%s", ev_reason_code((ev_reason_t)r),
+                    (long long)s->rejects[r], r + 1 < EV_ERR_COUNT ? "," : "");
+        fprintf(out, "},\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
+                     "\"end_ms\":%lld,\"ticks\":%zu,\"scored\":%zu,\"labelled\":%zu,"
+                     "\"censored\":%zu,\"model_version\":%llu,\"model_examples\":%llu,",
+                s->users, (long long)s->first_event_ms, (long long)s->last_event_ms,
+                (long long)s->end_ms, s->ticks, s->scored, s->labelled, s->censored,
+                (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
+        fputs("\"model\":", out);
+        print_metrics_json(out, &s->model);
+        fputs(",\"recency_baseline\":", out);
+        print_metrics_json(out, &s->recency);
+        fputs(",\"segments\":[", out);
+        for (int k = 0, first = 1; k < s->k && k < RP_MAX_SEGMENTS; k++) {
+            fprintf(out, "%s{\"segment\":%d,\"snapshots\":%zu,", first ? "" : ",", k,
+                    s->seg_size[k]);
+            print_json_num(out, "churn_rate",
+                           s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k]
+                                          : NAN,
+                           0);
+            fputc('}', out);
+            first = 0;
+        }
+        fprintf(out, "],\"seconds\":%.3f}\n", s->seconds);
+        return;
+    }
+    fprintf(out, "events     %lld read, %lld applied, %lld rejected", (long long)s->events_read,
+            (long long)s->events_applied, (long long)rejected);
+    for (int r = 1; r < EV_ERR_COUNT; r++)
+        if (s->rejects[r])
+            fprintf(out, " (%s %lld)", ev_reason_code((ev_reason_t)r), (long long)s->rejects[r]);
+    fprintf(out, "\nusers      %zu\n", s->users);
+    fprintf(out, "ticks      %zu swept; snapshots %zu scored, %zu labelled, %zu censored\n",
+            s->ticks, s->scored, s->labelled, s->censored);
+    fprintf(out, "labels     positive rate %.4f over %zu ticks\n", s->model.positive_rate,
+            s->model.ticks);
+    print_metrics_text(out, "model", &s->model);
+    print_metrics_text(out, "recency", &s->recency);
+    fprintf(out, "model      version %llu, %llu examples learnt\n",
+            (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
+    fprintf(out, "segments  ");
+    for (int k = 0; k < s->k && k < RP_MAX_SEGMENTS; k++)
+        if (s->seg_size[k])
+            fprintf(out, " [%d] %zu (churn %.2f)", k, s->seg_size[k],
+                    (double)s->seg_positives[k] / (double)s->seg_size[k]);
+    fprintf(out, "\ntime       %.2f s (%.0f events/s)\n", s->seconds,
+            s->seconds > 0 ? (double)s->events_read / s->seconds : 0.0);
+}
