@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "feature.h"
+#include "feat.h"
 
 typedef struct user_rec_s {
     feat_state_t feat;
