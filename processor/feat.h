@@ -86,7 +86,8 @@ void feat_state_init(feat_state_t *st);
  * them first). Non-finite amounts count as 0. */
 void feat_apply(feat_state_t *st, const ev_event_t *ev);
 /* Brings the counters forward to t_ms (t_ref_ms = t_ms) without adding anything; no-op when
- * t_ms <= t_ref_ms or the state is empty. Feature values at any time are unchanged. */
+ * t_ms <= t_ref_ms or the state is empty; t_ms is clamped to FEAT_TIME_LIMIT_MS. Values
+ * read at times >= t_ms are unchanged (up to float rounding). */
 void feat_decay_to(feat_state_t *st, int64_t t_ms);
 /* Value of counter c at t_ms: counter * 2^(-(t_ms - t_ref_ms)/h). Reads before t_ref_ms
  * are clamped to t_ref_ms (the state cannot undo events it has absorbed). */

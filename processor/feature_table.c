@@ -85,7 +85,8 @@ int feat_index(const char *name)
 
 static double days_between(int64_t from_ms, int64_t to_ms)
 {
-    return to_ms > from_ms ? (double)(to_ms - from_ms) / (double)FEAT_DAY_MS : 0.0;
+    /* In double: to_ms is the caller's read time and may be anything (INT64_MAX). */
+    return to_ms > from_ms ? ((double)to_ms - (double)from_ms) / (double)FEAT_DAY_MS : 0.0;
 }
 
 /* Time-weighted mean gap between active days: gap_sum / (sum of the same weights). Both

@@ -62,6 +62,8 @@ void feat_decay_to(feat_state_t *st, int64_t t_ms)
 {
     if (st->t_ref_ms == FEAT_NEVER || t_ms <= st->t_ref_ms)
         return;
+    if (t_ms > FEAT_TIME_LIMIT_MS) /* keep the invariant feat_decode checks */
+        t_ms = FEAT_TIME_LIMIT_MS;
     double f[HL_COUNT];
     decay_factors((double)(t_ms - st->t_ref_ms), f);
     for (int c = 0; c < FEAT_C_COUNT; c++)
@@ -86,7 +88,8 @@ double feat_counter_at(const feat_state_t *st, feat_counter_t c, int64_t t_ms)
     double v = st->counter[c];
     if (st->t_ref_ms == FEAT_NEVER || t_ms <= st->t_ref_ms)
         return v;
-    return v * exp2(-(double)(t_ms - st->t_ref_ms) * inv_hl_ms[counter_hl[c]]);
+    /* Subtract in double: t_ms may be anything, e.g. INT64_MAX, and must not overflow. */
+    return v * exp2(-((double)t_ms - (double)st->t_ref_ms) * inv_hl_ms[counter_hl[c]]);
 }
 
 /* Adds x * weight to counter c, weight = the decay from the contribution's time to t_ref. */
