@@ -97,6 +97,8 @@ void feat_counters_at(const feat_state_t *st, int64_t t_ms, double out[FEAT_C_CO
 /* Half-life of a counter in days. */
 double feat_counter_half_life_days(feat_counter_t c);
 
+/* Accessors. Times are Unix epoch ms, FEAT_NEVER when there is no such event (no activity,
+ * no purchase, empty state, no cooldown). */
 static inline int64_t feat_first_activity_ms(const feat_state_t *st)
 {
     return st->first_activity_ms;
