@@ -1,0 +1,448 @@
+/* Per-user state: applying events with lazy exponential decay, distinct-day bookkeeping that
+ * tolerates out-of-order events, and the versioned little-endian encoding stored in Redis.
+ * The feature vector derived from this state lives in feature_table.c. */
+#include "feat.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* Counters are clamped here on every store so that no sequence of events reaches +Inf
+ * (log1p(1e30) = 69 is still a usable feature). */
+#define FEAT_COUNTER_MAX 1e30
+
+/* The three half-lives in use. Decay factors are computed once per half-life, not per
+ * counter: an in-order event costs 3 exp2 calls, whatever the number of counters. */
+enum { HL_7D = 0, HL_30D, HL_90D, HL_COUNT };
+static const double hl_days[HL_COUNT] = {7.0, 30.0, 90.0};
+static const double inv_hl_ms[HL_COUNT] = {1.0 / (7.0 * FEAT_DAY_MS), 1.0 / (30.0 * FEAT_DAY_MS),
+                                           1.0 / (90.0 * FEAT_DAY_MS)};
+
+static const uint8_t counter_hl[FEAT_C_COUNT] = {
+    [FEAT_C_ACTIVE_DAYS_7D] = HL_7D,     [FEAT_C_ACTIVE_DAYS_30D] = HL_30D,
+    [FEAT_C_ACTIVE_DAYS_90D] = HL_90D,   [FEAT_C_SESSIONS_30D] = HL_30D,
+    [FEAT_C_PAGE_VIEWS_30D] = HL_30D,    [FEAT_C_CARTS_30D] = HL_30D,
+    [FEAT_C_PURCHASES_30D] = HL_30D,     [FEAT_C_PURCHASES_90D] = HL_90D,
+    [FEAT_C_PURCHASE_DAYS_90D] = HL_90D, [FEAT_C_REVENUE_30D] = HL_30D,
+    [FEAT_C_REVENUE_90D] = HL_90D,       [FEAT_C_REFUNDS_90D] = HL_90D,
+    [FEAT_C_REFUND_AMOUNT_90D] = HL_90D, [FEAT_C_SUPPORT_TICKETS_30D] = HL_30D,
+    [FEAT_C_COUPONS_90D] = HL_90D,       [FEAT_C_CANCEL_INTENT_30D] = HL_30D,
+};
+
+double feat_counter_half_life_days(feat_counter_t c)
+{
+    return (c >= 0 && c < FEAT_C_COUNT) ? hl_days[counter_hl[c]] : 0.0;
+}
+
+/* f[g] = 2^(-age/h_g). age <= 0 gives 1: nothing ever decays upwards. */
+static void decay_factors(double age_ms, double f[HL_COUNT])
+{
+    for (int g = 0; g < HL_COUNT; g++)
+        f[g] = age_ms > 0 ? exp2(-age_ms * inv_hl_ms[g]) : 1.0;
+}
+
+static float store_counter(double v)
+{
+    if (!(v > 0)) /* also catches NaN */
+        return 0.0f;
+    return v > FEAT_COUNTER_MAX ? (float)FEAT_COUNTER_MAX : (float)v;
+}
+
+void feat_state_init(feat_state_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->first_activity_ms = FEAT_NEVER;
+    st->last_activity_ms = FEAT_NEVER;
+    st->last_purchase_ms = FEAT_NEVER;
+    st->t_ref_ms = FEAT_NEVER;
+    st->cooldown_until_ms = FEAT_NEVER;
+}
+
+void feat_decay_to(feat_state_t *st, int64_t t_ms)
+{
+    if (st->t_ref_ms == FEAT_NEVER || t_ms <= st->t_ref_ms)
+        return;
+    if (t_ms > FEAT_TIME_LIMIT_MS) /* keep the invariant feat_decode checks */
+        t_ms = FEAT_TIME_LIMIT_MS;
+    double f[HL_COUNT];
+    decay_factors((double)(t_ms - st->t_ref_ms), f);
+    for (int c = 0; c < FEAT_C_COUNT; c++)
+        st->counter[c] = store_counter((double)st->counter[c] * f[counter_hl[c]]);
+    st->gap_sum_days = store_counter((double)st->gap_sum_days * f[HL_90D]);
+    st->t_ref_ms = t_ms;
+}
+
+void feat_counters_at(const feat_state_t *st, int64_t t_ms, double out[FEAT_C_COUNT])
+{
+    double f[HL_COUNT];
+    /* Empty state: every counter is 0 and stays 0. Reads before t_ref clamp to t_ref. */
+    decay_factors(st->t_ref_ms == FEAT_NEVER ? 0.0 : (double)t_ms - (double)st->t_ref_ms, f);
+    for (int c = 0; c < FEAT_C_COUNT; c++)
+        out[c] = (double)st->counter[c] * f[counter_hl[c]];
+}
+
+double feat_counter_at(const feat_state_t *st, feat_counter_t c, int64_t t_ms)
+{
+    if (c < 0 || c >= FEAT_C_COUNT)
+        return 0.0;
+    double v = st->counter[c];
+    if (st->t_ref_ms == FEAT_NEVER || t_ms <= st->t_ref_ms)
+        return v;
+    /* Subtract in double: t_ms may be anything, e.g. INT64_MAX, and must not overflow. */
+    return v * exp2(-((double)t_ms - (double)st->t_ref_ms) * inv_hl_ms[counter_hl[c]]);
+}
+
+/* Adds x * weight to counter c, weight = the decay from the contribution's time to t_ref. */
+static void add_counter(feat_state_t *st, feat_counter_t c, double x, const double w[HL_COUNT])
+{
+    st->counter[c] = store_counter((double)st->counter[c] + x * w[counter_hl[c]]);
+}
+
+/* A distinct day contributes as of its UTC midnight, never as of the event that happened to
+ * reveal it: otherwise the value would depend on which of the day's events came first. */
+static void midnight_weights(const feat_state_t *st, int64_t day, double w[HL_COUNT])
+{
+    decay_factors((double)(st->t_ref_ms - day * FEAT_DAY_MS), w);
+}
+
+static double midnight_weight_90d(const feat_state_t *st, int64_t day)
+{
+    double w[HL_COUNT];
+    midnight_weights(st, day, w);
+    return w[HL_90D];
+}
+
+static void add_active_day(feat_state_t *st, int64_t day)
+{
+    double w[HL_COUNT];
+    midnight_weights(st, day, w);
+    add_counter(st, FEAT_C_ACTIVE_DAYS_7D, 1.0, w);
+    add_counter(st, FEAT_C_ACTIVE_DAYS_30D, 1.0, w);
+    add_counter(st, FEAT_C_ACTIVE_DAYS_90D, 1.0, w);
+    if (st->lifetime_active_days < UINT16_MAX)
+        st->lifetime_active_days++;
+}
+
+static void add_gap(feat_state_t *st, double delta_days_weighted)
+{
+    st->gap_sum_days = store_counter((double)st->gap_sum_days + delta_days_weighted);
+}
+
+/* The gap sum gives each active day but the first the weight w(d) of its midnight times the
+ * gap back to the previous active day. A late day d between known days p < d < n replaces
+ * the gap n-p (weight w(n)) by d-p (weight w(d)) and n-d (weight w(n)):
+ *   delta = w(d)(d-p) + w(n)(n-d) - w(n)(n-p) = (w(d) - w(n)) (d - p),
+ * and a late day before every known day adds w(n)(n-d). Both are exact when p and n are
+ * known, so the sum does not depend on arrival order. n is always in the bitmap (day L has
+ * bit 0). When no earlier day is in the window, p is taken as the first active day, which
+ * is exact unless the user had other days older than the window (then it is an estimate,
+ * and the sum is clamped at 0). `i` is d's bit index; the bit is not set yet. */
+static void insert_late_day(feat_state_t *st, int64_t d, unsigned i, int64_t last_day,
+                            int64_t first_day)
+{
+    uint64_t bits = st->active_day_bits;
+    uint64_t later = bits & ((UINT64_C(1) << i) - 1);
+    int64_t n = later ? last_day - (63 - __builtin_clzll(later)) : last_day;
+    uint64_t earlier = i + 1 < 64 ? bits >> (i + 1) : 0;
+    int have_p = earlier != 0 || first_day < d;
+    int64_t p = earlier ? d - 1 - __builtin_ctzll(earlier) : first_day;
+    double wn = midnight_weight_90d(st, n);
+    if (have_p)
+        add_gap(st, (midnight_weight_90d(st, d) - wn) * (double)(d - p));
+    else
+        add_gap(st, wn * (double)(n - d));
+}
+
+/* Activity at t: last/first activity, distinct active days, the gap sum. */
+static void apply_activity(feat_state_t *st, int64_t t)
+{
+    int64_t d = feat_day_of(t);
+    if (st->first_activity_ms == FEAT_NEVER) {
+        st->first_activity_ms = st->last_activity_ms = t;
+        st->active_day_bits = 1;
+        add_active_day(st, d);
+        return;
+    }
+    int64_t last_day = feat_day_of(st->last_activity_ms);
+    int64_t first_day = feat_day_of(st->first_activity_ms);
+    if (d > last_day) {
+        int64_t shift = d - last_day;
+        st->active_day_bits = shift >= 64 ? 0 : st->active_day_bits << shift;
+        st->active_day_bits |= 1;
+        add_active_day(st, d);
+        add_gap(st, midnight_weight_90d(st, d) * (double)shift);
+        st->last_activity_ms = t;
+    } else if (d == last_day) {
+        if (t > st->last_activity_ms)
+            st->last_activity_ms = t;
+    } else {
+        int64_t i = last_day - d;
+        if (i < FEAT_ACTIVE_DAY_BITS) {
+            uint64_t bit = UINT64_C(1) << i;
+            if (!(st->active_day_bits & bit)) {
+                insert_late_day(st, d, (unsigned)i, last_day, first_day);
+                st->active_day_bits |= bit;
+                add_active_day(st, d);
+            }
+        } else if (d < first_day) {
+            /* Older than the window but before the first day: certainly new. */
+            add_gap(st, midnight_weight_90d(st, first_day) * (double)(first_day - d));
+            add_active_day(st, d);
+        }
+        /* else: a day in [first_day, last_day - 64) that the bitmap no longer covers:
+         * counted in the event counters only (see feat_apply in features.h). */
+    }
+    if (t < st->first_activity_ms)
+        st->first_activity_ms = t;
+}
+
+static void apply_purchase_day(feat_state_t *st, int64_t t)
+{
+    int64_t d = feat_day_of(t);
+    double w[HL_COUNT];
+    if (st->last_purchase_ms == FEAT_NEVER) {
+        st->purchase_day_bits = 1;
+        st->last_purchase_ms = t;
+        midnight_weights(st, d, w);
+        add_counter(st, FEAT_C_PURCHASE_DAYS_90D, 1.0, w);
+        return;
+    }
+    int64_t last_day = feat_day_of(st->last_purchase_ms);
+    if (d > last_day) {
+        int64_t shift = d - last_day;
+        st->purchase_day_bits = shift >= 32 ? 0 : st->purchase_day_bits << shift;
+        st->purchase_day_bits |= 1;
+        st->last_purchase_ms = t;
+        midnight_weights(st, d, w);
+        add_counter(st, FEAT_C_PURCHASE_DAYS_90D, 1.0, w);
+    } else if (d == last_day) {
+        if (t > st->last_purchase_ms)
+            st->last_purchase_ms = t;
+    } else if (last_day - d < FEAT_PURCHASE_DAY_BITS) {
+        uint32_t bit = UINT32_C(1) << (last_day - d);
+        if (!(st->purchase_day_bits & bit)) {
+            st->purchase_day_bits |= bit;
+            midnight_weights(st, d, w);
+            add_counter(st, FEAT_C_PURCHASE_DAYS_90D, 1.0, w);
+        }
+    }
+}
+
+static double clamp_amount(double a)
+{
+    if (!isfinite(a))
+        return 0.0;
+    return a > FEAT_AMOUNT_MAX ? FEAT_AMOUNT_MAX : a;
+}
+
+void feat_apply(feat_state_t *st, const ev_event_t *ev)
+{
+    int64_t t = ev->event_time_ms;
+    if (t < -FEAT_TIME_LIMIT_MS || t > FEAT_TIME_LIMIT_MS)
+        return;
+    if (st->t_ref_ms == FEAT_NEVER)
+        st->t_ref_ms = t;
+    else
+        feat_decay_to(st, t);
+    /* Now t <= t_ref: the event contributes 2^(-(t_ref - t)/h), 1 when in order. */
+    double w[HL_COUNT];
+    decay_factors((double)(st->t_ref_ms - t), w);
+
+    switch (ev->type) {
+    case EV_SESSION_START:
+        add_counter(st, FEAT_C_SESSIONS_30D, 1.0, w);
+        break;
+    case EV_PAGE_VIEW:
+        add_counter(st, FEAT_C_PAGE_VIEWS_30D, 1.0, w);
+        break;
+    case EV_ADD_TO_CART:
+        add_counter(st, FEAT_C_CARTS_30D, 1.0, w);
+        break;
+    case EV_PURCHASE: {
+        double revenue = clamp_amount(ev->amount);
+        if (revenue < 0) /* a negative purchase is a data error, not a refund */
+            revenue = 0;
+        add_counter(st, FEAT_C_PURCHASES_30D, 1.0, w);
+        add_counter(st, FEAT_C_PURCHASES_90D, 1.0, w);
+        add_counter(st, FEAT_C_REVENUE_30D, revenue, w);
+        add_counter(st, FEAT_C_REVENUE_90D, revenue, w);
+        apply_purchase_day(st, t);
+        break;
+    }
+    case EV_REFUND:
+        add_counter(st, FEAT_C_REFUNDS_90D, 1.0, w);
+        add_counter(st, FEAT_C_REFUND_AMOUNT_90D, clamp_amount(fabs(ev->amount)), w);
+        break;
+    case EV_SUPPORT_TICKET:
+        add_counter(st, FEAT_C_SUPPORT_TICKETS_30D, 1.0, w);
+        break;
+    case EV_COUPON_REDEEM:
+        add_counter(st, FEAT_C_COUPONS_90D, 1.0, w);
+        break;
+    case EV_SUBSCRIPTION_CANCEL:
+        add_counter(st, FEAT_C_CANCEL_INTENT_30D, 1.0, w);
+        break;
+    default: /* search, remove_from_cart, other: activity only */
+        break;
+    }
+    if (ev_is_activity(ev->type))
+        apply_activity(st, t);
+}
+
+/* ---- encoding ---- */
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + 8;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + 4;
+}
+
+static uint8_t *put_f32(uint8_t *p, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, sizeof v);
+    return put_u32(p, v);
+}
+
+static uint64_t get_u64(const uint8_t **pp)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    *pp = p + 8;
+    return v;
+}
+
+static uint32_t get_u32(const uint8_t **pp)
+{
+    const uint8_t *p = *pp;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    *pp = p + 4;
+    return v;
+}
+
+static float get_f32(const uint8_t **pp)
+{
+    uint32_t v = get_u32(pp);
+    float f;
+    memcpy(&f, &v, sizeof f);
+    return f;
+}
+
+size_t feat_encode(const feat_state_t *st, uint8_t *buf, size_t cap)
+{
+    if (cap < FEAT_ENCODED_BYTES)
+        return 0;
+    uint8_t *p = buf;
+    *p++ = FEAT_ENCODING_VERSION;
+    p = put_u64(p, (uint64_t)st->first_activity_ms);
+    p = put_u64(p, (uint64_t)st->last_activity_ms);
+    p = put_u64(p, (uint64_t)st->last_purchase_ms);
+    p = put_u64(p, (uint64_t)st->t_ref_ms);
+    for (int c = 0; c < FEAT_C_COUNT; c++)
+        p = put_f32(p, st->counter[c]);
+    p = put_f32(p, st->gap_sum_days);
+    p = put_u64(p, st->active_day_bits);
+    p = put_u32(p, st->purchase_day_bits);
+    *p++ = (uint8_t)st->lifetime_active_days;
+    *p++ = (uint8_t)(st->lifetime_active_days >> 8);
+    /* Everything above depends on events only; keep it so (FEAT_EVENT_PART_BYTES). */
+    p = put_u64(p, (uint64_t)st->cooldown_until_ms);
+    return (size_t)(p - buf);
+}
+
+static int time_ok(int64_t t)
+{
+    return t == FEAT_NEVER || (t >= -FEAT_TIME_LIMIT_MS && t <= FEAT_TIME_LIMIT_MS);
+}
+
+int feat_decode(feat_state_t *st, const uint8_t *buf, size_t len, char *errstr, size_t errstr_size)
+{
+    if (len < 1) {
+        snprintf(errstr, errstr_size, "feature state: empty value (expected %d bytes)",
+                 FEAT_ENCODED_BYTES);
+        return -1;
+    }
+    if (buf[0] != FEAT_ENCODING_VERSION) {
+        snprintf(errstr, errstr_size,
+                 "feature state: unknown encoding version %u (this build reads version %d); "
+                 "was it written by a newer churnstream?",
+                 buf[0], FEAT_ENCODING_VERSION);
+        return -1;
+    }
+    if (len != FEAT_ENCODED_BYTES) {
+        snprintf(errstr, errstr_size,
+                 "feature state: version %d must be %d bytes, got %zu (truncated or corrupt)",
+                 FEAT_ENCODING_VERSION, FEAT_ENCODED_BYTES, len);
+        return -1;
+    }
+    feat_state_t s;
+    const uint8_t *p = buf + 1;
+    s.first_activity_ms = (int64_t)get_u64(&p);
+    s.last_activity_ms = (int64_t)get_u64(&p);
+    s.last_purchase_ms = (int64_t)get_u64(&p);
+    s.t_ref_ms = (int64_t)get_u64(&p);
+    for (int c = 0; c < FEAT_C_COUNT; c++)
+        s.counter[c] = get_f32(&p);
+    s.gap_sum_days = get_f32(&p);
+    s.active_day_bits = get_u64(&p);
+    s.purchase_day_bits = get_u32(&p);
+    s.lifetime_active_days = (uint16_t)(p[0] | (p[1] << 8));
+    p += 2;
+    s.cooldown_until_ms = (int64_t)get_u64(&p);
+
+    /* The apply path relies on these invariants (e.g. bit 0 set whenever there is a last
+     * active day); a value that breaks them is corrupt, not a state to limp along with. */
+    const char *bad = NULL;
+    if (!time_ok(s.first_activity_ms) || !time_ok(s.last_activity_ms) ||
+        !time_ok(s.last_purchase_ms) || !time_ok(s.t_ref_ms))
+        bad = "a time is outside +-2^50 ms";
+    else if ((s.first_activity_ms == FEAT_NEVER) != (s.last_activity_ms == FEAT_NEVER))
+        bad = "first and last activity disagree on whether the user was ever active";
+    else if (s.first_activity_ms != FEAT_NEVER &&
+             (s.first_activity_ms > s.last_activity_ms || !(s.active_day_bits & 1) ||
+              s.lifetime_active_days == 0))
+        bad = "inconsistent activity fields";
+    else if (s.first_activity_ms == FEAT_NEVER &&
+             (s.active_day_bits != 0 || s.lifetime_active_days != 0))
+        bad = "active days without activity";
+    else if ((s.last_purchase_ms == FEAT_NEVER) != (s.purchase_day_bits == 0) ||
+             (s.last_purchase_ms != FEAT_NEVER && !(s.purchase_day_bits & 1)))
+        bad = "inconsistent purchase fields";
+    else if (s.t_ref_ms == FEAT_NEVER
+                 ? (s.last_activity_ms != FEAT_NEVER || s.last_purchase_ms != FEAT_NEVER)
+                 : (s.t_ref_ms < s.last_activity_ms || s.t_ref_ms < s.last_purchase_ms))
+        bad = "reference time before the last event";
+    for (int c = 0; !bad && c <= FEAT_C_COUNT; c++) {
+        float v = c < FEAT_C_COUNT ? s.counter[c] : s.gap_sum_days;
+        if (!isfinite(v) || v < 0 || v > (float)FEAT_COUNTER_MAX ||
+            (s.t_ref_ms == FEAT_NEVER && v != 0))
+            bad = "a counter is negative, non-finite or set without events";
+    }
+    if (bad) {
+        snprintf(errstr, errstr_size, "feature state: corrupt version %d value: %s",
+                 FEAT_ENCODING_VERSION, bad);
+        return -1;
+    }
+    *st = s;
+    return 0;
+}
+
+int feat_event_part_equal(const feat_state_t *a, const feat_state_t *b)
+{
+    uint8_t ea[FEAT_ENCODED_BYTES], eb[FEAT_ENCODED_BYTES];
+    feat_encode(a, ea, sizeof ea);
+    feat_encode(b, eb, sizeof eb);
+    return memcmp(ea, eb, FEAT_EVENT_PART_BYTES) == 0;
+}
