@@ -26,6 +26,8 @@ static void usage(FILE *out)
           "  --no-header          the CSV has no header line\n"
           "  --scores-out FILE    write user_id,tick_ms,score for every scored snapshot\n"
           "  --rejects-out FILE   write rejected events: reason,user_id,event_time_ms,detail\n"
+          "  --snapshots-out FILE write labelled snapshots: user_id,tick_ms,y,score and the\n"
+          "                       features, in label order (for analysis and baselines)\n"
           "  --model-in FILE      start from this model snapshot (warm start)\n"
           "  --model-out FILE     write the final model snapshot (for run --model-in)\n"
           "  --json               print the summary as one JSON object\n"
@@ -42,13 +44,14 @@ static void usage(FILE *out)
 
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
-    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_JSON,
+    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP, O_JSON,
            O_QUIET, O_HELP };
     static const struct option longopts[] = {
         {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
         {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
         {"scores-out", required_argument, 0, O_SCORES},
         {"rejects-out", required_argument, 0, O_REJECTS},
+        {"snapshots-out", required_argument, 0, O_SNAP},
         {"model-in", required_argument, 0, O_MIN},    {"model-out", required_argument, 0, O_MOUT},
         {"json", no_argument, 0, O_JSON},              {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0}};
@@ -64,6 +67,7 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         case O_NOHDR: o.no_header = 1; break;
         case O_SCORES: o.scores_out = optarg; break;
         case O_REJECTS: o.rejects_out = optarg; break;
+        case O_SNAP: o.snapshots_out = optarg; break;
         case O_MIN: o.model_in = optarg; break;
         case O_MOUT: o.model_out = optarg; break;
         case O_JSON: json = 1; break;

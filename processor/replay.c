@@ -135,6 +135,7 @@ typedef struct replay_s {
     lrow_t *rows;
     size_t nrows, caprows;
     FILE *scores;
+    FILE *snapshots;
     int oom; /* set by callbacks that could not allocate; checked after each batch */
 } replay_t;
 
@@ -178,6 +179,13 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
     rp->rows[rp->nrows++] = (lrow_t){.tick_ms = s->tick_ms, .score = p->score,
                                      .recency_days = p->recency_days, .seg = (int16_t)p->seg,
                                      .y = (int8_t)s->y};
+    if (rp->snapshots) {
+        fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y,
+                p->score);
+        for (int i = 0; i < FEAT_DIM; i++)
+            fprintf(rp->snapshots, ",%.6g", s->x[i]);
+        fputc('\n', rp->snapshots);
+    }
     free(p->user_id);
     free(p);
     if (pred_label(rp->pred, s->x, s->y) != 0)
@@ -353,6 +361,16 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         }
         fputs("user_id,tick_ms,score\n", rp.scores);
     }
+    if (o->snapshots_out) {
+        if (!(rp.snapshots = fopen(o->snapshots_out, "w"))) {
+            snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
+            goto out;
+        }
+        fputs("user_id,tick_ms,y,score", rp.snapshots);
+        for (int i = 0; i < FEAT_DIM; i++)
+            fprintf(rp.snapshots, ",%s", feat_info[i].name);
+        fputc('\n', rp.snapshots);
+    }
     if (o->rejects_out) {
         if (!(rejects = fopen(o->rejects_out, "w"))) {
             snprintf(errstr, errstr_size, "%s: %s", o->rejects_out, strerror(errno));
@@ -471,6 +489,10 @@ out:
     }
     if (rejects)
         fclose(rejects);
+    if (rp.snapshots && fclose(rp.snapshots) != 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
+        rc = -1;
+    }
     return rc;
 }
 

@@ -20,6 +20,7 @@ typedef struct rp_opts_s {
     int no_header;           /* CSV has no header line */
     const char *scores_out;  /* CSV user_id,tick_ms,score; NULL = not written */
     const char *rejects_out; /* CSV of rejected events; NULL = not written */
+    const char *snapshots_out; /* CSV of labelled snapshots with features; NULL = none */
     const char *model_in;    /* warm start from this snapshot file; NULL = new model */
     const char *model_out;   /* write the final model here; NULL = not written */
     int progress;            /* progress lines on stderr */
