@@ -112,10 +112,10 @@ static const cfg_key_t cfg_keys[] = {
           "Watermark = max event time - this."),
     K_DUR("events.max_past", "30d", 0, 3650 * MS_D, events_max_past_ms,
           "Events older than watermark - this go to the DLQ."),
-    K_DUR("events.max_future", "30d", 0, 3650 * MS_D, events_max_future_ms,
-          "Events newer than watermark + this go to the DLQ (a far-future timestamp would "
-          "otherwise jump the watermark; quiet spells in real logs last days, so keep it "
-          "well above the longest gap)."),
+    K_DUR("events.max_future", "1d", 0, 3650 * MS_D, events_max_future_ms,
+          "Events newer than max(watermark, wall clock) + this go to the DLQ: a far-future "
+          "timestamp must not jump the watermark, while a replayed log may have quiet "
+          "spells of weeks."),
 
     K_INT("model.k", "8", 1, 64, model_k, "Number of k-means segments."),
     K_UINT64("model.seed", "42", model_seed, "Seed of every random choice (k-means++ seeding)."),

@@ -54,7 +54,7 @@ typedef struct cfg_s {
     int64_t label_lookback_ms;
     int64_t events_allowed_lateness_ms; /* watermark = max event time - this */
     int64_t events_max_past_ms;         /* reject events older than watermark - this */
-    int64_t events_max_future_ms;       /* reject events newer than watermark + this */
+    int64_t events_max_future_ms;       /* reject events newer than max(watermark, now) + this */
 
     /* models */
     int model_k;

@@ -102,7 +102,7 @@ static const struct {
     {"label.lookback", "duration", "90d"},
     {"events.allowed_lateness", "duration", "1h"},
     {"events.max_past", "duration", "30d"},
-    {"events.max_future", "duration", "30d"},
+    {"events.max_future", "duration", "1d"},
     {"model.k", "integer", "8"},
     {"model.seed", "integer", "42"},
     {"model.min_examples", "integer", "500"},
@@ -153,7 +153,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->label_lookback_ms, 90LL * 86400000);
     assert_int_equal(c->events_allowed_lateness_ms, 3600000);
     assert_int_equal(c->events_max_past_ms, 30LL * 86400000);
-    assert_int_equal(c->events_max_future_ms, 30LL * 86400000);
+    assert_int_equal(c->events_max_future_ms, 86400000);
     assert_int_equal(c->model_k, 8);
     assert_true(c->model_seed == 42);
     assert_int_equal(c->model_min_examples, 500);
