@@ -166,8 +166,7 @@ static int seed_kmeanspp(km_t *km, const float *z, size_t n)
 }
 
 /* The BLAS kernel on one chunk of m <= KM_CHUNK rows; d is scratch of m*k floats. */
-static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int *seg,
-                         float *dist2)
+static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int *seg, float *dist2)
 {
     const int k = km->k, dim = km->dim;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, k, dim, -2.0f, z, dim,
@@ -495,8 +494,8 @@ km_t *km_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
     }
     size_t need = ((size_t)k + (size_t)k * dim) * 8;
     if (r->len - r->off < need) {
-        snprintf(errstr, errstr_size, "kmeans: truncated centres (need %zu bytes, have %zu)",
-                 need, r->len - r->off);
+        snprintf(errstr, errstr_size, "kmeans: truncated centres (need %zu bytes, have %zu)", need,
+                 r->len - r->off);
         return NULL;
     }
     km_t *km = km_new((int)k, (int)dim, seed, half_life, ratio);

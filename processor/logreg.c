@@ -15,9 +15,9 @@
 struct lr_s {
     int dim;
     lr_params_t params;
-    double *w;       /* [dim] */
-    double *g2;      /* [dim] AdaGrad sums of squared gradients */
-    float *w_f;      /* [dim] mirror of w for BLAS */
+    double *w;  /* [dim] */
+    double *g2; /* [dim] AdaGrad sums of squared gradients */
+    float *w_f; /* [dim] mirror of w for BLAS */
     double bias;
     double bias_g2;
     double n_class[2];
@@ -34,8 +34,8 @@ void lr_params_default(lr_params_t *p)
 
 static int params_ok(const lr_params_t *p)
 {
-    return p->learning_rate > 0 && isfinite(p->learning_rate) && p->l2 >= 0 &&
-           isfinite(p->l2) && (p->class_weight_balanced == 0 || p->class_weight_balanced == 1) &&
+    return p->learning_rate > 0 && isfinite(p->learning_rate) && p->l2 >= 0 && isfinite(p->l2) &&
+           (p->class_weight_balanced == 0 || p->class_weight_balanced == 1) &&
            p->minibatch_rows >= 1 && p->minibatch_rows <= 1 << 20;
 }
 
@@ -85,8 +85,8 @@ void lr_predict(const lr_t *lr, const float *z, size_t n, float *p)
 {
     if (n == 0)
         return;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, lr->dim, 1.0f, z, lr->dim, lr->w_f, 1,
-                0.0f, p, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, lr->dim, 1.0f, z, lr->dim, lr->w_f, 1, 0.0f, p,
+                1);
     for (size_t i = 0; i < n; i++)
         p[i] = (float)lr_sigmoid((double)p[i] + lr->bias);
 }
@@ -141,8 +141,7 @@ int lr_update(lr_t *lr, const float *z, const float *y, size_t n, const float *s
     }
     for (size_t off = 0; off < n; off += mb) {
         size_t m = n - off < mb ? n - off : mb;
-        step(lr, z + off * lr->dim, y + off, sample_weight ? sample_weight + off : NULL, m, r,
-             g);
+        step(lr, z + off * lr->dim, y + off, sample_weight ? sample_weight + off : NULL, m, r, g);
     }
     free(r);
     free(g);

@@ -18,8 +18,9 @@ typedef struct lr_params_s {
      * LogisticRegression with C = 1 / (l2 * n_samples). Default 1e-4. */
     double l2;
     int class_weight_balanced; /* 1: weight class c by (n0 + n1) / (2 n_c), running counts */
-    int minibatch_rows; /* rows per AdaGrad step (>= 1); default 32. Long batches are cut so
-                           a tick's thousands of labels make many steps, not one. */
+    /* Rows per AdaGrad step (>= 1); default 32. Long batches are cut so a tick's thousands
+     * of labels make many steps, not one. */
+    int minibatch_rows;
 } lr_params_t;
 
 /* Fills the defaults above. */

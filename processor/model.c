@@ -152,8 +152,7 @@ void model_score(const model_t *m, const float *x, size_t n, float *z, float *p,
             seg[i] = -1;
 }
 
-int model_train(model_t *m, const float *x, const float *y, size_t n,
-                const float *sample_weight)
+int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight)
 {
     if (n == 0)
         return 0;
@@ -203,8 +202,7 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
 {
     char part_err[200] = "";
     if (len < 8) {
-        snprintf(errstr, errstr_size, "model: truncated: %zu bytes, a snapshot starts with 8",
-                 len);
+        snprintf(errstr, errstr_size, "model: truncated: %zu bytes, a snapshot starts with 8", len);
         return NULL;
     }
     if (memcmp(buf, MODEL_MAGIC, 4) != 0) {
@@ -319,8 +317,7 @@ int model_save_file(const model_t *m, const char *path, char *errstr, size_t err
         goto out;
     }
     if (rename(tmp, path) != 0) {
-        snprintf(errstr, errstr_size, "%s: rename from %s failed: %s", path, tmp,
-                 strerror(errno));
+        snprintf(errstr, errstr_size, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
         unlink(tmp);
         goto out;
     }

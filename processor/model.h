@@ -63,8 +63,7 @@ void model_score(const model_t *m, const float *x, size_t n, float *z, float *p,
 /* Learns from n labelled rows, in this order: scaler moments, then k-means and logistic
  * regression on the rows standardized with the updated scaler. y[i] in [0, 1]; sample_weight
  * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */
-int model_train(model_t *m, const float *x, const float *y, size_t n,
-                const float *sample_weight);
+int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight);
 
 /* Serializes the model: *buf is malloc'd (the caller frees it), *len its size. The bytes
  * are a pure function of the model state, so equal models give equal bytes. Returns 0, -1

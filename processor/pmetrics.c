@@ -216,8 +216,7 @@ pm_t *pm_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
     for (uint32_t t = 0; t < nonempty; t++) {
         uint64_t gap = mw_get_varint(r), p = mw_get_varint(r), n = mw_get_varint(r);
         if (r->failed) {
-            snprintf(errstr, errstr_size, "metrics: truncated or malformed histogram entry %u",
-                     t);
+            snprintf(errstr, errstr_size, "metrics: truncated or malformed histogram entry %u", t);
             goto fail;
         }
         /* idx starts at SIZE_MAX, so idx + gap wraps to the intended index */

@@ -139,8 +139,8 @@ sc_t *sc_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "scaler: truncated header");
         return NULL;
     }
-    if (dim < 1 || dim > 65536 || !(half_life >= 0) || !isfinite(half_life) ||
-        !(weight >= 0) || !isfinite(weight)) {
+    if (dim < 1 || dim > 65536 || !(half_life >= 0) || !isfinite(half_life) || !(weight >= 0) ||
+        !isfinite(weight)) {
         snprintf(errstr, errstr_size, "scaler: invalid header (dim %u, half_life %g, weight %g)",
                  dim, half_life, weight);
         return NULL;

@@ -57,8 +57,8 @@ static void test_assign_table(void **state)
         int nearest; /* index into centres[] */
         float dist2;
     } rows[] = {
-        {{0, 0}, 0, 0},      {{1, 1}, 0, 2},  {{9, 0}, 1, 1},  {{6, 0}, 1, 16},
-        {{-3, 4}, 0, 25},    {{0, 7}, 2, 9},  {{12, -1}, 1, 5}, {{4, 4}, 0, 32},
+        {{0, 0}, 0, 0},   {{1, 1}, 0, 2}, {{9, 0}, 1, 1},   {{6, 0}, 1, 16},
+        {{-3, 4}, 0, 25}, {{0, 7}, 2, 9}, {{12, -1}, 1, 5}, {{4, 4}, 0, 32},
     };
     size_t n = sizeof(rows) / sizeof(rows[0]);
     float x[16], d_blas[8], d_scalar[8];

@@ -96,8 +96,8 @@ static void test_matches_scalar_reference(void **state)
     struct {
         double eta, l2;
         int balanced, mb, weighted;
-    } cfg[] = {{0.1, 0, 0, 32, 0}, {0.5, 1e-2, 0, 7, 1}, {0.05, 1e-3, 1, 1, 0},
-               {0.2, 0, 1, 1000, 1}};
+    } cfg[] = {
+        {0.1, 0, 0, 32, 0}, {0.5, 1e-2, 0, 7, 1}, {0.05, 1e-3, 1, 1, 0}, {0.2, 0, 1, 1000, 1}};
     for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
         lr_params_t p = {cfg[c].eta, cfg[c].l2, cfg[c].balanced, cfg[c].mb};
         lr_t *lr = lr_new(dim, &p);
@@ -113,8 +113,7 @@ static void test_matches_scalar_reference(void **state)
         }
         for (int j = 0; j < dim; j++)
             if (fabs(lr_weight(lr, j) - ref.w[j]) > 1e-4 * (1 + fabs(ref.w[j])))
-                fail_msg("cfg %zu w[%d] = %.8f, reference %.8f", c, j, lr_weight(lr, j),
-                         ref.w[j]);
+                fail_msg("cfg %zu w[%d] = %.8f, reference %.8f", c, j, lr_weight(lr, j), ref.w[j]);
         assert_float_equal(lr_bias(lr), ref.b, 1e-4 * (1 + fabs(ref.b)));
         assert_float_equal(lr_class_count(lr, 0) + lr_class_count(lr, 1), (double)n, 0);
         lr_destroy(lr);
@@ -278,8 +277,7 @@ static void test_balanced_class_weights(void **state)
     if (!(fabs(mp - pos / n) < 0.01))
         fail_msg("plain mean p %.4f vs base rate %.4f", mp, pos / n);
     if (!(fabs(mb_neg - mb_miss) < 0.02))
-        fail_msg("balanced: mean p of negatives %.4f, mean 1-p of positives %.4f", mb_neg,
-                 mb_miss);
+        fail_msg("balanced: mean p of negatives %.4f, mean 1-p of positives %.4f", mb_neg, mb_miss);
     if (!(mp_miss - mp_neg > 0.3))
         fail_msg("plain: mean p of negatives %.4f, mean 1-p of positives %.4f", mp_neg, mp_miss);
     assert_true(mb > 0.2);

@@ -325,12 +325,9 @@ int main(void)
 {
     openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipeline_learns),
-        cmocka_unit_test(test_new_rejects_bad_params),
-        cmocka_unit_test(test_deterministic_bytes),
-        cmocka_unit_test(test_roundtrip_identical),
-        cmocka_unit_test(test_rejects_bad_input),
-        cmocka_unit_test(test_save_and_load_file),
+        cmocka_unit_test(test_pipeline_learns),     cmocka_unit_test(test_new_rejects_bad_params),
+        cmocka_unit_test(test_deterministic_bytes), cmocka_unit_test(test_roundtrip_identical),
+        cmocka_unit_test(test_rejects_bad_input),   cmocka_unit_test(test_save_and_load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

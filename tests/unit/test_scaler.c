@@ -72,8 +72,7 @@ static void test_moments_match_closed_form(void **state)
                 closed_form(c, i, &mean, &var, &wsum);
                 double scale = fabs((double)mean) + 1;
                 if (fabs(sc_mean(sc, i) - (double)mean) > 1e-12 * scale)
-                    fail_msg("%s dim %d: mean %.17g want %.17Lg", c->name, i, sc_mean(sc, i),
-                             mean);
+                    fail_msg("%s dim %d: mean %.17g want %.17Lg", c->name, i, sc_mean(sc, i), mean);
                 double sd = sqrt((double)var);
                 if (fabs(sc_sd(sc, i) - sd) > 1e-9 * (sd + 1))
                     fail_msg("%s dim %d: sd %.17g want %.17g", c->name, i, sc_sd(sc, i), sd);

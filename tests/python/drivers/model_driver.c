@@ -80,7 +80,8 @@ int main(int argc, char **argv)
             return 1;
         for (int p = 0; p < passes; p++)
             for (int off = 0; off < n; off += batch)
-                km_partial_fit(km, x + (size_t)off * dim, (size_t)(n - off < batch ? n - off : batch));
+                km_partial_fit(km, x + (size_t)off * dim,
+                               (size_t)(n - off < batch ? n - off : batch));
         float *c = malloc((size_t)k * dim * sizeof(float));
         for (int j = 0; j < k; j++)
             for (int i = 0; i < dim; i++)
