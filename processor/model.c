@@ -191,7 +191,7 @@ int model_encode(const model_t *m, uint8_t **buf, size_t *len)
     uint64_t total = b.len + 4;
     for (int i = 0; i < 8; i++)
         b.data[8 + i] = (uint8_t)(total >> (8 * i));
-    uint32_t crc = (uint32_t)crc32(0L, b.data, (uInt)b.len);
+    uint32_t crc = (uint32_t)crc32_z(0L, b.data, b.len);
     mw_put_u32(&b, crc);
     *buf = b.data;
     *len = b.len;
@@ -236,7 +236,7 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
     }
     uint32_t stored_crc = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
                           (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
-    if ((uint32_t)crc32(0L, buf, (uInt)(len - 4)) != stored_crc) {
+    if ((uint32_t)crc32_z(0L, buf, len - 4) != stored_crc) {
         snprintf(errstr, errstr_size, "model: checksum mismatch (corrupted snapshot)");
         return NULL;
     }
