@@ -1,0 +1,377 @@
+/* Model snapshot (model.h): owns the four parts, runs the train/score pipeline over them and
+ * frames their sections into one checksummed, versioned byte string. */
+#include "model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "model_wire.h"
+
+#define MODEL_HEADER_BYTES 48 /* magic .. examples_seen */
+#define MODEL_MAX_BYTES    ((uint64_t)1 << 32)
+
+struct model_s {
+    int dim;
+    int k;
+    uint64_t seed;
+    uint64_t version;
+    uint64_t examples_seen;
+    sc_t *sc;
+    km_t *km;
+    lr_t *lr;
+    pm_t *pm;
+};
+
+void model_params_default(model_params_t *p)
+{
+    p->scaler_half_life = 0;
+    p->kmeans_half_life = 100000;
+    p->reassign_ratio = 0.01;
+    lr_params_default(&p->lr);
+    p->metrics_bins_log2 = 14;
+}
+
+model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, char *errstr,
+                   size_t errstr_size)
+{
+    model_params_t def;
+    if (!params) {
+        model_params_default(&def);
+        params = &def;
+    }
+    model_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(errstr, errstr_size, "model: out of memory");
+        return NULL;
+    }
+    m->dim = dim;
+    m->k = k;
+    m->seed = seed;
+    if (!(m->sc = sc_new(dim, params->scaler_half_life))) {
+        snprintf(errstr, errstr_size, "model: bad scaler parameters (dim %d, half-life %g)", dim,
+                 params->scaler_half_life);
+        goto fail;
+    }
+    if (!(m->km = km_new(k, dim, seed, params->kmeans_half_life, params->reassign_ratio))) {
+        snprintf(errstr, errstr_size,
+                 "model: bad k-means parameters (k %d in 1..4096, half-life %g >= 0, "
+                 "reassign ratio %g in [0, 1))",
+                 k, params->kmeans_half_life, params->reassign_ratio);
+        goto fail;
+    }
+    if (!(m->lr = lr_new(dim, &params->lr))) {
+        snprintf(errstr, errstr_size,
+                 "model: bad logistic regression parameters (learning rate %g > 0, l2 %g >= 0, "
+                 "minibatch %d >= 1)",
+                 params->lr.learning_rate, params->lr.l2, params->lr.minibatch_rows);
+        goto fail;
+    }
+    if (!(m->pm = pm_new(params->metrics_bins_log2))) {
+        snprintf(errstr, errstr_size, "model: bad metrics bins 2^%d (want 4..20)",
+                 params->metrics_bins_log2);
+        goto fail;
+    }
+    return m;
+fail:
+    model_destroy(m);
+    return NULL;
+}
+
+void model_destroy(model_t *m)
+{
+    if (!m)
+        return;
+    sc_destroy(m->sc);
+    km_destroy(m->km);
+    lr_destroy(m->lr);
+    pm_destroy(m->pm);
+    free(m);
+}
+
+sc_t *model_scaler(const model_t *m)
+{
+    return m->sc;
+}
+
+km_t *model_kmeans(const model_t *m)
+{
+    return m->km;
+}
+
+lr_t *model_logreg(const model_t *m)
+{
+    return m->lr;
+}
+
+pm_t *model_metrics(const model_t *m)
+{
+    return m->pm;
+}
+
+int model_dim(const model_t *m)
+{
+    return m->dim;
+}
+
+int model_k(const model_t *m)
+{
+    return m->k;
+}
+
+uint64_t model_seed(const model_t *m)
+{
+    return m->seed;
+}
+
+uint64_t model_version(const model_t *m)
+{
+    return m->version;
+}
+
+uint64_t model_examples_seen(const model_t *m)
+{
+    return m->examples_seen;
+}
+
+void model_touch(model_t *m, uint64_t n)
+{
+    m->version++;
+    m->examples_seen += n;
+}
+
+void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg)
+{
+    sc_transform(m->sc, x, z, n);
+    lr_predict(m->lr, z, n, p);
+    if (seg && km_assign(m->km, z, n, seg, NULL) < 0)
+        for (size_t i = 0; i < n; i++)
+            seg[i] = -1;
+}
+
+int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight)
+{
+    if (n == 0)
+        return 0;
+    float *z = malloc(n * (size_t)m->dim * sizeof(float));
+    if (!z)
+        return -1;
+    sc_update(m->sc, x, n);
+    sc_transform(m->sc, x, z, n);
+    int rc = km_partial_fit(m->km, z, n);
+    if (rc == 0)
+        rc = lr_update(m->lr, z, y, n, sample_weight);
+    free(z);
+    model_touch(m, n);
+    return rc;
+}
+
+int model_encode(const model_t *m, uint8_t **buf, size_t *len)
+{
+    mw_buf_t b = {0};
+    mw_put_bytes(&b, MODEL_MAGIC, 4);
+    mw_put_u32(&b, MODEL_FORMAT_VERSION);
+    mw_put_u64(&b, 0); /* total length, patched below */
+    mw_put_u32(&b, (uint32_t)m->dim);
+    mw_put_u32(&b, (uint32_t)m->k);
+    mw_put_u64(&b, m->seed);
+    mw_put_u64(&b, m->version);
+    mw_put_u64(&b, m->examples_seen);
+    sc_encode(m->sc, &b);
+    km_encode(m->km, &b);
+    lr_encode(m->lr, &b);
+    pm_encode(m->pm, &b);
+    if (mw_reserve(&b, 4) < 0) {
+        free(b.data);
+        return -1;
+    }
+    uint64_t total = b.len + 4;
+    for (int i = 0; i < 8; i++)
+        b.data[8 + i] = (uint8_t)(total >> (8 * i));
+    uint32_t crc = (uint32_t)crc32_z(0L, b.data, b.len);
+    mw_put_u32(&b, crc);
+    *buf = b.data;
+    *len = b.len;
+    return 0;
+}
+
+model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errstr_size)
+{
+    char part_err[200] = "";
+    if (len < 8) {
+        snprintf(errstr, errstr_size, "model: truncated: %zu bytes, a snapshot starts with 8", len);
+        return NULL;
+    }
+    if (memcmp(buf, MODEL_MAGIC, 4) != 0) {
+        snprintf(errstr, errstr_size, "model: not a churnstream model (bad magic bytes)");
+        return NULL;
+    }
+    mw_reader_t r = {.p = buf, .len = len, .off = 4};
+    uint32_t format = mw_get_u32(&r);
+    if (format != MODEL_FORMAT_VERSION) {
+        snprintf(errstr, errstr_size,
+                 "model: unsupported snapshot format version %u (this build reads %d); "
+                 "retrain or convert the model",
+                 format, MODEL_FORMAT_VERSION);
+        return NULL;
+    }
+    if (len < MODEL_HEADER_BYTES + 4) {
+        snprintf(errstr, errstr_size, "model: truncated: %zu bytes, the header alone is %d", len,
+                 MODEL_HEADER_BYTES + 4);
+        return NULL;
+    }
+    uint64_t total = mw_get_u64(&r);
+    if (total > len) {
+        snprintf(errstr, errstr_size, "model: truncated: %zu of %llu bytes", len,
+                 (unsigned long long)total);
+        return NULL;
+    }
+    if (total < len) {
+        snprintf(errstr, errstr_size, "model: %zu trailing bytes after a %llu-byte snapshot",
+                 len - (size_t)total, (unsigned long long)total);
+        return NULL;
+    }
+    uint32_t stored_crc = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
+                          (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
+    if ((uint32_t)crc32_z(0L, buf, len - 4) != stored_crc) {
+        snprintf(errstr, errstr_size, "model: checksum mismatch (corrupted snapshot)");
+        return NULL;
+    }
+    r.len = len - 4; /* sections must end exactly at the checksum */
+    model_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(errstr, errstr_size, "model: out of memory");
+        return NULL;
+    }
+    uint32_t dim = mw_get_u32(&r), k = mw_get_u32(&r);
+    m->dim = (int)(dim & 0x7fffffff);
+    m->k = (int)(k & 0x7fffffff);
+    m->seed = mw_get_u64(&r);
+    m->version = mw_get_u64(&r);
+    m->examples_seen = mw_get_u64(&r);
+    const char *part = NULL;
+    if (!(m->sc = sc_decode(&r, part_err, sizeof(part_err))))
+        part = "scaler";
+    else if (!(m->km = km_decode(&r, part_err, sizeof(part_err))))
+        part = "kmeans";
+    else if (!(m->lr = lr_decode(&r, part_err, sizeof(part_err))))
+        part = "logreg";
+    else if (!(m->pm = pm_decode(&r, part_err, sizeof(part_err))))
+        part = "metrics";
+    if (part) {
+        snprintf(errstr, errstr_size, "model: bad %s section: %s", part, part_err);
+        goto fail;
+    }
+    if (sc_dim(m->sc) != m->dim || km_dim(m->km) != m->dim || km_k(m->km) != m->k ||
+        lr_dim(m->lr) != m->dim || (uint32_t)m->dim != dim || (uint32_t)m->k != k) {
+        snprintf(errstr, errstr_size,
+                 "model: section shapes disagree with the header (dim %u, k %u)", dim, k);
+        goto fail;
+    }
+    if (r.off != r.len) {
+        snprintf(errstr, errstr_size, "model: %zu unparsed bytes before the checksum",
+                 r.len - r.off);
+        goto fail;
+    }
+    return m;
+fail:
+    model_destroy(m);
+    return NULL;
+}
+
+int model_save_file(const model_t *m, const char *path, char *errstr, size_t errstr_size)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (model_encode(m, &buf, &len) < 0) {
+        snprintf(errstr, errstr_size, "%s: out of memory encoding the model", path);
+        return -1;
+    }
+    /* Same directory as the target, so rename() is atomic (no cross-device move). */
+    size_t tmp_cap = strlen(path) + 32;
+    char *tmp = malloc(tmp_cap);
+    if (!tmp) {
+        free(buf);
+        snprintf(errstr, errstr_size, "%s: out of memory", path);
+        return -1;
+    }
+    snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
+    int rc = -1;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
+    }
+    int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int saved_errno = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        saved_errno = errno;
+    }
+    if (!ok) {
+        snprintf(errstr, errstr_size, "%s: write failed: %s", tmp, strerror(saved_errno));
+        unlink(tmp);
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(errstr, errstr_size, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    free(buf);
+    return rc;
+}
+
+model_t *model_load_file(const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            if (cap > MODEL_MAX_BYTES) {
+                snprintf(errstr, errstr_size, "%s: larger than %llu bytes, not a model", path,
+                         (unsigned long long)MODEL_MAX_BYTES);
+                goto fail;
+            }
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                snprintf(errstr, errstr_size, "%s: out of memory", path);
+                goto fail;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "%s: read failed: %s", path, strerror(errno));
+        goto fail;
+    }
+    fclose(f);
+    f = NULL;
+    char inner[256];
+    model_t *m = model_decode(buf, len, inner, sizeof(inner));
+    if (!m)
+        snprintf(errstr, errstr_size, "%s: %s", path, inner);
+    free(buf);
+    return m;
+fail:
+    if (f)
+        fclose(f);
+    free(buf);
+    return NULL;
+}

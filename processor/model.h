@@ -1,0 +1,85 @@
+/* The churn model snapshot: standardizer, k-means segments, logistic regression and the
+ * prequential metrics, with a version counter and the number of examples learnt from.
+ * model_encode/model_decode give the versioned little-endian bytes stored in Redis
+ * (`cs:model`) and in `replay --model-out` files. */
+#ifndef CS_MODEL_H
+#define CS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmeans.h"
+#include "logreg.h"
+#include "pmetrics.h"
+#include "scaler.h"
+
+#define MODEL_FORMAT_VERSION 1
+#define MODEL_MAGIC          "CSMD"
+
+typedef struct model_s model_t;
+
+typedef struct model_params_s {
+    double scaler_half_life; /* examples; 0 = plain running moments (default) */
+    double kmeans_half_life; /* events; 0 = no forgetting; default 100000 */
+    double reassign_ratio;   /* starved-centre threshold; default 0.01 */
+    lr_params_t lr;          /* default lr_params_default() */
+    /* Metrics histogram: 2^14 bins by default, a compromise between AUC resolution and the
+     * size of the snapshot committed with every batch (sparse, at most ~5 bytes per bin). */
+    int metrics_bins_log2;
+} model_params_t;
+
+/* Fills the defaults above. */
+void model_params_default(model_params_t *p);
+
+/* New untrained model for `dim` features and `k` segments; params NULL = defaults. Returns
+ * NULL with a message in errstr on a bad argument or out of memory. Free with
+ * model_destroy(). */
+model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, char *errstr,
+                   size_t errstr_size);
+/* Frees the model and its parts; model_destroy(NULL) is a no-op. */
+void model_destroy(model_t *m);
+
+/* The parts, owned by the model (never free them); valid until model_destroy. Mutating a
+ * part directly does not bump the version: use model_train, or call model_touch. */
+sc_t *model_scaler(const model_t *m);
+km_t *model_kmeans(const model_t *m);
+lr_t *model_logreg(const model_t *m);
+pm_t *model_metrics(const model_t *m);
+
+int model_dim(const model_t *m);
+int model_k(const model_t *m);
+uint64_t model_seed(const model_t *m);
+/* Bumped by every model_train / model_touch; 0 for a new model. */
+uint64_t model_version(const model_t *m);
+/* Labelled rows learnt from (model_train's n, summed). */
+uint64_t model_examples_seen(const model_t *m);
+/* Records an update made through the parts: version += 1, examples_seen += n. */
+void model_touch(model_t *m, uint64_t n);
+
+/* Scores n rows x[n*dim]: z[n*dim] (caller's buffer) receives the standardized rows, p[n]
+ * the churn probabilities and, if seg is not NULL, seg[n] the segment ids (-1 while k-means
+ * is not seeded). z may alias x. Nothing is learnt. */
+void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg);
+/* Learns from n labelled rows, in this order: scaler moments, then k-means and logistic
+ * regression on the rows standardized with the updated scaler. y[i] in [0, 1]; sample_weight
+ * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */
+int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight);
+
+/* Serializes the model: *buf is malloc'd (the caller frees it), *len its size. The bytes
+ * are a pure function of the model state, so equal models give equal bytes. Returns 0, -1
+ * when out of memory. Layout: "CSMD", u32 format version, u64 total length, u32 dim, u32 k,
+ * u64 seed, u64 version, u64 examples_seen, the scaler, k-means, logreg and metrics
+ * sections, u32 CRC-32 of everything before it; all little-endian. */
+int model_encode(const model_t *m, uint8_t **buf, size_t *len);
+/* Parses model_encode's bytes into a new model (free with model_destroy). Refuses, with a
+ * message naming the problem, a wrong magic, an unknown format version, a truncated or
+ * over-long buffer, a checksum mismatch and any invalid field. Never reads past len. */
+model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errstr_size);
+
+/* Writes the snapshot to `path` atomically (a temp file in the same directory, fsync,
+ * rename), so a reader sees the old or the new model, never half of one. 0 / -1. */
+int model_save_file(const model_t *m, const char *path, char *errstr, size_t errstr_size);
+/* Reads and decodes a snapshot file; errors are prefixed with the path. */
+model_t *model_load_file(const char *path, char *errstr, size_t errstr_size);
+
+#endif

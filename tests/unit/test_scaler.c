@@ -1,0 +1,168 @@
+/* Unit tests of the online standardizer: running (optionally decayed) moments against the
+ * closed-form weighted mean and variance, transform, sd floor, identity before data. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "scaler.h"
+
+#define MAX_ROWS 16
+
+typedef struct {
+    const char *name;
+    double half_life;
+    int dim;
+    int rows;
+    float x[MAX_ROWS * 3];
+} moment_case_t;
+
+static const moment_case_t cases[] = {
+    {"single row", 0, 2, 1, {3, -4}},
+    {"plain two dims", 0, 2, 5, {1, 10, 2, 20, 3, 30, 4, 40, 10, -5}},
+    {"constant column", 0, 3, 4, {7, 1, -1, 7, 2, 1, 7, 3, -1, 7, 4, 1}},
+    {"large offset", 0, 1, 6, {1e6f + 1, 1e6f + 2, 1e6f + 3, 1e6f + 4, 1e6f + 5, 1e6f + 6}},
+    {"decay h=3", 3, 2, 6, {1, 0, 2, 0, 3, 1, 4, 1, 5, 0, 6, 1}},
+    {"decay h=0.5", 0.5, 1, 5, {10, -10, 10, -10, 10}},
+    {"decay h=100 negatives", 100, 3, 4, {-1, -2, -3, 0.5f, 0.25f, 0.125f, 8, 8, 8, -3, 4, 1}},
+};
+
+/* Two-pass weighted moments in long double: weight of row j is a^(rows-1-j). */
+static void closed_form(const moment_case_t *c, int dimi, long double *mean, long double *var,
+                        long double *wsum)
+{
+    long double a = c->half_life > 0 ? exp2l(-1.0L / c->half_life) : 1.0L;
+    long double sw = 0, sx = 0;
+    for (int j = 0; j < c->rows; j++) {
+        long double w = powl(a, c->rows - 1 - j);
+        sw += w;
+        sx += w * c->x[j * c->dim + dimi];
+    }
+    *mean = sx / sw;
+    long double ss = 0;
+    for (int j = 0; j < c->rows; j++) {
+        long double w = powl(a, c->rows - 1 - j);
+        long double d = c->x[j * c->dim + dimi] - *mean;
+        ss += w * d * d;
+    }
+    *var = ss / sw;
+    *wsum = sw;
+}
+
+static void test_moments_match_closed_form(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof(cases) / sizeof(cases[0]); t++) {
+        const moment_case_t *c = &cases[t];
+        /* Fed all at once and row by row: batching must not change the result. */
+        for (int mode = 0; mode < 2; mode++) {
+            sc_t *sc = sc_new(c->dim, c->half_life);
+            assert_non_null(sc);
+            if (mode == 0)
+                sc_update(sc, c->x, (size_t)c->rows);
+            else
+                for (int j = 0; j < c->rows; j++)
+                    sc_update(sc, c->x + j * c->dim, 1);
+            for (int i = 0; i < c->dim; i++) {
+                long double mean, var, wsum;
+                closed_form(c, i, &mean, &var, &wsum);
+                double scale = fabs((double)mean) + 1;
+                if (fabs(sc_mean(sc, i) - (double)mean) > 1e-12 * scale)
+                    fail_msg("%s dim %d: mean %.17g want %.17Lg", c->name, i, sc_mean(sc, i), mean);
+                double sd = sqrt((double)var);
+                if (fabs(sc_sd(sc, i) - sd) > 1e-9 * (sd + 1))
+                    fail_msg("%s dim %d: sd %.17g want %.17g", c->name, i, sc_sd(sc, i), sd);
+                if (fabs(sc_weight(sc) - (double)wsum) > 1e-12 * (double)wsum)
+                    fail_msg("%s: weight %.17g want %.17Lg", c->name, sc_weight(sc), wsum);
+            }
+            sc_destroy(sc);
+        }
+    }
+}
+
+static void test_identity_before_data(void **state)
+{
+    (void)state;
+    sc_t *sc = sc_new(3, 0);
+    assert_non_null(sc);
+    const float x[6] = {1.5f, -2, 0, 1e9f, -1e-9f, 42};
+    float z[6];
+    sc_transform(sc, x, z, 2);
+    for (int i = 0; i < 6; i++)
+        assert_true(z[i] == x[i]);
+    assert_true(sc_mean(sc, 0) == 0);
+    assert_true(sc_sd(sc, 2) == 0);
+    assert_true(sc_weight(sc) == 0);
+    sc_destroy(sc);
+}
+
+static void test_transform_values_and_floor(void **state)
+{
+    (void)state;
+    /* dim 0: 1,2,3,4 -> mean 2.5, population sd sqrt(1.25); dim 1 constant 5 -> sd floor */
+    const float x[8] = {1, 5, 2, 5, 3, 5, 4, 5};
+    sc_t *sc = sc_new(2, 0);
+    sc_update(sc, x, 4);
+    const float q[4] = {2.5f, 5, 4, 5.000001f};
+    float z[4];
+    sc_transform(sc, q, z, 2);
+    assert_float_equal(z[0], 0.0f, 1e-7);
+    assert_float_equal(z[1], 0.0f, 1e-7);
+    assert_float_equal(z[2], (float)(1.5 / sqrt(1.25)), 1e-6);
+    /* (5.000001f - 5) / 1e-6: the floor, not a division by zero */
+    assert_float_equal(z[3], (float)((double)5.000001f - 5.0) / 1e-6f, 1e-3);
+    /* in place */
+    float inplace[2] = {1, 5};
+    sc_transform(sc, inplace, inplace, 1);
+    assert_float_equal(inplace[0], (float)(-1.5 / sqrt(1.25)), 1e-6);
+    assert_float_equal(inplace[1], 0.0f, 1e-7);
+    sc_destroy(sc);
+}
+
+static void test_decay_forgets(void **state)
+{
+    (void)state;
+    /* 1000 rows of 0 then 1000 rows of 10 with half-life 50: the mean is within 2^-20 of 10. */
+    sc_t *sc = sc_new(1, 50);
+    float v = 0;
+    for (int i = 0; i < 1000; i++)
+        sc_update(sc, &v, 1);
+    v = 10;
+    for (int i = 0; i < 1000; i++)
+        sc_update(sc, &v, 1);
+    assert_true(fabs(sc_mean(sc, 0) - 10) < 10 * exp2(-19));
+    /* effective weight -> 1 / (1 - 2^(-1/50)) */
+    assert_true(fabs(sc_weight(sc) - 1 / (1 - exp2(-1.0 / 50))) < 1e-6);
+    sc_destroy(sc);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    assert_null(sc_new(0, 0));
+    assert_null(sc_new(-1, 0));
+    assert_null(sc_new(2, -1));
+    assert_null(sc_new(2, NAN));
+    assert_null(sc_new(2, INFINITY));
+    sc_destroy(NULL);
+    sc_t *sc = sc_new(2, 0);
+    assert_int_equal(sc_dim(sc), 2);
+    assert_true(sc_mean(sc, 5) == 0 && sc_sd(sc, -1) == 0);
+    sc_destroy(sc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_moments_match_closed_form),
+        cmocka_unit_test(test_identity_before_data),
+        cmocka_unit_test(test_transform_values_and_floor),
+        cmocka_unit_test(test_decay_forgets),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
