@@ -43,7 +43,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps test test-unit test-integration test-python demo bench fmt install clean \
-	check-deps fuzz
+	check-deps fuzz docs
 
 all: $(BIN) churnstream
 
@@ -103,6 +103,9 @@ bench: deps all $(BENCH_BIN)
 
 fuzz:
 	@bash tests/fuzz/run.sh
+
+docs: $(BIN)
+	python3 tests/tools/readme_refs.py $(BIN) README.md --update
 
 fmt:
 	clang-format -i $(wildcard processor/*.[ch] state/*.[ch] tests/unit/*.c tests/integration/*.c \

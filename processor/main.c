@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "feat.h"
 #include "log.h"
 
 extern char **environ;
@@ -46,7 +47,8 @@ static void print_usage(FILE *out)
     fputs("usage: churnstream [--help|-h] [--version] <command> [options]\n"
           "       churnstream help <command>\n"
           "       churnstream help config [--markdown]\n"
-          "       churnstream help config --values [-c FILE] [--key=VALUE ...]\n",
+          "       churnstream help config --values [-c FILE] [--key=VALUE ...]\n"
+          "       churnstream help features [--markdown]\n",
           out);
 }
 
@@ -99,11 +101,19 @@ static int load_config(cfg_t *cfg, int argc, char **argv, int *rest_argc, char *
     return 0;
 }
 
-/* churnstream help [config [--markdown|--values ...] | <command>] */
+/* churnstream help [config [--markdown|--values ...] | features [--markdown] | <command>] */
 static int help_command(int argc, char **argv)
 {
     if (argc < 2) {
         print_help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "features") == 0) {
+        if (argc > 3 || (argc == 3 && strcmp(argv[2], "--markdown") != 0)) {
+            fprintf(stderr, "churnstream: help features: unknown option \"%s\"\n", argv[2]);
+            return 2;
+        }
+        feat_print_reference(stdout, argc == 3);
         return 0;
     }
     if (strcmp(argv[1], "config") != 0) {

@@ -4,6 +4,7 @@
 # Needs CS_BIN (the binary) and CS_ROOT (the repo); run by tests/run-all.sh.
 set -euo pipefail
 : "${CS_BIN:?set CS_BIN to the churnstream binary}" "${CS_ROOT:?set CS_ROOT to the repo root}"
+: "${CS_SHARED:?set CS_SHARED to the shared folder (DESIGN.md, tools/, data/)}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -57,9 +58,7 @@ for row in r:
     ts = datetime.datetime.strptime(row["ts"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     print(f'{row["user"]},{int(ts.timestamp() * 1000)},{row["type"]},{row["amount"]}')
 PY
-python3 "$CS_ROOT/../shared/tools/backtest_score.py" --events "$tmp/events.csv" \
-    --scores "$tmp/scores.csv" --tick 7d --horizon 14d --lookback 14d --json "$tmp/m.json" >/dev/null \
-    || python3 "$CS_ROOT/tests/tools/backtest_score.py" --events "$tmp/events.csv" \
+python3 "$CS_SHARED/tools/backtest_score.py" --events "$tmp/events.csv" \
     --scores "$tmp/scores.csv" --tick 7d --horizon 14d --lookback 14d --json "$tmp/m.json" >/dev/null
 python3 - "$tmp/m.json" <<'PY'
 import json, sys
