@@ -313,6 +313,46 @@ def test_kafka_kraft_env_is_consistent():
     assert env["KAFKA_LOG_DIRS"] in mounts, "broker data must live on the named volume"
 
 
+# KafkaDockerWrapper (the image's entry point) turns KAFKA_FOO_BAR into foo.bar, except for
+# these launcher variables (its list, verbatim: KAFKA_HEAP_OPT without the S is theirs).
+KAFKA_IMAGE_EXCLUDES = {"KAFKA_VERSION", "KAFKA_HEAP_OPT", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS",
+                        "KAFKA_JMX_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS",
+                        "KAFKA_LOG4J_ROOT_LOGLEVEL", "KAFKA_LOG4J_LOGGERS",
+                        "KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME"}
+
+
+def kafka_server_properties(env):
+    props = {}
+    for key, value in env.items():
+        if key.startswith("KAFKA_") and key not in KAFKA_IMAGE_EXCLUDES:
+            name = key[len("KAFKA_"):].lower().replace("_", ".").replace("...", "-").replace("..", "_")
+            props[name] = value
+    return props
+
+
+def test_kafka_accepts_the_broker_config(tmp_path):
+    """Kafka's own config validation (KafkaConfig, through `StorageTool format`, as the image
+    runs it on first start) on the properties the image renders from the environment, with
+    the jars `make deps` caches for the test broker, when their version matches the image."""
+    kafka = load_compose()["services"]["kafka"]
+    version = kafka["image"].split(":")[1]
+    cache = Path(os.environ.get("CHURNSTREAM_CACHE", Path.home() / ".cache" / "churnstream"))
+    libs = cache / f"kafka-{version}" / "libs"
+    if shutil.which("java") is None or not list(libs.glob("kafka_2.13-*.jar")):
+        pytest.skip(f"java or Kafka {version} jars ({libs}) missing: run `make deps`")
+    env = env_of(kafka)
+    props = kafka_server_properties(env)
+    assert props["controller.quorum.voters"] == "1@kafka:9093"  # the conversion itself
+    props["log.dirs"] = str(tmp_path / "data")
+    conf = tmp_path / "server.properties"
+    conf.write_text("".join(f"{k}={v}\n" for k, v in sorted(props.items())))
+    r = subprocess.run(["java", "-Xmx256m", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
+                        "-t", env["CLUSTER_ID"], "-c", str(conf)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    assert (tmp_path / "data" / "meta.properties").exists()
+
+
 def test_kafka_host_listener_is_published_on_its_port():
     kafka = load_compose()["services"]["kafka"]
     env = env_of(kafka)
@@ -791,11 +831,11 @@ def test_project_config_loader_accepts_deployment_files(tmp_path):
                                   str(METRICS_PORT), "0.0.0.0"]
 
 
-# ----------------------------------------------------------------------------- compose-go
+# ----------------------------------------------------------------------------- Go checkers
+# The loaders Docker itself uses, built from their Go modules (cached), since no engine runs
+# here: compose-go (inside Docker Compose v2) and BuildKit's Dockerfile frontend and linter.
 
-
-COMPOSE_GO_VERSION = "v2.16.2"
-COMPOSE_GO_MAIN = """package main
+COMPOSE_GO = ("github.com/compose-spec/compose-go/v2", "v2.16.2", """package main
 
 import (
 	"context"
@@ -805,8 +845,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 )
 
-// Loads a compose file the way Docker Compose does: schema validation, interpolation,
-// then the consistency checks (depends_on targets, volumes, ...).
+// Schema validation, interpolation, then the consistency checks (depends_on, volumes, ...).
 func main() {
 	opts, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithName("churnstream"))
 	if err == nil {
@@ -817,26 +856,73 @@ func main() {
 		os.Exit(1)
 	}
 }
-"""
+""")
+
+BUILDKIT = ("github.com/moby/buildkit", "v0.23.2", """package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+)
+
+// Parses a Dockerfile as `docker build` does; any parse error or lint warning fails.
+func main() {
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	res, err := parser.Parse(f)
+	if err != nil {
+		fmt.Println("parse:", err)
+		os.Exit(1)
+	}
+	bad := len(res.Warnings) > 0
+	for _, w := range res.Warnings {
+		fmt.Println("warning:", w.Short)
+	}
+	lint := linter.New(&linter.Config{Warn: func(rule, desc, url, msg string, loc []parser.Range) {
+		fmt.Println("lint:", rule, msg)
+		bad = true
+	}})
+	if _, _, err := instructions.Parse(res.AST, lint); err != nil {
+		fmt.Println("instructions:", err)
+		os.Exit(1)
+	}
+	if bad {
+		os.Exit(1)
+	}
+}
+""")
+
+
+def go_checker(name, spec):
+    """Builds (once, cached) a small Go program against a pinned module; skips when Go or
+    the module proxy is unavailable."""
+    module, version, source = spec
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip(f"go not installed: {name} check skipped")
+    work = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "churnstream" / f"{name}-check"
+    exe = work / f"{name}-{version}"
+    if not exe.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "main.go").write_text(source)
+        (work / "go.mod").write_text(f"module {name}check\n\ngo 1.22\n")
+        for step in ([go, "get", f"{module}@{version}"], [go, "mod", "tidy"],
+                     [go, "build", "-o", str(exe), "."]):
+            r = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=600)
+            if r.returncode != 0:
+                pytest.skip(f"could not build {module}@{version}: {r.stderr.strip()[-300:]}")
+    return exe
 
 
 def test_compose_go_loads_the_file(tmp_path):
-    """compose-go is the loader inside Docker Compose v2; no engine is needed to run it."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("go not installed: compose-go validation skipped")
-    work = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "churnstream" / "compose-go-check"
-    exe = work / f"check-{COMPOSE_GO_VERSION}"
-    if not exe.exists():
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "main.go").write_text(COMPOSE_GO_MAIN)
-        (work / "go.mod").write_text("module composecheck\n\ngo 1.22\n")
-        steps = [[go, "get", f"github.com/compose-spec/compose-go/v2@{COMPOSE_GO_VERSION}"],
-                 [go, "mod", "tidy"], [go, "build", "-o", str(exe), "."]]
-        for step in steps:
-            r = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=600)
-            if r.returncode != 0:
-                pytest.skip(f"could not build compose-go {COMPOSE_GO_VERSION}: {r.stderr.strip()[-300:]}")
+    exe = go_checker("composego", COMPOSE_GO)
     r = subprocess.run([str(exe), str(COMPOSE_PATH)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     # The checker must be able to fail: an unknown service key is a schema error.
@@ -844,3 +930,14 @@ def test_compose_go_loads_the_file(tmp_path):
     bad.write_text(COMPOSE_PATH.read_text().replace("    hostname: kafka\n", "    hostname: kafka\n    bogus: 1\n"))
     r = subprocess.run([str(exe), str(bad)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "bogus" in r.stdout
+
+
+def test_buildkit_parses_the_dockerfile(tmp_path):
+    exe = go_checker("buildkit", BUILDKIT)
+    r = subprocess.run([str(exe), str(DOCKERFILE_PATH)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # The checker must be able to fail: a misspelt HEALTHCHECK flag is a parse error.
+    bad = tmp_path / "Dockerfile"
+    bad.write_text(DOCKERFILE_PATH.read_text().replace("--interval=", "--intervall="))
+    r = subprocess.run([str(exe), str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0 and "intervall" in r.stdout
