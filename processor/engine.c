@@ -205,7 +205,12 @@ static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
 {
     sweep_ctx_t *c = opaque;
     if (c->positive) {
+        if (rec->resolved_tick_ms >= c->tick_ms)
+            return; /* an event of this batch already resolved it */
         emit(c->eng, uid, rec, c->tick_ms, 1);
+        rec->resolved_tick_ms = c->tick_ms;
+        if (c->eng->store.touched)
+            c->eng->store.touched(c->eng->store.opaque, uid, rec);
     } else if (rec->scored_tick_ms < c->tick_ms) {
         score(c->eng, uid, rec, c->tick_ms); /* else an event already scored it */
     }
