@@ -16,6 +16,7 @@
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
+#include "report.h"
 #include "store_mem.h"
 
 #define DAY_MS 86400000LL
@@ -118,13 +119,6 @@ static void pending_free(pending_map_t *m)
 
 /* ---- labelled rows, kept until the end when the censoring cut is known ---- */
 
-typedef struct lrow_s {
-    int64_t tick_ms;
-    float score, recency_days;
-    int16_t seg;
-    int8_t y;
-} lrow_t;
-
 typedef struct replay_s {
     const cfg_t *cfg;
     const rp_opts_t *opts;
@@ -132,7 +126,7 @@ typedef struct replay_s {
     pred_t *pred;
     model_t *model;
     pending_map_t pending;
-    lrow_t *rows;
+    rp_row_t *rows;
     size_t nrows, caprows;
     FILE *scores;
     FILE *snapshots;
@@ -166,7 +160,7 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
     }
     if (rp->nrows == rp->caprows) {
         size_t cap = rp->caprows ? rp->caprows * 2 : 65536;
-        lrow_t *r = realloc(rp->rows, cap * sizeof(*r));
+        rp_row_t *r = realloc(rp->rows, cap * sizeof(*r));
         if (!r) {
             rp->oom = 1;
             free(p->user_id);
@@ -176,9 +170,9 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
         rp->rows = r;
         rp->caprows = cap;
     }
-    rp->rows[rp->nrows++] = (lrow_t){.tick_ms = s->tick_ms, .score = p->score,
+    rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms, .score = p->score,
                                      .recency_days = p->recency_days, .seg = (int16_t)p->seg,
-                                     .y = (int8_t)s->y};
+                                     .y = (int8_t)s->y, .in_window = 1};
     if (rp->snapshots) {
         fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y,
                 p->score);
@@ -302,8 +296,9 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
     }
     int64_t H = rp->cfg->label_horizon_ms;
     for (size_t i = 0; i < rp->nrows; i++) {
-        const lrow_t *row = &rp->rows[i];
-        if (row->tick_ms + H > end_ms)
+        rp_row_t *row = &rp->rows[i];
+        row->in_window = row->tick_ms + H <= end_ms;
+        if (!row->in_window)
             continue; /* censored: the window reaches past the input */
         m[n] = (bt_row_t){row->tick_ms, row->score, row->y};
         r[n] = (bt_row_t){row->tick_ms, row->recency_days, row->y};
@@ -471,6 +466,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     }
     if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
+        goto out;
+    if (o->report && report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr,
+                                  errstr_size) != 0)
         goto out;
     rc = 0;
 out:

@@ -23,10 +23,23 @@ typedef struct rp_opts_s {
     const char *snapshots_out; /* CSV of labelled snapshots with features; NULL = none */
     const char *model_in;    /* warm start from this snapshot file; NULL = new model */
     const char *model_out;   /* write the final model here; NULL = not written */
+    const char *report;      /* self-contained HTML report; NULL = not written */
     int progress;            /* progress lines on stderr */
 } rp_opts_t;
 
 #define RP_MAX_SEGMENTS 64
+
+/* One labelled snapshot as the backtest keeps it: the prequential score given at tick_ms,
+ * the recency baseline (days since last activity at tick_ms), the segment at scoring time
+ * and the label. in_window = 0 for labels of ticks whose window passes the end (learnt,
+ * but left out of the metrics). */
+typedef struct rp_row_s {
+    int64_t tick_ms;
+    float score, recency_days;
+    int16_t seg;
+    int8_t y;
+    int8_t in_window;
+} rp_row_t;
 
 typedef struct rp_summary_s {
     int64_t events_read, events_applied;
