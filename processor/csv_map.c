@@ -193,21 +193,18 @@ static int parse_col(const char *text, size_t len, imp_col_t *col, const char *k
     return 0;
 }
 
-static const char *const map_keys[] = {"user_id",  "event_time", "amount",  "event_type",
-                                       "item_id",  "category",   "channel", NULL};
-
-/* Length of a map entry starting at s: up to the next ',' that is followed by "key=" for a
- * known key, so strptime formats and header names may themselves contain commas. */
+/* Length of a map entry starting at s: up to the next ',' followed by "name=" (a letter or
+ * '_' then letters, digits, '_'), so strptime formats such as "%d,%m,%Y" may hold commas. */
 static size_t map_entry_len(const char *s)
 {
     for (const char *p = s; *p; p++) {
-        if (*p != ',')
+        if (*p != ',' || !(isalpha((unsigned char)p[1]) || p[1] == '_'))
             continue;
-        for (int k = 0; map_keys[k]; k++) {
-            size_t kl = strlen(map_keys[k]);
-            if (strncmp(p + 1, map_keys[k], kl) == 0 && p[1 + kl] == '=')
-                return (size_t)(p - s);
-        }
+        const char *q = p + 1;
+        while (isalnum((unsigned char)*q) || *q == '_')
+            q++;
+        if (*q == '=')
+            return (size_t)(p - s);
     }
     return strlen(s);
 }
