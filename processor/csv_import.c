@@ -203,8 +203,8 @@ int imp_load(const imp_spec_t *spec_in, const char *path, imp_result_t *out, cha
     while ((rc = imp_reader_next(rd, &rec, err, sizeof(err))) == 1) {
         if (ncols < 0) {
             ncols = rec.nfields;
-            if (imp_map_resolve(&spec, spec.has_header ? &rec : NULL, ncols, err,
-                                sizeof(err)) < 0) {
+            if (imp_map_resolve(&spec, spec.has_header ? &rec : NULL, ncols, err, sizeof(err)) <
+                0) {
                 snprintf(errstr, errstr_size, "%s:%ld: %s", path, rec.line_no, err);
                 goto fail;
             }
@@ -308,8 +308,7 @@ void imp_result_print_summary(const imp_result_t *res, const char *path, FILE *o
     const char *sep = " (";
     for (int t = 0; t < EV_TYPE_COUNT; t++) {
         if (res->by_type[t]) {
-            fprintf(out, "%s%s %lld", sep, ev_type_name((ev_type_t)t),
-                    (long long)res->by_type[t]);
+            fprintf(out, "%s%s %lld", sep, ev_type_name((ev_type_t)t), (long long)res->by_type[t]);
             sep = ", ";
         }
     }
@@ -326,8 +325,8 @@ void imp_result_print_summary(const imp_result_t *res, const char *path, FILE *o
     fprintf(out, "%s\n", dropped ? ")" : "");
     fprintf(out, "bad rows:     %lld\n", (long long)res->bad_rows);
     for (int i = 0; i < res->n_bad_listed; i++)
-        fprintf(out, "  line %ld: %s: %s\n", res->bad[i].line_no,
-                imp_drop_name(res->bad[i].reason), res->bad[i].detail);
+        fprintf(out, "  line %ld: %s: %s\n", res->bad[i].line_no, imp_drop_name(res->bad[i].reason),
+                res->bad[i].detail);
     if (res->bad_rows > res->n_bad_listed)
         fprintf(out, "  ... and %lld more\n", (long long)(res->bad_rows - res->n_bad_listed));
     fprintf(out, "users:        %zu\n", res->n_users);

@@ -60,8 +60,8 @@ typedef struct imp_spec_s {
  * category=COL,channel=COL]" where COL is a 1-based index or a header name and FORMAT is a
  * strptime format, "epoch_ms" or "epoch_s"; map entries override the preset's. delimiter:
  * NULL (","), one byte, "\t"/"tab", or "ws". Returns 0, or -1 with errstr set. */
-int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map,
-                   const char *delimiter, int no_header, char *errstr, size_t errstr_size);
+int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const char *delimiter,
+                   int no_header, char *errstr, size_t errstr_size);
 
 /* Why a row was dropped. IMP_DROP_NO_USER under a preset that filters is not a bad row. */
 typedef enum {
@@ -86,9 +86,9 @@ typedef struct imp_store_s imp_store_t;
 /* Load result. Statistics are public; events are reached through imp_result_get(). */
 typedef struct imp_result_s {
     size_t n_events;
-    int64_t rows_read;              /* data records, header excluded */
+    int64_t rows_read; /* data records, header excluded */
     int64_t dropped[IMP_DROP_COUNT];
-    int64_t bad_rows;               /* dropped rows that are errors (see IMP_DROP_NO_USER) */
+    int64_t bad_rows; /* dropped rows that are errors (see IMP_DROP_NO_USER) */
     imp_bad_row_t bad[IMP_BAD_LIST_MAX];
     int n_bad_listed;
     int64_t by_type[EV_TYPE_COUNT];

@@ -104,12 +104,10 @@ static int parse_strptime(const char *format, const char *text, int allow_zone, 
     return 0;
 }
 
-int imp_parse_time(imp_time_kind_t kind, const char *format, const char *text,
-                   int64_t *out_ms)
+int imp_parse_time(imp_time_kind_t kind, const char *format, const char *text, int64_t *out_ms)
 {
     static const char *const iso_formats[] = {
-        "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
-        "%Y-%m-%d",
+        "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
     };
     text = skip_blanks(text);
     if (*text == '\0')
@@ -159,8 +157,8 @@ int imp_parse_number(const char *text, double *out)
 
 /* ---- spec parsing ------------------------------------------------------------------ */
 
-static int parse_col(const char *text, size_t len, imp_col_t *col, const char *key,
-                     char *errstr, size_t errstr_size)
+static int parse_col(const char *text, size_t len, imp_col_t *col, const char *key, char *errstr,
+                     size_t errstr_size)
 {
     memset(col, 0, sizeof(*col));
     if (len == 0) {
@@ -282,8 +280,7 @@ static int parse_map_entry(imp_spec_t *spec, const char *s, size_t len, char *er
                      "--map: amount: only COLUMN or COLUMN*COLUMN is supported");
             return -1;
         }
-        return parse_col(star + 1, vlen - alen - 1, &spec->amount_factor, key, errstr,
-                         errstr_size);
+        return parse_col(star + 1, vlen - alen - 1, &spec->amount_factor, key, errstr, errstr_size);
     }
     if (strcmp(key, "event_type") == 0) {
         char sym[32];
@@ -334,8 +331,8 @@ static int uses_name(const imp_col_t *c)
     return c->kind == IMP_COL_NAME;
 }
 
-int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map,
-                   const char *delimiter, int no_header, char *errstr, size_t errstr_size)
+int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const char *delimiter,
+                   int no_header, char *errstr, size_t errstr_size)
 {
     memset(spec, 0, sizeof(*spec));
     spec->delimiter = ',';
@@ -475,8 +472,8 @@ static const char *opt_str(imp_record_t *rec, const imp_col_t *col)
     return s;
 }
 
-static int fail(imp_drop_t *reason, imp_drop_t r, char *detail, size_t detail_size,
-                const char *fmt, const char *arg)
+static int fail(imp_drop_t *reason, imp_drop_t r, char *detail, size_t detail_size, const char *fmt,
+                const char *arg)
 {
     *reason = r;
     snprintf(detail, detail_size, fmt, arg);
@@ -526,8 +523,8 @@ int imp_map_row(const imp_spec_t *spec, int ncols, imp_record_t *rec, imp_row_t 
 
     const char *ts = rec->fields[spec->event_time.index];
     if (imp_parse_time(spec->time_kind, spec->time_format, ts, &row->time_ms) < 0)
-        return fail(reason, IMP_DROP_BAD_TIME, detail, detail_size,
-                    "cannot parse time \"%.40s\"", ts);
+        return fail(reason, IMP_DROP_BAD_TIME, detail, detail_size, "cannot parse time \"%.40s\"",
+                    ts);
 
     row->amount = 0.0;
     if (spec->amount.kind != IMP_COL_NONE) {
@@ -543,8 +540,8 @@ int imp_map_row(const imp_spec_t *spec, int ncols, imp_record_t *rec, imp_row_t 
                             "cannot parse number \"%.40s\"", b);
             row->amount *= f;
             if (!isfinite(row->amount))
-                return fail(reason, IMP_DROP_BAD_NUMBER, detail, detail_size,
-                            "amount overflows%s", "");
+                return fail(reason, IMP_DROP_BAD_NUMBER, detail, detail_size, "amount overflows%s",
+                            "");
         }
     }
 

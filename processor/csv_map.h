@@ -22,8 +22,7 @@ typedef struct imp_row_s {
 
 /* Parses text (surrounding blanks ignored) as a UTC time of the given kind. Returns 0 with
  * *out_ms set, or -1 when the text does not match or names an impossible date. */
-int imp_parse_time(imp_time_kind_t kind, const char *format, const char *text,
-                   int64_t *out_ms);
+int imp_parse_time(imp_time_kind_t kind, const char *format, const char *text, int64_t *out_ms);
 
 /* Parses a finite decimal number (blanks ignored; empty text is 0). Returns 0 or -1. */
 int imp_parse_number(const char *text, double *out);

@@ -29,8 +29,7 @@ struct imp_reader_s {
     int nfields, fields_cap;
 };
 
-imp_reader_t *imp_reader_open(const char *path, int delimiter, char *errstr,
-                              size_t errstr_size)
+imp_reader_t *imp_reader_open(const char *path, int delimiter, char *errstr, size_t errstr_size)
 {
     imp_reader_t *r = calloc(1, sizeof(*r));
     if (!r) {

@@ -22,8 +22,7 @@ typedef struct imp_record_s {
 
 /* Opens path (gzip or plain text). delimiter is a byte such as ',' ';' '\t' '|', or
  * IMP_DELIM_WS. Returns NULL with errstr set when the file cannot be opened. */
-imp_reader_t *imp_reader_open(const char *path, int delimiter, char *errstr,
-                              size_t errstr_size);
+imp_reader_t *imp_reader_open(const char *path, int delimiter, char *errstr, size_t errstr_size);
 /* Reads the next non-blank record into *rec. Returns 1, 0 at end of input, or -1 on a
  * read error (errstr set). */
 int imp_reader_next(imp_reader_t *r, imp_record_t *rec, char *errstr, size_t errstr_size);

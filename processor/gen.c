@@ -32,8 +32,8 @@
 #define CHURN_QUIET_MS (2 * HOUR_MS)
 
 static const char *const gen_categories[GEN_CATEGORIES] = {
-    "books", "electronics", "fashion", "home",   "garden", "toys",
-    "sports", "beauty",     "grocery", "health", "music",  "games",
+    "books",  "electronics", "fashion", "home",   "garden", "toys",
+    "sports", "beauty",      "grocery", "health", "music",  "games",
 };
 static const char *const gen_channels[GEN_CHANNELS] = {"web", "ios", "android", "email"};
 
@@ -239,8 +239,8 @@ int gen_user_info(const gen_t *g, int64_t idx, gen_user_info_t *out)
 
 /* ---- event buffer ------------------------------------------------------------------ */
 
-static int emit(gen_t *g, uint32_t user, ev_type_t type, int64_t t_ms, double amount,
-                uint32_t item, int category, int channel)
+static int emit(gen_t *g, uint32_t user, ev_type_t type, int64_t t_ms, double amount, uint32_t item,
+                int category, int channel)
 {
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 4096;
@@ -297,11 +297,11 @@ static int gen_session(gen_t *g, uint32_t uidx, int64_t t0)
     double fade = fade_at(u, t0);
     int ch = 1 + (rng_uniform(r) < 0.7 ? u->channel : (int)rng_below(r, GEN_CHANNELS));
     int64_t t = t0, t_end = t0 + SESSION_MAX_MS;
-#define STEP()                                                                                \
-    do {                                                                                      \
-        t += 2000 + (int64_t)fmin(exp_ms(r, 40000.0), 300000.0);                              \
-        if (t >= t_end)                                                                       \
-            return 0;                                                                         \
+#define STEP()                                                                                     \
+    do {                                                                                           \
+        t += 2000 + (int64_t)fmin(exp_ms(r, 40000.0), 300000.0);                                   \
+        if (t >= t_end)                                                                            \
+            return 0;                                                                              \
     } while (0)
 
     if (emit(g, uidx, EV_SESSION_START, t, 0.0, 0, 0, ch) < 0)
@@ -435,8 +435,7 @@ static int gen_user_day(gen_t *g, uint32_t uidx, int64_t day_ms)
     }
     if (u->refund_ms && u->refund_ms < day_end) {
         uint32_t it = u->refund_item;
-        if (emit(g, uidx, EV_REFUND, u->refund_ms, u->refund_amount, it, item_category(it), 0) <
-            0)
+        if (emit(g, uidx, EV_REFUND, u->refund_ms, u->refund_amount, it, item_category(it), 0) < 0)
             return -1;
         u->refund_ms = 0;
     }

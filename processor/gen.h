@@ -11,8 +11,8 @@
 #include "rng.h"
 
 typedef struct gen_params_s {
-    int64_t users;     /* 1 .. 100,000,000 */
-    int days;          /* 1 .. 3650 */
+    int64_t users; /* 1 .. 100,000,000 */
+    int days;      /* 1 .. 3650 */
     uint64_t seed;
     int64_t start_ms;  /* first day, a UTC midnight; default 2024-01-01 */
     double churn_rate; /* fraction of users planted as churners, 0..1; default 0.3 */
@@ -41,7 +41,7 @@ void gen_progress(const gen_t *g, int *days_done, int64_t *events);
 typedef struct gen_user_info_s {
     char user_id[32];
     int64_t join_ms;
-    int64_t churn_ms; /* -1 when the user does not churn */
+    int64_t churn_ms;        /* -1 when the user does not churn */
     double sessions_per_day; /* baseline visit rate, before weekly/fade factors */
     int sends_cancel;        /* churner who sends subscription_cancel before leaving */
 } gen_user_info_t;

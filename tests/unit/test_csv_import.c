@@ -206,9 +206,9 @@ static void test_parse_number_table(void **state)
         int ok;
         double want;
     } cases[] = {
-        {"2.55", 1, 2.55}, {" -12 ", 1, -12.0}, {"", 1, 0.0},      {"1e3", 1, 1000.0},
-        {"1,5", 0, 0},     {"abc", 0, 0},       {"inf", 0, 0},     {"nan", 0, 0},
-        {"1e999", 0, 0},   {"3.", 1, 3.0},      {"  ", 1, 0.0},    {"0x10", 1, 16.0},
+        {"2.55", 1, 2.55}, {" -12 ", 1, -12.0}, {"", 1, 0.0},   {"1e3", 1, 1000.0},
+        {"1,5", 0, 0},     {"abc", 0, 0},       {"inf", 0, 0},  {"nan", 0, 0},
+        {"1e999", 0, 0},   {"3.", 1, 3.0},      {"  ", 1, 0.0}, {"0x10", 1, 16.0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double v = -99;
@@ -232,8 +232,7 @@ static void test_spec_parse_errors(void **state)
         {"nope", NULL, NULL, 0, "unknown preset \"nope\""},
         {NULL, NULL, NULL, 0, "user_id, event_time and event_type are required"},
         {NULL, "user_id=1,event_time=2", NULL, 0, "are required"},
-        {NULL, "user_id=1,event_time=2,event_type=3,colour=4", NULL, 0,
-         "unknown key \"colour\""},
+        {NULL, "user_id=1,event_time=2,event_type=3,colour=4", NULL, 0, "unknown key \"colour\""},
         {NULL, "user_id=0,event_time=2,event_type=purchase", NULL, 0, "column index 0"},
         {NULL, "user_id=,event_time=2,event_type=purchase", NULL, 0, "user_id: empty column"},
         {NULL, "user_id=1,event_time=2:dd/mm,event_type=purchase", NULL, 0,
@@ -295,16 +294,15 @@ static void test_spec_parse_ok(void **state)
     assert_int_equal(s.event_type.kind, IMP_COL_NAME);
     assert_int_equal(s.amount.kind, IMP_COL_NONE);
 
-    assert_int_equal(imp_spec_parse(&s, NULL, "user_id=1,event_time=2:epoch_ms,event_type=3",
-                                    "tab", 1, err, sizeof(err)),
+    assert_int_equal(imp_spec_parse(&s, NULL, "user_id=1,event_time=2:epoch_ms,event_type=3", "tab",
+                                    1, err, sizeof(err)),
                      0);
     assert_int_equal(s.delimiter, '\t');
     assert_int_equal(s.time_kind, IMP_TIME_EPOCH_MS);
 
     /* The preset, with a --map override of one field. */
-    assert_int_equal(imp_spec_parse(&s, "online-retail", "channel=Country", NULL, 0, err,
-                                    sizeof(err)),
-                     0);
+    assert_int_equal(
+        imp_spec_parse(&s, "online-retail", "channel=Country", NULL, 0, err, sizeof(err)), 0);
     assert_string_equal(s.user_id.name, "CustomerID");
     assert_string_equal(s.amount.name, "Quantity");
     assert_string_equal(s.amount_factor.name, "UnitPrice");
@@ -325,9 +323,9 @@ static void render_events(const imp_result_t *res, char *out, size_t size)
         ev_event_t ev;
         imp_result_get(res, i, &ev);
         assert_int_equal(strlen(ev.user_id), ev.user_id_len);
-        len += (size_t)snprintf(out + len, size - len, "%s%s %s %lld %g", len ? "\n" : "",
-                                ev.user_id, ev_type_name(ev.type),
-                                (long long)ev.event_time_ms, ev.amount);
+        len +=
+            (size_t)snprintf(out + len, size - len, "%s%s %s %lld %g", len ? "\n" : "", ev.user_id,
+                             ev_type_name(ev.type), (long long)ev.event_time_ms, ev.amount);
         if (ev.has_item_id)
             len += (size_t)snprintf(out + len, size - len, " i=%s", ev.item_id);
         if (ev.has_category)
@@ -348,38 +346,42 @@ typedef struct load_case_s {
 } load_case_t;
 
 static const load_case_t load_cases[] = {
-    {"header names, stable sort", "id,t,amt,kind\n"
-                                  "b,2024-01-02,1.5,purchase\n"
-                                  "a,2024-01-01,2,page_view\n"
-                                  "c,2024-01-02,3,SEARCH\n"
-                                  "a,2024-01-01,4,teleport\n",
+    {"header names, stable sort",
+     "id,t,amt,kind\n"
+     "b,2024-01-02,1.5,purchase\n"
+     "a,2024-01-01,2,page_view\n"
+     "c,2024-01-02,3,SEARCH\n"
+     "a,2024-01-01,4,teleport\n",
      "user_id=id,event_time=t,amount=amt,event_type=kind", NULL, 0, 0, 0, NULL, 4, 0, "",
      "a page_view 1704067200000 2\n"
      "a other 1704067200000 4\n"
      "b purchase 1704153600000 1.5\n"
      "c search 1704153600000 3"},
-    {"no header, indexes, product, optional strings", "u1;20240105;3;2.5;sku1;toys;\n"
-                                                      "u2;20240104;2;-1;;;app\n",
+    {"no header, indexes, product, optional strings",
+     "u1;20240105;3;2.5;sku1;toys;\n"
+     "u2;20240104;2;-1;;;app\n",
      "user_id=1,event_time=2:%Y%m%d,amount=3*4,event_type=purchase,item_id=5,category=6,"
      "channel=7",
      ";", 1, 0, 0, NULL, 2, 0, "",
      "u2 purchase 1704326400000 -2 ch=app\n"
      "u1 purchase 1704412800000 7.5 i=sku1 c=toys"},
-    {"ws delimiter, epoch seconds", "user ts kind\n"
-                                    "x 1704067200 refund\n"
-                                    "  y\t1704067201.25   coupon_redeem  \n",
+    {"ws delimiter, epoch seconds",
+     "user ts kind\n"
+     "x 1704067200 refund\n"
+     "  y\t1704067201.25   coupon_redeem  \n",
      "user_id=user,event_time=ts:epoch_s,event_type=kind", "ws", 0, 0, 0, NULL, 2, 0, "",
      "x refund 1704067200000 0\n"
      "y coupon_redeem 1704067201250 0"},
-    {"bad rows counted by line", "u,t,a\n"
-                                 "a,2024-01-01,1\n"
-                                 "b,2024-01-01\n"
-                                 "c,someday,1\n"
-                                 ",2024-01-01,1\n"
-                                 "d,2024-01-01,x1\n"
-                                 "\n"
-                                 "e,2024-01-01,1,extra\n"
-                                 "f,2024-01-03,2\n",
+    {"bad rows counted by line",
+     "u,t,a\n"
+     "a,2024-01-01,1\n"
+     "b,2024-01-01\n"
+     "c,someday,1\n"
+     ",2024-01-01,1\n"
+     "d,2024-01-01,x1\n"
+     "\n"
+     "e,2024-01-01,1,extra\n"
+     "f,2024-01-03,2\n",
      "user_id=u,event_time=t,amount=a,event_type=purchase", NULL, 0, 0, 0, NULL, 7, 5,
      "3:wrong_columns,4:bad_time,5:no_user_id,6:bad_number,8:wrong_columns",
      "a purchase 1704067200000 1\n"
@@ -390,18 +392,18 @@ static const load_case_t load_cases[] = {
     {"strict accepts a clean file", "u,t\na,2024-01-01\n",
      "user_id=u,event_time=t,event_type=purchase", NULL, 0, 1, 0, NULL, 1, 0, "",
      "a purchase 1704067200000 0"},
-    {"unknown header name", "u,t\na,2024-01-01\n",
-     "user_id=user,event_time=t,event_type=purchase", NULL, 0, 0, -1,
-     ":1: no column named \"user\" in the header (2 columns)", 0, 0, NULL, NULL},
-    {"index out of range", "a,2024-01-01\n", "user_id=1,event_time=2,event_type=3", NULL, 1,
-     0, -1, ":1: column 3 out of range: the first row has 2 columns", 0, 0, NULL, NULL},
-    {"quoted fields and crlf", "\"user\",\"when\",\"amount\"\r\n"
-                               "\"a,1\",\"2024-01-01 10:00:00\",\"1\"\"\"\r\n"
-                               "\"b\"\"q\",2024-01-01 09:00:00,\"2.5\"\r\n",
-     "user_id=user,event_time=when,amount=amount,event_type=purchase", NULL, 0, 0, 0, NULL, 2,
-     1, "2:bad_number", "b\"q purchase 1704099600000 2.5"},
-    {"header only", "u,t\n", "user_id=u,event_time=t,event_type=purchase", NULL, 0, 0, 0, NULL,
-     0, 0, "", ""},
+    {"unknown header name", "u,t\na,2024-01-01\n", "user_id=user,event_time=t,event_type=purchase",
+     NULL, 0, 0, -1, ":1: no column named \"user\" in the header (2 columns)", 0, 0, NULL, NULL},
+    {"index out of range", "a,2024-01-01\n", "user_id=1,event_time=2,event_type=3", NULL, 1, 0, -1,
+     ":1: column 3 out of range: the first row has 2 columns", 0, 0, NULL, NULL},
+    {"quoted fields and crlf",
+     "\"user\",\"when\",\"amount\"\r\n"
+     "\"a,1\",\"2024-01-01 10:00:00\",\"1\"\"\"\r\n"
+     "\"b\"\"q\",2024-01-01 09:00:00,\"2.5\"\r\n",
+     "user_id=user,event_time=when,amount=amount,event_type=purchase", NULL, 0, 0, 0, NULL, 2, 1,
+     "2:bad_number", "b\"q purchase 1704099600000 2.5"},
+    {"header only", "u,t\n", "user_id=u,event_time=t,event_type=purchase", NULL, 0, 0, 0, NULL, 0,
+     0, "", ""},
 };
 
 static void run_load_case(const load_case_t *c, int gz)
@@ -459,8 +461,8 @@ static void test_load_bad_rows_listed_then_counted(void **state)
     strcat(csv, "y,2024-01-01\n");
     write_temp(path, sizeof(path), csv, 0);
     imp_spec_t spec;
-    assert_int_equal(imp_spec_parse(&spec, NULL, "user_id=u,event_time=t,event_type=search",
-                                    NULL, 0, err, sizeof(err)),
+    assert_int_equal(imp_spec_parse(&spec, NULL, "user_id=u,event_time=t,event_type=search", NULL,
+                                    0, err, sizeof(err)),
                      0);
     imp_result_t res;
     assert_int_equal(imp_load(&spec, path, &res, err, sizeof(err)), 0);
@@ -566,8 +568,7 @@ static void check_retail_fixture(const char *path)
         assert_int_equal(ev.type, want[k].type);
         assert_int_equal(ev.event_time_ms, want[k].t_ms);
         if (ev.amount != want[k].amount)
-            fail_msg("event %zu: amount %.17g want %.17g", want[k].i, ev.amount,
-                     want[k].amount);
+            fail_msg("event %zu: amount %.17g want %.17g", want[k].i, ev.amount, want[k].amount);
         assert_int_equal(ev.has_item_id, 1);
         assert_string_equal(ev.item_id, want[k].item);
         assert_int_equal(ev.has_category, 0);
