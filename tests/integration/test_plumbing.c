@@ -114,12 +114,17 @@ static void conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
         fail_msg("rd_kafka_conf_set(%s=%s): %s", name, value, errstr);
 }
 
+/* The broker list, read once by the test before any client state exists, so that a missing
+ * variable fails the test before anything needs freeing. */
+static const char *brokers;
+
+/* Takes ownership of conf. */
 static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
 {
     char errstr[512];
     rd_kafka_t *rk;
 
-    conf_set(conf, "bootstrap.servers", testenv_get("CS_KAFKA_BROKERS"));
+    conf_set(conf, "bootstrap.servers", brokers);
     conf_set(conf, "client.id", "test_plumbing");
     rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
     if (rk == NULL)
@@ -146,9 +151,9 @@ static void create_topic(const char *topic)
     new_topic = rd_kafka_NewTopic_new(topic, N_PARTITIONS, 1, errstr, sizeof(errstr));
     assert_non_null(new_topic);
     options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    assert_int_equal(rd_kafka_AdminOptions_set_operation_timeout(options, 10000, errstr,
-                                                                 sizeof(errstr)),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(
+        rd_kafka_AdminOptions_set_operation_timeout(options, 10000, errstr, sizeof(errstr)),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_CreateTopics(rk, &new_topic, 1, options, queue);
 
     event = rd_kafka_queue_poll(queue, 20000);
@@ -205,8 +210,7 @@ static void produce_all(const char *topic, delivery_t *d)
         format_key(i, key, sizeof(key));
         format_payload(i, payload, sizeof(payload));
         for (;;) {
-            err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_KEY(key, strlen(key)),
+            err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
                                     RD_KAFKA_V_VALUE(payload, strlen(payload)),
                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -271,6 +275,7 @@ static void test_kafka_produce_consume_commit(void **state)
     rd_kafka_t *rk;
 
     (void)state;
+    brokers = testenv_get("CS_KAFKA_BROKERS");
     testenv_unique_name("cs-plumbing", topic, sizeof(topic));
     testenv_unique_name("cs-plumbing-group", group, sizeof(group));
     memset(&d, 0, sizeof(d));

@@ -6,6 +6,9 @@
 SVC_CACHE="${CHURNSTREAM_CACHE:-$HOME/.cache/churnstream}"
 SVC_KAFKA_VERSION=3.9.1
 SVC_KAFKA_LIBS="$SVC_CACHE/kafka-$SVC_KAFKA_VERSION/libs"
+# The pyenv shim in front of python3 costs ~0.4 s per call; the system interpreter is enough
+# for the stdlib-only helpers here.
+SVC_PYTHON=$(command -v /usr/bin/python3 || command -v python3)
 
 svc_log() { printf '%s\n' "$*" >&2; }
 svc_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -24,7 +27,7 @@ svc_elapsed() {
 # port 0), so they never collide with each other; a race with another process grabbing one
 # before our server binds is still possible, which is why the start functions retry.
 svc_free_ports() {
-    python3 - "${1:-1}" <<'PY'
+    "$SVC_PYTHON" - "${1:-1}" <<'PY'
 import socket, sys
 socks = []
 for _ in range(int(sys.argv[1])):

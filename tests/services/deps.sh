@@ -64,7 +64,7 @@ deps_kafka_jars() {
     fi
     [ -f "$dest.tmp/libs/kafka_2.13-$SVC_KAFKA_VERSION.jar" ] ||
         svc_die "deps: Maven finished but kafka_2.13-$SVC_KAFKA_VERSION.jar is missing"
-    rm -rf "$dest"
+    rm -rf "$dest" "$dest.tmp/mvn.log"
     mv "$dest.tmp" "$dest"
     touch "$marker"
     echo "deps: kafka $SVC_KAFKA_VERSION: $(ls "$SVC_KAFKA_LIBS" | wc -l) jars in $(svc_elapsed "$start_ms")s"

@@ -4,6 +4,7 @@
 #   kafka.sh start DIR | restart DIR | stop DIR | kill DIR | port DIR
 # or source it and call kafka_start / kafka_restart / kafka_stop / kafka_kill.
 # DIR keeps server.properties, data/, broker.log, pid, port and controller_port.
+# Log levels: simplelogger.properties beside this script.
 
 # shellcheck source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -13,13 +14,52 @@ KAFKA_READY_TIMEOUT_S=${KAFKA_READY_TIMEOUT_S:-60}
 KAFKA_JAVA_OPTS=${KAFKA_JAVA_OPTS:--Xmx512m -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}
 _KAFKA_SERVICES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# `exec` so that `_kafka_java ... &` leaves $! as the JVM's own pid, not a subshell's:
-# stopping by pid must reach the broker itself.
+# A class-data-sharing archive of the broker's classes roughly halves JVM start time (about
+# 4 s instead of 8 s on a busy 2-core machine). The first broker that finds none records
+# one when it exits (-XX:ArchiveClassesAtExit) and kafka_stop moves it into the cache. It is
+# keyed by the java binary, since an archive only loads into the JVM build that wrote it.
+# KAFKA_CDS=0 turns it off.
+_kafka_cds_archive() {
+    local java_bin key
+    java_bin=$(readlink -f "$(command -v java)")
+    key=$(printf '%s %s' "$java_bin" "$(stat -c %Y "$java_bin")" | cksum | cut -d' ' -f1)
+    echo "$SVC_CACHE/kafka-$SVC_KAFKA_VERSION/broker-$key.jsa"
+}
+
+# The broker's log settings as -D flags (slf4j-simple reads system properties), so that the
+# classpath holds only the cached jars: CDS refuses non-empty directories on it.
+_kafka_log_flags() {
+    grep -E '^[a-zA-Z].*=' "$_KAFKA_SERVICES_DIR/simplelogger.properties" | sed 's/^/-D/'
+}
+
+# _kafka_java DIR tool|broker CLASS ARGS...: run java with the cached jars. `exec` so that
+# `_kafka_java ... &` leaves $! as the JVM's own pid, not a subshell's: stopping by pid must
+# reach the broker itself.
 _kafka_java() {
-    local dir=$1
-    shift
-    # shellcheck disable=SC2086 # KAFKA_JAVA_OPTS is a list of flags
-    exec java $KAFKA_JAVA_OPTS -cp "$dir/conf:$SVC_KAFKA_LIBS/*" "$@"
+    local dir=$1 role=$2 archive cds=()
+    shift 2
+    archive=$(_kafka_cds_archive)
+    if [ "${KAFKA_CDS:-1}" = 0 ]; then
+        : # class sharing off, e.g. to rule it out while debugging a broker
+    elif [ -f "$archive" ]; then
+        cds=(-XX:SharedArchiveFile="$archive" -Xlog:cds=error)
+    elif [ "$role" = broker ]; then
+        cds=(-XX:ArchiveClassesAtExit="$dir/broker.jsa" -Xlog:cds=error)
+    fi
+    # shellcheck disable=SC2086,SC2046 # word lists: JVM options, log flags
+    exec java $KAFKA_JAVA_OPTS $(_kafka_log_flags) "${cds[@]}" -cp "$SVC_KAFKA_LIBS/*" "$@"
+}
+
+# After the broker exited: publish the archive it recorded, if the cache still has none.
+# Copy then rename, so a concurrent reader never sees half a file.
+_kafka_cds_publish() {
+    local dir=$1 archive
+    archive=$(_kafka_cds_archive)
+    [ -s "$dir/broker.jsa" ] || return 0
+    if [ ! -f "$archive" ] && cp "$dir/broker.jsa" "$archive.tmp.$$" 2>/dev/null; then
+        mv -f "$archive.tmp.$$" "$archive"
+    fi
+    rm -f "$dir/broker.jsa" "$archive.tmp.$$"
 }
 
 _kafka_write_properties() {
@@ -53,7 +93,7 @@ PROPS
 # Kafka's cluster id: 16 random bytes, URL-safe base64 without padding, not starting with
 # '-' (what StorageTool random-uuid prints), made here to save a JVM start.
 _kafka_cluster_id() {
-    python3 -c '
+    "$SVC_PYTHON" -c '
 import base64, os
 while True:
     s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
@@ -65,7 +105,7 @@ while True:
 _kafka_format() {
     local dir=$1
     rm -rf "$dir/data"
-    (_kafka_java "$dir" kafka.tools.StorageTool format -t "$(_kafka_cluster_id)" \
+    (_kafka_java "$dir" tool kafka.tools.StorageTool format -t "$(_kafka_cluster_id)" \
         -c "$dir/server.properties") >"$dir/format.log" 2>&1 || {
         svc_log "kafka: storage format failed:"
         tail -n 20 "$dir/format.log" >&2
@@ -78,7 +118,7 @@ _kafka_format() {
 _kafka_launch() {
     local dir=$1 bport pid deadline_ms
     bport=$(cat "$dir/port")
-    _kafka_java "$dir" kafka.Kafka "$dir/server.properties" </dev/null >>"$dir/broker.log" 2>&1 &
+    _kafka_java "$dir" broker kafka.Kafka "$dir/server.properties" </dev/null >>"$dir/broker.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/pid"
     deadline_ms=$(($(svc_now_ms) + KAFKA_READY_TIMEOUT_S * 1000))
@@ -122,13 +162,12 @@ _kafka_check_jars() {
 kafka_start() {
     local dir=$1 start_ms attempt rc ports
     _kafka_check_jars || return 1
-    mkdir -p "$dir/conf"
+    mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     if svc_pid_alive "$(cat "$dir/pid" 2>/dev/null)"; then
         svc_log "kafka: already running in $dir (pid $(cat "$dir/pid"))"
         return 1
     fi
-    cp "$_KAFKA_SERVICES_DIR/simplelogger.properties" "$dir/conf/"
     start_ms=$(svc_now_ms)
     for attempt in 1 2 3; do
         ports=$(svc_free_ports 2)
@@ -169,6 +208,7 @@ kafka_stop() {
     pid=$(cat "$dir/pid" 2>/dev/null) || return 0
     svc_stop_pid "$pid" 20 kafka || return 1
     rm -f "$dir/pid"
+    _kafka_cds_publish "$dir"
 }
 
 # kafka_kill DIR: SIGKILL, as a crash would.

@@ -33,8 +33,7 @@ int testenv_get_port(const char *name)
     errno = 0;
     port = strtol(text, &end, 10);
     if (errno != 0 || end == text || *end != '\0' || port < 1 || port > 65535)
-        fail_msg("environment variable %s: expected a TCP port 1..65535, got \"%s\"", name,
-                 text);
+        fail_msg("environment variable %s: expected a TCP port 1..65535, got \"%s\"", name, text);
     return (int)port;
 }
 
@@ -48,8 +47,8 @@ void testenv_unique_name(const char *prefix, char *buf, size_t buf_size)
     n = snprintf(buf, buf_size, "%s-%ld-%u-%lld%09ld", prefix, (long)getpid(), seq++,
                  (long long)ts.tv_sec, ts.tv_nsec);
     if (n < 0 || (size_t)n >= buf_size)
-        fail_msg("testenv_unique_name: buffer of %zu bytes too small for prefix \"%s\"",
-                 buf_size, prefix);
+        fail_msg("testenv_unique_name: buffer of %zu bytes too small for prefix \"%s\"", buf_size,
+                 prefix);
 }
 
 int64_t testenv_now_ms(void)
