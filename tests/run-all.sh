@@ -33,9 +33,28 @@ cleanup() {
         echo "(logs and service data kept in $CS_TMP)"
     fi
 }
+# e2e scripts and pytest run in the background under `timeout`, which gives them their own
+# process group: `wait` returns at once on a signal and stopping `timeout` stops the group.
+child=""
+stop_child() {
+    [ -n "$child" ] && kill -TERM "$child" 2>/dev/null
+    [ -n "$child" ] && wait "$child" 2>/dev/null
+    child=""
+}
 trap cleanup EXIT
-trap 'echo "interrupted"; exit 130' INT
-trap 'echo "terminated"; exit 143' TERM
+trap 'echo "interrupted"; stop_child; exit 130' INT
+trap 'echo "terminated"; stop_child; exit 143' TERM
+
+# run_bounded CMD...: run under the per-test timeout, interruptible; returns its status.
+run_bounded() {
+    local rc
+    timeout --kill-after=10 "$TIMEOUT_S" "$@" &
+    child=$!
+    wait "$child"
+    rc=$?
+    child=""
+    return "$rc"
+}
 
 # Add the counts of the last "WORD: N passed, N failed" line in $out to the totals.
 add_counts() {
@@ -91,10 +110,12 @@ f=0
 for t in tests/e2e/test_*.sh; do
     [ -f "$t" ] || continue
     echo "== e2e: $t"
-    if timeout --kill-after=10 "$TIMEOUT_S" bash "$t"; then
+    run_bounded bash "$t"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
         p=$((p + 1))
     else
-        echo "!! e2e: $t failed (exit status $?)"
+        echo "!! e2e: $t failed (exit status $rc)"
         f=$((f + 1))
     fi
 done
@@ -104,8 +125,9 @@ add_counts e2e
 # --- python ---
 if compgen -G "tests/python/test_*.py" >/dev/null; then
     echo "== python: pytest tests/python"
-    timeout --kill-after=10 "$TIMEOUT_S" python3 -m pytest -q tests/python 2>&1 | tee "$CS_TMP/pytest.out"
-    rc=${PIPESTATUS[0]}
+    run_bounded python3 -m pytest -q tests/python >"$CS_TMP/pytest.out" 2>&1
+    rc=$?
+    cat "$CS_TMP/pytest.out"
     summary=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|deselected)' "$CS_TMP/pytest.out" | tail -n 1)
     p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
     f=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')

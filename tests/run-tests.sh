@@ -18,7 +18,8 @@ export CMOCKA_MESSAGE_OUTPUT=STDOUT
 
 for bin in "$@"; do
     echo "== $kind: $bin"
-    timeout --kill-after=10 "$timeout_s" "$bin" 2>&1 | tee "$log"
+    # --foreground keeps the binary in the terminal's process group, so Ctrl-C reaches it.
+    timeout --foreground --kill-after=10 "$timeout_s" "$bin" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\..*/\1/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$log" | awk '{ s += $1 } END { print s + 0 }')

@@ -43,7 +43,7 @@ deps_apt() {
 }
 
 deps_kafka_jars() {
-    local dest marker start_ms
+    local dest marker start_ms tmp
     dest="$SVC_CACHE/kafka-$SVC_KAFKA_VERSION"
     marker="$dest/.complete"
     if [ -f "$marker" ]; then
@@ -54,19 +54,25 @@ deps_kafka_jars() {
     start_ms=$(svc_now_ms)
     # Download into a scratch dir and move it in place, so an interrupted run never leaves
     # a half-filled libs/ that looks usable.
-    rm -rf "$dest.tmp"
-    mkdir -p "$dest.tmp"
+    tmp="$dest.tmp.$$" # per process: two concurrent `make deps` must not share it
+    mkdir -p "$tmp"
     if ! mvn -q -B -Dstyle.color=never -f "$ROOT/tests/services/kafka-pom.xml" \
-        dependency:copy-dependencies -DoutputDirectory="$dest.tmp/libs" -DincludeScope=runtime \
-        >"$dest.tmp/mvn.log" 2>&1; then
-        tail -n 40 "$dest.tmp/mvn.log" >&2
+        dependency:copy-dependencies -DoutputDirectory="$tmp/libs" -DincludeScope=runtime \
+        >"$tmp/mvn.log" 2>&1; then
+        tail -n 40 "$tmp/mvn.log" >&2
+        rm -rf "$tmp"
         svc_die "deps: Maven could not fetch the Kafka broker jars (log above)"
     fi
-    [ -f "$dest.tmp/libs/kafka_2.13-$SVC_KAFKA_VERSION.jar" ] ||
+    [ -f "$tmp/libs/kafka_2.13-$SVC_KAFKA_VERSION.jar" ] || rm -rf "$tmp"
+    [ -d "$tmp" ] ||
         svc_die "deps: Maven finished but kafka_2.13-$SVC_KAFKA_VERSION.jar is missing"
-    rm -rf "$dest" "$dest.tmp/mvn.log"
-    mv "$dest.tmp" "$dest"
-    touch "$marker"
+    if [ -f "$marker" ]; then
+        rm -rf "$tmp" # a concurrent `make deps` finished first
+    else
+        rm -rf "$dest" "$tmp/mvn.log"
+        mv "$tmp" "$dest"
+        touch "$marker"
+    fi
     echo "deps: kafka $SVC_KAFKA_VERSION: $(ls "$SVC_KAFKA_LIBS" | wc -l) jars in $(svc_elapsed "$start_ms")s"
 }
 
