@@ -79,6 +79,19 @@ test_binaries() {
     done
 }
 
+# The project's shared folder (DESIGN.md, tools/backtest_score.py, data/): beside the clone
+# in the workplace layout, else where CS_SHARED points.
+if [ -z "${CS_SHARED:-}" ]; then
+    for d in "$ROOT/../shared" /work/shared; do
+        [ -f "$d/tools/backtest_score.py" ] && { CS_SHARED=$(cd "$d" && pwd); break; }
+    done
+fi
+if [ -z "${CS_SHARED:-}" ] || [ ! -f "$CS_SHARED/tools/backtest_score.py" ]; then
+    echo "!! the shared folder (tools/backtest_score.py, data/) was not found: set CS_SHARED" >&2
+    exit 1
+fi
+export CS_SHARED
+
 # --- unit ---
 # shellcheck disable=SC2046 # one word per binary path
 bash tests/run-tests.sh unit $(test_binaries "$BUILD/tests/unit") 2>&1 | tee "$out"
@@ -125,7 +138,7 @@ add_counts e2e
 # --- python ---
 if compgen -G "tests/python/test_*.py" >/dev/null; then
     echo "== python: pytest tests/python"
-    run_bounded python3 -m pytest -q tests/python >"$CS_TMP/pytest.out" 2>&1
+    run_bounded python3 -m pytest -q -rs tests/python >"$CS_TMP/pytest.out" 2>&1
     rc=$?
     cat "$CS_TMP/pytest.out"
     summary=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|deselected)' "$CS_TMP/pytest.out" | tail -n 1)
@@ -137,7 +150,8 @@ if compgen -G "tests/python/test_*.py" >/dev/null; then
         echo "!! python: pytest exit status $rc"
         f=1
     fi
-    echo "python: $p passed, $f failed" | tee "$out"
+    s=$(echo "$summary" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || echo 0)
+    echo "python: $p passed, $f failed, $s skipped (reasons above with -rs)" | tee "$out"
     add_counts python
 fi
 
