@@ -33,8 +33,8 @@ ev_file_writer_t *ev_file_writer_open(const char *path, char *errstr, size_t err
     }
     if (avro_file_writer_create_with_codec_fp(fp, path, 1, schema, &fw->w, "deflate",
                                               CS_FILE_BLOCK_BYTES) != 0) {
+        /* with should_close set, Avro-C closes fp on its failure paths */
         snprintf(errstr, errstr_size, "%s: %s", path, avro_strerror());
-        fclose(fp);
         goto fail;
     }
     avro_schema_decref(schema);
@@ -99,11 +99,19 @@ ev_file_reader_t *ev_file_reader_open(const char *path, char *errstr, size_t err
         snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
         goto fail;
     }
+    /* Avro-C leaks its block reader when the header is bad: refuse non-Avro files first */
+    char magic[4];
+    if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "Obj\x01", 4) != 0 ||
+        fseek(fp, 0, SEEK_SET) != 0) {
+        snprintf(errstr, errstr_size, "%s: not an Avro container file (no Obj\\x01 magic)",
+                 path);
+        fclose(fp);
+        goto fail;
+    }
     if (avro_file_reader_fp(fp, path, 1, &fr->r) != 0) {
         snprintf(errstr, errstr_size, "%s: not an Avro container file: %s", path,
                  avro_strerror());
-        fr->r = NULL;
-        fclose(fp);
+        fr->r = NULL; /* Avro-C closed fp (should_close) */
         goto fail;
     }
     writer = avro_file_reader_get_writer_schema(fr->r); /* new reference */
