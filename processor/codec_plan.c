@@ -193,9 +193,13 @@ avro_value_t *cs_plan_resolved_value(cs_plan_t *p)
 }
 
 /* Copies at most cap bytes of an optional string, cutting back to a UTF-8 boundary so a
- * truncated value stays valid UTF-8. */
+ * truncated value stays valid UTF-8, and stopping at an embedded NUL so the C string and
+ * its re-encoding agree. */
 static void copy_truncated(char *dst, size_t cap, const char *src, size_t len)
 {
+    const char *nul = memchr(src, '\0', len);
+    if (nul)
+        len = (size_t)(nul - src);
     if (len > cap) {
         len = cap;
         while (len > 0 && ((unsigned char)src[len] & 0xC0) == 0x80)
