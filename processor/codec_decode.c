@@ -277,8 +277,12 @@ ev_reason_t ev_decode(ev_decoder_t *dec, ev_wire_t wire, const void *buf, size_t
         len -= 10;
         break;
     }
-    case EV_WIRE_PLAIN: plan = dec->plans[0]; break;
-    default: snprintf(why, why_size, "bad wire format"); return EV_ERR_UNDECODABLE;
+    case EV_WIRE_PLAIN:
+        plan = dec->plans[0];
+        break;
+    default:
+        snprintf(why, why_size, "bad wire format");
+        return EV_ERR_UNDECODABLE;
     }
     return cs_plan_decode(plan, dec->mem, b, len, out, why, why_size);
 }

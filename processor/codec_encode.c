@@ -59,8 +59,7 @@ int cs_encode_body(const ev_event_t *ev, uint8_t *buf)
     return (int)(p - buf);
 }
 
-ev_encoder_t *ev_encoder_new(ev_wire_t wire, int32_t schema_id, char *errstr,
-                             size_t errstr_size)
+ev_encoder_t *ev_encoder_new(ev_wire_t wire, int32_t schema_id, char *errstr, size_t errstr_size)
 {
     if (wire != EV_WIRE_CONFLUENT && wire != EV_WIRE_SINGLE_OBJECT && wire != EV_WIRE_PLAIN) {
         snprintf(errstr, errstr_size, "encoder needs confluent, single-object or plain framing");

@@ -103,14 +103,12 @@ ev_file_reader_t *ev_file_reader_open(const char *path, char *errstr, size_t err
     char magic[4];
     if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "Obj\x01", 4) != 0 ||
         fseek(fp, 0, SEEK_SET) != 0) {
-        snprintf(errstr, errstr_size, "%s: not an Avro container file (no Obj\\x01 magic)",
-                 path);
+        snprintf(errstr, errstr_size, "%s: not an Avro container file (no Obj\\x01 magic)", path);
         fclose(fp);
         goto fail;
     }
     if (avro_file_reader_fp(fp, path, 1, &fr->r) != 0) {
-        snprintf(errstr, errstr_size, "%s: not an Avro container file: %s", path,
-                 avro_strerror());
+        snprintf(errstr, errstr_size, "%s: not an Avro container file: %s", path, avro_strerror());
         fr->r = NULL; /* Avro-C closed fp (should_close) */
         goto fail;
     }

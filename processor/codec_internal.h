@@ -75,8 +75,7 @@ ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why
 /* ---- codec_encode.c ---- */
 
 /* Worst-case encoded size of one Event body (without framing). */
-#define CS_EVENT_BODY_MAX                                                                  \
-    (10 + EV_USER_ID_MAX + 10 + 10 + 8 + 3 * (10 + 10 + EV_STR_MAX))
+#define CS_EVENT_BODY_MAX (10 + EV_USER_ID_MAX + 10 + 10 + 8 + 3 * (10 + 10 + EV_STR_MAX))
 
 /* Writes the Avro binary body of ev (reader schema) into buf (at least CS_EVENT_BODY_MAX
  * bytes); returns the length or -1 when ev is not encodable (bad type, user_id_len). */

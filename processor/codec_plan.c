@@ -12,16 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    F_USER_ID,
-    F_EVENT_TIME,
-    F_EVENT_TYPE,
-    F_AMOUNT,
-    F_ITEM_ID,
-    F_CATEGORY,
-    F_CHANNEL,
-    F_COUNT
-};
+enum { F_USER_ID, F_EVENT_TIME, F_EVENT_TYPE, F_AMOUNT, F_ITEM_ID, F_CATEGORY, F_CHANNEL, F_COUNT };
 
 /* Reader fields and whether the reader schema gives them a default (schemas/event.avsc:
  * amount 0.0, optional strings null). A test checks this table against the schema. */
@@ -68,8 +59,7 @@ static avro_schema_t writer_event_enum(avro_schema_t field)
     return NULL;
 }
 
-cs_plan_t *cs_plan_new(avro_schema_t writer, avro_schema_t reader, char *errstr,
-                       size_t errstr_size)
+cs_plan_t *cs_plan_new(avro_schema_t writer, avro_schema_t reader, char *errstr, size_t errstr_size)
 {
     cs_plan_t *p = calloc(1, sizeof *p);
     if (!p) {

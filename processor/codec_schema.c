@@ -37,7 +37,9 @@ avro_schema_t cs_schema_load_file(const char *path, char *errstr, size_t errstr_
     fclose(f);
     if (!json || read_err || n > CS_SCHEMA_FILE_MAX_BYTES) {
         snprintf(errstr, errstr_size, "%s: %s", path,
-                 !json ? "out of memory" : read_err ? "read error" : "larger than 1 MiB");
+                 !json      ? "out of memory"
+                 : read_err ? "read error"
+                            : "larger than 1 MiB");
         free(json);
         return NULL;
     }
@@ -122,15 +124,33 @@ static void pcf_write(pcf_buf_t *b, avro_schema_t s, int depth)
         return;
     }
     switch (avro_typeof(s)) {
-    case AVRO_STRING: pcf_put(b, "\"string\""); return;
-    case AVRO_BYTES: pcf_put(b, "\"bytes\""); return;
-    case AVRO_INT32: pcf_put(b, "\"int\""); return;
-    case AVRO_INT64: pcf_put(b, "\"long\""); return;
-    case AVRO_FLOAT: pcf_put(b, "\"float\""); return;
-    case AVRO_DOUBLE: pcf_put(b, "\"double\""); return;
-    case AVRO_BOOLEAN: pcf_put(b, "\"boolean\""); return;
-    case AVRO_NULL: pcf_put(b, "\"null\""); return;
-    case AVRO_LINK: pcf_fullname(b, avro_schema_link_target(s)); return;
+    case AVRO_STRING:
+        pcf_put(b, "\"string\"");
+        return;
+    case AVRO_BYTES:
+        pcf_put(b, "\"bytes\"");
+        return;
+    case AVRO_INT32:
+        pcf_put(b, "\"int\"");
+        return;
+    case AVRO_INT64:
+        pcf_put(b, "\"long\"");
+        return;
+    case AVRO_FLOAT:
+        pcf_put(b, "\"float\"");
+        return;
+    case AVRO_DOUBLE:
+        pcf_put(b, "\"double\"");
+        return;
+    case AVRO_BOOLEAN:
+        pcf_put(b, "\"boolean\"");
+        return;
+    case AVRO_NULL:
+        pcf_put(b, "\"null\"");
+        return;
+    case AVRO_LINK:
+        pcf_fullname(b, avro_schema_link_target(s));
+        return;
     case AVRO_RECORD: {
         if (pcf_named_ref(b, s))
             return;
@@ -194,7 +214,9 @@ static void pcf_write(pcf_buf_t *b, avro_schema_t s, int depth)
         pcf_put(b, "]");
         return;
     }
-    default: b->oom = 1; return;
+    default:
+        b->oom = 1;
+        return;
     }
 }
 

@@ -10,11 +10,11 @@
 #include <string.h>
 
 typedef struct {
-    uint8_t type;     /* avro_type_t */
+    uint8_t type;         /* avro_type_t */
     uint8_t may_be_empty; /* encoded size can be 0 bytes (null, empty record) */
-    uint32_t nkids;   /* record fields, union branches; array/map: 1 */
-    uint32_t kid0;    /* first child in cs_walk_t.kids */
-    int64_t size;     /* fixed: bytes; enum: number of symbols */
+    uint32_t nkids;       /* record fields, union branches; array/map: 1 */
+    uint32_t kid0;        /* first child in cs_walk_t.kids */
+    int64_t size;         /* fixed: bytes; enum: number of symbols */
 } walk_node_t;
 
 #define WALK_MAX_NAMED 64
@@ -138,26 +138,34 @@ static int64_t compile(cs_walk_t *w, avro_schema_t s, int depth)
         w->named_node[w->nnamed++] = (uint32_t)id;
     }
     switch (t) {
-    case AVRO_NULL: w->nodes[id].may_be_empty = 1; return id;
+    case AVRO_NULL:
+        w->nodes[id].may_be_empty = 1;
+        return id;
     case AVRO_BOOLEAN:
     case AVRO_INT32:
     case AVRO_INT64:
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
     case AVRO_BYTES:
-    case AVRO_STRING: return id;
+    case AVRO_STRING:
+        return id;
     case AVRO_FIXED:
         w->nodes[id].size = avro_schema_fixed_size(s);
         w->nodes[id].may_be_empty = w->nodes[id].size == 0;
         return id;
-    case AVRO_ENUM: w->nodes[id].size = avro_schema_enum_number_of_symbols(s); return id;
+    case AVRO_ENUM:
+        w->nodes[id].size = avro_schema_enum_number_of_symbols(s);
+        return id;
     case AVRO_RECORD:
         return compile_kids(w, id, s, avro_schema_record_size(s), get_field, depth) ? -1 : id;
     case AVRO_UNION:
         return compile_kids(w, id, s, avro_schema_union_size(s), get_branch, depth) ? -1 : id;
-    case AVRO_ARRAY: return compile_kids(w, id, s, 1, get_items, depth) ? -1 : id;
-    case AVRO_MAP: return compile_kids(w, id, s, 1, get_values, depth) ? -1 : id;
-    default: return -1;
+    case AVRO_ARRAY:
+        return compile_kids(w, id, s, 1, get_items, depth) ? -1 : id;
+    case AVRO_MAP:
+        return compile_kids(w, id, s, 1, get_values, depth) ? -1 : id;
+    default:
+        return -1;
     }
 }
 
@@ -231,7 +239,8 @@ static int walk(const cs_walk_t *w, uint32_t id, cursor_t *c, int depth)
     if (depth > CS_WALK_MAX_DEPTH)
         return fail(c, "nesting too deep");
     switch ((avro_type_t)n->type) {
-    case AVRO_NULL: return 0;
+    case AVRO_NULL:
+        return 0;
     case AVRO_BOOLEAN:
         if (c->p >= c->end)
             return fail(c, "truncated boolean");
@@ -239,16 +248,21 @@ static int walk(const cs_walk_t *w, uint32_t id, cursor_t *c, int depth)
             return fail(c, "boolean not 0 or 1");
         c->p++;
         return 0;
-    case AVRO_INT32: return read_varint(c, 5, &v);
-    case AVRO_INT64: return read_varint(c, 10, &v);
-    case AVRO_FLOAT: return need(c, 4, "truncated float");
-    case AVRO_DOUBLE: return need(c, 8, "truncated double");
+    case AVRO_INT32:
+        return read_varint(c, 5, &v);
+    case AVRO_INT64:
+        return read_varint(c, 10, &v);
+    case AVRO_FLOAT:
+        return need(c, 4, "truncated float");
+    case AVRO_DOUBLE:
+        return need(c, 8, "truncated double");
     case AVRO_BYTES:
     case AVRO_STRING:
         if (read_varint(c, 10, &v))
             return -1;
         return need(c, v, v < 0 ? "negative string/bytes length" : "string/bytes length past end");
-    case AVRO_FIXED: return need(c, n->size, "truncated fixed");
+    case AVRO_FIXED:
+        return need(c, n->size, "truncated fixed");
     case AVRO_ENUM:
         if (read_varint(c, 5, &v))
             return -1;
@@ -297,7 +311,8 @@ static int walk(const cs_walk_t *w, uint32_t id, cursor_t *c, int depth)
             }
         }
     }
-    default: return fail(c, "unsupported type");
+    default:
+        return fail(c, "unsupported type");
     }
 }
 

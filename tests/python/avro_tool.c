@@ -166,8 +166,8 @@ static int cmd_read_msgs(ev_wire_t wire, const char *dir, const char *in)
         return 1;
     }
     for (size_t off = 0; off + 4 <= len;) {
-        size_t n = (size_t)b[off] << 24 | (size_t)b[off + 1] << 16 | (size_t)b[off + 2] << 8 |
-                   b[off + 3];
+        size_t n =
+            (size_t)b[off] << 24 | (size_t)b[off + 1] << 16 | (size_t)b[off + 2] << 8 | b[off + 3];
         off += 4;
         if (n > len - off)
             return 1;
@@ -264,8 +264,8 @@ static int cmd_bench(int n)
             bad += ev_decode(d, EV_WIRE_AUTO, msgs[i % NMSG], lens[i % NMSG], &out, why,
                              sizeof why) != EV_OK;
         double dt = now_s() - t0;
-        printf("%s: %.0f events/s (%d events, %ld rejected)\n", ev_wire_name(wires[w]),
-               n / dt, n, bad);
+        printf("%s: %.0f events/s (%d events, %ld rejected)\n", ev_wire_name(wires[w]), n / dt, n,
+               bad);
     }
     ev_decoder_destroy(d);
     return 0;

@@ -95,9 +95,12 @@ static void test_names(void **state)
         int rc;
         ev_wire_t w;
     } wires[] = {
-        {"auto", 0, EV_WIRE_AUTO},          {"confluent", 0, EV_WIRE_CONFLUENT},
-        {"single-object", 0, EV_WIRE_SINGLE_OBJECT}, {"plain", 0, EV_WIRE_PLAIN},
-        {"Plain", -1, EV_WIRE_AUTO},        {"", -1, EV_WIRE_AUTO},
+        {"auto", 0, EV_WIRE_AUTO},
+        {"confluent", 0, EV_WIRE_CONFLUENT},
+        {"single-object", 0, EV_WIRE_SINGLE_OBJECT},
+        {"plain", 0, EV_WIRE_PLAIN},
+        {"Plain", -1, EV_WIRE_AUTO},
+        {"", -1, EV_WIRE_AUTO},
     };
     for (size_t i = 0; i < sizeof wires / sizeof wires[0]; i++) {
         ev_wire_t w = EV_WIRE_AUTO;
@@ -142,15 +145,17 @@ static void test_decoder_dir_errors(void **state)
     static const struct {
         const char *file, *json, *want; /* want: substring of errstr */
     } cases[] = {
-        {"7.avsc", "{\"type\":\"record\",\"name\":\"Event\",\"fields\":[{\"name\":\"event_time\","
-                   "\"type\":\"long\"}]}",
+        {"7.avsc",
+         "{\"type\":\"record\",\"name\":\"Event\",\"fields\":[{\"name\":\"event_time\","
+         "\"type\":\"long\"}]}",
          "7.avsc: writer schema lacks field user_id"},
         {"8.avsc", "{not json", "8.avsc: not a valid Avro schema"},
         {"9.avsc", "\"string\"", "9.avsc: writer schema is not a record named Event"},
-        {"10.avsc", "{\"type\":\"record\",\"name\":\"Event\",\"fields\":[{\"name\":\"user_id\","
-                    "\"type\":\"long\"},{\"name\":\"event_time\",\"type\":\"long\"},{\"name\":"
-                    "\"event_type\",\"type\":{\"type\":\"enum\",\"name\":\"EventType\","
-                    "\"symbols\":[\"x\"]}}]}",
+        {"10.avsc",
+         "{\"type\":\"record\",\"name\":\"Event\",\"fields\":[{\"name\":\"user_id\","
+         "\"type\":\"long\"},{\"name\":\"event_time\",\"type\":\"long\"},{\"name\":"
+         "\"event_type\",\"type\":{\"type\":\"enum\",\"name\":\"EventType\","
+         "\"symbols\":[\"x\"]}}]}",
          "10.avsc: writer schema does not resolve against Event"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -182,8 +187,8 @@ static void test_decoder_dir_errors(void **state)
 static void test_encode_exact_bytes(void **state)
 {
     ev_event_t ev = mk("ab", 1, EV_PURCHASE, 1.0, NULL, "c", NULL);
-    static const uint8_t body[] = {0x04, 'a', 'b', 0x02, 0x0a, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
-                                   0x00, 0x02, 0x02, 'c', 0x00};
+    static const uint8_t body[] = {0x04, 'a', 'b',  0x02, 0x0a, 0,    0,    0,   0,
+                                   0,    0,   0xf0, 0x3f, 0x00, 0x02, 0x02, 'c', 0x00};
     static const uint8_t conf_hdr[] = {0x00, 0x00, 0x00, 0x01, 0x07};
     static const uint8_t so_hdr[] = {0xC3, 0x01, 0x95, 0xd9, 0x59, 0x57, 0x72, 0xf9, 0xe1, 0x39};
     static const struct {
@@ -280,16 +285,16 @@ static void test_optional_strings_truncated(void **state)
     /* a 200-byte item_id written by someone else is kept to EV_STR_MAX bytes, cut back to a
      * UTF-8 boundary ("é" is 2 bytes: 127 x 'a' + "é..." must not keep half of it) */
     uint8_t msg[512], *p = msg;
-    *p++ = 0x02, *p++ = 'u';                 /* user_id "u" */
-    *p++ = 0x00;                             /* event_time 0 */
-    *p++ = 0x00;                             /* session_start */
-    memset(p, 0, 8), p += 8;                 /* amount 0 */
-    *p++ = 0x02, *p++ = 0x90, *p++ = 0x03;   /* item_id branch 1, length 200 */
+    *p++ = 0x02, *p++ = 'u';               /* user_id "u" */
+    *p++ = 0x00;                           /* event_time 0 */
+    *p++ = 0x00;                           /* session_start */
+    memset(p, 0, 8), p += 8;               /* amount 0 */
+    *p++ = 0x02, *p++ = 0x90, *p++ = 0x03; /* item_id branch 1, length 200 */
     memset(p, 'a', 127), p += 127;
     for (int i = 0; i < 73 / 2; i++)
-        *p++ = 0xc3, *p++ = 0xa9;            /* "é" x 36 = 72 bytes */
-    *p++ = 'z';                              /* 127 + 72 + 1 = 200 */
-    *p++ = 0x00, *p++ = 0x00;                /* category, channel null */
+        *p++ = 0xc3, *p++ = 0xa9; /* "é" x 36 = 72 bytes */
+    *p++ = 'z';                   /* 127 + 72 + 1 = 200 */
+    *p++ = 0x00, *p++ = 0x00;     /* category, channel null */
     ev_decoder_t *d = decoder(NULL);
     ev_event_t out;
     char why[256];
@@ -297,6 +302,14 @@ static void test_optional_strings_truncated(void **state)
                      EV_OK);
     assert_int_equal(out.has_item_id, 1);
     assert_int_equal(strlen(out.item_id), 127);
+    assert_memory_equal(out.item_id, msg + 15, 127);
+    /* an embedded NUL ends an optional string (C string and re-encoding agree) */
+    static const uint8_t nul[] = {0x02, 'u', 0x00, 0x00, 0,   0,    0,   0,    0,   0,
+                                  0,    0,   0x02, 0x06, 'a', 0x00, 'b', 0x00, 0x00};
+    assert_int_equal(ev_decode(d, EV_WIRE_PLAIN, nul, sizeof nul, &out, why, sizeof why), EV_OK);
+    assert_int_equal(out.has_item_id, 1);
+    assert_string_equal(out.item_id, "a");
+    assert_int_equal(out.item_id[2], '\0');
     ev_decoder_destroy(d);
 }
 
@@ -311,7 +324,7 @@ typedef struct {
 } reject_case_t;
 
 /* Body of {user_id "u", event_time 0, session_start, amount, nulls} with amount bytes given. */
-#define BODY_AMOUNT(b0, b1, b2, b3, b4, b5, b6, b7)                                         \
+#define BODY_AMOUNT(b0, b1, b2, b3, b4, b5, b6, b7)                                                \
     0x02, 'u', 0x00, 0x00, b0, b1, b2, b3, b4, b5, b6, b7, 0x00, 0x00, 0x00
 #define BODY_OK BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0, 0)
 
@@ -321,53 +334,101 @@ static const reject_case_t reject_cases[] = {
     {"empty message", EV_WIRE_AUTO, {0}, 0, EV_ERR_UNDECODABLE},
     {"confluent header only", EV_WIRE_CONFLUENT, {0, 0, 0, 0, 1}, 5, EV_ERR_UNDECODABLE},
     {"confluent 3 bytes", EV_WIRE_CONFLUENT, {0, 0, 0}, 3, EV_ERR_UNDECODABLE},
-    {"confluent wrong magic", EV_WIRE_CONFLUENT, {1, 0, 0, 0, 1, BODY_OK}, 20,
-     EV_ERR_UNDECODABLE},
-    {"confluent unknown id 99", EV_WIRE_AUTO, {0, 0, 0, 0, 99, BODY_OK}, 20,
+    {"confluent wrong magic", EV_WIRE_CONFLUENT, {1, 0, 0, 0, 1, BODY_OK}, 20, EV_ERR_UNDECODABLE},
+    {"confluent unknown id 99", EV_WIRE_AUTO, {0, 0, 0, 0, 99, BODY_OK}, 20, EV_ERR_UNKNOWN_SCHEMA},
+    {"confluent negative id",
+     EV_WIRE_AUTO,
+     {0, 0xff, 0xff, 0xff, 0xff, BODY_OK},
+     20,
      EV_ERR_UNKNOWN_SCHEMA},
-    {"confluent negative id", EV_WIRE_AUTO, {0, 0xff, 0xff, 0xff, 0xff, BODY_OK}, 20,
+    {"single-object unknown fingerprint",
+     EV_WIRE_AUTO,
+     {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, BODY_OK},
+     25,
      EV_ERR_UNKNOWN_SCHEMA},
-    {"single-object unknown fingerprint", EV_WIRE_AUTO,
-     {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, BODY_OK}, 25, EV_ERR_UNKNOWN_SCHEMA},
-    {"single-object reader fingerprint (control)", EV_WIRE_AUTO,
-     {0xC3, 0x01, 0x95, 0xd9, 0x59, 0x57, 0x72, 0xf9, 0xe1, 0x39, BODY_OK}, 25, EV_OK},
-    {"single-object short header", EV_WIRE_SINGLE_OBJECT, {0xC3, 0x01, 0x95}, 3,
+    {"single-object reader fingerprint (control)",
+     EV_WIRE_AUTO,
+     {0xC3, 0x01, 0x95, 0xd9, 0x59, 0x57, 0x72, 0xf9, 0xe1, 0x39, BODY_OK},
+     25,
+     EV_OK},
+    {"single-object short header",
+     EV_WIRE_SINGLE_OBJECT,
+     {0xC3, 0x01, 0x95},
+     3,
      EV_ERR_UNDECODABLE},
-    {"single-object wrong marker", EV_WIRE_SINGLE_OBJECT,
-     {0xC3, 0x02, 0x95, 0xd9, 0x59, 0x57, 0x72, 0xf9, 0xe1, 0x39, BODY_OK}, 25,
+    {"single-object wrong marker",
+     EV_WIRE_SINGLE_OBJECT,
+     {0xC3, 0x02, 0x95, 0xd9, 0x59, 0x57, 0x72, 0xf9, 0xe1, 0x39, BODY_OK},
+     25,
      EV_ERR_UNDECODABLE},
-    {"empty user_id", EV_WIRE_PLAIN,
-     {0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00}, 14, EV_ERR_MISSING_USER_ID},
-    {"NUL inside user_id", EV_WIRE_PLAIN,
-     {0x04, 'u', 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00}, 16,
+    {"empty user_id",
+     EV_WIRE_PLAIN,
+     {0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00},
+     14,
+     EV_ERR_MISSING_USER_ID},
+    {"NUL inside user_id",
+     EV_WIRE_PLAIN,
+     {0x04, 'u', 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00},
+     16,
      EV_ERR_UNDECODABLE},
-    {"amount NaN", EV_WIRE_PLAIN, {BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0xf8, 0x7f)}, 15,
+    {"amount NaN",
+     EV_WIRE_PLAIN,
+     {BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0xf8, 0x7f)},
+     15,
      EV_ERR_NON_FINITE_AMOUNT},
-    {"amount +inf", EV_WIRE_PLAIN, {BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0xf0, 0x7f)}, 15,
+    {"amount +inf",
+     EV_WIRE_PLAIN,
+     {BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0xf0, 0x7f)},
+     15,
      EV_ERR_NON_FINITE_AMOUNT},
-    {"amount -inf", EV_WIRE_PLAIN, {BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0xf0, 0xff)}, 15,
+    {"amount -inf",
+     EV_WIRE_PLAIN,
+     {BODY_AMOUNT(0, 0, 0, 0, 0, 0, 0xf0, 0xff)},
+     15,
      EV_ERR_NON_FINITE_AMOUNT},
     {"garbage text", EV_WIRE_AUTO, "hello, world", 12, EV_ERR_UNDECODABLE},
     {"trailing byte", EV_WIRE_PLAIN, {BODY_OK, 0x00}, 16, EV_ERR_UNDECODABLE},
-    {"huge string length", EV_WIRE_PLAIN, {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 'u'},
-     9, EV_ERR_UNDECODABLE},
-    {"negative string length", EV_WIRE_PLAIN, {0x03, 'u', 0x00, 0x00}, 4, EV_ERR_UNDECODABLE},
-    {"11-byte varint", EV_WIRE_PLAIN,
-     {0x02, 'u', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 13,
+    {"huge string length",
+     EV_WIRE_PLAIN,
+     {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 'u'},
+     9,
      EV_ERR_UNDECODABLE},
-    {"10th varint byte too big", EV_WIRE_PLAIN,
-     {0x02, 'u', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02, 0x00, 0, 0, 0, 0,
-      0, 0, 0, 0, 0x00, 0x00, 0x00},
-     24, EV_ERR_UNDECODABLE},
-    {"enum index 11", EV_WIRE_PLAIN,
-     {0x02, 'u', 0x00, 0x16, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00}, 15, EV_ERR_UNDECODABLE},
-    {"enum index -1", EV_WIRE_PLAIN,
-     {0x02, 'u', 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00}, 15, EV_ERR_UNDECODABLE},
-    {"union branch 2", EV_WIRE_PLAIN,
-     {0x02, 'u', 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0x00, 0x00}, 15, EV_ERR_UNDECODABLE},
-    {"union branch -1", EV_WIRE_PLAIN,
-     {0x02, 'u', 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00}, 15, EV_ERR_UNDECODABLE},
-    {"declared plain, confluent bytes", EV_WIRE_PLAIN, {0, 0, 0, 0, 1, BODY_OK}, 20,
+    {"negative string length", EV_WIRE_PLAIN, {0x03, 'u', 0x00, 0x00}, 4, EV_ERR_UNDECODABLE},
+    {"11-byte varint",
+     EV_WIRE_PLAIN,
+     {0x02, 'u', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+     13,
+     EV_ERR_UNDECODABLE},
+    {"10th varint byte too big",
+     EV_WIRE_PLAIN,
+     {0x02, 'u', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+      0x00, 0,   0,    0,    0,    0,    0,    0,    0,    0x00, 0x00, 0x00},
+     24,
+     EV_ERR_UNDECODABLE},
+    {"enum index 11",
+     EV_WIRE_PLAIN,
+     {0x02, 'u', 0x00, 0x16, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00},
+     15,
+     EV_ERR_UNDECODABLE},
+    {"enum index -1",
+     EV_WIRE_PLAIN,
+     {0x02, 'u', 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00},
+     15,
+     EV_ERR_UNDECODABLE},
+    {"union branch 2",
+     EV_WIRE_PLAIN,
+     {0x02, 'u', 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0x00, 0x00},
+     15,
+     EV_ERR_UNDECODABLE},
+    {"union branch -1",
+     EV_WIRE_PLAIN,
+     {0x02, 'u', 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00},
+     15,
+     EV_ERR_UNDECODABLE},
+    {"declared plain, confluent bytes",
+     EV_WIRE_PLAIN,
+     {0, 0, 0, 0, 1, BODY_OK},
+     20,
      EV_ERR_UNDECODABLE},
 };
 
@@ -378,8 +439,8 @@ static void test_reject_reasons(void **state)
         const reject_case_t *c = &reject_cases[i];
         ev_event_t out;
         char why[256] = "";
-        ev_reason_t r = ev_decode(d, c->wire, c->len ? c->bytes : (const uint8_t *)"", c->len,
-                                  &out, why, sizeof why);
+        ev_reason_t r = ev_decode(d, c->wire, c->len ? c->bytes : (const uint8_t *)"", c->len, &out,
+                                  why, sizeof why);
         if (r != c->want)
             fail_msg("%s: got %s (%s), want %s", c->name, ev_reason_code(r), why,
                      ev_reason_code(c->want));
@@ -394,7 +455,10 @@ static void test_user_id_length_limits(void **state)
     static const struct {
         size_t len;
         ev_reason_t want;
-    } cases[] = {{1, EV_OK}, {255, EV_OK}, {256, EV_OK}, {257, EV_ERR_USER_ID_TOO_LONG},
+    } cases[] = {{1, EV_OK},
+                 {255, EV_OK},
+                 {256, EV_OK},
+                 {257, EV_ERR_USER_ID_TOO_LONG},
                  {5000, EV_ERR_USER_ID_TOO_LONG}};
     ev_decoder_t *d = decoder(NULL);
     static uint8_t msg[6000];
@@ -438,8 +502,8 @@ static void test_truncated_every_length(void **state)
                 ev_event_t out;
                 ev_reason_t r = ev_decode(d, wires[w], m, cut, &out, why, sizeof why);
                 if (r != EV_ERR_UNDECODABLE)
-                    fail_msg("%s event %zu cut at %zu/%zu: %s", ev_wire_name(wires[w]), i, cut,
-                             len, ev_reason_code(r));
+                    fail_msg("%s event %zu cut at %zu/%zu: %s", ev_wire_name(wires[w]), i, cut, len,
+                             ev_reason_code(r));
                 free(m);
                 checked++;
             }
@@ -496,12 +560,12 @@ static void test_check_time(void **state)
         {999899, 1000000, 100, 100, EV_ERR_TIME_OUT_OF_WINDOW},
         {1000100, 1000000, 100, 100, EV_OK},
         {1000101, 1000000, 100, 100, EV_ERR_TIME_OUT_OF_WINDOW},
-        {-5000000, 1000000, 0, 100, EV_OK},              /* past bound disabled */
-        {INT64_MAX, 1000000, 100, 0, EV_OK},             /* future bound disabled */
-        {INT64_MIN, INT64_MIN, 1, 1, EV_OK},             /* no watermark yet */
-        {INT64_MIN, -1000000, INT64_MAX, 1, EV_OK},      /* saturating lower bound */
-        {INT64_MAX, 1000000, 1, INT64_MAX, EV_OK},       /* saturating upper bound */
-        {INT64_MIN + 1, 0, INT64_MAX, 1, EV_OK},         /* lower bound exactly */
+        {-5000000, 1000000, 0, 100, EV_OK},         /* past bound disabled */
+        {INT64_MAX, 1000000, 100, 0, EV_OK},        /* future bound disabled */
+        {INT64_MIN, INT64_MIN, 1, 1, EV_OK},        /* no watermark yet */
+        {INT64_MIN, -1000000, INT64_MAX, 1, EV_OK}, /* saturating lower bound */
+        {INT64_MAX, 1000000, 1, INT64_MAX, EV_OK},  /* saturating upper bound */
+        {INT64_MIN + 1, 0, INT64_MAX, 1, EV_OK},    /* lower bound exactly */
         {INT64_MIN, 0, INT64_MAX, 1, EV_ERR_TIME_OUT_OF_WINDOW},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -590,27 +654,36 @@ static void test_evolved_writers(void **state)
 {
     const evolved_case_t cases[] = {
         /* v2: "wishlist" inserted before "search": indices shift, names must still match */
-        {2, {"a", 10, "search", 1.5, "i", NULL, "web", "ios"},
+        {2,
+         {"a", 10, "search", 1.5, "i", NULL, "web", "ios"},
          mk("a", 10, EV_SEARCH, 1.5, "i", NULL, "web")},
-        {2, {"a", 11, "wishlist", 0, NULL, NULL, NULL, NULL},
+        {2,
+         {"a", 11, "wishlist", 0, NULL, NULL, NULL, NULL},
          mk("a", 11, EV_OTHER, 0, NULL, NULL, NULL)},
         {2, {"a", 12, "share", 2, NULL, "c", NULL, "x"}, mk("a", 12, EV_OTHER, 2, NULL, "c", NULL)},
-        {2, {"a", 13, "other", 0, NULL, NULL, NULL, NULL},
+        {2,
+         {"a", 13, "other", 0, NULL, NULL, NULL, NULL},
          mk("a", 13, EV_OTHER, 0, NULL, NULL, NULL)},
-        {2, {"a", 14, "subscription_cancel", 0, NULL, NULL, NULL, NULL},
+        {2,
+         {"a", 14, "subscription_cancel", 0, NULL, NULL, NULL, NULL},
          mk("a", 14, EV_SUBSCRIPTION_CANCEL, 0, NULL, NULL, NULL)},
         /* v3: reordered subset of symbols, no amount / optionals -> reader defaults */
-        {3, {"b", 20, "purchase", 99, "i", "c", "w", NULL},
+        {3,
+         {"b", 20, "purchase", 99, "i", "c", "w", NULL},
          mk("b", 20, EV_PURCHASE, 0, NULL, NULL, NULL)},
-        {3, {"b", 21, "session_start", 0, NULL, NULL, NULL, NULL},
+        {3,
+         {"b", 21, "session_start", 0, NULL, NULL, NULL, NULL},
          mk("b", 21, EV_SESSION_START, 0, NULL, NULL, NULL)},
         /* v4: float amount promoted, plain-string item_id, reversed category union */
-        {4, {"c", 30, "refund", 0.25, "sku", "cat", NULL, NULL},
+        {4,
+         {"c", 30, "refund", 0.25, "sku", "cat", NULL, NULL},
          mk("c", 30, EV_REFUND, 0.25, "sku", "cat", NULL)},
-        {4, {"c", 31, "page_view", -8, "", NULL, NULL, NULL},
+        {4,
+         {"c", 31, "page_view", -8, "", NULL, NULL, NULL},
          mk("c", 31, EV_PAGE_VIEW, -8, "", NULL, NULL)},
         /* the reader itself through id 1 */
-        {1, {"d", 40, "purchase", 5, NULL, "x", "y", NULL},
+        {1,
+         {"d", 40, "purchase", 5, NULL, "x", "y", NULL},
          mk("d", 40, EV_PURCHASE, 5, NULL, "x", "y")},
     };
     ev_decoder_t *d = decoder(FIXTURES);
