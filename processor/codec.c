@@ -47,17 +47,16 @@ static int64_t add_sat(int64_t a, int64_t b)
     return r;
 }
 
-/* The window is [watermark - max_past, watermark + max_future]. A bound <= 0 disables its
- * side (0 would reject every event that moves the watermark forward, so it cannot mean
- * "strict"), and INT64_MIN as watermark means "no watermark yet": everything passes. */
-ev_reason_t ev_check_time(const ev_event_t *ev, int64_t watermark_ms, int64_t max_past_ms,
-                          int64_t max_future_ms)
+/* A bound <= 0 disables its side (0 would reject every event that moves the watermark
+ * forward, so it cannot mean "strict"). */
+ev_reason_t ev_check_time(const ev_event_t *ev, int64_t watermark_ms, int64_t now_ms,
+                          int64_t max_past_ms, int64_t max_future_ms)
 {
-    if (watermark_ms == INT64_MIN)
-        return EV_OK;
-    if (max_past_ms > 0 && ev->event_time_ms < add_sat(watermark_ms, -max_past_ms))
+    if (watermark_ms != INT64_MIN && max_past_ms > 0 &&
+        ev->event_time_ms < add_sat(watermark_ms, -max_past_ms))
         return EV_ERR_TIME_OUT_OF_WINDOW;
-    if (max_future_ms > 0 && ev->event_time_ms > add_sat(watermark_ms, max_future_ms))
+    int64_t ref = watermark_ms > now_ms ? watermark_ms : now_ms;
+    if (ref != INT64_MIN && max_future_ms > 0 && ev->event_time_ms > add_sat(ref, max_future_ms))
         return EV_ERR_TIME_OUT_OF_WINDOW;
     return EV_OK;
 }

@@ -551,29 +551,42 @@ static void test_mutations_never_crash(void **state)
 
 static void test_check_time(void **state)
 {
+#define D 86400000LL
     static const struct {
-        int64_t t, watermark, past, future;
+        int64_t t, watermark, now, past, future;
         ev_reason_t want;
     } cases[] = {
-        {1000000, 1000000, 100, 100, EV_OK},
-        {999900, 1000000, 100, 100, EV_OK},
-        {999899, 1000000, 100, 100, EV_ERR_TIME_OUT_OF_WINDOW},
-        {1000100, 1000000, 100, 100, EV_OK},
-        {1000101, 1000000, 100, 100, EV_ERR_TIME_OUT_OF_WINDOW},
-        {-5000000, 1000000, 0, 100, EV_OK},         /* past bound disabled */
-        {INT64_MAX, 1000000, 100, 0, EV_OK},        /* future bound disabled */
-        {INT64_MIN, INT64_MIN, 1, 1, EV_OK},        /* no watermark yet */
-        {INT64_MIN, -1000000, INT64_MAX, 1, EV_OK}, /* saturating lower bound */
-        {INT64_MAX, 1000000, 1, INT64_MAX, EV_OK},  /* saturating upper bound */
-        {INT64_MIN + 1, 0, INT64_MAX, 1, EV_OK},    /* lower bound exactly */
-        {INT64_MIN, 0, INT64_MAX, 1, EV_ERR_TIME_OUT_OF_WINDOW},
+        {1000000, 1000000, INT64_MIN, 100, 100, EV_OK},
+        {999900, 1000000, INT64_MIN, 100, 100, EV_OK},
+        {999899, 1000000, INT64_MIN, 100, 100, EV_ERR_TIME_OUT_OF_WINDOW},
+        {1000100, 1000000, INT64_MIN, 100, 100, EV_OK},
+        {1000101, 1000000, INT64_MIN, 100, 100, EV_ERR_TIME_OUT_OF_WINDOW},
+        {-5000000, 1000000, INT64_MIN, 0, 100, EV_OK},         /* past bound disabled */
+        {INT64_MAX, 1000000, INT64_MIN, 100, 0, EV_OK},        /* future bound disabled */
+        {INT64_MIN, INT64_MIN, INT64_MIN, 1, 1, EV_OK},        /* no watermark, no clock */
+        {INT64_MIN, -1000000, INT64_MIN, INT64_MAX, 1, EV_OK}, /* saturating lower bound */
+        {INT64_MAX, 1000000, INT64_MIN, 1, INT64_MAX, EV_OK},  /* saturating upper bound */
+        {INT64_MIN + 1, 0, INT64_MIN, INT64_MAX, 1, EV_OK},    /* lower bound exactly */
+        {INT64_MIN, 0, INT64_MIN, INT64_MAX, 1, EV_ERR_TIME_OUT_OF_WINDOW},
+        /* a replayed log: 31 quiet days after the watermark, long before the wall clock */
+        {40 * D, 9 * D, 20000 * D, 30 * D, 1 * D, EV_OK},
+        /* ... but not past the wall clock's own bound */
+        {20002 * D, 9 * D, 20000 * D, 30 * D, 1 * D, EV_ERR_TIME_OUT_OF_WINDOW},
+        /* live: watermark near now; now + 1d is the limit */
+        {20001 * D, 20000 * D - 1000, 20000 * D, 30 * D, 1 * D, EV_OK},
+        {20001 * D + 1, 20000 * D - 1000, 20000 * D, 30 * D, 1 * D, EV_ERR_TIME_OUT_OF_WINDOW},
+        /* no watermark yet: only the clock bounds the future */
+        {20002 * D, INT64_MIN, 20000 * D, 30 * D, 1 * D, EV_ERR_TIME_OUT_OF_WINDOW},
+        {5 * D, INT64_MIN, 20000 * D, 30 * D, 1 * D, EV_OK},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ev_event_t ev = mk("u", cases[i].t, EV_OTHER, 0, NULL, NULL, NULL);
-        ev_reason_t r = ev_check_time(&ev, cases[i].watermark, cases[i].past, cases[i].future);
+        ev_reason_t r = ev_check_time(&ev, cases[i].watermark, cases[i].now, cases[i].past,
+                                      cases[i].future);
         if (r != cases[i].want)
             fail_msg("case %zu: got %s", i, ev_reason_code(r));
     }
+#undef D
 }
 
 /* ---- evolved writer schemas ---- */
