@@ -16,7 +16,6 @@
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
-#include "report.h"
 #include "store_mem.h"
 
 #define DAY_MS 86400000LL
@@ -473,9 +472,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     }
     if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
         goto out;
-    if (o->report && report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr,
-                                  errstr_size) != 0)
-        goto out;
+
     rc = 0;
 out:
     sum->seconds = now_s() - t0;
