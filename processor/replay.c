@@ -13,6 +13,7 @@
 
 #include "csv_import.h"
 #include "engine.h"
+#include "pipeline.h"
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
@@ -132,11 +133,9 @@ typedef struct replay_s {
     int oom; /* set by callbacks that could not allocate; checked after each batch */
 } replay_t;
 
-static void on_score(void *opaque, const eng_snapshot_t *s)
+static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg)
 {
     replay_t *rp = opaque;
-    int seg;
-    float p = pred_score(rp->pred, s->x, &seg, NULL);
     int64_t last = feat_last_activity_ms(&s->rec->feat);
     float recency = (float)((double)(s->tick_ms - last) / (double)DAY_MS);
     rp->sum->scored++;
@@ -146,7 +145,7 @@ static void on_score(void *opaque, const eng_snapshot_t *s)
         rp->oom = 1;
 }
 
-static void on_label(void *opaque, const eng_snapshot_t *s)
+static void on_labelled(void *opaque, const eng_snapshot_t *s)
 {
     replay_t *rp = opaque;
     pending_t *p = pending_take(&rp->pending, s->user_id, s->tick_ms);
@@ -181,8 +180,6 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
     }
     free(p->user_id);
     free(p);
-    if (pred_label(rp->pred, s->x, s->y) != 0)
-        rp->oom = 1;
 }
 
 static void on_tick_done(void *opaque, int64_t tick_ms)
@@ -326,7 +323,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     replay_t rp = {.cfg = cfg, .opts = o, .sum = sum};
     source_t src;
     st_mem_t *st = NULL;
-    eng_t *eng = NULL;
+    pl_t *pl = NULL;
     FILE *rejects = NULL;
     int src_open = 0;
 
@@ -375,12 +372,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
 
     eng_store_t ops;
     st_mem_engine_ops(st, &ops);
-    eng_sink_t sink = {.opaque = &rp, .score = on_score, .label = on_label,
-                       .tick_done = on_tick_done};
-    eng_params_t ep = {.tick_ms = cfg->tick_interval_ms, .horizon_ms = cfg->label_horizon_ms,
-                       .lookback_ms = cfg->label_lookback_ms,
-                       .lateness_ms = cfg->events_allowed_lateness_ms};
-    if (!(eng = eng_new(&ep, &ops, &sink, errstr, errstr_size)))
+    pl_hooks_t hooks = {.opaque = &rp, .scored = on_scored, .labelled = on_labelled,
+                        .tick_done = on_tick_done};
+    if (!(pl = pl_new(cfg, rp.pred, &ops, &hooks, errstr, errstr_size)))
         goto out;
     if (source_open(&src, o, errstr, errstr_size) != 0)
         goto out;
@@ -420,7 +414,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
-        eng_event(eng, &ev);
+        pl_event(pl, &ev);
         sum->events_applied++;
         if (ev.event_time_ms > max_t)
             max_t = ev.event_time_ms;
@@ -429,10 +423,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         if (++in_batch >= cfg->batch_max_messages) {
             /* Batch boundary, as in `run`: learn what is known, then move the watermark. */
             in_batch = 0;
-            if (pred_flush(rp.pred) != 0)
-                rp.oom = 1;
-            eng_advance(eng, max_t - cfg->events_allowed_lateness_ms);
-            if (pred_flush(rp.pred) != 0)
+            if (pl_batch_end(pl, max_t - cfg->events_allowed_lateness_ms) != 0)
                 rp.oom = 1;
             if (rp.oom) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -455,10 +446,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     sum->last_event_ms = max_t;
     /* The input ends with the last event's UTC day, as in the independent scorer. */
     sum->end_ms = (max_t >= 0 ? max_t / DAY_MS : (max_t - DAY_MS + 1) / DAY_MS) * DAY_MS + DAY_MS;
-    if (pred_flush(rp.pred) != 0)
-        rp.oom = 1;
-    eng_finish(eng, sum->end_ms);
-    if (pred_flush(rp.pred) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0) {
+    if (pl_finish(pl, sum->end_ms) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -478,7 +466,7 @@ out:
     sum->seconds = now_s() - t0;
     if (src_open)
         source_close(&src);
-    eng_destroy(eng);
+    pl_destroy(pl);
     st_mem_destroy(st);
     pred_destroy(rp.pred);
     model_destroy(rp.model);

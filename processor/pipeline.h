@@ -1,0 +1,45 @@
+/* The per-partition processing chain shared by `run` and `replay`: validated events go
+ * through the engine (ticks, labels, exactly-once scoring); every snapshot is scored by the
+ * model as it stands (predictor), every label is queued for learning at the batch boundary.
+ * What happens to scores and labels beyond that (a scores file, backtest rows, alerts) is the
+ * caller's, through hooks. One pipeline per Kafka partition; they may share a predictor. */
+#ifndef CS_PIPELINE_H
+#define CS_PIPELINE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "engine.h"
+#include "predictor.h"
+
+typedef struct pl_hooks_s {
+    void *opaque;
+    /* A snapshot was scored: p is its churn probability, seg its segment (-1 unseeded). */
+    void (*scored)(void *opaque, const eng_snapshot_t *s, float p, int seg);
+    /* A snapshot's label arrived (it was scored before). */
+    void (*labelled)(void *opaque, const eng_snapshot_t *s);
+    /* Tick T's sweep is complete. */
+    void (*tick_done)(void *opaque, int64_t tick_ms);
+} pl_hooks_t;
+
+typedef struct pl_s pl_t;
+
+/* Creates a pipeline on a user store. Borrows pred, store and hooks' opaque; copies the
+ * rest. NULL with errstr set on invalid engine parameters (tick, horizon, lateness). */
+pl_t *pl_new(const cfg_t *cfg, pred_t *pred, const eng_store_t *store, const pl_hooks_t *hooks,
+             char *errstr, size_t errstr_size);
+void pl_destroy(pl_t *pl);
+
+/* Applies one validated event. */
+void pl_event(pl_t *pl, const ev_event_t *ev);
+
+/* Batch boundary: learns the queued labels, moves the watermark (sweeps and positives up to
+ * it), learns what the sweeps labelled. Returns 0, -1 when learning ran out of memory. */
+int pl_batch_end(pl_t *pl, int64_t watermark_ms);
+
+/* End of a replay's input (see eng_finish), then learns the last labels. */
+int pl_finish(pl_t *pl, int64_t end_ms);
+
+eng_t *pl_engine(pl_t *pl);
+
+#endif
