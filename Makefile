@@ -39,6 +39,9 @@ INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+# Only pattern rules name the support objects, which would make them intermediate files
+# that make deletes after each link (and rebuilds next time).
+.SECONDARY: $(TEST_SUPPORT_OBJ)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -53,6 +56,23 @@ churnstream: $(BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# schemas/event.avsc is compiled into the binary (the codec's reader schema) as a C byte
+# array, so the installed binary never depends on finding the schema file at run time.
+GEN := $(BUILD)/gen
+ALL_CFLAGS += -I$(GEN)
+$(GEN)/event_avsc.h: schemas/event.avsc
+	@mkdir -p $(dir $@)
+	@{ echo '/* Generated from schemas/event.avsc by the Makefile; do not edit. */'; \
+	  echo 'const char cs_event_avsc_json[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/processor/codec_schema.o: $(GEN)/event_avsc.h
+
+# Helper the python interop tests drive (tests/python/avro_tool.c); not installed.
+$(BUILD)/tests/python/avro_tool: tests/python/avro_tool.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LDLIBS)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

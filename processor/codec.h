@@ -35,9 +35,14 @@ const char *ev_reason_code(ev_reason_t r);
 int ev_wire_parse(const char *name, ev_wire_t *out);
 const char *ev_wire_name(ev_wire_t w);
 
-/* Event-time window check against the watermark: EV_OK or EV_ERR_TIME_OUT_OF_WINDOW. */
-ev_reason_t ev_check_time(const ev_event_t *ev, int64_t watermark_ms, int64_t max_past_ms,
-                          int64_t max_future_ms);
+/* Event-time window check: EV_OK or EV_ERR_TIME_OUT_OF_WINDOW. The window is
+ * [watermark - max_past, max(watermark, now) + max_future]: the future side also follows the
+ * wall clock, so a replayed log's quiet spell of weeks is not "future" while a timestamp far
+ * ahead of both is. A bound <= 0 disables its side; INT64_MIN as watermark (no watermark
+ * yet) disables the past side, INT64_MIN as now_ms leaves the future side to the
+ * watermark. Arithmetic saturates. */
+ev_reason_t ev_check_time(const ev_event_t *ev, int64_t watermark_ms, int64_t now_ms,
+                          int64_t max_past_ms, int64_t max_future_ms);
 
 typedef struct ev_decoder_s ev_decoder_t;
 /* Creates a decoder whose reader schema is the built-in schemas/event.avsc. Writer schemas

@@ -16,7 +16,6 @@
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
-#include "report.h"
 #include "store_mem.h"
 
 #define DAY_MS 86400000LL
@@ -393,6 +392,10 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     int64_t max_t = INT64_MIN;
     int in_batch = 0;
     double last_progress = t0;
+    /* Wall clock for the future bound, read once: a replay must not depend on its speed. */
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     sum->first_event_ms = INT64_MAX;
     for (;;) {
         int got = source_next(&src, &ev, &reason, errstr, errstr_size);
@@ -402,13 +405,15 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             break;
         sum->events_read++;
         why[0] = '\0';
-        if (reason == EV_OK && max_t != INT64_MIN) {
-            reason = ev_check_time(&ev, max_t - cfg->events_allowed_lateness_ms,
-                                   cfg->events_max_past_ms, cfg->events_max_future_ms);
+        if (reason == EV_OK) {
+            int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
+            reason = ev_check_time(&ev, wm, now_ms, cfg->events_max_past_ms,
+                                   cfg->events_max_future_ms);
             if (reason != EV_OK)
-                snprintf(why, sizeof(why), "event_time %lld outside the window around "
-                         "watermark %lld", (long long)ev.event_time_ms,
-                         (long long)(max_t - cfg->events_allowed_lateness_ms));
+                snprintf(why, sizeof(why), "event_time %lld outside [watermark %lld - %lld ms, "
+                         "max(watermark, now %lld) + %lld ms]", (long long)ev.event_time_ms,
+                         (long long)wm, (long long)cfg->events_max_past_ms, (long long)now_ms,
+                         (long long)cfg->events_max_future_ms);
         }
         if (reason != EV_OK) {
             sum->rejects[reason]++;
@@ -467,9 +472,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     }
     if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
         goto out;
-    if (o->report && report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr,
-                                  errstr_size) != 0)
-        goto out;
+
     rc = 0;
 out:
     sum->seconds = now_s() - t0;
