@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backtest.h"
+#include "codec.h"
 #include "feat.h"
 #include "report_svg.h"
 
@@ -17,19 +18,6 @@
 #define CAL_BINS       10
 #define SEG_SERIES     (RP_MAX_SEGMENTS + 1) /* segments + "unassigned" */
 #define GREY           "#9a9a9a"
-
-/* Reason codes as in codec.c's ev_reason_code (stable DLQ codes). Kept here so the report
- * does not pull the Avro codec into every binary that links it; the static assert catches a
- * new reason added without its name. */
-static const char *const reject_names[] = {"ok",
-                                           "undecodable",
-                                           "unknown_schema",
-                                           "missing_user_id",
-                                           "user_id_too_long",
-                                           "non_finite_amount",
-                                           "time_out_of_window"};
-_Static_assert(sizeof(reject_names) / sizeof(reject_names[0]) == EV_ERR_COUNT,
-               "one name per ev_reason_t");
 
 typedef struct tick_s {
     int64_t tick_ms;
@@ -65,7 +53,7 @@ static int cmp_score_desc(const void *pa, const void *pb)
     const bt_row_t *a = pa, *b = pb;
     if (a->score != b->score)
         return a->score > b->score ? -1 : 1;
-    return a->y - b->y; /* equal rows are interchangeable, so any order gives equal output */
+    return a->y - b->y; /* a total order; tie groups are walked as one anyway */
 }
 
 static int cmp_tick_score_desc(const void *pa, const void *pb)
@@ -285,7 +273,7 @@ static void write_summary(FILE *f, const rep_t *rp)
             (long long)s->events_read, (long long)s->events_applied);
     for (int r = 1; r < EV_ERR_COUNT; r++) {
         fputs("<tr><td>rejected: ", f);
-        rs_text(f, reject_names[r]);
+        rs_text(f, ev_reason_code((ev_reason_t)r));
         fprintf(f, "</td><td>%lld</td></tr>\n", (long long)s->rejects[r]);
     }
     fprintf(f, "<tr><td>users</td><td>%zu</td></tr>\n", s->users);
@@ -438,7 +426,7 @@ static int write_over_time(FILE *f, const rep_t *rp)
         return -1;
     double *xs = buf, *am = buf + n, *ar = buf + 2 * n, *ll = buf + 3 * n, *pr = buf + 4 * n,
            *half = buf + 5 * n;
-    size_t one_class = 0;
+    size_t one_class = 0, no_ll = 0;
     for (size_t t = 0; t < n; t++) {
         xs[t] = (double)rp->ticks[t].tick_ms;
         am[t] = rp->ticks[t].auc_model;
@@ -447,6 +435,7 @@ static int write_over_time(FILE *f, const rep_t *rp)
         pr[t] = (double)rp->ticks[t].pos / (double)rp->ticks[t].n;
         half[t] = 0.5;
         one_class += isnan(am[t]);
+        no_ll += isnan(ll[t]);
     }
     fprintf(f, "<p>AUC of each tick's snapshots on their own (ticks with one class only are "
                "skipped: %zu of %zu).</p>\n",
@@ -460,6 +449,9 @@ static int write_over_time(FILE *f, const rep_t *rp)
     const char *colors[] = {rs_color(0), rs_color(1), GREY};
     rs_legend(f, names, colors, 3);
 
+    fprintf(f, "<p>Log-loss of each tick's snapshots (n/a, a gap, for a tick where a score is "
+               "exactly 0 or 1: %zu of %zu).</p>\n",
+            no_ll, n);
     const double *ll_ys[] = {ll};
     const char *ll_colors[] = {rs_color(0)};
     const int no_dash[] = {0};

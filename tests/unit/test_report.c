@@ -105,8 +105,9 @@ static size_t make_rows(rp_row_t *rows, int ticks, int per_tick)
             int y = (s >> 20) % 3 == 0;
             double noise = (double)((s >> 4) & 0xffff) / 65536.0;
             rows[n++] = (rp_row_t){.tick_ms = T0_MS + t * WEEK_MS,
-                                   .score = (float)(0.05 + 0.5 * noise + 0.4 * y),
-                                   .recency_days = (float)(10 * noise + 5 * y),
+                                   /* on a 1/20 grid: ties across classes, counted 1/2 */
+                                   .score = (float)(floor((0.05 + 0.5 * noise + 0.4 * y) * 20) / 20),
+                                   .recency_days = (float)floor(10 * noise + 5 * y),
                                    .seg = (int16_t)(i % 2),
                                    .y = (int8_t)y,
                                    .in_window = t < ticks - 1};
@@ -198,6 +199,7 @@ static void test_full_report(void **state)
         "<tr><td>rejected: non_finite_amount</td><td>10</td></tr>",
         "<tr><td>snapshots scored / labelled / censored</td><td>240 / 200 / 40</td></tr>",
         "ticks with one class only are skipped: 0 of 5",
+        "exactly 0 or 1: 0 of 5",
     };
     for (size_t i = 0; i < N(sections); i++)
         if (!strstr(s, sections[i]))
@@ -265,6 +267,7 @@ static void test_calibration_table(void **state)
         /* one tick with both classes; scores include 1.0 so log-loss is n/a */
         "ticks with one class only are skipped: 0 of 1",
         "<tr><td>log-loss</td><td>n/a</td><td>n/a</td></tr>",
+        "exactly 0 or 1: 1 of 1",
         "over 1 tick, 2024-01-04 to 2024-01-04.",
     };
     for (size_t i = 0; i < N(want); i++)
@@ -309,7 +312,7 @@ static void test_edge_cases(void **state)
 {
     (void)state;
     model_t *m = trained_model();
-    static rp_row_t rows[64];
+    static rp_row_t rows[128];
     static const struct {
         const char *name;
         int kind; /* 0 no rows, 1 all censored, 2 one class, 3 one tick */
