@@ -46,8 +46,8 @@ static void usage(FILE *out)
 
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
-    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP, O_REPORT, O_JSON,
-           O_QUIET, O_HELP };
+    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP,
+           O_REPORT, O_JSON, O_QUIET, O_HELP };
     static const struct option longopts[] = {
         {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
         {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},

@@ -9,226 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backtest.h"
 #include "codec.h"
 #include "feat.h"
+#include "report_data.h"
 #include "report_svg.h"
 
-#define ROC_MAX_POINTS 500 /* vertices per ROC polyline; the exact curve is downsampled */
-#define CAL_BINS       10
-#define SEG_SERIES     (RP_MAX_SEGMENTS + 1) /* segments + "unassigned" */
-#define GREY           "#9a9a9a"
-
-typedef struct tick_s {
-    int64_t tick_ms;
-    size_t n, pos;
-    double auc_model, auc_recency, logloss; /* NaN: one class / scores not probabilities */
-} tick_t;
-
-typedef struct roc_s {
-    double fpr[ROC_MAX_POINTS], tpr[ROC_MAX_POINTS];
-    size_t n;
-    double auc; /* of the exact curve (tied scores count one half) */
-} roc_t;
-
-typedef struct rep_s {
-    const rp_summary_t *sum;
-    const model_t *model;
-    bt_row_t *m, *r; /* in-window rows scored by the model / by recency days */
-    size_t n, pos;
-    tick_t *ticks;
-    size_t nticks;
-    int k;                  /* segments; series k gathers rows without one */
-    size_t *seg_n, *seg_pos; /* [nticks * (k + 1)] */
-    size_t seg_tot_n[SEG_SERIES], seg_tot_pos[SEG_SERIES];
-    roc_t roc_m, roc_r;
-    size_t cal_n[CAL_BINS], cal_pos[CAL_BINS];
-    double cal_p[CAL_BINS]; /* sum of predictions */
-} rep_t;
-
-/* ---- statistics ---- */
-
-static int cmp_score_desc(const void *pa, const void *pb)
-{
-    const bt_row_t *a = pa, *b = pb;
-    if (a->score != b->score)
-        return a->score > b->score ? -1 : 1;
-    return a->y - b->y; /* a total order; tie groups are walked as one anyway */
-}
-
-static int cmp_tick_score_desc(const void *pa, const void *pb)
-{
-    const bt_row_t *a = pa, *b = pb;
-    if (a->tick_ms != b->tick_ms)
-        return a->tick_ms < b->tick_ms ? -1 : 1;
-    return cmp_score_desc(pa, pb);
-}
-
-/* Walks rows sorted by descending score, one ROC vertex per distinct score, and returns the
- * trapezoid area, which is the tie-averaged AUC; NaN when a class is missing. Vertices go
- * to fpr/tpr (capacity n + 1) when they are not NULL. */
-static double roc_walk(const bt_row_t *r, size_t n, double *fpr, double *tpr, size_t *npts)
-{
-    double P = 0, N, tp = 0, fp = 0, area = 0;
-    for (size_t i = 0; i < n; i++)
-        P += r[i].y;
-    N = (double)n - P;
-    if (npts)
-        *npts = 0;
-    if (P == 0 || N == 0)
-        return NAN;
-    size_t k = 0;
-    if (fpr) {
-        fpr[0] = tpr[0] = 0;
-        k = 1;
-    }
-    for (size_t i = 0; i < n;) {
-        double tp0 = tp, fp0 = fp;
-        size_t j = i;
-        while (j < n && r[j].score == r[i].score) {
-            tp += r[j].y;
-            fp += 1 - r[j].y;
-            j++;
-        }
-        area += (fp - fp0) * (tp + tp0) / 2;
-        if (fpr) {
-            fpr[k] = fp / N;
-            tpr[k] = tp / P;
-            k++;
-        }
-        i = j;
-    }
-    if (npts)
-        *npts = k;
-    return area / (P * N);
-}
-
-/* Pooled exact ROC of rows (re-sorted in place by score), kept as <= ROC_MAX_POINTS
- * vertices evenly spaced along the exact ones (ends included). */
-static int roc_pooled(bt_row_t *rows, size_t n, roc_t *out)
-{
-    out->n = 0;
-    double *fpr = malloc((n + 1) * sizeof(double)), *tpr = malloc((n + 1) * sizeof(double));
-    if (!fpr || !tpr) {
-        free(fpr);
-        free(tpr);
-        return -1;
-    }
-    qsort(rows, n, sizeof(*rows), cmp_score_desc);
-    size_t k;
-    out->auc = roc_walk(rows, n, fpr, tpr, &k);
-    size_t keep = k < ROC_MAX_POINTS ? k : ROC_MAX_POINTS;
-    for (size_t i = 0; i < keep; i++) {
-        size_t src = keep > 1 ? (size_t)((double)i * (double)(k - 1) / (double)(keep - 1) + 0.5)
-                              : 0;
-        out->fpr[i] = fpr[src];
-        out->tpr[i] = tpr[src];
-    }
-    out->n = keep;
-    free(fpr);
-    free(tpr);
-    return 0;
-}
-
-/* Mean log-loss of a group, NaN unless every score is in (0, 1) (as bt_compute). */
-static double logloss(const bt_row_t *r, size_t n)
-{
-    double ll = 0;
-    for (size_t i = 0; i < n; i++) {
-        double s = r[i].score;
-        if (!(s > 0 && s < 1))
-            return NAN;
-        ll += r[i].y ? -log(s) : -log1p(-s);
-    }
-    return ll / (double)n;
-}
-
-static size_t tick_index(const rep_t *rp, int64_t t)
-{
-    size_t lo = 0, hi = rp->nticks;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (rp->ticks[mid].tick_ms <= t)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int compute(rep_t *rp, const rp_row_t *rows, size_t nrows)
-{
-    for (size_t i = 0; i < nrows; i++)
-        rp->n += rows[i].in_window != 0;
-    size_t cap = rp->n ? rp->n : 1;
-    rp->m = malloc(cap * sizeof(bt_row_t));
-    rp->r = malloc(cap * sizeof(bt_row_t));
-    rp->ticks = malloc(cap * sizeof(tick_t));
-    if (!rp->m || !rp->r || !rp->ticks)
-        return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < nrows; i++) {
-        if (!rows[i].in_window)
-            continue;
-        int y = rows[i].y != 0;
-        rp->m[n] = (bt_row_t){rows[i].tick_ms, rows[i].score, y};
-        rp->r[n] = (bt_row_t){rows[i].tick_ms, rows[i].recency_days, y};
-        rp->pos += (size_t)y;
-        n++;
-    }
-    /* Per tick: both copies sorted by (tick, score desc) have the same tick groups. */
-    qsort(rp->m, n, sizeof(bt_row_t), cmp_tick_score_desc);
-    qsort(rp->r, n, sizeof(bt_row_t), cmp_tick_score_desc);
-    for (size_t i = 0; i < n;) {
-        size_t j = i, pos = 0;
-        while (j < n && rp->m[j].tick_ms == rp->m[i].tick_ms)
-            pos += (size_t)rp->m[j++].y;
-        rp->ticks[rp->nticks++] = (tick_t){
-            .tick_ms = rp->m[i].tick_ms,
-            .n = j - i,
-            .pos = pos,
-            .auc_model = roc_walk(rp->m + i, j - i, NULL, NULL, NULL),
-            .auc_recency = roc_walk(rp->r + i, j - i, NULL, NULL, NULL),
-            .logloss = logloss(rp->m + i, j - i),
-        };
-        i = j;
-    }
-    size_t series = (size_t)rp->k + 1;
-    rp->seg_n = calloc(rp->nticks * series + 1, sizeof(size_t));
-    rp->seg_pos = calloc(rp->nticks * series + 1, sizeof(size_t));
-    if (!rp->seg_n || !rp->seg_pos)
-        return -1;
-    for (size_t i = 0; i < nrows; i++) {
-        if (!rows[i].in_window)
-            continue;
-        int s = rows[i].seg >= 0 && rows[i].seg < rp->k ? rows[i].seg : rp->k;
-        size_t at = tick_index(rp, rows[i].tick_ms) * series + (size_t)s;
-        rp->seg_n[at]++;
-        rp->seg_pos[at] += rows[i].y != 0;
-        rp->seg_tot_n[s]++;
-        rp->seg_tot_pos[s] += rows[i].y != 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double p = rp->m[i].score;
-        int b = p >= 1 ? CAL_BINS - 1 : p > 0 ? (int)(p * CAL_BINS) : 0;
-        rp->cal_n[b]++;
-        rp->cal_pos[b] += (size_t)rp->m[i].y;
-        rp->cal_p[b] += p;
-    }
-    /* Last: the pooled curves re-sort the copies by score alone. */
-    if (roc_pooled(rp->m, n, &rp->roc_m) != 0 || roc_pooled(rp->r, n, &rp->roc_r) != 0)
-        return -1;
-    return 0;
-}
-
-static void rep_free(rep_t *rp)
-{
-    free(rp->m);
-    free(rp->r);
-    free(rp->ticks);
-    free(rp->seg_n);
-    free(rp->seg_pos);
-}
+#define GREY "#9a9a9a"
 
 /* ---- sections ---- */
 
@@ -280,8 +66,9 @@ static void write_summary(FILE *f, const rep_t *rp)
     fprintf(f, "<tr><td>first / last event (UTC)</td><td>%s / %s</td></tr>\n", d0, d1);
     fprintf(f, "<tr><td>end of input (UTC)</td><td>%s</td></tr>\n", d2);
     fprintf(f, "<tr><td>ticks swept</td><td>%zu</td></tr>\n", s->ticks);
-    fprintf(f, "<tr><td>snapshots scored / labelled / censored</td><td>%zu / %zu / %zu</td>"
-               "</tr>\n",
+    fprintf(f,
+            "<tr><td>snapshots scored / labelled / censored</td><td>%zu / %zu / %zu</td>"
+            "</tr>\n",
             s->scored, s->labelled, s->censored);
     fprintf(f, "<tr><td>model version / examples learnt</td><td>%llu / %llu</td></tr>\n",
             (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
@@ -295,8 +82,7 @@ static void write_summary(FILE *f, const rep_t *rp)
             b->snapshots);
     fprintf(f, "<tr><td>positives (churned)</td><td>%zu</td><td>%zu</td></tr>\n", m->positives,
             b->positives);
-    fprintf(f, "<tr><td>ticks with labels</td><td>%zu</td><td>%zu</td></tr>\n", m->ticks,
-            b->ticks);
+    fprintf(f, "<tr><td>ticks with labels</td><td>%zu</td><td>%zu</td></tr>\n", m->ticks, b->ticks);
     metric_row(f, "positive rate", m->positive_rate, b->positive_rate, 4);
     metric_row(f, "AUC (pooled)", m->auc, b->auc, 4);
     metric_row(f, "AUC (second half of ticks)", m->auc_second_half, b->auc_second_half, 4);
@@ -392,8 +178,8 @@ static void write_calibration(FILE *f, const rep_t *rp)
 }
 
 /* A chart over ticks: x = tick times, one line per series. */
-static void tick_chart(FILE *f, const rep_t *rp, const char *title, const char *ytitle,
-                       double ylo, double yhi, const double *const *ys, const char *const *colors,
+static void tick_chart(FILE *f, const rep_t *rp, const char *title, const char *ytitle, double ylo,
+                       double yhi, const double *const *ys, const char *const *colors,
                        const int *dashed, size_t nseries, double *xs)
 {
     rs_chart_t c;
@@ -437,8 +223,9 @@ static int write_over_time(FILE *f, const rep_t *rp)
         one_class += isnan(am[t]);
         no_ll += isnan(ll[t]);
     }
-    fprintf(f, "<p>AUC of each tick's snapshots on their own (ticks with one class only are "
-               "skipped: %zu of %zu).</p>\n",
+    fprintf(f,
+            "<p>AUC of each tick's snapshots on their own (ticks with one class only are "
+            "skipped: %zu of %zu).</p>\n",
             one_class, n);
     const double *auc_ys[] = {half, ar, am};
     const char *auc_colors[] = {GREY, rs_color(1), rs_color(0)};
@@ -449,8 +236,9 @@ static int write_over_time(FILE *f, const rep_t *rp)
     const char *colors[] = {rs_color(0), rs_color(1), GREY};
     rs_legend(f, names, colors, 3);
 
-    fprintf(f, "<p>Log-loss of each tick's snapshots (n/a, a gap, for a tick where a score is "
-               "exactly 0 or 1: %zu of %zu).</p>\n",
+    fprintf(f,
+            "<p>Log-loss of each tick's snapshots (n/a, a gap, for a tick where a score is "
+            "exactly 0 or 1: %zu of %zu).</p>\n",
             no_ll, n);
     const double *ll_ys[] = {ll};
     const char *ll_colors[] = {rs_color(0)};
@@ -688,7 +476,7 @@ int report_write(const char *path, const rp_summary_t *sum, const rp_row_t *rows
     char *tmp = NULL;
     FILE *f = NULL;
     int rc = -1;
-    if (compute(&rp, rows, n) != 0) {
+    if (rep_compute(&rp, rows, n) != 0) {
         snprintf(errstr, errstr_size, "%s: out of memory", path);
         goto out;
     }

@@ -24,12 +24,18 @@ const char *rs_color(size_t i)
 static const char *entity(char ch)
 {
     switch (ch) {
-    case '&': return "&amp;";
-    case '<': return "&lt;";
-    case '>': return "&gt;";
-    case '"': return "&quot;";
-    case '\'': return "&#39;";
-    default: return NULL;
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    default:
+        return NULL;
     }
 }
 
@@ -174,8 +180,8 @@ void rs_begin(FILE *f, const rs_chart_t *c, const char *title)
     size_t n = axis_ticks(&c->y, v, &dec);
     for (size_t i = 0; i < n; i++) {
         double y = py(c, v[i]);
-        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0,
-                y, x1, y);
+        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0, y,
+                x1, y);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", x0 - 5, y + 4);
         rs_num(f, v[i], dec);
         fputs("</text>\n", f);
@@ -183,8 +189,8 @@ void rs_begin(FILE *f, const rs_chart_t *c, const char *title)
     n = axis_ticks(&c->x, v, &dec);
     for (size_t i = 0; i < n; i++) {
         double x = px(c, v[i]);
-        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x,
-                y0, x, y1);
+        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y0,
+                x, y1);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y0 + 16);
         if (c->x.dates) {
             char d[24];
@@ -195,8 +201,8 @@ void rs_begin(FILE *f, const rs_chart_t *c, const char *title)
         }
         fputs("</text>\n", f);
     }
-    fprintf(f, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
-            x0, y1, x1 - x0, y0 - y1);
+    fprintf(f, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", x0,
+            y1, x1 - x0, y0 - y1);
     if (c->x.title) {
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", (x0 + x1) / 2,
                 c->height - 8);
@@ -257,15 +263,14 @@ void rs_vbars(FILE *f, const rs_chart_t *c, const double *x, const double *y, si
         if (!isfinite(x[i]) || !isfinite(y[i]))
             continue;
         double top = py(c, y[i]);
-        fprintf(f,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n",
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n",
                 px(c, x[i]) - width_px / 2, top < base ? top : base, width_px, fabs(base - top),
                 color);
     }
 }
 
-void rs_hbars(FILE *f, const char *title, const char *const *labels, const double *values,
-              size_t n, int decimals, const char *pos_color, const char *neg_color)
+void rs_hbars(FILE *f, const char *title, const char *const *labels, const double *values, size_t n,
+              int decimals, const char *pos_color, const char *neg_color)
 {
     const int width = 640, label_w = 210, value_w = 70, row = 18, top = 8;
     int height = top * 2 + (int)n * row;
@@ -290,8 +295,8 @@ void rs_hbars(FILE *f, const char *title, const char *const *labels, const doubl
         rs_num(f, values[i], decimals);
         fputs("</text>\n", f);
     }
-    fprintf(f, "<line class=\"axis\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", zero,
-            top, zero, height - top);
+    fprintf(f, "<line class=\"axis\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", zero, top,
+            zero, height - top);
     fputs("</svg>\n", f);
 }
 

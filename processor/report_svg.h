@@ -44,8 +44,8 @@ void rs_vbars(FILE *f, const rs_chart_t *c, const double *x, const double *y, si
               const char *color, double width_px);
 /* A whole SVG of horizontal bars around a zero line: labels[i] on the left, values[i] as a
  * bar (pos_color when > 0, neg_color otherwise) with its value printed at `decimals`. */
-void rs_hbars(FILE *f, const char *title, const char *const *labels, const double *values,
-              size_t n, int decimals, const char *pos_color, const char *neg_color);
+void rs_hbars(FILE *f, const char *title, const char *const *labels, const double *values, size_t n,
+              int decimals, const char *pos_color, const char *neg_color);
 /* An HTML legend (<div class="legend">) of n colour swatches with escaped names. */
 void rs_legend(FILE *f, const char *const *names, const char *const *colors, size_t n);
 

@@ -17,10 +17,10 @@
 #include "feat.h"
 #include "report.h"
 
-#define N(a)      (sizeof(a) / sizeof((a)[0]))
-#define T0_MS     (19726LL * 86400000LL) /* 2024-01-04, a multiple of 7 days */
-#define WEEK_MS   (7LL * 86400000LL)
-#define MAX_ROWS  4096
+#define N(a)     (sizeof(a) / sizeof((a)[0]))
+#define T0_MS    (19726LL * 86400000LL) /* 2024-01-04, a multiple of 7 days */
+#define WEEK_MS  (7LL * 86400000LL)
+#define MAX_ROWS 4096
 
 static char tmpdir[64];
 
@@ -104,13 +104,14 @@ static size_t make_rows(rp_row_t *rows, int ticks, int per_tick)
             s = s * 1664525u + 1013904223u;
             int y = (s >> 20) % 3 == 0;
             double noise = (double)((s >> 4) & 0xffff) / 65536.0;
-            rows[n++] = (rp_row_t){.tick_ms = T0_MS + t * WEEK_MS,
-                                   /* on a 1/20 grid: ties across classes, counted 1/2 */
-                                   .score = (float)(floor((0.05 + 0.5 * noise + 0.4 * y) * 20) / 20),
-                                   .recency_days = (float)floor(10 * noise + 5 * y),
-                                   .seg = (int16_t)(i % 2),
-                                   .y = (int8_t)y,
-                                   .in_window = t < ticks - 1};
+            rows[n++] =
+                (rp_row_t){.tick_ms = T0_MS + t * WEEK_MS,
+                           /* on a 1/20 grid: ties across classes, counted 1/2 */
+                           .score = (float)(floor((0.05 + 0.5 * noise + 0.4 * y) * 20) / 20),
+                           .recency_days = (float)floor(10 * noise + 5 * y),
+                           .seg = (int16_t)(i % 2),
+                           .y = (int8_t)y,
+                           .in_window = t < ticks - 1};
         }
     return n;
 }
@@ -163,8 +164,8 @@ static void assert_well_formed(const char *s)
     size_t len = strlen(s);
     assert_true(len > 16 && strcmp(s + len - 8, "</html>\n") == 0);
     static const char *const banned[] = {"http://", "https://", "src=", "<script", "@import",
-                                         "url(", ">nan", "nan<", "-nan", ">inf", "inf<", "\"nan",
-                                         "nan,", "\"inf"};
+                                         "url(",    ">nan",     "nan<", "-nan",    ">inf",
+                                         "inf<",    "\"nan",    "nan,", "\"inf"};
     for (size_t i = 0; i < N(banned); i++)
         if (strstr(s, banned[i]))
             fail_msg("found \"%s\" in the report", banned[i]);
@@ -233,8 +234,10 @@ static void test_full_report(void **state)
                 sn++;
                 sp += (size_t)rows[i].y;
             }
-        snprintf(want, sizeof(want), "<tr><td>%d</td><td>%zu</td><td>%.4f</td><td>%zu</td>"
-                 "<td>%.4f</td>", seg, sn, (double)sn / (double)k, sp, (double)sp / (double)sn);
+        snprintf(want, sizeof(want),
+                 "<tr><td>%d</td><td>%zu</td><td>%.4f</td><td>%zu</td>"
+                 "<td>%.4f</td>",
+                 seg, sn, (double)sn / (double)k, sp, (double)sp / (double)sn);
         if (!strstr(s, want))
             fail_msg("missing segment row %s", want);
     }
@@ -283,8 +286,9 @@ static void test_roc_downsampled(void **state)
     /* 3000 distinct scores: the exact curve has 3001 vertices, the SVG at most 500. */
     static rp_row_t rows[3000];
     for (int i = 0; i < 3000; i++)
-        rows[i] = (rp_row_t){T0_MS + (i % 3) * WEEK_MS, (float)(i + 1) / 3001.0f,
-                             (float)(i % 97), (int16_t)(i % 2), (int8_t)((i * 7919) % 5 < 2), 1};
+        rows[i] =
+            (rp_row_t){T0_MS + (i % 3) * WEEK_MS, (float)(i + 1) / 3001.0f,     (float)(i % 97),
+                       (int16_t)(i % 2),          (int8_t)((i * 7919) % 5 < 2), 1};
     char *s = write_and_read("roc.html", rows, N(rows), NULL);
     assert_well_formed(s);
     const char *roc = strstr(s, "<title>ROC curve");
@@ -319,15 +323,26 @@ static void test_edge_cases(void **state)
         size_t n;
         const char *expect[3];
     } cases[] = {
-        {"empty.html", 0, 0, {"There were no labelled snapshots", "No labelled snapshots: no ROC",
-                              "Weights by feature"}},
-        {"censored.html", 1, 10, {"There were no labelled snapshots", "0 / 10",
-                                  "No labelled snapshots: no segment figures."}},
-        {"oneclass.html", 2, 30, {"n/a: the labelled snapshots hold one class only",
-                                  "ticks with one class only are skipped: 3 of 3",
-                                  "<tr><td>AUC (pooled)</td><td>n/a</td><td>n/a</td></tr>"}},
-        {"onetick.html", 3, 40, {"over 1 tick, 2024-01-04 to 2024-01-04.", "2024-01-04</text>",
-                                 "<h2 id=\"segments\">"}},
+        {"empty.html",
+         0,
+         0,
+         {"There were no labelled snapshots", "No labelled snapshots: no ROC",
+          "Weights by feature"}},
+        {"censored.html",
+         1,
+         10,
+         {"There were no labelled snapshots", "0 / 10",
+          "No labelled snapshots: no segment figures."}},
+        {"oneclass.html",
+         2,
+         30,
+         {"n/a: the labelled snapshots hold one class only",
+          "ticks with one class only are skipped: 3 of 3",
+          "<tr><td>AUC (pooled)</td><td>n/a</td><td>n/a</td></tr>"}},
+        {"onetick.html",
+         3,
+         40,
+         {"over 1 tick, 2024-01-04 to 2024-01-04.", "2024-01-04</text>", "<h2 id=\"segments\">"}},
     };
     for (size_t c = 0; c < N(cases); c++) {
         size_t n = cases[c].n;
@@ -425,9 +440,9 @@ static void test_escape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_report),   cmocka_unit_test(test_calibration_table),
+        cmocka_unit_test(test_full_report),     cmocka_unit_test(test_calibration_table),
         cmocka_unit_test(test_roc_downsampled), cmocka_unit_test(test_edge_cases),
-        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_unwritable),
         cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
