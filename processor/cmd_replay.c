@@ -30,6 +30,8 @@ static void usage(FILE *out)
           "                       features, in label order (for analysis and baselines)\n"
           "  --model-in FILE      start from this model snapshot (warm start)\n"
           "  --model-out FILE     write the final model snapshot (for run --model-in)\n"
+          "  --report FILE        write a self-contained HTML report (ROC, calibration, AUC\n"
+          "                       and log-loss per tick, segments, weights; no network)\n"
           "  --json               print the summary as one JSON object\n"
           "  --quiet              no progress on stderr\n"
           "  --help               this text\n"
@@ -44,14 +46,15 @@ static void usage(FILE *out)
 
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
-    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP, O_JSON,
-           O_QUIET, O_HELP };
+    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP,
+           O_REPORT, O_JSON, O_QUIET, O_HELP };
     static const struct option longopts[] = {
         {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
         {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
         {"scores-out", required_argument, 0, O_SCORES},
         {"rejects-out", required_argument, 0, O_REJECTS},
         {"snapshots-out", required_argument, 0, O_SNAP},
+        {"report", required_argument, 0, O_REPORT},
         {"model-in", required_argument, 0, O_MIN},    {"model-out", required_argument, 0, O_MOUT},
         {"json", no_argument, 0, O_JSON},              {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0}};
@@ -68,6 +71,7 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         case O_SCORES: o.scores_out = optarg; break;
         case O_REJECTS: o.rejects_out = optarg; break;
         case O_SNAP: o.snapshots_out = optarg; break;
+        case O_REPORT: o.report = optarg; break;
         case O_MIN: o.model_in = optarg; break;
         case O_MOUT: o.model_out = optarg; break;
         case O_JSON: json = 1; break;

@@ -15,4 +15,9 @@
 int report_write(const char *path, const rp_summary_t *sum, const rp_row_t *rows, size_t n,
                  const model_t *model, char *errstr, size_t errstr_size);
 
+/* HTML-escapes in (&, <, >, ", ' as entities) into out[cap], always NUL-terminated when
+ * cap > 0 and never cutting an entity in half. Returns the length of the whole escaped
+ * text (without the NUL), as snprintf does: out was truncated when the result >= cap. */
+size_t report_html_escape(const char *in, char *out, size_t cap);
+
 #endif
