@@ -17,6 +17,7 @@
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
+#include "report.h"
 #include "store_mem.h"
 
 #define DAY_MS 86400000LL
@@ -459,6 +460,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     }
     if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
+        goto out;
+    if (o->report && report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr,
+                                  errstr_size) != 0)
         goto out;
 
     rc = 0;
