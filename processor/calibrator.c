@@ -93,14 +93,33 @@ int cal_add(cal_t *cal, int64_t tick_ms, double logit, int y)
     return 0;
 }
 
-/* Newton's method on the weighted log-loss of sigmoid(a l + b) over the bins, with a weak
- * prior (weight 1 snapshot) pulling towards the identity so sparse data cannot explode it. */
+#define CAL_PRIOR 10.0 /* snapshots' worth of pull towards the identity (a = 1, b = 0) */
+
+/* Weighted log-loss of sigmoid(a l + b) over the bins, plus the prior. */
+static double cal_loss(const cal_hist_t *h, double a, double b)
+{
+    double loss = 0.5 * CAL_PRIOR * ((a - 1) * (a - 1) + b * b);
+    for (int k = 0; k < CAL_BINS; k++) {
+        double n = h->pos[k] + h->neg[k];
+        if (n <= 0)
+            continue;
+        double s = a * (h->logit_sum[k] / n) + b;
+        /* log(1 + e^-s) and log(1 + e^s), stable for large |s| */
+        double lp = s > 0 ? log1p(exp(-s)) : -s + log1p(exp(s));
+        double ln = s > 0 ? s + log1p(exp(-s)) : log1p(exp(s));
+        loss += h->pos[k] * lp + h->neg[k] * ln;
+    }
+    return loss;
+}
+
+/* Damped Newton on cal_loss (convex): a full step when it lowers the loss, else halved until
+ * it does, so nearly separable or one-bin data cannot make it oscillate. */
 static void refit(cal_t *cal)
 {
-    const double prior = 1.0;
-    double a = cal->a, b = cal->b;
-    for (int iter = 0; iter < 25; iter++) {
-        double ga = prior * (a - 1), gb = prior * b, haa = prior, hab = 0, hbb = prior;
+    double a = cal->a, b = cal->b, loss = cal_loss(&cal->total, a, b);
+    for (int iter = 0; iter < 50; iter++) {
+        double ga = CAL_PRIOR * (a - 1), gb = CAL_PRIOR * b, haa = CAL_PRIOR, hab = 0,
+               hbb = CAL_PRIOR;
         for (int k = 0; k < CAL_BINS; k++) {
             double n = cal->total.pos[k] + cal->total.neg[k];
             if (n <= 0)
@@ -116,12 +135,21 @@ static void refit(cal_t *cal)
             hbb += w;
         }
         double det = haa * hbb - hab * hab;
-        if (!(det > 1e-12))
+        if (!(det > 0))
             break;
         double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
-        a -= da;
-        b -= db;
-        if (fabs(da) + fabs(db) < 1e-10)
+        double t = 1, next = cal_loss(&cal->total, a - da, b - db);
+        while (!(next <= loss) && t > 1e-6) {
+            t /= 2;
+            next = cal_loss(&cal->total, a - t * da, b - t * db);
+        }
+        if (!(next <= loss))
+            break;
+        a -= t * da;
+        b -= t * db;
+        double gain = loss - next;
+        loss = next;
+        if (gain < 1e-9 * (1 + loss))
             break;
     }
     if (isfinite(a) && isfinite(b)) {
@@ -231,9 +259,9 @@ cal_t *cal_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
     uint32_t n = mw_get_u32(r);
     /* Each pending tick takes 8 + 24 * CAL_BINS bytes: refuse counts the input cannot hold
      * before allocating for them. */
-    if (!bad && r->off <= r->len && n > (r->len - r->off) / (8 + 24 * CAL_BINS))
+    if (!bad && !r->failed && n > (r->len - r->off) / (8 + 24 * CAL_BINS))
         bad = 1;
-    for (uint32_t i = 0; !bad && i < n; i++) {
+    for (uint32_t i = 0; !bad && !r->failed && i < n; i++) {
         int64_t tick = (int64_t)mw_get_u64(r);
         if ((i > 0 && tick <= cal->pending[i - 1].tick_ms)) {
             bad = 1;
@@ -243,7 +271,7 @@ cal_t *cal_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
         if (!t || get_hist(r, &t->h) != 0)
             bad = 1;
     }
-    if (bad || r->off > r->len) {
+    if (bad || r->failed) {
         snprintf(errstr, errstr_size, "calibrator section corrupt or truncated");
         cal_destroy(cal);
         return NULL;

@@ -81,6 +81,16 @@ double lr_sigmoid(double logit)
     return e / (1.0 + e);
 }
 
+void lr_logit(const lr_t *lr, const float *z, size_t n, float *logit)
+{
+    if (n == 0)
+        return;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, lr->dim, 1.0f, z, lr->dim, lr->w_f, 1, 0.0f,
+                logit, 1);
+    for (size_t i = 0; i < n; i++)
+        logit[i] = (float)((double)logit[i] + lr->bias);
+}
+
 void lr_predict(const lr_t *lr, const float *z, size_t n, float *p)
 {
     if (n == 0)

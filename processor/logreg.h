@@ -34,6 +34,8 @@ void lr_destroy(lr_t *lr);
 
 /* p[i] = sigmoid(w . z_i + b) for n rows of z[n*dim] (cblas_sgemv). p must not alias z. */
 void lr_predict(const lr_t *lr, const float *z, size_t n, float *p);
+/* Raw logits w.z + bias of n standardized rows into logit[n] (caller's buffer). */
+void lr_logit(const lr_t *lr, const float *z, size_t n, float *logit);
 /* Learns from n labelled rows in order, in steps of minibatch_rows: y[i] in [0, 1] (>= 0.5
  * counts as the positive class for class weights), sample_weight NULL = all 1. Gradient
  * X^T (p - y) through sgemv. Returns 0, or -1 when out of memory (nothing learned). */

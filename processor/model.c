@@ -24,6 +24,7 @@ struct model_s {
     km_t *km;
     lr_t *lr;
     pm_t *pm;
+    cal_t *cal;
 };
 
 void model_params_default(model_params_t *p)
@@ -33,6 +34,7 @@ void model_params_default(model_params_t *p)
     p->reassign_ratio = 0.01;
     lr_params_default(&p->lr);
     p->metrics_bins_log2 = 14;
+    p->calibration_half_life_ms = 28LL * 86400000;
 }
 
 model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, char *errstr,
@@ -75,6 +77,11 @@ model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, 
                  params->metrics_bins_log2);
         goto fail;
     }
+    if (!(m->cal = cal_new(params->calibration_half_life_ms))) {
+        snprintf(errstr, errstr_size, "model: bad calibration half-life %lld ms (want > 0)",
+                 (long long)params->calibration_half_life_ms);
+        goto fail;
+    }
     return m;
 fail:
     model_destroy(m);
@@ -89,6 +96,7 @@ void model_destroy(model_t *m)
     km_destroy(m->km);
     lr_destroy(m->lr);
     pm_destroy(m->pm);
+    cal_destroy(m->cal);
     free(m);
 }
 
@@ -146,10 +154,42 @@ void model_touch(model_t *m, uint64_t n)
 void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg)
 {
     sc_transform(m->sc, x, z, n);
-    lr_predict(m->lr, z, n, p);
+    lr_logit(m->lr, z, n, p);
+    /* A probability of exactly 0 or 1 would make log-loss infinite and claims a certainty
+     * no churn model has. */
+    for (size_t i = 0; i < n; i++) {
+        double q = cal_apply(m->cal, (double)p[i]);
+        p[i] = (float)(q < 1e-6 ? 1e-6 : q > 1 - 1e-6 ? 1 - 1e-6 : q);
+    }
     if (seg && km_assign(m->km, z, n, seg, NULL) < 0)
         for (size_t i = 0; i < n; i++)
             seg[i] = -1;
+}
+
+int model_observe_labels(model_t *m, const float *x, const int64_t *tick_ms, const float *y,
+                         size_t n)
+{
+    float z[256], logit[1];
+    if (m->dim > 256)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        sc_transform(m->sc, x + i * (size_t)m->dim, z, 1);
+        lr_logit(m->lr, z, 1, logit);
+        if (cal_add(m->cal, tick_ms[i], (double)logit[0], y[i] >= 0.5f) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void model_ticks_complete(model_t *m, int64_t through_ms)
+{
+    if (cal_complete_through(m->cal, through_ms) > 0)
+        m->version++;
+}
+
+cal_t *model_calibrator(const model_t *m)
+{
+    return m->cal;
 }
 
 int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight)
@@ -184,6 +224,7 @@ int model_encode(const model_t *m, uint8_t **buf, size_t *len)
     km_encode(m->km, &b);
     lr_encode(m->lr, &b);
     pm_encode(m->pm, &b);
+    cal_encode(m->cal, &b);
     if (mw_reserve(&b, 4) < 0) {
         free(b.data);
         return -1;
@@ -261,6 +302,8 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
         part = "logreg";
     else if (!(m->pm = pm_decode(&r, part_err, sizeof(part_err))))
         part = "metrics";
+    else if (!(m->cal = cal_decode(&r, part_err, sizeof(part_err))))
+        part = "calibration";
     if (part) {
         snprintf(errstr, errstr_size, "model: bad %s section: %s", part, part_err);
         goto fail;

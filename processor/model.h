@@ -9,11 +9,12 @@
 #include <stdint.h>
 
 #include "kmeans.h"
+#include "calibrator.h"
 #include "logreg.h"
 #include "pmetrics.h"
 #include "scaler.h"
 
-#define MODEL_FORMAT_VERSION 1
+#define MODEL_FORMAT_VERSION 2
 #define MODEL_MAGIC          "CSMD"
 
 typedef struct model_s model_t;
@@ -26,6 +27,8 @@ typedef struct model_params_s {
     /* Metrics histogram: 2^14 bins by default, a compromise between AUC resolution and the
      * size of the snapshot committed with every batch (sparse, at most ~5 bytes per bin). */
     int metrics_bins_log2;
+    /* Calibrator (calibrator.h): decay of completed ticks' weight, ms; default 28 days. */
+    int64_t calibration_half_life_ms;
 } model_params_t;
 
 /* Fills the defaults above. */
@@ -57,9 +60,17 @@ uint64_t model_examples_seen(const model_t *m);
 void model_touch(model_t *m, uint64_t n);
 
 /* Scores n rows x[n*dim]: z[n*dim] (caller's buffer) receives the standardized rows, p[n]
- * the churn probabilities and, if seg is not NULL, seg[n] the segment ids (-1 while k-means
+ * the calibrated churn probabilities (clamped to [1e-6, 1 - 1e-6]) and, if seg is not NULL, seg[n] the segment ids (-1 while k-means
  * is not seeded). z may alias x. Nothing is learnt. */
 void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg);
+
+/* Calibration (calibrator.h): records the labelled rows x[n*dim] of ticks tick_ms[n] with
+ * their current raw logits; call before model_train on the same rows. Returns 0 or -1. */
+int model_observe_labels(model_t *m, const float *x, const int64_t *tick_ms, const float *y,
+                         size_t n);
+/* Every tick <= through_ms has all its labels: refit the calibration. */
+void model_ticks_complete(model_t *m, int64_t through_ms);
+cal_t *model_calibrator(const model_t *m);
 /* Learns from n labelled rows, in this order: scaler moments, then k-means and logistic
  * regression on the rows standardized with the updated scaler. y[i] in [0, 1]; sample_weight
  * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */

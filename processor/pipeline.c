@@ -25,7 +25,7 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
     pl_t *pl = opaque;
     if (pl->hooks.labelled)
         pl->hooks.labelled(pl->hooks.opaque, s);
-    if (pred_label(pl->pred, s->x, s->y) != 0)
+    if (pred_label(pl->pred, s->tick_ms, s->x, s->y) != 0)
         pl->oom = 1;
 }
 
@@ -71,6 +71,15 @@ void pl_event(pl_t *pl, const ev_event_t *ev)
     eng_event(pl->eng, ev);
 }
 
+/* Ticks before the next positive resolution have every label: calibration may use them. */
+static void complete_ticks(pl_t *pl)
+{
+    eng_progress_t pr;
+    eng_get_progress(pl->eng, &pr);
+    if (pr.positives_next_ms != ENG_NO_TIME)
+        pred_ticks_complete(pl->pred, pr.positives_next_ms - 1);
+}
+
 int pl_batch_end(pl_t *pl, int64_t watermark_ms)
 {
     /* Learn what is known, then move the watermark; the sweeps' positives are learnt too,
@@ -80,6 +89,7 @@ int pl_batch_end(pl_t *pl, int64_t watermark_ms)
     eng_advance(pl->eng, watermark_ms);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
+    complete_ticks(pl);
     return pl->oom ? -1 : 0;
 }
 
@@ -90,6 +100,7 @@ int pl_finish(pl_t *pl, int64_t end_ms)
     eng_finish(pl->eng, end_ms);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
+    complete_ticks(pl);
     return pl->oom ? -1 : 0;
 }
 

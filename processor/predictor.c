@@ -8,6 +8,7 @@ struct pred_s {
     model_t *model; /* borrowed */
     float *x;       /* PRED_BUFFER_ROWS x FEAT_DIM queued rows */
     float *y;
+    int64_t *tick_ms;
     size_t n;
     size_t learnt;
 };
@@ -20,7 +21,8 @@ pred_t *pred_new(model_t *model)
     pr->model = model;
     pr->x = malloc(sizeof(float) * PRED_BUFFER_ROWS * FEAT_DIM);
     pr->y = malloc(sizeof(float) * PRED_BUFFER_ROWS);
-    if (!pr->x || !pr->y) {
+    pr->tick_ms = malloc(sizeof(int64_t) * PRED_BUFFER_ROWS);
+    if (!pr->x || !pr->y || !pr->tick_ms) {
         pred_destroy(pr);
         return NULL;
     }
@@ -33,6 +35,7 @@ void pred_destroy(pred_t *pr)
         return;
     free(pr->x);
     free(pr->y);
+    free(pr->tick_ms);
     free(pr);
 }
 
@@ -50,17 +53,26 @@ int pred_flush(pred_t *pr)
 {
     if (pr->n == 0)
         return 0;
-    int rc = model_train(pr->model, pr->x, pr->y, pr->n, NULL);
+    /* Calibration sees each row's raw logit before the model learns from it. */
+    int rc = model_observe_labels(pr->model, pr->x, pr->tick_ms, pr->y, pr->n);
+    if (rc == 0)
+        rc = model_train(pr->model, pr->x, pr->y, pr->n, NULL);
     pr->learnt += pr->n;
     pr->n = 0;
     return rc;
 }
 
-int pred_label(pred_t *pr, const float *x, int y)
+int pred_label(pred_t *pr, int64_t tick_ms, const float *x, int y)
 {
     memcpy(pr->x + pr->n * FEAT_DIM, x, sizeof(float) * FEAT_DIM);
+    pr->tick_ms[pr->n] = tick_ms;
     pr->y[pr->n++] = (float)y;
     return pr->n == PRED_BUFFER_ROWS ? pred_flush(pr) : 0;
+}
+
+void pred_ticks_complete(pred_t *pr, int64_t through_ms)
+{
+    model_ticks_complete(pr->model, through_ms);
 }
 
 size_t pred_labels_learnt(const pred_t *pr)

@@ -21,9 +21,13 @@ void pred_destroy(pred_t *pr);
  * the standardized row, for explanations. */
 float pred_score(pred_t *pr, const float *x, int *seg, float *z);
 
-/* Queues a labelled row (y 0 or 1). Rows are learnt by pred_flush(), and automatically once
- * PRED_BUFFER_ROWS are queued. Returns 0, -1 on out of memory. */
-int pred_label(pred_t *pr, const float *x, int y);
+/* Queues a labelled row (y 0 or 1) of tick tick_ms. Rows are learnt by pred_flush(), and
+ * automatically once PRED_BUFFER_ROWS are queued. Returns 0, -1 on out of memory. */
+int pred_label(pred_t *pr, int64_t tick_ms, const float *x, int y);
+
+/* Every tick <= through_ms has all its labels (its positives were resolved at T + H): the
+ * calibration refits on them (model_ticks_complete). */
+void pred_ticks_complete(pred_t *pr, int64_t through_ms);
 #define PRED_BUFFER_ROWS 4096
 
 /* Learns every queued row (model_train) and empties the queue. Returns 0 or -1. */

@@ -138,8 +138,8 @@ static void write_calibration(FILE *f, const rep_t *rp)
         no_data(f, "No labelled snapshots: no calibration.");
         return;
     }
-    double x[CAL_BINS], y[CAL_BINS];
-    for (int b = 0; b < CAL_BINS; b++) {
+    double x[RD_CAL_BINS], y[RD_CAL_BINS];
+    for (int b = 0; b < RD_CAL_BINS; b++) {
         x[b] = rp->cal_n[b] ? rp->cal_p[b] / (double)rp->cal_n[b] : NAN;
         y[b] = rp->cal_n[b] ? (double)rp->cal_pos[b] / (double)rp->cal_n[b] : NAN;
     }
@@ -151,9 +151,9 @@ static void write_calibration(FILE *f, const rep_t *rp)
     static const double diag[2] = {0, 1};
     rs_line(f, &c, diag, diag, 2, GREY, 1);
     /* Only non-empty bins are joined: an empty bin must not break the line. */
-    double cx[CAL_BINS], cy[CAL_BINS];
+    double cx[RD_CAL_BINS], cy[RD_CAL_BINS];
     size_t k = 0;
-    for (int b = 0; b < CAL_BINS; b++)
+    for (int b = 0; b < RD_CAL_BINS; b++)
         if (rp->cal_n[b]) {
             cx[k] = x[b];
             cy[k++] = y[b];
@@ -166,7 +166,7 @@ static void write_calibration(FILE *f, const rep_t *rp)
     fputs("<table>\n<tr><th>predicted</th><th>snapshots</th><th>mean predicted</th>"
           "<th>observed churn rate</th></tr>\n",
           f);
-    for (int b = 0; b < CAL_BINS; b++) {
+    for (int b = 0; b < RD_CAL_BINS; b++) {
         fprintf(f, "<tr><td>%.1f &ndash; %.1f</td><td>%zu</td><td>", b / 10.0, (b + 1) / 10.0,
                 rp->cal_n[b]);
         rs_num(f, x[b], 4);

@@ -167,7 +167,7 @@ int rep_compute(rep_t *rp, const rp_row_t *rows, size_t nrows)
     }
     for (size_t i = 0; i < n; i++) {
         double p = rp->m[i].score;
-        int b = p >= 1 ? CAL_BINS - 1 : p > 0 ? (int)(p * CAL_BINS) : 0;
+        int b = p >= 1 ? RD_CAL_BINS - 1 : p > 0 ? (int)(p * RD_CAL_BINS) : 0;
         rp->cal_n[b]++;
         rp->cal_pos[b] += (size_t)rp->m[i].y;
         rp->cal_p[b] += p;

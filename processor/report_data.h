@@ -12,7 +12,7 @@
 #include "replay.h"
 
 #define ROC_MAX_POINTS 500 /* vertices per ROC polyline; the exact curve is downsampled */
-#define CAL_BINS       10
+#define RD_CAL_BINS       10
 #define SEG_SERIES     (RP_MAX_SEGMENTS + 1) /* segments + "unassigned" */
 
 typedef struct tick_s {
@@ -38,8 +38,8 @@ typedef struct rep_s {
     size_t *seg_n, *seg_pos; /* [nticks * (k + 1)] */
     size_t seg_tot_n[SEG_SERIES], seg_tot_pos[SEG_SERIES];
     roc_t roc_m, roc_r;
-    size_t cal_n[CAL_BINS], cal_pos[CAL_BINS];
-    double cal_p[CAL_BINS]; /* sum of predictions */
+    size_t cal_n[RD_CAL_BINS], cal_pos[RD_CAL_BINS];
+    double cal_p[RD_CAL_BINS]; /* sum of predictions */
 } rep_t;
 
 /* Fills rp from rows[0..nrows) (only in_window rows count). rp->sum, rp->model and rp->k
