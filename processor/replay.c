@@ -13,6 +13,7 @@
 
 #include "csv_import.h"
 #include "engine.h"
+#include "jsonl.h"
 #include "pipeline.h"
 #include "log.h"
 #include "model.h"
@@ -194,6 +195,7 @@ static void on_tick_done(void *opaque, int64_t tick_ms)
 
 typedef struct source_s {
     ev_file_reader_t *avro;
+    jl_reader_t *jsonl;
     imp_result_t csv;
     int is_csv;
     size_t csv_next;
@@ -208,6 +210,11 @@ static int ends_with(const char *s, const char *suffix)
 static int source_open(source_t *src, const rp_opts_t *o, char *errstr, size_t errstr_size)
 {
     memset(src, 0, sizeof(*src));
+    if (ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
+        ends_with(o->input, ".ndjson") || ends_with(o->input, ".json")) {
+        src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
+        return src->jsonl ? 0 : -1;
+    }
     int csv = o->preset || o->map || ends_with(o->input, ".csv") ||
               ends_with(o->input, ".csv.gz") || ends_with(o->input, ".tsv");
     if (!csv) {
@@ -227,9 +234,20 @@ static int source_open(source_t *src, const rp_opts_t *o, char *errstr, size_t e
 }
 
 /* 1 with *ev, 0 at the end, -1 on a corrupt input. */
-static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char *errstr,
-                       size_t errstr_size)
+static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char *why,
+                       size_t why_size, char *errstr, size_t errstr_size)
 {
+    if (src->jsonl) {
+        long line_no;
+        int rc = jl_reader_next(src->jsonl, ev, reason, why, why_size, &line_no);
+        if (rc < 0)
+            snprintf(errstr, errstr_size, "%s", why);
+        else if (rc > 0 && *reason != EV_OK) {
+            size_t n = strlen(why);
+            snprintf(why + n, why_size - n, " (line %ld)", line_no);
+        }
+        return rc;
+    }
     if (!src->is_csv)
         return ev_file_reader_next(src->avro, ev, reason, errstr, errstr_size);
     if (src->csv_next >= src->csv.n_events)
@@ -241,7 +259,9 @@ static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char 
 
 static void source_close(source_t *src)
 {
-    if (src->is_csv)
+    if (src->jsonl)
+        jl_reader_close(src->jsonl);
+    else if (src->is_csv)
         imp_result_free(&src->csv);
     else
         ev_file_reader_close(src->avro);
@@ -393,13 +413,13 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     const int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     sum->first_event_ms = INT64_MAX;
     for (;;) {
-        int got = source_next(&src, &ev, &reason, errstr, errstr_size);
+        why[0] = '\0';
+        int got = source_next(&src, &ev, &reason, why, sizeof(why), errstr, errstr_size);
         if (got < 0)
             goto out;
         if (got == 0)
             break;
         sum->events_read++;
-        why[0] = '\0';
         if (reason == EV_OK) {
             int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
             reason = ev_check_time(&ev, wm, now_ms, cfg->events_max_past_ms,

@@ -13,7 +13,8 @@
 #include "config.h"
 
 typedef struct rp_opts_s {
-    const char *input;       /* .avro container file, or CSV (.csv / .csv.gz) */
+    const char *input;       /* .avro container file, JSON lines (.jsonl[.gz], .ndjson,
+                                .json), or CSV (.csv / .csv.gz / any with preset or map) */
     const char *preset;      /* CSV import preset (e.g. "online-retail"), NULL = none */
     const char *map;         /* CSV --map spec, NULL = none */
     const char *delimiter;   /* CSV delimiter ("," default, "ws") */
