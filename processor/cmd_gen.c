@@ -332,7 +332,7 @@ static int kafka_open(cfg_t *cfg, const char *topic, gen_kafka_t *k, char *errst
         NULL,
     };
     memset(k, 0, sizeof(*k));
-    rd_kafka_conf_t *conf = cfg_kafka_conf(cfg, extra, errstr, errstr_size);
+    rd_kafka_conf_t *conf = cfg_kafka_producer_conf(cfg, extra, errstr, errstr_size);
     if (!conf)
         return -1;
     size_t sz = sizeof(k->brokers);
@@ -385,10 +385,15 @@ static int kafka_produce(gen_kafka_t *k, const ev_event_t *ev, const void *buf, 
                          char *errstr, size_t errstr_size)
 {
     for (;;) {
-        if (rd_kafka_produce(k->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)buf, len,
-                             ev->user_id, ev->user_id_len, NULL) == 0)
+        /* The message timestamp is the event time, so `replay kafka:TOPIC --from/--to`
+         * (offsets for times) selects event-time ranges of generated topics. */
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)buf, len),
+            RD_KAFKA_V_KEY(ev->user_id, ev->user_id_len),
+            RD_KAFKA_V_TIMESTAMP(ev->event_time_ms), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
-        rd_kafka_resp_err_t err = rd_kafka_last_error();
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             snprintf(errstr, errstr_size, "produce failed: %s", rd_kafka_err2str(err));
             return -1;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "kafka_source.h"
 #include "replay.h"
 
 static void usage(FILE *out)
@@ -19,7 +20,9 @@ static void usage(FILE *out)
           "INPUT is an Avro container file of Event records (churnstream gen/import), JSON\n"
           "lines (.jsonl, .jsonl.gz, .ndjson, .json: one object per line with the Event\n"
           "fields; event_time in epoch ms or ISO-8601 UTC), or a CSV (.csv, .csv.gz, or any\n"
-          "file with --preset/--map), mapped as in `import`.\n"
+          "file with --preset/--map), mapped as in `import`; or kafka:TOPIC, read between\n"
+          "--from and --to (message timestamps; no consumer group is joined, nothing is\n"
+          "committed; kafka.* keys configure the client).\n"
           "\n"
           "options:\n"
           "  --preset NAME        CSV mapping preset (online-retail)\n"
@@ -34,6 +37,9 @@ static void usage(FILE *out)
           "  --model-out FILE     write the final model snapshot (for run --model-in)\n"
           "  --report FILE        write a self-contained HTML report (ROC, calibration, AUC\n"
           "                       and log-loss per tick, segments, weights; no network)\n"
+          "  --from TIME          kafka: first message time (2011-06-01, ISO-8601 UTC, or\n"
+          "                       epoch ms; default: the beginning)\n"
+          "  --to TIME            kafka: end time, exclusive (default: the current end)\n"
           "  --json               print the summary as one JSON object\n"
           "  --quiet              no progress on stderr\n"
           "  --help               this text\n"
@@ -49,18 +55,20 @@ static void usage(FILE *out)
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
     enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP,
-           O_REPORT, O_JSON, O_QUIET, O_HELP };
+           O_REPORT, O_FROM, O_TO, O_JSON, O_QUIET, O_HELP };
     static const struct option longopts[] = {
         {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
         {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
         {"scores-out", required_argument, 0, O_SCORES},
         {"rejects-out", required_argument, 0, O_REJECTS},
         {"snapshots-out", required_argument, 0, O_SNAP},
+        {"from", required_argument, 0, O_FROM},
+        {"to", required_argument, 0, O_TO},
         {"report", required_argument, 0, O_REPORT},
         {"model-in", required_argument, 0, O_MIN},    {"model-out", required_argument, 0, O_MOUT},
         {"json", no_argument, 0, O_JSON},              {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0}};
-    rp_opts_t o = {.delimiter = NULL};
+    rp_opts_t o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX};
     int json = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
@@ -73,6 +81,15 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         case O_SCORES: o.scores_out = optarg; break;
         case O_REJECTS: o.rejects_out = optarg; break;
         case O_SNAP: o.snapshots_out = optarg; break;
+        case O_FROM:
+        case O_TO:
+            if (ks_parse_time(optarg, c == O_FROM ? &o.from_ms : &o.to_ms) != 0) {
+                fprintf(stderr, "churnstream replay: --%s: expected 2011-06-01, "
+                                "2011-06-01T12:00:00Z or epoch ms, got \"%s\"\n",
+                        c == O_FROM ? "from" : "to", optarg);
+                return 2;
+            }
+            break;
         case O_REPORT: o.report = optarg; break;
         case O_MIN: o.model_in = optarg; break;
         case O_MOUT: o.model_out = optarg; break;
@@ -94,6 +111,10 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         return 2;
     }
     o.input = argv[optind];
+    if ((o.from_ms != INT64_MIN || o.to_ms != INT64_MAX) && strncmp(o.input, "kafka:", 6) != 0) {
+        fprintf(stderr, "churnstream replay: --from/--to apply to kafka:TOPIC inputs only\n");
+        return 2;
+    }
     o.progress = !quiet && !json && isatty(STDERR_FILENO);
     rp_summary_t sum;
     char err[512];

@@ -923,8 +923,9 @@ static int conf_apply(rd_kafka_conf_t *conf, const char *prop, const char *value
     return fail(errstr, errstr_size, NULL, NULL, "kafka.%s: %s", prop, rderr);
 }
 
-rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
-                                size_t errstr_size)
+/* Producers skip group.id (a consumer property librdkafka warns about on a producer). */
+static rd_kafka_conf_t *kafka_conf(const cfg_t *cfg, const char *const *extra, int producer,
+                                   char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf) {
@@ -932,7 +933,8 @@ rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char
         return NULL;
     }
     for (const char *const *p = kafka_defaults; *p; p += 2)
-        if (conf_apply(conf, p[0], p[1], errstr, errstr_size) != 0)
+        if (!(producer && strcmp(p[0], "group.id") == 0) &&
+            conf_apply(conf, p[0], p[1], errstr, errstr_size) != 0)
             goto err;
     for (const char *const *p = extra; p && p[0]; p += 2) {
         if (!p[1]) {
@@ -943,12 +945,25 @@ rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char
             goto err;
     }
     for (int i = 0; cfg && i < cfg->kafka_count; i++)
-        if (conf_apply(conf, cfg->kafka_keys[i], cfg->kafka_values[i], errstr, errstr_size) != 0)
+        if (!(producer && strcmp(cfg->kafka_keys[i], "group.id") == 0) &&
+            conf_apply(conf, cfg->kafka_keys[i], cfg->kafka_values[i], errstr, errstr_size) != 0)
             goto err;
     return conf;
 err:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
+                                size_t errstr_size)
+{
+    return kafka_conf(cfg, extra, 0, errstr, errstr_size);
+}
+
+rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra,
+                                         char *errstr, size_t errstr_size)
+{
+    return kafka_conf(cfg, extra, 1, errstr, errstr_size);
 }
 
 /* ---- printing ---------------------------------------------------------------------------- */

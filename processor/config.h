@@ -117,6 +117,10 @@ int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc,
 rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
                                 size_t errstr_size);
 
+/* The same for a producer: kafka.group.id (a consumer property) is left out. */
+rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra,
+                                         char *errstr, size_t errstr_size);
+
 /* Parses "250ms", "30s", "5m", "12h", "7d" or a bare number of milliseconds. */
 int cfg_parse_duration_ms(const char *text, int64_t *out_ms);
 

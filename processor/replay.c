@@ -14,6 +14,7 @@
 #include "csv_import.h"
 #include "engine.h"
 #include "jsonl.h"
+#include "kafka_source.h"
 #include "pipeline.h"
 #include "log.h"
 #include "model.h"
@@ -196,6 +197,8 @@ static void on_tick_done(void *opaque, int64_t tick_ms)
 typedef struct source_s {
     ev_file_reader_t *avro;
     jl_reader_t *jsonl;
+    ks_t *kafka;
+    size_t kafka_next;
     imp_result_t csv;
     int is_csv;
     size_t csv_next;
@@ -207,9 +210,15 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int source_open(source_t *src, const rp_opts_t *o, char *errstr, size_t errstr_size)
+static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
+                       size_t errstr_size)
 {
     memset(src, 0, sizeof(*src));
+    if (strncmp(o->input, "kafka:", 6) == 0) {
+        src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr,
+                             errstr_size);
+        return src->kafka ? 0 : -1;
+    }
     if (ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
         ends_with(o->input, ".ndjson") || ends_with(o->input, ".json")) {
         src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
@@ -237,6 +246,12 @@ static int source_open(source_t *src, const rp_opts_t *o, char *errstr, size_t e
 static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char *why,
                        size_t why_size, char *errstr, size_t errstr_size)
 {
+    if (src->kafka) {
+        if (src->kafka_next >= ks_count(src->kafka))
+            return 0;
+        *reason = ks_get(src->kafka, src->kafka_next++, ev, why, why_size);
+        return 1;
+    }
     if (src->jsonl) {
         long line_no;
         int rc = jl_reader_next(src->jsonl, ev, reason, why, why_size, &line_no);
@@ -259,7 +274,9 @@ static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char 
 
 static void source_close(source_t *src)
 {
-    if (src->jsonl)
+    if (src->kafka)
+        ks_destroy(src->kafka);
+    else if (src->jsonl)
         jl_reader_close(src->jsonl);
     else if (src->is_csv)
         imp_result_free(&src->csv);
@@ -397,7 +414,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
                         .tick_done = on_tick_done};
     if (!(pl = pl_new(cfg, rp.pred, &ops, &hooks, errstr, errstr_size)))
         goto out;
-    if (source_open(&src, o, errstr, errstr_size) != 0)
+    if (source_open(&src, cfg, o, errstr, errstr_size) != 0)
         goto out;
     src_open = 1;
 

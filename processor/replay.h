@@ -14,7 +14,9 @@
 
 typedef struct rp_opts_s {
     const char *input;       /* .avro container file, JSON lines (.jsonl[.gz], .ndjson,
-                                .json), or CSV (.csv / .csv.gz / any with preset or map) */
+                                .json), CSV (.csv / .csv.gz / any with preset or map), or
+                                kafka:TOPIC (between from_ms and to_ms) */
+    int64_t from_ms, to_ms;  /* kafka: message-timestamp range; INT64_MIN/MAX = all */
     const char *preset;      /* CSV import preset (e.g. "online-retail"), NULL = none */
     const char *map;         /* CSV --map spec, NULL = none */
     const char *delimiter;   /* CSV delimiter ("," default, "ws") */

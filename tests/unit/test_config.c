@@ -729,6 +729,19 @@ static void test_kafka_conf(void **state)
     assert_conf(conf, "group.id", "churnstream");
     rd_kafka_conf_destroy(conf);
 
+    /* A producer gets no group.id, not even the user's (librdkafka would warn). */
+    assert_int_equal(cfg_set(c, "kafka.group.id", "mine", "t", err, sizeof err), 0);
+    conf = cfg_kafka_producer_conf(c, NULL, err, sizeof err);
+    assert_non_null(conf);
+    assert_conf(conf, "bootstrap.servers", "127.0.0.1:9092");
+    char gid[64];
+    size_t gid_size = sizeof(gid);
+    rd_kafka_conf_res_t gres = rd_kafka_conf_get(conf, "group.id", gid, &gid_size);
+    assert_true(gres != RD_KAFKA_CONF_OK || gid[0] == '\0');
+    rd_kafka_conf_destroy(conf);
+    cfg_destroy(c);
+    c = cfg_new();
+
     /* extra beats the defaults; the user beats extra. */
     const char *extra[] = {"bootstrap.servers", "mock:1", "client.id", "from-extra", NULL};
     conf = cfg_kafka_conf(c, extra, err, sizeof err);
