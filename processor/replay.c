@@ -272,6 +272,16 @@ static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char 
     return 1;
 }
 
+/* Events in the input when known up front (CSV and Kafka are loaded whole), else 0. */
+static size_t source_total(const source_t *src)
+{
+    if (src->kafka)
+        return ks_count(src->kafka);
+    if (src->is_csv)
+        return src->csv.n_events;
+    return 0;
+}
+
 static void source_close(source_t *src)
 {
     if (src->kafka)
@@ -423,7 +433,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     char why[256];
     int64_t max_t = INT64_MIN;
     int in_batch = 0;
-    double last_progress = t0;
+    /* Rates count from here: loading a CSV or a topic is not replay time. */
+    const double t_loop = now_s();
+    double last_progress = t_loop;
     /* Wall clock for the future bound, read once: a replay must not depend on its speed. */
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
@@ -469,9 +481,14 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             }
             if (o->progress && now_s() - last_progress >= 1.0) {
                 last_progress = now_s();
-                fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users   ",
-                        (long long)sum->events_read,
-                        (double)sum->events_read / (last_progress - t0), st_mem_count(st));
+                double rate = (double)sum->events_read / (last_progress - t_loop);
+                size_t total = source_total(&src);
+                fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users",
+                        (long long)sum->events_read, rate, st_mem_count(st));
+                if (total > 0 && rate > 0)
+                    fprintf(stderr, ", %.0f%%, ETA %.0f s", 100.0 * (double)sum->events_read /
+                            (double)total, (double)(total - (size_t)sum->events_read) / rate);
+                fputs("   ", stderr);
             }
         }
     }
