@@ -166,11 +166,11 @@ int alert_to_json(const alert_t *a, char *buf, size_t cap)
 /* Bound on one body: fixed-size strings at their capacity, every varint at 10 bytes, and
  * feature names measured in alert_encoder_new (at most ALERT_NAME_MAX bytes each). */
 #define ALERT_NAME_MAX 64
-#define ALERT_BODY_MAX                                                                       \
-    ((10 + ALERT_ID_LEN) + (10 + EV_USER_ID_MAX) + 10 + 8 + 10 + 10 +                        \
-     (10 + sizeof(((alert_t *)0)->segment_label)) +                                          \
-     (10 + sizeof(((alert_t *)0)->recommended_action)) +                                     \
-     (10 + ALERT_TOP_FACTORS * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 +                   \
+#define ALERT_BODY_MAX                                                                             \
+    ((10 + ALERT_ID_LEN) + (10 + EV_USER_ID_MAX) + 10 + 8 + 10 + 10 +                              \
+     (10 + sizeof(((alert_t *)0)->segment_label)) +                                                \
+     (10 + sizeof(((alert_t *)0)->recommended_action)) +                                           \
+     (10 + ALERT_TOP_FACTORS * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 +                         \
      (10 + FEAT_DIM * (10 + ALERT_NAME_MAX + 8) + 10))
 
 struct alert_encoder_s {
@@ -185,8 +185,9 @@ alert_encoder_t *alert_encoder_new(ev_wire_t framing, int32_t schema_id, char *e
 {
     if (framing != EV_WIRE_CONFLUENT && framing != EV_WIRE_SINGLE_OBJECT &&
         framing != EV_WIRE_PLAIN) {
-        snprintf(errstr, errstr_size, "alert encoder needs confluent, single-object or plain "
-                                      "framing");
+        snprintf(errstr, errstr_size,
+                 "alert encoder needs confluent, single-object or plain "
+                 "framing");
         return NULL;
     }
     for (int i = 0; i < FEAT_DIM; i++) {
@@ -199,8 +200,8 @@ alert_encoder_t *alert_encoder_new(ev_wire_t framing, int32_t schema_id, char *e
     /* The schema is parsed once, for its fingerprint; plain and Confluent framing do not
      * need it, but parsing it always proves the built-in schema sound at start-up. */
     avro_schema_t schema = NULL;
-    if (avro_schema_from_json_length(cs_alert_avsc_json, strlen(cs_alert_avsc_json),
-                                     &schema) != 0) {
+    if (avro_schema_from_json_length(cs_alert_avsc_json, strlen(cs_alert_avsc_json), &schema) !=
+        0) {
         snprintf(errstr, errstr_size, "built-in schemas/alert.avsc: %s", avro_strerror());
         return NULL;
     }

@@ -12,12 +12,12 @@
 #include "kmeans.h"
 #include "logreg.h"
 
-#define ACTION_MAX       (sizeof(((alert_t *)0)->recommended_action) - 1)
-#define ACTION_SEG_MAX   4095 /* km_new allows k <= 4096 */
-#define ACTION_ANY       (-1)
-#define SALT_MAX_BYTES   256
-#define CAND_NONE        UINT32_MAX
-#define UNSEGMENTED      "unsegmented"
+#define ACTION_MAX     (sizeof(((alert_t *)0)->recommended_action) - 1)
+#define ACTION_SEG_MAX 4095 /* km_new allows k <= 4096 */
+#define ACTION_ANY     (-1)
+#define SALT_MAX_BYTES 256
+#define CAND_NONE      UINT32_MAX
+#define UNSEGMENTED    "unsegmented"
 
 typedef struct action_rule_s {
     int seg;    /* ACTION_ANY or 0..ACTION_SEG_MAX */
@@ -148,8 +148,8 @@ static int parse_rule(const char *b, const char *e, int idx, action_rule_t *r, c
             v = v * 10 + (*p - '0');
         }
         if (!ok || v > ACTION_SEG_MAX) {
-            snprintf(err, err_size, "entry %d: segment \"%.*s\": expected an id 0..%d or *",
-                     idx, slen > 40 ? 40 : slen, sb, ACTION_SEG_MAX);
+            snprintf(err, err_size, "entry %d: segment \"%.*s\": expected an id 0..%d or *", idx,
+                     slen > 40 ? 40 : slen, sb, ACTION_SEG_MAX);
             return -1;
         }
         r->seg = (int)v;
@@ -162,8 +162,8 @@ static int parse_rule(const char *b, const char *e, int idx, action_rule_t *r, c
         if ((size_t)blen == strlen(bnames[i]) && memcmp(bb, bnames[i], (size_t)blen) == 0)
             r->bucket = i;
     if (r->bucket == -2) {
-        snprintf(err, err_size, "entry %d: bucket \"%.*s\": expected low, medium, high or *",
-                 idx, blen > 40 ? 40 : blen, bb);
+        snprintf(err, err_size, "entry %d: bucket \"%.*s\": expected low, medium, high or *", idx,
+                 blen > 40 ? 40 : blen, bb);
         return -1;
     }
     size_t alen = (size_t)(ae - ab);
@@ -227,8 +227,8 @@ static int parse_actions(alert_policy_t *ap, const char *text, char *errstr, siz
             if (ap->rules[j].seg == r->seg && ap->rules[j].bucket == r->bucket) {
                 char key[32];
                 rule_key(r, key, sizeof key);
-                snprintf(errstr, errstr_size, "alert.actions: entry %d: %s is already set by entry %d",
-                         idx, key, j + 1);
+                snprintf(errstr, errstr_size,
+                         "alert.actions: entry %d: %s is already set by entry %d", idx, key, j + 1);
                 return -1;
             }
         }
@@ -351,8 +351,8 @@ static void fill(const alert_policy_t *ap, const alert_input_t *in, size_t uid_l
     a->churn_probability = in->p;
     a->risk_bucket = alert_bucket_of(in->p, ap->threshold);
     a->segment_id = in->seg;
-    if (in->seg < 0 || km_label(model_kmeans(in->model), in->seg, ap->names,
-                                a->segment_label, sizeof a->segment_label) != 0)
+    if (in->seg < 0 || km_label(model_kmeans(in->model), in->seg, ap->names, a->segment_label,
+                                sizeof a->segment_label) != 0)
         snprintf(a->segment_label, sizeof a->segment_label, "%s", UNSEGMENTED);
     snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
              alert_policy_action(ap, in->seg, a->risk_bucket));
@@ -468,8 +468,7 @@ static int pool_add(pool_t *pl, const alert_input_t *in, size_t uid_len, const a
 }
 
 /* The alert a candidate stands for; byte for byte what consider would have built. */
-static void cand_unpack(const alert_policy_t *ap, const pool_t *pl, const cand_t *c,
-                        alert_t *a)
+static void cand_unpack(const alert_policy_t *ap, const pool_t *pl, const cand_t *c, alert_t *a)
 {
     memset(a, 0, sizeof *a);
     const char *uid = pl->arena + c->uid_off;

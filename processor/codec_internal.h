@@ -84,7 +84,7 @@ int cs_encode_body(const ev_event_t *ev, uint8_t *buf);
 /* Avro binary primitives, shared with the alert encoder (alert_codec.c). Each writes at p
  * (the caller guarantees room: 10 bytes for a long, 8 for a double, 10 + n for a string)
  * and returns the byte after what it wrote. */
-uint8_t *cs_put_long(uint8_t *p, int64_t v); /* zig-zag varint: int, long, enum, counts */
+uint8_t *cs_put_long(uint8_t *p, int64_t v);  /* zig-zag varint: int, long, enum, counts */
 uint8_t *cs_put_double(uint8_t *p, double v); /* IEEE 754, little-endian */
 uint8_t *cs_put_string(uint8_t *p, const char *s, size_t n);
 

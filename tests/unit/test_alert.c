@@ -19,15 +19,15 @@
 #include "codec_internal.h"
 #include "rng.h"
 
-#define T0   1700006400000LL /* a midnight, UTC */
-#define DAY  86400000LL
+#define T0  1700006400000LL /* a midnight, UTC */
+#define DAY 86400000LL
 /* Pinned outputs of the hashes (changing a key or the message layout moves every user to
  * another arm and every alert id); tests/python/test_alert_avro.py recomputes them from the
  * definitions with its own SipHash. */
 #define ARMS_PINNED     "1101000111100001001110001011010100000100000001001100110111110111"
 #define ID_PINNED_TICK  "01f97fee437b5702d1ef839feb61b6f7" /* tick|u-1|1700006400000 */
 #define ID_PINNED_EVENT "2670dee1d6f8d343236b32cb33c57362" /* event|0|5 */
-#define NOFS (sizeof(((alert_t *)0)->features) / sizeof(double))
+#define NOFS            (sizeof(((alert_t *)0)->features) / sizeof(double))
 
 static cfg_t *mkcfg(double thr, double top, int64_t cooldown_ms, double holdout,
                     const char *actions, int64_t min_examples)
@@ -102,8 +102,8 @@ static const float *zeros(void)
     return z;
 }
 
-static alert_input_t tick_input(const char *uid, int64_t tick, double p, int seg,
-                                feat_state_t *st, const model_t *m)
+static alert_input_t tick_input(const char *uid, int64_t tick, double p, int seg, feat_state_t *st,
+                                const model_t *m)
 {
     alert_input_t in = {.user_id = uid,
                         .trigger = {.is_event = 0, .tick_ms = tick},
@@ -122,12 +122,11 @@ static void test_siphash_vectors(void **s)
 {
     (void)s;
     static const uint64_t want[17] = {
-        0x726fdb47dd0e0e31ULL, 0x74f839c593dc67fdULL, 0x0d6c8009d9a94f5aULL,
-        0x85676696d7fb7e2dULL, 0xcf2794e0277187b7ULL, 0x18765564cd99a68dULL,
-        0xcbc9466e58fee3ceULL, 0xab0200f58b01d137ULL, 0x93f5f5799a932462ULL,
-        0x9e0082df0ba9e4b0ULL, 0x7a5dbbc594ddb9f3ULL, 0xf4b32f46226bada7ULL,
-        0x751e8fbc860ee5fbULL, 0x14ea5627c0843d90ULL, 0xf723ca908e7af2eeULL,
-        0xa129ca6149be45e5ULL, 0x3f2acc7f57c29bdbULL};
+        0x726fdb47dd0e0e31ULL, 0x74f839c593dc67fdULL, 0x0d6c8009d9a94f5aULL, 0x85676696d7fb7e2dULL,
+        0xcf2794e0277187b7ULL, 0x18765564cd99a68dULL, 0xcbc9466e58fee3ceULL, 0xab0200f58b01d137ULL,
+        0x93f5f5799a932462ULL, 0x9e0082df0ba9e4b0ULL, 0x7a5dbbc594ddb9f3ULL, 0xf4b32f46226bada7ULL,
+        0x751e8fbc860ee5fbULL, 0x14ea5627c0843d90ULL, 0xf723ca908e7af2eeULL, 0xa129ca6149be45e5ULL,
+        0x3f2acc7f57c29bdbULL};
     uint8_t key[16], msg[64];
     for (int i = 0; i < 16; i++)
         key[i] = (uint8_t)i;
@@ -147,10 +146,10 @@ static void test_bucket_boundaries(void **s)
         double p, thr;
         alert_bucket_t want;
     } cases[] = {
-        {0.0, 0.7, ALERT_LOW},         {0.49999999, 0.7, ALERT_LOW}, {0.5, 0.7, ALERT_MEDIUM},
+        {0.0, 0.7, ALERT_LOW},           {0.49999999, 0.7, ALERT_LOW}, {0.5, 0.7, ALERT_MEDIUM},
         {0.69999999, 0.7, ALERT_MEDIUM}, {0.7, 0.7, ALERT_HIGH},       {1.0, 0.7, ALERT_HIGH},
-        {0.39, 0.4, ALERT_LOW},        {0.4, 0.4, ALERT_HIGH},       {0.45, 0.4, ALERT_HIGH},
-        {0.5, 0.5, ALERT_HIGH},        {0.4999, 0.5, ALERT_LOW},     {0.99, 1.0, ALERT_MEDIUM},
+        {0.39, 0.4, ALERT_LOW},          {0.4, 0.4, ALERT_HIGH},       {0.45, 0.4, ALERT_HIGH},
+        {0.5, 0.5, ALERT_HIGH},          {0.4999, 0.5, ALERT_LOW},     {0.99, 1.0, ALERT_MEDIUM},
         {1.0, 1.0, ALERT_HIGH},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -170,9 +169,9 @@ static void test_top_count(void **s)
         double pct;
         size_t want;
     } cases[] = {
-        {10, 5, 0},     {19, 5, 0},      {20, 5, 1},          {10000, 0.29, 29}, {100, 0, 0},
-        {7, 100, 7},    {3, 50, 1},      {1000000, 0.001, 10}, {99, 1.01, 0},     {100, 1.01, 1},
-        {0, 10, 0},     {1000, 0.7, 7},  {1, 99.9999, 0},      {40, 10, 4},
+        {10, 5, 0},  {19, 5, 0},     {20, 5, 1},           {10000, 0.29, 29}, {100, 0, 0},
+        {7, 100, 7}, {3, 50, 1},     {1000000, 0.001, 10}, {99, 1.01, 0},     {100, 1.01, 1},
+        {0, 10, 0},  {1000, 0.7, 7}, {1, 99.9999, 0},      {40, 10, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t got = alert_top_count(cases[i].n, cases[i].pct);
@@ -379,8 +378,8 @@ static void test_gates(void **s)
         double p;
         int want;
     } cases[] = {
-        {1000, 0.7, 1},  {1001, 0.7, 0}, {0, 0.7, 1},   {1000, 0.69999999, 0},
-        {1000, 1.0, 1},  {1001, 1.0, 0}, {1000, 0.0, 0}, {500, 0.7000001, 1},
+        {1000, 0.7, 1}, {1001, 0.7, 0}, {0, 0.7, 1},    {1000, 0.69999999, 0},
+        {1000, 1.0, 1}, {1001, 1.0, 0}, {1000, 0.0, 0}, {500, 0.7000001, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         alert_policy_t *ap = mkpolicy(thr, 0, 14 * DAY, 10, "", cases[i].min_examples);
@@ -389,8 +388,7 @@ static void test_gates(void **s)
         alert_t a;
         alert_input_t in = tick_input("u-1", T0, cases[i].p, 1, &st, m);
         assert_int_equal(alert_policy_consider(ap, &in, &a), cases[i].want);
-        assert_true(feat_cooldown_until_ms(&st) ==
-                    (cases[i].want ? T0 + 14 * DAY : FEAT_NEVER));
+        assert_true(feat_cooldown_until_ms(&st) == (cases[i].want ? T0 + 14 * DAY : FEAT_NEVER));
         alert_policy_destroy(ap);
     }
 
@@ -460,8 +458,8 @@ static void test_alert_fields(void **s)
         feat_state_t st;
         mkstate(&st);
         alert_t a;
-        alert_input_t in = tick_input("Zoë", T0 + (int64_t)i * DAY, cases[i].p, cases[i].seg,
-                                      &st, m);
+        alert_input_t in =
+            tick_input("Zoë", T0 + (int64_t)i * DAY, cases[i].p, cases[i].seg, &st, m);
         assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
         char id[ALERT_ID_LEN + 1];
         alert_make_id(&in.trigger, "Zoë", strlen("Zoë"), id);
@@ -528,8 +526,7 @@ static void test_top_factors(void **s)
         for (int j = 0; j < 3; j++) {
             assert_string_equal(a.top_factors[j].feature, feat_info[cases[k].want[j]].name);
             assert_true(a.top_factors[j].contribution == (double)want_c[cases[k].want[j]]);
-            assert_true(fabs(a.top_factors[j].contribution - cases[k].c[cases[k].want[j]]) <
-                        1e-5);
+            assert_true(fabs(a.top_factors[j].contribution - cases[k].c[cases[k].want[j]]) < 1e-5);
         }
         alert_policy_destroy(ap);
     }
@@ -604,7 +601,7 @@ static void test_top_percent(void **s)
     static const struct {
         double pct;
         int use_shuffled;
-        int bump_user;     /* this user's p becomes bump_p (threshold 0.9) */
+        int bump_user; /* this user's p becomes bump_p (threshold 0.9) */
         double bump_p;
         int cooldown_user; /* in cooldown at T (or -1) */
         int want_immediate;
@@ -613,9 +610,9 @@ static void test_top_percent(void **s)
         {10, 0, -1, 0, -1, 0, {39, 38, 37, 36, -1}},
         {10, 1, -1, 0, -1, 0, {39, 38, 37, 36, -1}}, /* order of consideration is irrelevant */
         {12.5, 0, -1, 0, -1, 0, {39, 38, 37, 36, 35, -1}},
-        {2, 0, -1, 0, -1, 0, {-1}},                  /* floor(40 * 2%) = 0 */
-        {10, 0, 5, 0.95, -1, 1, {39, 38, 37, -1}},   /* a threshold alert takes a slot */
-        {10, 0, -1, 0, 38, 0, {39, 37, 36, -1}},     /* a user in cooldown takes a slot */
+        {2, 0, -1, 0, -1, 0, {-1}},                      /* floor(40 * 2%) = 0 */
+        {10, 0, 5, 0.95, -1, 1, {39, 38, 37, -1}},       /* a threshold alert takes a slot */
+        {10, 0, -1, 0, 38, 0, {39, 37, 36, -1}},         /* a user in cooldown takes a slot */
         {10, 1, 20, 0.385, -1, 0, {39, 20, 38, 37, -1}}, /* ranked by p, not by id */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -690,8 +687,8 @@ static void test_top_percent_interleaved(void **s)
         double p;
         int want;
     } seq[] = {
-        {1, T0, 0.30, 0},       {1, T0 + DAY, 0.40, 0}, {2, T0, 0.20, 0}, {2, T0 + DAY, 0.10, 0},
-        {3, T0, 0.80, 0},       {3, T0 + DAY, 0.95, 1}, {4, T0, 0.01, 0}, {4, T0 + DAY, 0.05, 0},
+        {1, T0, 0.30, 0}, {1, T0 + DAY, 0.40, 0}, {2, T0, 0.20, 0}, {2, T0 + DAY, 0.10, 0},
+        {3, T0, 0.80, 0}, {3, T0 + DAY, 0.95, 1}, {4, T0, 0.01, 0}, {4, T0 + DAY, 0.05, 0},
     };
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         char uid[16];
@@ -807,7 +804,7 @@ static void test_json_escaping(void **s)
         {"Zoë 日本 😀", "\"Zoë 日本 😀\""},
         {"bad\xff", "\"bad\\ufffd\""},
         {"trunc\xe6\x97", "\"trunc\\ufffd\\ufffd\""},
-        {"over\xc0\xaf", "\"over\\ufffd\\ufffd\""},    /* overlong '/' */
+        {"over\xc0\xaf", "\"over\\ufffd\\ufffd\""},          /* overlong '/' */
         {"sur\xed\xa0\x80", "\"sur\\ufffd\\ufffd\\ufffd\""}, /* UTF-16 surrogate */
         {"</script>", "\"</script>\""},
     };
