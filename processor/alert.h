@@ -122,7 +122,7 @@ typedef struct alert_input_s {
  * in cooldown (in cooldown while event_time < cooldown_until); p >= alert.threshold. When
  * all pass, fills *out, sets the state's cooldown_until to event_time + alert.cooldown and
  * returns 1. Otherwise returns 0 (*out untouched), or -1 on a bad input (NULL pointers,
- * user id length, p not in [0, 1]) or out of memory.
+ * user id length, p not in [0, 1], a model not of FEAT_DIM features) or out of memory.
  * Top-percent mode (alert.top_percent > 0), tick triggers only: every snapshot considered
  * for tick T counts in T's ranking, alert or not; one that passes the first two gates but
  * not the threshold is kept as a candidate (about 300 bytes plus its user id and segment

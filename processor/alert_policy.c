@@ -510,7 +510,8 @@ int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *
     if (!ap || !in || !out || !in->user_id || !in->z || !in->state || !in->model)
         return -1;
     size_t uid_len = strnlen(in->user_id, EV_USER_ID_MAX + 1);
-    if (uid_len == 0 || uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0))
+    if (uid_len == 0 || uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0) ||
+        model_dim(in->model) != FEAT_DIM) /* z and the contributions are FEAT_DIM long */
         return -1;
     int ranked = ap->top_percent > 0 && !in->trigger.is_event &&
                  !(ap->has_done && in->trigger.tick_ms <= ap->done_through_ms);

@@ -431,6 +431,12 @@ static void test_gates(void **s)
     assert_int_equal(alert_policy_consider(ap, &bad, &a), -1);
     bad = tick_input("u", T0 + 100 * DAY, 1.5, 1, &st, m);
     assert_int_equal(alert_policy_consider(ap, &bad, &a), -1);
+    char err[64];
+    model_t *small = model_new(3, 2, 1, NULL, err, sizeof err);
+    assert_non_null(small);
+    bad = tick_input("u", T0 + 100 * DAY, 0.9, 1, &st, small);
+    assert_int_equal(alert_policy_consider(ap, &bad, &a), -1);
+    model_destroy(small);
     char longid[EV_USER_ID_MAX + 2];
     memset(longid, 'x', sizeof longid - 1);
     longid[sizeof longid - 1] = '\0';
