@@ -57,20 +57,27 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# schemas/event.avsc is compiled into the binary (the codec's reader schema) as a C byte
-# array, so the installed binary never depends on finding the schema file at run time.
+# schemas/*.avsc are compiled into the binary as C byte arrays (event.avsc: the codec's
+# reader schema; alert.avsc: the alert encoder's schema, for its fingerprint), so the
+# installed binary never depends on finding a schema file at run time.
 GEN := $(BUILD)/gen
 ALL_CFLAGS += -I$(GEN)
-$(GEN)/event_avsc.h: schemas/event.avsc
+$(GEN)/%_avsc.h: schemas/%.avsc
 	@mkdir -p $(dir $@)
-	@{ echo '/* Generated from schemas/event.avsc by the Makefile; do not edit. */'; \
-	  echo 'const char cs_event_avsc_json[] = {'; \
+	@{ echo '/* Generated from $< by the Makefile; do not edit. */'; \
+	  echo 'const char cs_$*_avsc_json[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 $(BUILD)/processor/codec_schema.o: $(GEN)/event_avsc.h
+$(BUILD)/processor/alert_codec.o: $(GEN)/alert_avsc.h
 
 # Helper the python interop tests drive (tests/python/avro_tool.c); not installed.
 $(BUILD)/tests/python/avro_tool: tests/python/avro_tool.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LDLIBS)
+
+# Helper the alert interop test drives (tests/python/test_alert_avro.py); not installed.
+$(BUILD)/tests/python/alert_tool: tests/python/alert_tool.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LDLIBS)
 

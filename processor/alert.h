@@ -7,7 +7,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "codec.h"
 #include "config.h"
 #include "event.h"
 #include "feat.h"
@@ -50,5 +52,130 @@ typedef struct alert_trigger_s {
     int32_t partition; /* is_event */
     int64_t offset;    /* is_event */
 } alert_trigger_t;
+
+/* ---- names and the deterministic parts (alert_id.c) ---- */
+
+/* Avro symbol of a bucket ("low", "medium", "high") and of an arm ("treatment", "holdout"). */
+const char *alert_bucket_name(alert_bucket_t b);
+const char *alert_arm_name(alert_arm_t a);
+
+/* Risk bucket of a probability, with no cut point of its own: high when p >= threshold,
+ * medium when 0.5 <= p < threshold, low when p < 0.5. A threshold <= 0.5 leaves medium
+ * empty (every p >= threshold is high, everything below is low). */
+alert_bucket_t alert_bucket_of(double p, double threshold);
+
+/* SipHash-2-4 (Aumasson & Bernstein) of len bytes under a 16-byte key: the one hash behind
+ * alert ids, holdout arms and the top-percent tie break. */
+uint64_t alert_siphash24(const uint8_t key[16], const void *buf, size_t len);
+
+/* alert_id: 32 lowercase hex digits, two SipHash-2-4 halves (two fixed keys) of
+ * "tick|<user_id>|<tick_ms>" or "event|<partition>|<offset>" (decimal). Same trigger and
+ * user, same id: on every host, in every run. out receives ALERT_ID_LEN + 1 bytes. */
+void alert_make_id(const alert_trigger_t *trigger, const char *user_id, size_t user_id_len,
+                   char out[ALERT_ID_LEN + 1]);
+
+/* Experiment arm: holdout when SipHash(salt, 0x00, user_id) % 10000 < holdout_percent * 100
+ * (rounded to the basis point). A pure function of (salt, user_id, percent): a user is in
+ * the same arm in every run and on every instance. */
+alert_arm_t alert_arm_of(const char *salt, const char *user_id, size_t user_id_len,
+                         double holdout_percent);
+
+/* Alerts of a tick in top-percent mode: floor(n * top_percent / 100), the percent resolved
+ * to 1e-6 (so 0.29% of 10,000 is exactly 29, whatever the double rounding). */
+size_t alert_top_count(size_t n, double top_percent);
+
+/* ---- the policy (alert_policy.c) ---- */
+
+typedef struct alert_policy_s alert_policy_t;
+
+/* Writes the grammar of alert.actions and the built-in defaults (for --help). */
+void alert_print_actions_help(FILE *out);
+
+/* Creates a policy from the alert.* keys and model.min_examples of cfg (copied; cfg may be
+ * freed afterwards). Parses alert.actions; a bad table returns NULL with e.g.
+ * "alert.actions: entry 3: bucket \"huge\": expected low, medium, high or *" in errstr.
+ * Free with alert_policy_destroy(). */
+alert_policy_t *alert_policy_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+/* Frees the policy, its pending candidates and its output buffer; NULL is a no-op. */
+void alert_policy_destroy(alert_policy_t *ap);
+
+/* Recommended action for a segment (-1 = unsegmented) and bucket: the most specific entry
+ * of the table (SEG:BUCKET, then SEG:*, then *:BUCKET, then *:*), else the built-in
+ * default of the bucket. Static storage owned by the policy. */
+const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_bucket_t b);
+
+/* One scored snapshot or event rescoring. Everything is borrowed for the call only. */
+typedef struct alert_input_s {
+    const char *user_id; /* NUL-terminated, 1..EV_USER_ID_MAX bytes */
+    alert_trigger_t trigger;
+    int64_t event_time_ms; /* the tick, or the triggering event's time */
+    double p;              /* churn probability, finite, in [0, 1] */
+    int seg;               /* segment id, -1 while k-means is not seeded */
+    const float *z;        /* FEAT_DIM standardized features (the top factors' z_i) */
+    /* The user's state: cooldown is read and, on an alert, written; `features` are its human
+     * values at event_time_ms (not the model's log1p-transformed row). */
+    feat_state_t *state;
+    const model_t *model; /* version, examples seen, weights, segment labels */
+} alert_input_t;
+
+/* Decides on one scoring. Gates, in order: model_examples_seen >= model.min_examples; not
+ * in cooldown (in cooldown while event_time < cooldown_until); p >= alert.threshold. When
+ * all pass, fills *out, sets the state's cooldown_until to event_time + alert.cooldown and
+ * returns 1. Otherwise returns 0 (*out untouched), or -1 on a bad input (NULL pointers,
+ * user id length, p not in [0, 1], a model not of FEAT_DIM features) or out of memory.
+ * Top-percent mode (alert.top_percent > 0), tick triggers only: every snapshot considered
+ * for tick T counts in T's ranking, alert or not; one that passes the first two gates but
+ * not the threshold is kept as a candidate (about 300 bytes plus its user id and segment
+ * label, until alert_policy_tick_done(T): memory grows with the tick's eligible users, so
+ * size the host for the largest tick) and may alert at tick_done. Snapshots of a tick that
+ * was already done are judged by the threshold only. Event triggers never rank. */
+int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *out);
+
+/* How tick_done reaches user state to check and set cooldowns. `state` returns the user's
+ * state (valid until the next call) or NULL when the user is gone (the candidate is then
+ * dropped); `touched` (may be NULL) is told after the policy set a user's cooldown, so the
+ * store commits the record. */
+typedef struct alert_state_access_s {
+    void *opaque;
+    feat_state_t *(*state)(void *opaque, const char *user_id);
+    void (*touched)(void *opaque, const char *user_id, feat_state_t *st);
+} alert_state_access_t;
+
+/* Top-percent selection for every pending tick <= tick_ms, in tick order (a no-op with
+ * *n = 0 when top-percent mode is off). Tick T's n snapshots are ranked by p (descending;
+ * ties by a hash of the user id, so the order of consideration does not matter) and the
+ * first alert_top_count(n) are "in the top percent". Those that already alerted by
+ * threshold, or failed a gate, take their place without a second alert; every candidate
+ * among them is checked again for cooldown through `acc` (its state may have changed since:
+ * an alert at a later tick), and on an alert gets its cooldown set through `acc`. So the
+ * caller does not touch cooldowns itself; it only produces *alerts.
+ * *alerts points to *n alerts owned by the policy, valid until the next consider, tick_done
+ * or destroy. Returns 0, or -1 when out of memory (pending ticks are then dropped). */
+int alert_policy_tick_done(alert_policy_t *ap, int64_t tick_ms, const alert_state_access_t *acc,
+                           const alert_t **alerts, size_t *n);
+
+/* ---- wire (alert_codec.c) ---- */
+
+/* One JSON object on one line (no newline), keys exactly the Avro field names, event_time
+ * in epoch ms, doubles with 17 significant digits (round-trip exact), strings escaped
+ * (quotes, backslash, control characters as \uXXXX; invalid UTF-8 bytes become U+FFFD).
+ * Returns the length written (NUL-terminated), or -1 when cap is too small or a number is
+ * not finite (the policy never builds one: JSON has no NaN and null is not a double). */
+int alert_to_json(const alert_t *a, char *buf, size_t cap);
+
+typedef struct alert_encoder_s alert_encoder_t;
+/* Creates an encoder of ChurnAlert (schemas/alert.avsc, built in) in the given framing (not
+ * EV_WIRE_AUTO); schema_id is written by Confluent framing only. NULL with errstr set on a
+ * bad framing or out of memory. Free with alert_encoder_destroy(). */
+alert_encoder_t *alert_encoder_new(ev_wire_t framing, int32_t schema_id, char *errstr,
+                                   size_t errstr_size);
+/* Encodes one alert into the encoder's buffer (no allocation): *buf / *len are valid until
+ * the next call. Returns 0, -1 on an unencodable alert (bad enum, n_factors out of range). */
+int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_t *len);
+/* Fingerprint (CRC-64-AVRO) of the built-in schema's canonical form, as single-object
+ * framing writes it. */
+uint64_t alert_encoder_fingerprint(const alert_encoder_t *enc);
+/* Frees; NULL is a no-op. */
+void alert_encoder_destroy(alert_encoder_t *enc);
 
 #endif

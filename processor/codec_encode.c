@@ -11,10 +11,10 @@
 struct ev_encoder_s {
     ev_wire_t wire;
     size_t header_len;
-    uint8_t buf[10 + CS_EVENT_BODY_MAX]; /* framing header, then the body */
+    uint8_t buf[CS_WIRE_HEADER_MAX + CS_EVENT_BODY_MAX]; /* framing header, then the body */
 };
 
-static uint8_t *put_long(uint8_t *p, int64_t v)
+uint8_t *cs_put_long(uint8_t *p, int64_t v)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
     while (z >= 0x80) {
@@ -25,9 +25,9 @@ static uint8_t *put_long(uint8_t *p, int64_t v)
     return p;
 }
 
-static uint8_t *put_string(uint8_t *p, const char *s, size_t n)
+uint8_t *cs_put_string(uint8_t *p, const char *s, size_t n)
 {
-    p = put_long(p, (int64_t)n);
+    p = cs_put_long(p, (int64_t)n);
     memcpy(p, s, n);
     return p + n;
 }
@@ -35,9 +35,38 @@ static uint8_t *put_string(uint8_t *p, const char *s, size_t n)
 static uint8_t *put_optional(uint8_t *p, uint8_t has, const char *s)
 {
     if (!has)
-        return put_long(p, 0); /* union branch 0: null */
-    p = put_long(p, 1);
-    return put_string(p, s, strnlen(s, EV_STR_MAX));
+        return cs_put_long(p, 0); /* union branch 0: null */
+    p = cs_put_long(p, 1);
+    return cs_put_string(p, s, strnlen(s, EV_STR_MAX));
+}
+
+uint8_t *cs_put_double(uint8_t *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(bits >> (8 * i));
+    return p;
+}
+
+size_t cs_wire_header(ev_wire_t wire, int32_t schema_id, uint64_t fingerprint,
+                      uint8_t out[CS_WIRE_HEADER_MAX])
+{
+    if (wire == EV_WIRE_CONFLUENT) {
+        uint32_t id = (uint32_t)schema_id;
+        out[0] = 0;
+        for (int i = 0; i < 4; i++)
+            out[1 + i] = (uint8_t)(id >> (24 - 8 * i));
+        return 5;
+    }
+    if (wire == EV_WIRE_SINGLE_OBJECT) {
+        out[0] = 0xC3;
+        out[1] = 0x01;
+        for (int i = 0; i < 8; i++)
+            out[2 + i] = (uint8_t)(fingerprint >> (8 * i));
+        return 10;
+    }
+    return 0;
 }
 
 int cs_encode_body(const ev_event_t *ev, uint8_t *buf)
@@ -46,13 +75,10 @@ int cs_encode_body(const ev_event_t *ev, uint8_t *buf)
         return -1;
     /* user_id_len is authoritative; 0 with a non-empty string means "not filled in" */
     size_t uid_len = ev->user_id_len ? ev->user_id_len : strnlen(ev->user_id, EV_USER_ID_MAX);
-    uint8_t *p = put_string(buf, ev->user_id, uid_len);
-    p = put_long(p, ev->event_time_ms);
-    p = put_long(p, (int64_t)ev->type); /* symbol order = ev_type_t order */
-    uint64_t bits;
-    memcpy(&bits, &ev->amount, sizeof bits);
-    for (int i = 0; i < 8; i++)
-        *p++ = (uint8_t)(bits >> (8 * i));
+    uint8_t *p = cs_put_string(buf, ev->user_id, uid_len);
+    p = cs_put_long(p, ev->event_time_ms);
+    p = cs_put_long(p, (int64_t)ev->type); /* symbol order = ev_type_t order */
+    p = cs_put_double(p, ev->amount);
     p = put_optional(p, ev->has_item_id, ev->item_id);
     p = put_optional(p, ev->has_category, ev->category);
     p = put_optional(p, ev->has_channel, ev->channel);
@@ -71,15 +97,9 @@ ev_encoder_t *ev_encoder_new(ev_wire_t wire, int32_t schema_id, char *errstr, si
         return NULL;
     }
     e->wire = wire;
-    if (wire == EV_WIRE_CONFLUENT) {
-        uint32_t id = (uint32_t)schema_id;
-        e->buf[0] = 0;
-        for (int i = 0; i < 4; i++)
-            e->buf[1 + i] = (uint8_t)(id >> (24 - 8 * i));
-        e->header_len = 5;
-    } else if (wire == EV_WIRE_SINGLE_OBJECT) {
+    uint64_t fp = 0;
+    if (wire == EV_WIRE_SINGLE_OBJECT) {
         avro_schema_t reader = cs_reader_schema_new(errstr, errstr_size);
-        uint64_t fp = 0;
         int rc = reader ? cs_schema_fingerprint(reader, &fp) : -1;
         if (reader)
             avro_schema_decref(reader);
@@ -89,12 +109,8 @@ ev_encoder_t *ev_encoder_new(ev_wire_t wire, int32_t schema_id, char *errstr, si
             free(e);
             return NULL;
         }
-        e->buf[0] = 0xC3;
-        e->buf[1] = 0x01;
-        for (int i = 0; i < 8; i++)
-            e->buf[2 + i] = (uint8_t)(fp >> (8 * i));
-        e->header_len = 10;
     }
+    e->header_len = cs_wire_header(wire, schema_id, fp, e->buf);
     return e;
 }
 

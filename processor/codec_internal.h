@@ -81,4 +81,18 @@ ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why
  * bytes); returns the length or -1 when ev is not encodable (bad type, user_id_len). */
 int cs_encode_body(const ev_event_t *ev, uint8_t *buf);
 
+/* Avro binary primitives, shared with the alert encoder (alert_codec.c). Each writes at p
+ * (the caller guarantees room: 10 bytes for a long, 8 for a double, 10 + n for a string)
+ * and returns the byte after what it wrote. */
+uint8_t *cs_put_long(uint8_t *p, int64_t v);  /* zig-zag varint: int, long, enum, counts */
+uint8_t *cs_put_double(uint8_t *p, double v); /* IEEE 754, little-endian */
+uint8_t *cs_put_string(uint8_t *p, const char *s, size_t n);
+
+/* Longest framing header (single-object: C3 01 + 8-byte fingerprint). */
+#define CS_WIRE_HEADER_MAX 10
+/* Writes the framing header of wire into out: Confluent 00 + big-endian schema_id,
+ * single-object C3 01 + little-endian fingerprint, plain nothing. Returns its length. */
+size_t cs_wire_header(ev_wire_t wire, int32_t schema_id, uint64_t fingerprint,
+                      uint8_t out[CS_WIRE_HEADER_MAX]);
+
 #endif

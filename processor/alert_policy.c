@@ -1,0 +1,594 @@
+/* The alert policy (DESIGN.md section 6): the segment x bucket action table, the gates
+ * (min examples, cooldown, threshold), the building of an alert from a scored snapshot,
+ * and the top-percent selection of a tick's snapshots at tick_done. */
+#include "alert.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans.h"
+#include "logreg.h"
+
+#define ACTION_MAX     (sizeof(((alert_t *)0)->recommended_action) - 1)
+#define ACTION_SEG_MAX 4095 /* km_new allows k <= 4096 */
+#define ACTION_ANY     (-1)
+#define SALT_MAX_BYTES 256
+#define CAND_NONE      UINT32_MAX
+#define UNSEGMENTED    "unsegmented"
+
+typedef struct action_rule_s {
+    int seg;    /* ACTION_ANY or 0..ACTION_SEG_MAX */
+    int bucket; /* ACTION_ANY or alert_bucket_t */
+    char text[ACTION_MAX + 1];
+} action_rule_t;
+
+static const char *const DEFAULT_ACTION[3] = {
+    [ALERT_LOW] = "no action (monitor)",
+    [ALERT_MEDIUM] = "re-engagement email with a recommendation",
+    [ALERT_HIGH] = "personal outreach with a retention offer",
+};
+
+/* One scored snapshot of a tick in the ranking. 24 bytes, whatever the snapshot became. */
+typedef struct rank_entry_s {
+    double p;
+    uint64_t uid_hash; /* tie break independent of the order of consideration */
+    uint32_t seq;
+    uint32_t cand; /* index into the pool's candidates, or CAND_NONE */
+} rank_entry_t;
+
+/* A candidate: the alert as built at consider time, strings moved into the pool's arena. */
+typedef struct cand_s {
+    int64_t event_time_ms;
+    int64_t model_version;
+    double p;
+    double contribution[ALERT_TOP_FACTORS];
+    double features[FEAT_DIM];
+    uint32_t uid_off, label_off; /* into the arena, NUL-terminated */
+    int32_t seg;
+    uint8_t factor[ALERT_TOP_FACTORS]; /* feature index */
+    uint8_t n_factors;
+    uint8_t bucket, arm;
+} cand_t;
+
+typedef struct pool_s {
+    int active;
+    int64_t tick_ms;
+    rank_entry_t *entries;
+    size_t n_entries, cap_entries;
+    cand_t *cands;
+    size_t n_cands, cap_cands;
+    char *arena;
+    size_t arena_len, arena_cap;
+} pool_t;
+
+struct alert_policy_s {
+    double threshold;
+    double top_percent;
+    int64_t cooldown_ms;
+    double holdout_percent;
+    char salt[SALT_MAX_BYTES + 1];
+    uint64_t min_examples;
+    action_rule_t *rules;
+    int n_rules;
+    const char *names[FEAT_DIM]; /* feat_info names, for km_label */
+
+    pool_t *pools; /* pending ticks in top-percent mode */
+    int n_pools;
+    int has_done;
+    int64_t done_through_ms; /* latest tick_done tick */
+
+    alert_t *out; /* tick_done's result */
+    size_t n_out, cap_out;
+};
+
+/* ---- the actions table ---- */
+
+void alert_print_actions_help(FILE *out)
+{
+    fprintf(out,
+            "alert.actions: the recommended_action of an alert, by segment and risk bucket.\n"
+            "  A comma-separated list of entries SEGMENT:BUCKET=ACTION, where\n"
+            "    SEGMENT  a k-means segment id (0..%d) or * (any segment, also unsegmented\n"
+            "             users)\n"
+            "    BUCKET   low, medium, high or * (any bucket)\n"
+            "    ACTION   free text up to %zu bytes, no comma and no control character;\n"
+            "             spaces around it are trimmed\n"
+            "  The most specific entry wins: SEGMENT:BUCKET, then SEGMENT:*, then *:BUCKET,\n"
+            "  then *:*; with none, the built-in default of the bucket:\n"
+            "    high   -> %s\n"
+            "    medium -> %s\n"
+            "    low    -> %s\n"
+            "  Buckets: high when p >= alert.threshold, medium when 0.5 <= p < threshold, low\n"
+            "  below 0.5. Each SEGMENT:BUCKET may appear once.\n"
+            "  Example: alert.actions = 3:high=win-back coupon,3:*=loyalty points,*:low=none\n",
+            ACTION_SEG_MAX, ACTION_MAX, DEFAULT_ACTION[ALERT_HIGH], DEFAULT_ACTION[ALERT_MEDIUM],
+            DEFAULT_ACTION[ALERT_LOW]);
+}
+
+static void trim(const char **b, const char **e)
+{
+    while (*b < *e && isspace((unsigned char)**b))
+        (*b)++;
+    while (*e > *b && isspace((unsigned char)(*e)[-1]))
+        (*e)--;
+}
+
+/* Parses one entry [b, e) into *r; on error writes "entry N: ..." into err. */
+static int parse_rule(const char *b, const char *e, int idx, action_rule_t *r, char *err,
+                      size_t err_size)
+{
+    trim(&b, &e);
+    int len = (int)(e - b);
+    if (len == 0) {
+        snprintf(err, err_size, "entry %d: empty entry (expected SEGMENT:BUCKET=ACTION)", idx);
+        return -1;
+    }
+    const char *eq = memchr(b, '=', (size_t)(e - b));
+    const char *colon = eq ? memchr(b, ':', (size_t)(eq - b)) : NULL;
+    if (!eq || !colon) {
+        snprintf(err, err_size, "entry %d: expected SEGMENT:BUCKET=ACTION, got \"%.*s\"", idx,
+                 len > 60 ? 60 : len, b);
+        return -1;
+    }
+    const char *sb = b, *se = colon, *bb = colon + 1, *be = eq, *ab = eq + 1, *ae = e;
+    trim(&sb, &se);
+    trim(&bb, &be);
+    trim(&ab, &ae);
+    int slen = (int)(se - sb), blen = (int)(be - bb);
+    if (slen == 1 && *sb == '*') {
+        r->seg = ACTION_ANY;
+    } else {
+        long v = 0;
+        int ok = slen > 0 && slen <= 4;
+        for (const char *p = sb; ok && p < se; p++) {
+            ok = isdigit((unsigned char)*p);
+            v = v * 10 + (*p - '0');
+        }
+        if (!ok || v > ACTION_SEG_MAX) {
+            snprintf(err, err_size, "entry %d: segment \"%.*s\": expected an id 0..%d or *", idx,
+                     slen > 40 ? 40 : slen, sb, ACTION_SEG_MAX);
+            return -1;
+        }
+        r->seg = (int)v;
+    }
+    static const char *const bnames[] = {"low", "medium", "high"};
+    r->bucket = -2;
+    if (blen == 1 && *bb == '*')
+        r->bucket = ACTION_ANY;
+    for (int i = 0; i < 3; i++)
+        if ((size_t)blen == strlen(bnames[i]) && memcmp(bb, bnames[i], (size_t)blen) == 0)
+            r->bucket = i;
+    if (r->bucket == -2) {
+        snprintf(err, err_size, "entry %d: bucket \"%.*s\": expected low, medium, high or *", idx,
+                 blen > 40 ? 40 : blen, bb);
+        return -1;
+    }
+    size_t alen = (size_t)(ae - ab);
+    if (alen == 0) {
+        snprintf(err, err_size, "entry %d: empty action", idx);
+        return -1;
+    }
+    if (alen > ACTION_MAX) {
+        snprintf(err, err_size, "entry %d: action is %zu bytes, at most %zu", idx, alen,
+                 ACTION_MAX);
+        return -1;
+    }
+    for (const char *p = ab; p < ae; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            snprintf(err, err_size, "entry %d: action contains a control character", idx);
+            return -1;
+        }
+    }
+    memcpy(r->text, ab, alen);
+    r->text[alen] = '\0';
+    return 0;
+}
+
+static void rule_key(const action_rule_t *r, char *buf, size_t cap)
+{
+    static const char *const bnames[] = {"low", "medium", "high"};
+    char seg[16];
+    if (r->seg == ACTION_ANY)
+        snprintf(seg, sizeof seg, "*");
+    else
+        snprintf(seg, sizeof seg, "%d", r->seg);
+    snprintf(buf, cap, "%s:%s", seg, r->bucket == ACTION_ANY ? "*" : bnames[r->bucket]);
+}
+
+static int parse_actions(alert_policy_t *ap, const char *text, char *errstr, size_t errstr_size)
+{
+    if (!text)
+        return 0;
+    const char *b = text, *e = text + strlen(text);
+    trim(&b, &e);
+    if (b == e)
+        return 0; /* "" = defaults only */
+    int n = 1;
+    for (const char *p = b; p < e; p++)
+        n += *p == ',';
+    ap->rules = calloc((size_t)n, sizeof *ap->rules);
+    if (!ap->rules) {
+        snprintf(errstr, errstr_size, "alert.actions: out of memory");
+        return -1;
+    }
+    char err[200];
+    for (int idx = 1; b <= e; idx++) {
+        const char *comma = memchr(b, ',', (size_t)(e - b));
+        const char *end = comma ? comma : e;
+        action_rule_t *r = &ap->rules[ap->n_rules];
+        if (parse_rule(b, end, idx, r, err, sizeof err) != 0) {
+            snprintf(errstr, errstr_size, "alert.actions: %s", err);
+            return -1;
+        }
+        for (int j = 0; j < ap->n_rules; j++) {
+            if (ap->rules[j].seg == r->seg && ap->rules[j].bucket == r->bucket) {
+                char key[32];
+                rule_key(r, key, sizeof key);
+                snprintf(errstr, errstr_size,
+                         "alert.actions: entry %d: %s is already set by entry %d", idx, key, j + 1);
+                return -1;
+            }
+        }
+        ap->n_rules++;
+        if (!comma)
+            break;
+        b = comma + 1;
+    }
+    return 0;
+}
+
+const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_bucket_t b)
+{
+    const char *best = DEFAULT_ACTION[b <= ALERT_HIGH ? b : ALERT_HIGH];
+    int best_rank = -1;
+    for (int i = 0; i < ap->n_rules; i++) {
+        const action_rule_t *r = &ap->rules[i];
+        if (r->seg != ACTION_ANY && r->seg != segment_id)
+            continue;
+        if (r->bucket != ACTION_ANY && r->bucket != (int)b)
+            continue;
+        int rank = (r->seg != ACTION_ANY) * 2 + (r->bucket != ACTION_ANY);
+        if (rank > best_rank) {
+            best_rank = rank;
+            best = r->text;
+        }
+    }
+    return best;
+}
+
+/* ---- life cycle ---- */
+
+alert_policy_t *alert_policy_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    alert_policy_t *ap = calloc(1, sizeof *ap);
+    if (!ap) {
+        snprintf(errstr, errstr_size, "alert policy: out of memory");
+        return NULL;
+    }
+    ap->threshold = cfg->alert_threshold;
+    ap->top_percent = cfg->alert_top_percent;
+    ap->cooldown_ms = cfg->alert_cooldown_ms;
+    ap->holdout_percent = cfg->alert_holdout_percent;
+    ap->min_examples = cfg->model_min_examples > 0 ? (uint64_t)cfg->model_min_examples : 0;
+    const char *salt = cfg->alert_holdout_salt ? cfg->alert_holdout_salt : "";
+    if (strlen(salt) > SALT_MAX_BYTES) {
+        snprintf(errstr, errstr_size, "alert.holdout_salt: at most %d bytes", SALT_MAX_BYTES);
+        alert_policy_destroy(ap);
+        return NULL;
+    }
+    snprintf(ap->salt, sizeof ap->salt, "%s", salt);
+    for (int i = 0; i < FEAT_DIM; i++)
+        ap->names[i] = feat_info[i].name;
+    if (parse_actions(ap, cfg->alert_actions, errstr, errstr_size) != 0) {
+        alert_policy_destroy(ap);
+        return NULL;
+    }
+    return ap;
+}
+
+void alert_policy_destroy(alert_policy_t *ap)
+{
+    if (!ap)
+        return;
+    for (int i = 0; i < ap->n_pools; i++) {
+        free(ap->pools[i].entries);
+        free(ap->pools[i].cands);
+        free(ap->pools[i].arena);
+    }
+    free(ap->pools);
+    free(ap->rules);
+    free(ap->out);
+    free(ap);
+}
+
+/* ---- building an alert ---- */
+
+/* Top factors: the ALERT_TOP_FACTORS largest w_i * z_i, largest first (ties: lower index).
+ * Positive ones push toward churn; with fewer positives than slots the largest non-positive
+ * ones fill the rest, so an alert always explains itself with the same number of factors. */
+static int top_factors(const model_t *m, const float *z, alert_factor_t *out, uint8_t *idx_out)
+{
+    float c[FEAT_DIM];
+    lr_contributions(model_logreg(m), z, c);
+    int idx[ALERT_TOP_FACTORS], n = 0;
+    for (int i = 0; i < FEAT_DIM; i++) {
+        double v = isfinite(c[i]) ? c[i] : -INFINITY;
+        int pos = n;
+        while (pos > 0) {
+            double u = isfinite(c[idx[pos - 1]]) ? c[idx[pos - 1]] : -INFINITY;
+            if (u >= v)
+                break;
+            pos--;
+        }
+        if (pos >= ALERT_TOP_FACTORS)
+            continue;
+        int last = n < ALERT_TOP_FACTORS ? n : ALERT_TOP_FACTORS - 1;
+        for (int j = last; j > pos; j--)
+            idx[j] = idx[j - 1];
+        idx[pos] = i;
+        if (n < ALERT_TOP_FACTORS)
+            n++;
+    }
+    for (int j = 0; j < n; j++) {
+        out[j].feature = feat_info[idx[j]].name;
+        out[j].contribution = isfinite(c[idx[j]]) ? (double)c[idx[j]] : 0.0;
+        if (idx_out)
+            idx_out[j] = (uint8_t)idx[j];
+    }
+    return n;
+}
+
+static void fill(const alert_policy_t *ap, const alert_input_t *in, size_t uid_len, alert_t *a,
+                 uint8_t *factor_idx)
+{
+    memcpy(a->user_id, in->user_id, uid_len);
+    a->user_id[uid_len] = '\0';
+    alert_make_id(&in->trigger, in->user_id, uid_len, a->alert_id);
+    a->event_time_ms = in->event_time_ms;
+    a->churn_probability = in->p;
+    a->risk_bucket = alert_bucket_of(in->p, ap->threshold);
+    a->segment_id = in->seg;
+    if (in->seg < 0 || km_label(model_kmeans(in->model), in->seg, ap->names, a->segment_label,
+                                sizeof a->segment_label) != 0)
+        snprintf(a->segment_label, sizeof a->segment_label, "%s", UNSEGMENTED);
+    snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
+             alert_policy_action(ap, in->seg, a->risk_bucket));
+    a->n_factors = top_factors(in->model, in->z, a->top_factors, factor_idx);
+    a->model_version = (int64_t)model_version(in->model);
+    a->arm = alert_arm_of(ap->salt, in->user_id, uid_len, ap->holdout_percent);
+    feat_human_values(in->state, in->event_time_ms, a->features);
+    for (int i = 0; i < FEAT_DIM; i++)
+        assert(isfinite(a->features[i])); /* feat_human_values guarantees it */
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    return a + b;
+}
+
+/* ---- top-percent pools ---- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *np = realloc(*p, c * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = c;
+    return 0;
+}
+
+static pool_t *pool_for(alert_policy_t *ap, int64_t tick_ms)
+{
+    pool_t *free_slot = NULL;
+    for (int i = 0; i < ap->n_pools; i++) {
+        if (ap->pools[i].active && ap->pools[i].tick_ms == tick_ms)
+            return &ap->pools[i];
+        if (!ap->pools[i].active && !free_slot)
+            free_slot = &ap->pools[i];
+    }
+    if (!free_slot) {
+        pool_t *np = realloc(ap->pools, (size_t)(ap->n_pools + 1) * sizeof *np);
+        if (!np)
+            return NULL;
+        ap->pools = np;
+        free_slot = &ap->pools[ap->n_pools++];
+        memset(free_slot, 0, sizeof *free_slot);
+    }
+    free_slot->active = 1;
+    free_slot->tick_ms = tick_ms;
+    free_slot->n_entries = free_slot->n_cands = free_slot->arena_len = 0;
+    return free_slot;
+}
+
+static int arena_put(pool_t *pl, const char *s, uint32_t *off)
+{
+    size_t n = strlen(s) + 1;
+    if (pl->arena_len + n > UINT32_MAX)
+        return -1;
+    if (grow((void **)&pl->arena, &pl->arena_cap, pl->arena_len + n, 1) != 0)
+        return -1;
+    memcpy(pl->arena + pl->arena_len, s, n);
+    *off = (uint32_t)pl->arena_len;
+    pl->arena_len += n;
+    return 0;
+}
+
+static uint64_t uid_hash(const char *uid, size_t len)
+{
+    static const uint8_t key[16] = "cs-top-tiebreak0";
+    return alert_siphash24(key, uid, len);
+}
+
+/* Adds the snapshot to the tick's ranking; a candidate (a = the alert it would be) is kept. */
+static int pool_add(pool_t *pl, const alert_input_t *in, size_t uid_len, const alert_t *a,
+                    const uint8_t *factor_idx)
+{
+    if (pl->n_entries >= UINT32_MAX - 1 ||
+        grow((void **)&pl->entries, &pl->cap_entries, pl->n_entries + 1, sizeof(rank_entry_t)))
+        return -1;
+    rank_entry_t *e = &pl->entries[pl->n_entries];
+    e->p = in->p;
+    e->uid_hash = uid_hash(in->user_id, uid_len);
+    e->seq = (uint32_t)pl->n_entries;
+    e->cand = CAND_NONE;
+    if (a) {
+        if (grow((void **)&pl->cands, &pl->cap_cands, pl->n_cands + 1, sizeof(cand_t)) != 0)
+            return -1;
+        cand_t *c = &pl->cands[pl->n_cands];
+        if (arena_put(pl, a->user_id, &c->uid_off) != 0 ||
+            arena_put(pl, a->segment_label, &c->label_off) != 0)
+            return -1;
+        c->event_time_ms = a->event_time_ms;
+        c->model_version = a->model_version;
+        c->p = a->churn_probability;
+        c->seg = a->segment_id;
+        c->n_factors = (uint8_t)a->n_factors;
+        for (int j = 0; j < a->n_factors; j++) {
+            c->factor[j] = factor_idx[j];
+            c->contribution[j] = a->top_factors[j].contribution;
+        }
+        memcpy(c->features, a->features, sizeof c->features);
+        c->bucket = (uint8_t)a->risk_bucket;
+        c->arm = (uint8_t)a->arm;
+        e->cand = (uint32_t)pl->n_cands++;
+    }
+    pl->n_entries++;
+    return 0;
+}
+
+/* The alert a candidate stands for; byte for byte what consider would have built. */
+static void cand_unpack(const alert_policy_t *ap, const pool_t *pl, const cand_t *c, alert_t *a)
+{
+    memset(a, 0, sizeof *a);
+    const char *uid = pl->arena + c->uid_off;
+    size_t uid_len = strlen(uid);
+    memcpy(a->user_id, uid, uid_len + 1);
+    alert_trigger_t t = {.is_event = 0, .tick_ms = pl->tick_ms};
+    alert_make_id(&t, uid, uid_len, a->alert_id);
+    a->event_time_ms = c->event_time_ms;
+    a->churn_probability = c->p;
+    a->risk_bucket = (alert_bucket_t)c->bucket;
+    a->segment_id = c->seg;
+    snprintf(a->segment_label, sizeof a->segment_label, "%s", pl->arena + c->label_off);
+    snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
+             alert_policy_action(ap, c->seg, a->risk_bucket));
+    a->n_factors = c->n_factors;
+    for (int j = 0; j < c->n_factors; j++) {
+        a->top_factors[j].feature = feat_info[c->factor[j]].name;
+        a->top_factors[j].contribution = c->contribution[j];
+    }
+    a->model_version = c->model_version;
+    a->arm = (alert_arm_t)c->arm;
+    memcpy(a->features, c->features, sizeof a->features);
+}
+
+static int rank_cmp(const void *pa, const void *pb)
+{
+    const rank_entry_t *a = pa, *b = pb;
+    if (a->p != b->p)
+        return a->p > b->p ? -1 : 1;
+    if (a->uid_hash != b->uid_hash)
+        return a->uid_hash < b->uid_hash ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* ---- decisions ---- */
+
+int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *out)
+{
+    if (!ap || !in || !out || !in->user_id || !in->z || !in->state || !in->model)
+        return -1;
+    size_t uid_len = strnlen(in->user_id, EV_USER_ID_MAX + 1);
+    if (uid_len == 0 || uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0) ||
+        model_dim(in->model) != FEAT_DIM) /* z and the contributions are FEAT_DIM long */
+        return -1;
+    int ranked = ap->top_percent > 0 && !in->trigger.is_event &&
+                 !(ap->has_done && in->trigger.tick_ms <= ap->done_through_ms);
+    pool_t *pl = NULL;
+    if (ranked && !(pl = pool_for(ap, in->trigger.tick_ms)))
+        return -1;
+
+    int gated = model_examples_seen(in->model) < ap->min_examples ||
+                in->event_time_ms < feat_cooldown_until_ms(in->state);
+    if (!gated && in->p >= ap->threshold) {
+        if (pl && pool_add(pl, in, uid_len, NULL, NULL) != 0)
+            return -1;
+        memset(out, 0, sizeof *out);
+        fill(ap, in, uid_len, out, NULL);
+        feat_set_cooldown_until_ms(in->state, add_sat(in->event_time_ms, ap->cooldown_ms));
+        return 1;
+    }
+    if (!pl)
+        return 0;
+    if (gated)
+        return pool_add(pl, in, uid_len, NULL, NULL);
+    alert_t a;
+    uint8_t factor_idx[ALERT_TOP_FACTORS];
+    memset(&a, 0, sizeof a);
+    fill(ap, in, uid_len, &a, factor_idx);
+    return pool_add(pl, in, uid_len, &a, factor_idx);
+}
+
+static int select_pool(alert_policy_t *ap, pool_t *pl, const alert_state_access_t *acc)
+{
+    size_t k = alert_top_count(pl->n_entries, ap->top_percent);
+    if (k == 0)
+        return 0;
+    qsort(pl->entries, pl->n_entries, sizeof *pl->entries, rank_cmp);
+    for (size_t i = 0; i < k; i++) {
+        const rank_entry_t *e = &pl->entries[i];
+        if (e->cand == CAND_NONE)
+            continue;
+        const cand_t *c = &pl->cands[e->cand];
+        const char *uid = pl->arena + c->uid_off;
+        feat_state_t *st = acc && acc->state ? acc->state(acc->opaque, uid) : NULL;
+        if (!st || c->event_time_ms < feat_cooldown_until_ms(st))
+            continue; /* gone, or alerted since it was considered */
+        if (grow((void **)&ap->out, &ap->cap_out, ap->n_out + 1, sizeof(alert_t)) != 0)
+            return -1;
+        cand_unpack(ap, pl, c, &ap->out[ap->n_out++]);
+        feat_set_cooldown_until_ms(st, add_sat(c->event_time_ms, ap->cooldown_ms));
+        if (acc->touched)
+            acc->touched(acc->opaque, uid, st);
+    }
+    return 0;
+}
+
+int alert_policy_tick_done(alert_policy_t *ap, int64_t tick_ms, const alert_state_access_t *acc,
+                           const alert_t **alerts, size_t *n)
+{
+    ap->n_out = 0;
+    if (!ap->has_done || tick_ms > ap->done_through_ms) {
+        ap->has_done = 1;
+        ap->done_through_ms = tick_ms;
+    }
+    int rc = 0;
+    for (;;) {
+        /* oldest pending tick first: its alerts set cooldowns the later ticks must see */
+        pool_t *next = NULL;
+        for (int i = 0; i < ap->n_pools; i++) {
+            pool_t *pl = &ap->pools[i];
+            if (pl->active && pl->tick_ms <= tick_ms && (!next || pl->tick_ms < next->tick_ms))
+                next = pl;
+        }
+        if (!next)
+            break;
+        if (rc == 0 && select_pool(ap, next, acc) != 0)
+            rc = -1;
+        next->active = 0;
+    }
+    *alerts = ap->out;
+    *n = rc == 0 ? ap->n_out : 0;
+    return rc;
+}
