@@ -31,6 +31,8 @@ static void usage(FILE *out)
           "  --no-header          the CSV has no header line\n"
           "  --scores-out FILE    write user_id,tick_ms,score for every scored snapshot\n"
           "  --rejects-out FILE   write rejected events: reason,user_id,event_time_ms,detail\n"
+          "  --alerts-out FILE    write the alerts the policy fired, one JSON object per line\n"
+          "                       (the ChurnAlert fields of schemas/alert.avsc)\n"
           "  --snapshots-out FILE write labelled snapshots: user_id,tick_ms,y,score and the\n"
           "                       features, in label order (for analysis and baselines)\n"
           "  --model-in FILE      start from this model snapshot (warm start)\n"
@@ -55,13 +57,14 @@ static void usage(FILE *out)
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
     enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP,
-           O_REPORT, O_FROM, O_TO, O_JSON, O_QUIET, O_HELP };
+           O_REPORT, O_ALERTS, O_FROM, O_TO, O_JSON, O_QUIET, O_HELP };
     static const struct option longopts[] = {
         {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
         {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
         {"scores-out", required_argument, 0, O_SCORES},
         {"rejects-out", required_argument, 0, O_REJECTS},
         {"snapshots-out", required_argument, 0, O_SNAP},
+        {"alerts-out", required_argument, 0, O_ALERTS},
         {"from", required_argument, 0, O_FROM},
         {"to", required_argument, 0, O_TO},
         {"report", required_argument, 0, O_REPORT},
@@ -81,6 +84,7 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         case O_SCORES: o.scores_out = optarg; break;
         case O_REJECTS: o.rejects_out = optarg; break;
         case O_SNAP: o.snapshots_out = optarg; break;
+        case O_ALERTS: o.alerts_out = optarg; break;
         case O_FROM:
         case O_TO:
             if (ks_parse_time(optarg, c == O_FROM ? &o.from_ms : &o.to_ms) != 0) {
@@ -123,5 +127,6 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         return 1;
     }
     rp_print_summary(stdout, &sum, json);
+    rp_summary_free(&sum);
     return 0;
 }

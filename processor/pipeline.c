@@ -2,22 +2,74 @@
 #include "pipeline.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct pl_s {
     eng_t *eng;
-    pred_t *pred; /* borrowed */
+    pred_t *pred;           /* borrowed */
+    alert_policy_t *policy; /* borrowed, NULL = no alerts */
+    eng_store_t store;
     pl_hooks_t hooks;
     int oom;
 };
+
+int pl_is_strong_signal(ev_type_t t)
+{
+    return t == EV_SUBSCRIPTION_CANCEL || t == EV_REFUND || t == EV_SUPPORT_TICKET;
+}
+
+/* Runs the policy on one scoring; an alert marks the record dirty (its cooldown moved). */
+static void consider(pl_t *pl, const char *uid, user_rec_t *rec, const alert_trigger_t *trig,
+                     int64_t t_ms, float p, int seg, const float *z)
+{
+    if (!pl->policy)
+        return;
+    alert_t a;
+    alert_input_t in = {.user_id = uid, .trigger = *trig, .event_time_ms = t_ms, .p = p,
+                        .seg = seg, .z = z, .state = &rec->feat,
+                        .model = pred_model(pl->pred)};
+    int rc = alert_policy_consider(pl->policy, &in, &a);
+    if (rc < 0) {
+        pl->oom = 1;
+        return;
+    }
+    if (rc == 1) {
+        if (pl->store.touched)
+            pl->store.touched(pl->store.opaque, uid, rec);
+        if (pl->hooks.alert)
+            pl->hooks.alert(pl->hooks.opaque, &a);
+    }
+}
 
 static void on_score(void *opaque, const eng_snapshot_t *s)
 {
     pl_t *pl = opaque;
     int seg;
-    float p = pred_score(pl->pred, s->x, &seg, NULL);
+    float z[FEAT_DIM];
+    float p = pred_score(pl->pred, s->x, &seg, z);
     if (pl->hooks.scored)
         pl->hooks.scored(pl->hooks.opaque, s, p, seg);
+    alert_trigger_t trig = {.is_event = 0, .tick_ms = s->tick_ms};
+    consider(pl, s->user_id, s->rec, &trig, s->tick_ms, p, seg, z);
+}
+
+/* The policy reaches user state through the store (top-percent cooldowns at tick_done). */
+static feat_state_t *acc_state(void *opaque, const char *uid)
+{
+    pl_t *pl = opaque;
+    user_rec_t *rec = pl->store.get(pl->store.opaque, uid, strlen(uid));
+    return rec ? &rec->feat : NULL;
+}
+
+_Static_assert(offsetof(user_rec_t, feat) == 0, "acc_touched maps a state to its record");
+
+static void acc_touched(void *opaque, const char *uid, feat_state_t *st)
+{
+    pl_t *pl = opaque;
+    if (pl->store.touched) /* feat is the record's first member */
+        pl->store.touched(pl->store.opaque, uid, (user_rec_t *)(void *)st);
 }
 
 static void on_label(void *opaque, const eng_snapshot_t *s)
@@ -32,12 +84,21 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
 static void on_tick_done(void *opaque, int64_t tick_ms)
 {
     pl_t *pl = opaque;
+    if (pl->policy) {
+        alert_state_access_t acc = {.opaque = pl, .state = acc_state, .touched = acc_touched};
+        const alert_t *alerts;
+        size_t n = 0;
+        if (alert_policy_tick_done(pl->policy, tick_ms, &acc, &alerts, &n) != 0)
+            pl->oom = 1;
+        for (size_t i = 0; i < n && pl->hooks.alert; i++)
+            pl->hooks.alert(pl->hooks.opaque, &alerts[i]);
+    }
     if (pl->hooks.tick_done)
         pl->hooks.tick_done(pl->hooks.opaque, tick_ms);
 }
 
-pl_t *pl_new(const cfg_t *cfg, pred_t *pred, const eng_store_t *store, const pl_hooks_t *hooks,
-             char *errstr, size_t errstr_size)
+pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_store_t *store,
+             const pl_hooks_t *hooks, char *errstr, size_t errstr_size)
 {
     pl_t *pl = calloc(1, sizeof(*pl));
     if (!pl) {
@@ -45,6 +106,8 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, const eng_store_t *store, const pl_
         return NULL;
     }
     pl->pred = pred;
+    pl->policy = policy;
+    pl->store = *store;
     pl->hooks = *hooks;
     eng_sink_t sink = {.opaque = pl, .score = on_score, .label = on_label,
                        .tick_done = on_tick_done};
@@ -66,9 +129,20 @@ void pl_destroy(pl_t *pl)
     free(pl);
 }
 
-void pl_event(pl_t *pl, const ev_event_t *ev)
+void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 {
     eng_event(pl->eng, ev);
+    if (!pl->policy || !pl_is_strong_signal(ev->type))
+        return;
+    user_rec_t *rec = pl->store.get(pl->store.opaque, ev->user_id, ev->user_id_len);
+    if (!rec)
+        return;
+    float x[FEAT_DIM], z[FEAT_DIM];
+    feat_vector(&rec->feat, ev->event_time_ms, x);
+    int seg;
+    float p = pred_score(pl->pred, x, &seg, z);
+    alert_trigger_t trig = {.is_event = 1, .partition = partition, .offset = offset};
+    consider(pl, ev->user_id, rec, &trig, ev->event_time_ms, p, seg, z);
 }
 
 /* Ticks before the next positive resolution have every label: calibration may use them. */

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "alert.h"
 #include "predictor.h"
 
 typedef struct pl_hooks_s {
@@ -18,20 +19,27 @@ typedef struct pl_hooks_s {
     void (*scored)(void *opaque, const eng_snapshot_t *s, float p, int seg);
     /* A snapshot's label arrived (it was scored before). */
     void (*labelled)(void *opaque, const eng_snapshot_t *s);
-    /* Tick T's sweep is complete. */
+    /* Tick T's sweep is complete (after its top-percent alerts, if any, were emitted). */
     void (*tick_done)(void *opaque, int64_t tick_ms);
+    /* An alert fired (the user's cooldown is already set in its record). */
+    void (*alert)(void *opaque, const alert_t *a);
 } pl_hooks_t;
 
 typedef struct pl_s pl_t;
 
-/* Creates a pipeline on a user store. Borrows pred, store and hooks' opaque; copies the
- * rest. NULL with errstr set on invalid engine parameters (tick, horizon, lateness). */
-pl_t *pl_new(const cfg_t *cfg, pred_t *pred, const eng_store_t *store, const pl_hooks_t *hooks,
-             char *errstr, size_t errstr_size);
+/* Creates a pipeline on a user store. Borrows pred, policy (NULL = no alerts), store and
+ * hooks' opaque; copies the rest. NULL with errstr set on invalid engine parameters. */
+pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_store_t *store,
+             const pl_hooks_t *hooks, char *errstr, size_t errstr_size);
 void pl_destroy(pl_t *pl);
 
-/* Applies one validated event. */
-void pl_event(pl_t *pl, const ev_event_t *ev);
+/* Applies one validated event; partition and offset identify it (alert ids of strong-signal
+ * rescoring: subscription_cancel, refund and support_ticket score the user at once, at the
+ * event's time, after it is applied). */
+void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset);
+
+/* Strong-signal event types: rescored at once. */
+int pl_is_strong_signal(ev_type_t t);
 
 /* Batch boundary: learns the queued labels, moves the watermark (sweeps and positives up to
  * it), learns what the sweeps labelled. Returns 0, -1 when learning ran out of memory. */

@@ -75,6 +75,11 @@ void pred_ticks_complete(pred_t *pr, int64_t through_ms)
     model_ticks_complete(pr->model, through_ms);
 }
 
+model_t *pred_model(const pred_t *pr)
+{
+    return pr->model;
+}
+
 size_t pred_labels_learnt(const pred_t *pr)
 {
     return pr->learnt;

@@ -33,6 +33,9 @@ void pred_ticks_complete(pred_t *pr, int64_t through_ms);
 /* Learns every queued row (model_train) and empties the queue. Returns 0 or -1. */
 int pred_flush(pred_t *pr);
 
+/* The model scored and trained (borrowed at pred_new). */
+model_t *pred_model(const pred_t *pr);
+
 /* Labels learnt so far through this predictor. */
 size_t pred_labels_learnt(const pred_t *pr);
 

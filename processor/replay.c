@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "csv_import.h"
 #include "engine.h"
 #include "jsonl.h"
@@ -133,6 +134,7 @@ typedef struct replay_s {
     size_t nrows, caprows;
     FILE *scores;
     FILE *snapshots;
+    FILE *alerts;
     int oom; /* set by callbacks that could not allocate; checked after each batch */
 } replay_t;
 
@@ -183,6 +185,45 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
     }
     free(p->user_id);
     free(p);
+}
+
+static void on_alert(void *opaque, const alert_t *a)
+{
+    replay_t *rp = opaque;
+    rp_summary_t *sum = rp->sum;
+    sum->alerts++;
+    sum->alerts_by_bucket[a->risk_bucket]++;
+    sum->alerts_by_arm[a->arm]++;
+    int64_t tick = eng_tick_floor(a->event_time_ms, rp->cfg->tick_interval_ms);
+    /* Alerts come in time order except around late events: search from the end, insert in
+     * order when the tick is new. */
+    size_t i = sum->alert_ticks;
+    while (i > 0 && sum->alert_tick_ms[i - 1] > tick)
+        i--;
+    if (i == 0 || sum->alert_tick_ms[i - 1] != tick) {
+        int64_t *t = realloc(sum->alert_tick_ms, (sum->alert_ticks + 1) * sizeof(*t));
+        if (t)
+            sum->alert_tick_ms = t;
+        size_t *n = realloc(sum->alert_tick_count, (sum->alert_ticks + 1) * sizeof(*n));
+        if (n)
+            sum->alert_tick_count = n;
+        if (!t || !n) {
+            rp->oom = 1;
+            return;
+        }
+        memmove(t + i + 1, t + i, (sum->alert_ticks - i) * sizeof(*t));
+        memmove(n + i + 1, n + i, (sum->alert_ticks - i) * sizeof(*n));
+        t[i] = tick;
+        n[i] = 0;
+        sum->alert_ticks++;
+        i++;
+    }
+    sum->alert_tick_count[i - 1]++;
+    if (rp->alerts) {
+        char line[8192];
+        if (alert_to_json(a, line, sizeof(line)) > 0)
+            fprintf(rp->alerts, "%s\n", line);
+    }
 }
 
 static void on_tick_done(void *opaque, int64_t tick_ms)
@@ -372,6 +413,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     source_t src;
     st_mem_t *st = NULL;
     pl_t *pl = NULL;
+    alert_policy_t *policy = NULL;
     FILE *rejects = NULL;
     int src_open = 0;
 
@@ -400,6 +442,10 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         }
         fputs("user_id,tick_ms,score\n", rp.scores);
     }
+    if (o->alerts_out && !(rp.alerts = fopen(o->alerts_out, "w"))) {
+        snprintf(errstr, errstr_size, "%s: %s", o->alerts_out, strerror(errno));
+        goto out;
+    }
     if (o->snapshots_out) {
         if (!(rp.snapshots = fopen(o->snapshots_out, "w"))) {
             snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
@@ -421,8 +467,10 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     eng_store_t ops;
     st_mem_engine_ops(st, &ops);
     pl_hooks_t hooks = {.opaque = &rp, .scored = on_scored, .labelled = on_labelled,
-                        .tick_done = on_tick_done};
-    if (!(pl = pl_new(cfg, rp.pred, &ops, &hooks, errstr, errstr_size)))
+                        .tick_done = on_tick_done, .alert = on_alert};
+    if (!(policy = alert_policy_new(cfg, errstr, errstr_size)))
+        goto out;
+    if (!(pl = pl_new(cfg, rp.pred, policy, &ops, &hooks, errstr, errstr_size)))
         goto out;
     if (source_open(&src, cfg, o, errstr, errstr_size) != 0)
         goto out;
@@ -464,7 +512,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
-        pl_event(pl, &ev);
+        pl_event(pl, &ev, 0, sum->events_read - 1);
         sum->events_applied++;
         if (ev.event_time_ms > max_t)
             max_t = ev.event_time_ms;
@@ -522,9 +570,12 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     rc = 0;
 out:
     sum->seconds = now_s() - t0;
+    if (rc != 0)
+        rp_summary_free(sum);
     if (src_open)
         source_close(&src);
     pl_destroy(pl);
+    alert_policy_destroy(policy);
     st_mem_destroy(st);
     pred_destroy(rp.pred);
     model_destroy(rp.model);
@@ -536,6 +587,10 @@ out:
     }
     if (rejects)
         fclose(rejects);
+    if (rp.alerts && fclose(rp.alerts) != 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s: %s", o->alerts_out, strerror(errno));
+        rc = -1;
+    }
     if (rp.snapshots && fclose(rp.snapshots) != 0 && rc == 0) {
         snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
         rc = -1;
@@ -544,6 +599,15 @@ out:
 }
 
 /* ---- summary ---- */
+
+void rp_summary_free(rp_summary_t *sum)
+{
+    free(sum->alert_tick_ms);
+    free(sum->alert_tick_count);
+    sum->alert_tick_ms = NULL;
+    sum->alert_tick_count = NULL;
+    sum->alert_ticks = 0;
+}
 
 static void print_metrics_text(FILE *out, const char *name, const bt_metrics_t *m)
 {
@@ -592,6 +656,11 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
                 s->users, (long long)s->first_event_ms, (long long)s->last_event_ms,
                 (long long)s->end_ms, s->ticks, s->scored, s->labelled, s->censored,
                 (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
+        fprintf(out, "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
+                     "\"treatment\":%zu,\"holdout\":%zu},",
+                s->alerts, s->alerts_by_bucket[ALERT_LOW], s->alerts_by_bucket[ALERT_MEDIUM],
+                s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_arm[ALERT_TREATMENT],
+                s->alerts_by_arm[ALERT_HOLDOUT]);
         fputs("\"model\":", out);
         print_metrics_json(out, &s->model);
         fputs(",\"recency_baseline\":", out);
@@ -622,6 +691,10 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
             s->model.ticks);
     print_metrics_text(out, "model", &s->model);
     print_metrics_text(out, "recency", &s->recency);
+    fprintf(out, "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu)\n",
+            s->alerts, s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_bucket[ALERT_MEDIUM],
+            s->alerts_by_bucket[ALERT_LOW], s->alerts_by_arm[ALERT_TREATMENT],
+            s->alerts_by_arm[ALERT_HOLDOUT]);
     fprintf(out, "model      version %llu, %llu examples learnt\n",
             (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
     fprintf(out, "segments  ");

@@ -27,6 +27,7 @@ typedef struct rp_opts_s {
     const char *model_in;    /* warm start from this snapshot file; NULL = new model */
     const char *model_out;   /* write the final model here; NULL = not written */
     const char *report;      /* self-contained HTML report; NULL = not written */
+    const char *alerts_out;  /* alerts as JSON lines; NULL = not written */
     int progress;            /* progress lines on stderr */
 } rp_opts_t;
 
@@ -57,6 +58,10 @@ typedef struct rp_summary_s {
     bt_metrics_t recency; /* baseline: days since last activity, same snapshots */
     uint64_t model_version, model_examples;
     int k;
+    size_t alerts, alerts_by_bucket[3], alerts_by_arm[2]; /* alert_bucket_t, alert_arm_t */
+    size_t alert_ticks;       /* entries of alert_tick_ms / alert_tick_count */
+    int64_t *alert_tick_ms;   /* per tick (alert time floored to the tick), ascending; owned */
+    size_t *alert_tick_count; /* by the summary: rp_summary_free() */
     size_t seg_size[RP_MAX_SEGMENTS];     /* labelled snapshots per segment at scoring */
     size_t seg_positives[RP_MAX_SEGMENTS];
     double seconds;
@@ -65,6 +70,9 @@ typedef struct rp_summary_s {
 /* Runs the replay. Returns 0, or -1 with errstr set (unreadable input, bad options, I/O). */
 int rp_run(const cfg_t *cfg, const rp_opts_t *opts, rp_summary_t *sum, char *errstr,
            size_t errstr_size);
+
+/* Frees what the summary owns (per-tick alert counts); the struct itself is the caller's. */
+void rp_summary_free(rp_summary_t *sum);
 
 /* Prints the summary for people (text) or machines (one JSON object). */
 void rp_print_summary(FILE *out, const rp_summary_t *sum, int json);

@@ -338,18 +338,20 @@ static int write_segments(FILE *f, const rep_t *rp, const char *const *names)
     return 0;
 }
 
-/* Alerts per tick as bars. counts NULL = the build has no alert policy yet: the section says
- * so instead of showing made-up numbers. */
-static int report_alerts_chart(FILE *f, const int64_t *ticks, const size_t *counts, size_t n)
+/* Alerts per tick (alert time floored to the tick) as bars, with the totals by bucket and
+ * arm. */
+static int report_alerts_chart(FILE *f, const rp_summary_t *s)
 {
+    const int64_t *ticks = s->alert_tick_ms;
+    const size_t *counts = s->alert_tick_count;
+    size_t n = s->alert_ticks;
     fputs("<h2 id=\"alerts\">Alerts per tick</h2>\n", f);
-    if (!counts) {
-        no_data(f, "Alerts per tick: not available in this build (arrives with the alert "
-                   "policy).");
-        return 0;
-    }
+    fprintf(f, "<p>%zu alerts: high %zu, medium %zu, low %zu; treatment %zu, holdout %zu.</p>\n",
+            s->alerts, s->alerts_by_bucket[2], s->alerts_by_bucket[1], s->alerts_by_bucket[0],
+            s->alerts_by_arm[0], s->alerts_by_arm[1]);
     if (n == 0) {
-        no_data(f, "No ticks: no alerts.");
+        no_data(f, "No alert fired (see alert.threshold, alert.top_percent and "
+                   "model.min_examples).");
         return 0;
     }
     double *x = malloc(2 * n * sizeof(double)), *y = x ? x + n : NULL, top = 1;
@@ -456,7 +458,7 @@ static int write_doc(FILE *f, const rep_t *rp)
     write_roc(f, rp);
     write_calibration(f, rp);
     if (write_over_time(f, rp) != 0 || write_segments(f, rp, named ? names : NULL) != 0 ||
-        report_alerts_chart(f, NULL, NULL, 0) != 0 ||
+        report_alerts_chart(f, rp->sum) != 0 ||
         write_weights(f, rp, named ? names : NULL) != 0)
         return -1;
     fputs("</body>\n</html>\n", f);

@@ -192,7 +192,9 @@ static void test_full_report(void **state)
         "Positive rate per tick",
         "<h2 id=\"segments\">Segments over time</h2>",
         "<h2 id=\"alerts\">Alerts per tick</h2>",
-        "Alerts per tick: not available in this build (arrives with the alert policy).",
+        /* the synthetic summary has no alerts: the section says so, no made-up bars */
+        "<p>0 alerts: high 0, medium 0, low 0; treatment 0, holdout 0.</p>",
+        "No alert fired (see alert.threshold, alert.top_percent and model.min_examples).",
         "<h2 id=\"weights\">Weights by feature</h2>",
         /* 5 labelled ticks of 40 (the 6th is censored), dates in UTC */
         "200 labelled snapshots",
