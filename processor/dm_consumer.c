@@ -284,6 +284,10 @@ void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const cha
                     : level == 4 ? LOG_WARN
                     : level <= 6 ? LOG_INFO
                                  : LOG_DEBUG;
+    /* The producer shares the kafka.* keys with the consumer on purpose (one security
+     * setup): its "consumer property ignored" warnings are expected, not news. */
+    if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
+        l = LOG_DEBUG;
     log_emit(l, "kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
