@@ -481,6 +481,7 @@ static void check_counts(const input_t *in, int port, const char *prefix)
 typedef struct run_s {
     char group[NAME_SIZE], prefix[NAME_SIZE + 8], dlq[NAME_SIZE + 8], log[NAME_SIZE + 512];
     int redis_port, metrics_port, batch_max;
+    char extra[128]; /* one more flag, or "" */
 } run_t;
 
 static int free_port(void)
@@ -511,6 +512,7 @@ static pid_t spawn_run(const run_t *r, const char *topic)
     snprintf(a[9], sizeof(a[9]), "--kafka.session.timeout.ms=6000");
     snprintf(a[10], sizeof(a[10]), "--kafka.heartbeat.interval.ms=500");
     snprintf(a[11], sizeof(a[11]), "--redis.command_timeout=1s");
+    const char *extra = r->extra[0] ? r->extra : "--log.level=info";
     const char *bin = testenv_get("CS_BIN");
     fflush(NULL);
     pid_t pid = fork();
@@ -522,7 +524,7 @@ static pid_t spawn_run(const run_t *r, const char *topic)
             dup2(fd, 2);
         }
         execl(bin, bin, "run", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-              a[11], (char *)NULL);
+              a[11], extra, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -866,12 +868,62 @@ static void test_run_redis_outage(void **state)
     free(in);
 }
 
+/* Two instances in one group with the cooperative-sticky protocol: B joins while A runs
+ * (incremental revoke/assign), then A leaves and B takes its partitions over. Every event is
+ * counted once and every bad message reaches the DLQ once. */
+static void test_run_two_instances_cooperative(void **state)
+{
+    (void)state;
+    brokers = testenv_get("CS_KAFKA_BROKERS");
+    bad_t bad[16];
+    size_t n_bad = make_bad_table(bad);
+    input_t *in = setup_input("coop", bad, n_bad);
+    run_t a, b;
+    setup_run(&a, testenv_get_port("CS_REDIS_PORT"), 100, "coop");
+    snprintf(a.extra, sizeof(a.extra), "--kafka.partition.assignment.strategy=cooperative-sticky");
+    b = a;
+    b.metrics_port = free_port();
+    snprintf(b.log, sizeof(b.log), "%s/%s-b.log", testenv_get("CS_TMP"), a.group);
+
+    produce_range(in, 0, N_EVENTS / 3);
+    pid_t pa = spawn_run(&a, in->topic);
+    wait_caught_up(in, &a, pa, CATCH_UP_MS);
+    pid_t pb = spawn_run(&b, in->topic);
+    produce_range(in, N_EVENTS / 3, 2 * N_EVENTS / 3);
+    wait_caught_up(in, &a, pa, CATCH_UP_MS);
+    static char body[1 << 16];
+    /* Both members hold partitions once the incremental rebalance settles. */
+    double na = 0, nb = 0;
+    for (int64_t end = testenv_now_ms() + 30000; testenv_now_ms() < end; usleep(200000)) {
+        assert_int_equal(http_get(a.metrics_port, "/metrics", body, sizeof(body)), 200);
+        na = metric(body, "churnstream_assigned_partitions");
+        assert_int_equal(http_get(b.metrics_port, "/metrics", body, sizeof(body)), 200);
+        nb = metric(body, "churnstream_assigned_partitions");
+        if (na > 0 && nb > 0 && na + nb == N_PARTITIONS)
+            break;
+    }
+    if (!(na > 0 && nb > 0 && na + nb == N_PARTITIONS))
+        fail_msg("assignment did not split: A %g, B %g partitions", na, nb);
+    assert_true(log_contains(&a, "revoked"));
+
+    stop_run(pa, &a);
+    produce_range(in, 2 * N_EVENTS / 3, N_EVENTS);
+    wait_caught_up(in, &b, pb, CATCH_UP_MS);
+    assert_int_equal(http_get(b.metrics_port, "/metrics", body, sizeof(body)), 200);
+    assert_true(metric(body, "churnstream_assigned_partitions") == N_PARTITIONS);
+    stop_run(pb, &b);
+    check_counts(in, a.redis_port, a.prefix);
+    check_dlq(in, a.dlq);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_exact_counts_dlq_metrics),
         cmocka_unit_test(test_run_sigkill_restarts_exact),
         cmocka_unit_test_teardown(test_run_redis_outage, outage_teardown),
+        cmocka_unit_test(test_run_two_instances_cooperative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
