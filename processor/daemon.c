@@ -50,6 +50,17 @@ static void on_signal(int sig)
     dm_stop_flag = 1;
 }
 
+static void on_shutdown_timeout(int sig)
+{
+    static const char msg[] = "level=error module=daemon msg=\"shutdown took longer than "
+                              "the watchdog allows: exiting now\"\n";
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        /* nothing else to do */
+    }
+    _exit(1);
+}
+
 void dm_install_signals(void)
 {
     struct sigaction sa;
@@ -256,13 +267,17 @@ static void resend_outbox(dm_t *dm)
 /* Shutdown order (DESIGN.md section 7, STYLE.md 5): (1) stop polling; (2) finish the batch
  * in hand: one more attempt, and if the store is still down it stays uncommitted and is
  * re-read from the stored offsets at the next start; (3) commit the processed offsets to
- * Kafka synchronously; (4) flush the producer, bounded by DM_FLUSH_TIMEOUT_MS (what is
- * left is purged, logged and counted); (5) rd_kafka_consumer_close, which leaves the group
- * and revokes (the handler's on_revoke); (6) destroy, in dm_destroy. */
+ * Kafka (async; consumer_close waits for it); (4) flush the producer, bounded by
+ * DM_FLUSH_TIMEOUT_MS (what is left is purged, logged and counted); (5) rd_kafka_consumer_close,
+ * which leaves the group and revokes (the handler's on_revoke); (6) destroy, in dm_destroy. */
 static void shutdown_in_order(dm_t *dm)
 {
     int64_t t0 = dm_now_ms();
     atomic_store(&dm->metrics.stopping, 1);
+    /* Closing the consumer can wait on an unreachable broker; the watchdog bounds the whole
+     * shutdown (exiting early loses nothing: the store holds state and offsets). */
+    signal(SIGALRM, on_shutdown_timeout);
+    alarm(DM_SHUTDOWN_MAX_S);
     log_info("daemon", "stopping: finishing the batch in hand (%zu messages)", dm->n_batch);
     if (dm->n_batch > 0 && process_once(dm) == DM_BATCH_RETRY) {
         log_warn("daemon",
@@ -279,8 +294,10 @@ static void shutdown_in_order(dm_t *dm)
             parts[n] = dm->parts[i].partition;
             next[n++] = dm->parts[i].next_offset;
         }
+    /* Async: with the broker unreachable a synchronous commit would hold the exit for a
+     * socket timeout, and this commit only serves lag tools (the store has the offsets). */
     if (n > 0)
-        dm_consumer_commit(dm, parts, next, n, 1);
+        dm_consumer_commit(dm, parts, next, n, 0);
     free(parts);
     free(next);
     int left = dm_producer_flush(dm, DM_FLUSH_TIMEOUT_MS);
@@ -290,6 +307,7 @@ static void shutdown_in_order(dm_t *dm)
                   "in the outbox)",
                   left, DM_FLUSH_TIMEOUT_MS);
     dm_consumer_close(dm);
+    alarm(0);
     log_info("daemon", "stopped in %" PRId64 " ms", dm_now_ms() - t0);
 }
 

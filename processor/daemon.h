@@ -99,8 +99,9 @@ dm_t *dm_new(const cfg_t *cfg, const dm_handler_t *handler, char *errstr, size_t
 
 /* Runs until dm_request_stop() (or SIGTERM/SIGINT after dm_install_signals()), then shuts
  * down in order: stop polling, finish the batch in hand (commit it when the store is up),
- * commit offsets to Kafka, flush the producer (bounded by DM_FLUSH_TIMEOUT_MS), close the
- * consumer. Returns the exit status: 0 clean, 1 fatal Kafka error. */
+ * commit offsets to Kafka (async), flush the producer (bounded by DM_FLUSH_TIMEOUT_MS),
+ * close the consumer; a watchdog (DM_SHUTDOWN_MAX_S) exits with status 1 if that hangs.
+ * Returns the exit status: 0 clean, 1 fatal Kafka error. */
 int dm_run(dm_t *dm);
 
 /* Frees everything dm_new made; NULL is a no-op. */
@@ -115,5 +116,6 @@ void dm_request_stop(void);
 void dm_install_signals(void);
 
 #define DM_FLUSH_TIMEOUT_MS 10000
+#define DM_SHUTDOWN_MAX_S   30 /* watchdog of the whole shutdown: then _exit(1) */
 
 #endif

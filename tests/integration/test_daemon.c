@@ -495,6 +495,28 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Daemons started by the current test, so a failing assertion never leaves one running. */
+static pid_t live[8];
+
+static void live_forget(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+        if (live[i] == pid)
+            live[i] = 0;
+}
+
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+            live[i] = 0;
+        }
+    return 0;
+}
+
 static pid_t spawn_run(const run_t *r, const char *topic)
 {
     char a[12][NAME_SIZE + 128];
@@ -527,6 +549,11 @@ static pid_t spawn_run(const run_t *r, const char *topic)
               a[11], extra, (char *)NULL);
         _exit(127);
     }
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+        if (live[i] == 0) {
+            live[i] = pid;
+            break;
+        }
     return pid;
 }
 
@@ -536,8 +563,10 @@ static int wait_exit(pid_t pid, int64_t timeout_ms)
     int status;
     for (int64_t end = testenv_now_ms() + timeout_ms; testenv_now_ms() < end;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
+        if (w == pid) {
+            live_forget(pid);
             return status;
+        }
         usleep(10000);
     }
     return -1;
@@ -547,6 +576,7 @@ static void kill_and_reap(pid_t pid)
 {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    live_forget(pid);
 }
 
 /* Waits until the stored offsets reach the input's end offsets; fails if the daemon exits. */
@@ -556,8 +586,10 @@ static void wait_caught_up(const input_t *in, const run_t *r, pid_t pid, int64_t
         if (caught_up(in, r->redis_port, r->prefix))
             return;
         int status;
-        if (waitpid(pid, &status, WNOHANG) == pid)
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            live_forget(pid);
             fail_msg("churnstream run exited early (status %d); log: %s", status, r->log);
+        }
         usleep(20000);
     }
     kill_and_reap(pid);
@@ -797,7 +829,7 @@ static char outage_dir[512];
 /* The private Redis must not outlive a failed test. */
 static int outage_teardown(void **state)
 {
-    (void)state;
+    kill_leftovers(state);
     if (outage_dir[0]) {
         char line[1200];
         snprintf(line, sizeof(line), "bash \"%s/tests/services/redis.sh\" stop \"%s\" >&2",
@@ -920,10 +952,10 @@ static void test_run_two_instances_cooperative(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_exact_counts_dlq_metrics),
-        cmocka_unit_test(test_run_sigkill_restarts_exact),
+        cmocka_unit_test_teardown(test_run_exact_counts_dlq_metrics, kill_leftovers),
+        cmocka_unit_test_teardown(test_run_sigkill_restarts_exact, kill_leftovers),
         cmocka_unit_test_teardown(test_run_redis_outage, outage_teardown),
-        cmocka_unit_test(test_run_two_instances_cooperative),
+        cmocka_unit_test_teardown(test_run_two_instances_cooperative, kill_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
