@@ -1,0 +1,331 @@
+/* The daemon's main loop: collect a micro-batch, hand it to the handler (one store
+ * transaction), then produce its DLQ messages and alerts and commit its offsets to Kafka.
+ * A failed batch is kept and retried with capped backoff while the assignment is paused, so
+ * nothing is skipped; signals only set a flag and the shutdown runs in a fixed order. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dm_internal.h"
+#include "log.h"
+
+#define DM_BACKOFF_MIN_MS 100
+#define DM_BACKOFF_MAX_MS 10000
+
+volatile sig_atomic_t dm_stop_flag;
+static volatile sig_atomic_t dm_signalled;
+
+int64_t dm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int dm_sleep_ms(int64_t ms)
+{
+    while (ms > 0 && !dm_stop_flag) {
+        int64_t slice = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)slice * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+    return dm_stop_flag ? 1 : 0;
+}
+
+void dm_request_stop(void)
+{
+    dm_stop_flag = 1;
+}
+
+/* A second signal means "now": the batch in hand is not committed, and the stored offsets
+ * bring it back on restart, so exiting here loses nothing. */
+static void on_signal(int sig)
+{
+    if (dm_signalled)
+        _exit(128 + sig);
+    dm_signalled = 1;
+    dm_stop_flag = 1;
+}
+
+static void on_shutdown_timeout(int sig)
+{
+    static const char msg[] = "level=error module=daemon msg=\"shutdown took longer than "
+                              "the watchdog allows: exiting now\"\n";
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        /* nothing else to do */
+    }
+    _exit(1);
+}
+
+void dm_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void dm_handler_state(dm_t *dm, int ok, const char *what, const char *err)
+{
+    if (ok) {
+        if (dm->handler_failing)
+            log_info("daemon", "handler recovered (%s): processing resumes", what);
+        dm->handler_failing = 0;
+        if (!atomic_load(&dm->metrics.handler_healthy))
+            dm_metrics_set_health(&dm->metrics, 1, NULL);
+        return;
+    }
+    char detail[256];
+    snprintf(detail, sizeof(detail), "%s: %s", what, err && *err ? err : "failed");
+    if (!dm->handler_failing)
+        log_error("daemon",
+                  "handler failing (%s); retrying with backoff %d ms .. %d s, nothing "
+                  "is skipped",
+                  detail, DM_BACKOFF_MIN_MS, DM_BACKOFF_MAX_MS / 1000);
+    else
+        log_debug("daemon", "still failing: %s", detail);
+    dm->handler_failing = 1;
+    dm_metrics_set_health(&dm->metrics, 0, detail);
+}
+
+dm_t *dm_new(const cfg_t *cfg, const dm_handler_t *handler, char *errstr, size_t errstr_size)
+{
+    dm_t *dm = calloc(1, sizeof(*dm));
+    if (!dm) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    dm->cfg = cfg;
+    dm->h = handler;
+    dm_metrics_init(&dm->metrics);
+    if (dm_http_start(dm, errstr, errstr_size) != 0 ||
+        dm_producer_open(dm, errstr, errstr_size) != 0 ||
+        dm_consumer_open(dm, errstr, errstr_size) != 0) {
+        dm_destroy(dm);
+        return NULL;
+    }
+    return dm;
+}
+
+void dm_destroy(dm_t *dm)
+{
+    if (!dm)
+        return;
+    dm_consumer_close(dm);
+    dm_batch_drop_front(dm, dm->n_batch);
+    dm_producer_close(dm);
+    dm_http_stop(dm);
+    dm_metrics_destroy(&dm->metrics);
+    free(dm->batch);
+    free(dm->msgs);
+    free(dm->rejects);
+    free(dm->parts);
+    free(dm);
+}
+
+/* Each partition's next offset after the batch, in first-seen order. Returns the count. */
+static size_t batch_next_offsets(dm_t *dm, int32_t *parts, int64_t *next)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < dm->n_batch; i++) {
+        const rd_kafka_message_t *m = dm->batch[i];
+        size_t j = 0;
+        while (j < n && parts[j] != m->partition)
+            j++;
+        if (j == n) {
+            parts[n] = m->partition;
+            next[n++] = m->offset + 1;
+        } else if (m->offset + 1 > next[j]) {
+            next[j] = m->offset + 1;
+        }
+    }
+    return n;
+}
+
+static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
+{
+    dm_metrics_t *mt = &dm->metrics;
+    atomic_fetch_add(&mt->batches, 1);
+    dm_metrics_observe_batch(mt, seconds);
+    atomic_fetch_add(&mt->events_in, dm->n_batch - res->n_rejects);
+    atomic_fetch_add(&mt->redis_round_trips, res->redis_round_trips);
+    if (res->watermark_ms != INT64_MIN)
+        atomic_store(&mt->watermark_ms, res->watermark_ms);
+    for (size_t i = 0; i < res->n_rejects; i++) {
+        const dm_reject_t *r = &res->rejects[i];
+        int reason = r->reason > 0 && r->reason < EV_ERR_COUNT ? r->reason : EV_ERR_UNDECODABLE;
+        atomic_fetch_add(&mt->events_rejected[reason], 1);
+        if (r->index < dm->n_batch)
+            dm_produce_dlq(dm, &dm->msgs[r->index], r);
+    }
+    for (size_t i = 0; i < res->n_alerts; i++)
+        dm_produce_alert(dm, &res->alerts[i]);
+}
+
+/* One attempt at the batch in hand. On success (and on a stale batch) the batch is gone
+ * afterwards; on DM_BATCH_RETRY it is kept as it was. */
+static int process_once(dm_t *dm)
+{
+    size_t n = dm->n_batch;
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = dm->batch[i];
+        rd_kafka_timestamp_type_t tstype;
+        dm->msgs[i] = (dm_msg_t){m->partition,
+                                 m->offset,
+                                 m->key,
+                                 m->key_len,
+                                 m->payload,
+                                 m->len,
+                                 rd_kafka_message_timestamp(m, &tstype)};
+    }
+    dm_batch_result_t res = {dm->rejects, dm->cap_batch, 0, NULL, 0, 0, INT64_MIN};
+    char err[512] = "";
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = dm->h->process_batch(dm->h->opaque, dm->msgs, n, &res, err, sizeof(err));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+
+    int32_t *parts = malloc(n * sizeof(*parts));
+    int64_t *next = malloc(n * sizeof(*next));
+    if (!parts || !next) {
+        free(parts);
+        free(next);
+        log_error("daemon", "out of memory after a batch: stopping (the restart is exact)");
+        dm->fatal = 1;
+        dm_stop_flag = 1;
+        return DM_BATCH_RETRY;
+    }
+    size_t np = batch_next_offsets(dm, parts, next);
+    if (rc == 0) {
+        dm_handler_state(dm, 1, "processing a batch", NULL);
+        account(dm, &res, seconds);
+        dm_consumer_commit(dm, parts, next, np, 0);
+        dm_batch_drop_front(dm, n);
+    } else if (rc == DM_BATCH_STALE) {
+        atomic_fetch_add(&dm->metrics.batches_stale, 1);
+        log_warn("daemon", "dropped a batch of %zu messages the store is already past (%s)", n,
+                 err);
+        dm_batch_drop_front(dm, n);
+        dm_consumer_resync(dm, parts, np);
+    } else {
+        atomic_fetch_add(&dm->metrics.batch_failures, 1);
+        atomic_fetch_add(&dm->metrics.redis_round_trips, res.redis_round_trips);
+        dm_handler_state(dm, 0, "processing a batch", err);
+        rc = DM_BATCH_RETRY;
+    }
+    free(parts);
+    free(next);
+    return rc;
+}
+
+/* Processes the batch in hand until it is committed (or dropped as stale, or revoked away),
+ * or until stop is requested. While retrying, the assignment is paused and the consumer is
+ * still served: rebalances run (and drop revoked partitions' messages from the batch), and
+ * max.poll.interval.ms is never exceeded, however long the store is down. */
+static void process_batch_retrying(dm_t *dm)
+{
+    int64_t backoff_ms = DM_BACKOFF_MIN_MS;
+    while (dm->n_batch > 0) {
+        if (process_once(dm) != DM_BATCH_RETRY)
+            break;
+        if (dm_stop_flag)
+            return;
+        if (!dm->paused)
+            dm_consumer_pause(dm, 1);
+        dm_consumer_serve(dm, (int)backoff_ms);
+        backoff_ms = backoff_ms * 2 > DM_BACKOFF_MAX_MS ? DM_BACKOFF_MAX_MS : backoff_ms * 2;
+    }
+    if (dm->paused)
+        dm_consumer_pause(dm, 0);
+}
+
+static void resend_outbox(dm_t *dm)
+{
+    if (!dm->h->pending_alerts)
+        return;
+    const dm_alert_t *alerts = NULL;
+    size_t n = 0;
+    char err[512] = "";
+    if (dm->h->pending_alerts(dm->h->opaque, &alerts, &n, err, sizeof(err)) != 0) {
+        log_warn("daemon", "cannot read the alert outbox: %s (re-sent at the next start)", err);
+        return;
+    }
+    if (n)
+        log_info("daemon", "re-sending %zu alerts left in the outbox", n);
+    for (size_t i = 0; i < n; i++)
+        dm_produce_alert(dm, &alerts[i]);
+}
+
+/* Shutdown order (DESIGN.md section 7, STYLE.md 5): (1) stop polling; (2) finish the batch
+ * in hand: one more attempt, and if the store is still down it stays uncommitted and is
+ * re-read from the stored offsets at the next start; (3) commit the processed offsets to
+ * Kafka (async; consumer_close waits for it); (4) flush the producer, bounded by
+ * DM_FLUSH_TIMEOUT_MS (what is left is purged, logged and counted); (5) rd_kafka_consumer_close,
+ * which leaves the group and revokes (the handler's on_revoke); (6) destroy, in dm_destroy. */
+static void shutdown_in_order(dm_t *dm)
+{
+    int64_t t0 = dm_now_ms();
+    atomic_store(&dm->metrics.stopping, 1);
+    /* Closing the consumer can wait on an unreachable broker; the watchdog bounds the whole
+     * shutdown (exiting early loses nothing: the store holds state and offsets). */
+    signal(SIGALRM, on_shutdown_timeout);
+    alarm(DM_SHUTDOWN_MAX_S);
+    log_info("daemon", "stopping: finishing the batch in hand (%zu messages)", dm->n_batch);
+    if (dm->n_batch > 0 && process_once(dm) == DM_BATCH_RETRY) {
+        log_warn("daemon",
+                 "%zu messages left uncommitted: they are re-read from the stored "
+                 "offsets at the next start",
+                 dm->n_batch);
+        dm_batch_drop_front(dm, dm->n_batch);
+    }
+    int32_t *parts = malloc((dm->n_parts ? dm->n_parts : 1) * sizeof(*parts));
+    int64_t *next = malloc((dm->n_parts ? dm->n_parts : 1) * sizeof(*next));
+    size_t n = 0;
+    for (size_t i = 0; parts && next && i < dm->n_parts; i++)
+        if (dm->parts[i].next_offset >= 0) {
+            parts[n] = dm->parts[i].partition;
+            next[n++] = dm->parts[i].next_offset;
+        }
+    /* Async: with the broker unreachable a synchronous commit would hold the exit for a
+     * socket timeout, and this commit only serves lag tools (the store has the offsets). */
+    if (n > 0)
+        dm_consumer_commit(dm, parts, next, n, 0);
+    free(parts);
+    free(next);
+    int left = dm_producer_flush(dm, DM_FLUSH_TIMEOUT_MS);
+    if (left > 0)
+        log_error("daemon",
+                  "%d DLQ/alert messages undelivered after %d ms: dropped (alerts stay "
+                  "in the outbox)",
+                  left, DM_FLUSH_TIMEOUT_MS);
+    dm_consumer_close(dm);
+    alarm(0);
+    log_info("daemon", "stopped in %" PRId64 " ms", dm_now_ms() - t0);
+}
+
+int dm_run(dm_t *dm)
+{
+    log_info("daemon",
+             "running: topic \"%s\" -> handler %s, DLQ \"%s\", batches of up to %d "
+             "messages or %" PRId64 " ms",
+             dm->cfg->topic_events, dm->h->name ? dm->h->name : "(unnamed)", dm->cfg->topic_dlq,
+             dm->cfg->batch_max_messages, dm->cfg->batch_max_wait_ms);
+    resend_outbox(dm);
+    while (!dm_stop_flag) {
+        dm_consumer_collect(dm);
+        if (dm->n_batch > 0)
+            process_batch_retrying(dm);
+    }
+    if (dm->fatal)
+        atomic_store(&dm->metrics.consumer_fatal, 1);
+    shutdown_in_order(dm);
+    return dm->fatal ? 1 : 0;
+}

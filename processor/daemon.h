@@ -1,0 +1,121 @@
+/* The `run` daemon around a batch processor: a Kafka consumer group whose start offsets come
+ * from the processor's store, micro-batches handed to a dm_handler_t, the DLQ and alert
+ * producer, /metrics and /healthz, and the signal-driven shutdown (DESIGN.md sections 1, 7).
+ * The handler (count_handler.h now, the churn pipeline later) owns decoding and state. */
+#ifndef CS_DAEMON_H
+#define CS_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* One consumed message, a view into librdkafka's message: valid only during the call it is
+ * passed to. key may be NULL (key_len 0); value may be NULL only when len is 0. */
+typedef struct dm_msg_s {
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t len;
+    int64_t ts_ms; /* Kafka message timestamp, -1 when the broker gave none */
+} dm_msg_t;
+
+#define DM_REJECT_TEXT_MAX 200
+
+/* A message the handler refused. The daemon produces it raw to topic.dlq with the header
+ * error = "<ev_reason_code(reason)>: <text>" plus source.topic/partition/offset. */
+typedef struct dm_reject_s {
+    size_t index; /* into the batch's msgs[] */
+    int reason;   /* ev_reason_t (codec.h), 1 .. EV_ERR_COUNT-1 */
+    char text[DM_REJECT_TEXT_MAX];
+} dm_reject_t;
+
+/* An alert the handler committed to its outbox in the batch transaction; the daemon produces
+ * it to topic.alerts and reports its delivery back (on_alerts_delivered). */
+typedef struct dm_alert_s {
+    const char *id; /* stable alert_id */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t len;
+    int arm;    /* alert_arm_t, for alerts_total{arm} */
+    int bucket; /* alert_bucket_t, for alerts_total{bucket} */
+} dm_alert_t;
+
+/* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch
+ * size) and zeroes the rest before each call; the handler fills it. alerts point into
+ * handler memory that stays valid until the handler's next call. */
+typedef struct dm_batch_result_s {
+    dm_reject_t *rejects;
+    size_t rejects_cap;
+    size_t n_rejects;
+    const dm_alert_t *alerts;
+    size_t n_alerts;
+    uint64_t redis_round_trips;
+    int64_t watermark_ms; /* event-time watermark after the batch; INT64_MIN = unknown */
+} dm_batch_result_t;
+
+/* process_batch return values besides 0. */
+#define DM_BATCH_RETRY (-1) /* nothing applied; retry the same batch later (store down) */
+#define DM_BATCH_STALE                                                                             \
+    (-2) /* the store is past this batch (another owner committed it):                             \
+          * drop it and resume from the stored offsets */
+
+/* The batch processor. Every callback runs on the daemon's main thread, never concurrently.
+ * The handler is owned by the caller and must outlive dm_run(). */
+typedef struct dm_handler_s {
+    void *opaque;
+    /* Partitions were assigned: write each one's stored next offset to start_offsets[i], or
+     * -1 when the store has none (the consumer then starts at kafka.auto.offset.reset).
+     * Returns 0, or -1 with err set when the store cannot be read (retried with backoff). */
+    int (*on_assign)(void *opaque, const int32_t *partitions, size_t n, int64_t *start_offsets,
+                     char *err, size_t errsz);
+    /* Partitions were revoked or lost: drop whatever is cached for them. */
+    void (*on_revoke)(void *opaque, const int32_t *partitions, size_t n);
+    /* Decodes, validates, processes and commits one batch (messages of several partitions,
+     * in consumption order; each partition's offsets ascending), including each partition's
+     * next offset, in ONE store transaction: all or nothing. Returns 0, DM_BATCH_RETRY or
+     * DM_BATCH_STALE, with err set on failure. */
+    int (*process_batch)(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
+                         char *err, size_t errsz);
+    /* Optional (NULL = none): alerts were acknowledged by the broker, trim the outbox. */
+    void (*on_alerts_delivered)(void *opaque, const char *const *ids, size_t n);
+    /* Optional (NULL = none): called once at start, returns the outbox alerts to re-send
+     * (handler memory, valid until the next handler call). 0 or -1 with err set. */
+    int (*pending_alerts)(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
+                          size_t errsz);
+    /* Optional: one line naming the handler, for the startup log. */
+    const char *name;
+} dm_handler_t;
+
+typedef struct dm_s dm_t;
+
+/* Creates the consumer (subscribed to topic.events), the producer and, when metrics.port is
+ * not 0, the HTTP server. Keeps pointers to cfg and handler: both must outlive the dm_t.
+ * Returns NULL with errstr set. */
+dm_t *dm_new(const cfg_t *cfg, const dm_handler_t *handler, char *errstr, size_t errstr_size);
+
+/* Runs until dm_request_stop() (or SIGTERM/SIGINT after dm_install_signals()), then shuts
+ * down in order: stop polling, finish the batch in hand (commit it when the store is up),
+ * commit offsets to Kafka (async), flush the producer (bounded by DM_FLUSH_TIMEOUT_MS),
+ * close the consumer; a watchdog (DM_SHUTDOWN_MAX_S) exits with status 1 if that hangs.
+ * Returns the exit status: 0 clean, 1 fatal Kafka error. */
+int dm_run(dm_t *dm);
+
+/* Frees everything dm_new made; NULL is a no-op. */
+void dm_destroy(dm_t *dm);
+
+/* Async-signal-safe: asks every running dm_run() to stop. */
+void dm_request_stop(void);
+
+/* SIGTERM/SIGINT: the first sets the stop flag, a second exits at once with 128+signal
+ * (the uncommitted batch is re-read from the stored offsets on restart, so nothing is
+ * lost). SIGPIPE is ignored. */
+void dm_install_signals(void);
+
+#define DM_FLUSH_TIMEOUT_MS 10000
+#define DM_SHUTDOWN_MAX_S   30 /* watchdog of the whole shutdown: then _exit(1) */
+
+#endif

@@ -1,0 +1,512 @@
+/* The daemon's Kafka consumer: group membership with start offsets from the handler's store
+ * (the store, not Kafka, is the source of truth for where to resume: DESIGN.md section 7),
+ * micro-batch collection across the whole assignment, pause while a batch is retried, and
+ * the asynchronous Kafka commit that keeps standard lag tools meaningful. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm_internal.h"
+#include "log.h"
+
+#define DM_POLL_SLICE_MS   100
+#define DM_LAG_EVERY_MS    1000
+#define DM_SEEK_TIMEOUT_MS 5000
+#define DM_BACKOFF_MIN_MS  100
+#define DM_BACKOFF_MAX_MS  10000
+
+/* ---- the batch in hand ----------------------------------------------------------------- */
+
+static int batch_reserve(dm_t *dm, size_t want)
+{
+    if (want <= dm->cap_batch)
+        return 0;
+    size_t cap = dm->cap_batch ? dm->cap_batch : 64;
+    while (cap < want)
+        cap *= 2;
+    rd_kafka_message_t **b = realloc(dm->batch, cap * sizeof(*b));
+    if (!b)
+        return -1;
+    dm->batch = b;
+    dm_msg_t *m = realloc(dm->msgs, cap * sizeof(*m));
+    if (!m)
+        return -1;
+    dm->msgs = m;
+    dm_reject_t *r = realloc(dm->rejects, cap * sizeof(*r));
+    if (!r)
+        return -1;
+    dm->rejects = r;
+    dm->cap_batch = cap;
+    return 0;
+}
+
+/* Takes ownership of msg. On out of memory the message cannot be kept, and dropping it
+ * would skip an event: stop instead (the stored offsets make the restart exact). */
+static void batch_append(dm_t *dm, rd_kafka_message_t *msg)
+{
+    if (batch_reserve(dm, dm->n_batch + 1) != 0) {
+        log_error("consumer", "out of memory holding a batch of %zu messages: stopping",
+                  dm->n_batch + 1);
+        rd_kafka_message_destroy(msg);
+        dm->fatal = 1;
+        dm_stop_flag = 1;
+        return;
+    }
+    dm->batch[dm->n_batch++] = msg;
+}
+
+void dm_batch_drop_front(dm_t *dm, size_t n)
+{
+    if (n > dm->n_batch)
+        n = dm->n_batch;
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(dm->batch[i]);
+    memmove(dm->batch, dm->batch + n, (dm->n_batch - n) * sizeof(*dm->batch));
+    dm->n_batch -= n;
+}
+
+/* Revoked partitions' messages leave the batch unprocessed: their new owner resumes from the
+ * stored offsets, which do not include them. */
+static void batch_drop_partitions(dm_t *dm, const int32_t *ids, size_t n)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < dm->n_batch; i++) {
+        rd_kafka_message_t *m = dm->batch[i];
+        int revoked = 0;
+        for (size_t j = 0; j < n && !revoked; j++)
+            revoked = m->partition == ids[j];
+        if (revoked) {
+            rd_kafka_message_destroy(m);
+            dropped++;
+        } else {
+            dm->batch[kept++] = m;
+        }
+    }
+    dm->n_batch = kept;
+    if (dropped)
+        log_info("consumer", "dropped %zu uncommitted messages of revoked partitions", dropped);
+}
+
+/* ---- the assignment table -------------------------------------------------------------- */
+
+static dm_part_t *part_find(dm_t *dm, int32_t partition)
+{
+    for (size_t i = 0; i < dm->n_parts; i++)
+        if (dm->parts[i].partition == partition)
+            return &dm->parts[i];
+    return NULL;
+}
+
+static int part_add(dm_t *dm, int32_t partition, int64_t next_offset)
+{
+    dm_part_t *p = part_find(dm, partition);
+    if (!p) {
+        if (dm->n_parts == dm->cap_parts) {
+            size_t cap = dm->cap_parts ? dm->cap_parts * 2 : 16;
+            dm_part_t *np = realloc(dm->parts, cap * sizeof(*np));
+            if (!np)
+                return -1;
+            dm->parts = np;
+            dm->cap_parts = cap;
+        }
+        p = &dm->parts[dm->n_parts++];
+        p->partition = partition;
+    }
+    p->next_offset = next_offset;
+    return 0;
+}
+
+static void part_remove(dm_t *dm, int32_t partition)
+{
+    dm_part_t *p = part_find(dm, partition);
+    if (p)
+        *p = dm->parts[--dm->n_parts];
+}
+
+/* ---- rebalances ------------------------------------------------------------------------ */
+
+/* Asks the handler for stored offsets, retrying with capped exponential backoff while the
+ * store is down. This blocks inside the rebalance callback on purpose: nothing can be
+ * consumed before the offsets are known, heartbeats continue on librdkafka's own threads,
+ * and the stop flag ends the wait. Returns 0, or -1 when stopping. */
+static int handler_assign(dm_t *dm, const int32_t *ids, size_t n, int64_t *offsets)
+{
+    int64_t backoff_ms = DM_BACKOFF_MIN_MS;
+    char err[512];
+    for (;;) {
+        err[0] = '\0';
+        if (dm->h->on_assign(dm->h->opaque, ids, n, offsets, err, sizeof(err)) == 0) {
+            dm_handler_state(dm, 1, "reading stored offsets", NULL);
+            return 0;
+        }
+        dm_handler_state(dm, 0, "reading stored offsets", err);
+        if (dm_sleep_ms(backoff_ms))
+            return -1;
+        backoff_ms = backoff_ms * 2 > DM_BACKOFF_MAX_MS ? DM_BACKOFF_MAX_MS : backoff_ms * 2;
+    }
+}
+
+static void assign_error(const char *what, rd_kafka_error_t *error, rd_kafka_resp_err_t err)
+{
+    if (error) {
+        log_error("consumer", "%s: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        log_error("consumer", "%s: %s", what, rd_kafka_err2str(err));
+    }
+}
+
+static void on_assign(dm_t *dm, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                      const int32_t *ids, size_t n)
+{
+    int64_t *offsets = calloc(n ? n : 1, sizeof(*offsets));
+    if (!offsets || handler_assign(dm, ids, n, offsets) != 0) {
+        /* Stopping (or out of memory): take nothing; consumer_close leaves the group. */
+        free(offsets);
+        if (!dm->cooperative)
+            assign_error("unassign", NULL, rd_kafka_assign(rk, NULL));
+        if (!dm_stop_flag)
+            dm->fatal = 1, dm_stop_flag = 1;
+        return;
+    }
+    if (!dm->cooperative)
+        dm->n_parts = 0; /* eager: the list is the whole new assignment */
+    for (size_t i = 0; i < n; i++) {
+        parts->elems[i].offset = offsets[i] >= 0 ? offsets[i] : dm->reset_offset;
+        if (part_add(dm, ids[i], offsets[i]) != 0) {
+            log_error("consumer", "out of memory recording the assignment: stopping");
+            dm->fatal = 1;
+            dm_stop_flag = 1;
+        }
+        log_info("consumer", "assigned partition %" PRId32 " from %s %" PRId64, ids[i],
+                 offsets[i] >= 0 ? "stored offset" : "auto.offset.reset, stored offset",
+                 offsets[i]);
+    }
+    free(offsets);
+    if (dm->cooperative)
+        assign_error("incremental assign", rd_kafka_incremental_assign(rk, parts), 0);
+    else
+        assign_error("assign", NULL, rd_kafka_assign(rk, parts));
+    atomic_store(&dm->metrics.assigned_partitions, (int)dm->n_parts);
+    /* A rebalance in the middle of a retry: the new partitions must wait too. */
+    if (dm->paused)
+        dm_consumer_pause(dm, 1);
+}
+
+static void on_revoke(dm_t *dm, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                      const int32_t *ids, size_t n)
+{
+    batch_drop_partitions(dm, ids, n);
+    dm->h->on_revoke(dm->h->opaque, ids, n);
+    for (size_t i = 0; i < n; i++)
+        part_remove(dm, ids[i]);
+    log_info("consumer", "%s %zu partitions", rd_kafka_assignment_lost(rk) ? "lost" : "revoked", n);
+    if (dm->cooperative)
+        assign_error("incremental unassign", rd_kafka_incremental_unassign(rk, parts), 0);
+    else
+        assign_error("unassign", NULL, rd_kafka_assign(rk, NULL));
+    atomic_store(&dm->metrics.assigned_partitions, (int)dm->n_parts);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    dm_t *dm = opaque;
+    dm->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    size_t n = (size_t)parts->cnt;
+    int32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+    if (!ids) {
+        log_error("consumer", "out of memory in a rebalance: stopping");
+        dm->fatal = 1;
+        dm_stop_flag = 1;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = parts->elems[i].partition;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(dm, rk, parts, ids, n);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        on_revoke(dm, rk, parts, ids, n);
+    } else {
+        log_error("consumer", "rebalance failed: %s", rd_kafka_err2str(err));
+        on_revoke(dm, rk, parts, ids, n);
+    }
+    free(ids);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    /* The Kafka commit only feeds lag tools; the store holds the offsets that matter, so a
+     * failed commit (typically during a rebalance) is logged, not retried. */
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("consumer", "offset commit to Kafka failed: %s", rd_kafka_err2str(err));
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    dm_t *dm = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512];
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        log_error("consumer", "fatal Kafka error: %s", fatal);
+        dm->fatal = 1;
+        dm_stop_flag = 1;
+        return;
+    }
+    log_warn("consumer", "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+/* Sets a property run depends on; warns when the user's kafka.* keys asked otherwise. */
+static int conf_force(const cfg_t *cfg, rd_kafka_conf_t *conf, const char *name, const char *value,
+                      char *errstr, size_t errstr_size)
+{
+    for (int i = 0; i < cfg->kafka_count; i++)
+        if (strcmp(cfg->kafka_keys[i], name) == 0 && strcmp(cfg->kafka_values[i], value) != 0)
+            log_warn("consumer",
+                     "kafka.%s=%s is overridden: run needs %s=%s (offsets live in "
+                     "the store)",
+                     name, cfg->kafka_values[i], name, value);
+    if (rd_kafka_conf_set(conf, name, value, errstr, errstr_size) != RD_KAFKA_CONF_OK)
+        return -1;
+    return 0;
+}
+
+/* librdkafka's own log lines through ours (syslog levels: 0-3 error, 4 warn, 5-6 info). */
+void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_level_t l = level <= 3   ? LOG_ERROR
+                    : level == 4 ? LOG_WARN
+                    : level <= 6 ? LOG_INFO
+                                 : LOG_DEBUG;
+    /* The producer shares the kafka.* keys with the consumer on purpose (one security
+     * setup): its "consumer property ignored" warnings are expected, not news. */
+    if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
+        l = LOG_DEBUG;
+    log_emit(l, "kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size)
+{
+    /* Applied before the user's kafka.* keys, so those win. Without a stored offset, the
+     * state is empty, so by default it is rebuilt from the oldest retained event. */
+    static const char *const extra[] = {
+        "auto.offset.reset", "earliest", "enable.partition.eof", "false", NULL,
+    };
+    rd_kafka_conf_t *conf = cfg_kafka_conf(dm->cfg, extra, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    if (conf_force(dm->cfg, conf, "enable.auto.commit", "false", errstr, errstr_size) ||
+        conf_force(dm->cfg, conf, "enable.auto.offset.store", "false", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    char reset[32] = "earliest";
+    size_t sz = sizeof(reset);
+    if (rd_kafka_conf_get(conf, "auto.offset.reset", reset, &sz) != RD_KAFKA_CONF_OK)
+        snprintf(reset, sizeof(reset), "earliest");
+    if (!strcmp(reset, "earliest") || !strcmp(reset, "smallest") || !strcmp(reset, "beginning"))
+        dm->reset_offset = RD_KAFKA_OFFSET_BEGINNING;
+    else if (!strcmp(reset, "latest") || !strcmp(reset, "largest") || !strcmp(reset, "end"))
+        dm->reset_offset = RD_KAFKA_OFFSET_END;
+    else {
+        /* "error": no automatic choice; Kafka's committed offset, then the error event. */
+        dm->reset_offset = RD_KAFKA_OFFSET_INVALID;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
+    rd_kafka_conf_set_opaque(conf, dm);
+    char kerr[512];
+    dm->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!dm->consumer) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", kerr);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(dm->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, dm->cfg->topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(dm->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errstr_size, "cannot subscribe to topic \"%s\": %s", dm->cfg->topic_events,
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    log_info("consumer",
+             "subscribed to \"%s\" (auto.offset.reset=%s when the store has no "
+             "offset)",
+             dm->cfg->topic_events, reset);
+    return 0;
+}
+
+/* ---- polling --------------------------------------------------------------------------- */
+
+static void handle_message(dm_t *dm, rd_kafka_message_t *msg)
+{
+    if (!msg->err) {
+        batch_append(dm, msg);
+        return;
+    }
+    if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        log_warn("consumer", "consume error: %s", rd_kafka_message_errstr(msg));
+    rd_kafka_message_destroy(msg);
+}
+
+static void housekeeping(dm_t *dm)
+{
+    dm_producer_poll(dm);
+    int64_t now = dm_now_ms();
+    if (now >= dm->next_lag_ms) {
+        dm_consumer_update_lag(dm);
+        dm->next_lag_ms = now + DM_LAG_EVERY_MS;
+    }
+}
+
+size_t dm_consumer_collect(dm_t *dm)
+{
+    size_t before = dm->n_batch;
+    size_t max = (size_t)dm->cfg->batch_max_messages;
+    int64_t deadline_ms = -1;
+    while (dm->n_batch < max && !dm_stop_flag) {
+        int timeout_ms = DM_POLL_SLICE_MS;
+        if (deadline_ms >= 0) {
+            int64_t left_ms = deadline_ms - dm_now_ms();
+            if (left_ms <= 0)
+                break;
+            if (left_ms < timeout_ms)
+                timeout_ms = (int)left_ms;
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(dm->consumer, timeout_ms);
+        housekeeping(dm);
+        if (!msg)
+            continue;
+        handle_message(dm, msg);
+        /* The window opens with the batch's first message (a rebalance may have emptied it). */
+        if (dm->n_batch > 0 && deadline_ms < 0)
+            deadline_ms = dm_now_ms() + dm->cfg->batch_max_wait_ms;
+        else if (dm->n_batch == 0)
+            deadline_ms = -1;
+    }
+    return dm->n_batch - before;
+}
+
+void dm_consumer_serve(dm_t *dm, int ms)
+{
+    int64_t end_ms = dm_now_ms() + ms;
+    while (!dm_stop_flag) {
+        int64_t left_ms = end_ms - dm_now_ms();
+        if (left_ms <= 0)
+            break;
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(
+            dm->consumer, left_ms < DM_POLL_SLICE_MS ? (int)left_ms : DM_POLL_SLICE_MS);
+        housekeeping(dm);
+        if (msg)
+            handle_message(dm, msg); /* fetched before the pause took effect: keep it */
+    }
+}
+
+static rd_kafka_topic_partition_list_t *assignment_list(dm_t *dm)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new((int)(dm->n_parts ? dm->n_parts : 1));
+    for (size_t i = 0; i < dm->n_parts; i++)
+        rd_kafka_topic_partition_list_add(l, dm->cfg->topic_events, dm->parts[i].partition);
+    return l;
+}
+
+void dm_consumer_pause(dm_t *dm, int pause)
+{
+    dm->paused = pause;
+    if (dm->n_parts == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = assignment_list(dm);
+    rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(dm->consumer, l)
+                                    : rd_kafka_resume_partitions(dm->consumer, l);
+    if (err)
+        log_warn("consumer", "%s partitions: %s", pause ? "pause" : "resume",
+                 rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void dm_consumer_commit(dm_t *dm, const int32_t *partitions, const int64_t *next, size_t n,
+                        int sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        dm_part_t *p = part_find(dm, partitions[i]);
+        if (!p)
+            continue; /* revoked meanwhile */
+        p->next_offset = next[i];
+        rd_kafka_topic_partition_list_add(l, dm->cfg->topic_events, partitions[i])->offset =
+            next[i];
+    }
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(dm->consumer, l, sync ? 0 : 1);
+        if (err && sync)
+            log_warn("consumer", "final offset commit to Kafka failed: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void dm_consumer_resync(dm_t *dm, const int32_t *partitions, size_t n)
+{
+    int64_t *offsets = calloc(n ? n : 1, sizeof(*offsets));
+    if (!offsets || handler_assign(dm, partitions, n, offsets) != 0) {
+        free(offsets);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        if (!part_find(dm, partitions[i]))
+            continue;
+        part_add(dm, partitions[i], offsets[i]);
+        rd_kafka_topic_partition_list_add(l, dm->cfg->topic_events, partitions[i])->offset =
+            offsets[i] >= 0 ? offsets[i] : dm->reset_offset;
+        log_warn("consumer", "partition %" PRId32 ": resuming from stored offset %" PRId64,
+                 partitions[i], offsets[i]);
+    }
+    if (l->cnt > 0)
+        assign_error("seek to stored offsets",
+                     rd_kafka_seek_partitions(dm->consumer, l, DM_SEEK_TIMEOUT_MS), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    free(offsets);
+}
+
+void dm_consumer_update_lag(dm_t *dm)
+{
+    int32_t ids[DM_LAG_PARTITIONS];
+    int64_t lag[DM_LAG_PARTITIONS];
+    size_t n = 0;
+    for (size_t i = 0; i < dm->n_parts && n < DM_LAG_PARTITIONS; i++) {
+        int64_t lo = -1, hi = -1;
+        /* Cached by the fetcher: no broker round trip on the main loop. */
+        if (rd_kafka_get_watermark_offsets(dm->consumer, dm->cfg->topic_events,
+                                           dm->parts[i].partition, &lo, &hi) != 0 ||
+            hi < 0 || dm->parts[i].next_offset < 0)
+            continue;
+        ids[n] = dm->parts[i].partition;
+        lag[n] = hi > dm->parts[i].next_offset ? hi - dm->parts[i].next_offset : 0;
+        n++;
+    }
+    dm_metrics_set_lag(&dm->metrics, ids, lag, n);
+}
+
+void dm_consumer_close(dm_t *dm)
+{
+    if (!dm->consumer)
+        return;
+    /* Leaves the group; the revoke callback runs from here (on_revoke). */
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(dm->consumer);
+    if (err)
+        log_warn("consumer", "close: %s", rd_kafka_err2str(err));
+    rd_kafka_destroy(dm->consumer);
+    dm->consumer = NULL;
+}

@@ -1,0 +1,97 @@
+/* State shared by the daemon's files (daemon.c main loop, dm_consumer.c, dm_producer.c,
+ * dm_http.c). Not a public header: everything here is touched by the main thread only,
+ * except `metrics` (atomics/mutex) which the HTTP thread reads. */
+#ifndef CS_DM_INTERNAL_H
+#define CS_DM_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "daemon.h"
+#include "dm_metrics.h"
+
+struct MHD_Daemon;
+
+/* One assigned partition and the next offset this instance will process (-1 = not known
+ * yet: the consumer starts at auto.offset.reset). */
+typedef struct dm_part_s {
+    int32_t partition;
+    int64_t next_offset;
+} dm_part_t;
+
+struct dm_s {
+    const cfg_t *cfg;
+    const dm_handler_t *h;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    int cooperative;      /* rebalance protocol of the group, known after the first one */
+    int64_t reset_offset; /* RD_KAFKA_OFFSET_BEGINNING or _END: auto.offset.reset */
+
+    dm_part_t *parts; /* current assignment */
+    size_t n_parts, cap_parts;
+
+    /* The batch in hand: messages owned until processed (or dropped on revoke). */
+    rd_kafka_message_t **batch;
+    size_t n_batch, cap_batch;
+    dm_msg_t *msgs;       /* views, same capacity */
+    dm_reject_t *rejects; /* same capacity */
+    int paused;           /* the assignment is paused while a failed batch is retried */
+
+    int handler_failing; /* for logging once per state change */
+    int fatal;           /* a fatal Kafka error: stop with status 1 */
+    int64_t next_lag_ms; /* when to refresh the lag gauges */
+    size_t dlq_outstanding;
+
+    dm_metrics_t metrics;
+    struct MHD_Daemon *http;
+};
+
+/* The stop flag set by signals and dm_request_stop(). */
+extern volatile sig_atomic_t dm_stop_flag;
+
+int64_t dm_now_ms(void);
+/* Sleeps ms in short slices; returns early (1) when the stop flag is set. */
+int dm_sleep_ms(int64_t ms);
+/* Logs a handler failure/recovery once per state change and updates the health gauge. */
+void dm_handler_state(dm_t *dm, int ok, const char *what, const char *err);
+
+/* dm_consumer.c */
+int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size);
+/* Adds messages to the batch until batch.max_messages, batch.max_wait after the first one,
+ * or the stop flag. Returns the number added. */
+size_t dm_consumer_collect(dm_t *dm);
+/* Serves the consumer (rebalances) for up to ms while the assignment is paused; messages
+ * that still arrive are appended to the batch, never dropped. */
+void dm_consumer_serve(dm_t *dm, int ms);
+void dm_consumer_pause(dm_t *dm, int pause);
+/* Records the batch's next offsets in the assignment table and commits them to Kafka
+ * (async, or sync when `sync`). */
+void dm_consumer_commit(dm_t *dm, const int32_t *partitions, const int64_t *next, size_t n,
+                        int sync);
+/* Re-reads the stored offsets of `partitions` and seeks there (after a stale batch). */
+void dm_consumer_resync(dm_t *dm, const int32_t *partitions, size_t n);
+void dm_consumer_update_lag(dm_t *dm);
+/* Destroys the first n messages of the batch and shifts the rest down. */
+void dm_batch_drop_front(dm_t *dm, size_t n);
+void dm_consumer_close(dm_t *dm);
+/* rd_kafka_conf_set_log_cb target: librdkafka's log lines through log.h. */
+void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/* dm_producer.c */
+int dm_producer_open(dm_t *dm, char *errstr, size_t errstr_size);
+/* Produces a rejected message raw to topic.dlq with error/source headers. */
+void dm_produce_dlq(dm_t *dm, const dm_msg_t *m, const dm_reject_t *r);
+void dm_produce_alert(dm_t *dm, const dm_alert_t *a);
+void dm_producer_poll(dm_t *dm);
+/* Waits up to timeout_ms for outstanding deliveries; returns how many are left. */
+int dm_producer_flush(dm_t *dm, int timeout_ms);
+void dm_producer_close(dm_t *dm);
+
+/* dm_http.c */
+int dm_http_start(dm_t *dm, char *errstr, size_t errstr_size);
+void dm_http_stop(dm_t *dm);
+
+#endif

@@ -1,0 +1,209 @@
+/* Daemon metrics: atomic counters written by the main thread, rendered in the Prometheus
+ * text format (0.0.4) on the HTTP thread. Every series is registered from the start, so a
+ * scrape shows zeros rather than missing series (alerts_total stays 0 until a handler
+ * reports alerts: that is the true count, not a placeholder value). */
+#include "dm_metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double dm_hist_bounds[DM_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
+
+static const char *const arm_names[2] = {"treatment", "holdout"};
+static const char *const bucket_names[3] = {"low", "medium", "high"};
+
+void dm_metrics_init(dm_metrics_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    atomic_store(&m->handler_healthy, 1);
+    atomic_store(&m->watermark_ms, INT64_MIN);
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+void dm_metrics_destroy(dm_metrics_t *m)
+{
+    pthread_mutex_destroy(&m->lock);
+}
+
+void dm_metrics_observe_batch(dm_metrics_t *m, double seconds)
+{
+    size_t b = 0;
+    while (b < DM_HIST_BUCKETS && seconds > dm_hist_bounds[b])
+        b++;
+    atomic_fetch_add(&m->hist_counts[b], 1);
+    atomic_fetch_add(&m->hist_sum_us, (uint_fast64_t)(seconds * 1e6 + 0.5));
+}
+
+void dm_metrics_set_lag(dm_metrics_t *m, const int32_t *partitions, const int64_t *lag, size_t n)
+{
+    if (n > DM_LAG_PARTITIONS)
+        n = DM_LAG_PARTITIONS;
+    pthread_mutex_lock(&m->lock);
+    m->n_lag = n;
+    memcpy(m->lag_partition, partitions, n * sizeof(*partitions));
+    memcpy(m->lag_messages, lag, n * sizeof(*lag));
+    pthread_mutex_unlock(&m->lock);
+}
+
+void dm_metrics_set_health(dm_metrics_t *m, int healthy, const char *detail)
+{
+    pthread_mutex_lock(&m->lock);
+    snprintf(m->health_detail, sizeof(m->health_detail), "%s", detail ? detail : "");
+    atomic_store(&m->handler_healthy, healthy ? 1 : 0);
+    pthread_mutex_unlock(&m->lock);
+}
+
+int dm_metrics_health(dm_metrics_t *m, char *buf, size_t size)
+{
+    int status = 200;
+    pthread_mutex_lock(&m->lock);
+    if (atomic_load(&m->consumer_fatal)) {
+        snprintf(buf, size, "fail: fatal Kafka error\n");
+        status = 503;
+    } else if (!atomic_load(&m->handler_healthy)) {
+        snprintf(buf, size, "fail: handler: %s\n", m->health_detail);
+        status = 503;
+    } else if (atomic_load(&m->stopping)) {
+        snprintf(buf, size, "fail: shutting down\n");
+        status = 503;
+    } else {
+        snprintf(buf, size, "ok: %d partitions assigned%s\n", atomic_load(&m->assigned_partitions),
+                 atomic_load(&m->assigned_partitions) ? "" : " (waiting for an assignment)");
+    }
+    pthread_mutex_unlock(&m->lock);
+    return status;
+}
+
+/* A growing text buffer; on out of memory it latches failure and ignores later writes. */
+typedef struct sbuf_s {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sbuf_t;
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void counter(sbuf_t *b, const char *name, const char *help, uint64_t v)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
+}
+
+static void gauge(sbuf_t *b, const char *name, const char *help, double v)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+}
+
+char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
+{
+    sbuf_t b = {malloc(4096), 0, 4096, 0};
+    if (!b.p)
+        return NULL;
+    b.p[0] = '\0';
+
+    counter(&b, "churnstream_events_in_total", "Events decoded, validated and committed.",
+            atomic_load(&m->events_in));
+
+    sb_printf(&b, "# HELP churnstream_events_rejected_total Messages sent to the DLQ, by "
+                  "reason.\n# TYPE churnstream_events_rejected_total counter\n");
+    for (int r = 1; r < EV_ERR_COUNT; r++)
+        sb_printf(&b, "churnstream_events_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+                  ev_reason_code((ev_reason_t)r), (uint64_t)atomic_load(&m->events_rejected[r]));
+
+    counter(&b, "churnstream_dlq_produced_total", "DLQ messages acknowledged by the broker.",
+            atomic_load(&m->dlq_produced));
+    counter(&b, "churnstream_dlq_failed_total",
+            "DLQ messages whose delivery failed permanently (logged).",
+            atomic_load(&m->dlq_failed));
+
+    sb_printf(&b, "# HELP churnstream_alerts_total Alerts acknowledged by the broker, by arm "
+                  "and risk bucket.\n# TYPE churnstream_alerts_total counter\n");
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 3; k++)
+            sb_printf(&b, "churnstream_alerts_total{arm=\"%s\",bucket=\"%s\"} %" PRIu64 "\n",
+                      arm_names[a], bucket_names[k], (uint64_t)atomic_load(&m->alerts[a][k]));
+    counter(&b, "churnstream_alerts_failed_total",
+            "Alerts whose delivery failed permanently (they stay in the outbox).",
+            atomic_load(&m->alerts_failed));
+
+    counter(&b, "churnstream_batches_total", "Batches committed.", atomic_load(&m->batches));
+    counter(&b, "churnstream_batch_failures_total",
+            "Failed batch attempts (store unavailable); the batch is retried.",
+            atomic_load(&m->batch_failures));
+    counter(&b, "churnstream_batches_stale_total",
+            "Batches dropped because the store was already past them.",
+            atomic_load(&m->batches_stale));
+    counter(&b, "churnstream_redis_round_trips_total", "Redis round trips reported by the handler.",
+            atomic_load(&m->redis_round_trips));
+
+    sb_printf(&b, "# HELP churnstream_batch_seconds Time to process and commit one batch.\n"
+                  "# TYPE churnstream_batch_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < DM_HIST_BUCKETS; i++) {
+        cum += atomic_load(&m->hist_counts[i]);
+        sb_printf(&b, "churnstream_batch_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                  dm_hist_bounds[i], cum);
+    }
+    cum += atomic_load(&m->hist_counts[DM_HIST_BUCKETS]);
+    sb_printf(&b, "churnstream_batch_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    sb_printf(&b, "churnstream_batch_seconds_sum %.6f\n",
+              (double)atomic_load(&m->hist_sum_us) / 1e6);
+    sb_printf(&b, "churnstream_batch_seconds_count %" PRIu64 "\n", cum);
+
+    sb_printf(&b, "# HELP churnstream_consumer_lag Messages between the partition's high "
+                  "watermark and the next offset to process.\n"
+                  "# TYPE churnstream_consumer_lag gauge\n");
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_lag; i++)
+        sb_printf(&b, "churnstream_consumer_lag{partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                  m->lag_partition[i], m->lag_messages[i]);
+    pthread_mutex_unlock(&m->lock);
+
+    int64_t wm = atomic_load(&m->watermark_ms);
+    sb_printf(&b, "# HELP churnstream_watermark_lag_seconds Wall clock minus the event-time "
+                  "watermark (NaN until known).\n# TYPE churnstream_watermark_lag_seconds "
+                  "gauge\n");
+    if (wm == INT64_MIN)
+        sb_printf(&b, "churnstream_watermark_lag_seconds NaN\n");
+    else
+        sb_printf(&b, "churnstream_watermark_lag_seconds %.3f\n", (double)(now_ms - wm) / 1e3);
+
+    gauge(&b, "churnstream_assigned_partitions", "Partitions currently assigned.",
+          atomic_load(&m->assigned_partitions));
+    gauge(&b, "churnstream_handler_healthy", "1 while the handler's store answers, else 0.",
+          atomic_load(&m->handler_healthy));
+
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

@@ -1,0 +1,63 @@
+/* The daemon's counters, histogram and gauges, and their Prometheus text rendering (format
+ * 0.0.4). The main thread writes, the HTTP thread reads: scalars are C11 atomics, the
+ * per-partition lag table sits behind a mutex. */
+#ifndef CS_DM_METRICS_H
+#define CS_DM_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <pthread.h>
+
+#include "codec.h"
+
+#define DM_HIST_BUCKETS   12 /* batch_seconds upper bounds, +Inf added when rendered */
+#define DM_LAG_PARTITIONS 256
+
+typedef struct dm_metrics_s {
+    atomic_uint_fast64_t events_in;                     /* messages processed and accepted */
+    atomic_uint_fast64_t events_rejected[EV_ERR_COUNT]; /* by ev_reason_t */
+    atomic_uint_fast64_t dlq_produced, dlq_failed;
+    atomic_uint_fast64_t alerts[2][3]; /* [arm][bucket], produced (acknowledged) alerts */
+    atomic_uint_fast64_t alerts_failed;
+    atomic_uint_fast64_t batches, batch_failures, batches_stale;
+    atomic_uint_fast64_t redis_round_trips;
+    atomic_uint_fast64_t hist_counts[DM_HIST_BUCKETS + 1]; /* non-cumulative; last = +Inf */
+    atomic_uint_fast64_t hist_sum_us;
+    atomic_int handler_healthy; /* 1 while the last store call succeeded */
+    atomic_int assigned_partitions;
+    atomic_int consumer_fatal;
+    atomic_int_fast64_t watermark_ms; /* INT64_MIN = unknown */
+
+    atomic_int stopping;
+
+    pthread_mutex_t lock;    /* guards the lag table and health_detail */
+    char health_detail[256]; /* why the handler is failing (its last error) */
+    size_t n_lag;
+    int32_t lag_partition[DM_LAG_PARTITIONS];
+    int64_t lag_messages[DM_LAG_PARTITIONS];
+} dm_metrics_t;
+
+/* Zeroes every metric; handler_healthy starts at 1, watermark unknown. */
+void dm_metrics_init(dm_metrics_t *m);
+void dm_metrics_destroy(dm_metrics_t *m);
+
+/* One processed batch of `seconds`. */
+void dm_metrics_observe_batch(dm_metrics_t *m, double seconds);
+
+/* Replaces the lag table (partition -> high watermark - next offset to process). */
+void dm_metrics_set_lag(dm_metrics_t *m, const int32_t *partitions, const int64_t *lag, size_t n);
+
+/* Records the handler's health and, when failing, why (shown by /healthz). */
+void dm_metrics_set_health(dm_metrics_t *m, int healthy, const char *detail);
+/* Writes the /healthz verdict into buf; returns the HTTP status (200 or 503). */
+int dm_metrics_health(dm_metrics_t *m, char *buf, size_t size);
+
+/* Renders every metric; returns a malloc'd NUL-terminated string (caller frees) or NULL. */
+char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms);
+
+/* Upper bounds of the batch_seconds buckets (DM_HIST_BUCKETS of them). */
+extern const double dm_hist_bounds[DM_HIST_BUCKETS];
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `churnstream run` as a user meets it before any data flows: --help, usage errors (exit 2),
+# an unreachable Redis at start (exit 1, naming the address), and the startup notice that
+# this build processes with the event-count handler. Needs CS_BIN; CS_REDIS_PORT and
+# CS_KAFKA_BROKERS for the notice check (run by tests/run-all.sh).
+set -euo pipefail
+: "${CS_BIN:?set CS_BIN to the churnstream binary}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+expect_status() { # WANT CMD...: run CMD, stdout+stderr to $tmp/out, check the exit status
+    local want=$1 rc=0
+    shift
+    "$@" >"$tmp/out" 2>&1 || rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL: $* exited $rc, want $want; output:" >&2
+        cat "$tmp/out" >&2
+        exit 1
+    fi
+}
+expect_output() { # TEXT: $tmp/out must contain TEXT
+    grep -qF -- "$1" "$tmp/out" || { echo "FAIL: output lacks \"$1\":" >&2; cat "$tmp/out" >&2; exit 1; }
+}
+
+expect_status 0 "$CS_BIN" run --help
+expect_output "usage: churnstream run [--model-in FILE]"
+expect_output "event-count handler"
+expect_status 0 "$CS_BIN" help run
+expect_output "usage: churnstream run"
+
+expect_status 2 "$CS_BIN" run --no-such-flag
+expect_output 'unknown argument "--no-such-flag"'
+expect_status 2 "$CS_BIN" run --model-in "$tmp/missing.model"
+expect_output "cannot read the file"
+expect_status 2 "$CS_BIN" run --batch.max_messages=0
+expect_output "batch.max_messages"
+
+# Nothing listens on port 1: a clear runtime failure, not a hang.
+expect_status 1 timeout 20 "$CS_BIN" run --redis.port=1 --redis.connect_timeout=1s --metrics.port=0
+expect_output "127.0.0.1:1"
+expect_output "processing with the event-count handler; the churn pipeline is wired in by processor/pipeline"
+
+echo "test_run_cli: ok"
