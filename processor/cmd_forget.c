@@ -60,8 +60,8 @@ int cmd_forget(cfg_t *cfg, int argc, char **argv)
         return 1;
     }
     if (rc == 0)
-        printf("user \"%s\": nothing stored under prefix %s on redis %s: nothing to forget\n",
-               uid, cfg->state_prefix, st_redis_address(st));
+        printf("user \"%s\": nothing stored under prefix %s on redis %s: nothing to forget\n", uid,
+               cfg->state_prefix, st_redis_address(st));
     else
         printf("user \"%s\" forgotten: record %s, %zu seen index entr%s, %zu pending "
                "alert%s removed\n",

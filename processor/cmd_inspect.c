@@ -71,8 +71,7 @@ static void format_time(int64_t t_ms, char *buf, size_t cap)
     char b[32];
     if (strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
         b[0] = '\0';
-    snprintf(buf, cap, "%s.%03dZ (%lld)", b, (int)(t_ms - (int64_t)secs * 1000),
-             (long long)t_ms);
+    snprintf(buf, cap, "%s.%03dZ (%lld)", b, (int)(t_ms - (int64_t)secs * 1000), (long long)t_ms);
 }
 
 static int64_t now_ms(void)
@@ -199,8 +198,8 @@ static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_fil
     lr_t *lr = model_logreg(m);
     int k = model_k(m), dim = model_dim(m);
     printf("model    version %llu, %llu examples, %d features, k = %d, segment version %llu\n",
-           (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m), dim,
-           k, (unsigned long long)km_segment_version(km));
+           (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m), dim, k,
+           (unsigned long long)km_segment_version(km));
     const char *const *names = dim == FEAT_DIM ? feature_names() : NULL;
     if (!km_is_seeded(km)) {
         printf("segments none yet (k-means not seeded)\n");
@@ -260,15 +259,21 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
         switch (c) {
         case O_AT:
             if (parse_time_ms(optarg, &at_ms) != 0) {
-                fprintf(stderr, "churnstream inspect: --at: expected epoch ms or a UTC time "
-                                "like 2024-05-01T12:00:00Z, got \"%s\"\n", optarg);
+                fprintf(stderr,
+                        "churnstream inspect: --at: expected epoch ms or a UTC time "
+                        "like 2024-05-01T12:00:00Z, got \"%s\"\n",
+                        optarg);
                 return 2;
             }
             at_given = 1;
             break;
-        case O_MODEL: model_file = optarg; break;
+        case O_MODEL:
+            model_file = optarg;
+            break;
         case 'h':
-        case O_HELP: usage(stdout); return 0;
+        case O_HELP:
+            usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "churnstream inspect: unknown or incomplete option \"%s\"\n",
                     argv[optind - 1]);

@@ -65,8 +65,8 @@ void rc_args_free(rc_args_t *a)
     memset(a, 0, sizeof(*a));
 }
 
-void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2,
-                 const void *p3, size_t l3)
+void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2, const void *p3,
+                 size_t l3)
 {
     if (args_reserve(a, l1 + l2 + l3) != 0)
         return;
@@ -139,8 +139,7 @@ int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
     return 0;
 }
 
-int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr,
-            size_t errstr_size)
+int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, size_t errstr_size)
 {
     void *r = NULL;
     *reply = NULL;

@@ -82,8 +82,8 @@ int rc_io_error(rc_conn_t *rc, const char *what, char *errstr, size_t errstr_siz
         snprintf(cause, sizeof(cause), "%s", rc->ctx->errstr[0] ? rc->ctx->errstr : "I/O error");
         lower_first(cause);
     }
-    snprintf(errstr, errstr_size, "redis %s: %s%s%s", rc->addr, what ? what : "",
-             what ? ": " : "", cause);
+    snprintf(errstr, errstr_size, "redis %s: %s%s%s", rc->addr, what ? what : "", what ? ": " : "",
+             cause);
     if (rc->ctx) {
         redisFree(rc->ctx);
         rc->ctx = NULL;

@@ -25,7 +25,7 @@ typedef struct rc_conn_s {
     char *password; /* NULL = no AUTH */
     int db;
     int64_t connect_timeout_ms, command_timeout_ms;
-    char addr[300]; /* "host:port", for messages */
+    char addr[300];                 /* "host:port", for messages */
     uint64_t commands, round_trips; /* counters for st_redis_counters */
 } rc_conn_t;
 
@@ -66,16 +66,15 @@ void rc_args_add(rc_args_t *a, const void *p, size_t len);
 void rc_args_ref(rc_args_t *a, const void *p, size_t len);
 void rc_args_str(rc_args_t *a, const char *s);
 /* One argument made of parts: a + b + c (any may be NULL/0), e.g. prefix, "u:", user id. */
-void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2,
-                 const void *p3, size_t l3);
+void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2, const void *p3,
+                 size_t l3);
 void rc_args_i64(rc_args_t *a, int64_t v);
 /* Appends the command to the context's output buffer (sent at the next read) and resets a.
  * -1 on out of memory. */
 int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size);
 /* Reads the next reply of the pipeline. -1 with errstr (and the context dropped) on an I/O
  * or protocol error. */
-int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr,
-            size_t errstr_size);
+int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, size_t errstr_size);
 /* rc_append + rc_read: one command, one round trip. */
 redisReply *rc_command(rc_conn_t *rc, rc_args_t *a, const char *what, char *errstr,
                        size_t errstr_size);
@@ -89,13 +88,13 @@ void rc_printable(const void *p, size_t len, char *buf, size_t cap);
 /* One cached user. Entries are allocated one by one, so record pointers handed to the
  * engine stay valid while the cache grows. */
 typedef struct rc_entry_s {
-    user_rec_t rec; /* first member: the engine's record pointer maps back to its entry */
+    user_rec_t rec;         /* first member: the engine's record pointer maps back to its entry */
     int64_t last_before_ms; /* last activity as stored in Redis (FEAT_NEVER when absent) */
     int64_t last_now_ms;    /* last activity now (updated by `touched`) */
     int32_t partition;      /* the partition whose sweep owns the user; -1 = none yet */
     int32_t unindex_partition; /* >= 0: ZREM the user from that seen index at commit */
-    uint8_t dirty;          /* write the record at commit */
-    uint8_t stored;         /* the record existed in Redis when loaded */
+    uint8_t dirty;             /* write the record at commit */
+    uint8_t stored;            /* the record existed in Redis when loaded */
     uint32_t uid_len;
     char uid[]; /* NUL-terminated */
 } rc_entry_t;
@@ -130,9 +129,9 @@ struct st_redis_s {
     int64_t ttl_ms;
     rc_cache_t cache;
     rc_args_t args;
-    rc_part_t *parts;  /* engine ops contexts, one per partition */
+    rc_part_t *parts;    /* engine ops contexts, one per partition */
     rc_entry_t *scratch; /* handed to the engine when a get fails (error latched) */
-    char latched[512]; /* first error inside an engine callback; "" = none */
+    char latched[512];   /* first error inside an engine callback; "" = none */
     uint64_t users_created, commits;
 };
 

@@ -32,8 +32,8 @@ static int hget_partition(st_redis_t *st, const char *hash, int32_t partition, r
         freeReplyObject(r);
         r = NULL;
     } else if (r->type != REDIS_REPLY_STRING) {
-        snprintf(errstr, errstr_size, "redis %s: %s: unexpected reply type %d", st->conn.addr,
-                 what, r->type);
+        snprintf(errstr, errstr_size, "redis %s: %s: unexpected reply type %d", st->conn.addr, what,
+                 r->type);
         freeReplyObject(r);
         return -1;
     }
@@ -109,8 +109,8 @@ static int get_key(st_redis_t *st, const char *mid, const char *id, size_t len, 
         freeReplyObject(r);
         r = NULL;
     } else if (r->type != REDIS_REPLY_STRING) {
-        snprintf(errstr, errstr_size, "redis %s: GET %s: unexpected reply type %d",
-                 st->conn.addr, mid, r->type);
+        snprintf(errstr, errstr_size, "redis %s: GET %s: unexpected reply type %d", st->conn.addr,
+                 mid, r->type);
         freeReplyObject(r);
         return -1;
     }
@@ -157,8 +157,7 @@ int st_redis_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int 
         char pfx[128], id[300];
         rc_printable(st->prefix, st->prefix_len, pfx, sizeof(pfx));
         rc_printable(user_id, len, id, sizeof(id));
-        snprintf(errstr, errstr_size, "redis %s: key \"%su:%s\": %s", st->conn.addr, pfx, id,
-                 why);
+        snprintf(errstr, errstr_size, "redis %s: key \"%su:%s\": %s", st->conn.addr, pfx, id, why);
         return -1;
     }
     *found = 1;
@@ -190,8 +189,7 @@ static redisReply *hgetall_outbox(st_redis_t *st, char *errstr, size_t errstr_si
     st_redis_key(st, "outbox", NULL, 0);
     redisReply *r = rc_command(&st->conn, &st->args, "HGETALL outbox", errstr, errstr_size);
     if (r && (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)) {
-        snprintf(errstr, errstr_size, "redis %s: HGETALL outbox: unexpected reply",
-                 st->conn.addr);
+        snprintf(errstr, errstr_size, "redis %s: HGETALL outbox: unexpected reply", st->conn.addr);
         freeReplyObject(r);
         return NULL;
     }
@@ -228,10 +226,9 @@ int st_redis_outbox_load(st_redis_t *st, st_outbox_t *out, char *errstr, size_t 
         size_t ul, pl;
         if (f->type != REDIS_REPLY_STRING || outbox_split(v, &uid, &ul, &payload, &pl) != 0) {
             char shown[128];
-            rc_printable(f->str, f->type == REDIS_REPLY_STRING ? f->len : 0, shown,
-                         sizeof(shown));
-            snprintf(errstr, errstr_size, "redis %s: %soutbox[%s]: malformed entry",
-                     st->conn.addr, st->prefix, shown);
+            rc_printable(f->str, f->type == REDIS_REPLY_STRING ? f->len : 0, shown, sizeof(shown));
+            snprintf(errstr, errstr_size, "redis %s: %soutbox[%s]: malformed entry", st->conn.addr,
+                     st->prefix, shown);
             freeReplyObject(r);
             st_redis_outbox_free(out);
             return -1;
@@ -442,8 +439,8 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_INTEGER) {
-            snprintf(errstr, errstr_size, "redis %s: forget: command %zu failed: %s",
-                     st->conn.addr, i + 1, e->type == REDIS_REPLY_ERROR ? e->str : "bad reply");
+            snprintf(errstr, errstr_size, "redis %s: forget: command %zu failed: %s", st->conn.addr,
+                     i + 1, e->type == REDIS_REPLY_ERROR ? e->str : "bad reply");
             goto done;
         }
         if (i == 0)

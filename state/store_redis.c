@@ -98,8 +98,10 @@ static int entry_from_reply(st_redis_t *st, rc_entry_t *e, const redisReply *r, 
     } else if (r->type == REDIS_REPLY_STRING) {
         if (user_rec_decode(&e->rec, (const uint8_t *)r->str, r->len, why, sizeof(why)) != 0) {
             user_key_printable(st, e, key, sizeof(key));
-            snprintf(errstr, errstr_size, "redis %s: key \"%s\": %s (the record is kept as is; "
-                     "inspect it, or forget the user)", st->conn.addr, key, why);
+            snprintf(errstr, errstr_size,
+                     "redis %s: key \"%s\": %s (the record is kept as is; "
+                     "inspect it, or forget the user)",
+                     st->conn.addr, key, why);
             return -1;
         }
         e->stored = 1;
@@ -155,8 +157,8 @@ int st_redis_load(st_redis_t *st, int32_t partition, const char *const *ids, con
                 failed = 1;
         } else if (r->type != REDIS_REPLY_ARRAY || r->elements != end - c) {
             if (!failed)
-                snprintf(errstr, errstr_size, "redis %s: MGET: unexpected reply%s%s",
-                         st->conn.addr, r->type == REDIS_REPLY_ERROR ? ": " : "",
+                snprintf(errstr, errstr_size, "redis %s: MGET: unexpected reply%s%s", st->conn.addr,
+                         r->type == REDIS_REPLY_ERROR ? ": " : "",
                          r->type == REDIS_REPLY_ERROR ? r->str : "");
             failed = 1;
         } else {
@@ -523,8 +525,8 @@ static int queue_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size
     }
     for (size_t i = 0; i < nparts; i++) {
         snprintf(pnum, sizeof(pnum), "%d", (int)parts[i]);
-        if ((k = append_chunked(st, "ZADD", "seen:", pnum, needs_zadd, parts[i],
-                                add_score_member, errstr, errstr_size)) < 0)
+        if ((k = append_chunked(st, "ZADD", "seen:", pnum, needs_zadd, parts[i], add_score_member,
+                                errstr, errstr_size)) < 0)
             goto fail;
         q += k;
     }

@@ -44,9 +44,11 @@ int st_redis_reconnect(st_redis_t *st, char *errstr, size_t errstr_size);
 
 /* Loads the records of the given users (of one partition) into the batch cache in one
  * pipelined round trip; absent users get an empty record. Users already cached are skipped.
- * -1 with errstr on a connection or protocol error (the cache is then left unchanged). */
-int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user_ids,
-                      size_t n, char *errstr, size_t errstr_size);
+ * -1 with errstr on a connection or protocol error, or when a stored record does not decode
+ * (the message names the key; the record is left as is, never reset). The cache is then
+ * left unchanged. user_ids are NUL-terminated; duplicates are asked once. */
+int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user_ids, size_t n,
+                      char *errstr, size_t errstr_size);
 
 /* Fills *ops so an engine uses this store for one partition's users: get reads the cache
  * (a miss falls back to one GET), range queries P seen:<partition>, prefetches what it finds
@@ -111,8 +113,8 @@ int st_redis_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int 
                       char *errstr, size_t errstr_size);
 /* What forget removed. */
 typedef struct st_forget_s {
-    int record;          /* 1 when P u:<id> existed */
-    size_t seen_entries; /* P seen:* entries removed (one per partition index holding it) */
+    int record;           /* 1 when P u:<id> existed */
+    size_t seen_entries;  /* P seen:* entries removed (one per partition index holding it) */
     size_t outbox_alerts; /* pending alerts of the user removed */
 } st_forget_t;
 /* Deletes a user everywhere: the record, every P seen:* entry (found by SCAN), pending

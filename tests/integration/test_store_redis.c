@@ -593,8 +593,11 @@ static void test_forget_everywhere(void **state)
     const uint8_t v1[] = {1, 2, 0, 3}, v2[] = {9}, v3[] = {0};
     const uint8_t *vals[3] = {v1, v2, v3};
     size_t lens[3] = {sizeof(v1), sizeof(v2), sizeof(v3)};
-    st_commit_t c = {.n_outbox = 3, .outbox_ids = alert_ids, .outbox_user_ids = alert_users,
-                     .outbox_values = vals, .outbox_lens = lens};
+    st_commit_t c = {.n_outbox = 3,
+                     .outbox_ids = alert_ids,
+                     .outbox_user_ids = alert_users,
+                     .outbox_values = vals,
+                     .outbox_lens = lens};
     put_users(fx->st, 0, ids, recs, 2, &c);
     /* The same user in a second partition's index (as after a repartition). */
     put_users(fx->st, 3, ids, recs, 1, NULL);
@@ -630,8 +633,13 @@ static void test_binary_user_ids(void **state)
 {
     fx_t *fx = *state;
     fx->st = open_store(fx);
-    const char *ids[7] = {"with space", "co:lo:ns", "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80",
-                          "quote\"back\\slash", "new\nline\r", "%s%n%d", "*?[glob]"};
+    const char *ids[7] = {"with space",
+                          "co:lo:ns",
+                          "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80",
+                          "quote\"back\\slash",
+                          "new\nline\r",
+                          "%s%n%d",
+                          "*?[glob]"};
     user_rec_t recs[7];
     for (int i = 0; i < 7; i++)
         rec_active_at(&recs[i], BASE_MS + i);
@@ -830,20 +838,27 @@ static void test_offsets_progress_model_outbox(void **state)
     const uint8_t a1[] = {0, 0, 1}, a2[] = {0xff};
     const uint8_t *avals[2] = {a1, a2};
     size_t alens[2] = {sizeof(a1), sizeof(a2)};
-    st_commit_t c = {.n_offsets = 2, .offset_partitions = parts, .next_offsets = offs,
-                     .n_progress = 2, .progress_partitions = parts, .progress = progs,
-                     .model = model, .model_len = sizeof(model),
-                     .n_outbox = 2, .outbox_ids = alert_ids, .outbox_user_ids = alert_users,
-                     .outbox_values = avals, .outbox_lens = alens};
+    st_commit_t c = {.n_offsets = 2,
+                     .offset_partitions = parts,
+                     .next_offsets = offs,
+                     .n_progress = 2,
+                     .progress_partitions = parts,
+                     .progress = progs,
+                     .model = model,
+                     .model_len = sizeof(model),
+                     .n_outbox = 2,
+                     .outbox_ids = alert_ids,
+                     .outbox_user_ids = alert_users,
+                     .outbox_values = avals,
+                     .outbox_lens = alens};
     assert_int_equal(st_redis_commit(fx->st, &c, err, sizeof(err)), 0);
 
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(st_redis_load_offset(fx->st, parts[i], &off, &found, err, sizeof(err)),
-                         0);
+        assert_int_equal(st_redis_load_offset(fx->st, parts[i], &off, &found, err, sizeof(err)), 0);
         assert_int_equal(found, 1);
         assert_int_equal(off, offs[i]);
-        assert_int_equal(
-            st_redis_load_progress(fx->st, parts[i], &pr, &found, err, sizeof(err)), 0);
+        assert_int_equal(st_redis_load_progress(fx->st, parts[i], &pr, &found, err, sizeof(err)),
+                         0);
         assert_int_equal(found, 1);
         assert_memory_equal(&pr, &progs[i], sizeof(pr));
     }
@@ -889,8 +904,7 @@ static void test_redis_restart(void **state)
     fx->st = open_store(fx);
     const char *dir = testenv_get("CS_REDIS_DIR"), *root = testenv_get("CS_ROOT");
     char cmd[2048], err[512];
-    snprintf(cmd, sizeof(cmd), "bash '%s/tests/services/redis.sh' kill '%s' >/dev/null", root,
-             dir);
+    snprintf(cmd, sizeof(cmd), "bash '%s/tests/services/redis.sh' kill '%s' >/dev/null", root, dir);
     assert_int_equal(system(cmd), 0);
     redisFree(fx->admin);
     fx->admin = NULL;
@@ -903,8 +917,8 @@ static void test_redis_restart(void **state)
     assert_int_equal(st_redis_reconnect(fx->st, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "connection refused"));
 
-    snprintf(cmd, sizeof(cmd), "bash '%s/tests/services/redis.sh' restart '%s' >/dev/null",
-             root, dir);
+    snprintf(cmd, sizeof(cmd), "bash '%s/tests/services/redis.sh' restart '%s' >/dev/null", root,
+             dir);
     assert_int_equal(system(cmd), 0);
     fx->admin = admin_connect();
     assert_int_equal(st_redis_reconnect(fx->st, err, sizeof(err)), 0);
@@ -922,8 +936,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_refused_applies_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_after_connection_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_boundaries_and_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expired_member_skipped_and_removed, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_expired_member_skipped_and_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_user_ids, setup, teardown),
