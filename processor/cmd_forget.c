@@ -1,22 +1,73 @@
-/* `churnstream forget`: placeholder until the real command lands; it answers --help and
- * otherwise refuses with status 2 so scripts never mistake it for a working command. */
+/* `churnstream forget ID`: deletes a user's state everywhere in Redis (the record, every
+ * seen index entry, pending alerts) for privacy requests, and says what it removed. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "store_redis.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: churnstream forget [options] ID\n"
+          "\n"
+          "Deletes user ID's state everywhere (privacy requests): the record\n"
+          "<state.prefix>u:<ID>, its entry in every <state.prefix>seen:<partition> index\n"
+          "and its pending alerts in <state.prefix>outbox, in one transaction, and prints\n"
+          "what was removed. Exit status 0 also when nothing was stored (it says so).\n"
+          "A running daemon that holds the user in its current batch writes it back: forget\n"
+          "users whose events have stopped, or run forget again.\n"
+          "\n"
+          "options:\n"
+          "  --help   this text\n"
+          "\n"
+          "Config keys that matter here: redis.*, state.prefix.\n",
+          out);
+}
 
 int cmd_forget(cfg_t *cfg, int argc, char **argv)
 {
-    (void)cfg;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream forget [options]\n\nDelete a user's state everywhere "
-                   "(privacy requests).\n");
+    static const struct option longopts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
             return 0;
         }
+        fprintf(stderr, "churnstream forget: unknown option \"%s\"\n", argv[optind - 1]);
+        usage(stderr);
+        return 2;
     }
-    fprintf(stderr, "churnstream forget: not available in this build yet\n");
-    return 2;
+    if (optind != argc - 1 || argv[optind][0] == '\0') {
+        fprintf(stderr, "churnstream forget: expected exactly one user ID\n");
+        usage(stderr);
+        return 2;
+    }
+    const char *uid = argv[optind];
+    char err[512];
+    st_redis_t *st = st_redis_new(cfg, err, sizeof(err));
+    if (!st) {
+        fprintf(stderr, "churnstream forget: %s\n", err);
+        return 1;
+    }
+    st_forget_t res;
+    int rc = st_redis_forget(st, uid, &res, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "churnstream forget: %s\n", err);
+        st_redis_destroy(st);
+        return 1;
+    }
+    if (rc == 0)
+        printf("user \"%s\": nothing stored under prefix %s on redis %s: nothing to forget\n", uid,
+               cfg->state_prefix, st_redis_address(st));
+    else
+        printf("user \"%s\" forgotten: record %s, %zu seen index entr%s, %zu pending "
+               "alert%s removed\n",
+               uid, res.record ? "deleted" : "absent", res.seen_entries,
+               res.seen_entries == 1 ? "y" : "ies", res.outbox_alerts,
+               res.outbox_alerts == 1 ? "" : "s");
+    st_redis_destroy(st);
+    return 0;
 }

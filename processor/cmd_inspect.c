@@ -1,22 +1,309 @@
-/* `churnstream inspect`: placeholder until the real command lands; it answers --help and
- * otherwise refuses with status 2 so scripts never mistake it for a working command. */
+/* `churnstream inspect`: one user's stored state read back from Redis (features with names,
+ * units and values at a time, activity times, churn probability and segment under the
+ * stored model), or the model itself (segments with labels and z-centres, weights). */
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "commands.h"
+#include "feat.h"
+#include "model.h"
+#include "store_redis.h"
 
-int cmd_inspect(cfg_t *cfg, int argc, char **argv)
+static void usage(FILE *out)
 {
-    (void)cfg;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: churnstream inspect [options]\n\nShow a user's features, score and "
-                   "segment, or the model's segments.\n");
+    fputs("usage: churnstream inspect user ID [--at TIME] [--model FILE]\n"
+          "       churnstream inspect model [--model FILE]\n"
+          "\n"
+          "user: reads the user's record from Redis (key <state.prefix>u:<ID>) and prints\n"
+          "first/last activity, every feature (name, unit, value, model input) at TIME\n"
+          "(default now) and, when a model is stored (or given), the churn probability and\n"
+          "the segment with its label. Exit status 1 when the user is unknown.\n"
+          "model: the stored model (or FILE): version, segments (size, label, centres as\n"
+          "z-scores of each feature) and the logistic regression's weights by |weight|.\n"
+          "\n"
+          "options:\n"
+          "  --at TIME      epoch milliseconds, or UTC 2024-05-01, 2024-05-01T12:00:00[Z]\n"
+          "  --model FILE   a model snapshot file (replay --model-out) instead of Redis's\n"
+          "  --help         this text\n"
+          "\n"
+          "Config keys that matter here: redis.*, state.prefix.\n",
+          out);
+}
+
+/* Epoch ms, or a UTC date/time. 0 / -1. */
+static int parse_time_ms(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end != s && *end == '\0') {
+        *out = v;
+        return 0;
+    }
+    static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char *rest = strptime(s, fmts[i], &tm);
+        if (rest && (*rest == '\0' || strcmp(rest, "Z") == 0)) {
+            *out = (int64_t)timegm(&tm) * 1000;
             return 0;
         }
     }
-    fprintf(stderr, "churnstream inspect: not available in this build yet\n");
-    return 2;
+    return -1;
+}
+
+static void format_time(int64_t t_ms, char *buf, size_t cap)
+{
+    if (t_ms == FEAT_NEVER) {
+        snprintf(buf, cap, "never");
+        return;
+    }
+    time_t secs = (time_t)(t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000));
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm)) {
+        snprintf(buf, cap, "%lld ms", (long long)t_ms);
+        return;
+    }
+    char b[32];
+    if (strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        b[0] = '\0';
+    snprintf(buf, cap, "%s.%03dZ (%lld)", b, (int)(t_ms - (int64_t)secs * 1000), (long long)t_ms);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The model from FILE, else from Redis; *m = NULL when Redis holds none. */
+static int load_model(st_redis_t *st, const char *file, model_t **m, char *err, size_t errsz)
+{
+    *m = NULL;
+    if (file) {
+        *m = model_load_file(file, err, errsz);
+        return *m ? 0 : -1;
+    }
+    uint8_t *buf;
+    size_t len;
+    if (st_redis_load_model(st, &buf, &len, err, errsz) != 0)
+        return -1;
+    if (!buf)
+        return 0;
+    char why[400];
+    *m = model_decode(buf, len, why, sizeof(why));
+    free(buf);
+    if (!*m) {
+        snprintf(err, errsz, "redis %s: stored model: %s", st_redis_address(st), why);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const *feature_names(void)
+{
+    static const char *names[FEAT_DIM];
+    for (int i = 0; i < FEAT_DIM; i++)
+        names[i] = feat_info[i].name;
+    return names;
+}
+
+static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64_t at_ms,
+                        int at_given, const char *model_file)
+{
+    char err[512], t[96];
+    user_rec_t rec;
+    int found;
+    if (st_redis_get_user(st, uid, &rec, &found, err, sizeof(err)) != 0) {
+        fprintf(stderr, "churnstream inspect: %s\n", err);
+        return 1;
+    }
+    if (!found) {
+        fprintf(stderr, "churnstream inspect: unknown user \"%s\": no key %su:%s on redis %s\n",
+                uid, cfg->state_prefix, uid, st_redis_address(st));
+        return 1;
+    }
+    model_t *m = NULL;
+    if (load_model(st, model_file, &m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "churnstream inspect: %s\n", err);
+        return 1;
+    }
+    printf("user            %s\n", uid);
+    format_time(feat_first_activity_ms(&rec.feat), t, sizeof(t));
+    printf("first activity  %s\n", t);
+    format_time(feat_last_activity_ms(&rec.feat), t, sizeof(t));
+    printf("last activity   %s\n", t);
+    format_time(feat_last_purchase_ms(&rec.feat), t, sizeof(t));
+    printf("last purchase   %s\n", t);
+    format_time(feat_cooldown_until_ms(&rec.feat), t, sizeof(t));
+    printf("alert cooldown  until %s\n", t);
+    format_time(rec.scored_tick_ms, t, sizeof(t));
+    printf("last scored     tick %s\n", t);
+    format_time(at_ms, t, sizeof(t));
+    printf("features at     %s%s\n\n", t, at_given ? "" : " (now; --at TIME for another time)");
+    feat_print_user(stdout, &rec.feat, at_ms);
+    if (!m) {
+        printf("\nno model stored under %smodel: no score\n", cfg->state_prefix);
+        return 0;
+    }
+    float x[FEAT_DIM], z[FEAT_DIM], p;
+    int seg;
+    feat_vector(&rec.feat, at_ms, x);
+    model_score(m, x, 1, z, &p, &seg);
+    printf("\nchurn probability %.4f (model version %llu, %llu examples)\n", (double)p,
+           (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m));
+    if (seg >= 0) {
+        char label[256];
+        km_label(model_kmeans(m), seg, feature_names(), label, sizeof(label));
+        printf("segment           %d: %s\n", seg, label);
+    } else {
+        printf("segment           none yet (k-means not seeded)\n");
+    }
+    model_destroy(m);
+    return 0;
+}
+
+typedef struct weight_s {
+    int i;
+    double w;
+} weight_t;
+
+static int cmp_abs_desc(const void *a, const void *b)
+{
+    double x = fabs(((const weight_t *)a)->w), y = fabs(((const weight_t *)b)->w);
+    if (x != y)
+        return x > y ? -1 : 1;
+    return ((const weight_t *)a)->i - ((const weight_t *)b)->i;
+}
+
+static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_file)
+{
+    char err[512];
+    model_t *m = NULL;
+    if (load_model(st, model_file, &m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "churnstream inspect: %s\n", err);
+        return 1;
+    }
+    if (!m) {
+        fprintf(stderr, "churnstream inspect: no model stored under %smodel on redis %s\n",
+                cfg->state_prefix, st_redis_address(st));
+        return 1;
+    }
+    km_t *km = model_kmeans(m);
+    lr_t *lr = model_logreg(m);
+    int k = model_k(m), dim = model_dim(m);
+    printf("model    version %llu, %llu examples, %d features, k = %d, segment version %llu\n",
+           (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m), dim, k,
+           (unsigned long long)km_segment_version(km));
+    const char *const *names = dim == FEAT_DIM ? feature_names() : NULL;
+    if (!km_is_seeded(km)) {
+        printf("segments none yet (k-means not seeded)\n");
+    } else {
+        printf("\nsegments\n");
+        for (int j = 0; j < k; j++) {
+            char label[256];
+            km_label(km, j, names, label, sizeof(label));
+            printf("  [%d] size %10.1f  %s\n", j, km_count(km, j), label);
+        }
+        printf("\ncentres (z-scores)\n  %-24s", "feature");
+        for (int j = 0; j < k; j++) {
+            char h[16];
+            snprintf(h, sizeof(h), "seg %d", j);
+            printf(" %9s", h);
+        }
+        putchar('\n');
+        for (int i = 0; i < dim; i++) {
+            printf("  %-24s", names ? names[i] : "");
+            for (int j = 0; j < k; j++)
+                printf(" %9.2f", km_centre(km, j)[i]);
+            putchar('\n');
+        }
+    }
+    weight_t *w = malloc((size_t)dim * sizeof(*w));
+    if (!w) {
+        model_destroy(m);
+        fprintf(stderr, "churnstream inspect: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < dim; i++)
+        w[i] = (weight_t){i, lr_weight(lr, i)};
+    qsort(w, (size_t)dim, sizeof(*w), cmp_abs_desc);
+    printf("\nweights (logistic regression on z-scores, by |weight|; bias %.4f)\n", lr_bias(lr));
+    for (int i = 0; i < dim; i++)
+        printf("  %-24s %+9.4f\n", names ? names[w[i].i] : "", w[i].w);
+    free(w);
+    model_destroy(m);
+    return 0;
+}
+
+int cmd_inspect(cfg_t *cfg, int argc, char **argv)
+{
+    enum { O_AT = 1, O_MODEL, O_HELP };
+    static const struct option longopts[] = {{"at", required_argument, 0, O_AT},
+                                             {"model", required_argument, 0, O_MODEL},
+                                             {"help", no_argument, 0, O_HELP},
+                                             {0, 0, 0, 0}};
+    const char *model_file = NULL;
+    int64_t at_ms = 0;
+    int at_given = 0, c;
+    optind = 1;
+    opterr = 0;
+    /* GNU getopt permutes: options may follow the operands ("inspect user ID --at T"); an
+     * id starting with '-' goes after "--". */
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_AT:
+            if (parse_time_ms(optarg, &at_ms) != 0) {
+                fprintf(stderr,
+                        "churnstream inspect: --at: expected epoch ms or a UTC time "
+                        "like 2024-05-01T12:00:00Z, got \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            at_given = 1;
+            break;
+        case O_MODEL:
+            model_file = optarg;
+            break;
+        case 'h':
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "churnstream inspect: unknown or incomplete option \"%s\"\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    const char *what = optind < argc ? argv[optind++] : NULL;
+    const char *uid = NULL;
+    if (what && strcmp(what, "user") == 0 && optind < argc)
+        uid = argv[optind++];
+    int ok_user = what && strcmp(what, "user") == 0 && uid;
+    int ok_model = what && strcmp(what, "model") == 0;
+    if ((!ok_user && !ok_model) || optind != argc) {
+        fprintf(stderr, "churnstream inspect: expected \"user ID\" or \"model\"\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!at_given)
+        at_ms = now_ms();
+
+    char err[512];
+    st_redis_t *st = NULL;
+    /* A model file alone needs no Redis. */
+    if (!(ok_model && model_file) && !(st = st_redis_new(cfg, err, sizeof(err)))) {
+        fprintf(stderr, "churnstream inspect: %s\n", err);
+        return 1;
+    }
+    int rc = ok_user ? inspect_user(cfg, st, uid, at_ms, at_given, model_file)
+                     : inspect_model(cfg, st, model_file);
+    st_redis_destroy(st);
+    return rc;
 }

@@ -13,9 +13,9 @@ static void usage(FILE *out)
     fputs("usage: churnstream replay [options] INPUT\n"
           "\n"
           "Replays an event log through the same engine, features and models as `run`,\n"
-          "with in-memory state: every eligible snapshot is scored once before its label is\n"
-          "known (prequential), and the labelled ones are measured beside the recency\n"
-          "baseline (days since last activity) on exactly the same snapshots.\n"
+          "with in-memory (or Redis) state: every eligible snapshot is scored once before\n"
+          "its label is known (prequential), and the labelled ones are measured beside the\n"
+          "recency baseline (days since last activity) on exactly the same snapshots.\n"
           "\n"
           "INPUT is an Avro container file of Event records (churnstream gen/import), JSON\n"
           "lines (.jsonl, .jsonl.gz, .ndjson, .json: one object per line with the Event\n"
@@ -42,6 +42,10 @@ static void usage(FILE *out)
           "  --from TIME          kafka: first message time (2011-06-01, ISO-8601 UTC, or\n"
           "                       epoch ms; default: the beginning)\n"
           "  --to TIME            kafka: end time, exclusive (default: the current end)\n"
+          "  --state memory|redis where user state lives (default memory); redis runs the\n"
+          "                       live path (prefetch, engine, one MULTI/EXEC per batch)\n"
+          "                       under state.prefix, which must hold no state yet:\n"
+          "                       use a scratch prefix, e.g. --state.prefix=bt:\n"
           "  --json               print the summary as one JSON object\n"
           "  --quiet              no progress on stderr\n"
           "  --help               this text\n"
@@ -57,7 +61,7 @@ static void usage(FILE *out)
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
     enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP,
-           O_REPORT, O_ALERTS, O_FROM, O_TO, O_JSON, O_QUIET, O_HELP };
+           O_REPORT, O_ALERTS, O_FROM, O_TO, O_JSON, O_QUIET, O_HELP, O_STATE };
     static const struct option longopts[] = {
         {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
         {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
@@ -70,7 +74,8 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         {"report", required_argument, 0, O_REPORT},
         {"model-in", required_argument, 0, O_MIN},    {"model-out", required_argument, 0, O_MOUT},
         {"json", no_argument, 0, O_JSON},              {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0}};
+        {"help", no_argument, 0, O_HELP},              {"state", required_argument, 0, O_STATE},
+        {0, 0, 0, 0}};
     rp_opts_t o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX};
     int json = 0, quiet = 0, c;
     optind = 1;
@@ -99,6 +104,14 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         case O_MOUT: o.model_out = optarg; break;
         case O_JSON: json = 1; break;
         case O_QUIET: quiet = 1; break;
+        case O_STATE:
+            if (strcmp(optarg, "memory") != 0 && strcmp(optarg, "redis") != 0) {
+                fprintf(stderr, "churnstream replay: --state: expected memory or redis, got "
+                                "\"%s\"\n", optarg);
+                return 2;
+            }
+            o.state_redis = strcmp(optarg, "redis") == 0;
+            break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:

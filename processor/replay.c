@@ -22,6 +22,7 @@
 #include "predictor.h"
 #include "report.h"
 #include "store_mem.h"
+#include "store_redis.h"
 
 #define DAY_MS 86400000LL
 
@@ -335,6 +336,150 @@ static void source_close(source_t *src)
         ev_file_reader_close(src->avro);
 }
 
+/* ---- state: memory or Redis (--state) ----
+ * Memory applies each event at once. Redis runs the live path: a batch's events are held
+ * until its end, its distinct users prefetched in one round, the events applied, and the
+ * batch committed in one MULTI/EXEC (partition 0; offset = events read so far). The engine
+ * sees the same calls in the same order either way. */
+
+typedef struct rp_store_s {
+    st_mem_t *mem;
+    st_redis_t *redis;
+    ev_event_t *batch; /* redis: the batch's accepted events */
+    int64_t *offsets;  /* their positions in the input (alert ids of strong signals) */
+    size_t n, cap;
+    uint64_t committed_model_version;
+    int has_committed_model;
+} rp_store_t;
+
+static int store_open(rp_store_t *s, const cfg_t *cfg, int redis, eng_store_t *ops, char *errstr,
+                      size_t errstr_size)
+{
+    memset(s, 0, sizeof(*s));
+    if (!redis) {
+        if (!(s->mem = st_mem_new())) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        st_mem_engine_ops(s->mem, ops);
+        return 0;
+    }
+    if (!(s->redis = st_redis_new(cfg, errstr, errstr_size)))
+        return -1;
+    /* A replay starts from empty state: refuse a prefix that already holds some. */
+    eng_progress_t pr;
+    int64_t off;
+    int found_off = 0, found_pr = 0;
+    if (st_redis_load_offset(s->redis, 0, &off, &found_off, errstr, errstr_size) != 0 ||
+        st_redis_load_progress(s->redis, 0, &pr, &found_pr, errstr, errstr_size) != 0)
+        return -1;
+    if (found_off || found_pr) {
+        snprintf(errstr, errstr_size, "redis %s: prefix \"%s\" already holds state: replay "
+                 "into an unused --state.prefix (e.g. --state.prefix=bt:) or delete its keys",
+                 st_redis_address(s->redis), cfg->state_prefix);
+        return -1;
+    }
+    if (st_redis_engine_ops(s->redis, 0, ops) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void store_close(rp_store_t *s)
+{
+    st_mem_destroy(s->mem);
+    st_redis_destroy(s->redis);
+    free(s->batch);
+    free(s->offsets);
+}
+
+/* An accepted event: applied now (memory) or at the batch's end (Redis). */
+static int store_event(rp_store_t *s, pl_t *pl, const ev_event_t *ev, int64_t offset)
+{
+    if (s->mem) {
+        pl_event(pl, ev, 0, offset);
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 1024;
+        ev_event_t *b = realloc(s->batch, cap * sizeof(*b));
+        if (b)
+            s->batch = b;
+        int64_t *o = realloc(s->offsets, cap * sizeof(*o));
+        if (o)
+            s->offsets = o;
+        if (!b || !o)
+            return -1;
+        s->cap = cap;
+    }
+    s->offsets[s->n] = offset;
+    s->batch[s->n++] = *ev;
+    return 0;
+}
+
+/* Redis: prefetches the held events' users in one round, then applies the events. */
+static int store_apply(rp_store_t *s, pl_t *pl, char *errstr, size_t errstr_size)
+{
+    if (!s->redis || s->n == 0)
+        return 0;
+    const char **ids = malloc(s->n * sizeof(*ids));
+    if (!ids) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        ids[i] = s->batch[i].user_id;
+    int rc = st_redis_prefetch(s->redis, 0, ids, s->n, errstr, errstr_size);
+    free(ids);
+    if (rc != 0)
+        return -1;
+    for (size_t i = 0; i < s->n; i++)
+        pl_event(pl, &s->batch[i], 0, s->offsets[i]);
+    s->n = 0;
+    return 0;
+}
+
+/* Redis: commits the batch (records, index, offset, progress, model when it changed). */
+static int store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t events_read,
+                        char *errstr, size_t errstr_size)
+{
+    if (!s->redis)
+        return 0;
+    int32_t part = 0;
+    eng_progress_t pr;
+    eng_get_progress(pl_engine(pl), &pr);
+    st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &events_read,
+                     .n_progress = 1, .progress_partitions = &part, .progress = &pr};
+    uint8_t *mbuf = NULL;
+    size_t mlen = 0;
+    uint64_t version = model_version(model);
+    if (!s->has_committed_model || version != s->committed_model_version) {
+        if (model_encode(model, &mbuf, &mlen) != 0) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        c.model = mbuf;
+        c.model_len = mlen;
+    }
+    int rc = st_redis_commit(s->redis, &c, errstr, errstr_size);
+    free(mbuf);
+    if (rc != 0)
+        return -1;
+    s->committed_model_version = version;
+    s->has_committed_model = 1;
+    return 0;
+}
+
+static size_t store_users(const rp_store_t *s)
+{
+    if (s->mem)
+        return st_mem_count(s->mem);
+    st_redis_counters_t k;
+    st_redis_counters(s->redis, &k);
+    return (size_t)k.users_created;
+}
+
 /* ---- the run ---- */
 
 static double now_s(void)
@@ -411,7 +556,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     int rc = -1;
     replay_t rp = {.cfg = cfg, .opts = o, .sum = sum};
     source_t src;
-    st_mem_t *st = NULL;
+    rp_store_t st = {0};
     pl_t *pl = NULL;
     alert_policy_t *policy = NULL;
     FILE *rejects = NULL;
@@ -431,7 +576,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
                  o->model_in, model_dim(rp.model), FEAT_DIM);
         goto out;
     }
-    if (!(rp.pred = pred_new(rp.model)) || !(st = st_mem_new())) {
+    if (!(rp.pred = pred_new(rp.model))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -465,7 +610,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     }
 
     eng_store_t ops;
-    st_mem_engine_ops(st, &ops);
+    if (store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0)
+        goto out;
     pl_hooks_t hooks = {.opaque = &rp, .scored = on_scored, .labelled = on_labelled,
                         .tick_done = on_tick_done, .alert = on_alert};
     if (!(policy = alert_policy_new(cfg, errstr, errstr_size)))
@@ -512,7 +658,10 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
-        pl_event(pl, &ev, 0, sum->events_read - 1);
+        if (store_event(&st, pl, &ev, sum->events_read - 1) != 0) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto out;
+        }
         sum->events_applied++;
         if (ev.event_time_ms > max_t)
             max_t = ev.event_time_ms;
@@ -521,18 +670,22 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         if (++in_batch >= cfg->batch_max_messages) {
             /* Batch boundary, as in `run`: learn what is known, then move the watermark. */
             in_batch = 0;
+            if (store_apply(&st, pl, errstr, errstr_size) != 0)
+                goto out;
             if (pl_batch_end(pl, max_t - cfg->events_allowed_lateness_ms) != 0)
                 rp.oom = 1;
             if (rp.oom) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
             }
+            if (store_commit(&st, pl, rp.model, sum->events_read, errstr, errstr_size) != 0)
+                goto out;
             if (o->progress && now_s() - last_progress >= 1.0) {
                 last_progress = now_s();
                 double rate = (double)sum->events_read / (last_progress - t_loop);
                 size_t total = source_total(&src);
                 fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users",
-                        (long long)sum->events_read, rate, st_mem_count(st));
+                        (long long)sum->events_read, rate, store_users(&st));
                 if (total > 0 && rate > 0)
                     fprintf(stderr, ", %.0f%%, ETA %.0f s", 100.0 * (double)sum->events_read /
                             (double)total, (double)(total - (size_t)sum->events_read) / rate);
@@ -542,6 +695,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     }
     if (o->progress)
         fputc('\n', stderr);
+    if (store_apply(&st, pl, errstr, errstr_size) != 0)
+        goto out;
     if (sum->events_applied == 0) {
         snprintf(errstr, errstr_size, "%s: no valid events", o->input);
         goto out;
@@ -553,7 +708,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
-    sum->users = st_mem_count(st);
+    if (store_commit(&st, pl, rp.model, sum->events_read, errstr, errstr_size) != 0)
+        goto out;
+    sum->users = store_users(&st);
     sum->model_version = model_version(rp.model);
     sum->model_examples = model_examples_seen(rp.model);
     sum->k = model_k(rp.model);
@@ -576,7 +733,7 @@ out:
         source_close(&src);
     pl_destroy(pl);
     alert_policy_destroy(policy);
-    st_mem_destroy(st);
+    store_close(&st);
     pred_destroy(rp.pred);
     model_destroy(rp.model);
     pending_free(&rp.pending);

@@ -29,6 +29,7 @@ typedef struct rp_opts_s {
     const char *report;      /* self-contained HTML report; NULL = not written */
     const char *alerts_out;  /* alerts as JSON lines; NULL = not written */
     int progress;            /* progress lines on stderr */
+    int state_redis;         /* 1: --state redis (live commit path, state.prefix), 0: memory */
 } rp_opts_t;
 
 #define RP_MAX_SEGMENTS 64

@@ -17,6 +17,8 @@ struct st_mem_s {
     int64_t *last_act_ms; /* copy of feat_last_activity_ms() for the range scan */
     uint32_t *slots;      /* hash slots: dense index + 1, 0 = empty */
     size_t nslots;        /* power of two, >= 2 * cap */
+    uint32_t *visit;      /* range scratch: indices to visit, sorted */
+    size_t visit_cap;
 };
 
 static uint64_t hash_id(const char *s, size_t len)
@@ -45,6 +47,7 @@ void st_mem_destroy(st_mem_t *st)
     free(st->recs);
     free(st->last_act_ms);
     free(st->slots);
+    free(st->visit);
     free(st);
 }
 
@@ -172,16 +175,44 @@ static user_rec_t *ops_get(void *opaque, const char *user_id, size_t len)
     return rec;
 }
 
+/* The Redis store's order (ZRANGEBYSCORE: score, then member bytes, the shorter first on a
+ * tie), so both stores visit users, and the model learns, in the same order. */
+static int cmp_visit(const void *a, const void *b, void *arg)
+{
+    const st_mem_t *st = arg;
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    if (st->last_act_ms[i] != st->last_act_ms[j])
+        return st->last_act_ms[i] < st->last_act_ms[j] ? -1 : 1;
+    uint32_t li = st->id_lens[i], lj = st->id_lens[j];
+    int c = memcmp(st->ids[i], st->ids[j], li < lj ? li : lj);
+    if (c != 0)
+        return c;
+    return li < lj ? -1 : li > lj;
+}
+
 static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
                       void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
 {
     st_mem_t *st = opaque;
-    /* Visiting never inserts, so the arrays cannot move under the loop. */
+    if (st->visit_cap < st->count) {
+        uint32_t *v = realloc(st->visit, st->count * sizeof(*v));
+        if (!v) {
+            log_error("state", "out of memory sweeping %zu users", st->count);
+            abort();
+        }
+        st->visit = v;
+        st->visit_cap = st->count;
+    }
+    size_t n = 0;
     for (size_t i = 0; i < st->count; i++) {
         int64_t t = st->last_act_ms[i];
         if (t >= lo_ms && t < hi_ms)
-            visit(ctx, st->ids[i], &st->recs[i]);
+            st->visit[n++] = (uint32_t)i;
     }
+    qsort_r(st->visit, n, sizeof(*st->visit), cmp_visit, st);
+    /* Visiting never inserts, so the arrays cannot move under the loop. */
+    for (size_t k = 0; k < n; k++)
+        visit(ctx, st->ids[st->visit[k]], &st->recs[st->visit[k]]);
 }
 
 static void ops_touched(void *opaque, const char *user_id, user_rec_t *rec)

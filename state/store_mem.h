@@ -1,6 +1,7 @@
 /* In-memory user store for replay and tests: a hash map user_id -> user record, and a scan
  * of the last-activity array for the engine's range queries (O(users) per sweep, which at
- * one sweep per tick costs far less than the events themselves). */
+ * one sweep per tick costs far less than the events themselves). Ranges visit users in
+ * (last activity, id bytes) order, as the Redis store does, so both give the same model. */
 #ifndef CS_STORE_MEM_H
 #define CS_STORE_MEM_H
 

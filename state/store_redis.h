@@ -2,14 +2,24 @@
  * default "cs:"):
  *   P u:<user_id>        STRING  packed user record (user_rec_encode), PX state.ttl
  *   P seen:<partition>   ZSET    user_id -> last activity time (ms), the sweep's range index
- *   P offsets            HASH    partition -> next offset to consume
- *   P progress           HASH    partition -> engine progress (eng_progress_t, packed)
+ *   P offsets            HASH    partition (decimal) -> next offset to consume (decimal)
+ *   P progress           HASH    partition (decimal) -> engine progress (eng_progress_t as 4
+ *                                little-endian int64, in field order)
  *   P model              STRING  model snapshot (model_encode)
- *   P outbox             HASH    alert_id -> encoded alert, until the producer delivers it
+ *   P outbox             HASH    alert_id -> u16 LE length of the user id, the user id, then
+ *                                the encoded alert (so forget can find a user's alerts)
  * A batch works on a cache: st_redis_prefetch() loads the batch's users in one pipelined
  * round (MGET in chunks), the engine reads and writes records in the cache, and
  * st_redis_commit() writes every dirty record, the last-seen updates, offsets, progress,
- * model and outbox in ONE MULTI/EXEC, so state and offsets always move together. */
+ * model and outbox in ONE MULTI/EXEC, so state and offsets always move together.
+ *
+ * Invariant: a stored record with an activity has exactly one seen entry, in the ZSET of
+ * the partition that last moved its activity, scored with its last activity. Members whose
+ * record expired (TTL) or whose score no longer matches the record (the user moved to
+ * another partition: only when a topic is repartitioned) are skipped by range queries and
+ * removed by the next commit.
+ * User ids are NUL-terminated C strings but otherwise any bytes (spaces, colons, UTF-8):
+ * every command is sent with explicit argument lengths. */
 #ifndef CS_STORE_REDIS_H
 #define CS_STORE_REDIS_H
 
@@ -34,15 +44,19 @@ int st_redis_reconnect(st_redis_t *st, char *errstr, size_t errstr_size);
 
 /* Loads the records of the given users (of one partition) into the batch cache in one
  * pipelined round trip; absent users get an empty record. Users already cached are skipped.
- * -1 with errstr on a connection or protocol error (the cache is then left unchanged). */
-int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user_ids,
-                      size_t n, char *errstr, size_t errstr_size);
+ * -1 with errstr on a connection or protocol error, or when a stored record does not decode
+ * (the message names the key; the record is left as is, never reset). The cache is then
+ * left unchanged. user_ids are NUL-terminated; duplicates are asked once. */
+int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user_ids, size_t n,
+                      char *errstr, size_t errstr_size);
 
 /* Fills *ops so an engine uses this store for one partition's users: get reads the cache
- * (a miss falls back to one GET), range queries P seen:<partition> and prefetches what it
- * finds, touched marks records dirty. Errors inside these callbacks are latched and returned
- * by the next st_redis_commit (the batch is then not committed). */
-void st_redis_engine_ops(st_redis_t *st, int32_t partition, eng_store_t *ops);
+ * (a miss falls back to one GET), range queries P seen:<partition>, prefetches what it finds
+ * and visits, in (last activity, user id bytes) order, every user of the partition whose
+ * last activity as of the cache is in [lo, hi); touched marks records dirty. Errors inside
+ * these callbacks are latched and returned by the next st_redis_commit (the batch is then
+ * not committed). 0, or -1 on out of memory. The store must outlive the engine. */
+int st_redis_engine_ops(st_redis_t *st, int32_t partition, eng_store_t *ops);
 
 /* What a batch commits besides the dirty records. Arrays may be empty. */
 typedef struct st_commit_s {
@@ -56,13 +70,17 @@ typedef struct st_commit_s {
     size_t model_len;
     size_t n_outbox;
     const char *const *outbox_ids;
+    const char *const *outbox_user_ids; /* the user each alert is about (for forget) */
     const uint8_t *const *outbox_values;
     const size_t *outbox_lens;
 } st_commit_t;
 
-/* Writes every dirty record (SET PX ttl), last-seen updates (ZADD), and c in one
- * MULTI/EXEC; on success clears the cache. -1 with errstr when the transaction failed: then
- * nothing was applied and the caller must reload and redo the batch. */
+/* Writes every dirty record (SET PX ttl, or MSET when state.ttl = 0), last-seen updates
+ * (ZADD; ZREM of stale members first), and c in one MULTI/EXEC; on success clears the cache.
+ * -1 with errstr when the transaction failed or a callback error was latched: the cache is
+ * kept (st_redis_discard drops it). When Redis refused the transaction (EXECABORT) nothing
+ * was applied; when the connection was lost the outcome is unknown: the caller reconnects,
+ * reloads the offsets (they moved only if the batch was applied) and redoes the batch. */
 int st_redis_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
 
 /* Drops the cache without writing (after a failed commit). */
@@ -93,8 +111,30 @@ int st_redis_outbox_remove(st_redis_t *st, const char *const *ids, size_t n, cha
 /* Reads one user's record without touching the cache. *found = 0 when absent. */
 int st_redis_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *found,
                       char *errstr, size_t errstr_size);
-/* Deletes a user everywhere: the record, every P seen:* entry, pending outbox alerts of the
- * user. Returns 1 when something was removed, 0 when nothing was, -1 on error. */
-int st_redis_forget(st_redis_t *st, const char *user_id, char *errstr, size_t errstr_size);
+/* What forget removed. */
+typedef struct st_forget_s {
+    int record;           /* 1 when P u:<id> existed */
+    size_t seen_entries;  /* P seen:* entries removed (one per partition index holding it) */
+    size_t outbox_alerts; /* pending alerts of the user removed */
+} st_forget_t;
+/* Deletes a user everywhere: the record, every P seen:* entry (found by SCAN), pending
+ * outbox alerts of the user, in one MULTI/EXEC. Returns 1 when something was removed, 0
+ * when nothing was, -1 on error; *out (may be NULL) gets the details. A daemon batch that
+ * holds the user in its cache at that moment writes it back: forget a user whose events
+ * have stopped, or run it again. */
+int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char *errstr,
+                    size_t errstr_size);
+
+/* "host:port", for messages. Owned by st. */
+const char *st_redis_address(const st_redis_t *st);
+
+/* Counters since st_redis_new, for tests, metrics and the bench. */
+typedef struct st_redis_counters_s {
+    uint64_t commands;      /* commands sent (inside MULTI/EXEC counted one by one) */
+    uint64_t round_trips;   /* pipelines flushed and read */
+    uint64_t commits;       /* successful st_redis_commit calls that wrote something */
+    uint64_t users_created; /* records written that did not exist when loaded */
+} st_redis_counters_t;
+void st_redis_counters(const st_redis_t *st, st_redis_counters_t *out);
 
 #endif

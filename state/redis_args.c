@@ -1,0 +1,200 @@
+/* Binary-safe command building for the Redis store: every argument carries its length and
+ * goes through redisAppendCommandArgv, so user ids with spaces, colons, quotes or any UTF-8
+ * never meet a format string. Also the pipeline's read side and printable key names. */
+#include "redis_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int args_reserve(rc_args_t *a, size_t extra_bytes)
+{
+    if (a->oom)
+        return -1;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        const char **p = realloc(a->ptr, cap * sizeof(*p));
+        if (p)
+            a->ptr = p;
+        size_t *o = realloc(a->off, cap * sizeof(*o));
+        if (o)
+            a->off = o;
+        size_t *l = realloc(a->len, cap * sizeof(*l));
+        if (l)
+            a->len = l;
+        const char **v = realloc(a->argv, cap * sizeof(*v));
+        if (v)
+            a->argv = v;
+        if (!p || !o || !l || !v) {
+            a->oom = 1;
+            return -1;
+        }
+        a->cap = cap;
+    }
+    if (a->buf_len + extra_bytes > a->buf_cap) {
+        size_t cap = a->buf_cap ? a->buf_cap : 1024;
+        while (cap < a->buf_len + extra_bytes)
+            cap *= 2;
+        char *b = realloc(a->buf, cap);
+        if (!b) {
+            a->oom = 1;
+            return -1;
+        }
+        a->buf = b;
+        a->buf_cap = cap;
+    }
+    return 0;
+}
+
+void rc_args_reset(rc_args_t *a)
+{
+    a->n = 0;
+    a->buf_len = 0;
+    a->oom = 0;
+}
+
+void rc_args_free(rc_args_t *a)
+{
+    free(a->ptr);
+    free(a->off);
+    free(a->len);
+    free(a->argv);
+    free(a->buf);
+    memset(a, 0, sizeof(*a));
+}
+
+void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2, const void *p3,
+                 size_t l3)
+{
+    if (args_reserve(a, l1 + l2 + l3) != 0)
+        return;
+    size_t off = a->buf_len;
+    if (l1)
+        memcpy(a->buf + a->buf_len, p1, l1);
+    a->buf_len += l1;
+    if (l2)
+        memcpy(a->buf + a->buf_len, p2, l2);
+    a->buf_len += l2;
+    if (l3)
+        memcpy(a->buf + a->buf_len, p3, l3);
+    a->buf_len += l3;
+    a->ptr[a->n] = NULL;
+    a->off[a->n] = off;
+    a->len[a->n] = l1 + l2 + l3;
+    a->n++;
+}
+
+void rc_args_add(rc_args_t *a, const void *p, size_t len)
+{
+    rc_args_cat(a, NULL, 0, NULL, 0, p, len);
+}
+
+void rc_args_ref(rc_args_t *a, const void *p, size_t len)
+{
+    if (args_reserve(a, 0) != 0)
+        return;
+    a->ptr[a->n] = p;
+    a->off[a->n] = 0;
+    a->len[a->n] = len;
+    a->n++;
+}
+
+void rc_args_str(rc_args_t *a, const char *s)
+{
+    rc_args_add(a, s, strlen(s));
+}
+
+void rc_args_i64(rc_args_t *a, int64_t v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof(b), "%" PRId64, v);
+    rc_args_add(a, b, (size_t)n);
+}
+
+int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
+{
+    if (rc_check(rc, errstr, errstr_size) != 0) {
+        rc_args_reset(a);
+        return -1;
+    }
+    if (a->oom || a->n == 0 || a->n > INT32_MAX) {
+        rc_args_reset(a);
+        snprintf(errstr, errstr_size, "redis %s: out of memory building a command", rc->addr);
+        /* Commands queued before this one would get replies nobody reads: drop them. */
+        if (rc->ctx->obuf && sdslen(rc->ctx->obuf) > 0) {
+            redisFree(rc->ctx);
+            rc->ctx = NULL;
+        }
+        return -1;
+    }
+    for (size_t i = 0; i < a->n; i++)
+        a->argv[i] = a->ptr[i] ? a->ptr[i] : a->buf + a->off[i];
+    int r = redisAppendCommandArgv(rc->ctx, (int)a->n, a->argv, a->len);
+    rc_args_reset(a);
+    if (r != REDIS_OK)
+        return rc_io_error(rc, "appending a command", errstr, errstr_size);
+    rc->commands++;
+    return 0;
+}
+
+int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, size_t errstr_size)
+{
+    void *r = NULL;
+    *reply = NULL;
+    if (rc_check(rc, errstr, errstr_size) != 0)
+        return -1;
+    /* A read with commands still unsent flushes them first: one round trip begins. */
+    if (rc->ctx->obuf && sdslen(rc->ctx->obuf) > 0)
+        rc->round_trips++;
+    errno = 0;
+    if (redisGetReply(rc->ctx, &r) != REDIS_OK || !r)
+        return rc_io_error(rc, what, errstr, errstr_size);
+    *reply = r;
+    return 0;
+}
+
+redisReply *rc_command(rc_conn_t *rc, rc_args_t *a, const char *what, char *errstr,
+                       size_t errstr_size)
+{
+    redisReply *r;
+    if (rc_append(rc, a, errstr, errstr_size) != 0)
+        return NULL;
+    if (rc_read(rc, &r, what, errstr, errstr_size) != 0)
+        return NULL;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis %s: %s: %s", rc->addr, what, r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+void rc_printable(const void *p, size_t len, char *buf, size_t cap)
+{
+    const unsigned char *s = p;
+    size_t o = 0;
+    if (cap == 0)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        char tmp[5];
+        size_t n;
+        if (s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\') {
+            n = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", s[i]);
+        } else {
+            tmp[0] = (char)s[i];
+            n = 1;
+        }
+        if (o + n + 4 > cap) { /* room for "..." and the NUL */
+            if (o + 4 <= cap) {
+                memcpy(buf + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        memcpy(buf + o, tmp, n);
+        o += n;
+    }
+    buf[o < cap ? o : cap - 1] = '\0';
+}

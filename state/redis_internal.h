@@ -1,0 +1,150 @@
+/* Internals shared by the Redis store's files, not a public API: the connection
+ * (redis_conn.c), binary-safe command arguments and reply helpers (redis_args.c), the batch
+ * cache (redis_cache.c) and the store itself (store_redis.c, redis_reads.c). */
+#ifndef CS_REDIS_INTERNAL_H
+#define CS_REDIS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "store_redis.h"
+#include "user.h"
+
+/* ---- connection (redis_conn.c) ---- */
+
+/* What a (re)connect needs, copied from the config, and the live context. */
+typedef struct rc_conn_s {
+    redisContext *ctx; /* NULL when not connected (never connected, or dropped after an I/O
+                          error: hiredis contexts are unusable after one) */
+    char *host;
+    int port;
+    char *user;     /* NULL = default user */
+    char *password; /* NULL = no AUTH */
+    int db;
+    int64_t connect_timeout_ms, command_timeout_ms;
+    char addr[300];                 /* "host:port", for messages */
+    uint64_t commands, round_trips; /* counters for st_redis_counters */
+} rc_conn_t;
+
+/* Copies what it needs from cfg. -1 on out of memory. */
+int rc_init(rc_conn_t *rc, const cfg_t *cfg, char *errstr, size_t errstr_size);
+/* Closes and frees the copies; safe on a zeroed struct. */
+void rc_fini(rc_conn_t *rc);
+/* (Re)connects: drops any old context, connects within the connect timeout, sets the
+ * command timeout, then AUTH, SELECT, CLIENT SETNAME and PING in one round trip. Errors
+ * read "redis HOST:PORT: <cause>". */
+int rc_connect(rc_conn_t *rc, char *errstr, size_t errstr_size);
+/* Formats "redis HOST:PORT: <what>: <cause of the context error>" and drops the context
+ * (after an I/O or protocol error its stream is out of step). Returns -1. */
+int rc_io_error(rc_conn_t *rc, const char *what, char *errstr, size_t errstr_size);
+/* -1 with "redis HOST:PORT: not connected" when the context was dropped, else 0. */
+int rc_check(rc_conn_t *rc, char *errstr, size_t errstr_size);
+
+/* ---- arguments of one command (redis_args.c) ---- */
+
+/* Arguments with explicit lengths for redisAppendCommandArgv, so user ids and values may
+ * hold any byte: nothing user-supplied ever goes through a format string. Arguments are
+ * either copied into an owned buffer or borrowed (valid until rc_append). */
+typedef struct rc_args_s {
+    size_t n, cap;
+    const char **ptr; /* borrowed pointer, or NULL: the bytes are at buf + off */
+    size_t *off, *len;
+    const char **argv; /* resolved at append time (buf may move while building) */
+    char *buf;
+    size_t buf_len, buf_cap;
+    int oom; /* an allocation failed: rc_append refuses the command */
+} rc_args_t;
+
+void rc_args_reset(rc_args_t *a);
+void rc_args_free(rc_args_t *a);
+/* Copies len bytes as one argument. */
+void rc_args_add(rc_args_t *a, const void *p, size_t len);
+/* Borrows p (must stay valid until the command is appended). */
+void rc_args_ref(rc_args_t *a, const void *p, size_t len);
+void rc_args_str(rc_args_t *a, const char *s);
+/* One argument made of parts: a + b + c (any may be NULL/0), e.g. prefix, "u:", user id. */
+void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2, const void *p3,
+                 size_t l3);
+void rc_args_i64(rc_args_t *a, int64_t v);
+/* Appends the command to the context's output buffer (sent at the next read) and resets a.
+ * -1 on out of memory. */
+int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size);
+/* Reads the next reply of the pipeline. -1 with errstr (and the context dropped) on an I/O
+ * or protocol error. */
+int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, size_t errstr_size);
+/* rc_append + rc_read: one command, one round trip. */
+redisReply *rc_command(rc_conn_t *rc, rc_args_t *a, const char *what, char *errstr,
+                       size_t errstr_size);
+
+/* Writes a printable form of a binary key into buf: bytes below 0x20, 0x7f and '"', '\\'
+ * escaped (\xNN), UTF-8 kept as is; truncated with "..." to fit. */
+void rc_printable(const void *p, size_t len, char *buf, size_t cap);
+
+/* ---- batch cache (redis_cache.c) ---- */
+
+/* One cached user. Entries are allocated one by one, so record pointers handed to the
+ * engine stay valid while the cache grows. */
+typedef struct rc_entry_s {
+    user_rec_t rec;         /* first member: the engine's record pointer maps back to its entry */
+    int64_t last_before_ms; /* last activity as stored in Redis (FEAT_NEVER when absent) */
+    int64_t last_now_ms;    /* last activity now (updated by `touched`) */
+    int32_t partition;      /* the partition whose sweep owns the user; -1 = none yet */
+    int32_t unindex_partition; /* >= 0: ZREM the user from that seen index at commit */
+    uint8_t dirty;             /* write the record at commit */
+    uint8_t stored;            /* the record existed in Redis when loaded */
+    uint32_t uid_len;
+    char uid[]; /* NUL-terminated */
+} rc_entry_t;
+
+typedef struct rc_cache_s {
+    rc_entry_t **items; /* in insertion order */
+    size_t n, cap;
+    uint32_t *slots; /* open addressing: index + 1, 0 = empty */
+    size_t nslots;   /* power of two, >= 2 * cap */
+} rc_cache_t;
+
+rc_entry_t *rc_cache_find(const rc_cache_t *c, const char *uid, size_t len);
+/* Adds an absent user with an empty record (user_rec_init), partition -1. NULL on OOM. */
+rc_entry_t *rc_cache_add(rc_cache_t *c, const char *uid, size_t len);
+/* Removes the entries added after the first n (undo of a failed load). */
+void rc_cache_truncate(rc_cache_t *c, size_t n);
+void rc_cache_clear(rc_cache_t *c);
+void rc_cache_free(rc_cache_t *c);
+
+/* ---- the store ---- */
+
+typedef struct rc_part_s {
+    st_redis_t *st;
+    int32_t partition;
+    struct rc_part_s *next;
+} rc_part_t;
+
+struct st_redis_s {
+    rc_conn_t conn;
+    char *prefix;
+    size_t prefix_len;
+    int64_t ttl_ms;
+    rc_cache_t cache;
+    rc_args_t args;
+    rc_part_t *parts;    /* engine ops contexts, one per partition */
+    rc_entry_t *scratch; /* handed to the engine when a get fails (error latched) */
+    char latched[512];   /* first error inside an engine callback; "" = none */
+    uint64_t users_created, commits;
+};
+
+/* Latches the first error of a callback; returned by the next commit. */
+void st_redis_latch(st_redis_t *st, const char *msg);
+/* Loads the records of ids[0..n) not cached yet into the cache in one pipelined round of
+ * MGETs. New entries get `partition` (-1 = unowned, as for range loads). On error the
+ * cache is unchanged. */
+int st_redis_load(st_redis_t *st, int32_t partition, const char *const *ids, const size_t *lens,
+                  size_t n, char *errstr, size_t errstr_size);
+/* Adds one key argument: prefix + mid + id. */
+void st_redis_key(st_redis_t *st, const char *mid, const char *id, size_t len);
+
+#define RC_MGET_CHUNK 512 /* keys per MGET, pairs per MSET/ZADD */
+
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# replay --state redis against the real redis-server of the run: the same summary and the
+# same scores file, byte for byte, as the in-memory replay; the committed offset, index and
+# records; then inspect (user, model) and forget on what it left. Prints Redis commands per
+# event (INFO commandstats), MEMORY USAGE of one user and both replays' events/s.
+# Needs CS_BIN, CS_REDIS_HOST, CS_REDIS_PORT; run by tests/run-all.sh.
+set -euo pipefail
+: "${CS_BIN:?set CS_BIN to the churnstream binary}"
+: "${CS_REDIS_HOST:?set CS_REDIS_HOST}" "${CS_REDIS_PORT:?set CS_REDIS_PORT}"
+tmp=$(mktemp -d)
+prefix="e2e-replay-$$-$(date +%s%N):"
+rcli() { redis-cli -h "$CS_REDIS_HOST" -p "$CS_REDIS_PORT" "$@"; }
+cleanup() {
+    rcli --scan --pattern "${prefix}*" | while IFS= read -r k; do rcli DEL "$k" >/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+redis=(--redis.host="$CS_REDIS_HOST" --redis.port="$CS_REDIS_PORT" --state.prefix="$prefix")
+
+"$CS_BIN" gen --users 300 --days 120 --seed 7 --out "$tmp/f.avro" 2>/dev/null
+"$CS_BIN" replay --json --scores-out "$tmp/mem.csv" "$tmp/f.avro" > "$tmp/mem.json"
+
+stats() { rcli INFO commandstats | tr -d '\r' | grep '^cmdstat_'; }
+stats > "$tmp/before.txt"
+"$CS_BIN" replay --json --state redis "${redis[@]}" --scores-out "$tmp/red.csv" "$tmp/f.avro" \
+    > "$tmp/red.json"
+stats > "$tmp/after.txt"
+
+python3 - "$tmp" <<'PY'
+import json, sys
+d = sys.argv[1]
+mem, red = (json.load(open(f"{d}/{n}.json")) for n in ("mem", "red"))
+ms, rs = mem.pop("seconds"), red.pop("seconds")
+if mem != red:
+    diff = {k: (mem.get(k), red.get(k)) for k in set(mem) | set(red) if mem.get(k) != red.get(k)}
+    sys.exit(f"summaries differ: {diff}")
+if open(f"{d}/mem.csv", "rb").read() != open(f"{d}/red.csv", "rb").read():
+    sys.exit("scores files differ")
+assert mem["users"] == 299 and mem["scored"] > 1000, mem
+
+def calls(path):
+    out = {}
+    for line in open(path):
+        name, rest = line.strip().split(":", 1)
+        out[name[len("cmdstat_"):]] = int(rest.split("calls=")[1].split(",")[0])
+    return out
+b, a = calls(f"{d}/before.txt"), calls(f"{d}/after.txt")
+delta = {k: a[k] - b.get(k, 0) for k in a if a[k] - b.get(k, 0) > 0 and k != "info"}
+total = sum(delta.values())
+ev = red["events_read"]
+print(f"redis commands: {total} for {ev} events = {total / ev:.3f} per event; "
+      + ", ".join(f"{k} {v}" for k, v in sorted(delta.items(), key=lambda kv: -kv[1])))
+print(f"events/s: memory {ev / ms:.0f}, redis {ev / rs:.0f}")
+# One MGET round per batch (plus range loads), one MULTI/EXEC per batch.
+batches = -(-ev // 1000)
+assert delta.get("exec") == batches and delta.get("multi") == batches, delta
+assert total / ev < 1.0, "more than one Redis command per event"
+PY
+
+# What the commits left: the offset (events read), one record per user, the index.
+events=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["events_read"])' "$tmp/red.json")
+[ "$(rcli HGET "${prefix}offsets" 0)" = "$events" ] || { echo "offset != $events"; exit 1; }
+users=$(rcli --scan --pattern "${prefix}u:*" | wc -l)
+[ "$users" -eq 299 ] || { echo "expected 299 user records, got $users"; exit 1; }
+# Every indexed user has a record; users with no activity at all (only refunds or
+# cancellations) have a record but no index entry.
+rcli ZRANGE "${prefix}seen:0" 0 -1 | sed "s/^/EXISTS ${prefix}u:/" | rcli > "$tmp/exists.txt"
+indexed=$(wc -l < "$tmp/exists.txt")
+[ "$indexed" -ge 290 ] && [ "$indexed" -le 299 ] && ! grep -qv '^1$' "$tmp/exists.txt" \
+    || { echo "seen:0: $indexed members, or some without a record"; exit 1; }
+[ "$(rcli STRLEN "${prefix}u:u000020")" -eq 149 ] || { echo "record of u000020 is not 149 bytes"; exit 1; }
+ttl=$(rcli PTTL "${prefix}u:u000020")
+[ "$ttl" -gt 0 ] || { echo "no TTL on a record (state.ttl default 400d): $ttl"; exit 1; }
+echo "MEMORY USAGE ${prefix}u:u000020 = $(rcli MEMORY USAGE "${prefix}u:u000020") bytes (record 149 bytes)"
+
+# The same prefix again: refused, it already holds state.
+if "$CS_BIN" replay --state redis "${redis[@]}" "$tmp/f.avro" 2> "$tmp/again.err" >/dev/null; then
+    echo "a second replay into the same prefix was not refused"; exit 1
+fi
+grep -q "already holds state" "$tmp/again.err"
+
+# inspect user: feature names, activity times, probability and segment under the model.
+"$CS_BIN" inspect user u000020 --at 2024-04-29 "${redis[@]}" > "$tmp/inspect.txt"
+for want in "first activity  2024-" "last activity   2024-" days_since_activity revenue_90d \
+    "churn probability" "segment "; do
+    grep -q -- "$want" "$tmp/inspect.txt" || { echo "inspect user lacks \"$want\""; cat "$tmp/inspect.txt"; exit 1; }
+done
+[ "$(grep -cE '^[a-z0-9_]+ +(days|count|currency|ratio) ' "$tmp/inspect.txt")" -eq 24 ] \
+    || { echo "inspect user: expected 24 feature lines"; cat "$tmp/inspect.txt"; exit 1; }
+"$CS_BIN" inspect model "${redis[@]}" > "$tmp/model.txt"
+grep -q "^segments" "$tmp/model.txt" && grep -q "^weights" "$tmp/model.txt" \
+    || { echo "inspect model output incomplete"; cat "$tmp/model.txt"; exit 1; }
+
+# forget: removes the record and the index entry; inspect then says unknown (exit 1).
+"$CS_BIN" forget u000020 "${redis[@]}" > "$tmp/forget.txt"
+grep -q 'forgotten: record deleted, 1 seen index entry' "$tmp/forget.txt" \
+    || { cat "$tmp/forget.txt"; exit 1; }
+[ "$(rcli EXISTS "${prefix}u:u000020")" -eq 0 ] && [ -z "$(rcli ZSCORE "${prefix}seen:0" u000020)" ]
+set +e
+"$CS_BIN" inspect user u000020 "${redis[@]}" > /dev/null 2> "$tmp/unknown.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q "unknown user" "$tmp/unknown.err" || { echo "inspect after forget: rc $rc"; exit 1; }
+"$CS_BIN" forget u000020 "${redis[@]}" | grep -q "nothing to forget"
+echo "replay --state redis: same summary and scores as memory; inspect and forget work"
