@@ -159,7 +159,8 @@ static inline int64_t feat_day_of(int64_t t_ms)
  * state): ticks and cooldowns are round, so 90 days ahead costs 2 bytes, not 5.
  * Varints are minimal LEB128 (overlong, truncated or > 64-bit ones are rejected). Bounds:
  * flags 3 + t_ref 8 + 3 distances 24 + 17 floats 68 + bitmaps 9 + 5 + lifetime 3 +
- * cooldown 8 = 128 bytes. A typical user takes 60..110. */
+ * cooldown 8 = 128 bytes. Measured after a replay (whole record, user.h): Online Retail
+ * median 64, max 89 bytes; generated log (16 counters in use) median 90, max 114. */
 #define FEAT_ENCODED_MAX_BYTES   128
 #define FEAT_TIME_CODE_MAX_BYTES 8
 

@@ -21,8 +21,7 @@ static const char *const tick_names[3] = {"scored_tick_ms", "resolved_tick_ms",
 size_t user_rec_encode(const user_rec_t *rec, uint8_t *buf, size_t cap)
 {
     uint8_t tmp[USER_REC_MAX_BYTES];
-    const int64_t ticks[3] = {rec->scored_tick_ms, rec->resolved_tick_ms,
-                              rec->pending_positive_ms};
+    const int64_t ticks[3] = {rec->scored_tick_ms, rec->resolved_tick_ms, rec->pending_positive_ms};
     tmp[0] = USER_REC_VERSION;
     size_t n = feat_encode(&rec->feat, tmp + 1, FEAT_ENCODED_MAX_BYTES);
     if (n == 0)
@@ -65,10 +64,9 @@ int user_rec_decode(user_rec_t *rec, const uint8_t *buf, size_t len, char *errst
     pos += used;
     int64_t ticks[3];
     for (int i = 0; i < 3; i++) {
-        if (feat_decode_time(&r.feat, buf + pos, len - pos, &used, &ticks[i], why,
-                             sizeof why) != 0) {
-            snprintf(errstr, errstr_size, "user record: corrupt value: %s: %s", tick_names[i],
-                     why);
+        if (feat_decode_time(&r.feat, buf + pos, len - pos, &used, &ticks[i], why, sizeof why) !=
+            0) {
+            snprintf(errstr, errstr_size, "user record: corrupt value: %s: %s", tick_names[i], why);
             return -1;
         }
         pos += used;

@@ -806,6 +806,19 @@ static void test_encode_round_trip(void **unused)
     }
 }
 
+/* clang-format off */
+static const uint8_t layout_bytes[] = {
+    0x81, 0x84, 0x3c,                               /* flags 0xf0201 */
+    0x80, 0xb2, 0xce, 0xea, 0x89, 0x63,             /* zigzag(t_ref) */
+    0x00,                                           /* t_ref - last activity */
+    0xfb, 0x98, 0xff, 0xcd, 0x01,                   /* last - first = 5 d + 123 ms */
+    0x80, 0xba, 0xb7, 0x03,                         /* t_ref - last purchase = 2 h */
+    0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0x40, /* counters 0 and 9 */
+    0x00, 0x00, 0x00, 0x3f,                         /* gap sum */
+    0x05, 0xab, 0x02, 0x00,                         /* bitmaps, lifetime */
+    0x74};                                          /* cooldown */
+/* clang-format on */
+
 /* A hand-built state against bytes computed independently (a small Python model of the
  * layout in feat.h): flags, zigzag t_ref, backward distances, present floats only, bitmaps
  * without bit 0, lifetime - 1, cooldown as 14 whole days from t_ref's midnight. */
@@ -824,19 +837,9 @@ static void test_encode_layout(void **unused)
     st.purchase_day_bits = 1;
     st.lifetime_active_days = 300;
     st.cooldown_until_ms = T0 + 14 * DAY;
-    static const uint8_t expect[] = {
-        0x81, 0x84, 0x3c,                               /* flags 0xf0201 */
-        0x80, 0xb2, 0xce, 0xea, 0x89, 0x63,             /* zigzag(t_ref) */
-        0x00,                                           /* t_ref - last activity */
-        0xfb, 0x98, 0xff, 0xcd, 0x01,                   /* last - first = 5 d + 123 ms */
-        0x80, 0xba, 0xb7, 0x03,                         /* t_ref - last purchase = 2 h */
-        0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0x40, /* counters 0 and 9 */
-        0x00, 0x00, 0x00, 0x3f,                         /* gap sum */
-        0x05, 0xab, 0x02, 0x00,                         /* bitmaps, lifetime */
-        0x74};                                          /* cooldown */
     uint8_t buf[FEAT_ENCODED_MAX_BYTES];
-    assert_int_equal(feat_encode(&st, buf, sizeof buf), sizeof expect);
-    assert_memory_equal(buf, expect, sizeof expect);
+    assert_int_equal(feat_encode(&st, buf, sizeof buf), sizeof layout_bytes);
+    assert_memory_equal(buf, layout_bytes, sizeof layout_bytes);
 
     /* Empty state: flags 0 and a NEVER cooldown. */
     feat_state_t empty;
@@ -853,10 +856,13 @@ static void test_encode_layout(void **unused)
         uint8_t bytes[3];
         size_t n;
     } codes[] = {
-        {FEAT_NEVER, {0x00}, 1},         {T0, {0x04}, 1},       /* q 0 days */
-        {T0 + DAY, {0x0c}, 1},           {T0 + 1500, {0xe1, 0x5d}, 2}, /* 1500 ms */
-        {T0 + 7000, {0x3a}, 1},          {T0 - 1, {0x05}, 1},   /* -1 ms */
-        {T0 - 3 * DAY + 30 * 60000, {0x8f, 0x8c, 0x02}, 3},     /* -4290 min */
+        {FEAT_NEVER, {0x00}, 1},
+        {T0, {0x04}, 1}, /* q 0 days */
+        {T0 + DAY, {0x0c}, 1},
+        {T0 + 1500, {0xe1, 0x5d}, 2}, /* 1500 ms */
+        {T0 + 7000, {0x3a}, 1},
+        {T0 - 1, {0x05}, 1},                                /* -1 ms */
+        {T0 - 3 * DAY + 30 * 60000, {0x8f, 0x8c, 0x02}, 3}, /* -4290 min */
     };
     for (size_t k = 0; k < ARRAY_LEN(codes); k++) {
         uint8_t tb[FEAT_TIME_CODE_MAX_BYTES];
@@ -887,21 +893,39 @@ static void test_event_part(void **unused)
     /* The encodings differ (cooldown) and even in length: no byte prefix is "the event part". */
     uint8_t ea[FEAT_ENCODED_MAX_BYTES], eb[FEAT_ENCODED_MAX_BYTES];
     size_t na = feat_encode(&a, ea, sizeof ea), nb = feat_encode(&b, eb, sizeof eb);
-    assert_int_equal(na + 1, nb); /* NEVER: 1 byte; about -87 whole days: 2 bytes... */
+    assert_int_equal(na + 1, nb);        /* NEVER: 1 byte; about -87 whole days: 2 bytes... */
     assert_memory_equal(ea, eb, na - 1); /* ...and cooldown is the last field */
     /* Each event-derived field on its own breaks equality; floats compare by their bits. */
     for (int f = 0; f < 9; f++) {
         feat_state_t c = a;
         switch (f) {
-        case 0: c.first_activity_ms--; break;
-        case 1: c.last_activity_ms--; break;
-        case 2: c.last_purchase_ms--; break;
-        case 3: c.t_ref_ms++; break;
-        case 4: c.counter[FEAT_C_CANCEL_INTENT_30D] = -0.0f; break;
-        case 5: c.gap_sum_days = nextafterf(c.gap_sum_days, 1e30f); break;
-        case 6: c.active_day_bits ^= 2; break;
-        case 7: c.purchase_day_bits ^= 4; break;
-        default: c.lifetime_active_days++; break;
+        case 0:
+            c.first_activity_ms--;
+            break;
+        case 1:
+            c.last_activity_ms--;
+            break;
+        case 2:
+            c.last_purchase_ms--;
+            break;
+        case 3:
+            c.t_ref_ms++;
+            break;
+        case 4:
+            c.counter[FEAT_C_CANCEL_INTENT_30D] = -0.0f;
+            break;
+        case 5:
+            c.gap_sum_days = nextafterf(c.gap_sum_days, 1e30f);
+            break;
+        case 6:
+            c.active_day_bits ^= 2;
+            break;
+        case 7:
+            c.purchase_day_bits ^= 4;
+            break;
+        default:
+            c.lifetime_active_days++;
+            break;
         }
         if (feat_event_part_equal(&a, &c))
             fail_msg("field %d change not seen", f);
@@ -910,14 +934,10 @@ static void test_event_part(void **unused)
     assert_false(feat_event_part_equal(&a, &b));
 }
 
-static const uint8_t layout_bytes[] = {
-    0x81, 0x84, 0x3c, 0x80, 0xb2, 0xce, 0xea, 0x89, 0x63, 0x00, 0xfb, 0x98,
-    0xff, 0xcd, 0x01, 0x80, 0xba, 0xb7, 0x03, 0x00, 0x00, 0x80, 0x3f, 0x00,
-    0x00, 0x20, 0x40, 0x00, 0x00, 0x00, 0x3f, 0x05, 0xab, 0x02, 0x00, 0x74};
-
 /* Each case replaces bytes [at, at + n_old) of layout_bytes by `repl` (n_new bytes). */
 static void test_decode_rejects(void **unused)
 {
+    /* clang-format off */
     static const struct {
         size_t at, n_old;
         uint8_t repl[12];
@@ -951,6 +971,7 @@ static void test_decode_rejects(void **unused)
         {9, 27, {0}, 0, "last_activity_ms: truncated"},
         {23, 4, {0xff, 0xff, 0x7f, 0x7f}, 4, "above 1e30"},   /* FLT_MAX */
     };
+    /* clang-format on */
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
         uint8_t buf[64];
         size_t len = cases[k].at;

@@ -19,10 +19,10 @@
 #include "store_mem.h"
 #include "user.h"
 
-#define DAY FEAT_DAY_MS
+#define DAY  FEAT_DAY_MS
 #define HOUR 3600000LL
 /* 2023-12-09 00:00:00 UTC, a midnight. */
-#define T0 (19700LL * DAY)
+#define T0           (19700LL * DAY)
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint32_t f32_bits(float f)
@@ -112,12 +112,19 @@ static int64_t pick_time(rng_t *r, int64_t lo, int64_t hi)
 static float pick_counter(rng_t *r)
 {
     switch (rng_below(r, 8)) {
-    case 0: case 1: return 0.0f;
-    case 2: return 1e30f;                 /* the clamp */
-    case 3: return bits_f32(1);           /* smallest denormal */
-    case 4: return -0.0f;                 /* never produced, still lossless */
-    case 5: return (float)rng_below(r, 1000);
-    default: return bits_f32((uint32_t)rng_below(r, f32_bits(1e30f)) + 1);
+    case 0:
+    case 1:
+        return 0.0f;
+    case 2:
+        return 1e30f; /* the clamp */
+    case 3:
+        return bits_f32(1); /* smallest denormal */
+    case 4:
+        return -0.0f; /* never produced, still lossless */
+    case 5:
+        return (float)rng_below(r, 1000);
+    default:
+        return bits_f32((uint32_t)rng_below(r, f32_bits(1e30f)) + 1);
     }
 }
 
@@ -125,8 +132,10 @@ static int64_t pick_derived(rng_t *r, int64_t t_ref)
 {
     const int64_t L = FEAT_DERIVED_TIME_LIMIT_MS;
     switch (rng_below(r, 5)) {
-    case 0: return INT64_MIN;
-    case 1: return pick_time(r, -L, L);
+    case 0:
+        return INT64_MIN;
+    case 1:
+        return pick_time(r, -L, L);
     default: { /* a tick near t_ref, as the engine makes them */
         int64_t c = t_ref == FEAT_NEVER ? T0 : t_ref;
         return pick_time(r, c - 400 * DAY, c + 400 * DAY);
@@ -148,8 +157,8 @@ static void random_rec(rng_t *r, user_rec_t *rec)
     }
     if (kind >= 2) {
         s->last_activity_ms = rng_below(r, 3) ? s->t_ref_ms : pick_time(r, -L, s->t_ref_ms);
-        s->first_activity_ms = rng_below(r, 4) ? pick_time(r, -L, s->last_activity_ms)
-                                               : s->last_activity_ms;
+        s->first_activity_ms =
+            rng_below(r, 4) ? pick_time(r, -L, s->last_activity_ms) : s->last_activity_ms;
         s->active_day_bits = rng_next(r) >> rng_below(r, 64) | 1;
         s->lifetime_active_days = (uint16_t)pick(r, 1, UINT16_MAX);
     }
@@ -202,6 +211,7 @@ static void layout_rec(user_rec_t *rec)
     rec->pending_positive_ms = INT64_MIN;
 }
 
+/* clang-format off */
 static const uint8_t layout_bytes[] = {
     0x02,                                           /* version */
     0x81, 0x84, 0x3c, 0x80, 0xb2, 0xce, 0xea, 0x89, 0x63, 0x00, 0xfb, 0x98, 0xff, 0xcd,
@@ -210,6 +220,7 @@ static const uint8_t layout_bytes[] = {
     0x0c,                                           /* scored: +1 day */
     0x8f, 0x8c, 0x02,                               /* resolved: -4290 min */
     0x00};                                          /* pending: none */
+/* clang-format on */
 
 static void test_layout(void **unused)
 {
@@ -237,17 +248,17 @@ static void worst_rec(user_rec_t *rec)
     user_rec_init(rec);
     feat_state_t *s = &rec->feat;
     const int64_t L = FEAT_TIME_LIMIT_MS, D = FEAT_DERIVED_TIME_LIMIT_MS;
-    s->t_ref_ms = L;                          /* zigzag 2^51: 8 bytes */
-    s->last_activity_ms = 0;                  /* 2^50 back: 8 bytes */
-    s->first_activity_ms = -L;                /* 2^50 back: 8 bytes */
-    s->last_purchase_ms = -L;                 /* 2^51 back: 8 bytes */
+    s->t_ref_ms = L;           /* zigzag 2^51: 8 bytes */
+    s->last_activity_ms = 0;   /* 2^50 back: 8 bytes */
+    s->first_activity_ms = -L; /* 2^50 back: 8 bytes */
+    s->last_purchase_ms = -L;  /* 2^51 back: 8 bytes */
     for (int c = 0; c < FEAT_C_COUNT; c++)
         s->counter[c] = 1e30f;
     s->gap_sum_days = 1e30f;
-    s->active_day_bits = UINT64_MAX;          /* 63 bits: 9 bytes */
-    s->purchase_day_bits = UINT32_MAX;        /* 31 bits: 5 bytes */
-    s->lifetime_active_days = UINT16_MAX;     /* 65534: 3 bytes */
-    s->cooldown_until_ms = -D + 1;            /* odd ms, 2^52 + 2^50 back: 8 bytes */
+    s->active_day_bits = UINT64_MAX;      /* 63 bits: 9 bytes */
+    s->purchase_day_bits = UINT32_MAX;    /* 31 bits: 5 bytes */
+    s->lifetime_active_days = UINT16_MAX; /* 65534: 3 bytes */
+    s->cooldown_until_ms = -D + 1;        /* odd ms, 2^52 + 2^50 back: 8 bytes */
     rec->scored_tick_ms = -D + 3;
     rec->resolved_tick_ms = -D + 5;
     rec->pending_positive_ms = -D + 7;
@@ -276,8 +287,8 @@ static void test_extremes_and_bound(void **unused)
         {"zero counters", T0 + 5, T0 + 5, T0 + 5, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 0, 18},
         /* negative times (1969), all counters */
         {"negative", -DAY - 7, -DAY - 7, -9 * DAY, -2 * DAY, -DAY + 14 * DAY, 0, 16, 89},
-        {"t_ref -2^50", -FEAT_TIME_LIMIT_MS, -FEAT_TIME_LIMIT_MS, -FEAT_TIME_LIMIT_MS,
-         FEAT_NEVER, FEAT_DERIVED_TIME_LIMIT_MS, -FEAT_DERIVED_TIME_LIMIT_MS, 1, 45},
+        {"t_ref -2^50", -FEAT_TIME_LIMIT_MS, -FEAT_TIME_LIMIT_MS, -FEAT_TIME_LIMIT_MS, FEAT_NEVER,
+         FEAT_DERIVED_TIME_LIMIT_MS, -FEAT_DERIVED_TIME_LIMIT_MS, 1, 45},
         {"epoch", 0, 0, 0, 0, 0, 0, 16, 79},
     };
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
@@ -364,6 +375,7 @@ static void test_truncation_every_length(void **unused)
 static void test_decode_rejects(void **unused)
 {
     /* Each case replaces bytes [at, at + n_old) of layout_bytes by repl (n_new bytes). */
+    /* clang-format off */
     static const struct {
         size_t at, n_old;
         uint8_t repl[12];
@@ -390,6 +402,7 @@ static void test_decode_rejects(void **unused)
         {42, 0, {0x00}, 1, "1 trailing bytes after a 42-byte record"},
         {42, 0, {0x00, 0x00, 0x00}, 3, "3 trailing bytes"},
     };
+    /* clang-format on */
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
         uint8_t buf[64];
         size_t len = cases[k].at;
@@ -426,8 +439,12 @@ static void test_mutations_canonical(void **unused)
         assert_true(n > 0);
         size_t at = rng_below(&r, n);
         switch (rng_below(&r, 4)) {
-        case 0: buf[at] ^= (uint8_t)(1u << rng_below(&r, 8)); break;
-        case 1: buf[at] = (uint8_t)rng_next(&r); break;
+        case 0:
+            buf[at] ^= (uint8_t)(1u << rng_below(&r, 8));
+            break;
+        case 1:
+            buf[at] = (uint8_t)rng_next(&r);
+            break;
         case 2: /* delete a byte */
             memmove(buf + at, buf + at + 1, n - at - 1);
             n--;
@@ -462,15 +479,33 @@ static void test_encode_refuses_invalid(void **unused)
         layout_rec(&rec);
         feat_state_t *s = &rec.feat;
         switch (k) {
-        case 0: rec.scored_tick_ms = INT64_MAX; break;
-        case 1: rec.pending_positive_ms = FEAT_DERIVED_TIME_LIMIT_MS + 1; break;
-        case 2: rec.resolved_tick_ms = -FEAT_DERIVED_TIME_LIMIT_MS - 1; break;
-        case 3: s->cooldown_until_ms = INT64_MAX; break;
-        case 4: s->counter[3] = NAN; break;
-        case 5: s->active_day_bits &= ~UINT64_C(1); break;
-        case 6: s->last_activity_ms = s->t_ref_ms + 1; break;
-        case 7: s->t_ref_ms = FEAT_TIME_LIMIT_MS + 1; break;
-        default: s->lifetime_active_days = 0; break;
+        case 0:
+            rec.scored_tick_ms = INT64_MAX;
+            break;
+        case 1:
+            rec.pending_positive_ms = FEAT_DERIVED_TIME_LIMIT_MS + 1;
+            break;
+        case 2:
+            rec.resolved_tick_ms = -FEAT_DERIVED_TIME_LIMIT_MS - 1;
+            break;
+        case 3:
+            s->cooldown_until_ms = INT64_MAX;
+            break;
+        case 4:
+            s->counter[3] = NAN;
+            break;
+        case 5:
+            s->active_day_bits &= ~UINT64_C(1);
+            break;
+        case 6:
+            s->last_activity_ms = s->t_ref_ms + 1;
+            break;
+        case 7:
+            s->t_ref_ms = FEAT_TIME_LIMIT_MS + 1;
+            break;
+        default:
+            s->lifetime_active_days = 0;
+            break;
         }
         uint8_t buf[USER_REC_MAX_BYTES];
         if (user_rec_encode(&rec, buf, sizeof buf) != 0)
@@ -488,10 +523,18 @@ static void test_event_part_equal(void **unused)
     for (int k = 0; k < 4; k++) {
         b = a;
         switch (k) {
-        case 0: b.scored_tick_ms += DAY; break;
-        case 1: b.resolved_tick_ms = INT64_MIN; break;
-        case 2: b.pending_positive_ms = T0; break;
-        default: b.feat.counter[FEAT_C_REVENUE_30D] = 2.5000002f; break;
+        case 0:
+            b.scored_tick_ms += DAY;
+            break;
+        case 1:
+            b.resolved_tick_ms = INT64_MIN;
+            break;
+        case 2:
+            b.pending_positive_ms = T0;
+            break;
+        default:
+            b.feat.counter[FEAT_C_REVENUE_30D] = 2.5000002f;
+            break;
         }
         assert_false(user_rec_event_part_equal(&a, &b));
     }
@@ -622,8 +665,8 @@ static void run_engine(int packed, st_mem_t **out_mem, snap_log_t *log)
     if (packed)
         ops = (eng_store_t){.opaque = &pk, .get = pk_get, .range = pk_range, .touched = pk_touched};
     eng_sink_t sink = {.opaque = log, .score = log_snapshot, .label = log_snapshot};
-    eng_params_t p = {.tick_ms = DAY, .horizon_ms = 14 * DAY, .lookback_ms = 14 * DAY,
-                      .lateness_ms = HOUR};
+    eng_params_t p = {
+        .tick_ms = DAY, .horizon_ms = 14 * DAY, .lookback_ms = 14 * DAY, .lateness_ms = HOUR};
     char err[256];
     eng_t *eng = eng_new(&p, &ops, &sink, err, sizeof err);
     assert_non_null(eng);
