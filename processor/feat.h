@@ -52,8 +52,9 @@ typedef enum {
 /* The state of one user. Plain value type (no pointers), so callers keep arrays of it and
  * copy it freely; it is never freed. Fields are public for the store and tests, but only
  * feat_apply / feat_decode / feat_set_cooldown_until_ms should write them.
- * Invariants: all times are FEAT_NEVER or within +-FEAT_TIME_LIMIT_MS; counters are finite
- * and >= 0 and hold their values at t_ref_ms; t_ref_ms >= every applied event time. */
+ * Invariants: event times are FEAT_NEVER or within +-FEAT_TIME_LIMIT_MS (the cooldown:
+ * +-FEAT_DERIVED_TIME_LIMIT_MS); counters are finite and >= 0 and hold their values at
+ * t_ref_ms; t_ref_ms >= every applied event time. */
 typedef struct feat_state_s {
     int64_t first_activity_ms; /* earliest activity event; FEAT_NEVER if none */
     int64_t last_activity_ms;  /* latest activity event; FEAT_NEVER if none */
