@@ -17,6 +17,10 @@
 /* Event times outside +-2^50 ms (~35,000 years) are ignored by feat_apply and rejected by
  * feat_decode, so differences of two times never overflow int64 and stay exact in double. */
 #define FEAT_TIME_LIMIT_MS (1LL << 50)
+/* Times derived from event times by adding configured durations (engine ticks, alert
+ * cooldowns; the config caps every duration at 3650 days) stay within +-2^51 ms; the
+ * encoding accepts +-2^52 ms for them. */
+#define FEAT_DERIVED_TIME_LIMIT_MS (1LL << 52)
 /* One purchase/refund amount is clamped to this magnitude before it is added: a single bad
  * amount (1e300) must not turn a float counter into +Inf. */
 #define FEAT_AMOUNT_MAX 1e12
@@ -48,8 +52,9 @@ typedef enum {
 /* The state of one user. Plain value type (no pointers), so callers keep arrays of it and
  * copy it freely; it is never freed. Fields are public for the store and tests, but only
  * feat_apply / feat_decode / feat_set_cooldown_until_ms should write them.
- * Invariants: all times are FEAT_NEVER or within +-FEAT_TIME_LIMIT_MS; counters are finite
- * and >= 0 and hold their values at t_ref_ms; t_ref_ms >= every applied event time. */
+ * Invariants: event times are FEAT_NEVER or within +-FEAT_TIME_LIMIT_MS (the cooldown:
+ * +-FEAT_DERIVED_TIME_LIMIT_MS); counters are finite and >= 0 and hold their values at
+ * t_ref_ms; t_ref_ms >= every applied event time. */
 typedef struct feat_state_s {
     int64_t first_activity_ms; /* earliest activity event; FEAT_NEVER if none */
     int64_t last_activity_ms;  /* latest activity event; FEAT_NEVER if none */
@@ -67,8 +72,8 @@ typedef struct feat_state_s {
     uint32_t purchase_day_bits;
     uint16_t lifetime_active_days; /* not decayed; saturates at 65535 */
     /* Model-dependent, written by the alert policy: no alert before this time. FEAT_NEVER
-     * when none. Encoded LAST, after FEAT_EVENT_PART_BYTES, so replays that must reproduce
-     * the event-derived state can compare the prefix only. */
+     * when none, else within +-FEAT_DERIVED_TIME_LIMIT_MS. The only field outside the
+     * "event-derived part" (feat_event_part_equal). */
     int64_t cooldown_until_ms;
 } feat_state_t;
 
@@ -133,28 +138,59 @@ static inline int64_t feat_day_of(int64_t t_ms)
     return t_ms >= 0 ? t_ms / FEAT_DAY_MS : -((-t_ms + FEAT_DAY_MS - 1) / FEAT_DAY_MS);
 }
 
-/* ---- encoding (Redis value) ---- */
+/* ---- encoding (part of the Redis value) ----
+ *
+ * The feature state is the middle of the per-user record (user.h: [version][feature state]
+ * [engine ticks]); the record's single version byte covers it, so it has none of its own.
+ * Variable length, little-endian, canonical (equal states <=> equal bytes):
+ *   uvarint flags: bit c (0..15) counter[c] != 0 | 16 gap_sum_days != 0 | 17 t_ref set |
+ *                  18 ever active | 19 ever purchased; other bits are rejected
+ *   [17] zvarint t_ref_ms                                  (zigzag LEB128, 6 bytes in 2024)
+ *   [18] uvarint t_ref_ms - last_activity_ms               (1 byte when equal)
+ *        uvarint last_activity_ms - first_activity_ms      (backward distances: >= 0 by
+ *   [19] uvarint t_ref_ms - last_purchase_ms                the invariants, never signed)
+ *   f32 counter[c] for every set bit c, in counter order   (raw IEEE bits, lossless)
+ *   [16] f32 gap_sum_days
+ *   [18] uvarint active_day_bits >> 1; uvarint lifetime_active_days - 1  (bit 0 is implied:
+ *   [19] uvarint purchase_day_bits >> 1                     recent-only days are short)
+ *   time code cooldown_until_ms
+ * A time code (also used by user.c for the engine's ticks) is 0 for FEAT_NEVER, else
+ * uvarint 1 + (zigzag(q) << 2 | u), t = base + q * unit[u], unit = {1 ms, 1 s, 1 min, 1 day}
+ * the largest dividing t - base, base = the UTC midnight of t_ref_ms (0 for an empty
+ * state): ticks and cooldowns are round, so 90 days ahead costs 2 bytes, not 5.
+ * Varints are minimal LEB128 (overlong, truncated or > 64-bit ones are rejected). Bounds:
+ * flags 3 + t_ref 8 + 3 distances 24 + 17 floats 68 + bitmaps 9 + 5 + lifetime 3 +
+ * cooldown 8 = 128 bytes. Measured after a replay (whole record, user.h): Online Retail
+ * median 64, max 89 bytes; generated log (16 counters in use) median 90, max 114. */
+#define FEAT_ENCODED_MAX_BYTES   128
+#define FEAT_TIME_CODE_MAX_BYTES 8
 
-/* Version 1 layout, every integer and float little-endian regardless of the host:
- *   0 u8 version | 1 i64 first_activity_ms | 9 i64 last_activity_ms | 17 i64 last_purchase_ms
- *   25 i64 t_ref_ms | 33 f32 counter[16] | 97 f32 gap_sum_days | 101 u64 active_day_bits
- *   109 u32 purchase_day_bits | 113 u16 lifetime_active_days | 115 i64 cooldown_until_ms
- * 123 bytes: a Redis 7 string value of <= 124 bytes lands in jemalloc's 128-byte class, so
- * MEMORY USAGE of "cs:u:12345678" is 184 bytes (125 bytes would make it 216). */
-#define FEAT_ENCODING_VERSION 1
-#define FEAT_ENCODED_BYTES    123
-/* Bytes [0, FEAT_EVENT_PART_BYTES) depend only on the events applied; the rest (cooldown)
- * on the model and alert policy. */
-#define FEAT_EVENT_PART_BYTES 115
-
-/* Writes the encoding into buf; returns the bytes written (FEAT_ENCODED_BYTES), or 0 when
- * cap is too small. The caller owns buf. */
+/* Writes the encoding of *st into buf; returns the bytes written (1..FEAT_ENCODED_MAX_BYTES),
+ * or 0 when cap is too small or *st breaks the invariants of feat_state_t (what feat_decode
+ * would reject), so every successful encoding decodes to an identical state. The caller
+ * owns buf. */
 size_t feat_encode(const feat_state_t *st, uint8_t *buf, size_t cap);
-/* Decodes buf into *st. Returns 0, or -1 with a message in errstr (unknown version, wrong
- * length, out-of-range times, non-finite or negative counters); *st is then unchanged. */
-int feat_decode(feat_state_t *st, const uint8_t *buf, size_t len, char *errstr, size_t errstr_size);
-/* 1 when a and b have the same event-derived part (encodings equal up to
- * FEAT_EVENT_PART_BYTES), whatever their cooldowns. */
+/* Decodes one encoding at the start of buf into *st. With used == NULL the encoding must
+ * fill all len bytes; otherwise trailing bytes are left for the caller and *used is set to
+ * the bytes consumed. Never reads past len. Returns 0, or -1 with a message in errstr
+ * naming the field (truncated, overlong varint, unknown flags, out-of-range times,
+ * non-finite or negative counters, inconsistent fields); *st is then unchanged. */
+int feat_decode(feat_state_t *st, const uint8_t *buf, size_t len, size_t *used, char *errstr,
+                size_t errstr_size);
+/* A derived time (tick, cooldown: FEAT_NEVER or within +-FEAT_DERIVED_TIME_LIMIT_MS) as a
+ * time code relative to st's reference day (see above), for the record's other fields.
+ * Returns bytes written (1..FEAT_TIME_CODE_MAX_BYTES), 0 when t_ms is out of range or cap
+ * too small. */
+size_t feat_encode_time(const feat_state_t *st, int64_t t_ms, uint8_t *buf, size_t cap);
+/* Reads one time code at the start of buf (relative to st, which must be the state the
+ * code was written against); sets *t_ms and *used. -1 with errstr on a truncated, overlong,
+ * non-canonical or out-of-range code. */
+int feat_decode_time(const feat_state_t *st, const uint8_t *buf, size_t len, size_t *used,
+                     int64_t *t_ms, char *errstr, size_t errstr_size);
+/* 1 when a and b have the same event-derived part, i.e. every field but cooldown_until_ms
+ * is equal (floats by their bits), whatever their cooldowns. The encoding is variable
+ * length, so comparing a byte prefix of two encodings no longer means anything: use this
+ * (or user_rec_event_part_equal) instead. */
 int feat_event_part_equal(const feat_state_t *a, const feat_state_t *b);
 
 /* ---- the feature vector x(t) ---- */

@@ -1,11 +1,10 @@
-/* Packing of the per-user record: [version=1][feature state length][feature state]
- * [scored_tick_ms][resolved_tick_ms][pending_positive_ms] (int64 LE each). */
+/* Packing of the per-user record (layout in user.h): one version byte, the feature state's
+ * compact encoding (features.c), then the engine's three tick fields as time codes against
+ * the state's reference day. */
 #include "user.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define USER_REC_VERSION 1
 
 void user_rec_init(user_rec_t *rec)
 {
@@ -16,53 +15,78 @@ void user_rec_init(user_rec_t *rec)
     rec->pending_positive_ms = INT64_MIN;
 }
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(u >> (8 * i));
-}
-
-static int64_t get_i64(const uint8_t *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u;
-}
+static const char *const tick_names[3] = {"scored_tick_ms", "resolved_tick_ms",
+                                          "pending_positive_ms"};
 
 size_t user_rec_encode(const user_rec_t *rec, uint8_t *buf, size_t cap)
 {
-    if (cap < 2 + 24)
+    uint8_t tmp[USER_REC_MAX_BYTES];
+    const int64_t ticks[3] = {rec->scored_tick_ms, rec->resolved_tick_ms, rec->pending_positive_ms};
+    tmp[0] = USER_REC_VERSION;
+    size_t n = feat_encode(&rec->feat, tmp + 1, FEAT_ENCODED_MAX_BYTES);
+    if (n == 0)
         return 0;
-    size_t n = feat_encode(&rec->feat, buf + 2, cap - 2 - 24);
-    if (n == 0 || n > 255)
+    n++;
+    for (int i = 0; i < 3; i++) {
+        size_t k = feat_encode_time(&rec->feat, ticks[i], tmp + n, sizeof tmp - n);
+        if (k == 0)
+            return 0;
+        n += k;
+    }
+    if (n > cap)
         return 0;
-    buf[0] = USER_REC_VERSION;
-    buf[1] = (uint8_t)n;
-    put_i64(buf + 2 + n, rec->scored_tick_ms);
-    put_i64(buf + 2 + n + 8, rec->resolved_tick_ms);
-    put_i64(buf + 2 + n + 16, rec->pending_positive_ms);
-    return 2 + n + 24;
+    memcpy(buf, tmp, n);
+    return n;
 }
 
 int user_rec_decode(user_rec_t *rec, const uint8_t *buf, size_t len, char *errstr,
                     size_t errstr_size)
 {
-    if (len < 2 || buf[0] != USER_REC_VERSION) {
-        snprintf(errstr, errstr_size, "user record: unsupported version %d (expected %d)",
-                 len ? buf[0] : -1, USER_REC_VERSION);
+    if (len == 0) {
+        snprintf(errstr, errstr_size, "user record: empty value");
         return -1;
     }
-    size_t n = buf[1];
-    if (len != 2 + n + 24) {
-        snprintf(errstr, errstr_size, "user record: length %zu, expected %zu", len, 2 + n + 24);
+    if (buf[0] != USER_REC_VERSION) {
+        snprintf(errstr, errstr_size,
+                 "user record: unsupported version %u (this build reads version %d%s); "
+                 "delete the user's key or replay to rebuild it",
+                 buf[0], USER_REC_VERSION,
+                 buf[0] == 1 ? ": version 1 came from a pre-release build" : "");
         return -1;
     }
-    if (feat_decode(&rec->feat, buf + 2, n, errstr, errstr_size) != 0)
+    user_rec_t r;
+    size_t pos = 1, used = 0;
+    char why[192];
+    if (feat_decode(&r.feat, buf + pos, len - pos, &used, why, sizeof why) != 0) {
+        snprintf(errstr, errstr_size, "user record: %s", why);
         return -1;
-    rec->scored_tick_ms = get_i64(buf + 2 + n);
-    rec->resolved_tick_ms = get_i64(buf + 2 + n + 8);
-    rec->pending_positive_ms = get_i64(buf + 2 + n + 16);
+    }
+    pos += used;
+    int64_t ticks[3];
+    for (int i = 0; i < 3; i++) {
+        if (feat_decode_time(&r.feat, buf + pos, len - pos, &used, &ticks[i], why, sizeof why) !=
+            0) {
+            snprintf(errstr, errstr_size, "user record: corrupt value: %s: %s", tick_names[i], why);
+            return -1;
+        }
+        pos += used;
+    }
+    if (pos != len) {
+        snprintf(errstr, errstr_size,
+                 "user record: %zu trailing bytes after a %zu-byte record (corrupt value)",
+                 len - pos, pos);
+        return -1;
+    }
+    r.scored_tick_ms = ticks[0];
+    r.resolved_tick_ms = ticks[1];
+    r.pending_positive_ms = ticks[2];
+    *rec = r;
     return 0;
+}
+
+int user_rec_event_part_equal(const user_rec_t *a, const user_rec_t *b)
+{
+    return feat_event_part_equal(&a->feat, &b->feat) && a->scored_tick_ms == b->scored_tick_ms &&
+           a->resolved_tick_ms == b->resolved_tick_ms &&
+           a->pending_positive_ms == b->pending_positive_ms;
 }

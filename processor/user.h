@@ -23,14 +23,32 @@ typedef struct user_rec_s {
     int64_t pending_positive_ms;
 } user_rec_t;
 
-#define USER_REC_MAX_BYTES (FEAT_ENCODED_BYTES + 26)
+/* The Redis value, version 2 (DESIGN.md section 3 budgets MEMORY USAGE of a user's key at
+ * 200 bytes; a value of <= 124 bytes lands in jemalloc's 128-byte class and costs 184 bytes
+ * for "cs:u:12345678", 125..131 bytes cost 216):
+ *   u8 version = 2 | feature state (feat_encode, feat.h) | time code scored_tick_ms |
+ *   time code resolved_tick_ms | time code pending_positive_ms
+ * Time codes are feat.h's (INT64_MIN -> 0, 1 byte; round ticks near t_ref 1-3 bytes). Every
+ * field is required and the record must end exactly after the last one, so no proper prefix
+ * of a record is valid. Version 1 (fixed 149 bytes) is rejected: nothing was deployed. */
+#define USER_REC_VERSION 2
+/* True maximum: 1 + FEAT_ENCODED_MAX_BYTES + 3 time codes = 153 bytes. */
+#define USER_REC_MAX_BYTES (1 + FEAT_ENCODED_MAX_BYTES + 3 * FEAT_TIME_CODE_MAX_BYTES)
 
 void user_rec_init(user_rec_t *rec);
-/* Packs rec (version byte, then little-endian fields); returns bytes written, 0 when cap is
- * too small. */
+/* Packs rec into buf (caller-owned); returns the bytes written (2..USER_REC_MAX_BYTES), or 0
+ * when cap is too small or rec is outside the encodable domain: a feature state breaking its
+ * invariants, or a tick field neither INT64_MIN nor within +-FEAT_DERIVED_TIME_LIMIT_MS
+ * (unreachable from the engine). decode(encode(rec)) equals rec field by field. */
 size_t user_rec_encode(const user_rec_t *rec, uint8_t *buf, size_t cap);
-/* Unpacks; -1 with errstr set on a wrong version or length. */
+/* Unpacks exactly len bytes; never reads past them. Returns 0, or -1 with a message in
+ * errstr ("user record: ...": wrong version, truncated, trailing bytes, corrupt field);
+ * *rec is then unchanged. */
 int user_rec_decode(user_rec_t *rec, const uint8_t *buf, size_t len, char *errstr,
                     size_t errstr_size);
+/* 1 when a and b agree on everything but the alert cooldown (feat_event_part_equal plus the
+ * three tick fields): what a replay must reproduce whatever the model did. Byte-prefix
+ * comparison of encodings no longer applies (variable length). */
+int user_rec_event_part_equal(const user_rec_t *a, const user_rec_t *b);
 
 #endif
