@@ -490,6 +490,17 @@ static int queue_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size
     int32_t *parts = NULL;
     size_t nparts = 0;
     char pnum[16];
+    /* Every dirty record must encode before anything is queued: an unencodable state (a
+     * broken invariant) must fail the batch, never be written as an empty value. */
+    for (size_t i = 0; i < st->cache.n; i++) {
+        const rc_entry_t *e = st->cache.items[i];
+        uint8_t buf[USER_REC_MAX_BYTES];
+        if (e->dirty && user_rec_encode(&e->rec, buf, sizeof(buf)) == 0) {
+            snprintf(errstr, errstr_size, "user \"%.*s\": record cannot be encoded (invalid state)",
+                     (int)(e->uid_len > 64 ? 64 : e->uid_len), e->uid);
+            return -1;
+        }
+    }
     if (collect_partitions(st, &parts, &nparts) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
