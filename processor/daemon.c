@@ -193,8 +193,8 @@ static int process_once(dm_t *dm)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 
-    int32_t *parts = malloc(n * sizeof(*parts));
-    int64_t *next = malloc(n * sizeof(*next));
+    int32_t *parts = malloc((n ? n : 1) * sizeof(*parts));
+    int64_t *next = malloc((n ? n : 1) * sizeof(*next));
     if (!parts || !next) {
         free(parts);
         free(next);
@@ -319,10 +319,18 @@ int dm_run(dm_t *dm)
              dm->cfg->topic_events, dm->h->name ? dm->h->name : "(unnamed)", dm->cfg->topic_dlq,
              dm->cfg->batch_max_messages, dm->cfg->batch_max_wait_ms);
     resend_outbox(dm);
+    int64_t last_idle_ms = dm_now_ms();
     while (!dm_stop_flag) {
         dm_consumer_collect(dm);
-        if (dm->n_batch > 0)
+        if (dm->n_batch > 0) {
             process_batch_retrying(dm);
+            last_idle_ms = dm_now_ms();
+        } else if (dm->h->idle_call_ms > 0 && dm_now_ms() - last_idle_ms >= dm->h->idle_call_ms) {
+            /* No message for a while: an empty batch lets the handler move event time by
+             * the wall clock (tick.idle_advance). A failure is retried at the next idle call. */
+            last_idle_ms = dm_now_ms();
+            process_once(dm);
+        }
     }
     if (dm->fatal)
         atomic_store(&dm->metrics.consumer_fatal, 1);

@@ -88,6 +88,9 @@ typedef struct dm_handler_s {
                           size_t errsz);
     /* Optional: one line naming the handler, for the startup log. */
     const char *name;
+    /* When > 0: while no message arrives, process_batch is called with n = 0 at most every
+     * idle_call_ms, so the handler can advance event time by the wall clock. 0 = never. */
+    int64_t idle_call_ms;
 } dm_handler_t;
 
 typedef struct dm_s dm_t;

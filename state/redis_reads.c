@@ -200,9 +200,12 @@ void st_redis_outbox_free(st_outbox_t *ob)
 {
     for (size_t i = 0; i < ob->n; i++) {
         free(ob->ids[i]);
+        if (ob->user_ids)
+            free(ob->user_ids[i]);
         free(ob->values[i]);
     }
     free(ob->ids);
+    free(ob->user_ids);
     free(ob->values);
     free(ob->lens);
     memset(ob, 0, sizeof(*ob));
@@ -216,9 +219,10 @@ int st_redis_outbox_load(st_redis_t *st, st_outbox_t *out, char *errstr, size_t 
         return -1;
     size_t n = r->elements / 2;
     out->ids = calloc(n ? n : 1, sizeof(*out->ids));
+    out->user_ids = calloc(n ? n : 1, sizeof(*out->user_ids));
     out->values = calloc(n ? n : 1, sizeof(*out->values));
     out->lens = calloc(n ? n : 1, sizeof(*out->lens));
-    if (!out->ids || !out->values || !out->lens)
+    if (!out->ids || !out->user_ids || !out->values || !out->lens)
         goto oom;
     for (size_t i = 0; i < n; i++) {
         const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
@@ -234,9 +238,10 @@ int st_redis_outbox_load(st_redis_t *st, st_outbox_t *out, char *errstr, size_t 
             return -1;
         }
         out->ids[i] = strndup(f->str, f->len);
+        out->user_ids[i] = strndup(uid, ul);
         out->values[i] = malloc(pl ? pl : 1);
         out->n = i + 1;
-        if (!out->ids[i] || !out->values[i])
+        if (!out->ids[i] || !out->user_ids[i] || !out->values[i])
             goto oom;
         memcpy(out->values[i], payload, pl);
         out->lens[i] = pl;

@@ -100,6 +100,7 @@ int st_redis_load_model(st_redis_t *st, uint8_t **buf, size_t *len, char *errstr
 typedef struct st_outbox_s {
     size_t n;
     char **ids;
+    char **user_ids; /* the user each alert is about (the Kafka message key) */
     uint8_t **values;
     size_t *lens;
 } st_outbox_t;

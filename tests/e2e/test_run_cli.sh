@@ -24,7 +24,7 @@ expect_output() { # TEXT: $tmp/out must contain TEXT
 
 expect_status 0 "$CS_BIN" run --help
 expect_output "usage: churnstream run [--model-in FILE]"
-expect_output "event-count handler"
+expect_output "--handler NAME    churn (default) or count"
 expect_status 0 "$CS_BIN" help run
 expect_output "usage: churnstream run"
 
@@ -38,6 +38,9 @@ expect_output "batch.max_messages"
 # Nothing listens on port 1: a clear runtime failure, not a hang.
 expect_status 1 timeout 20 "$CS_BIN" run --redis.port=1 --redis.connect_timeout=1s --metrics.port=0
 expect_output "127.0.0.1:1"
-expect_output "processing with the event-count handler; the churn pipeline is wired in by processor/pipeline"
+expect_status 2 "$CS_BIN" run --handler=magic
+expect_output 'expected churn or count, got "magic"'
+expect_status 1 timeout 20 "$CS_BIN" run --handler=count --redis.port=1 --redis.connect_timeout=1s --metrics.port=0
+expect_output "127.0.0.1:1"
 
 echo "test_run_cli: ok"
