@@ -759,7 +759,7 @@ static void test_run_exact_counts_dlq_metrics(void **state)
     int64_t stop_ms = stop_run(pid, &r);
     check_counts(in, r.redis_port, r.prefix);
     check_dlq(in, r.dlq);
-    assert_true(log_contains(&r, "processing with the event-count handler"));
+    assert_true(log_contains(&r, "handler: event counts (diagnostic; no models, no alerts)"));
     print_message("run: %d events + %zu bad in %" PRId64 " ms from process start (%.0f events/s "
                   "including group join), %.0f batches, SIGTERM to exit %" PRId64 " ms\n",
                   N_EVENTS, n_bad, took_ms, N_EVENTS * 1000.0 / (double)took_ms, batches, stop_ms);
