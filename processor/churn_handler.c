@@ -570,6 +570,11 @@ done:
     res->alerts = ch->dm_alerts;
     res->n_alerts = na;
     res->watermark_ms = ch->watermark_ms;
+    const pm_t *pm = model_metrics(ch->model);
+    res->model_labels = pm_count(pm);
+    res->model_version = model_version(ch->model);
+    res->model_auc = pm_auc(pm);
+    res->model_logloss = pm_logloss(pm);
     return 0;
 }
 

@@ -158,6 +158,9 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
     atomic_fetch_add(&mt->redis_round_trips, res->redis_round_trips);
     if (res->watermark_ms != INT64_MIN)
         atomic_store(&mt->watermark_ms, res->watermark_ms);
+    if (res->model_labels > 0)
+        dm_metrics_set_model(mt, res->model_labels, res->model_version, res->model_auc,
+                             res->model_logloss);
     for (size_t i = 0; i < res->n_rejects; i++) {
         const dm_reject_t *r = &res->rejects[i];
         int reason = r->reason > 0 && r->reason < EV_ERR_COUNT ? r->reason : EV_ERR_UNDECODABLE;
@@ -185,7 +188,7 @@ static int process_once(dm_t *dm)
                                  m->len,
                                  rd_kafka_message_timestamp(m, &tstype)};
     }
-    dm_batch_result_t res = {dm->rejects, dm->cap_batch, 0, NULL, 0, 0, INT64_MIN};
+    dm_batch_result_t res = {dm->rejects, dm->cap_batch, 0, NULL, 0, 0, INT64_MIN, 0, 0, 0, 0};
     char err[512] = "";
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);

@@ -55,6 +55,10 @@ typedef struct dm_batch_result_s {
     size_t n_alerts;
     uint64_t redis_round_trips;
     int64_t watermark_ms; /* event-time watermark after the batch; INT64_MIN = unknown */
+    /* The model's prequential metrics (each label scored before it is learnt) and version;
+     * model_labels = 0 when the handler has none. */
+    uint64_t model_labels, model_version;
+    double model_auc, model_logloss;
 } dm_batch_result_t;
 
 /* process_batch return values besides 0. */

@@ -4,6 +4,8 @@
  * reports alerts: that is the true count, not a placeholder value). */
 #include "dm_metrics.h"
 
+#include <math.h>
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -26,6 +28,29 @@ void dm_metrics_init(dm_metrics_t *m)
 void dm_metrics_destroy(dm_metrics_t *m)
 {
     pthread_mutex_destroy(&m->lock);
+}
+
+static uint64_t bits_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static double double_of(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, double auc,
+                          double logloss)
+{
+    atomic_store(&m->model_labels, labels);
+    atomic_store(&m->model_version, version);
+    atomic_store(&m->model_auc_bits, bits_of(auc));
+    atomic_store(&m->model_logloss_bits, bits_of(logloss));
 }
 
 void dm_metrics_observe_batch(dm_metrics_t *m, double seconds)
@@ -119,7 +144,11 @@ static void counter(sbuf_t *b, const char *name, const char *help, uint64_t v)
 
 static void gauge(sbuf_t *b, const char *name, const char *help, double v)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    if (isnan(v)) /* Prometheus spells it NaN; printf would write nan */
+        sb_printf(b, "%s NaN\n", name);
+    else
+        sb_printf(b, "%s %.17g\n", name, v);
 }
 
 char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
@@ -196,6 +225,15 @@ char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
     else
         sb_printf(&b, "churnstream_watermark_lag_seconds %.3f\n", (double)(now_ms - wm) / 1e3);
 
+    uint64_t labels = atomic_load(&m->model_labels);
+    counter(&b, "churnstream_model_labels_total",
+            "Labelled snapshots scored before learning (prequential).", labels);
+    gauge(&b, "churnstream_model_version", "Model snapshot version.",
+          (double)atomic_load(&m->model_version));
+    gauge(&b, "churnstream_model_auc", "Prequential ROC AUC of the model (NaN until labels).",
+          labels ? double_of(atomic_load(&m->model_auc_bits)) : NAN);
+    gauge(&b, "churnstream_model_logloss", "Prequential log-loss of the model (NaN until labels).",
+          labels ? double_of(atomic_load(&m->model_logloss_bits)) : NAN);
     gauge(&b, "churnstream_assigned_partitions", "Partitions currently assigned.",
           atomic_load(&m->assigned_partitions));
     gauge(&b, "churnstream_handler_healthy", "1 while the handler's store answers, else 0.",

@@ -29,6 +29,9 @@ typedef struct dm_metrics_s {
     atomic_int assigned_partitions;
     atomic_int consumer_fatal;
     atomic_int_fast64_t watermark_ms; /* INT64_MIN = unknown */
+    /* The model: labels learnt with a prequential score, version, AUC and log-loss (doubles
+     * stored as their bits, so the HTTP thread reads them atomically). */
+    atomic_uint_fast64_t model_labels, model_version, model_auc_bits, model_logloss_bits;
 
     atomic_int stopping;
 
@@ -45,6 +48,10 @@ void dm_metrics_destroy(dm_metrics_t *m);
 
 /* One processed batch of `seconds`. */
 void dm_metrics_observe_batch(dm_metrics_t *m, double seconds);
+
+/* The model's prequential metrics after a batch. */
+void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, double auc,
+                          double logloss);
 
 /* Replaces the lag table (partition -> high watermark - next offset to process). */
 void dm_metrics_set_lag(dm_metrics_t *m, const int32_t *partitions, const int64_t *lag, size_t n);
