@@ -116,3 +116,35 @@ def test_logreg_close_to_sklearn(driver, tmp_path):
     assert np.array_equal(np.sign(w_c[clear]), np.sign(sk.coef_[0][clear]))
     # both near the same optimum, not just the same ranking
     assert np.max(np.abs(w_c - sk.coef_[0])) < 0.1
+
+
+def test_kmeans_inertia_on_online_retail_features(driver, tmp_path):
+    """Issue acceptance: on real features (the Online Retail snapshots churnstream computes),
+    mini-batch k-means lands within 5% of sklearn KMeans' inertia, same k, same vectors."""
+    binary, shared = os.environ.get("CS_BIN"), os.environ.get("CS_SHARED", "/work/shared")
+    data = os.path.join(shared, "data", "online_retail.csv.gz")
+    if not binary or not os.path.exists(binary):
+        pytest.skip("CS_BIN not set: run through tests/run-all.sh (make test)")
+    assert os.path.exists(data), f"{data} missing: set CS_SHARED"
+    snaps = tmp_path / "snaps.csv"
+    subprocess.run([binary, "replay", "--preset", "online-retail", "--tick.interval=7d", data,
+                    "--snapshots-out", str(snaps), "--quiet", "--json"],
+                   check=True, capture_output=True)
+    import pandas as pd
+    d = pd.read_csv(snaps)
+    feats = d.drop(columns=["user_id", "tick_ms", "y", "score"])
+    # constant columns (no sessions/views in this retailer's log) carry no distance
+    feats = feats.loc[:, feats.std() > 0]
+    z = StandardScaler().fit_transform(feats.values).astype(np.float32)
+    k = 8
+    write_input(tmp_path / "in.bin", z)
+    run(driver, "kmeans", k, 42, 20, 4096, tmp_path / "in.bin", tmp_path / "out.bin")
+    centres = np.fromfile(tmp_path / "out.bin", dtype="<f4").reshape(k, -1).astype(np.float64)
+    zd = z.astype(np.float64)
+    c_inertia = sum(((zd[i:i + 20000, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1).sum()
+                    for i in range(0, len(zd), 20000))
+    sk = KMeans(n_clusters=k, n_init=4, random_state=0).fit(zd)
+    ratio = c_inertia / sk.inertia_
+    print(f"Online Retail features ({len(zd)} x {zd.shape[1]}): C inertia {c_inertia:.1f}, "
+          f"sklearn {sk.inertia_:.1f}, ratio {ratio:.4f}")
+    assert abs(ratio - 1) < 0.05
