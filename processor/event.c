@@ -1,7 +1,9 @@
 /* Event type names, shared by the decoder, the CSV importer, the generator and reports. */
 #include "event.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const ev_type_names[EV_TYPE_COUNT] = {
     "session_start", "page_view",      "search",          "add_to_cart",
@@ -23,4 +25,41 @@ int ev_type_parse(const char *name, ev_type_t *out)
         }
     }
     return -1;
+}
+
+int ev_parse_iso_ms(const char *text, int64_t *out_ms)
+{
+    struct tm tm = {0};
+    int used = 0;
+    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) != 3 ||
+        used != 10)
+        return -1;
+    const char *p = text + used;
+    int64_t ms = 0;
+    if (*p == 'T' || *p == ' ') {
+        int more = 0;
+        if (sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &more) != 3 ||
+            more != 8)
+            return -1;
+        p += 1 + more;
+        if (*p == '.') {
+            int64_t scale = 100;
+            for (p++; *p >= '0' && *p <= '9'; p++) {
+                ms += (*p - '0') * scale;
+                scale /= 10;
+            }
+        }
+    }
+    if (!(*p == '\0' || strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0))
+        return -1;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = tm.tm_year, leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > mdays[tm.tm_mon - 1] + (tm.tm_mon == 2 && leap) || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out_ms = (int64_t)timegm(&tm) * 1000 + ms;
+    return 0;
 }

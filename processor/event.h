@@ -43,6 +43,11 @@ typedef struct ev_event_s {
 const char *ev_type_name(ev_type_t t);
 /* Parse a symbol name; returns -1 when unknown. */
 int ev_type_parse(const char *name, ev_type_t *out);
+/* Parses an ISO-8601 UTC time: "2024-01-02", "2024-01-02T10:00:00", with optional
+ * fractional seconds and "Z" or "+00:00" (a space may replace the T). 0, or -1 when the text
+ * is anything else. */
+int ev_parse_iso_ms(const char *text, int64_t *out_ms);
+
 /* Activity = every event except refund and subscription_cancel (DESIGN.md section 4). */
 static inline int ev_is_activity(ev_type_t t)
 {

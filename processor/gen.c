@@ -152,19 +152,9 @@ void gen_params_default(gen_params_t *p)
 
 int gen_parse_date(const char *text, int64_t *out_ms)
 {
-    int y, m, d, n = 0;
-    if (sscanf(text, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || text[n] != '\0' || n != 10)
+    /* A date only (no time of day), from 1970 on. */
+    if (strlen(text) != 10 || ev_parse_iso_ms(text, out_ms) != 0 || *out_ms < 0)
         return -1;
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > dim[m - 1] + (m == 2 && leap))
-        return -1;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = d;
-    *out_ms = (int64_t)timegm(&tm) * 1000;
     return 0;
 }
 

@@ -160,33 +160,6 @@ static size_t number_token(cur_t *c, char *tok, size_t cap)
     return n;
 }
 
-/* ISO-8601 UTC: YYYY-MM-DDTHH:MM:SS[.fff...][Z|+00:00] (a space may replace the T). */
-static int parse_iso_ms(const char *s, int64_t *out)
-{
-    struct tm tm = {0};
-    int consumed = 0;
-    if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6)
-        return -1;
-    const char *p = s + consumed;
-    int64_t ms = 0, scale = 100;
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++) {
-            ms += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (!(*p == '\0' || strcmp(p, "Z") == 0 || strcmp(p, "+00:00") == 0))
-        return -1;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = (int64_t)timegm(&tm) * 1000 + ms;
-    return 0;
-}
-
 enum { K_OTHER, K_USER, K_TIME, K_TYPE, K_AMOUNT, K_ITEM, K_CATEGORY, K_CHANNEL };
 
 static int key_of(const char *k)
@@ -277,7 +250,7 @@ ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *w
                 have_user = 1;
                 break;
             case K_TIME:
-                if (parse_iso_ms(str, &ev->event_time_ms) != 0) {
+                if (ev_parse_iso_ms(str, &ev->event_time_ms) != 0) {
                     err = "event_time: expected epoch ms or ISO-8601 UTC";
                     goto bad;
                 }

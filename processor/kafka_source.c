@@ -68,26 +68,7 @@ int ks_parse_time(const char *text, int64_t *out_ms)
         *out_ms = v;
         return 0;
     }
-    struct tm tm = {0};
-    int used = 0;
-    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) != 3)
-        return -1;
-    const char *p = text + used;
-    if (*p == 'T' || *p == ' ') {
-        int more = 0;
-        if (sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &more) != 3)
-            return -1;
-        p += 1 + more;
-    }
-    if (!(*p == '\0' || strcmp(p, "Z") == 0))
-        return -1;
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out_ms = (int64_t)timegm(&tm) * 1000;
-    return 0;
+    return ev_parse_iso_ms(text, out_ms);
 }
 
 static int cmp_rec(const void *a, const void *b)
