@@ -39,18 +39,27 @@ def replay_once(build, path, extra):
 def bench_file(build, name, path, runs):
     runs_out = []
     for r in range(runs):
-        d = decode_only(build, path)
-        row = {"decode": d, "replay": {}}
-        bl.log("replay[%s] run %d/%d: decode-only Avro-C %.0f ev/s, codec %.0f ev/s (%d events)"
-               % (name, r + 1, runs, d["raw_eps"], d["codec_eps"], d["events"]))
+        before = decode_only(build, path)
+        row = {"replay": {}}
         for label, extra in TICKS:
             rp = replay_once(build, path, extra)
-            if rp["events"] != d["events"]:
+            if rp["events"] != before["events"]:
                 raise SystemExit("bench: replay read %d events, decode-only %d" %
-                                 (rp["events"], d["events"]))
+                                 (rp["events"], before["events"]))
+            row["replay"][label] = rp
+        after = decode_only(build, path)
+        # Decode-only runs before and after the replays; the faster pass is the reference, so
+        # a burst of load from other processes during one pass cannot flatter the ratio.
+        d = {"events": before["events"], "raw_eps": max(before["raw_eps"], after["raw_eps"]),
+             "codec_eps": max(before["codec_eps"], after["codec_eps"]),
+             "passes": [before, after]}
+        row["decode"] = d
+        bl.log("replay[%s] run %d/%d: decode-only Avro-C %.0f ev/s, codec %.0f ev/s (%d events; "
+               "faster of two passes)" % (name, r + 1, runs, d["raw_eps"], d["codec_eps"],
+                                          d["events"]))
+        for label, rp in row["replay"].items():
             rp["ratio_raw"] = rp["eps"] / d["raw_eps"]
             rp["ratio_codec"] = rp["eps"] / d["codec_eps"]
-            row["replay"][label] = rp
             bl.log("replay[%s] run %d/%d: ticks %s: %.0f ev/s, replay/Avro-C %.2f, peak RSS %.1f "
                    "MiB" % (name, r + 1, runs, label, rp["eps"], rp["ratio_raw"],
                             rp["maxrss_kib"] / 1024))

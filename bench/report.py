@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 
 import benchlib as bl
 
@@ -46,7 +47,6 @@ def busy_processes():
                 pass
         return out
 
-    import time
     a = ticks()
     time.sleep(1.0)
     b = ticks()
@@ -61,6 +61,21 @@ def busy_processes():
     return sorted(busy, key=lambda x: -x["cpu_percent"])[:8]
 
 
+def cpu_busy_s():
+    """Machine-wide non-idle CPU seconds since boot (/proc/stat; idle and iowait excluded)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def parent_children_cpu_s():
+    """CPU seconds of the parent's reaped children (fields cutime, cstime of /proc/PPID/stat)."""
+    with open("/proc/%d/stat" % os.getppid()) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine(phase):
     path = os.path.join(bl.OUT_DIR, "machine.json")
     m = {}
@@ -71,6 +86,20 @@ def machine(phase):
         "%Y-%m-%d %H:%M:%S UTC"), "loadavg": open("/proc/loadavg").read().split()[:3],
         "busy_processes": busy_processes()}
     m[phase] = snap
+    # CPU time of everything else on the machine: busy time from /proc/stat minus what this
+    # run's processes used. report.py runs as a direct child of run.sh, whose cutime/cstime
+    # hold the CPU time of every step it has waited for (and of their children).
+    busy_s = cpu_busy_s()
+    if phase == "start":
+        m["cpu_busy_start_s"] = busy_s
+        m["own_cpu_start_s"] = parent_children_cpu_s()
+        m["wall_start"] = time.time()
+    elif "cpu_busy_start_s" in m:
+        own = parent_children_cpu_s() - m["own_cpu_start_s"]
+        busy = busy_s - m["cpu_busy_start_s"]
+        wall = time.time() - m["wall_start"]
+        m["other_cpu"] = {"busy_s": busy, "own_s": own, "other_s": max(0.0, busy - own),
+                          "available_s": wall * (os.cpu_count() or 1)}
     if phase == "start":
         cpu = "unknown"
         with open("/proc/cpuinfo") as f:
@@ -154,9 +183,18 @@ def section_machine(m, total_s):
             txt = ", ".join("%s (pid %d, %d%% CPU)" % (p["name"], p["pid"], p["cpu_percent"])
                             for p in procs) or "none above 5% CPU"
             L.append("| other busy processes at %s | %s |" % (phase, txt))
+    oc = m.get("other_cpu")
+    if oc:
+        L.append("| CPU used by other processes during the run | %.0f s of %.0f core-seconds "
+                 "available (%.0f%%); the benchmark itself used %.0f s |" % (
+                     oc["other_s"], oc["available_s"], 100 * oc["other_s"] / oc["available_s"],
+                     oc["own_s"]))
     if total_s is not None:
         L.append("| total `make bench` time | %.0f s (%.1f min) |" % (total_s, total_s / 60))
     L += ["",
+          "\"Other busy processes\" are those above 5% CPU in a 1 s sample; the CPU line counts "
+          "everything else that ran during the benchmark (machine busy time from /proc/stat "
+          "minus the benchmark's own processes). "
           "Every figure is the median of the runs shown in its row, with (min – max). A ratio "
           "is computed within each run (both sides measured back to back in that run) and "
           "then summarized the same way. Throughputs are events (or examples) per second of "
@@ -193,9 +231,10 @@ def section_replay(r):
     gp = r["gen_params"]
     L += ["Target (DESIGN.md section 10): replay with memory state >= 0.5 x the rate at which "
           "Avro-C alone decodes the same file. Each run: a decode-only pass over the container "
-          "file with Avro-C alone and with the codec (`bench_decode --file`), then `churnstream "
+          "file with Avro-C alone and with the codec (`bench_decode --file`), `churnstream "
           "replay --json` at `tick.interval` 1d (the default) and 7d (other settings default: "
-          "horizon and lookback 90d, batch 1000, k 8). Replay events/s = events read / the "
+          "horizon and lookback 90d, batch 1000, k 8), then the decode-only passes again; the "
+          "faster of the two decode-only passes of a run is its reference (shown below). Replay events/s = events read / the "
           "replay's own `seconds` (the whole run after argument parsing: open, decode, engine, "
           "models, metrics).", ""]
     names = {"generated": "generated (`gen --users %d --days %d --seed %d`)" % (

@@ -47,16 +47,16 @@ step() {
 }
 
 export BUILD
-(cd bench && "$PYTHON" report.py machine start) || failed+=("machine")
+"$PYTHON" bench/report.py machine start || failed+=("machine")
 step 1 decode "$PYTHON" bench/decode.py --build "$BUILD" --runs "$RUNS"
 step 2 models "$PYTHON" bench/models.py --build "$BUILD" --runs "$RUNS"
 step 3 replay "$PYTHON" bench/replay.py --build "$BUILD" --runs "$RUNS"
 step 4 "rss (10M-event replay)" "$PYTHON" bench/rss.py --build "$BUILD" --runs "$RUNS"
 step 5 "baselines (river, scikit-learn)" "$PYTHON" bench/baselines/run.py --build "$BUILD" --runs "$RUNS"
 # The live path (bench/live.sh) is not run: `churnstream run` lands with issue 6.
-(cd bench && "$PYTHON" report.py machine end) || failed+=("machine")
+"$PYTHON" bench/report.py machine end || failed+=("machine")
 total=$(($(date +%s) - start_s))
-(cd bench && "$PYTHON" report.py render --total-seconds "$total") || failed+=("report")
+"$PYTHON" bench/report.py render --total-seconds "$total" || failed+=("report")
 echo "bench: RESULTS.md written in $total s"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "bench: failed steps: ${failed[*]}" >&2
