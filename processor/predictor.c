@@ -39,6 +39,27 @@ void pred_destroy(pred_t *pr)
     free(pr);
 }
 
+/* Cold start: until the model has learnt PRED_COLD_START_LABELS labels of each class, a
+ * snapshot's score is the recency prior (more days since the last activity, more churn), a
+ * monotone map of log1p(days) into (0, 1). Positives arrive only H after their tick, so for
+ * the first H of a fresh model it has seen negatives alone and ranks no better than chance;
+ * the prior keeps those first ticks' rankings (and alerts) sensible. */
+static float cold_start_prior(const float *x)
+{
+    static int idx = -2;
+    if (idx == -2)
+        idx = feat_index("days_since_activity");
+    double d = idx >= 0 && x[idx] > 0 ? (double)x[idx] : 0;
+    return (float)(0.02 + 0.96 * d / (d + 2.0));
+}
+
+int pred_cold(const pred_t *pr)
+{
+    const lr_t *lr = model_logreg(pr->model);
+    return lr_class_count(lr, 0) < PRED_COLD_START_LABELS ||
+           lr_class_count(lr, 1) < PRED_COLD_START_LABELS;
+}
+
 float pred_score(pred_t *pr, const float *x, int *seg, float *z)
 {
     float zbuf[FEAT_DIM], p;
@@ -46,7 +67,7 @@ float pred_score(pred_t *pr, const float *x, int *seg, float *z)
     model_score(pr->model, x, 1, z ? z : zbuf, &p, &s);
     if (seg)
         *seg = s;
-    return p;
+    return pred_cold(pr) ? cold_start_prior(x) : p;
 }
 
 int pred_flush(pred_t *pr)

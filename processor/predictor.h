@@ -18,8 +18,13 @@ void pred_destroy(pred_t *pr);
 
 /* Scores one feature row x[FEAT_DIM]: returns the churn probability; *seg (if not NULL)
  * gets the segment id (-1 before k-means is seeded); z (if not NULL, FEAT_DIM floats)
- * the standardized row, for explanations. */
+ * the standardized row, for explanations. During the cold start (pred_cold) the probability
+ * is the recency prior, not the model's. */
 float pred_score(pred_t *pr, const float *x, int *seg, float *z);
+
+/* 1 until the model has learnt PRED_COLD_START_LABELS labels of each class. */
+int pred_cold(const pred_t *pr);
+#define PRED_COLD_START_LABELS 50
 
 /* Queues a labelled row (y 0 or 1) of tick tick_ms. Rows are learnt by pred_flush(), and
  * automatically once PRED_BUFFER_ROWS are queued. Returns 0, -1 on out of memory. */
