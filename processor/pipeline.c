@@ -76,8 +76,9 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
 {
     pl_t *pl = opaque;
     /* Prequential metrics kept with the model: the label is scored before it is learnt. */
-    model_t *m = pred_model(pl->pred);
-    pm_add_one(model_metrics(m), (double)pred_score(pl->pred, s->x, NULL, NULL), s->y);
+    if (pl->hooks.prequential_metrics)
+        pm_add_one(model_metrics(pred_model(pl->pred)),
+                   (double)pred_score(pl->pred, s->x, NULL, NULL), s->y);
     if (pl->hooks.labelled)
         pl->hooks.labelled(pl->hooks.opaque, s);
     if (pred_label(pl->pred, s->tick_ms, s->x, s->y) != 0)

@@ -23,6 +23,10 @@ typedef struct pl_hooks_s {
     void (*tick_done)(void *opaque, int64_t tick_ms);
     /* An alert fired (the user's cooldown is already set in its record). */
     void (*alert)(void *opaque, const alert_t *a);
+    /* 1: keep the model's prequential metrics (model_metrics: each label scored by the model
+     * before it is learnt; one more scoring per label). `run` exports them; a replay has its
+     * exact backtest metrics and skips the cost. */
+    int prequential_metrics;
 } pl_hooks_t;
 
 typedef struct pl_s pl_t;
