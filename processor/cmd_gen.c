@@ -58,6 +58,10 @@ static void gen_usage(FILE *out)
           "  --kafka           produce to the configured topic.events\n"
           "  --rate EPS        events per second to the topic, 0 = as fast as possible (default)\n"
           "  --wire W          framing on the topic: confluent (default), single-object, plain\n"
+          "  --event-timestamps  stamp each message with its event time (for `replay\n"
+          "                    kafka:T --from/--to`); the topic then needs retention.ms=-1 or\n"
+          "                    a retention longer than the events' age, or the broker deletes\n"
+          "                    closed segments as soon as they roll (default: produce time)\n"
           "  --schema-id N     schema id in Confluent framing (default 1)\n"
           "  --truth FILE      ground truth CSV user_id,churn_time_ms (default with --out:\n"
           "                    FILE.truth.csv next to it; with a topic: none unless given)\n"
@@ -74,6 +78,7 @@ typedef struct gen_opts_s {
     ev_wire_t wire;
     int32_t schema_id;
     int quiet;
+    int event_timestamps; /* message timestamp = event time (else: produce time) */
 } gen_opts_t;
 
 static int parse_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
@@ -121,6 +126,7 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
         O_TRUTH,
         O_CHURN,
         O_QUIET,
+        O_EVTS,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -136,6 +142,7 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
         {"schema-id", required_argument, NULL, O_SCHEMA_ID},
         {"truth", required_argument, NULL, O_TRUTH},
         {"churn-rate", required_argument, NULL, O_CHURN},
+        {"event-timestamps", no_argument, NULL, O_EVTS},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -192,6 +199,9 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
             break;
         case O_KAFKA:
             o->topic = cfg->topic_events;
+            break;
+        case O_EVTS:
+            o->event_timestamps = 1;
             break;
         case O_RATE:
             if (parse_f64("--rate", a, 0.0, 1e9, &o->rate_eps) < 0)
@@ -301,6 +311,7 @@ typedef struct gen_kafka_s {
     char first_error[256];
     char brokers[256];
     int64_t timeout_ms;
+    int event_timestamps;
 } gen_kafka_t;
 
 static void gen_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -385,13 +396,14 @@ static int kafka_produce(gen_kafka_t *k, const ev_event_t *ev, const void *buf, 
                          char *errstr, size_t errstr_size)
 {
     for (;;) {
-        /* The message timestamp is the event time, so `replay kafka:TOPIC --from/--to`
-         * (offsets for times) selects event-time ranges of generated topics. */
+        /* With --event-timestamps the message timestamp is the event time, so `replay
+         * kafka:TOPIC --from/--to` (offsets for times) selects event-time ranges. 0 lets
+         * librdkafka stamp the produce time. */
         rd_kafka_resp_err_t err = rd_kafka_producev(
             k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)buf, len),
             RD_KAFKA_V_KEY(ev->user_id, ev->user_id_len),
-            RD_KAFKA_V_TIMESTAMP(ev->event_time_ms), RD_KAFKA_V_END);
+            RD_KAFKA_V_TIMESTAMP(k->event_timestamps ? ev->event_time_ms : 0), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -484,6 +496,7 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     ev_encoder_t *enc = NULL;
     gen_kafka_t kafka;
     memset(&kafka, 0, sizeof(kafka));
+    kafka.event_timestamps = o.event_timestamps;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = gen_on_signal;

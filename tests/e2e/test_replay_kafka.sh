@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # replay kafka:TOPIC against the real broker: the same events produced to a 4-partition topic
+# (gen --event-timestamps: the test is over in seconds, before any segment could roll)
 # replay to exactly the scores of the file they came from (event-time order restored across
 # partitions); --from/--to select by message timestamp (gen sets it to the event time); a
 # garbage message is counted as undecodable; no consumer group offsets are committed.
@@ -12,7 +13,7 @@ K=(--kafka.bootstrap.servers="$CS_KAFKA_BROKERS")
 # The first message auto-creates the topic (the test broker's num.partitions=4).
 echo "not avro" | kcat -P -b "$CS_KAFKA_BROKERS" -t "$topic" -p 0 -X topic.auto.create=true 2>/dev/null ||
     echo "not avro" | kcat -P -b "$CS_KAFKA_BROKERS" -t "$topic" -p 0
-"$CS_BIN" gen --users 200 --days 60 --seed 2 --topic "$topic" "${K[@]}" --quiet
+"$CS_BIN" gen --users 200 --days 60 --seed 2 --topic "$topic" "${K[@]}" --event-timestamps --quiet
 "$CS_BIN" gen --users 200 --days 60 --seed 2 --out "$tmp/f.avro" --quiet
 parts=$(kcat -b "$CS_KAFKA_BROKERS" -L -t "$topic" | grep -c "partition ")
 [ "$parts" -ge 2 ] || { echo "expected a multi-partition topic, got $parts"; exit 1; }
