@@ -232,7 +232,8 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         snprintf(err, errsz, "out of memory");
         return NULL;
     }
-    pl_hooks_t hooks = {.opaque = ch, .alert = on_alert, .prequential_metrics = 1};
+    pl_hooks_t hooks = {.opaque = ch, .alert = on_alert, .prequential_metrics = 1,
+                        .bounded_sweeps = 1};
     pl_t *pl = pl_new(ch->cfg, ch->pred, ch->policy, &ops, &hooks, err, errsz);
     if (!pl)
         return NULL;

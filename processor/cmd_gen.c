@@ -496,7 +496,6 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     ev_encoder_t *enc = NULL;
     gen_kafka_t kafka;
     memset(&kafka, 0, sizeof(kafka));
-    kafka.event_timestamps = o.event_timestamps;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = gen_on_signal;
@@ -518,6 +517,7 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
         enc = ev_encoder_new(o.wire, o.schema_id, err, sizeof(err));
         if (!enc || kafka_open(cfg, o.topic, &kafka, err, sizeof(err)) < 0)
             goto done;
+        kafka.event_timestamps = o.event_timestamps; /* kafka_open zeroed it */
     }
 
     gen_progress_t pr = {.enabled = !o.quiet && isatty(STDERR_FILENO)};

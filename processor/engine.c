@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The operation in progress (eng_progress_t.op_kind). */
+enum { OP_NONE = 0, OP_SWEEP = 1, OP_POSITIVES = 2 };
+
 struct eng_s {
     eng_params_t p;
     eng_store_t store;
@@ -33,8 +36,9 @@ int64_t eng_tick_after(int64_t t_ms, int64_t tick_ms)
 eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_sink_t *sink,
                char *errstr, size_t errstr_size)
 {
-    if (params->tick_ms <= 0 || params->horizon_ms <= 0 || params->lookback_ms <= 0) {
-        snprintf(errstr, errstr_size, "tick interval, horizon and lookback must be > 0");
+    if (params->tick_ms <= 0 || params->horizon_ms <= 0 || params->lookback_ms <= 0 ||
+        params->sweep_slice_ms < 0 || params->max_slices < 0) {
+        snprintf(errstr, errstr_size, "tick interval, horizon and lookback must be > 0, sweep slices >= 0");
         return NULL;
     }
     /* With W < tick and W < H at most one tick per user can wait for certainty (see
@@ -58,6 +62,9 @@ eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_s
     eng->prog.swept_through_ms = ENG_NO_TIME;
     eng->prog.positives_next_ms = ENG_NO_TIME;
     eng->prog.watermark_ms = ENG_NO_TIME;
+    eng->prog.op_kind = OP_NONE;
+    eng->prog.op_tick_ms = ENG_NO_TIME;
+    eng->prog.op_cursor_ms = ENG_NO_TIME;
     return eng;
 }
 
@@ -216,39 +223,79 @@ static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
     }
 }
 
-static void run_sweep(eng_t *eng, int64_t T)
+/* Completes the current operation's bookkeeping. */
+static void op_done(eng_t *eng)
 {
-    sweep_ctx_t c = {.eng = eng, .tick_ms = T, .positive = 0};
-    eng->store.range(eng->store.opaque, T - eng->p.lookback_ms, T, sweep_visit, &c);
-    eng->prog.swept_through_ms = T;
-    if (eng->prog.positives_next_ms == ENG_NO_TIME)
-        eng->prog.positives_next_ms = T;
-    if (eng->sink.tick_done)
-        eng->sink.tick_done(eng->sink.opaque, T);
+    int64_t T = eng->prog.op_tick_ms;
+    if (eng->prog.op_kind == OP_SWEEP) {
+        eng->prog.swept_through_ms = T;
+        if (eng->prog.positives_next_ms == ENG_NO_TIME)
+            eng->prog.positives_next_ms = T;
+        eng->prog.op_kind = OP_NONE;
+        if (eng->sink.tick_done)
+            eng->sink.tick_done(eng->sink.opaque, T);
+    } else {
+        eng->prog.positives_next_ms = T + eng->p.tick_ms;
+        eng->prog.op_kind = OP_NONE;
+    }
 }
 
-static void run_positives(eng_t *eng, int64_t T)
+/* Runs slices of the current operation while the budget lasts (budget < 0: no limit).
+ * A sweep at T visits [T-L, T) by slices of last-activity time; a positive resolution of T
+ * visits the same range (a user whose last activity is still in [T-L, T) at T + H had none
+ * in [T, T+H)) and then, as one last slice, the parked positives of T: users whose activity
+ * at t >= T+H came within the lateness of T+H, so their last activity is in [T+H, T+H+W).
+ * Slices partition the range by last activity, so visiting them in order is the same walk
+ * as one whole range; users an event moves meanwhile are guarded by their record (scored /
+ * resolved tick), so nothing is scored or labelled twice. */
+static void op_step(eng_t *eng, int *budget)
 {
-    /* At T + H, a user whose last activity is still in [T-L, T) had none in [T, T+H). */
-    sweep_ctx_t c = {.eng = eng, .tick_ms = T, .positive = 1};
-    eng->store.range(eng->store.opaque, T - eng->p.lookback_ms, T, sweep_visit, &c);
-    /* Pending positives of T belong to users whose activity at t >= T+H came within the
-     * lateness of T+H (the event path parked them): their last activity is in
-     * [T+H, T+H+W) unless a later event already settled them. */
-    const int64_t end = T + eng->p.horizon_ms;
-    if (eng->p.lateness_ms > 0)
+    const int64_t T = eng->prog.op_tick_ms, hi = T;
+    const int positive = eng->prog.op_kind == OP_POSITIVES;
+    sweep_ctx_t c = {.eng = eng, .tick_ms = T, .positive = positive};
+    while (*budget != 0 && eng->prog.op_cursor_ms < hi) {
+        int64_t lo = eng->prog.op_cursor_ms, to = hi;
+        if (eng->p.sweep_slice_ms > 0 && hi - lo > eng->p.sweep_slice_ms)
+            to = lo + eng->p.sweep_slice_ms;
+        eng->store.range(eng->store.opaque, lo, to, sweep_visit, &c);
+        eng->prog.op_cursor_ms = to;
+        if (*budget > 0)
+            (*budget)--;
+    }
+    if (eng->prog.op_cursor_ms < hi)
+        return;
+    if (positive && eng->p.lateness_ms > 0) {
+        if (*budget == 0)
+            return;
+        const int64_t end = T + eng->p.horizon_ms;
         eng->store.range(eng->store.opaque, end, end + eng->p.lateness_ms, pending_visit, &c);
-    eng->prog.positives_next_ms = T + eng->p.tick_ms;
+        if (*budget > 0)
+            (*budget)--;
+    }
+    op_done(eng);
+}
+
+static void op_start(eng_t *eng, int kind, int64_t T)
+{
+    eng->prog.op_kind = kind;
+    eng->prog.op_tick_ms = T;
+    eng->prog.op_cursor_ms = T - eng->p.lookback_ms;
 }
 
 /* Runs sweeps of ticks <= limit_ms and positive resolutions with T + H <= pos_limit_ms,
  * interleaved in time order (a resolution at T+H before a sweep at the same instant, so the
- * model has learnt what was known by then). */
-static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms)
+ * model has learnt what was known by then), within a budget of slices (< 0: no limit). */
+static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms, int budget)
 {
     if (eng->prog.first_tick_ms == ENG_NO_TIME)
         return;
     for (;;) {
+        if (eng->prog.op_kind != OP_NONE) {
+            op_step(eng, &budget);
+            if (eng->prog.op_kind != OP_NONE)
+                return; /* out of budget: the next batch goes on from the cursor */
+            continue;
+        }
         int64_t next_sweep = eng->prog.swept_through_ms == ENG_NO_TIME
                                  ? eng->prog.first_tick_ms
                                  : eng->prog.swept_through_ms + eng->p.tick_ms;
@@ -257,25 +304,54 @@ static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms)
                         P + eng->p.horizon_ms <= pos_limit_ms;
         int sweep_ready = next_sweep <= limit_ms;
         if (pos_ready && (!sweep_ready || P + eng->p.horizon_ms <= next_sweep))
-            run_positives(eng, P);
+            op_start(eng, OP_POSITIVES, P);
         else if (sweep_ready)
-            run_sweep(eng, next_sweep);
+            op_start(eng, OP_SWEEP, next_sweep);
         else
-            break;
+            return;
     }
 }
 
 void eng_advance(eng_t *eng, int64_t watermark_ms)
 {
-    if (eng->prog.watermark_ms != ENG_NO_TIME && watermark_ms <= eng->prog.watermark_ms)
-        return;
-    eng->prog.watermark_ms = watermark_ms;
-    catch_up(eng, watermark_ms, watermark_ms);
+    /* The watermark never moves back; work left over from earlier batches goes on even
+     * when it does not move. */
+    if (eng->prog.watermark_ms == ENG_NO_TIME || watermark_ms > eng->prog.watermark_ms)
+        eng->prog.watermark_ms = watermark_ms;
+    int budget = eng->p.max_slices > 0 ? eng->p.max_slices : -1;
+    catch_up(eng, eng->prog.watermark_ms, eng->prog.watermark_ms, budget);
 }
 
 void eng_finish(eng_t *eng, int64_t end_ms)
 {
-    catch_up(eng, end_ms - 1, end_ms);
+    catch_up(eng, end_ms - 1, end_ms, -1);
     if (eng->prog.watermark_ms == ENG_NO_TIME || eng->prog.watermark_ms < end_ms)
         eng->prog.watermark_ms = end_ms;
+}
+
+void eng_progress_pack(const eng_progress_t *pr, uint8_t out[ENG_PROGRESS_BYTES])
+{
+    const int64_t v[7] = {pr->first_tick_ms, pr->swept_through_ms, pr->positives_next_ms,
+                          pr->watermark_ms,  pr->op_kind,          pr->op_tick_ms,
+                          pr->op_cursor_ms};
+    for (int i = 0; i < 7; i++)
+        for (int b = 0; b < 8; b++)
+            out[8 * i + b] = (uint8_t)((uint64_t)v[i] >> (8 * b));
+}
+
+int eng_progress_unpack(eng_progress_t *pr, const uint8_t *in, size_t len)
+{
+    if (len != ENG_PROGRESS_BYTES)
+        return -1;
+    int64_t v[7];
+    for (int i = 0; i < 7; i++) {
+        uint64_t u = 0;
+        for (int b = 0; b < 8; b++)
+            u |= (uint64_t)in[8 * i + b] << (8 * b);
+        v[i] = (int64_t)u;
+    }
+    if (v[4] < OP_NONE || v[4] > OP_POSITIVES)
+        return -1;
+    *pr = (eng_progress_t){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    return 0;
 }

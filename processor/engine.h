@@ -14,6 +14,7 @@
 #ifndef CS_ENGINE_H
 #define CS_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -27,6 +28,12 @@ typedef struct eng_params_s {
     int64_t lookback_ms; /* L: eligibility lookback */
     int64_t lateness_ms; /* W: an event is never older than (max event time seen - W);
                             0 <= W < tick and W < H */
+    /* Bounded sweeps: a tick's sweep (and positive resolution) visits its users by slices of
+     * last-activity time sweep_slice_ms wide (0 = the whole range at once), at most
+     * max_slices per eng_advance (0 = no limit), so event batches never wait behind a sweep
+     * of millions of users; the rest goes on at the next advance. */
+    int64_t sweep_slice_ms;
+    int max_slices;
 } eng_params_t;
 
 /* One snapshot handed to the sink. Pointers are valid during the callback only. */
@@ -69,7 +76,16 @@ typedef struct eng_progress_s {
     int64_t swept_through_ms;  /* last tick whose scoring sweep ran; ENG_NO_TIME if none */
     int64_t positives_next_ms; /* next tick whose positives are resolved at tick + H */
     int64_t watermark_ms;      /* ENG_NO_TIME until the first advance */
+    /* The sweep or positive resolution in progress (bounded sweeps): kind 0 none, 1 sweep,
+     * 2 positives; its tick; the lower bound of its next slice. */
+    int64_t op_kind, op_tick_ms, op_cursor_ms;
 } eng_progress_t;
+
+#define ENG_PROGRESS_BYTES 56
+/* Packs / unpacks the progress (7 little-endian int64) for stores. Unpack: -1 on a wrong
+ * length or kind. */
+void eng_progress_pack(const eng_progress_t *pr, uint8_t out[ENG_PROGRESS_BYTES]);
+int eng_progress_unpack(eng_progress_t *pr, const uint8_t *in, size_t len);
 
 typedef struct eng_s eng_t;
 
@@ -83,8 +99,9 @@ void eng_destroy(eng_t *eng);
  * then updates the user's features. Does not move the watermark. */
 void eng_event(eng_t *eng, const ev_event_t *ev);
 
-/* Moves the watermark forward (never back) to watermark_ms and runs, in time order, every
- * tick sweep at T <= watermark and every positive resolution at T + H <= watermark. */
+/* Moves the watermark forward (never back) to watermark_ms and runs, in time order, the
+ * tick sweeps at T <= watermark and the positive resolutions at T + H <= watermark, within
+ * the slice budget (params.max_slices); what is left goes on at the next call. */
 void eng_advance(eng_t *eng, int64_t watermark_ms);
 
 /* End of a replay: the input ends at end_ms (exclusive; the end of the last event's UTC day).

@@ -117,7 +117,9 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_s
                        .tick_done = on_tick_done};
     eng_params_t ep = {.tick_ms = cfg->tick_interval_ms, .horizon_ms = cfg->label_horizon_ms,
                        .lookback_ms = cfg->label_lookback_ms,
-                       .lateness_ms = cfg->events_allowed_lateness_ms};
+                       .lateness_ms = cfg->events_allowed_lateness_ms,
+                       .sweep_slice_ms = hooks->bounded_sweeps ? cfg->tick_sweep_slice_ms : 0,
+                       .max_slices = hooks->bounded_sweeps ? cfg->tick_sweep_max_slices : 0};
     if (!(pl->eng = eng_new(&ep, store, &sink, errstr, errstr_size))) {
         free(pl);
         return NULL;

@@ -8,14 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t get_i64(const uint8_t *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u;
-}
-
 /* HGET P <hash> <partition>: *r is NULL when absent. */
 static int hget_partition(st_redis_t *st, const char *hash, int32_t partition, redisReply **out,
                           char *errstr, size_t errstr_size)
@@ -80,17 +72,14 @@ int st_redis_load_progress(st_redis_t *st, int32_t partition, eng_progress_t *ou
         return -1;
     if (!r)
         return 0;
-    if (r->len != 32) {
-        snprintf(errstr, errstr_size, "redis %s: %sprogress[%d]: %zu bytes, expected 32",
-                 st->conn.addr, st->prefix, (int)partition, (size_t)r->len);
+    if (eng_progress_unpack(out, (const uint8_t *)r->str, r->len) != 0) {
+        snprintf(errstr, errstr_size,
+                 "redis %s: %sprogress[%d]: %zu bytes, expected %d (a pre-release layout, or "
+                 "corrupt)",
+                 st->conn.addr, st->prefix, (int)partition, (size_t)r->len, ENG_PROGRESS_BYTES);
         freeReplyObject(r);
         return -1;
     }
-    const uint8_t *p = (const uint8_t *)r->str;
-    out->first_tick_ms = get_i64(p);
-    out->swept_through_ms = get_i64(p + 8);
-    out->positives_next_ms = get_i64(p + 16);
-    out->watermark_ms = get_i64(p + 24);
     freeReplyObject(r);
     *found = 1;
     return 0;

@@ -373,12 +373,6 @@ void st_redis_discard(st_redis_t *st)
     st->latched[0] = '\0';
 }
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
-}
-
 /* Distinct partitions of the cache (unindex and owner), into a growing list. */
 static int collect_partitions(const st_redis_t *st, int32_t **out, size_t *n)
 {
@@ -560,12 +554,8 @@ static int queue_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size
         rc_args_str(&st->args, "HSET");
         st_redis_key(st, "progress", NULL, 0);
         for (size_t i = 0; i < c->n_progress; i++) {
-            const eng_progress_t *pr = &c->progress[i];
-            uint8_t b[32];
-            put_i64(b, pr->first_tick_ms);
-            put_i64(b + 8, pr->swept_through_ms);
-            put_i64(b + 16, pr->positives_next_ms);
-            put_i64(b + 24, pr->watermark_ms);
+            uint8_t b[ENG_PROGRESS_BYTES];
+            eng_progress_pack(&c->progress[i], b);
             rc_args_i64(&st->args, c->progress_partitions[i]);
             rc_args_add(&st->args, b, sizeof(b));
         }

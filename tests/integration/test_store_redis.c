@@ -828,8 +828,9 @@ static void test_offsets_progress_model_outbox(void **state)
 
     int32_t parts[2] = {0, 7};
     int64_t offs[2] = {12345, 9007199254740993LL}; /* 2^53 + 1: stored as text, exact */
-    eng_progress_t progs[2] = {{ENG_NO_TIME, ENG_NO_TIME, ENG_NO_TIME, ENG_NO_TIME},
-                               {BASE_MS, BASE_MS + 1, -5, INT64_MAX}};
+    eng_progress_t progs[2] = {
+        {ENG_NO_TIME, ENG_NO_TIME, ENG_NO_TIME, ENG_NO_TIME, 0, ENG_NO_TIME, ENG_NO_TIME},
+        {BASE_MS, BASE_MS + 1, -5, INT64_MAX, 2, BASE_MS - 7, BASE_MS - 99}}; /* mid-sweep */
     uint8_t model[300];
     for (size_t i = 0; i < sizeof(model); i++)
         model[i] = (uint8_t)(i * 37); /* NULs included */

@@ -85,6 +85,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
+# Tests produce events stamped with their (historical) event time (gen --event-timestamps):
+# time-based retention would delete those segments at its next check. Keep everything.
+log.retention.ms=-1
 PROPS
     echo "$bport" >"$dir/port"
     echo "$cport" >"$dir/controller_port"

@@ -98,6 +98,8 @@ static const struct {
     {"batch.max_wait", "duration", "100ms"},
     {"tick.interval", "duration", "1d"},
     {"tick.idle_advance", "duration", "5m"},
+    {"tick.sweep_slice", "duration", "1d"},
+    {"tick.sweep_max_slices", "integer", "16"},
     {"label.horizon", "duration", "90d"},
     {"label.lookback", "duration", "90d"},
     {"events.allowed_lateness", "duration", "1h"},

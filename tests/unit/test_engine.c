@@ -79,6 +79,8 @@ typedef struct log_s {
     ev_event_t ev[MAX_EV];
     int n;
     int64_t tick_ms, horizon_ms, lookback_ms, lateness_ms, end_ms;
+    int64_t sweep_slice_ms; /* bounded sweeps: 0 = whole ranges */
+    int max_slices;         /* per advance, 0 = no limit */
 } log_t;
 
 /* The definition, computed directly: every (user, T) with an activity in [T-L, T) for ticks
@@ -123,7 +125,8 @@ static void run_engine(const log_t *lg, const int *order, rng_t *rng, rec_t *got
     eng_store_t ops;
     st_mem_engine_ops(st, &ops);
     eng_sink_t sink = {.opaque = got, .score = on_score, .label = on_label};
-    eng_params_t p = {lg->tick_ms, lg->horizon_ms, lg->lookback_ms, lg->lateness_ms};
+    eng_params_t p = {lg->tick_ms,     lg->horizon_ms,     lg->lookback_ms,
+                      lg->lateness_ms, lg->sweep_slice_ms, lg->max_slices};
     char err[128];
     eng_t *eng = eng_new(&p, &ops, &sink, err, sizeof(err));
     assert_non_null(eng);
@@ -212,6 +215,8 @@ static void arrival_order(rng_t *rng, const log_t *lg, int *order)
         }
 }
 
+/* mode 0: in order; 1: shuffled within the lateness; 2: shuffled and bounded sweeps (slices
+ * of 1..12 units, 1..3 slices per advance, so sweeps and resolutions span many batches). */
 static void check_random_logs(int shuffled)
 {
     static rec_t want, got;
@@ -222,7 +227,9 @@ static void check_random_logs(int shuffled)
         rng_t rng;
         rng_seed(&rng, (uint64_t)seed * 7919 + (uint64_t)shuffled);
         int nusers = 1 + (int)rng_below(&rng, 5);
-        random_log(&rng, &lg, nusers, shuffled);
+        random_log(&rng, &lg, nusers, shuffled != 0);
+        lg.sweep_slice_ms = shuffled == 2 ? (int64_t)(1 + rng_below(&rng, 12)) * UNIT_MS : 0;
+        lg.max_slices = shuffled == 2 ? 1 + (int)rng_below(&rng, 3) : 0;
         memset(&want, 0, sizeof(want));
         memset(&got, 0, sizeof(got));
         oracle(&lg, nusers, &want);
@@ -243,8 +250,8 @@ static void check_random_logs(int shuffled)
     assert_true(total_pos > 300);
     assert_true(total_neg > 300);
     print_message("%s: %d scored, %d positives, %d negatives, %d scored after a later event\n",
-                  shuffled ? "shuffled" : "in order", total_scored, total_pos, total_neg,
-                  total_leaks);
+                  shuffled == 2 ? "bounded sweeps" : shuffled ? "shuffled" : "in order",
+                  total_scored, total_pos, total_neg, total_leaks);
 }
 
 static void test_oracle_in_order(void **state)
@@ -257,6 +264,12 @@ static void test_oracle_within_lateness(void **state)
 {
     (void)state;
     check_random_logs(1);
+}
+
+static void test_oracle_bounded_sweeps(void **state)
+{
+    (void)state;
+    check_random_logs(2);
 }
 
 static void test_tick_arithmetic(void **state)
@@ -283,7 +296,7 @@ static void test_hand_built(void **state)
     static rec_t got;
     memset(&got, 0, sizeof(got));
     log_t lg = {.tick_ms = 7 * D, .horizon_ms = 14 * D, .lookback_ms = 14 * D, .lateness_ms = 0,
-                .end_ms = 42 * D};
+                .end_ms = 42 * D, .sweep_slice_ms = 0, .max_slices = 0};
     struct {
         const char *u;
         int64_t day;
@@ -322,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_hand_built),
         cmocka_unit_test(test_oracle_in_order),
         cmocka_unit_test(test_oracle_within_lateness),
+        cmocka_unit_test(test_oracle_bounded_sweeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
