@@ -10,6 +10,8 @@
 #   group   - two instances in one group while the events are produced; one SIGKILLed
 #   sigterm - SIGTERM during load: exit 0 within 10 s; a restart finishes the topic
 # EO_SCENARIOS="daemon redis" selects; EO_SEED fixes the random kill moments (printed).
+# The topics are created with retention.ms=-1: gen stamps messages with 2024 event times,
+# which the broker's default 7-day retention would delete at its next check.
 # Needs CS_BIN, CS_ROOT, CS_KAFKA_BROKERS, CS_REDIS_PORT (tests/run-all.sh sets them).
 set -euo pipefail
 : "${CS_BIN:?}" "${CS_ROOT:?}" "${CS_KAFKA_BROKERS:?set by tests/run-all.sh}" "${CS_REDIS_PORT:?}"
