@@ -258,10 +258,29 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         /* The watermark a partition had reached bounds its event times from below. */
         if (pr.watermark_ms != ENG_NO_TIME)
             p->max_event_ms = pr.watermark_ms + ch->cfg->events_allowed_lateness_ms;
-        if (ch->watermark_ms == INT64_MIN || pr.watermark_ms > ch->watermark_ms)
-            ch->watermark_ms = pr.watermark_ms;
     }
     return p;
+}
+
+/* The global watermark after the set of open partitions changed (assignment, reopen):
+ * DESIGN.md's min over assigned partitions, so it goes BACK when a partition that lags
+ * behind is taken over (another instance died, or a restart finds partitions consumed
+ * unevenly). Between such changes process_batch only moves it forward. Keeping the old,
+ * higher value instead rejected the lagging partition's events as older than
+ * events.max_past (time_out_of_window): lost events that an uninterrupted run applies.
+ * The engines are unaffected: each keeps its own progress and never goes back. */
+static void watermark_reset(chn_t *ch)
+{
+    int64_t wm = INT64_MAX;
+    for (size_t i = 0; i < ch->nparts; i++) {
+        const chn_part_t *p = &ch->parts[i];
+        int64_t c = p->max_event_ms == INT64_MIN
+                        ? INT64_MIN
+                        : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
+        if (c < wm)
+            wm = c;
+    }
+    ch->watermark_ms = wm == INT64_MAX ? INT64_MIN : wm;
 }
 
 /* Back to what Redis holds: model, engines, cache. Used after a failed commit (Redis down,
@@ -298,6 +317,7 @@ static int reopen(chn_t *ch, char *err, size_t errsz)
         }
         ch->assigned_next[i] = p->next_offset;
     }
+    watermark_reset(ch);
     return 0;
 }
 
@@ -350,6 +370,7 @@ static int on_assign(void *opaque, const int32_t *partitions, size_t n, int64_t 
         p->reseek = 0;
         note_stored(ch, partitions[i], p->next_offset);
     }
+    watermark_reset(ch);
     return 0;
 }
 

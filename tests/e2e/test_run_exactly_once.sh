@@ -115,6 +115,9 @@ stop_run() {
 finish() {
     "$EO" wait-offsets "$B" "$3" 127.0.0.1 "$2" "$1" 90 || die "never caught up"
     stop_run "$4" "$5"
+    local dlq
+    dlq=$("$EO" end-offsets "$B" "$3.dlq" 2>/dev/null || echo 0) # absent: nothing rejected
+    [ "$dlq" -eq 0 ] || die "$dlq events went to the DLQ $3.dlq (all generated events are valid)"
     "$EO" verify "$tmp/events.avro" "$B" "$3" 127.0.0.1 "$2" "$1" || die "the final state differs"
 }
 
