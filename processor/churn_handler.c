@@ -24,6 +24,12 @@ typedef struct chn_part_s {
     int64_t last_msg_wall_ms; /* wall time of the last message (idle detection) */
     int64_t next_offset;      /* the stored next offset; messages below it were applied */
     int in_batch;             /* the current batch holds messages of this partition */
+    /* Reopened after a rollback with a stored offset behind what this instance had stored:
+     * Redis lost acknowledged commits (restarted from an AOF missing its last second, a
+     * failover to a lagging replica) while the consumer kept its position. The next batch
+     * holding the partition is refused as DM_BATCH_STALE so the daemon seeks back to the
+     * stored offset (dm_consumer_resync -> on_assign, which clears this). */
+    int reseek;
 } chn_part_t;
 
 typedef struct chn_alert_s {
@@ -49,6 +55,10 @@ struct chn_s {
     chn_part_t *parts; /* open pipelines */
     size_t nparts, capparts;
     int32_t *assigned; /* the daemon's assignment (reopened after a rollback) */
+    /* Per assigned partition: the next offset it had in Redis as this instance last knew it
+     * (loaded at assignment, then written by its commits); -1 when none. Survives a
+     * rollback, so a reload can tell that Redis went back in time. */
+    int64_t *assigned_next;
     size_t nassigned, capassigned;
     int64_t watermark_ms; /* global, INT64_MIN before the first */
     /* batch scratch */
@@ -249,10 +259,29 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         /* The watermark a partition had reached bounds its event times from below. */
         if (pr.watermark_ms != ENG_NO_TIME)
             p->max_event_ms = pr.watermark_ms + ch->cfg->events_allowed_lateness_ms;
-        if (ch->watermark_ms == INT64_MIN || pr.watermark_ms > ch->watermark_ms)
-            ch->watermark_ms = pr.watermark_ms;
     }
     return p;
+}
+
+/* The global watermark after the set of open partitions changed (assignment, reopen):
+ * DESIGN.md's min over assigned partitions, so it goes BACK when a partition that lags
+ * behind is taken over (another instance died, or a restart finds partitions consumed
+ * unevenly). Between such changes process_batch only moves it forward. Keeping the old,
+ * higher value instead rejected the lagging partition's events as older than
+ * events.max_past (time_out_of_window): lost events that an uninterrupted run applies.
+ * The engines are unaffected: each keeps its own progress and never goes back. */
+static void watermark_reset(chn_t *ch)
+{
+    int64_t wm = INT64_MAX;
+    for (size_t i = 0; i < ch->nparts; i++) {
+        const chn_part_t *p = &ch->parts[i];
+        int64_t c = p->max_event_ms == INT64_MIN
+                        ? INT64_MIN
+                        : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
+        if (c < wm)
+            wm = c;
+    }
+    ch->watermark_ms = wm == INT64_MAX ? INT64_MIN : wm;
 }
 
 /* Back to what Redis holds: model, engines, cache. Used after a failed commit (Redis down,
@@ -267,15 +296,38 @@ static void rollback(chn_t *ch)
     ch->watermark_ms = INT64_MIN;
 }
 
-/* Re-opens the model and every assigned partition after a rollback. */
+/* Re-opens the model and every assigned partition after a rollback. A stored offset behind
+ * the one this instance had stored means Redis lost commits: the partition is marked for a
+ * seek back (chn_part_t.reseek). */
 static int reopen(chn_t *ch, char *err, size_t errsz)
 {
     if (st_redis_reconnect(ch->st, err, errsz) != 0 || model_load(ch, err, errsz) != 0)
         return -1;
-    for (size_t i = 0; i < ch->nassigned; i++)
-        if (!part_open(ch, ch->assigned[i], err, errsz))
+    for (size_t i = 0; i < ch->nassigned; i++) {
+        chn_part_t *p = part_open(ch, ch->assigned[i], err, errsz);
+        if (!p)
             return -1;
+        if (ch->assigned_next[i] >= 0 && p->next_offset < ch->assigned_next[i]) {
+            log_warn("run",
+                     "partition %d: Redis holds next offset %lld, behind the %lld this instance "
+                     "committed (Redis lost acknowledged writes): seeking back, the lost "
+                     "batches are processed again",
+                     (int)p->partition, (long long)p->next_offset,
+                     (long long)ch->assigned_next[i]);
+            p->reseek = 1;
+        }
+        ch->assigned_next[i] = p->next_offset;
+    }
+    watermark_reset(ch);
     return 0;
+}
+
+/* Remembers a partition's stored next offset (see chn_s.assigned_next). */
+static void note_stored(chn_t *ch, int32_t partition, int64_t next_offset)
+{
+    for (size_t i = 0; i < ch->nassigned; i++)
+        if (ch->assigned[i] == partition)
+            ch->assigned_next[i] = next_offset;
 }
 
 /* ---- daemon callbacks ---- */
@@ -287,19 +339,25 @@ static int on_assign(void *opaque, const int32_t *partitions, size_t n, int64_t 
     if (ch->nassigned + n > ch->capassigned) {
         size_t cap = ch->nassigned + n + 8;
         int32_t *a = realloc(ch->assigned, cap * sizeof(*a));
-        if (!a) {
+        if (a)
+            ch->assigned = a;
+        int64_t *an = realloc(ch->assigned_next, cap * sizeof(*an));
+        if (an)
+            ch->assigned_next = an;
+        if (!a || !an) {
             snprintf(err, errsz, "out of memory");
             return -1;
         }
-        ch->assigned = a;
         ch->capassigned = cap;
     }
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
         while (j < ch->nassigned && ch->assigned[j] != partitions[i])
             j++;
-        if (j == ch->nassigned)
+        if (j == ch->nassigned) {
+            ch->assigned_next[ch->nassigned] = -1;
             ch->assigned[ch->nassigned++] = partitions[i];
+        }
     }
     if (st_redis_reconnect(ch->st, err, errsz) != 0 || model_load(ch, err, errsz) != 0)
         return -1;
@@ -307,8 +365,13 @@ static int on_assign(void *opaque, const int32_t *partitions, size_t n, int64_t 
         chn_part_t *p = part_open(ch, partitions[i], err, errsz);
         if (!p)
             return -1;
+        /* The daemon seeks to what is returned here (a new assignment, or a resync after
+         * DM_BATCH_STALE): the consumer and Redis agree again. */
         start_offsets[i] = p->next_offset;
+        p->reseek = 0;
+        note_stored(ch, partitions[i], p->next_offset);
     }
+    watermark_reset(ch);
     return 0;
 }
 
@@ -319,6 +382,7 @@ static void on_revoke(void *opaque, const int32_t *partitions, size_t n)
         for (size_t j = 0; j < ch->nassigned; j++)
             if (ch->assigned[j] == partitions[i]) {
                 ch->assigned[j] = ch->assigned[--ch->nassigned];
+                ch->assigned_next[j] = ch->assigned_next[ch->nassigned];
                 break;
             }
         for (size_t j = 0; j < ch->nparts; j++) {
@@ -415,6 +479,15 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
         if (!p) {
             rollback(ch);
             return DM_BATCH_RETRY;
+        }
+        if (p->reseek) {
+            /* Nothing was applied yet: the pipelines are as reopened from Redis. */
+            snprintf(err, errsz,
+                     "partition %d: Redis lost commits, its stored next offset %lld is behind "
+                     "this batch; seeking back to it",
+                     (int)p->partition, (long long)p->next_offset);
+            st_redis_discard(ch->st);
+            return DM_BATCH_STALE;
         }
         p->in_batch = 1;
         p->last_msg_wall_ms = now;
@@ -528,8 +601,10 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
     if (st_redis_commit(ch->st, &c, err, errsz) != 0)
         goto done;
     rc = 0;
-    for (size_t i = 0; i < noff; i++)
+    for (size_t i = 0; i < noff; i++) {
         part_find(ch, op[i])->next_offset = oo[i];
+        note_stored(ch, op[i], oo[i]);
+    }
     if (mbuf) {
         free(ch->model_bytes);
         ch->model_bytes = mbuf;
@@ -648,6 +723,7 @@ void chn_destroy(chn_t *ch)
     parts_destroy(ch);
     free(ch->parts);
     free(ch->assigned);
+    free(ch->assigned_next);
     model_drop(ch);
     free(ch->model_bytes);
     alerts_clear(ch);
