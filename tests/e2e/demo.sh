@@ -215,6 +215,7 @@ if users:
           f"({100 * len(hits) / users:.0f}%; {100 * planted / len(churn):.0f}% of all users are)")
     print(f"    recall: {len(hits)}/{planted} planted churners got an alert "
           f"({100 * len(hits) / max(planted, 1):.0f}%)")
+    # gen's default start is 2024-01-01: day 100 is 2024-04-10
     late = [u for u, d in first.items() if d >= "2024-04-10"]
     if late:
         lh = sum(1 for u in late if churn.get(u) is not None)
@@ -227,8 +228,11 @@ if users:
     leads.sort()
     if leads:
         ahead = sum(1 for x in leads if x > 0)
+        med = leads[len(leads) // 2]
+        when = f"{med:.0f} days before" if med >= 0.5 else (
+            f"{-med:.0f} days after" if med <= -0.5 else "on the day of")
         print(f"    lead time: the first alert came before the planted churn time for "
-              f"{ahead}/{len(leads)} of them (median {leads[len(leads) // 2]:.0f} days ahead)")
+              f"{ahead}/{len(leads)} of them (median: {when} it)")
 PY
 N_ALERTS=$(wc -l <"$DIR/alerts.txt")
 if [ "$N_ALERTS" -eq 0 ]; then
