@@ -14,6 +14,7 @@
 
 #include "alert.h"
 #include "commands.h"
+#include "dm_internal.h" /* dm_kafka_log_cb: librdkafka logs through log.h */
 #include "log.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -212,6 +213,10 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
         alert_decoder_destroy(dec);
         return 2;
     }
+    char bootstrap[512] = "?";
+    size_t bootstrap_size = sizeof bootstrap;
+    rd_kafka_conf_get(conf, "bootstrap.servers", bootstrap, &bootstrap_size);
+    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "churnstream tail: %s\n", err);
@@ -230,6 +235,11 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
                             err, sizeof err);
     if (nparts < 0) {
         fprintf(stderr, "churnstream tail: %s\n", err);
+        rc = 1;
+    } else if (nparts == 0 && !stop_requested) {
+        fprintf(stderr, "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
+                        "does the topic exist?)\n",
+                topic, timeout_s, bootstrap);
         rc = 1;
     } else if (nparts > 0) {
         log_info("tail", "reading %s: %d partitions from the %s", topic, nparts,
