@@ -178,4 +178,19 @@ uint64_t alert_encoder_fingerprint(const alert_encoder_t *enc);
 /* Frees; NULL is a no-op. */
 void alert_encoder_destroy(alert_encoder_t *enc);
 
+typedef struct alert_decoder_s alert_decoder_t;
+/* Creates a decoder of ChurnAlert (schemas/alert.avsc, built in). NULL with errstr set on
+ * out of memory. Free with alert_decoder_destroy(). (alert_decode.c) */
+alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size);
+/* Decodes one message, framing auto-detected: Confluent (any schema id is taken as
+ * alert.avsc: there is no registry), single-object (the fingerprint must be alert.avsc's) or
+ * plain. Fills *out (overwritten); its top_factors[].feature point into the decoder, valid
+ * until the next call. Returns 0, or -1 with why set: a hostile length, count or symbol,
+ * trailing bytes, a string longer than alert_t holds, more than ALERT_TOP_FACTORS factors
+ * or a missing feature. Never reads past buf+len. */
+int alert_decode(alert_decoder_t *dec, const void *buf, size_t len, alert_t *out, char *why,
+                 size_t why_size);
+/* Frees; NULL is a no-op. */
+void alert_decoder_destroy(alert_decoder_t *dec);
+
 #endif

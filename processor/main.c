@@ -20,7 +20,7 @@ extern char **environ;
 typedef struct {
     const char *name;
     int (*fn)(cfg_t *cfg, int argc, char **argv);
-    const char *summary;
+    const char *summary; /* NULL: hidden from --help's list */
 } command_t;
 
 static const command_t commands[] = {
@@ -30,6 +30,10 @@ static const command_t commands[] = {
     {"import", cmd_import, "convert Online Retail or any mapped CSV to an Avro container file"},
     {"inspect", cmd_inspect, "show a user's features, score and segment, or the model's segments"},
     {"forget", cmd_forget, "delete a user's state everywhere (privacy requests)"},
+    {"tail", cmd_tail, "print the alerts on topic.alerts as they arrive, one line each"},
+    /* Hidden from the list (a demo and test aid, not for production); documented in its own
+     * --help and the README's demo section. */
+    {"mock-kafka", cmd_mock_kafka, NULL},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -57,7 +61,8 @@ static void print_help(FILE *out)
     print_usage(out);
     fputs("\nCommands:\n", out);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        if (commands[i].summary)
+            fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fputs("\nOptions of every command:\n"
           "  -c FILE, --config=FILE  load a key = value file (default: $CHURNSTREAM_CONFIG)\n"
           "  --KEY=VALUE             set a config key below (also --KEY VALUE)\n"

@@ -1,0 +1,301 @@
+/* `churnstream tail`: follows topic.alerts and prints each ChurnAlert as one readable line
+ * (or as JSON). Reads by partition assignment, never joins or commits a consumer group, so
+ * it cannot disturb the daemon or any real alert consumer. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "alert.h"
+#include "commands.h"
+#include "dm_internal.h" /* dm_kafka_log_cb: librdkafka logs through log.h */
+#include "log.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: churnstream tail [--topic T] [--from-beginning] [--max N] [--timeout S]\n"
+          "                        [--json] [config options]\n"
+          "\n"
+          "Prints the alerts on topic.alerts as they arrive, one line each:\n"
+          "  DATE USER p=PROB BUCKET seg ID \"SEGMENT LABEL\" -> ACTION [ARM] top: FACTORS\n"
+          "e.g.\n"
+          "  2024-05-03 u000123 p=0.87 high seg 3 \"low active_days_30d\" -> personal\n"
+          "  outreach [treatment] top: days_since_activity +1.20, active_days_30d +0.80\n"
+          "(DATE is the alert's event time, UTC; factors are log-odds contributions). Reads\n"
+          "every partition by assignment: no consumer group is joined and no offset is\n"
+          "committed. Framing (confluent, single-object, plain) is detected per message;\n"
+          "an undecodable message is reported on stderr and skipped.\n"
+          "\n"
+          "  --topic T          topic to read (default: topic.alerts)\n"
+          "  --from-beginning   start at the oldest alert (default: only new ones)\n"
+          "  --max N            exit after N alerts\n"
+          "  --timeout S        exit when no alert arrived for S seconds (default: never)\n"
+          "  --json             one JSON object per line (the alert's Avro fields)\n"
+          "  --help             this text\n"
+          "\n"
+          "Exit status: 0 (signal, --max or --timeout), 1 Kafka failure, 2 usage error.\n"
+          "Config keys that matter here: kafka.*, topic.alerts.\n",
+          out);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Writes the one-line form of a (no newline). */
+static void print_line(FILE *out, const alert_t *a)
+{
+    time_t secs = (time_t)(a->event_time_ms / 1000);
+    struct tm tm;
+    char date[32] = "?";
+    if (gmtime_r(&secs, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    fprintf(out, "%s %s p=%.2f %s ", date, a->user_id, a->churn_probability,
+            alert_bucket_name(a->risk_bucket));
+    if (a->segment_id < 0)
+        fputs("seg -", out);
+    else
+        fprintf(out, "seg %d \"%s\"", a->segment_id, a->segment_label);
+    fprintf(out, " -> %s [%s]", a->recommended_action, alert_arm_name(a->arm));
+    if (a->n_factors > 0) {
+        fputs(" top:", out);
+        for (int i = 0; i < a->n_factors; i++)
+            fprintf(out, "%s %s %+.2f", i ? "," : "", a->top_factors[i].feature,
+                    a->top_factors[i].contribution);
+    }
+}
+
+/* Assigns every partition of topic at the start or end. The topic may not exist yet (the
+ * daemon has not produced): metadata is retried until deadline. Returns the partition count,
+ * 0 when the deadline passed or a signal came, -1 on a Kafka error (errstr set). */
+static int assign_all(rd_kafka_t *rk, const char *topic, int from_beginning, double deadline_s,
+                      char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(errstr, errstr_size, "topic %s: %s", topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    int nparts = 0;
+    while (!stop_requested) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 2000);
+        if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
+            nparts = md->topics[0].partition_cnt;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (nparts > 0 || (deadline_s > 0 && mono_s() > deadline_s))
+            break;
+        if (err && err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT)
+            log_debug("tail", "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        usleep(200 * 1000);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (nparts == 0)
+        return 0;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    for (int p = 0; p < nparts; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err) {
+        snprintf(errstr, errstr_size, "assign %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    return nparts;
+}
+
+int cmd_tail(cfg_t *cfg, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"topic", required_argument, 0, 't'},
+                                             {"from-beginning", no_argument, 0, 'b'},
+                                             {"max", required_argument, 0, 'm'},
+                                             {"timeout", required_argument, 0, 'T'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    const char *topic = cfg->topic_alerts;
+    int from_beginning = 0, json = 0;
+    long long max_alerts = 0;
+    double timeout_s = 0;
+    int c;
+    char *end;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            topic = optarg;
+            break;
+        case 'b':
+            from_beginning = 1;
+            break;
+        case 'm':
+            max_alerts = strtoll(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || max_alerts < 1) {
+                fprintf(stderr, "churnstream tail: --max: expected a count >= 1, got \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'T':
+            timeout_s = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(timeout_s > 0) || timeout_s > 1e6) {
+                fprintf(stderr,
+                        "churnstream tail: --timeout: expected seconds > 0, got \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "churnstream tail: unknown or incomplete option \"%s\"\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "churnstream tail: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (topic[0] == '\0') {
+        fprintf(stderr, "churnstream tail: --topic: empty\n");
+        return 2;
+    }
+
+    char err[512];
+    alert_decoder_t *dec = alert_decoder_new(err, sizeof err);
+    if (!dec) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        return 1;
+    }
+    /* No group is joined (assign only) and nothing is committed; a group id of its own
+     * keeps even the coordinator lookups away from the daemon's group. */
+    static const char *const extra[] = {"enable.auto.commit", "false",
+                                        "enable.auto.offset.store", "false",
+                                        "enable.partition.eof", "false", NULL};
+    rd_kafka_conf_t *conf = cfg_kafka_conf(cfg, extra, err, sizeof err);
+    if (!conf) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        alert_decoder_destroy(dec);
+        return 2;
+    }
+    char group[64];
+    snprintf(group, sizeof group, "churnstream-tail-%ld", (long)getpid());
+    if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+        alert_decoder_destroy(dec);
+        return 2;
+    }
+    char bootstrap[512] = "?";
+    size_t bootstrap_size = sizeof bootstrap;
+    rd_kafka_conf_get(conf, "bootstrap.servers", bootstrap, &bootstrap_size);
+    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+        alert_decoder_destroy(dec);
+        return 2;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+
+    int rc = 0;
+    long long printed = 0, bad = 0;
+    double last_s = mono_s();
+    int nparts = assign_all(rk, topic, from_beginning, timeout_s > 0 ? last_s + timeout_s : 0,
+                            err, sizeof err);
+    if (nparts < 0) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        rc = 1;
+    } else if (nparts == 0 && !stop_requested) {
+        fprintf(stderr, "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
+                        "does the topic exist?)\n",
+                topic, timeout_s, bootstrap);
+        rc = 1;
+    } else if (nparts > 0) {
+        log_info("tail", "reading %s: %d partitions from the %s", topic, nparts,
+                 from_beginning ? "beginning" : "end");
+    }
+    char *jbuf = malloc(16384);
+    while (rc == 0 && nparts > 0 && !stop_requested && jbuf) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) {
+            if (timeout_s > 0 && mono_s() - last_s > timeout_s)
+                break;
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                fprintf(stderr, "churnstream tail: %s [%d]: %s\n", topic, m->partition,
+                        rd_kafka_message_errstr(m));
+                if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+                    rc = 1;
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        last_s = mono_s();
+        alert_t a;
+        char why[256];
+        if (alert_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
+            fprintf(stderr, "churnstream tail: %s [%d] offset %lld: undecodable alert: %s\n",
+                    topic, m->partition, (long long)m->offset, why);
+            bad++;
+        } else if (json) {
+            if (alert_to_json(&a, jbuf, 16384) < 0)
+                fprintf(stderr, "churnstream tail: %s [%d] offset %lld: not representable "
+                                "as JSON (a non-finite number)\n",
+                        topic, m->partition, (long long)m->offset);
+            else
+                printf("%s\n", jbuf);
+            printed++;
+        } else {
+            print_line(stdout, &a);
+            putchar('\n');
+            printed++;
+        }
+        fflush(stdout); /* one line at a time, also into a pipe */
+        rd_kafka_message_destroy(m);
+        if (max_alerts > 0 && printed >= max_alerts)
+            break;
+    }
+    if (!jbuf) {
+        fprintf(stderr, "churnstream tail: out of memory\n");
+        rc = 1;
+    }
+    free(jbuf);
+    log_info("tail", "done: %lld alerts, %lld undecodable", printed, bad);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    alert_decoder_destroy(dec);
+    return rc;
+}
