@@ -51,7 +51,7 @@ typedef struct cfg_s {
     int64_t tick_interval_ms;
     int64_t tick_idle_advance_ms;
     int64_t tick_sweep_slice_ms; /* tick.sweep_slice (live bounded sweeps) */
-    int tick_sweep_max_slices;   /* tick.sweep_max_slices, 0 = no limit */
+    int tick_sweep_max_users;    /* tick.sweep_max_users, 0 = no limit */
     int64_t label_horizon_ms;
     int64_t label_lookback_ms;
     int64_t events_allowed_lateness_ms; /* watermark = max event time - this */

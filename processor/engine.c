@@ -37,7 +37,7 @@ eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_s
                char *errstr, size_t errstr_size)
 {
     if (params->tick_ms <= 0 || params->horizon_ms <= 0 || params->lookback_ms <= 0 ||
-        params->sweep_slice_ms < 0 || params->max_slices < 0) {
+        params->sweep_slice_ms < 0 || params->max_visits < 0) {
         snprintf(errstr, errstr_size, "tick interval, horizon and lookback must be > 0, sweep slices >= 0");
         return NULL;
     }
@@ -195,11 +195,13 @@ typedef struct sweep_ctx_s {
     eng_t *eng;
     int64_t tick_ms;
     int positive;
+    long visits; /* users visited (the bounded sweeps' budget) */
 } sweep_ctx_t;
 
 static void pending_visit(void *opaque, const char *uid, user_rec_t *rec)
 {
     sweep_ctx_t *c = opaque;
+    c->visits++;
     if (rec->pending_positive_ms != c->tick_ms)
         return;
     emit(c->eng, uid, rec, c->tick_ms, 1);
@@ -211,6 +213,7 @@ static void pending_visit(void *opaque, const char *uid, user_rec_t *rec)
 static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
 {
     sweep_ctx_t *c = opaque;
+    c->visits++;
     if (c->positive) {
         if (rec->resolved_tick_ms >= c->tick_ms)
             return; /* an event of this batch already resolved it */
@@ -240,7 +243,8 @@ static void op_done(eng_t *eng)
     }
 }
 
-/* Runs slices of the current operation while the budget lasts (budget < 0: no limit).
+/* Runs slices of the current operation while the budget of user visits lasts (budget < 0:
+ * no limit; a slice is never cut, so one slice may overdraw it).
  * A sweep at T visits [T-L, T) by slices of last-activity time; a positive resolution of T
  * visits the same range (a user whose last activity is still in [T-L, T) at T + H had none
  * in [T, T+H)) and then, as one last slice, the parked positives of T: users whose activity
@@ -248,7 +252,13 @@ static void op_done(eng_t *eng)
  * Slices partition the range by last activity, so visiting them in order is the same walk
  * as one whole range; users an event moves meanwhile are guarded by their record (scored /
  * resolved tick), so nothing is scored or labelled twice. */
-static void op_step(eng_t *eng, int *budget)
+static void spend(long *budget, const sweep_ctx_t *c, long before)
+{
+    if (*budget > 0)
+        *budget = c->visits - before >= *budget ? 0 : *budget - (c->visits - before);
+}
+
+static void op_step(eng_t *eng, long *budget)
 {
     const int64_t T = eng->prog.op_tick_ms, hi = T;
     const int positive = eng->prog.op_kind == OP_POSITIVES;
@@ -257,10 +267,10 @@ static void op_step(eng_t *eng, int *budget)
         int64_t lo = eng->prog.op_cursor_ms, to = hi;
         if (eng->p.sweep_slice_ms > 0 && hi - lo > eng->p.sweep_slice_ms)
             to = lo + eng->p.sweep_slice_ms;
+        long before = c.visits;
         eng->store.range(eng->store.opaque, lo, to, sweep_visit, &c);
         eng->prog.op_cursor_ms = to;
-        if (*budget > 0)
-            (*budget)--;
+        spend(budget, &c, before);
     }
     if (eng->prog.op_cursor_ms < hi)
         return;
@@ -268,9 +278,9 @@ static void op_step(eng_t *eng, int *budget)
         if (*budget == 0)
             return;
         const int64_t end = T + eng->p.horizon_ms;
+        long before = c.visits;
         eng->store.range(eng->store.opaque, end, end + eng->p.lateness_ms, pending_visit, &c);
-        if (*budget > 0)
-            (*budget)--;
+        spend(budget, &c, before);
     }
     op_done(eng);
 }
@@ -284,8 +294,8 @@ static void op_start(eng_t *eng, int kind, int64_t T)
 
 /* Runs sweeps of ticks <= limit_ms and positive resolutions with T + H <= pos_limit_ms,
  * interleaved in time order (a resolution at T+H before a sweep at the same instant, so the
- * model has learnt what was known by then), within a budget of slices (< 0: no limit). */
-static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms, int budget)
+ * model has learnt what was known by then), within a budget of user visits (< 0: none). */
+static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms, long budget)
 {
     if (eng->prog.first_tick_ms == ENG_NO_TIME)
         return;
@@ -318,7 +328,7 @@ void eng_advance(eng_t *eng, int64_t watermark_ms)
      * when it does not move. */
     if (eng->prog.watermark_ms == ENG_NO_TIME || watermark_ms > eng->prog.watermark_ms)
         eng->prog.watermark_ms = watermark_ms;
-    int budget = eng->p.max_slices > 0 ? eng->p.max_slices : -1;
+    long budget = eng->p.max_visits > 0 ? eng->p.max_visits : -1;
     catch_up(eng, eng->prog.watermark_ms, eng->prog.watermark_ms, budget);
 }
 

@@ -29,11 +29,12 @@ typedef struct eng_params_s {
     int64_t lateness_ms; /* W: an event is never older than (max event time seen - W);
                             0 <= W < tick and W < H */
     /* Bounded sweeps: a tick's sweep (and positive resolution) visits its users by slices of
-     * last-activity time sweep_slice_ms wide (0 = the whole range at once), at most
-     * max_slices per eng_advance (0 = no limit), so event batches never wait behind a sweep
-     * of millions of users; the rest goes on at the next advance. */
+     * last-activity time sweep_slice_ms wide (0 = the whole range at once), and an
+     * eng_advance stops starting new slices once it has visited max_visits users (0 = no
+     * limit), so event batches never wait behind a sweep of millions of users; the rest
+     * goes on at the next advance. */
     int64_t sweep_slice_ms;
-    int max_slices;
+    int max_visits;
 } eng_params_t;
 
 /* One snapshot handed to the sink. Pointers are valid during the callback only. */
@@ -101,7 +102,7 @@ void eng_event(eng_t *eng, const ev_event_t *ev);
 
 /* Moves the watermark forward (never back) to watermark_ms and runs, in time order, the
  * tick sweeps at T <= watermark and the positive resolutions at T + H <= watermark, within
- * the slice budget (params.max_slices); what is left goes on at the next call. */
+ * the visit budget (params.max_visits); what is left goes on at the next call. */
 void eng_advance(eng_t *eng, int64_t watermark_ms);
 
 /* End of a replay: the input ends at end_ms (exclusive; the end of the last event's UTC day).

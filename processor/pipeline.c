@@ -119,7 +119,7 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_s
                        .lookback_ms = cfg->label_lookback_ms,
                        .lateness_ms = cfg->events_allowed_lateness_ms,
                        .sweep_slice_ms = hooks->bounded_sweeps ? cfg->tick_sweep_slice_ms : 0,
-                       .max_slices = hooks->bounded_sweeps ? cfg->tick_sweep_max_slices : 0};
+                       .max_visits = hooks->bounded_sweeps ? cfg->tick_sweep_max_users : 0};
     if (!(pl->eng = eng_new(&ep, store, &sink, errstr, errstr_size))) {
         free(pl);
         return NULL;

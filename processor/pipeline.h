@@ -27,7 +27,7 @@ typedef struct pl_hooks_s {
      * before it is learnt; one more scoring per label). `run` exports them; a replay has its
      * exact backtest metrics and skips the cost. */
     int prequential_metrics;
-    /* 1: bounded sweeps (tick.sweep_slice, tick.sweep_max_slices per batch), for `run`; a
+    /* 1: bounded sweeps (tick.sweep_slice, tick.sweep_max_users per batch), for `run`; a
      * replay sweeps whole ticks at once (same results, no batch to keep responsive). */
     int bounded_sweeps;
 } pl_hooks_t;

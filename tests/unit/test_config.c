@@ -99,7 +99,7 @@ static const struct {
     {"tick.interval", "duration", "1d"},
     {"tick.idle_advance", "duration", "5m"},
     {"tick.sweep_slice", "duration", "1d"},
-    {"tick.sweep_max_slices", "integer", "16"},
+    {"tick.sweep_max_users", "integer", "20000"},
     {"label.horizon", "duration", "90d"},
     {"label.lookback", "duration", "90d"},
     {"events.allowed_lateness", "duration", "1h"},

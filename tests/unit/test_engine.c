@@ -80,7 +80,7 @@ typedef struct log_s {
     int n;
     int64_t tick_ms, horizon_ms, lookback_ms, lateness_ms, end_ms;
     int64_t sweep_slice_ms; /* bounded sweeps: 0 = whole ranges */
-    int max_slices;         /* per advance, 0 = no limit */
+    int max_visits;         /* per advance, 0 = no limit */
 } log_t;
 
 /* The definition, computed directly: every (user, T) with an activity in [T-L, T) for ticks
@@ -126,7 +126,7 @@ static void run_engine(const log_t *lg, const int *order, rng_t *rng, rec_t *got
     st_mem_engine_ops(st, &ops);
     eng_sink_t sink = {.opaque = got, .score = on_score, .label = on_label};
     eng_params_t p = {lg->tick_ms,     lg->horizon_ms,     lg->lookback_ms,
-                      lg->lateness_ms, lg->sweep_slice_ms, lg->max_slices};
+                      lg->lateness_ms, lg->sweep_slice_ms, lg->max_visits};
     char err[128];
     eng_t *eng = eng_new(&p, &ops, &sink, err, sizeof(err));
     assert_non_null(eng);
@@ -216,7 +216,7 @@ static void arrival_order(rng_t *rng, const log_t *lg, int *order)
 }
 
 /* mode 0: in order; 1: shuffled within the lateness; 2: shuffled and bounded sweeps (slices
- * of 1..12 units, 1..3 slices per advance, so sweeps and resolutions span many batches). */
+ * of 1..12 units, 1..3 user visits per advance, so sweeps span many batches). */
 static void check_random_logs(int shuffled)
 {
     static rec_t want, got;
@@ -229,7 +229,7 @@ static void check_random_logs(int shuffled)
         int nusers = 1 + (int)rng_below(&rng, 5);
         random_log(&rng, &lg, nusers, shuffled != 0);
         lg.sweep_slice_ms = shuffled == 2 ? (int64_t)(1 + rng_below(&rng, 12)) * UNIT_MS : 0;
-        lg.max_slices = shuffled == 2 ? 1 + (int)rng_below(&rng, 3) : 0;
+        lg.max_visits = shuffled == 2 ? 1 + (int)rng_below(&rng, 3) : 0;
         memset(&want, 0, sizeof(want));
         memset(&got, 0, sizeof(got));
         oracle(&lg, nusers, &want);
@@ -296,7 +296,7 @@ static void test_hand_built(void **state)
     static rec_t got;
     memset(&got, 0, sizeof(got));
     log_t lg = {.tick_ms = 7 * D, .horizon_ms = 14 * D, .lookback_ms = 14 * D, .lateness_ms = 0,
-                .end_ms = 42 * D, .sweep_slice_ms = 0, .max_slices = 0};
+                .end_ms = 42 * D, .sweep_slice_ms = 0, .max_visits = 0};
     struct {
         const char *u;
         int64_t day;
