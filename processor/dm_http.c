@@ -6,11 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
 #include "dm_internal.h"
 #include "log.h"
+
+/* The watermark is event time (epoch ms): its lag is against the wall clock, not the
+ * monotonic clock the daemon's timers use. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
                              char *body, enum MHD_ResponseMemoryMode mode)
@@ -40,7 +50,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n",
                      MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/metrics") == 0) {
-        char *body = dm_metrics_render(&dm->metrics, dm_now_ms());
+        char *body = dm_metrics_render(&dm->metrics, wall_ms());
         if (!body)
             return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n",
                          MHD_RESPMEM_PERSISTENT);

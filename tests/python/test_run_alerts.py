@@ -1,0 +1,463 @@
+"""Churn alerts end to end through `churnstream run` (issue 6): planted churners from `gen`
+on a real Kafka topic, the daemon on a real Redis, every alert read back from the alerts
+topic with fastavro (an independent decoder), /metrics parsed and held against the counts,
+and a SIGKILL in the middle of the alerts followed by a restart.
+
+Needs the services of tests/run-all.sh (CS_KAFKA_BROKERS, CS_REDIS_HOST/PORT, CS_BIN,
+CS_ROOT, CS_TMP); skipped with that reason otherwise. Tools: kcat (binary-safe dump with
+"%p %o %S\\n%s"), Kafka's ConfigCommand from the cached broker jars, fastavro.
+Run: tests/run-all.sh build (or python3 -m pytest -s tests/python/test_run_alerts.py with
+the CS_* variables set).
+"""
+
+import collections
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import fastavro
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKERS = os.environ.get("CS_KAFKA_BROKERS")
+pytestmark = pytest.mark.skipif(
+    not BROKERS, reason="CS_KAFKA_BROKERS is unset: needs the Kafka and Redis of tests/run-all.sh")
+
+DAY_MS = 86_400_000
+LOOKBACK_MS = 90 * DAY_MS       # label.lookback (default)
+THRESHOLD = 0.7                 # alert.threshold (default)
+HOLDOUT_PERCENT = 10.0          # alert.holdout_percent (default)
+HOLDOUT_SALT = b"churnstream"   # alert.holdout_salt (default)
+USERS, DAYS, SEED = 600, 240, 11
+NOT_ACTIVITY = {"refund", "subscription_cancel"}
+STRONG = {"subscription_cancel", "refund", "support_ticket"}
+RUN_DEADLINE_S = 60
+
+with open(ROOT / "schemas" / "alert.avsc") as f:
+    ALERT_SCHEMA = fastavro.parse_schema(json.load(f))
+with open(ROOT / "schemas" / "event.avsc") as f:
+    EVENT_SCHEMA = fastavro.parse_schema(json.load(f))
+
+# ---- SipHash-2-4 (Aumasson & Bernstein), for alert ids and holdout arms ----
+
+M64 = (1 << 64) - 1
+
+
+def siphash24(key, msg):
+    k0, k1 = struct.unpack("<QQ", key)
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & M64
+
+    def rnd():
+        v[0] = (v[0] + v[1]) & M64; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & M64; v[3] = rotl(v[3], 16); v[3] ^= v[2]
+        v[0] = (v[0] + v[3]) & M64; v[3] = rotl(v[3], 21); v[3] ^= v[0]
+        v[2] = (v[2] + v[1]) & M64; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32)
+
+    tail = len(msg) % 8
+    blocks = msg + bytes(8 - tail - 1) + bytes([len(msg) & 0xFF])
+    for (m,) in struct.iter_unpack("<Q", blocks):
+        v[3] ^= m
+        rnd(); rnd()
+        v[0] ^= m
+    v[2] ^= 0xFF
+    for _ in range(4):
+        rnd()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def alert_id(msg):
+    return "%016x%016x" % (siphash24(b"cs-alert-id-hi-0", msg), siphash24(b"cs-alert-id-lo-0", msg))
+
+
+def arm_of(uid):
+    h = siphash24(b"cs-holdout-arm-0", HOLDOUT_SALT + b"\x00" + uid.encode())
+    return "holdout" if h % 10000 < round(HOLDOUT_PERCENT * 100) else "treatment"
+
+
+def test_siphash_reference_vector():
+    assert siphash24(bytes(range(16)), b"") == 0x726FDB47DD0E0E31
+    assert siphash24(bytes(range(16)), bytes(range(15))) == 0xA129CA6149BE45E5
+
+
+# ---- Kafka, Redis, metrics ----
+
+def kafka_dump(topic):
+    """Every message of topic as (partition, offset, key, value bytes), binary-safe."""
+    raw = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", topic, "-o", "beginning", "-e", "-q",
+                          "-f", "%p %o %K %S\n%k%s"], capture_output=True, check=True,
+                         timeout=60).stdout
+    out, i = [], 0
+    while i < len(raw):
+        j = raw.index(b"\n", i)
+        p, o, klen, vlen = (int(x) for x in raw[i:j].split())
+        klen = max(klen, 0)
+        key = raw[j + 1:j + 1 + klen]
+        val = raw[j + 1 + klen:j + 1 + klen + vlen]
+        i = j + 1 + klen + vlen
+        out.append((p, o, key, val))
+    return out
+
+
+def end_offsets(topic, partitions):
+    args = ["kcat", "-Q", "-b", BROKERS]
+    for p in range(partitions):
+        args += ["-t", f"{topic}:{p}:-1"]
+    out = subprocess.run(args, capture_output=True, check=True, text=True, timeout=30).stdout
+    ends = {}
+    for line in out.splitlines():  # "topic [p] offset N"
+        parts = line.split()
+        if len(parts) == 4 and parts[2] == "offset":
+            ends[int(parts[1].strip("[]"))] = int(parts[3])
+    return ends
+
+
+def partitions_of(topic):
+    out = subprocess.run(["kcat", "-L", "-b", BROKERS, "-t", topic], capture_output=True,
+                         check=True, text=True, timeout=30).stdout
+    return sum(1 for line in out.splitlines() if line.strip().startswith("partition "))
+
+
+def redis_offsets(prefix):
+    out = subprocess.run(["redis-cli", "-h", os.environ["CS_REDIS_HOST"], "-p",
+                          os.environ["CS_REDIS_PORT"], "--raw", "HGETALL", prefix + "offsets"],
+                         capture_output=True, check=True, text=True, timeout=10).stdout.split()
+    return {int(out[i]): int(out[i + 1]) for i in range(0, len(out) - 1, 2)}
+
+
+def scrape(port):
+    """Prometheus text format -> {(name, frozenset(labels)): value}; None when unreachable."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n")[0]:
+        return None
+    m = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        labels = frozenset()
+        if "{" in name_labels:
+            name, rest = name_labels.split("{", 1)
+            labels = frozenset(tuple(kv.split("=", 1)) for kv in rest.rstrip("}").split(",")
+                               if kv)
+            labels = frozenset((k, v.strip('"')) for k, v in labels)
+        else:
+            name = name_labels
+        m[(name, labels)] = float(value)
+    return m
+
+
+def metric_sum(m, name):
+    return sum(v for (n, _), v in m.items() if n == name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config_command(topic, setting):
+    """Kafka's own ConfigCommand from the jars tests/services/kafka.sh caches."""
+    libs = subprocess.run(["bash", "-c", '. tests/services/common.sh && echo "$SVC_KAFKA_LIBS"'],
+                          cwd=os.environ.get("CS_ROOT", ROOT), capture_output=True, text=True,
+                          check=True).stdout.strip()
+    subprocess.run(["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", libs + "/*",
+                    "kafka.admin.ConfigCommand", "--bootstrap-server", BROKERS, "--alter",
+                    "--entity-type", "topics", "--entity-name", topic, "--add-config", setting],
+                   capture_output=True, check=True, timeout=60)
+
+
+class Run:
+    """One `churnstream run` process with its own metrics port and log file."""
+
+    def __init__(self, w, group, prefix, alerts_topic, tag):
+        self.port = free_port()
+        self.log_path = w["dir"] / f"run-{tag}.log"
+        self.log = open(self.log_path, "w")
+        args = [w["bin"], "run",
+                f"--kafka.bootstrap.servers={BROKERS}",
+                f"--redis.host={os.environ['CS_REDIS_HOST']}",
+                f"--redis.port={os.environ['CS_REDIS_PORT']}",
+                f"--kafka.group.id={group}", f"--topic.events={w['topic']}",
+                f"--topic.alerts={alerts_topic}", f"--topic.dlq={w['topic']}.dlq",
+                f"--state.prefix={prefix}", f"--metrics.port={self.port}",
+                "--model.min_examples=200", "--tick.interval=1d", "--tick.idle_advance=2s"]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_done(self, w, prefix):
+        """Until every event is committed (stored offsets = end offsets), the watermark has
+        followed the wall clock past the last tick that can alert (so the final sweep ran),
+        and the alert count has held for 3 s. Returns the last scrape."""
+        deadline = time.monotonic() + RUN_DEADLINE_S
+        stable_since, last = None, None
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"run exited {self.proc.returncode}: {self.log_path}"
+            m = scrape(self.port)
+            done = (m is not None and redis_offsets(prefix) == w["ends"]
+                    and m.get(("churnstream_watermark_lag_seconds", frozenset()), 1e18) < 60)
+            if done:
+                n = metric_sum(m, "churnstream_alerts_total")
+                if last is None or n != metric_sum(last, "churnstream_alerts_total"):
+                    stable_since = time.monotonic()
+                last = m
+                if time.monotonic() - stable_since >= 3:
+                    return m
+            time.sleep(0.5)
+        pytest.fail(f"run did not finish within {RUN_DEADLINE_S}s (log {self.log_path})")
+
+    def term(self):
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=15)
+        took = time.monotonic() - t0
+        self.log.close()
+        assert rc == 0, f"exit {rc} after SIGTERM ({self.log_path})"
+        assert took < 10, f"SIGTERM took {took:.1f}s"
+        return took
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=10) == -signal.SIGKILL
+        self.log.close()
+
+
+def decode_alerts(msgs):
+    out = []
+    for p, o, key, val in msgs:
+        assert val[0] == 0, f"alert {p}/{o}: not Confluent framing (magic {val[0]})"
+        buf = io.BytesIO(val[5:])
+        a = fastavro.schemaless_reader(buf, ALERT_SCHEMA)
+        assert buf.read() == b"", f"alert {p}/{o}: trailing bytes"
+        assert key.decode() == a["user_id"], f"alert {p}/{o}: key is not the user id"
+        out.append((p, o, a, val))
+    return out
+
+
+def ms(t):
+    return int(t.timestamp() * 1000) if hasattr(t, "timestamp") else int(t)
+
+
+# ---- the world: one topic, one uninterrupted run ----
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    t_start = time.monotonic()
+    d = tmp_path_factory.mktemp("run_alerts")
+    tag = f"{os.getpid()}-{int(time.time() * 1000) % 10**9}"
+    w = {"dir": d, "bin": os.environ["CS_BIN"], "topic": f"ra-events-{tag}", "tag": tag}
+    # One undecodable message creates the topic (the broker's num.partitions=4): it must
+    # reach the DLQ, and only it.
+    subprocess.run(["kcat", "-P", "-b", BROKERS, "-t", w["topic"], "-p", "0"], input=b"not avro",
+                   check=True, timeout=30)
+    # gen stamps each message with its event time (2024): the broker's default 7-day
+    # retention would delete the segments at its next retention check, mid-test.
+    config_command(w["topic"], "retention.ms=-1")
+    nparts = partitions_of(w["topic"])
+    assert nparts == 4
+    gen = [w["bin"], "gen", "--users", str(USERS), "--days", str(DAYS), "--seed", str(SEED),
+           "--quiet"]
+    subprocess.run(gen + ["--topic", w["topic"], "--truth", str(d / "truth.csv"),
+                          f"--kafka.bootstrap.servers={BROKERS}"],
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run(gen + ["--out", str(d / "events.avro"), "--truth", str(d / "truth2.csv")],
+                   check=True, capture_output=True, timeout=120)
+    assert (d / "truth.csv").read_bytes() == (d / "truth2.csv").read_bytes()
+    w["ends"] = end_offsets(w["topic"], nparts)
+    w["produced_good"] = sum(w["ends"].values()) - 1
+
+    with open(d / "events.avro", "rb") as f:
+        events = list(fastavro.reader(f))
+    assert len(events) == w["produced_good"]
+    w["events"] = events
+    activity = collections.defaultdict(list)
+    for e in events:
+        if e["event_type"] not in NOT_ACTIVITY:
+            activity[e["user_id"]].append(ms(e["event_time"]))
+    w["activity"] = {u: sorted(t) for u, t in activity.items()}
+    truth = {}
+    for line in (d / "truth.csv").read_text().splitlines()[1:]:
+        uid, churn = line.split(",")
+        truth[uid] = int(churn) if churn else None
+    w["truth"] = truth
+    feats = subprocess.run([w["bin"], "help", "features"], capture_output=True, text=True,
+                           check=True).stdout
+    w["features"] = {ln.split()[1] for ln in feats.splitlines() if ln[:1].isdigit()}
+    assert len(w["features"]) >= 20
+
+    # The uninterrupted run (also the reference for the restart test).
+    w["group"], w["prefix"], w["alerts"] = f"ra-a-{tag}", f"ra-a-{tag}:", f"ra-alerts-a-{tag}"
+    t0 = time.monotonic()
+    r = Run(w, w["group"], w["prefix"], w["alerts"], "a")
+    w["metrics"] = r.wait_done(w, w["prefix"])
+    w["run_s"] = time.monotonic() - t0
+    w["term_s"] = r.term()
+    w["msgs"] = decode_alerts(kafka_dump(w["alerts"]))
+    w["dlq"] = kafka_dump(w["topic"] + ".dlq")
+    w["setup_s"] = time.monotonic() - t_start
+    print(f"\nsetup {w['setup_s']:.1f}s (run {w['run_s']:.1f}s, SIGTERM {w['term_s']:.2f}s), "
+          f"{w['produced_good']} events, {len(w['msgs'])} alerts")
+    return w
+
+
+def test_alerts_decode_and_follow_the_policy(world):
+    w = world
+    assert w["msgs"], "no alert at all"
+    ids = {}
+    pos_of = {}  # (partition, offset) of each event message, for event-triggered ids
+    for p, o, key, val in kafka_dump(w["topic"]):
+        pos_of.setdefault(key.decode(errors="replace"), []).append((p, o, val))
+    n_tick = n_event = 0
+    for p, o, a, val in w["msgs"]:
+        where = f"alert {p}/{o} {a['alert_id']}"
+        assert a["alert_id"] not in ids or ids[a["alert_id"]] == val, \
+            f"{where}: two different alerts share the id"
+        ids[a["alert_id"]] = val
+        uid, t = a["user_id"], ms(a["event_time"])
+        assert 0.0 <= a["churn_probability"] <= 1.0, where
+        assert a["churn_probability"] >= THRESHOLD, where
+        assert a["risk_bucket"] == "high", where  # p >= threshold (0.7 > 0.5)
+        assert a["arm"] == arm_of(uid), where
+        assert a["segment_id"] >= -1 and a["segment_label"] and a["recommended_action"], where
+        assert a["model_version"] > 0, where
+        assert 1 <= len(a["top_factors"]) <= 3, where
+        assert {f["feature"] for f in a["top_factors"]} <= w["features"], where
+        assert set(a["features"]) == w["features"], where
+        acts = w["activity"].get(uid, [])
+        if a["alert_id"] == alert_id(b"tick|" + uid.encode() + b"|" + str(t).encode()):
+            n_tick += 1
+            assert t % DAY_MS == 0, f"{where}: tick {t} is not a midnight"
+            before = [x for x in acts if x < t]
+            assert before and before[-1] >= t - LOOKBACK_MS, \
+                f"{where}: {uid} not eligible at tick {t} (last activity {before[-1:]})"
+        else:
+            # Event-triggered: the id is that of one of the user's strong-signal messages,
+            # and the alert carries that event's time.
+            n_event += 1
+            match = [(pp, oo, vv) for pp, oo, vv in pos_of.get(uid, [])
+                     if alert_id(f"event|{pp}|{oo}".encode()) == a["alert_id"]]
+            assert len(match) == 1, f"{where}: id is neither a tick nor one of {uid}'s events"
+            ev = fastavro.schemaless_reader(io.BytesIO(match[0][2][5:]), EVENT_SCHEMA)
+            assert ev["user_id"] == uid and ms(ev["event_time"]) == t, where
+            assert ev["event_type"] in STRONG, where
+
+    # Precision and recall of alerted users against the planted churners, over the alerts
+    # at or before the log's last event: after it the idle advance sweeps ticks of a silent
+    # stream, where every user looks idle and alerts (by construction, not by the model).
+    end_ms = max(ms(e["event_time"]) for e in w["events"])
+    users = {a["user_id"] for _, _, a, _ in w["msgs"] if ms(a["event_time"]) <= end_ms}
+    users_all = {a["user_id"] for _, _, a, _ in w["msgs"]}
+    churners = {u for u, c in w["truth"].items() if c is not None}
+    hits = users & churners
+    precision, recall = len(hits) / len(users), len(hits) / len(churners)
+    base = len(churners) / len(w["truth"])
+    print(f"\nwith the alerts after the log's end: {len(users_all)} users, precision "
+          f"{len(users_all & churners) / len(users_all):.3f} "
+          f"recall {len(users_all & churners) / len(churners):.3f}")
+    holdout_alerts = sum(a["arm"] == "holdout" for _, _, a, _ in w["msgs"]) / len(w["msgs"])
+    holdout_users = sum(arm_of(u) == "holdout" for u in users) / len(users)
+    print(f"\nalerts {len(w['msgs'])} ({n_tick} tick, {n_event} event), distinct ids {len(ids)}, "
+          f"alerted users (up to the log's end) {len(users)}, churners {len(churners)} (base rate {base:.3f})\n"
+          f"precision {precision:.3f} recall {recall:.3f}; holdout share {holdout_alerts:.4f} "
+          f"of alerts, {holdout_users:.4f} of alerted users")
+    assert len(ids) == len(w["msgs"]), "an alert was sent twice by an uninterrupted run"
+    assert precision > base, f"precision {precision:.3f} not above the base rate {base:.3f}"
+    assert abs(holdout_alerts * 100 - HOLDOUT_PERCENT) <= 2.0, holdout_alerts
+
+
+def test_metrics_match_the_topics(world):
+    w, m = world, world["metrics"]
+    assert m[("churnstream_events_in_total", frozenset())] == w["produced_good"]
+    rej = {dict(lbl)["reason"]: v for (n, lbl), v in m.items()
+           if n == "churnstream_events_rejected_total"}
+    assert rej["undecodable"] == 1
+    assert sum(rej.values()) == 1, rej
+    assert m[("churnstream_dlq_produced_total", frozenset())] == 1
+    assert len(w["dlq"]) == 1 and w["dlq"][0][3] == b"not avro"
+    assert metric_sum(m, "churnstream_alerts_total") == len(w["msgs"])
+    by = collections.Counter((a["arm"], a["risk_bucket"]) for _, _, a, _ in w["msgs"])
+    for (n, lbl), v in m.items():
+        if n == "churnstream_alerts_total":
+            d = dict(lbl)
+            assert v == by[(d["arm"], d["bucket"])], (d, v)
+    assert m[("churnstream_alerts_failed_total", frozenset())] == 0
+    assert m[("churnstream_assigned_partitions", frozenset())] == 4
+    assert all(v == 0 for (n, _), v in m.items() if n == "churnstream_consumer_lag")
+    assert 0 <= m[("churnstream_watermark_lag_seconds", frozenset())] < 60
+
+
+@pytest.fixture(scope="module")
+def restarted(world):
+    """A second group and prefix on the same topic: SIGKILL as soon as alerts flow, then a
+    restart on the same group and prefix that runs to the end."""
+    w, tag = world, world["tag"]
+    group, prefix, topic = f"ra-b-{tag}", f"ra-b-{tag}:", f"ra-alerts-b-{tag}"
+    r = Run(w, group, prefix, topic, "b1")
+    deadline = time.monotonic() + RUN_DEADLINE_S
+    while True:
+        m = scrape(r.port)
+        if m is not None and metric_sum(m, "churnstream_alerts_total") > 0:
+            break
+        assert time.monotonic() < deadline and r.proc.poll() is None, "no alert before the kill"
+        time.sleep(0.05)
+    r.kill()
+    before = decode_alerts(kafka_dump(topic))
+    offsets_at_kill = redis_offsets(prefix)
+    r2 = Run(w, group, prefix, topic, "b2")
+    m2 = r2.wait_done(w, prefix)
+    r2.term()
+    after = decode_alerts(kafka_dump(topic))
+    print(f"\nkilled after {len(before)} alerts (stored offsets {offsets_at_kill}), "
+          f"{len(after)} on the topic after the restart")
+    return {"before": before, "after": after, "metrics": m2, "offsets_at_kill": offsets_at_kill}
+
+
+def test_restart_after_sigkill_resends_only_identical_alerts(restarted):
+    before, after = restarted["before"], restarted["after"]
+    assert before, "the kill came before any alert reached the topic"
+    seen = {(p, o) for p, o, _, _ in before}
+    assert seen <= {(p, o) for p, o, _, _ in after}
+    first = {}
+    for p, o, a, val in before:
+        first.setdefault(a["alert_id"], val)
+    resent = 0
+    for p, o, a, val in after:
+        if (p, o) in seen:
+            continue
+        if a["alert_id"] in first:
+            resent += 1
+            assert val == first[a["alert_id"]], f"{a['alert_id']}: re-sent with other bytes"
+        else:
+            first[a["alert_id"]] = val
+    # Within the restarted process too, an id never comes with two payloads.
+    by_id = {}
+    for p, o, a, val in after:
+        assert by_id.setdefault(a["alert_id"], val) == val, a["alert_id"]
+    print(f"\nre-sent (same id, same bytes): {resent}; distinct ids {len(by_id)}")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "alerts depend on batch boundaries and partition interleaving (the model learns at each "
+    "batch end), so even two uninterrupted runs on the same topic differ; see the report"))
+def test_restart_alert_ids_equal_an_uninterrupted_run(world, restarted):
+    ref = {a["alert_id"] for _, _, a, _ in world["msgs"]}
+    got = {a["alert_id"] for _, _, a, _ in restarted["after"]}
+    print(f"\nreference {len(ref)} ids, restarted {len(got)}, common {len(ref & got)}")
+    assert got == ref
