@@ -104,12 +104,13 @@ static const cfg_key_t cfg_keys[] = {
           "Ticks fall at every multiple of this since the Unix epoch (UTC)."),
     K_DUR("tick.idle_advance", "5m", MS_S, 365 * MS_D, tick_idle_advance_ms,
           "Live mode: an idle partition's watermark follows the wall clock after this long."),
-    K_DUR("tick.sweep_slice", "1d", 0, 3650 * MS_D, tick_sweep_slice_ms,
+    K_DUR("tick.sweep_slice", "30d", 0, 3650 * MS_D, tick_sweep_slice_ms,
           "Live mode: a tick's sweep visits users by slices of last-activity time this wide "
           "(0 = all at once)."),
-    K_INT("tick.sweep_max_users", "20000", 0, 100000000, tick_sweep_max_users,
-          "Live mode: users a batch's sweeps visit at most (0 = no limit; a slice is never "
-          "cut), so events never wait behind a sweep of millions of users."),
+    K_INT("tick.sweep_max_users", "100000", 0, 100000000, tick_sweep_max_users,
+          "Live mode: users a batch's sweeps visit at most, each slice counting 50 more "
+          "(0 = no limit; a slice is never cut), so events never wait behind a sweep of "
+          "millions of users."),
     K_DUR("label.horizon", "90d", MS_S, 3650 * MS_D, label_horizon_ms,
           "Churn horizon H: a user with no activity in [T, T+H) churned at tick T."),
     K_DUR("label.lookback", "90d", MS_S, 3650 * MS_D, label_lookback_ms,

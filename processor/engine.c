@@ -252,10 +252,15 @@ static void op_done(eng_t *eng)
  * Slices partition the range by last activity, so visiting them in order is the same walk
  * as one whole range; users an event moves meanwhile are guarded by their record (scored /
  * resolved tick), so nothing is scored or labelled twice. */
+/* A slice costs its users plus ENG_SLICE_COST: an empty slice still is one store round
+ * trip, so a catch-up over many empty slices stays bounded per advance too. */
+#define ENG_SLICE_COST 50
+
 static void spend(long *budget, const sweep_ctx_t *c, long before)
 {
+    long cost = c->visits - before + ENG_SLICE_COST;
     if (*budget > 0)
-        *budget = c->visits - before >= *budget ? 0 : *budget - (c->visits - before);
+        *budget = cost >= *budget ? 0 : *budget - cost;
 }
 
 static void op_step(eng_t *eng, long *budget)

@@ -30,9 +30,9 @@ typedef struct eng_params_s {
                             0 <= W < tick and W < H */
     /* Bounded sweeps: a tick's sweep (and positive resolution) visits its users by slices of
      * last-activity time sweep_slice_ms wide (0 = the whole range at once), and an
-     * eng_advance stops starting new slices once it has visited max_visits users (0 = no
-     * limit), so event batches never wait behind a sweep of millions of users; the rest
-     * goes on at the next advance. */
+     * eng_advance stops starting new slices once its slices cost max_visits (users visited
+     * plus 50 a slice; 0 = no limit), so event batches never wait behind a sweep of
+     * millions of users; the rest goes on at the next advance. */
     int64_t sweep_slice_ms;
     int max_visits;
 } eng_params_t;

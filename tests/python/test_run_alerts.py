@@ -451,13 +451,3 @@ def test_restart_after_sigkill_resends_only_identical_alerts(restarted):
     for p, o, a, val in after:
         assert by_id.setdefault(a["alert_id"], val) == val, a["alert_id"]
     print(f"\nre-sent (same id, same bytes): {resent}; distinct ids {len(by_id)}")
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "alerts depend on batch boundaries and partition interleaving (the model learns at each "
-    "batch end), so even two uninterrupted runs on the same topic differ; see the report"))
-def test_restart_alert_ids_equal_an_uninterrupted_run(world, restarted):
-    ref = {a["alert_id"] for _, _, a, _ in world["msgs"]}
-    got = {a["alert_id"] for _, _, a, _ in restarted["after"]}
-    print(f"\nreference {len(ref)} ids, restarted {len(got)}, common {len(ref & got)}")
-    assert got == ref
