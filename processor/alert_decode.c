@@ -36,8 +36,8 @@ alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    if (avro_schema_from_json_length(cs_alert_avsc_json, strlen(cs_alert_avsc_json),
-                                     &d->schema) != 0) {
+    if (avro_schema_from_json_length(cs_alert_avsc_json, strlen(cs_alert_avsc_json), &d->schema) !=
+        0) {
         snprintf(errstr, errstr_size, "built-in schemas/alert.avsc: %s", avro_strerror());
         goto fail;
     }
@@ -109,8 +109,7 @@ static int get_str(avro_value_t *rec, const char *field, char *dst, size_t cap, 
 static int get_long(avro_value_t *rec, const char *field, int64_t *out)
 {
     avro_value_t v;
-    return avro_value_get_by_name(rec, field, &v, NULL) != 0 ||
-                   avro_value_get_long(&v, out) != 0
+    return avro_value_get_by_name(rec, field, &v, NULL) != 0 || avro_value_get_long(&v, out) != 0
                ? -1
                : 0;
 }
@@ -126,8 +125,7 @@ static int get_int(avro_value_t *rec, const char *field, int32_t *out)
 static int get_double(avro_value_t *rec, const char *field, double *out)
 {
     avro_value_t v;
-    return avro_value_get_by_name(rec, field, &v, NULL) != 0 ||
-                   avro_value_get_double(&v, out) != 0
+    return avro_value_get_by_name(rec, field, &v, NULL) != 0 || avro_value_get_double(&v, out) != 0
                ? -1
                : 0;
 }
@@ -147,10 +145,9 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
     memset(a, 0, sizeof *a);
     if (get_str(rec, "alert_id", a->alert_id, sizeof a->alert_id, why, why_size) ||
         get_str(rec, "user_id", a->user_id, sizeof a->user_id, why, why_size) ||
-        get_str(rec, "segment_label", a->segment_label, sizeof a->segment_label, why,
-                why_size) ||
-        get_str(rec, "recommended_action", a->recommended_action, sizeof a->recommended_action,
-                why, why_size))
+        get_str(rec, "segment_label", a->segment_label, sizeof a->segment_label, why, why_size) ||
+        get_str(rec, "recommended_action", a->recommended_action, sizeof a->recommended_action, why,
+                why_size))
         return -1;
     int32_t seg = 0;
     int bucket = 0, arm = 0;

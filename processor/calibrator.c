@@ -84,7 +84,9 @@ int cal_add(cal_t *cal, int64_t tick_ms, double logit, int y)
     if (!t)
         return -1;
     int k = bin_of(logit);
-    double l = logit > CAL_LOGIT_MAX ? CAL_LOGIT_MAX : logit < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX : logit;
+    double l = logit > CAL_LOGIT_MAX    ? CAL_LOGIT_MAX
+               : logit < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX
+                                        : logit;
     if (y)
         t->h.pos[k] += 1;
     else
@@ -164,8 +166,8 @@ int cal_complete_through(cal_t *cal, int64_t through_ms)
     while (n < cal->npending && cal->pending[n].tick_ms <= through_ms) {
         const cal_tick_t *t = &cal->pending[n];
         if (cal->last_fold_ms != INT64_MIN && t->tick_ms > cal->last_fold_ms) {
-            double decay = exp2(-(double)(t->tick_ms - cal->last_fold_ms) /
-                                (double)cal->half_life_ms);
+            double decay =
+                exp2(-(double)(t->tick_ms - cal->last_fold_ms) / (double)cal->half_life_ms);
             for (int k = 0; k < CAL_BINS; k++) {
                 cal->total.pos[k] *= decay;
                 cal->total.neg[k] *= decay;
@@ -191,7 +193,9 @@ int cal_complete_through(cal_t *cal, int64_t through_ms)
 
 double cal_apply(const cal_t *cal, double logit)
 {
-    double l = logit > CAL_LOGIT_MAX ? CAL_LOGIT_MAX : logit < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX : logit;
+    double l = logit > CAL_LOGIT_MAX    ? CAL_LOGIT_MAX
+               : logit < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX
+                                        : logit;
     return 1 / (1 + exp(-(cal->a * l + cal->b)));
 }
 
@@ -254,8 +258,8 @@ cal_t *cal_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
     cal->a = mw_get_f64(r);
     cal->b = mw_get_f64(r);
     cal->last_fold_ms = (int64_t)mw_get_u64(r);
-    int bad = half_life <= 0 || !isfinite(cal->a) || !isfinite(cal->b) ||
-              get_hist(r, &cal->total) != 0;
+    int bad =
+        half_life <= 0 || !isfinite(cal->a) || !isfinite(cal->b) || get_hist(r, &cal->total) != 0;
     uint32_t n = mw_get_u32(r);
     /* Each pending tick takes 8 + 24 * CAL_BINS bytes: refuse counts the input cannot hold
      * before allocating for them. */

@@ -16,7 +16,7 @@
 
 #include "model_wire.h"
 
-#define CAL_BINS      32    /* raw logit bins over [-8, 8) */
+#define CAL_BINS      32 /* raw logit bins over [-8, 8) */
 #define CAL_LOGIT_MAX 8.0
 
 typedef struct cal_s cal_t;

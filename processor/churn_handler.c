@@ -187,8 +187,8 @@ static int model_load(chn_t *ch, char *err, size_t errsz)
         mp.lr.class_weight_balanced = ch->cfg->model_class_weight;
         mp.kmeans_half_life = ch->cfg->model_kmeans_half_life;
         mp.scaler_half_life = ch->cfg->model_scaler_half_life;
-        if (!(ch->model = model_new(FEAT_DIM, ch->cfg->model_k, ch->cfg->model_seed, &mp, err,
-                                    errsz)))
+        if (!(ch->model =
+                  model_new(FEAT_DIM, ch->cfg->model_k, ch->cfg->model_seed, &mp, err, errsz)))
             return -1;
     }
     if (!buf) { /* the rollback point is what a failed first batch returns to */
@@ -242,8 +242,8 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         snprintf(err, errsz, "out of memory");
         return NULL;
     }
-    pl_hooks_t hooks = {.opaque = ch, .alert = on_alert, .prequential_metrics = 1,
-                        .bounded_sweeps = 1};
+    pl_hooks_t hooks = {
+        .opaque = ch, .alert = on_alert, .prequential_metrics = 1, .bounded_sweeps = 1};
     pl_t *pl = pl_new(ch->cfg, ch->pred, ch->policy, &ops, &hooks, err, errsz);
     if (!pl)
         return NULL;
@@ -312,8 +312,7 @@ static int reopen(chn_t *ch, char *err, size_t errsz)
                      "partition %d: Redis holds next offset %lld, behind the %lld this instance "
                      "committed (Redis lost acknowledged writes): seeking back, the lost "
                      "batches are processed again",
-                     (int)p->partition, (long long)p->next_offset,
-                     (long long)ch->assigned_next[i]);
+                     (int)p->partition, (long long)p->next_offset, (long long)ch->assigned_next[i]);
             p->reseek = 1;
         }
         ch->assigned_next[i] = p->next_offset;
@@ -436,9 +435,9 @@ static int64_t watermark(const chn_t *ch, int64_t now)
     int64_t wm = INT64_MAX;
     for (size_t i = 0; i < ch->nparts; i++) {
         const chn_part_t *p = &ch->parts[i];
-        int64_t c = p->max_event_ms == INT64_MIN ? INT64_MIN
-                                                 : p->max_event_ms -
-                                                       ch->cfg->events_allowed_lateness_ms;
+        int64_t c = p->max_event_ms == INT64_MIN
+                        ? INT64_MIN
+                        : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
         if (now - p->last_msg_wall_ms >= ch->cfg->tick_idle_advance_ms) {
             int64_t idle = now - ch->cfg->tick_idle_advance_ms;
             if (idle > c)
@@ -500,7 +499,8 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
             r = ev_check_time(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
                               ch->cfg->events_max_future_ms);
             if (r != EV_OK)
-                snprintf(why, sizeof(why), "event_time %lld outside the window around "
+                snprintf(why, sizeof(why),
+                         "event_time %lld outside the window around "
                          "watermark %lld (events.max_past, events.max_future)",
                          (long long)ev->event_time_ms, (long long)ch->watermark_ms);
         }
@@ -585,10 +585,16 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
         ob_vals[i] = ch->alerts[i].value;
         ob_lens[i] = ch->alerts[i].len;
     }
-    st_commit_t c = {.n_offsets = noff, .offset_partitions = op, .next_offsets = oo,
-                     .n_progress = np, .progress_partitions = pp, .progress = prog,
-                     .n_outbox = ch->nalerts, .outbox_ids = ob_ids,
-                     .outbox_user_ids = ob_uids, .outbox_values = ob_vals,
+    st_commit_t c = {.n_offsets = noff,
+                     .offset_partitions = op,
+                     .next_offsets = oo,
+                     .n_progress = np,
+                     .progress_partitions = pp,
+                     .progress = prog,
+                     .n_outbox = ch->nalerts,
+                     .outbox_ids = ob_ids,
+                     .outbox_user_ids = ob_uids,
+                     .outbox_values = ob_vals,
                      .outbox_lens = ob_lens};
     if (model_version(ch->model) != ch->model_version_committed) {
         if (model_encode(ch->model, &mbuf, &mlen) != 0) {
@@ -639,9 +645,13 @@ done:
     size_t na = ch->nalerts <= ch->cap_dm ? ch->nalerts : 0; /* OOM: the outbox re-sends */
     for (size_t i = 0; i < na; i++) {
         const chn_alert_t *a = &ch->alerts[i];
-        ch->dm_alerts[i] = (dm_alert_t){.id = a->id, .key = a->user_id,
-                                        .key_len = strlen(a->user_id), .value = a->value,
-                                        .len = a->len, .arm = a->arm, .bucket = a->bucket};
+        ch->dm_alerts[i] = (dm_alert_t){.id = a->id,
+                                        .key = a->user_id,
+                                        .key_len = strlen(a->user_id),
+                                        .value = a->value,
+                                        .len = a->len,
+                                        .arm = a->arm,
+                                        .bucket = a->bucket};
     }
     res->alerts = ch->dm_alerts;
     res->n_alerts = na;
@@ -659,8 +669,10 @@ static void on_alerts_delivered(void *opaque, const char *const *ids, size_t n)
     chn_t *ch = opaque;
     char err[256];
     if (st_redis_outbox_remove(ch->st, ids, n, err, sizeof(err)) != 0)
-        log_warn("alerts", "outbox trim failed (the alerts will be re-sent with the same ids "
-                           "at the next start): %s", err);
+        log_warn("alerts",
+                 "outbox trim failed (the alerts will be re-sent with the same ids "
+                 "at the next start): %s",
+                 err);
 }
 
 static int pending_alerts(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
@@ -681,10 +693,13 @@ static int pending_alerts(void *opaque, const dm_alert_t **alerts, size_t *n, ch
         ch->cap_dm = k;
     }
     for (size_t i = 0; i < k; i++)
-        ch->dm_alerts[i] = (dm_alert_t){.id = ch->outbox.ids[i], .key = ch->outbox.user_ids[i],
+        ch->dm_alerts[i] = (dm_alert_t){.id = ch->outbox.ids[i],
+                                        .key = ch->outbox.user_ids[i],
                                         .key_len = strlen(ch->outbox.user_ids[i]),
-                                        .value = ch->outbox.values[i], .len = ch->outbox.lens[i],
-                                        .arm = -1, .bucket = -1};
+                                        .value = ch->outbox.values[i],
+                                        .len = ch->outbox.lens[i],
+                                        .arm = -1,
+                                        .bucket = -1};
     *alerts = ch->dm_alerts;
     *n = k;
     if (k)
@@ -701,9 +716,9 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
     }
     ch->cfg = cfg;
     ch->watermark_ms = INT64_MIN;
-    ev_wire_t framing = cfg->alerts_framing == CFG_FRAMING_PLAIN ? EV_WIRE_PLAIN
+    ev_wire_t framing = cfg->alerts_framing == CFG_FRAMING_PLAIN           ? EV_WIRE_PLAIN
                         : cfg->alerts_framing == CFG_FRAMING_SINGLE_OBJECT ? EV_WIRE_SINGLE_OBJECT
-                                                                             : EV_WIRE_CONFLUENT;
+                                                                           : EV_WIRE_CONFLUENT;
     if ((model_in && !(ch->model_in = strdup(model_in))) ||
         !(ch->dec = ev_decoder_new(cfg->schemas_dir && *cfg->schemas_dir ? cfg->schemas_dir : NULL,
                                    errstr, errstr_size)) ||

@@ -127,8 +127,8 @@ int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)
     }
     char defaults[1024];
     if (!topics) {
-        snprintf(defaults, sizeof defaults, "%s:4,%s:4,%s:1", cfg->topic_events,
-                 cfg->topic_alerts, cfg->topic_dlq);
+        snprintf(defaults, sizeof defaults, "%s:4,%s:4,%s:1", cfg->topic_events, cfg->topic_alerts,
+                 cfg->topic_dlq);
         topics = defaults;
     }
 

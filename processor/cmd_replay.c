@@ -60,60 +60,112 @@ static void usage(FILE *out)
 
 int cmd_replay(cfg_t *cfg, int argc, char **argv)
 {
-    enum { O_PRESET = 1, O_MAP, O_DELIM, O_NOHDR, O_SCORES, O_REJECTS, O_MIN, O_MOUT, O_SNAP,
-           O_REPORT, O_ALERTS, O_FROM, O_TO, O_JSON, O_QUIET, O_HELP, O_STATE };
-    static const struct option longopts[] = {
-        {"preset", required_argument, 0, O_PRESET},  {"map", required_argument, 0, O_MAP},
-        {"delimiter", required_argument, 0, O_DELIM}, {"no-header", no_argument, 0, O_NOHDR},
-        {"scores-out", required_argument, 0, O_SCORES},
-        {"rejects-out", required_argument, 0, O_REJECTS},
-        {"snapshots-out", required_argument, 0, O_SNAP},
-        {"alerts-out", required_argument, 0, O_ALERTS},
-        {"from", required_argument, 0, O_FROM},
-        {"to", required_argument, 0, O_TO},
-        {"report", required_argument, 0, O_REPORT},
-        {"model-in", required_argument, 0, O_MIN},    {"model-out", required_argument, 0, O_MOUT},
-        {"json", no_argument, 0, O_JSON},              {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},              {"state", required_argument, 0, O_STATE},
-        {0, 0, 0, 0}};
+    enum {
+        O_PRESET = 1,
+        O_MAP,
+        O_DELIM,
+        O_NOHDR,
+        O_SCORES,
+        O_REJECTS,
+        O_MIN,
+        O_MOUT,
+        O_SNAP,
+        O_REPORT,
+        O_ALERTS,
+        O_FROM,
+        O_TO,
+        O_JSON,
+        O_QUIET,
+        O_HELP,
+        O_STATE
+    };
+    static const struct option longopts[] = {{"preset", required_argument, 0, O_PRESET},
+                                             {"map", required_argument, 0, O_MAP},
+                                             {"delimiter", required_argument, 0, O_DELIM},
+                                             {"no-header", no_argument, 0, O_NOHDR},
+                                             {"scores-out", required_argument, 0, O_SCORES},
+                                             {"rejects-out", required_argument, 0, O_REJECTS},
+                                             {"snapshots-out", required_argument, 0, O_SNAP},
+                                             {"alerts-out", required_argument, 0, O_ALERTS},
+                                             {"from", required_argument, 0, O_FROM},
+                                             {"to", required_argument, 0, O_TO},
+                                             {"report", required_argument, 0, O_REPORT},
+                                             {"model-in", required_argument, 0, O_MIN},
+                                             {"model-out", required_argument, 0, O_MOUT},
+                                             {"json", no_argument, 0, O_JSON},
+                                             {"quiet", no_argument, 0, O_QUIET},
+                                             {"help", no_argument, 0, O_HELP},
+                                             {"state", required_argument, 0, O_STATE},
+                                             {0, 0, 0, 0}};
     rp_opts_t o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX};
     int json = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_PRESET: o.preset = optarg; break;
-        case O_MAP: o.map = optarg; break;
-        case O_DELIM: o.delimiter = optarg; break;
-        case O_NOHDR: o.no_header = 1; break;
-        case O_SCORES: o.scores_out = optarg; break;
-        case O_REJECTS: o.rejects_out = optarg; break;
-        case O_SNAP: o.snapshots_out = optarg; break;
-        case O_ALERTS: o.alerts_out = optarg; break;
+        case O_PRESET:
+            o.preset = optarg;
+            break;
+        case O_MAP:
+            o.map = optarg;
+            break;
+        case O_DELIM:
+            o.delimiter = optarg;
+            break;
+        case O_NOHDR:
+            o.no_header = 1;
+            break;
+        case O_SCORES:
+            o.scores_out = optarg;
+            break;
+        case O_REJECTS:
+            o.rejects_out = optarg;
+            break;
+        case O_SNAP:
+            o.snapshots_out = optarg;
+            break;
+        case O_ALERTS:
+            o.alerts_out = optarg;
+            break;
         case O_FROM:
         case O_TO:
             if (ks_parse_time(optarg, c == O_FROM ? &o.from_ms : &o.to_ms) != 0) {
-                fprintf(stderr, "churnstream replay: --%s: expected 2011-06-01, "
-                                "2011-06-01T12:00:00Z or epoch ms, got \"%s\"\n",
+                fprintf(stderr,
+                        "churnstream replay: --%s: expected 2011-06-01, "
+                        "2011-06-01T12:00:00Z or epoch ms, got \"%s\"\n",
                         c == O_FROM ? "from" : "to", optarg);
                 return 2;
             }
             break;
-        case O_REPORT: o.report = optarg; break;
-        case O_MIN: o.model_in = optarg; break;
-        case O_MOUT: o.model_out = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_QUIET: quiet = 1; break;
+        case O_REPORT:
+            o.report = optarg;
+            break;
+        case O_MIN:
+            o.model_in = optarg;
+            break;
+        case O_MOUT:
+            o.model_out = optarg;
+            break;
+        case O_JSON:
+            json = 1;
+            break;
+        case O_QUIET:
+            quiet = 1;
+            break;
         case O_STATE:
             if (strcmp(optarg, "memory") != 0 && strcmp(optarg, "redis") != 0) {
-                fprintf(stderr, "churnstream replay: --state: expected memory or redis, got "
-                                "\"%s\"\n", optarg);
+                fprintf(stderr,
+                        "churnstream replay: --state: expected memory or redis, got "
+                        "\"%s\"\n",
+                        optarg);
                 return 2;
             }
             o.state_redis = strcmp(optarg, "redis") == 0;
             break;
         case 'h':
-        case O_HELP: usage(stdout); return 0;
+        case O_HELP:
+            usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "churnstream replay: unknown or incomplete option \"%s\"\n",
                     argv[optind - 1]);
@@ -122,8 +174,7 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "churnstream replay: expected exactly one INPUT, got %d\n",
-                argc - optind);
+        fprintf(stderr, "churnstream replay: expected exactly one INPUT, got %d\n", argc - optind);
         usage(stderr);
         return 2;
     }

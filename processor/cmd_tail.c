@@ -160,8 +160,7 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
         case 'T':
             timeout_s = strtod(optarg, &end);
             if (*optarg == '\0' || *end != '\0' || !(timeout_s > 0) || timeout_s > 1e6) {
-                fprintf(stderr,
-                        "churnstream tail: --timeout: expected seconds > 0, got \"%s\"\n",
+                fprintf(stderr, "churnstream tail: --timeout: expected seconds > 0, got \"%s\"\n",
                         optarg);
                 return 2;
             }
@@ -196,9 +195,13 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
     }
     /* No group is joined (assign only) and nothing is committed; a group id of its own
      * keeps even the coordinator lookups away from the daemon's group. */
-    static const char *const extra[] = {"enable.auto.commit", "false",
-                                        "enable.auto.offset.store", "false",
-                                        "enable.partition.eof", "false", NULL};
+    static const char *const extra[] = {"enable.auto.commit",
+                                        "false",
+                                        "enable.auto.offset.store",
+                                        "false",
+                                        "enable.partition.eof",
+                                        "false",
+                                        NULL};
     rd_kafka_conf_t *conf = cfg_kafka_conf(cfg, extra, err, sizeof err);
     if (!conf) {
         fprintf(stderr, "churnstream tail: %s\n", err);
@@ -231,14 +234,15 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
     int rc = 0;
     long long printed = 0, bad = 0;
     double last_s = mono_s();
-    int nparts = assign_all(rk, topic, from_beginning, timeout_s > 0 ? last_s + timeout_s : 0,
-                            err, sizeof err);
+    int nparts = assign_all(rk, topic, from_beginning, timeout_s > 0 ? last_s + timeout_s : 0, err,
+                            sizeof err);
     if (nparts < 0) {
         fprintf(stderr, "churnstream tail: %s\n", err);
         rc = 1;
     } else if (nparts == 0 && !stop_requested) {
-        fprintf(stderr, "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
-                        "does the topic exist?)\n",
+        fprintf(stderr,
+                "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
+                "does the topic exist?)\n",
                 topic, timeout_s, bootstrap);
         rc = 1;
     } else if (nparts > 0) {
@@ -267,13 +271,14 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
         alert_t a;
         char why[256];
         if (alert_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
-            fprintf(stderr, "churnstream tail: %s [%d] offset %lld: undecodable alert: %s\n",
-                    topic, m->partition, (long long)m->offset, why);
+            fprintf(stderr, "churnstream tail: %s [%d] offset %lld: undecodable alert: %s\n", topic,
+                    m->partition, (long long)m->offset, why);
             bad++;
         } else if (json) {
             if (alert_to_json(&a, jbuf, 16384) < 0)
-                fprintf(stderr, "churnstream tail: %s [%d] offset %lld: not representable "
-                                "as JSON (a non-finite number)\n",
+                fprintf(stderr,
+                        "churnstream tail: %s [%d] offset %lld: not representable "
+                        "as JSON (a non-finite number)\n",
                         topic, m->partition, (long long)m->offset);
             else
                 printf("%s\n", jbuf);

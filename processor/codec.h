@@ -59,8 +59,7 @@ void ev_decoder_destroy(ev_decoder_t *dec);
 typedef struct ev_encoder_s ev_encoder_t;
 /* Creates an encoder writing the reader schema in the given framing (not AUTO); schema_id is
  * used by Confluent framing only. */
-ev_encoder_t *ev_encoder_new(ev_wire_t wire, int32_t schema_id, char *errstr,
-                             size_t errstr_size);
+ev_encoder_t *ev_encoder_new(ev_wire_t wire, int32_t schema_id, char *errstr, size_t errstr_size);
 /* Encodes ev; on success *buf points into the encoder's buffer, valid until the next call. */
 int ev_encode(ev_encoder_t *enc, const ev_event_t *ev, const void **buf, size_t *len);
 void ev_encoder_destroy(ev_encoder_t *enc);

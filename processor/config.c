@@ -967,8 +967,8 @@ rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char
     return kafka_conf(cfg, extra, 0, errstr, errstr_size);
 }
 
-rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra,
-                                         char *errstr, size_t errstr_size)
+rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
+                                         size_t errstr_size)
 {
     return kafka_conf(cfg, extra, 1, errstr, errstr_size);
 }

@@ -12,7 +12,11 @@
 
 #define CFG_KAFKA_MAX 64 /* kafka.* pass-through properties kept */
 
-typedef enum { CFG_FRAMING_CONFLUENT = 0, CFG_FRAMING_SINGLE_OBJECT, CFG_FRAMING_PLAIN } cfg_framing_t;
+typedef enum {
+    CFG_FRAMING_CONFLUENT = 0,
+    CFG_FRAMING_SINGLE_OBJECT,
+    CFG_FRAMING_PLAIN
+} cfg_framing_t;
 
 /* Every field is owned by the cfg_t; strings are heap copies freed by cfg_destroy().
  * Durations are milliseconds (suffixes ms/s/m/h/d accepted in text). */
@@ -22,13 +26,13 @@ typedef struct cfg_s {
     int log_json;  /* log.format: 0 = logfmt, 1 = json */
 
     /* topics */
-    char *topic_events;     /* topic.events */
-    char *topic_dlq;        /* topic.dlq */
-    char *topic_alerts;     /* topic.alerts */
+    char *topic_events;           /* topic.events */
+    char *topic_dlq;              /* topic.dlq */
+    char *topic_alerts;           /* topic.alerts */
     cfg_framing_t alerts_framing; /* alerts.framing */
     int32_t alerts_schema_id;     /* alerts.schema_id (Confluent framing) */
-    char *schemas_dir;      /* schemas.dir: writer schemas, <id>.avsc or *.avsc */
-    int alerts_enabled;     /* alerts.enabled: 0 = score and log alerts, never produce them */
+    char *schemas_dir;            /* schemas.dir: writer schemas, <id>.avsc or *.avsc */
+    int alerts_enabled;           /* alerts.enabled: 0 = score and log alerts, never produce them */
 
     /* redis */
     char *redis_host;
@@ -40,8 +44,8 @@ typedef struct cfg_s {
     int64_t redis_command_timeout_ms;
 
     /* state */
-    char *state_prefix;    /* state.prefix, default "cs:" */
-    int64_t state_ttl_ms;  /* state.ttl: idle users expire; 0 = never */
+    char *state_prefix;   /* state.prefix, default "cs:" */
+    int64_t state_ttl_ms; /* state.ttl: idle users expire; 0 = never */
 
     /* batching */
     int batch_max_messages;
@@ -110,8 +114,8 @@ int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size);
  * kafka. or redis.; every other argument (positional, command-specific flags) is copied in
  * order to rest_argv (which must hold argc entries; pointers alias argv) and counted in
  * *rest_argc. Returns 0, or -1 with errstr set (callers exit with status 2). */
-int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc,
-                 char **rest_argv, char *errstr, size_t errstr_size);
+int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc, char **rest_argv,
+                 char *errstr, size_t errstr_size);
 
 /* Returns a new librdkafka config holding the kafka.* properties (and `extra` key/value
  * pairs, NULL-terminated, applied first so that user settings win). NULL on error. The
@@ -120,8 +124,8 @@ rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char
                                 size_t errstr_size);
 
 /* The same for a producer: kafka.group.id (a consumer property) is left out. */
-rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra,
-                                         char *errstr, size_t errstr_size);
+rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
+                                         size_t errstr_size);
 
 /* Parses "250ms", "30s", "5m", "12h", "7d" or a bare number of milliseconds. */
 int cfg_parse_duration_ms(const char *text, int64_t *out_ms);

@@ -38,7 +38,8 @@ eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_s
 {
     if (params->tick_ms <= 0 || params->horizon_ms <= 0 || params->lookback_ms <= 0 ||
         params->sweep_slice_ms < 0 || params->max_visits < 0) {
-        snprintf(errstr, errstr_size, "tick interval, horizon and lookback must be > 0, sweep slices >= 0");
+        snprintf(errstr, errstr_size,
+                 "tick interval, horizon and lookback must be > 0, sweep slices >= 0");
         return NULL;
     }
     /* With W < tick and W < H at most one tick per user can wait for certainty (see
@@ -172,8 +173,7 @@ void eng_event(eng_t *eng, const ev_event_t *ev)
              * user's last activity has moved and the sweep would miss it, so it is emitted
              * here: at once when no event inside the window can still arrive, else parked
              * as the user's pending positive. */
-            if (y && eng->prog.positives_next_ms != ENG_NO_TIME &&
-                T < eng->prog.positives_next_ms)
+            if (y && eng->prog.positives_next_ms != ENG_NO_TIME && T < eng->prog.positives_next_ms)
                 continue; /* the sweep already emitted it */
             if (y && newest - W < T + eng->p.horizon_ms) {
                 rec->pending_positive_ms = T;

@@ -41,9 +41,9 @@ typedef struct eng_params_s {
 typedef struct eng_snapshot_s {
     const char *user_id;
     int64_t tick_ms;
-    const float *x; /* FEAT_DIM features at tick_ms */
+    const float *x;  /* FEAT_DIM features at tick_ms */
     user_rec_t *rec; /* the user's record (the sink may update alert fields) */
-    int y;          /* label callbacks: 0 or 1; score callbacks: -1 */
+    int y;           /* label callbacks: 0 or 1; score callbacks: -1 */
 } eng_snapshot_t;
 
 /* Where snapshots go. Callbacks may be NULL. */

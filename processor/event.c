@@ -6,9 +6,9 @@
 #include <time.h>
 
 static const char *const ev_type_names[EV_TYPE_COUNT] = {
-    "session_start", "page_view",      "search",          "add_to_cart",
-    "remove_from_cart", "purchase",    "refund",          "support_ticket",
-    "coupon_redeem", "subscription_cancel", "other",
+    "session_start", "page_view", "search",         "add_to_cart",   "remove_from_cart",
+    "purchase",      "refund",    "support_ticket", "coupon_redeem", "subscription_cancel",
+    "other",
 };
 
 const char *ev_type_name(ev_type_t t)

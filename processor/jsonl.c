@@ -90,14 +90,30 @@ static int parse_string(cur_t *c, char *out, size_t *len, const char **err)
             char e = c->p[1];
             c->p += 2;
             switch (e) {
-            case '"': tmp[0] = '"'; break;
-            case '\\': tmp[0] = '\\'; break;
-            case '/': tmp[0] = '/'; break;
-            case 'b': tmp[0] = '\b'; break;
-            case 'f': tmp[0] = '\f'; break;
-            case 'n': tmp[0] = '\n'; break;
-            case 'r': tmp[0] = '\r'; break;
-            case 't': tmp[0] = '\t'; break;
+            case '"':
+                tmp[0] = '"';
+                break;
+            case '\\':
+                tmp[0] = '\\';
+                break;
+            case '/':
+                tmp[0] = '/';
+                break;
+            case 'b':
+                tmp[0] = '\b';
+                break;
+            case 'f':
+                tmp[0] = '\f';
+                break;
+            case 'n':
+                tmp[0] = '\n';
+                break;
+            case 'r':
+                tmp[0] = '\r';
+                break;
+            case 't':
+                tmp[0] = '\t';
+                break;
             case 'u': {
                 unsigned cp, lo;
                 if (c->end - c->p < 4 || hex4(c->p, &cp) != 0) {
@@ -164,8 +180,8 @@ enum { K_OTHER, K_USER, K_TIME, K_TYPE, K_AMOUNT, K_ITEM, K_CATEGORY, K_CHANNEL 
 
 static int key_of(const char *k)
 {
-    static const char *const names[] = {"", "user_id", "event_time", "event_type", "amount",
-                                        "item_id", "category", "channel"};
+    static const char *const names[] = {"",       "user_id", "event_time", "event_type",
+                                        "amount", "item_id", "category",   "channel"};
     for (int i = 1; i < 8; i++)
         if (strcmp(k, names[i]) == 0)
             return i;
@@ -185,8 +201,7 @@ static void copy_opt(char *dst, uint8_t *has, const char *s, size_t n)
     *has = 1;
 }
 
-ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *why,
-                           size_t why_size)
+ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *why, size_t why_size)
 {
     char str[JL_STR_MAX + 1], key[64], tok[64];
     const char *err = NULL;
@@ -263,10 +278,17 @@ ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *w
             case K_AMOUNT:
                 err = "amount: expected a number";
                 goto bad;
-            case K_ITEM: copy_opt(ev->item_id, &ev->has_item_id, str, n); break;
-            case K_CATEGORY: copy_opt(ev->category, &ev->has_category, str, n); break;
-            case K_CHANNEL: copy_opt(ev->channel, &ev->has_channel, str, n); break;
-            default: break;
+            case K_ITEM:
+                copy_opt(ev->item_id, &ev->has_item_id, str, n);
+                break;
+            case K_CATEGORY:
+                copy_opt(ev->category, &ev->has_category, str, n);
+                break;
+            case K_CHANNEL:
+                copy_opt(ev->channel, &ev->has_channel, str, n);
+                break;
+            default:
+                break;
             }
         } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
             if (!number_token(&c, tok, sizeof(tok))) {
@@ -308,7 +330,8 @@ ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *w
                 }
                 ev->amount = d;
                 break;
-            case K_OTHER: break;
+            case K_OTHER:
+                break;
             default:
                 snprintf(why, why_size, "%s: expected a string, got a number", key);
                 return EV_ERR_UNDECODABLE;
@@ -324,8 +347,7 @@ ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *w
         } else if (c.end - c.p >= 5 && memcmp(c.p, "false", 5) == 0 && k == K_OTHER) {
             c.p += 5;
         } else {
-            err = (ch == '{' || ch == '[') ? "nested values are not supported"
-                                           : "unexpected value";
+            err = (ch == '{' || ch == '[') ? "nested values are not supported" : "unexpected value";
             goto bad;
         }
         skip_ws(&c);
@@ -384,8 +406,8 @@ jl_reader_t *jl_reader_open(const char *path, char *errstr, size_t errstr_size)
     return r;
 }
 
-int jl_reader_next(jl_reader_t *r, ev_event_t *ev, ev_reason_t *reason, char *why,
-                   size_t why_size, long *line_no)
+int jl_reader_next(jl_reader_t *r, ev_event_t *ev, ev_reason_t *reason, char *why, size_t why_size,
+                   long *line_no)
 {
     for (;;) {
         size_t n = 0;

@@ -22,8 +22,8 @@ typedef struct jl_reader_s jl_reader_t;
 jl_reader_t *jl_reader_open(const char *path, char *errstr, size_t errstr_size);
 /* 1 with *ev and *reason (rejects are returned, not skipped, with why), 0 at the end, -1 on
  * a read error. Blank lines are skipped. *line_no is the 1-based line of the event. */
-int jl_reader_next(jl_reader_t *r, ev_event_t *ev, ev_reason_t *reason, char *why,
-                   size_t why_size, long *line_no);
+int jl_reader_next(jl_reader_t *r, ev_event_t *ev, ev_reason_t *reason, char *why, size_t why_size,
+                   long *line_no);
 void jl_reader_close(jl_reader_t *r);
 
 #endif

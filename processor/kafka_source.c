@@ -108,12 +108,16 @@ static int keep(ks_t *ks, ev_decoder_t *dec, const rd_kafka_message_t *m)
     return pool_add(ks, why, n, &rec->str_off);
 }
 
-ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_ms,
-              int timeout_ms, char *errstr, size_t errstr_size)
+ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_ms, int timeout_ms,
+              char *errstr, size_t errstr_size)
 {
-    static const char *const extra[] = {"enable.auto.commit", "false",
-                                        "enable.partition.eof", "true",
-                                        "auto.offset.reset", "error", NULL};
+    static const char *const extra[] = {"enable.auto.commit",
+                                        "false",
+                                        "enable.partition.eof",
+                                        "true",
+                                        "auto.offset.reset",
+                                        "error",
+                                        NULL};
     ks_t *ks = calloc(1, sizeof(*ks));
     ev_decoder_t *dec = NULL;
     rd_kafka_t *rk = NULL;
@@ -141,14 +145,16 @@ ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_m
     rd_kafka_topic_destroy(rkt);
     if (err || md->topic_cnt != 1 || md->topics[0].err) {
         snprintf(errstr, errstr_size, "kafka: topic \"%s\": %s", topic,
-                 rd_kafka_err2str(err ? err : md->topic_cnt ? md->topics[0].err
-                                                            : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+                 rd_kafka_err2str(err             ? err
+                                  : md->topic_cnt ? md->topics[0].err
+                                                  : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
         goto out;
     }
     int nparts = md->topics[0].partition_cnt;
     start = rd_kafka_topic_partition_list_new(nparts);
     end = rd_kafka_topic_partition_list_new(nparts);
-    int64_t *lo = calloc((size_t)nparts, sizeof(int64_t)), *hi = calloc((size_t)nparts, sizeof(int64_t));
+    int64_t *lo = calloc((size_t)nparts, sizeof(int64_t)),
+            *hi = calloc((size_t)nparts, sizeof(int64_t));
     if (!lo || !hi) {
         free(lo);
         free(hi);

@@ -18,8 +18,8 @@ typedef struct ks_s ks_t;
 /* Reads topic [from_ms, to_ms) (message timestamps; INT64_MIN / INT64_MAX = from the
  * beginning / to the current end). Rejected messages are kept with their reason. Gives up
  * with an error when the broker is unreachable for timeout_ms. NULL with errstr. */
-ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_ms,
-              int timeout_ms, char *errstr, size_t errstr_size);
+ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_ms, int timeout_ms,
+              char *errstr, size_t errstr_size);
 void ks_destroy(ks_t *ks);
 
 /* Messages read (accepted + rejected). */

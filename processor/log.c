@@ -80,8 +80,8 @@ void log_emit(log_level_t level, const char *module, const char *fmt, ...)
     size_t len;
     if (log_json)
         len = (size_t)snprintf(line, sizeof(line),
-                               "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"",
-                               when, level_names[level], module);
+                               "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"", when,
+                               level_names[level], module);
     else
         len = (size_t)snprintf(line, sizeof(line), "ts=%s level=%s module=%s msg=\"", when,
                                level_names[level], module);

@@ -60,8 +60,8 @@ uint64_t model_examples_seen(const model_t *m);
 void model_touch(model_t *m, uint64_t n);
 
 /* Scores n rows x[n*dim]: z[n*dim] (caller's buffer) receives the standardized rows, p[n]
- * the calibrated churn probabilities (clamped to [1e-6, 1 - 1e-6]) and, if seg is not NULL, seg[n] the segment ids (-1 while k-means
- * is not seeded). z may alias x. Nothing is learnt. */
+ * the calibrated churn probabilities (clamped to [1e-6, 1 - 1e-6]) and, if seg is not NULL, seg[n]
+ * the segment ids (-1 while k-means is not seeded). z may alias x. Nothing is learnt. */
 void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg);
 
 /* Calibration (calibrator.h): records the labelled rows x[n*dim] of ticks tick_ms[n] with

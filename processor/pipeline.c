@@ -27,8 +27,13 @@ static void consider(pl_t *pl, const char *uid, user_rec_t *rec, const alert_tri
     if (!pl->policy)
         return;
     alert_t a;
-    alert_input_t in = {.user_id = uid, .trigger = *trig, .event_time_ms = t_ms, .p = p,
-                        .seg = seg, .z = z, .state = &rec->feat,
+    alert_input_t in = {.user_id = uid,
+                        .trigger = *trig,
+                        .event_time_ms = t_ms,
+                        .p = p,
+                        .seg = seg,
+                        .z = z,
+                        .state = &rec->feat,
                         .model = pred_model(pl->pred)};
     int rc = alert_policy_consider(pl->policy, &in, &a);
     if (rc < 0) {
@@ -113,9 +118,10 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_s
     pl->policy = policy;
     pl->store = *store;
     pl->hooks = *hooks;
-    eng_sink_t sink = {.opaque = pl, .score = on_score, .label = on_label,
-                       .tick_done = on_tick_done};
-    eng_params_t ep = {.tick_ms = cfg->tick_interval_ms, .horizon_ms = cfg->label_horizon_ms,
+    eng_sink_t sink = {
+        .opaque = pl, .score = on_score, .label = on_label, .tick_done = on_tick_done};
+    eng_params_t ep = {.tick_ms = cfg->tick_interval_ms,
+                       .horizon_ms = cfg->label_horizon_ms,
                        .lookback_ms = cfg->label_lookback_ms,
                        .lateness_ms = cfg->events_allowed_lateness_ms,
                        .sweep_slice_ms = hooks->bounded_sweeps ? cfg->tick_sweep_slice_ms : 0,

@@ -174,9 +174,12 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
         rp->rows = r;
         rp->caprows = cap;
     }
-    rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms, .score = p->score,
-                                     .recency_days = p->recency_days, .seg = (int16_t)p->seg,
-                                     .y = (int8_t)s->y, .in_window = 1};
+    rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
+                                       .score = p->score,
+                                       .recency_days = p->recency_days,
+                                       .seg = (int16_t)p->seg,
+                                       .y = (int8_t)s->y,
+                                       .in_window = 1};
     if (rp->snapshots) {
         fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y,
                 p->score);
@@ -257,8 +260,7 @@ static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char
 {
     memset(src, 0, sizeof(*src));
     if (strncmp(o->input, "kafka:", 6) == 0) {
-        src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr,
-                             errstr_size);
+        src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr, errstr_size);
         return src->kafka ? 0 : -1;
     }
     if (ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
@@ -273,8 +275,8 @@ static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char
         return src->avro ? 0 : -1;
     }
     imp_spec_t spec;
-    if (imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header, errstr,
-                       errstr_size) != 0)
+    if (imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header, errstr, errstr_size) !=
+        0)
         return -1;
     src->is_csv = 1;
     if (imp_load(&spec, o->input, &src->csv, errstr, errstr_size) != 0)
@@ -374,7 +376,8 @@ static int store_open(rp_store_t *s, const cfg_t *cfg, int redis, eng_store_t *o
         st_redis_load_progress(s->redis, 0, &pr, &found_pr, errstr, errstr_size) != 0)
         return -1;
     if (found_off || found_pr) {
-        snprintf(errstr, errstr_size, "redis %s: prefix \"%s\" already holds state: replay "
+        snprintf(errstr, errstr_size,
+                 "redis %s: prefix \"%s\" already holds state: replay "
                  "into an unused --state.prefix (e.g. --state.prefix=bt:) or delete its keys",
                  st_redis_address(s->redis), cfg->state_prefix);
         return -1;
@@ -449,8 +452,12 @@ static int store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t e
     int32_t part = 0;
     eng_progress_t pr;
     eng_get_progress(pl_engine(pl), &pr);
-    st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &events_read,
-                     .n_progress = 1, .progress_partitions = &part, .progress = &pr};
+    st_commit_t c = {.n_offsets = 1,
+                     .offset_partitions = &part,
+                     .next_offsets = &events_read,
+                     .n_progress = 1,
+                     .progress_partitions = &part,
+                     .progress = &pr};
     uint8_t *mbuf = NULL;
     size_t mlen = 0;
     uint64_t version = model_version(model);
@@ -572,8 +579,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     if (!rp.model)
         goto out;
     if (model_dim(rp.model) != FEAT_DIM) {
-        snprintf(errstr, errstr_size, "%s: model has %d features, this build has %d",
-                 o->model_in, model_dim(rp.model), FEAT_DIM);
+        snprintf(errstr, errstr_size, "%s: model has %d features, this build has %d", o->model_in,
+                 model_dim(rp.model), FEAT_DIM);
         goto out;
     }
     if (!(rp.pred = pred_new(rp.model))) {
@@ -612,8 +619,11 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     eng_store_t ops;
     if (store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0)
         goto out;
-    pl_hooks_t hooks = {.opaque = &rp, .scored = on_scored, .labelled = on_labelled,
-                        .tick_done = on_tick_done, .alert = on_alert};
+    pl_hooks_t hooks = {.opaque = &rp,
+                        .scored = on_scored,
+                        .labelled = on_labelled,
+                        .tick_done = on_tick_done,
+                        .alert = on_alert};
     if (!(policy = alert_policy_new(cfg, errstr, errstr_size)))
         goto out;
     if (!(pl = pl_new(cfg, rp.pred, policy, &ops, &hooks, errstr, errstr_size)))
@@ -645,12 +655,14 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         sum->events_read++;
         if (reason == EV_OK) {
             int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
-            reason = ev_check_time(&ev, wm, now_ms, cfg->events_max_past_ms,
-                                   cfg->events_max_future_ms);
+            reason =
+                ev_check_time(&ev, wm, now_ms, cfg->events_max_past_ms, cfg->events_max_future_ms);
             if (reason != EV_OK)
-                snprintf(why, sizeof(why), "event_time %lld outside [watermark %lld - %lld ms, "
-                         "max(watermark, now %lld) + %lld ms]", (long long)ev.event_time_ms,
-                         (long long)wm, (long long)cfg->events_max_past_ms, (long long)now_ms,
+                snprintf(why, sizeof(why),
+                         "event_time %lld outside [watermark %lld - %lld ms, "
+                         "max(watermark, now %lld) + %lld ms]",
+                         (long long)ev.event_time_ms, (long long)wm,
+                         (long long)cfg->events_max_past_ms, (long long)now_ms,
                          (long long)cfg->events_max_future_ms);
         }
         if (reason != EV_OK) {
@@ -687,8 +699,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
                 fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users",
                         (long long)sum->events_read, rate, store_users(&st));
                 if (total > 0 && rate > 0)
-                    fprintf(stderr, ", %.0f%%, ETA %.0f s", 100.0 * (double)sum->events_read /
-                            (double)total, (double)(total - (size_t)sum->events_read) / rate);
+                    fprintf(stderr, ", %.0f%%, ETA %.0f s",
+                            100.0 * (double)sum->events_read / (double)total,
+                            (double)(total - (size_t)sum->events_read) / rate);
                 fputs("   ", stderr);
             }
         }
@@ -720,8 +733,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     }
     if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
         goto out;
-    if (o->report && report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr,
-                                  errstr_size) != 0)
+    if (o->report &&
+        report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr, errstr_size) != 0)
         goto out;
 
     rc = 0;
@@ -768,8 +781,9 @@ void rp_summary_free(rp_summary_t *sum)
 
 static void print_metrics_text(FILE *out, const char *name, const bt_metrics_t *m)
 {
-    fprintf(out, "  %-10s auc %.4f  auc(2nd half) %.4f  logloss %.4f  brier %.4f  "
-                 "top10%% precision %.4f  lift %.2f\n",
+    fprintf(out,
+            "  %-10s auc %.4f  auc(2nd half) %.4f  logloss %.4f  brier %.4f  "
+            "top10%% precision %.4f  lift %.2f\n",
             name, m->auc, m->auc_second_half, m->logloss, m->brier, m->top10_precision,
             m->top10_lift);
 }
@@ -784,8 +798,8 @@ static void print_json_num(FILE *out, const char *key, double v, int comma)
 
 static void print_metrics_json(FILE *out, const bt_metrics_t *m)
 {
-    fprintf(out, "{\"snapshots\":%zu,\"positives\":%zu,\"ticks\":%zu,", m->snapshots,
-            m->positives, m->ticks);
+    fprintf(out, "{\"snapshots\":%zu,\"positives\":%zu,\"ticks\":%zu,", m->snapshots, m->positives,
+            m->ticks);
     print_json_num(out, "positive_rate", m->positive_rate, 1);
     print_json_num(out, "auc", m->auc, 1);
     print_json_num(out, "auc_second_half", m->auc_second_half, 1);
@@ -805,16 +819,18 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
         fprintf(out, "{\"events_read\":%lld,\"events_applied\":%lld,\"rejected\":{",
                 (long long)s->events_read, (long long)s->events_applied);
         for (int r = 1; r < EV_ERR_COUNT; r++)
-            fprintf(out, "\"%s\":%lld%s", ev_reason_code((ev_reason_t)r),
-                    (long long)s->rejects[r], r + 1 < EV_ERR_COUNT ? "," : "");
-        fprintf(out, "},\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
-                     "\"end_ms\":%lld,\"ticks\":%zu,\"scored\":%zu,\"labelled\":%zu,"
-                     "\"censored\":%zu,\"model_version\":%llu,\"model_examples\":%llu,",
+            fprintf(out, "\"%s\":%lld%s", ev_reason_code((ev_reason_t)r), (long long)s->rejects[r],
+                    r + 1 < EV_ERR_COUNT ? "," : "");
+        fprintf(out,
+                "},\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
+                "\"end_ms\":%lld,\"ticks\":%zu,\"scored\":%zu,\"labelled\":%zu,"
+                "\"censored\":%zu,\"model_version\":%llu,\"model_examples\":%llu,",
                 s->users, (long long)s->first_event_ms, (long long)s->last_event_ms,
                 (long long)s->end_ms, s->ticks, s->scored, s->labelled, s->censored,
                 (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
-        fprintf(out, "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
-                     "\"treatment\":%zu,\"holdout\":%zu},",
+        fprintf(out,
+                "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
+                "\"treatment\":%zu,\"holdout\":%zu},",
                 s->alerts, s->alerts_by_bucket[ALERT_LOW], s->alerts_by_bucket[ALERT_MEDIUM],
                 s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_arm[ALERT_TREATMENT],
                 s->alerts_by_arm[ALERT_HOLDOUT]);
@@ -826,10 +842,9 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
         for (int k = 0, first = 1; k < s->k && k < RP_MAX_SEGMENTS; k++) {
             fprintf(out, "%s{\"segment\":%d,\"snapshots\":%zu,", first ? "" : ",", k,
                     s->seg_size[k]);
-            print_json_num(out, "churn_rate",
-                           s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k]
-                                          : NAN,
-                           0);
+            print_json_num(
+                out, "churn_rate",
+                s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k] : NAN, 0);
             fputc('}', out);
             first = 0;
         }

@@ -13,23 +13,23 @@
 #include "config.h"
 
 typedef struct rp_opts_s {
-    const char *input;       /* .avro container file, JSON lines (.jsonl[.gz], .ndjson,
-                                .json), CSV (.csv / .csv.gz / any with preset or map), or
-                                kafka:TOPIC (between from_ms and to_ms) */
-    int64_t from_ms, to_ms;  /* kafka: message-timestamp range; INT64_MIN/MAX = all */
-    const char *preset;      /* CSV import preset (e.g. "online-retail"), NULL = none */
-    const char *map;         /* CSV --map spec, NULL = none */
-    const char *delimiter;   /* CSV delimiter ("," default, "ws") */
-    int no_header;           /* CSV has no header line */
-    const char *scores_out;  /* CSV user_id,tick_ms,score; NULL = not written */
-    const char *rejects_out; /* CSV of rejected events; NULL = not written */
+    const char *input;         /* .avro container file, JSON lines (.jsonl[.gz], .ndjson,
+                                  .json), CSV (.csv / .csv.gz / any with preset or map), or
+                                  kafka:TOPIC (between from_ms and to_ms) */
+    int64_t from_ms, to_ms;    /* kafka: message-timestamp range; INT64_MIN/MAX = all */
+    const char *preset;        /* CSV import preset (e.g. "online-retail"), NULL = none */
+    const char *map;           /* CSV --map spec, NULL = none */
+    const char *delimiter;     /* CSV delimiter ("," default, "ws") */
+    int no_header;             /* CSV has no header line */
+    const char *scores_out;    /* CSV user_id,tick_ms,score; NULL = not written */
+    const char *rejects_out;   /* CSV of rejected events; NULL = not written */
     const char *snapshots_out; /* CSV of labelled snapshots with features; NULL = none */
-    const char *model_in;    /* warm start from this snapshot file; NULL = new model */
-    const char *model_out;   /* write the final model here; NULL = not written */
-    const char *report;      /* self-contained HTML report; NULL = not written */
-    const char *alerts_out;  /* alerts as JSON lines; NULL = not written */
-    int progress;            /* progress lines on stderr */
-    int state_redis;         /* 1: --state redis (live commit path, state.prefix), 0: memory */
+    const char *model_in;      /* warm start from this snapshot file; NULL = new model */
+    const char *model_out;     /* write the final model here; NULL = not written */
+    const char *report;        /* self-contained HTML report; NULL = not written */
+    const char *alerts_out;    /* alerts as JSON lines; NULL = not written */
+    int progress;              /* progress lines on stderr */
+    int state_redis;           /* 1: --state redis (live commit path, state.prefix), 0: memory */
 } rp_opts_t;
 
 #define RP_MAX_SEGMENTS 64
@@ -52,10 +52,10 @@ typedef struct rp_summary_s {
     size_t users;
     int64_t first_event_ms, last_event_ms, end_ms;
     size_t ticks;
-    size_t scored;      /* snapshots scored (= rows of --scores-out) */
-    size_t labelled;    /* snapshots with a label known before the end */
-    size_t censored;    /* scored, label unknown at the end (window past the end) */
-    bt_metrics_t model; /* the model's prequential scores on the labelled snapshots */
+    size_t scored;        /* snapshots scored (= rows of --scores-out) */
+    size_t labelled;      /* snapshots with a label known before the end */
+    size_t censored;      /* scored, label unknown at the end (window past the end) */
+    bt_metrics_t model;   /* the model's prequential scores on the labelled snapshots */
     bt_metrics_t recency; /* baseline: days since last activity, same snapshots */
     uint64_t model_version, model_examples;
     int k;
@@ -63,7 +63,7 @@ typedef struct rp_summary_s {
     size_t alert_ticks;       /* entries of alert_tick_ms / alert_tick_count */
     int64_t *alert_tick_ms;   /* per tick (alert time floored to the tick), ascending; owned */
     size_t *alert_tick_count; /* by the summary: rp_summary_free() */
-    size_t seg_size[RP_MAX_SEGMENTS];     /* labelled snapshots per segment at scoring */
+    size_t seg_size[RP_MAX_SEGMENTS]; /* labelled snapshots per segment at scoring */
     size_t seg_positives[RP_MAX_SEGMENTS];
     double seconds;
 } rp_summary_t;

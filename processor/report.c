@@ -458,8 +458,7 @@ static int write_doc(FILE *f, const rep_t *rp)
     write_roc(f, rp);
     write_calibration(f, rp);
     if (write_over_time(f, rp) != 0 || write_segments(f, rp, named ? names : NULL) != 0 ||
-        report_alerts_chart(f, rp->sum) != 0 ||
-        write_weights(f, rp, named ? names : NULL) != 0)
+        report_alerts_chart(f, rp->sum) != 0 || write_weights(f, rp, named ? names : NULL) != 0)
         return -1;
     fputs("</body>\n</html>\n", f);
     return 0;

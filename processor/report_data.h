@@ -12,7 +12,7 @@
 #include "replay.h"
 
 #define ROC_MAX_POINTS 500 /* vertices per ROC polyline; the exact curve is downsampled */
-#define RD_CAL_BINS       10
+#define RD_CAL_BINS    10
 #define SEG_SERIES     (RP_MAX_SEGMENTS + 1) /* segments + "unassigned" */
 
 typedef struct tick_s {

@@ -10,8 +10,8 @@
 #include <string.h>
 
 struct st_mem_s {
-    size_t count, cap;    /* users, allocated slots of the dense arrays */
-    char **ids;           /* owned, NUL-terminated */
+    size_t count, cap; /* users, allocated slots of the dense arrays */
+    char **ids;        /* owned, NUL-terminated */
     uint32_t *id_lens;
     user_rec_t *recs;
     int64_t *last_act_ms; /* copy of feat_last_activity_ms() for the range scan */

@@ -545,8 +545,8 @@ static pid_t spawn_run(const run_t *r, const char *topic)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(bin, bin, "run", "--handler=count", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-              a[11], extra, (char *)NULL);
+        execl(bin, bin, "run", "--handler=count", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+              a[8], a[9], a[10], a[11], extra, (char *)NULL);
         _exit(127);
     }
     for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)

@@ -165,8 +165,7 @@ static void test_hostile(void **s)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         why[0] = '\0';
-        assert_int_equal(alert_decode(d, cases[i].bytes, cases[i].len, &got, why, sizeof why),
-                         -1);
+        assert_int_equal(alert_decode(d, cases[i].bytes, cases[i].len, &got, why, sizeof why), -1);
         if (!why[0])
             fail_msg("%s: no reason", cases[i].name);
         if (cases[i].why_has && !strstr(why, cases[i].why_has))

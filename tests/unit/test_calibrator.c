@@ -40,8 +40,8 @@ static void test_recovers_planted_mapping(void **state)
         double a, b, w;
         cal_params(cal, &a, &b, &w);
         if (fabs(a - cases[c].a) > 0.06 || fabs(b - cases[c].b) > 0.06)
-            fail_msg("case %zu: fitted a=%.3f b=%.3f, planted a=%.2f b=%.2f", c, a, b,
-                     cases[c].a, cases[c].b);
+            fail_msg("case %zu: fitted a=%.3f b=%.3f, planted a=%.2f b=%.2f", c, a, b, cases[c].a,
+                     cases[c].b);
         assert_float_equal(cal_apply(cal, 0.0), 1 / (1 + exp(-b)), 1e-12);
         cal_destroy(cal);
     }

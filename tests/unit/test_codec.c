@@ -581,8 +581,8 @@ static void test_check_time(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ev_event_t ev = mk("u", cases[i].t, EV_OTHER, 0, NULL, NULL, NULL);
-        ev_reason_t r = ev_check_time(&ev, cases[i].watermark, cases[i].now, cases[i].past,
-                                      cases[i].future);
+        ev_reason_t r =
+            ev_check_time(&ev, cases[i].watermark, cases[i].now, cases[i].past, cases[i].future);
         if (r != cases[i].want)
             fail_msg("case %zu: got %s", i, ev_reason_code(r));
     }

@@ -20,7 +20,6 @@
 #include "csv_map.h"
 #include "csv_reader.h"
 
-
 /* Writes text to a fresh temporary file (gzip-compressed when gz) and returns its path in
  * path (PATH_MAX-ish buffer). */
 static void write_temp(char *path, size_t size, const char *text, int gz)

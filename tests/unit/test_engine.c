@@ -29,7 +29,7 @@ typedef struct snap_s {
 typedef struct rec_s {
     snap_t scored[MAX_SNAP], labelled[MAX_SNAP];
     int nscored, nlabelled;
-    int leaks;           /* scores whose user state already held an event at or after T */
+    int leaks; /* scores whose user state already held an event at or after T */
     int label_before_score;
 } rec_t;
 
@@ -148,8 +148,7 @@ static void run_engine(const log_t *lg, const int *order, rng_t *rng, rec_t *got
     st_mem_destroy(st);
 }
 
-static void assert_same(snap_t *want, int nwant, snap_t *got, int ngot, const char *what,
-                        int seed)
+static void assert_same(snap_t *want, int nwant, snap_t *got, int ngot, const char *what, int seed)
 {
     qsort(want, (size_t)nwant, sizeof(snap_t), cmp_snap);
     qsort(got, (size_t)ngot, sizeof(snap_t), cmp_snap);
@@ -186,8 +185,9 @@ static void random_log(rng_t *rng, log_t *lg, int nusers, int shuffled)
         /* Coarse times so events share instants and land exactly on ticks. */
         e->event_time_ms = base + (int64_t)rng_below(rng, 200) * UNIT_MS / 2;
         uint64_t r = rng_below(rng, 8);
-        e->type = r == 0 ? EV_REFUND : r == 1 ? EV_SUBSCRIPTION_CANCEL
-                                              : (ev_type_t)(r % 2 ? EV_PURCHASE : EV_PAGE_VIEW);
+        e->type = r == 0   ? EV_REFUND
+                  : r == 1 ? EV_SUBSCRIPTION_CANCEL
+                           : (ev_type_t)(r % 2 ? EV_PURCHASE : EV_PAGE_VIEW);
         e->amount = 10;
         if (e->event_time_ms > max_t)
             max_t = e->event_time_ms;
@@ -250,7 +250,9 @@ static void check_random_logs(int shuffled)
     assert_true(total_pos > 300);
     assert_true(total_neg > 300);
     print_message("%s: %d scored, %d positives, %d negatives, %d scored after a later event\n",
-                  shuffled == 2 ? "bounded sweeps" : shuffled ? "shuffled" : "in order",
+                  shuffled == 2 ? "bounded sweeps"
+                  : shuffled    ? "shuffled"
+                                : "in order",
                   total_scored, total_pos, total_neg, total_leaks);
 }
 
@@ -278,8 +280,8 @@ static void test_tick_arithmetic(void **state)
     static const struct {
         int64_t t, tick, floor, after;
     } cases[] = {
-        {0, 10, 0, 10},   {1, 10, 0, 10},     {9, 10, 0, 10},      {10, 10, 10, 20},
-        {-1, 10, -10, 0}, {-10, 10, -10, 0},  {-11, 10, -20, -10}, {86399999, 86400000, 0, 86400000},
+        {0, 10, 0, 10},   {1, 10, 0, 10},    {9, 10, 0, 10},      {10, 10, 10, 20},
+        {-1, 10, -10, 0}, {-10, 10, -10, 0}, {-11, 10, -20, -10}, {86399999, 86400000, 0, 86400000},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(eng_tick_floor(cases[i].t, cases[i].tick), cases[i].floor);
@@ -295,13 +297,20 @@ static void test_hand_built(void **state)
     const int64_t D = 86400000LL;
     static rec_t got;
     memset(&got, 0, sizeof(got));
-    log_t lg = {.tick_ms = 7 * D, .horizon_ms = 14 * D, .lookback_ms = 14 * D, .lateness_ms = 0,
-                .end_ms = 42 * D, .sweep_slice_ms = 0, .max_visits = 0};
+    log_t lg = {.tick_ms = 7 * D,
+                .horizon_ms = 14 * D,
+                .lookback_ms = 14 * D,
+                .lateness_ms = 0,
+                .end_ms = 42 * D,
+                .sweep_slice_ms = 0,
+                .max_visits = 0};
     struct {
         const char *u;
         int64_t day;
         ev_type_t type;
-    } evs[] = {{"u0", 1, EV_PURCHASE}, {"u1", 2, EV_PAGE_VIEW}, {"u2", 3, EV_REFUND},
+    } evs[] = {{"u0", 1, EV_PURCHASE},
+               {"u1", 2, EV_PAGE_VIEW},
+               {"u2", 3, EV_REFUND},
                {"u0", 20, EV_SESSION_START}};
     lg.n = 4;
     for (int i = 0; i < lg.n; i++) {
@@ -320,10 +329,10 @@ static void test_hand_built(void **state)
      *     (21+14=35 <= 42, no activity after day 20); 28 -> 28+14=42 <= 42 -> y=1.
      * u1: eligible 7, 14; no activity later: 7 -> y=1 (21 <= 42), 14 -> y=1 (28 <= 42).
      * u2: refunds are not activity: never eligible. */
-    snap_t want_scored[] = {{0, 7 * D, -1}, {0, 14 * D, -1}, {0, 21 * D, -1}, {0, 28 * D, -1},
-                            {1, 7 * D, -1}, {1, 14 * D, -1}};
-    snap_t want_labelled[] = {{0, 7 * D, 0},  {0, 14 * D, 0}, {0, 21 * D, 1}, {0, 28 * D, 1},
-                              {1, 7 * D, 1},  {1, 14 * D, 1}};
+    snap_t want_scored[] = {{0, 7 * D, -1},  {0, 14 * D, -1}, {0, 21 * D, -1},
+                            {0, 28 * D, -1}, {1, 7 * D, -1},  {1, 14 * D, -1}};
+    snap_t want_labelled[] = {{0, 7 * D, 0},  {0, 14 * D, 0}, {0, 21 * D, 1},
+                              {0, 28 * D, 1}, {1, 7 * D, 1},  {1, 14 * D, 1}};
     assert_same(want_scored, 6, got.scored, got.nscored, "scored", -1);
     assert_same(want_labelled, 6, got.labelled, got.nlabelled, "labelled", -1);
 }
@@ -331,10 +340,8 @@ static void test_hand_built(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tick_arithmetic),
-        cmocka_unit_test(test_hand_built),
-        cmocka_unit_test(test_oracle_in_order),
-        cmocka_unit_test(test_oracle_within_lateness),
+        cmocka_unit_test(test_tick_arithmetic),       cmocka_unit_test(test_hand_built),
+        cmocka_unit_test(test_oracle_in_order),       cmocka_unit_test(test_oracle_within_lateness),
         cmocka_unit_test(test_oracle_bounded_sweeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

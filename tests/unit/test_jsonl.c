@@ -101,8 +101,8 @@ static void test_rejected(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) + 1; i++) {
         const char *line = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].line : long_id;
-        ev_reason_t want = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].reason
-                                                                 : EV_ERR_USER_ID_TOO_LONG;
+        ev_reason_t want =
+            i < sizeof(cases) / sizeof(cases[0]) ? cases[i].reason : EV_ERR_USER_ID_TOO_LONG;
         const char *sub = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].why : "more than 256";
         ev_event_t ev;
         char why[160] = "";

@@ -241,7 +241,8 @@ static void test_rejects_bad_input(void **state)
     memcpy(copy, buf, len);
     copy[4] = MODEL_FORMAT_VERSION + 1; /* a future format */
     char want[64];
-    snprintf(want, sizeof(want), "unsupported snapshot format version %d", MODEL_FORMAT_VERSION + 1);
+    snprintf(want, sizeof(want), "unsupported snapshot format version %d",
+             MODEL_FORMAT_VERSION + 1);
     expect_reject(copy, len, want);
     memcpy(copy, buf, len);
     copy[len / 2] ^= 1;
