@@ -102,13 +102,14 @@ done
 BOOT=$(cat "$DIR/bootstrap")
 note "mock broker on $BOOT (pid $mock_pid)"
 
-# The demo's settings: a tick advances after 3 s without events (gen is fast, so event time
-# runs far ahead of the wall clock), the model alerts after 300 labelled examples, short
-# batches, warnings only, and a shorter group session for the mock's slow first join.
+# The demo's settings: event time follows the events only (tick.idle_advance=1h: the events
+# are from 2024, and letting an idle stream follow the 2026 wall clock would make every user
+# look gone), the model alerts after 300 labelled examples, short batches, warnings only, and
+# a shorter group session for the mock's slow first join.
 METRICS_PORT=$(svc_free_ports 1)
 COMMON=(--kafka.bootstrap.servers="$BOOT")
 RUN_ARGS=("${COMMON[@]}" --log.level=warn --redis.host=127.0.0.1 --redis.port="$REDIS_PORT"
-    --state.prefix=demo: --tick.idle_advance=3s --model.min_examples=300
+    --state.prefix=demo: --tick.idle_advance=1h --model.min_examples=300
     --batch.max_wait=200ms --metrics.port="$METRICS_PORT" --kafka.session.timeout.ms=6000)
 
 say "starting the daemon: churnstream run"
