@@ -179,17 +179,8 @@ static int model_load(chn_t *ch, char *err, size_t errsz)
         log_info("run", "warm start from %s: model version %llu, %llu examples", ch->model_in,
                  (unsigned long long)model_version(ch->model),
                  (unsigned long long)model_examples_seen(ch->model));
-    } else {
-        model_params_t mp;
-        model_params_default(&mp);
-        mp.lr.learning_rate = ch->cfg->model_learning_rate;
-        mp.lr.l2 = ch->cfg->model_l2;
-        mp.lr.class_weight_balanced = ch->cfg->model_class_weight;
-        mp.kmeans_half_life = ch->cfg->model_kmeans_half_life;
-        mp.scaler_half_life = ch->cfg->model_scaler_half_life;
-        if (!(ch->model =
-                  model_new(FEAT_DIM, ch->cfg->model_k, ch->cfg->model_seed, &mp, err, errsz)))
-            return -1;
+    } else if (!(ch->model = pl_model_new(ch->cfg, err, errsz))) {
+        return -1;
     }
     if (!buf) { /* the rollback point is what a failed first batch returns to */
         free(ch->model_bytes);

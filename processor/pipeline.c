@@ -194,3 +194,15 @@ eng_t *pl_engine(pl_t *pl)
 {
     return pl->eng;
 }
+
+model_t *pl_model_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    model_params_t mp;
+    model_params_default(&mp);
+    mp.lr.learning_rate = cfg->model_learning_rate;
+    mp.lr.l2 = cfg->model_l2;
+    mp.lr.class_weight_balanced = cfg->model_class_weight;
+    mp.kmeans_half_life = cfg->model_kmeans_half_life;
+    mp.scaler_half_life = cfg->model_scaler_half_life;
+    return model_new(FEAT_DIM, cfg->model_k, cfg->model_seed, &mp, errstr, errstr_size);
+}

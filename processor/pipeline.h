@@ -57,4 +57,8 @@ int pl_finish(pl_t *pl, int64_t end_ms);
 
 eng_t *pl_engine(pl_t *pl);
 
+/* A new model for this build's features from the model.* keys (k, seed, learning rate, L2,
+ * class weights, half-lives). The caller owns it (model_destroy). NULL with errstr. */
+model_t *pl_model_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+
 #endif

@@ -496,16 +496,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void model_params_from_cfg(const cfg_t *cfg, model_params_t *mp)
-{
-    model_params_default(mp);
-    mp->lr.learning_rate = cfg->model_learning_rate;
-    mp->lr.l2 = cfg->model_l2;
-    mp->lr.class_weight_balanced = cfg->model_class_weight;
-    mp->kmeans_half_life = cfg->model_kmeans_half_life;
-    mp->scaler_half_life = cfg->model_scaler_half_life;
-}
-
 static void write_reject(FILE *f, ev_reason_t r, const ev_event_t *ev, const char *why)
 {
     if (!f)
@@ -571,11 +561,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
 
     if (o->model_in)
         rp.model = model_load_file(o->model_in, errstr, errstr_size);
-    else {
-        model_params_t mp;
-        model_params_from_cfg(cfg, &mp);
-        rp.model = model_new(FEAT_DIM, cfg->model_k, cfg->model_seed, &mp, errstr, errstr_size);
-    }
+    else
+        rp.model = pl_model_new(cfg, errstr, errstr_size);
     if (!rp.model)
         goto out;
     if (model_dim(rp.model) != FEAT_DIM) {
