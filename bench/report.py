@@ -17,8 +17,6 @@ import time
 
 import benchlib as bl
 
-LIVE = ("not yet measured: `churnstream run` lands with issue 6 (bench/live.sh is the stub "
-        "that will drive it; `make bench` does not call it yet)")
 
 
 def sh(cmd):
@@ -410,6 +408,61 @@ def section_baselines(b):
     return L
 
 
+def section_live(d):
+    L = ["## Live path (Kafka -> churnstream -> Redis -> alerts)", ""]
+    if not d:
+        return L + ["not measured (bench/live.py did not run or failed)", ""]
+    p, w, lat = d["params"], d.get("when", {}), d["latency"]
+    L += ["Measured by bench/live.py on %s (load %s at start, %s at end), commit `%s`, "
+          "%s cores; Redis, a single-node Kafka 3.9 broker (tests/services) and churnstream "
+          "all on this machine. Topic of %s partitions filled once by `gen --users %d "
+          "--days %d --seed %d --topic` (%s messages: the events plus one non-event that "
+          "created the topic and is counted as a DLQ reject). Per run (%d runs, median (min "
+          "– max)): `kcat -C -e -q -o beginning` drains the topic to /dev/null (whole "
+          "process wall time), then `churnstream run` (default config; fresh group id and "
+          "state.prefix, tick.idle_advance 1h) consumes it from the start; its rate is "
+          "taken from the first moment /metrics shows events_in_total > 0 (process start "
+          "and group join excluded) until the offsets stored in Redis (HGETALL "
+          "<prefix>offsets, polled every 10 ms) reach the topic's end offsets." % (
+              w.get("date_utc", "?"), " ".join(w.get("loadavg_start", [])),
+              " ".join(w.get("loadavg_end", [])), w.get("commit", "?")[:12],
+              w.get("cores", "?"), p["partitions"], p["users"], p["days"], p["seed"],
+              "{:,}".format(p["messages"]), runs_of(d["ratio"])), "",
+          "| figure | value |", "|---|---|",
+          "| kcat drain, messages/s | %s |" % eps(d["kcat_eps"]),
+          "| churnstream run, events/s (from the first batch) | %s |" % eps(d["run_eps"]),
+          "| ratio churnstream / kcat (within a run; target >= 0.5) | %s %s |" % (
+              ratio(d["ratio"]), met(d["ratio"]["median"] >= 0.5)),
+          "| Redis commands per event (INFO commandstats delta, MULTI/EXEC counted, the "
+          "bench's own polls subtracted) | %s |" % ratio(d["cmds_per_event"], 3),
+          "| Redis round trips per event (churnstream_redis_round_trips_total) | %s |" %
+          ratio(d["round_trips_per_event"], 4),
+          "| bytes per user (MEMORY USAGE of %d `<prefix>u:*` keys per run): median, max | "
+          "%s, %d |" % (d["runs"][0]["user_keys_sampled"], ratio(d["user_bytes_median"], 0),
+                        d["user_bytes_max"]),
+          ""]
+    if lat:
+        L += ["Latency (last run, after it caught up): `gen --rate %.0f` (half the run's "
+              "sustained rate) produces fresh events (the days after the fill, seed 2) for "
+              "%d s while `run` keeps up; %s messages at %s messages/s measured from their "
+              "timestamps. Measured per sampled message (%d, evenly spread over the produce "
+              "order): the time from its Kafka CreateTime (stamped by gen's producer at "
+              "produce(), so gen's linger.ms 20 is included) until the first 10 ms poll of "
+              "the offsets stored in Redis that covers it, i.e. the event is in the "
+              "committed Redis state (features, model, alert outbox). Alerts go to Kafka "
+              "right after that commit; their delivery is not included. Resolution 10 ms; "
+              "%d samples not covered within 60 s." % (
+                  lat["rate_target_eps"], lat["seconds"], "{:,}".format(lat["produced"]),
+                  "{:,.0f}".format(lat["produced_eps"] or 0), lat["samples"],
+                  lat["not_covered"]), "",
+              "| p50 ms | p99 ms | max ms | batches | alerts | batch_seconds p50 / p99 "
+              "(histogram bucket bounds) |", "|---|---|---|---|---|---|",
+              "| %.0f | %.0f | %.0f | %d | %d | %s / %s s |" % (
+                  lat["p50_ms"], lat["p99_ms"], lat["max_ms"], lat["batches"], lat["alerts"],
+                  lat["batch_p50_s"], lat["batch_p99_s"]), ""]
+    return L
+
+
 def render(total_s, out_path):
     m = load("machine")
     L = ["# churnstream benchmark results", "",
@@ -422,7 +475,7 @@ def render(total_s, out_path):
     L += section_models(load("models"))
     L += section_resources(r, load("rss"))
     L += section_baselines(load("baselines"))
-    L += ["## Live path (Kafka -> churnstream -> Redis -> alerts)", "", LIVE + ".", ""]
+    L += section_live(load("live"))
     with open(out_path + ".tmp", "w") as f:
         f.write("\n".join(L))
     os.replace(out_path + ".tmp", out_path)
