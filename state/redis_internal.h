@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "store_redis.h"
+#include "uid_index.h"
 #include "user.h"
 
 /* ---- connection (redis_conn.c) ---- */
@@ -102,8 +103,7 @@ typedef struct rc_entry_s {
 typedef struct rc_cache_s {
     rc_entry_t **items; /* in insertion order */
     size_t n, cap;
-    uint32_t *slots; /* open addressing: index + 1, 0 = empty */
-    size_t nslots;   /* power of two, >= 2 * cap */
+    uid_index_t index; /* user id -> position in items */
 } rc_cache_t;
 
 rc_entry_t *rc_cache_find(const rc_cache_t *c, const char *uid, size_t len);

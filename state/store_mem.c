@@ -1,9 +1,10 @@
-/* In-memory user store: open-addressing hash (FNV-1a, linear probing) over dense arrays of
- * ids, records and last-activity times. Removal swaps the last user into the hole, so the
+/* In-memory user store: a uid_index over dense arrays of ids, records and last-activity
+ * times. Removal swaps the last user into the hole, so the
  * arrays stay dense and the range scan touches no tombstones. */
 #include "store_mem.h"
 
 #include "log.h"
+#include "uid_index.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,20 +16,16 @@ struct st_mem_s {
     uint32_t *id_lens;
     user_rec_t *recs;
     int64_t *last_act_ms; /* copy of feat_last_activity_ms() for the range scan */
-    uint32_t *slots;      /* hash slots: dense index + 1, 0 = empty */
-    size_t nslots;        /* power of two, >= 2 * cap */
+    uid_index_t index;    /* user id -> dense position */
     uint32_t *visit;      /* range scratch: indices to visit, sorted */
     size_t visit_cap;
 };
 
-static uint64_t hash_id(const char *s, size_t len)
+static void mem_key(const void *owner, size_t i, const char **id, size_t *len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    const st_mem_t *st = owner;
+    *id = st->ids[i];
+    *len = st->id_lens[i];
 }
 
 st_mem_t *st_mem_new(void)
@@ -46,36 +43,14 @@ void st_mem_destroy(st_mem_t *st)
     free(st->id_lens);
     free(st->recs);
     free(st->last_act_ms);
-    free(st->slots);
+    uid_index_free(&st->index);
     free(st->visit);
     free(st);
 }
 
-/* Slot holding the user, or the empty slot where it would go. */
 static size_t find_slot(const st_mem_t *st, const char *id, size_t len)
 {
-    size_t mask = st->nslots - 1, s = (size_t)hash_id(id, len) & mask;
-    for (;; s = (s + 1) & mask) {
-        uint32_t v = st->slots[s];
-        if (v == 0)
-            return s;
-        size_t i = v - 1;
-        if (st->id_lens[i] == len && memcmp(st->ids[i], id, len) == 0)
-            return s;
-    }
-}
-
-static int rehash(st_mem_t *st, size_t nslots)
-{
-    uint32_t *slots = calloc(nslots, sizeof(*slots));
-    if (!slots)
-        return -1;
-    free(st->slots);
-    st->slots = slots;
-    st->nslots = nslots;
-    for (size_t i = 0; i < st->count; i++)
-        st->slots[find_slot(st, st->ids[i], st->id_lens[i])] = (uint32_t)(i + 1);
-    return 0;
+    return uid_index_slot(&st->index, id, len, mem_key, st);
 }
 
 static int grow(st_mem_t *st)
@@ -96,14 +71,14 @@ static int grow(st_mem_t *st)
     if (!ids || !lens || !recs || !last || cap > UINT32_MAX - 1)
         return -1;
     st->cap = cap;
-    return rehash(st, cap * 2);
+    return uid_index_rebuild(&st->index, cap * 2, st->count, mem_key, st);
 }
 
 user_rec_t *st_mem_find(st_mem_t *st, const char *user_id, size_t len)
 {
     if (st->count == 0)
         return NULL;
-    uint32_t v = st->slots[find_slot(st, user_id, len)];
+    uint32_t v = st->index.slots[find_slot(st, user_id, len)];
     return v ? &st->recs[v - 1] : NULL;
 }
 
@@ -112,8 +87,8 @@ user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len)
     if (st->count == st->cap && grow(st) != 0)
         return NULL;
     size_t s = find_slot(st, user_id, len);
-    if (st->slots[s])
-        return &st->recs[st->slots[s] - 1];
+    if (st->index.slots[s])
+        return &st->recs[st->index.slots[s] - 1];
     char *copy = malloc(len + 1);
     if (!copy)
         return NULL;
@@ -124,7 +99,7 @@ user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len)
     st->id_lens[i] = (uint32_t)len;
     user_rec_init(&st->recs[i]);
     st->last_act_ms[i] = INT64_MIN;
-    st->slots[s] = (uint32_t)(i + 1);
+    st->index.slots[s] = (uint32_t)(i + 1);
     return &st->recs[i];
 }
 
@@ -133,9 +108,9 @@ int st_mem_forget(st_mem_t *st, const char *user_id, size_t len)
     if (st->count == 0)
         return 0;
     size_t s = find_slot(st, user_id, len);
-    if (!st->slots[s])
+    if (!st->index.slots[s])
         return 0;
-    size_t i = st->slots[s] - 1, last = st->count - 1;
+    size_t i = st->index.slots[s] - 1, last = st->count - 1;
     free(st->ids[i]);
     if (i != last) {
         st->ids[i] = st->ids[last];
@@ -145,7 +120,7 @@ int st_mem_forget(st_mem_t *st, const char *user_id, size_t len)
     }
     st->count--;
     /* Simplest correct removal under linear probing: rebuild the slots. Forget is rare. */
-    rehash(st, st->nslots);
+    uid_index_rebuild(&st->index, 0, st->count, mem_key, st);
     return 1;
 }
 
