@@ -21,6 +21,8 @@ import fastavro
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from alert_ref import alert_id, arm_of, siphash24
+
 ROOT = Path(__file__).resolve().parents[2]
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 with open(ROOT / "schemas" / "alert.avsc") as f:
@@ -146,44 +148,12 @@ def test_alerts_cover_the_edges(tool, tmp_path):
         assert len(a["features"]) == 24
 
 
-# ---- an independent SipHash-2-4 and the id / arm definitions -------------------------------
-
-M64 = (1 << 64) - 1
-
-
-def siphash24(key, msg):
-    k0, k1 = struct.unpack("<QQ", key)
-    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
-         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
-
-    def rotl(x, b):
-        return ((x << b) | (x >> (64 - b))) & M64
-
-    def rnd():
-        v[0] = (v[0] + v[1]) & M64; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32)
-        v[2] = (v[2] + v[3]) & M64; v[3] = rotl(v[3], 16); v[3] ^= v[2]
-        v[0] = (v[0] + v[3]) & M64; v[3] = rotl(v[3], 21); v[3] ^= v[0]
-        v[2] = (v[2] + v[1]) & M64; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32)
-
-    tail = len(msg) % 8
-    blocks = msg[:len(msg) - tail] + msg[len(msg) - tail:] + bytes(8 - tail - 1) + bytes([len(msg) & 0xFF])
-    for (m,) in struct.iter_unpack("<Q", blocks):
-        v[3] ^= m
-        rnd(); rnd()
-        v[0] ^= m
-    v[2] ^= 0xFF
-    for _ in range(4):
-        rnd()
-    return v[0] ^ v[1] ^ v[2] ^ v[3]
+# ---- the id / arm definitions (tests/python/alert_ref.py) ---------------------------------
 
 
 def test_siphash_reference_vector():
     assert siphash24(bytes(range(16)), b"") == 0x726FDB47DD0E0E31
     assert siphash24(bytes(range(16)), bytes(range(15))) == 0xA129CA6149BE45E5
-
-
-def alert_id(msg):
-    return "%016x%016x" % (siphash24(b"cs-alert-id-hi-0", msg), siphash24(b"cs-alert-id-lo-0", msg))
 
 
 def test_ids_and_arms_follow_their_definitions(tool):
@@ -199,8 +169,7 @@ def test_ids_and_arms_follow_their_definitions(tool):
             assert got == alert_id(f"event|{part}|{off}".encode()), line
         else:
             arm, uid = rest.split(" ", 1)
-            h = siphash24(b"cs-holdout-arm-0", b"churnstream\x00" + uid.encode())
-            assert arm == ("holdout" if h % 10000 < 1000 else "treatment"), line
+            assert arm == arm_of(b"churnstream", uid, 10), line
             arms[arm] += 1
     assert arms["holdout"] > 0 and arms["treatment"] > 0
     # the values pinned in tests/unit/test_alert.c

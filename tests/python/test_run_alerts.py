@@ -16,13 +16,14 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
 
 import fastavro
 import pytest
+
+from alert_ref import alert_id, arm_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKERS = os.environ.get("CS_KAFKA_BROKERS")
@@ -44,49 +45,8 @@ with open(ROOT / "schemas" / "alert.avsc") as f:
 with open(ROOT / "schemas" / "event.avsc") as f:
     EVENT_SCHEMA = fastavro.parse_schema(json.load(f))
 
-# ---- SipHash-2-4 (Aumasson & Bernstein), for alert ids and holdout arms ----
-
-M64 = (1 << 64) - 1
-
-
-def siphash24(key, msg):
-    k0, k1 = struct.unpack("<QQ", key)
-    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
-         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
-
-    def rotl(x, b):
-        return ((x << b) | (x >> (64 - b))) & M64
-
-    def rnd():
-        v[0] = (v[0] + v[1]) & M64; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32)
-        v[2] = (v[2] + v[3]) & M64; v[3] = rotl(v[3], 16); v[3] ^= v[2]
-        v[0] = (v[0] + v[3]) & M64; v[3] = rotl(v[3], 21); v[3] ^= v[0]
-        v[2] = (v[2] + v[1]) & M64; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32)
-
-    tail = len(msg) % 8
-    blocks = msg + bytes(8 - tail - 1) + bytes([len(msg) & 0xFF])
-    for (m,) in struct.iter_unpack("<Q", blocks):
-        v[3] ^= m
-        rnd(); rnd()
-        v[0] ^= m
-    v[2] ^= 0xFF
-    for _ in range(4):
-        rnd()
-    return v[0] ^ v[1] ^ v[2] ^ v[3]
-
-
-def alert_id(msg):
-    return "%016x%016x" % (siphash24(b"cs-alert-id-hi-0", msg), siphash24(b"cs-alert-id-lo-0", msg))
-
-
-def arm_of(uid):
-    h = siphash24(b"cs-holdout-arm-0", HOLDOUT_SALT + b"\x00" + uid.encode())
-    return "holdout" if h % 10000 < round(HOLDOUT_PERCENT * 100) else "treatment"
-
-
-def test_siphash_reference_vector():
-    assert siphash24(bytes(range(16)), b"") == 0x726FDB47DD0E0E31
-    assert siphash24(bytes(range(16)), bytes(range(15))) == 0xA129CA6149BE45E5
+def arm_of_user(uid):
+    return arm_of(HOLDOUT_SALT, uid, HOLDOUT_PERCENT)
 
 
 # ---- Kafka, Redis, metrics ----
@@ -334,7 +294,7 @@ def test_alerts_decode_and_follow_the_policy(world):
         assert 0.0 <= a["churn_probability"] <= 1.0, where
         assert a["churn_probability"] >= THRESHOLD, where
         assert a["risk_bucket"] == "high", where  # p >= threshold (0.7 > 0.5)
-        assert a["arm"] == arm_of(uid), where
+        assert a["arm"] == arm_of_user(uid), where
         assert a["segment_id"] >= -1 and a["segment_label"] and a["recommended_action"], where
         assert a["model_version"] > 0, where
         assert 1 <= len(a["top_factors"]) <= 3, where
@@ -372,7 +332,7 @@ def test_alerts_decode_and_follow_the_policy(world):
           f"{len(users_all & churners) / len(users_all):.3f} "
           f"recall {len(users_all & churners) / len(churners):.3f}")
     holdout_alerts = sum(a["arm"] == "holdout" for _, _, a, _ in w["msgs"]) / len(w["msgs"])
-    holdout_users = sum(arm_of(u) == "holdout" for u in users) / len(users)
+    holdout_users = sum(arm_of_user(u) == "holdout" for u in users) / len(users)
     print(f"\nalerts {len(w['msgs'])} ({n_tick} tick, {n_event} event), distinct ids {len(ids)}, "
           f"alerted users (up to the log's end) {len(users)}, churners {len(churners)} (base rate {base:.3f})\n"
           f"precision {precision:.3f} recall {recall:.3f}; holdout share {holdout_alerts:.4f} "
