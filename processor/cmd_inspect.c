@@ -154,9 +154,20 @@ static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64
     float x[FEAT_DIM], z[FEAT_DIM], p;
     int seg;
     feat_vector(&rec.feat, at_ms, x);
-    model_score(m, x, 1, z, &p, &seg);
+    ex_summary_t sum;
+    ex_scores_t ex;
+    ex_summary_of(&rec.feat, at_ms, &sum);
+    model_score(m, x, &sum, 1, z, &p, &seg, &ex);
     printf("\nchurn probability %.4f (model version %llu, %llu examples)\n", (double)p,
            (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m));
+    double w[EX_N];
+    ex_weights(model_experts(m), w);
+    printf("experts           ");
+    for (int i = 0; i < EX_N; i++)
+        printf("%s%s %.4f (weight %.3f)", i ? ", " : "", ex_name((ex_expert_t)i), ex.p[i], w[i]);
+    printf("\nBTYD summary      %.0f repeat active days, last %.0f and now %.1f days after the "
+           "first\n",
+           sum.rep, sum.t_x, sum.age);
     if (seg >= 0) {
         char label[256];
         km_label(model_kmeans(m), seg, feature_names(), label, sizeof(label));

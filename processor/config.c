@@ -135,8 +135,8 @@ static const cfg_key_t cfg_keys[] = {
              "k-means forgetting half-life, in events; 0 = no forgetting."),
     K_DOUBLE("model.scaler_half_life", "0", 0, 1e12, model_scaler_half_life,
              "Standardizer decay half-life, in events; 0 = no decay."),
-    K_ENUM("model.class_weight", "none", "none|balanced", model_class_weight,
-           "Class weighting of the logistic regression loss."),
+    K_ENUM("model.class_weight", "balanced", "none|balanced", model_class_weight,
+           "Class weighting of the logistic regression loss (its output is recalibrated)."),
 
     K_DOUBLE("alert.threshold", "0.7", 0, 1, alert_threshold,
              "An alert fires when the churn probability is at least this."),

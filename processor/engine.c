@@ -295,6 +295,8 @@ static void op_start(eng_t *eng, int kind, int64_t T)
     eng->prog.op_kind = kind;
     eng->prog.op_tick_ms = T;
     eng->prog.op_cursor_ms = T - eng->p.lookback_ms;
+    if (kind == OP_SWEEP && eng->sink.tick_start)
+        eng->sink.tick_start(eng->sink.opaque, T);
 }
 
 /* Runs sweeps of ticks <= limit_ms and positive resolutions with T + H <= pos_limit_ms,

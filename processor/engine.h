@@ -53,6 +53,10 @@ typedef struct eng_sink_s {
     void (*score)(void *opaque, const eng_snapshot_t *s);
     /* A snapshot with its label, exactly once. */
     void (*label)(void *opaque, const eng_snapshot_t *s);
+    /* Tick T's sweep is about to start (outside any store visit, so the sink may read the
+     * store: the BG/NBD refit reads the population here). Once per tick and engine; a
+     * bounded sweep resumed after a restart does not start again. */
+    void (*tick_start)(void *opaque, int64_t tick_ms);
     /* Tick T's sweep is complete (every snapshot of T that the sweep owns was scored). */
     void (*tick_done)(void *opaque, int64_t tick_ms);
 } eng_sink_t;

@@ -25,6 +25,7 @@ struct model_s {
     lr_t *lr;
     pm_t *pm;
     cal_t *cal;
+    ex_t *ex;
 };
 
 void model_params_default(model_params_t *p)
@@ -35,6 +36,7 @@ void model_params_default(model_params_t *p)
     lr_params_default(&p->lr);
     p->metrics_bins_log2 = 14;
     p->calibration_half_life_ms = 28LL * 86400000;
+    p->horizon_days = 90;
 }
 
 model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, char *errstr,
@@ -82,6 +84,11 @@ model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, 
                  (long long)params->calibration_half_life_ms);
         goto fail;
     }
+    if (!(m->ex = ex_new(params->horizon_days))) {
+        snprintf(errstr, errstr_size, "model: bad label horizon %g days (want > 0)",
+                 params->horizon_days);
+        goto fail;
+    }
     return m;
 fail:
     model_destroy(m);
@@ -97,6 +104,7 @@ void model_destroy(model_t *m)
     lr_destroy(m->lr);
     pm_destroy(m->pm);
     cal_destroy(m->cal);
+    ex_destroy(m->ex);
     free(m);
 }
 
@@ -151,23 +159,37 @@ void model_touch(model_t *m, uint64_t n)
     m->examples_seen += n;
 }
 
-void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg)
+/* The calibrated regression's probability of a raw logit, clamped: a probability of
+ * exactly 0 or 1 would make log-loss infinite and claims a certainty no churn model has. */
+static double lr_prob(const model_t *m, double raw_logit)
+{
+    double q = cal_apply(m->cal, raw_logit);
+    return q < 1e-6 ? 1e-6 : q > 1 - 1e-6 ? 1 - 1e-6 : q;
+}
+
+void model_score(const model_t *m, const float *x, const ex_summary_t *s, size_t n, float *z,
+                 float *p, int *seg, ex_scores_t *experts)
 {
     sc_transform(m->sc, x, z, n);
     lr_logit(m->lr, z, n, p);
-    /* A probability of exactly 0 or 1 would make log-loss infinite and claims a certainty
-     * no churn model has. */
     for (size_t i = 0; i < n; i++) {
-        double q = cal_apply(m->cal, (double)p[i]);
-        p[i] = (float)(q < 1e-6 ? 1e-6 : q > 1 - 1e-6 ? 1 - 1e-6 : q);
+        double q = lr_prob(m, (double)p[i]);
+        if (s) {
+            ex_scores_t sc;
+            ex_score(m->ex, &s[i], q, &sc);
+            q = sc.blend < 1e-6 ? 1e-6 : sc.blend > 1 - 1e-6 ? 1 - 1e-6 : sc.blend;
+            if (experts)
+                experts[i] = sc;
+        }
+        p[i] = (float)q;
     }
     if (seg && km_assign(m->km, z, n, seg, NULL) < 0)
         for (size_t i = 0; i < n; i++)
             seg[i] = -1;
 }
 
-int model_observe_labels(model_t *m, const float *x, const int64_t *tick_ms, const float *y,
-                         size_t n)
+int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
+                         const float *y, size_t n)
 {
     float z[256], logit[1];
     if (m->dim > 256)
@@ -175,7 +197,12 @@ int model_observe_labels(model_t *m, const float *x, const int64_t *tick_ms, con
     for (size_t i = 0; i < n; i++) {
         sc_transform(m->sc, x + i * (size_t)m->dim, z, 1);
         lr_logit(m->lr, z, 1, logit);
-        if (cal_add(m->cal, tick_ms[i], (double)logit[0], y[i] >= 0.5f) != 0)
+        int yi = y[i] >= 0.5f;
+        if (cal_add(m->cal, tick_ms[i], (double)logit[0], yi) != 0)
+            return -1;
+        ex_scores_t sc;
+        ex_score(m->ex, &s[i], lr_prob(m, (double)logit[0]), &sc);
+        if (ex_observe(m->ex, tick_ms[i], &sc, yi) != 0)
             return -1;
     }
     return 0;
@@ -185,6 +212,19 @@ void model_ticks_complete(model_t *m, int64_t through_ms)
 {
     if (cal_complete_through(m->cal, through_ms) > 0)
         m->version++;
+    if (ex_complete_through(m->ex, through_ms) > 0)
+        m->version++;
+}
+
+int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms)
+{
+    m->version++;
+    return ex_refit(m->ex, table, tick_ms);
+}
+
+ex_t *model_experts(const model_t *m)
+{
+    return m->ex;
 }
 
 cal_t *model_calibrator(const model_t *m)
@@ -225,6 +265,7 @@ int model_encode(const model_t *m, uint8_t **buf, size_t *len)
     lr_encode(m->lr, &b);
     pm_encode(m->pm, &b);
     cal_encode(m->cal, &b);
+    ex_encode(m->ex, &b);
     if (mw_reserve(&b, 4) < 0) {
         free(b.data);
         return -1;
@@ -304,6 +345,8 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
         part = "metrics";
     else if (!(m->cal = cal_decode(&r, part_err, sizeof(part_err))))
         part = "calibration";
+    else if (!(m->ex = ex_decode(&r, part_err, sizeof(part_err))))
+        part = "experts";
     if (part) {
         snprintf(errstr, errstr_size, "model: bad %s section: %s", part, part_err);
         goto fail;

@@ -1,5 +1,6 @@
-/* The churn model snapshot: standardizer, k-means segments, logistic regression and the
- * prequential metrics, with a version counter and the number of examples learnt from.
+/* The churn model snapshot: standardizer, k-means segments, logistic regression, the
+ * experts and their weighting (experts.h: recency, BG/NBD, the calibrated regression), and
+ * the prequential metrics, with a version counter and the number of examples learnt from.
  * model_encode/model_decode give the versioned little-endian bytes stored in Redis
  * (`cs:model`) and in `replay --model-out` files. */
 #ifndef CS_MODEL_H
@@ -10,11 +11,12 @@
 
 #include "kmeans.h"
 #include "calibrator.h"
+#include "experts.h"
 #include "logreg.h"
 #include "pmetrics.h"
 #include "scaler.h"
 
-#define MODEL_FORMAT_VERSION 2
+#define MODEL_FORMAT_VERSION 3 /* 3: experts section (BG/NBD fit, Hedge weights) */
 #define MODEL_MAGIC          "CSMD"
 
 typedef struct model_s model_t;
@@ -29,6 +31,8 @@ typedef struct model_params_s {
     int metrics_bins_log2;
     /* Calibrator (calibrator.h): decay of completed ticks' weight, ms; default 28 days. */
     int64_t calibration_half_life_ms;
+    /* The label horizon H in days (BG/NBD's P(no activity in H)); default 90. */
+    double horizon_days;
 } model_params_t;
 
 /* Fills the defaults above. */
@@ -59,18 +63,28 @@ uint64_t model_examples_seen(const model_t *m);
 /* Records an update made through the parts: version += 1, examples_seen += n. */
 void model_touch(model_t *m, uint64_t n);
 
-/* Scores n rows x[n*dim]: z[n*dim] (caller's buffer) receives the standardized rows, p[n]
- * the calibrated churn probabilities (clamped to [1e-6, 1 - 1e-6]) and, if seg is not NULL, seg[n]
- * the segment ids (-1 while k-means is not seeded). z may alias x. Nothing is learnt. */
-void model_score(const model_t *m, const float *x, size_t n, float *z, float *p, int *seg);
+/* Scores n rows x[n*dim] with their BTYD summaries s[n] (ex_summary_of at the scoring time):
+ * z[n*dim] (caller's buffer) receives the standardized rows, p[n] the published churn
+ * probabilities (the experts' pool, experts.h; clamped to [1e-6, 1 - 1e-6]), seg[n] (if not
+ * NULL) the segment ids (-1 while k-means is not seeded) and experts[n] (if not NULL) every
+ * expert's probability. s = NULL scores the calibrated regression alone (tools and tests
+ * without user state; experts is then not written). z may alias x. Nothing is learnt. */
+void model_score(const model_t *m, const float *x, const ex_summary_t *s, size_t n, float *z,
+                 float *p, int *seg, ex_scores_t *experts);
 
-/* Calibration (calibrator.h): records the labelled rows x[n*dim] of ticks tick_ms[n] with
- * their current raw logits; call before model_train on the same rows. Returns 0 or -1. */
-int model_observe_labels(model_t *m, const float *x, const int64_t *tick_ms, const float *y,
-                         size_t n);
-/* Every tick <= through_ms has all its labels: refit the calibration. */
+/* Records the labelled rows x[n*dim] (summaries s[n]) of ticks tick_ms[n] before they are
+ * learnt: the calibration (calibrator.h) gets their raw logits, the experts' weighting
+ * their losses. Call before model_train on the same rows. Returns 0 or -1. */
+int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
+                         const float *y, size_t n);
+/* Every tick <= through_ms has all its labels: refit the calibration and the weights. */
 void model_ticks_complete(model_t *m, int64_t through_ms);
 cal_t *model_calibrator(const model_t *m);
+/* Refits BG/NBD on the population summaries of tick_ms (experts.h). 0, or -1 when the
+ * table cannot identify it (the previous fit stays). Bumps the version. */
+int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms);
+/* The experts (owned by the model). */
+ex_t *model_experts(const model_t *m);
 /* Learns from n labelled rows, in this order: scaler moments, then k-means and logistic
  * regression on the rows standardized with the updated scaler. y[i] in [0, 1]; sample_weight
  * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */

@@ -12,6 +12,11 @@ struct pl_s {
     alert_policy_t *policy; /* borrowed, NULL = no alerts */
     eng_store_t store;
     pl_hooks_t hooks;
+    int64_t horizon_ms, lookback_ms;
+    int64_t pop_tick_ms; /* the tick being refitted (pop_visit's reference time) */
+    bgnbd_table_t *pop;  /* the BG/NBD refit's population table, reused every tick */
+    ex_summary_t *rows;  /* its rows before sorting */
+    size_t nrows, cap;
     int oom;
 };
 
@@ -53,9 +58,12 @@ static void on_score(void *opaque, const eng_snapshot_t *s)
     pl_t *pl = opaque;
     int seg;
     float z[FEAT_DIM];
-    float p = pred_score(pl->pred, s->x, &seg, z);
+    ex_summary_t sum;
+    ex_scores_t ex;
+    ex_summary_of(&s->rec->feat, s->tick_ms, &sum);
+    float p = pred_score(pl->pred, s->x, &sum, &seg, z, &ex);
     if (pl->hooks.scored)
-        pl->hooks.scored(pl->hooks.opaque, s, p, seg);
+        pl->hooks.scored(pl->hooks.opaque, s, p, seg, &ex);
     alert_trigger_t trig = {.is_event = 0, .tick_ms = s->tick_ms};
     consider(pl, s->user_id, s->rec, &trig, s->tick_ms, p, seg, z);
 }
@@ -81,13 +89,78 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
 {
     pl_t *pl = opaque;
     /* Prequential metrics kept with the model: the label is scored before it is learnt. */
+    ex_summary_t sum;
+    ex_summary_of(&s->rec->feat, s->tick_ms, &sum);
     if (pl->hooks.prequential_metrics)
         pm_add_one(model_metrics(pred_model(pl->pred)),
-                   (double)pred_score(pl->pred, s->x, NULL, NULL), s->y);
+                   (double)pred_score(pl->pred, s->x, &sum, NULL, NULL, NULL), s->y);
     if (pl->hooks.labelled)
         pl->hooks.labelled(pl->hooks.opaque, s);
-    if (pred_label(pl->pred, s->tick_ms, s->x, s->y) != 0)
+    if (pred_label(pl->pred, s->tick_ms, s->x, &sum, s->y) != 0)
         pl->oom = 1;
+}
+
+/* ---- BG/NBD population refit ----
+ * At the start of tick T's sweep the population is every user of this pipeline's store
+ * whose last activity is in [T - H - L, T): the users this tick's sweep and the positive
+ * resolution of T - H visit anyway. Users quiet for longer are left out, which keeps the
+ * cost O(recently active users) per tick and changed BG/NBD's AUC by < 0.002 on both
+ * shared logs against fitting every user ever seen (see README). Their summaries are sorted
+ * before they enter the table, so the fit does not depend on the store's visiting order
+ * (memory and Redis replays give the same bits). */
+static void pop_visit(void *ctx, const char *uid, user_rec_t *rec)
+{
+    pl_t *pl = ctx;
+    (void)uid;
+    if (pl->oom)
+        return;
+    if (pl->nrows == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 1024;
+        ex_summary_t *r = realloc(pl->rows, cap * sizeof(*r));
+        if (!r) {
+            pl->oom = 1;
+            return;
+        }
+        pl->rows = r;
+        pl->cap = cap;
+    }
+    ex_summary_of(&rec->feat, pl->pop_tick_ms, &pl->rows[pl->nrows]);
+    if (pl->rows[pl->nrows].age > 0)
+        pl->nrows++;
+}
+
+static int cmp_summary(const void *a, const void *b)
+{
+    const ex_summary_t *x = a, *y = b;
+    if (x->rep != y->rep)
+        return x->rep < y->rep ? -1 : 1;
+    if (x->t_x != y->t_x)
+        return x->t_x < y->t_x ? -1 : 1;
+    if (x->age != y->age)
+        return x->age < y->age ? -1 : 1;
+    return 0;
+}
+
+static void on_tick_start(void *opaque, int64_t tick_ms)
+{
+    pl_t *pl = opaque;
+    model_t *m = pred_model(pl->pred);
+    if (ex_fit_tick_ms(model_experts(m)) >= tick_ms)
+        return; /* another partition's pipeline refitted for this tick already */
+    if (!pl->pop && !(pl->pop = bgnbd_table_new())) {
+        pl->oom = 1;
+        return;
+    }
+    pl->nrows = 0;
+    pl->pop_tick_ms = tick_ms;
+    pl->store.range(pl->store.opaque, tick_ms - pl->horizon_ms - pl->lookback_ms, tick_ms,
+                    pop_visit, pl);
+    qsort(pl->rows, pl->nrows, sizeof(*pl->rows), cmp_summary);
+    bgnbd_table_clear(pl->pop);
+    for (size_t i = 0; i < pl->nrows; i++)
+        if (bgnbd_table_add(pl->pop, pl->rows[i].rep, pl->rows[i].t_x, pl->rows[i].age, 1) != 0)
+            break; /* BGNBD_TABLE_MAX_ROWS distinct rows: fit on what fits */
+    (void)model_refit_bgnbd(m, pl->pop, tick_ms);
 }
 
 static void on_tick_done(void *opaque, int64_t tick_ms)
@@ -118,8 +191,16 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_s
     pl->policy = policy;
     pl->store = *store;
     pl->hooks = *hooks;
-    eng_sink_t sink = {
-        .opaque = pl, .score = on_score, .label = on_label, .tick_done = on_tick_done};
+    eng_sink_t sink = {.opaque = pl,
+                       .score = on_score,
+                       .label = on_label,
+                       .tick_start = on_tick_start,
+                       .tick_done = on_tick_done};
+    pl->horizon_ms = cfg->label_horizon_ms;
+    pl->lookback_ms = cfg->label_lookback_ms;
+    /* A --model-in snapshot may come from another horizon: the configured H decides. */
+    ex_set_horizon_days(model_experts(pred_model(pred)),
+                        (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
     eng_params_t ep = {.tick_ms = cfg->tick_interval_ms,
                        .horizon_ms = cfg->label_horizon_ms,
                        .lookback_ms = cfg->label_lookback_ms,
@@ -138,6 +219,8 @@ void pl_destroy(pl_t *pl)
     if (!pl)
         return;
     eng_destroy(pl->eng);
+    bgnbd_table_destroy(pl->pop);
+    free(pl->rows);
     free(pl);
 }
 
@@ -151,8 +234,10 @@ void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
         return;
     float x[FEAT_DIM], z[FEAT_DIM];
     feat_vector(&rec->feat, ev->event_time_ms, x);
+    ex_summary_t sum;
+    ex_summary_of(&rec->feat, ev->event_time_ms, &sum);
     int seg;
-    float p = pred_score(pl->pred, x, &seg, z);
+    float p = pred_score(pl->pred, x, &sum, &seg, z, NULL);
     alert_trigger_t trig = {.is_event = 1, .partition = partition, .offset = offset};
     consider(pl, ev->user_id, rec, &trig, ev->event_time_ms, p, seg, z);
 }
@@ -204,5 +289,6 @@ model_t *pl_model_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
     mp.lr.class_weight_balanced = cfg->model_class_weight;
     mp.kmeans_half_life = cfg->model_kmeans_half_life;
     mp.scaler_half_life = cfg->model_scaler_half_life;
+    mp.horizon_days = (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS;
     return model_new(FEAT_DIM, cfg->model_k, cfg->model_seed, &mp, errstr, errstr_size);
 }

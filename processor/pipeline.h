@@ -15,8 +15,10 @@
 
 typedef struct pl_hooks_s {
     void *opaque;
-    /* A snapshot was scored: p is its churn probability, seg its segment (-1 unseeded). */
-    void (*scored)(void *opaque, const eng_snapshot_t *s, float p, int seg);
+    /* A snapshot was scored: p is its churn probability, seg its segment (-1 unseeded),
+     * experts what each expert said (experts.h). */
+    void (*scored)(void *opaque, const eng_snapshot_t *s, float p, int seg,
+                   const ex_scores_t *experts);
     /* A snapshot's label arrived (it was scored before). */
     void (*labelled)(void *opaque, const eng_snapshot_t *s);
     /* Tick T's sweep is complete (after its top-percent alerts, if any, were emitted). */

@@ -8,6 +8,7 @@ struct pred_s {
     model_t *model; /* borrowed */
     float *x;       /* PRED_BUFFER_ROWS x FEAT_DIM queued rows */
     float *y;
+    ex_summary_t *s; /* the rows' BTYD summaries */
     int64_t *tick_ms;
     size_t n;
     size_t learnt;
@@ -21,8 +22,9 @@ pred_t *pred_new(model_t *model)
     pr->model = model;
     pr->x = malloc(sizeof(float) * PRED_BUFFER_ROWS * FEAT_DIM);
     pr->y = malloc(sizeof(float) * PRED_BUFFER_ROWS);
+    pr->s = malloc(sizeof(ex_summary_t) * PRED_BUFFER_ROWS);
     pr->tick_ms = malloc(sizeof(int64_t) * PRED_BUFFER_ROWS);
-    if (!pr->x || !pr->y || !pr->tick_ms) {
+    if (!pr->x || !pr->y || !pr->s || !pr->tick_ms) {
         pred_destroy(pr);
         return NULL;
     }
@@ -35,39 +37,20 @@ void pred_destroy(pred_t *pr)
         return;
     free(pr->x);
     free(pr->y);
+    free(pr->s);
     free(pr->tick_ms);
     free(pr);
 }
 
-/* Cold start: until the model has learnt PRED_COLD_START_LABELS labels of each class, a
- * snapshot's score is the recency prior (more days since the last activity, more churn), a
- * monotone map of log1p(days) into (0, 1). Positives arrive only H after their tick, so for
- * the first H of a fresh model it has seen negatives alone and ranks no better than chance;
- * the prior keeps those first ticks' rankings (and alerts) sensible. */
-static float cold_start_prior(const float *x)
-{
-    static int idx = -2;
-    if (idx == -2)
-        idx = feat_index("days_since_activity");
-    double d = idx >= 0 && x[idx] > 0 ? (double)x[idx] : 0;
-    return (float)(0.02 + 0.96 * d / (d + 2.0));
-}
-
-int pred_cold(const pred_t *pr)
-{
-    const lr_t *lr = model_logreg(pr->model);
-    return lr_class_count(lr, 0) < PRED_COLD_START_LABELS ||
-           lr_class_count(lr, 1) < PRED_COLD_START_LABELS;
-}
-
-float pred_score(pred_t *pr, const float *x, int *seg, float *z)
+float pred_score(pred_t *pr, const float *x, const ex_summary_t *s, int *seg, float *z,
+                 ex_scores_t *experts)
 {
     float zbuf[FEAT_DIM], p;
-    int s;
-    model_score(pr->model, x, 1, z ? z : zbuf, &p, &s);
+    int sg;
+    model_score(pr->model, x, s, 1, z ? z : zbuf, &p, &sg, experts);
     if (seg)
-        *seg = s;
-    return pred_cold(pr) ? cold_start_prior(x) : p;
+        *seg = sg;
+    return p;
 }
 
 int pred_flush(pred_t *pr)
@@ -75,7 +58,7 @@ int pred_flush(pred_t *pr)
     if (pr->n == 0)
         return 0;
     /* Calibration sees each row's raw logit before the model learns from it. */
-    int rc = model_observe_labels(pr->model, pr->x, pr->tick_ms, pr->y, pr->n);
+    int rc = model_observe_labels(pr->model, pr->x, pr->s, pr->tick_ms, pr->y, pr->n);
     if (rc == 0)
         rc = model_train(pr->model, pr->x, pr->y, pr->n, NULL);
     pr->learnt += pr->n;
@@ -83,9 +66,10 @@ int pred_flush(pred_t *pr)
     return rc;
 }
 
-int pred_label(pred_t *pr, int64_t tick_ms, const float *x, int y)
+int pred_label(pred_t *pr, int64_t tick_ms, const float *x, const ex_summary_t *s, int y)
 {
     memcpy(pr->x + pr->n * FEAT_DIM, x, sizeof(float) * FEAT_DIM);
+    pr->s[pr->n] = *s;
     pr->tick_ms[pr->n] = tick_ms;
     pr->y[pr->n++] = (float)y;
     return pr->n == PRED_BUFFER_ROWS ? pred_flush(pr) : 0;

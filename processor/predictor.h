@@ -16,22 +16,22 @@ typedef struct pred_s pred_t;
 pred_t *pred_new(model_t *model);
 void pred_destroy(pred_t *pr);
 
-/* Scores one feature row x[FEAT_DIM]: returns the churn probability; *seg (if not NULL)
- * gets the segment id (-1 before k-means is seeded); z (if not NULL, FEAT_DIM floats)
- * the standardized row, for explanations. During the cold start (pred_cold) the probability
- * is the recency prior, not the model's. */
-float pred_score(pred_t *pr, const float *x, int *seg, float *z);
+/* Scores one snapshot: feature row x[FEAT_DIM] and the user's BTYD summary s at the scoring
+ * time (ex_summary_of). Returns the published churn probability (the experts' pool); *seg
+ * (if not NULL) gets the segment id (-1 before k-means is seeded); z (if not NULL, FEAT_DIM
+ * floats) the standardized row, for explanations; experts (if not NULL) every expert's
+ * probability. From the first tick on the pool leans on BG/NBD, which needs no labels, so
+ * there is no separate cold-start rule. */
+float pred_score(pred_t *pr, const float *x, const ex_summary_t *s, int *seg, float *z,
+                 ex_scores_t *experts);
 
-/* 1 until the model has learnt PRED_COLD_START_LABELS labels of each class. */
-int pred_cold(const pred_t *pr);
-#define PRED_COLD_START_LABELS 50
-
-/* Queues a labelled row (y 0 or 1) of tick tick_ms. Rows are learnt by pred_flush(), and
- * automatically once PRED_BUFFER_ROWS are queued. Returns 0, -1 on out of memory. */
-int pred_label(pred_t *pr, int64_t tick_ms, const float *x, int y);
+/* Queues a labelled snapshot (y 0 or 1) of tick tick_ms with its row and summary. Rows are
+ * learnt by pred_flush(), and automatically once PRED_BUFFER_ROWS are queued. Returns 0, -1
+ * on out of memory. */
+int pred_label(pred_t *pr, int64_t tick_ms, const float *x, const ex_summary_t *s, int y);
 
 /* Every tick <= through_ms has all its labels (its positives were resolved at T + H): the
- * calibration refits on them (model_ticks_complete). */
+ * calibration and the experts' weights refit on them (model_ticks_complete). */
 void pred_ticks_complete(pred_t *pr, int64_t through_ms);
 #define PRED_BUFFER_ROWS 4096
 

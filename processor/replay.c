@@ -32,6 +32,7 @@ typedef struct pending_s {
     char *user_id; /* owned */
     int64_t tick_ms;
     float score, recency_days;
+    float expert[EX_N]; /* each expert's probability (experts.h) */
     int seg;
     struct pending_s *next;
 } pending_t;
@@ -72,7 +73,7 @@ static int pending_grow(pending_map_t *m)
 }
 
 static int pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
-                       float recency_days, int seg)
+                       float recency_days, int seg, const ex_scores_t *ex)
 {
     if (m->count >= m->nbuckets && pending_grow(m) != 0)
         return -1;
@@ -84,6 +85,8 @@ static int pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float
     p->tick_ms = tick_ms;
     p->score = score;
     p->recency_days = recency_days;
+    for (int i = 0; i < EX_N; i++)
+        p->expert[i] = (float)ex->p[i];
     p->seg = seg;
     size_t k = pending_hash(uid, tick_ms) & (m->nbuckets - 1);
     p->next = m->buckets[k];
@@ -139,7 +142,8 @@ typedef struct replay_s {
     int oom; /* set by callbacks that could not allocate; checked after each batch */
 } replay_t;
 
-static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg)
+static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
+                      const ex_scores_t *ex)
 {
     replay_t *rp = opaque;
     int64_t last = feat_last_activity_ms(&s->rec->feat);
@@ -147,7 +151,7 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg)
     rp->sum->scored++;
     if (rp->scores)
         fprintf(rp->scores, "%s,%lld,%.6f\n", s->user_id, (long long)s->tick_ms, p);
-    if (pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg) != 0)
+    if (pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg, ex) != 0)
         rp->oom = 1;
 }
 
@@ -177,6 +181,7 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
     rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
                                        .score = p->score,
                                        .recency_days = p->recency_days,
+                                       .expert = {p->expert[0], p->expert[1], p->expert[2]},
                                        .seg = (int16_t)p->seg,
                                        .y = (int8_t)s->y,
                                        .in_window = 1};
@@ -513,15 +518,18 @@ static void write_reject(FILE *f, ev_reason_t r, const ev_event_t *ev, const cha
 static int finish_metrics(replay_t *rp, int64_t end_ms)
 {
     rp_summary_t *sum = rp->sum;
-    size_t n = 0;
-    bt_row_t *m = malloc((rp->nrows ? rp->nrows : 1) * sizeof(*m));
-    bt_row_t *r = malloc((rp->nrows ? rp->nrows : 1) * sizeof(*r));
-    if (!m || !r) {
+    size_t n = 0, cap = rp->nrows ? rp->nrows : 1;
+    bt_row_t *m = malloc(cap * sizeof(*m));
+    bt_row_t *r = malloc(cap * sizeof(*r));
+    bt_row_t *e = malloc(cap * sizeof(*e));
+    if (!m || !r || !e) {
         free(m);
         free(r);
+        free(e);
         return -1;
     }
     int64_t H = rp->cfg->label_horizon_ms;
+    int64_t first_tick = INT64_MAX, last_tick = INT64_MIN;
     for (size_t i = 0; i < rp->nrows; i++) {
         rp_row_t *row = &rp->rows[i];
         row->in_window = row->tick_ms + H <= end_ms;
@@ -529,6 +537,10 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
             continue; /* censored: the window reaches past the input */
         m[n] = (bt_row_t){row->tick_ms, row->score, row->y};
         r[n] = (bt_row_t){row->tick_ms, row->recency_days, row->y};
+        if (row->tick_ms < first_tick)
+            first_tick = row->tick_ms;
+        if (row->tick_ms > last_tick)
+            last_tick = row->tick_ms;
         if (row->seg >= 0 && row->seg < RP_MAX_SEGMENTS) {
             sum->seg_size[row->seg]++;
             sum->seg_positives[row->seg] += (size_t)row->y;
@@ -537,11 +549,35 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
     }
     sum->labelled = n;
     sum->censored = sum->scored - n;
-    int rc = bt_compute(m, n, &sum->model);
+    int rc = bt_compute(r, n, &sum->recency);
+    /* Each expert on the same snapshots (bt_compute sorts its rows: refill e each time). */
+    for (int x = 0; rc == 0 && x < EX_N; x++) {
+        size_t k = 0;
+        for (size_t i = 0; i < rp->nrows; i++)
+            if (rp->rows[i].in_window)
+                e[k++] = (bt_row_t){rp->rows[i].tick_ms, rp->rows[i].expert[x], rp->rows[i].y};
+        rc = bt_compute(e, k, &sum->experts[x]);
+    }
+    /* Early warning: snapshots of users active in the last RP_EARLY_DAYS days. Cold start:
+     * the first quarter of the labelled ticks' time span. */
+    size_t k = 0, q = 0;
+    int64_t quarter_end = first_tick + (last_tick - first_tick) / 4;
+    for (size_t i = 0; i < rp->nrows; i++) {
+        const rp_row_t *row = &rp->rows[i];
+        if (!row->in_window)
+            continue;
+        if (row->recency_days < RP_EARLY_DAYS)
+            e[k++] = (bt_row_t){row->tick_ms, row->score, row->y};
+        if (row->tick_ms <= quarter_end)
+            r[q++] = (bt_row_t){row->tick_ms, row->score, row->y};
+    }
+    sum->auc_early = bt_auc(e, k);
+    sum->auc_first_quarter = bt_auc(r, q);
     if (rc == 0)
-        rc = bt_compute(r, n, &sum->recency);
+        rc = bt_compute(m, n, &sum->model);
     free(m);
     free(r);
+    free(e);
     return rc;
 }
 
@@ -713,6 +749,15 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     sum->users = store_users(&st);
     sum->model_version = model_version(rp.model);
     sum->model_examples = model_examples_seen(rp.model);
+    {
+        const ex_t *ex = model_experts(rp.model);
+        const bgnbd_params_t *bg = ex_bgnbd_params(ex);
+        ex_weights(ex, sum->weights);
+        sum->bgnbd[0] = bg->r;
+        sum->bgnbd[1] = bg->alpha;
+        sum->bgnbd[2] = bg->a;
+        sum->bgnbd[3] = bg->b;
+    }
     sum->k = model_k(rp.model);
     if (rp.scores && (fflush(rp.scores) != 0 || ferror(rp.scores))) {
         snprintf(errstr, errstr_size, "%s: write failed: %s", o->scores_out, strerror(errno));
@@ -825,6 +870,15 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
         print_metrics_json(out, &s->model);
         fputs(",\"recency_baseline\":", out);
         print_metrics_json(out, &s->recency);
+        fputs(",\"experts\":{", out);
+        for (int x = 0; x < EX_N; x++) {
+            fprintf(out, "%s\"%s\":", x ? "," : "", ex_name((ex_expert_t)x));
+            print_metrics_json(out, &s->experts[x]);
+        }
+        fputs("},", out);
+        print_json_num(out, "auc_early_warning", s->auc_early, 0);
+        fputc(',', out);
+        print_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);
         fputs(",\"segments\":[", out);
         for (int k = 0, first = 1; k < s->k && k < RP_MAX_SEGMENTS; k++) {
             fprintf(out, "%s{\"segment\":%d,\"snapshots\":%zu,", first ? "" : ",", k,
@@ -850,6 +904,18 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
             s->model.ticks);
     print_metrics_text(out, "model", &s->model);
     print_metrics_text(out, "recency", &s->recency);
+    /* The recency expert ranks like the baseline above; its row is in --json. */
+    print_metrics_text(out, "bgnbd", &s->experts[EX_BGNBD]);
+    print_metrics_text(out, "logreg", &s->experts[EX_LOGREG]);
+    fprintf(out,
+            "  early-warning auc %.4f (users active in the last %d days), first-quarter auc "
+            "%.4f\n",
+            s->auc_early, RP_EARLY_DAYS, s->auc_first_quarter);
+    fprintf(out,
+            "experts    weights recency %.3f, bgnbd %.3f, logreg %.3f; BG/NBD r %.4g alpha "
+            "%.4g d a %.4g b %.4g\n",
+            s->weights[0], s->weights[1], s->weights[2], s->bgnbd[0], s->bgnbd[1], s->bgnbd[2],
+            s->bgnbd[3]);
     fprintf(out, "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu)\n",
             s->alerts, s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_bucket[ALERT_MEDIUM],
             s->alerts_by_bucket[ALERT_LOW], s->alerts_by_arm[ALERT_TREATMENT],

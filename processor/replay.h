@@ -11,6 +11,7 @@
 #include "backtest.h"
 #include "codec.h"
 #include "config.h"
+#include "experts.h"
 
 typedef struct rp_opts_s {
     const char *input;         /* .avro container file, JSON lines (.jsonl[.gz], .ndjson,
@@ -33,6 +34,7 @@ typedef struct rp_opts_s {
 } rp_opts_t;
 
 #define RP_MAX_SEGMENTS 64
+#define RP_EARLY_DAYS   14
 
 /* One labelled snapshot as the backtest keeps it: the prequential score given at tick_ms,
  * the recency baseline (days since last activity at tick_ms), the segment at scoring time
@@ -41,6 +43,7 @@ typedef struct rp_opts_s {
 typedef struct rp_row_s {
     int64_t tick_ms;
     float score, recency_days;
+    float expert[EX_N]; /* each expert's probability (experts.h) */
     int16_t seg;
     int8_t y;
     int8_t in_window;
@@ -52,11 +55,16 @@ typedef struct rp_summary_s {
     size_t users;
     int64_t first_event_ms, last_event_ms, end_ms;
     size_t ticks;
-    size_t scored;        /* snapshots scored (= rows of --scores-out) */
-    size_t labelled;      /* snapshots with a label known before the end */
-    size_t censored;      /* scored, label unknown at the end (window past the end) */
-    bt_metrics_t model;   /* the model's prequential scores on the labelled snapshots */
-    bt_metrics_t recency; /* baseline: days since last activity, same snapshots */
+    size_t scored;              /* snapshots scored (= rows of --scores-out) */
+    size_t labelled;            /* snapshots with a label known before the end */
+    size_t censored;            /* scored, label unknown at the end (window past the end) */
+    bt_metrics_t model;         /* the model's prequential scores on the labelled snapshots */
+    bt_metrics_t recency;       /* baseline: days since last activity, same snapshots */
+    bt_metrics_t experts[EX_N]; /* each expert's own scores, same snapshots */
+    double auc_early;           /* model AUC on users active in the last RP_EARLY_DAYS days */
+    double auc_first_quarter;   /* model AUC over the first quarter of the ticks' span */
+    double weights[EX_N];       /* the experts' final weights */
+    double bgnbd[4];            /* final BG/NBD r, alpha (days), a, b */
     uint64_t model_version, model_examples;
     int k;
     size_t alerts, alerts_by_bucket[3], alerts_by_arm[2]; /* alert_bucket_t, alert_arm_t */

@@ -83,7 +83,7 @@ static size_t policy_alerts(alert_t *out, size_t cap)
             int seg;
             int64_t t = T0 + k * 20 * DAY;
             feat_vector(&st, t, x);
-            model_score(m, x, 1, z, &p, &seg);
+            model_score(m, x, NULL, 1, z, &p, &seg, NULL);
             alert_input_t in = {.user_id = users[u],
                                 .trigger = {.is_event = k == 2,
                                             .tick_ms = t,

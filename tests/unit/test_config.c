@@ -112,7 +112,7 @@ static const struct {
     {"model.l2", "number", "1e-4"},
     {"model.kmeans_half_life", "number", "100000"},
     {"model.scaler_half_life", "number", "0"},
-    {"model.class_weight", "enum", "none"},
+    {"model.class_weight", "enum", "balanced"},
     {"alert.threshold", "number", "0.7"},
     {"alert.top_percent", "number", "0"},
     {"alert.cooldown", "duration", "14d"},
@@ -163,7 +163,7 @@ static void test_defaults(void **state)
     assert_true(c->model_l2 == 1e-4);
     assert_true(c->model_kmeans_half_life == 100000.0);
     assert_true(c->model_scaler_half_life == 0.0);
-    assert_int_equal(c->model_class_weight, 0);
+    assert_int_equal(c->model_class_weight, 1);
     assert_true(c->alert_threshold == 0.7);
     assert_true(c->alert_top_percent == 0.0);
     assert_int_equal(c->alert_cooldown_ms, 14LL * 86400000);
@@ -529,7 +529,7 @@ static void test_env(void **state)
         "CHURNSTREAM_CONFIG=/does/not/matter",
         "CHURNSTREAM_REDIS_PORT=7000",
         "CHURNSTREAM_ALERT_HOLDOUT_PERCENT=25",
-        "CHURNSTREAM_MODEL_CLASS_WEIGHT=balanced",
+        "CHURNSTREAM_MODEL_CLASS_WEIGHT=none",
         "CHURNSTREAM_KAFKA_BOOTSTRAP_SERVERS=broker:9093",
         "CHURNSTREAM_KAFKA_SASL_PASSWORD=hunter2",
         "CHURNSTREAM_REDIS_PASSWORD=s3cret",
@@ -541,7 +541,7 @@ static void test_env(void **state)
         fail_msg("env rejected: %s", err);
     assert_int_equal(c->redis_port, 7000);
     assert_true(c->alert_holdout_percent == 25.0);
-    assert_int_equal(c->model_class_weight, 1);
+    assert_int_equal(c->model_class_weight, 0);
     assert_string_equal(c->redis_password, "s3cret");
     assert_int_equal(c->kafka_count, 2);
     assert_string_equal(c->kafka_keys[0], "bootstrap.servers");

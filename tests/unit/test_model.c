@@ -50,7 +50,7 @@ static model_t *trained_model(uint64_t seed, size_t n, const size_t *batches, si
     size_t off = 0;
     for (size_t b = 0; off < n; b = (b + 1) % n_batches) {
         size_t len = batches[b] < n - off ? batches[b] : n - off;
-        model_score(m, x + off * DIM, len, z, p, seg);
+        model_score(m, x + off * DIM, NULL, len, z, p, seg, NULL);
         pm_add(model_metrics(m), p, y + off, len);
         assert_int_equal(model_train(m, x + off * DIM, y + off, len, NULL), 0);
         off += len;
@@ -88,7 +88,7 @@ static void test_pipeline_learns(void **state)
     float x[2 * DIM], y[2], z[2 * DIM], p[2];
     int seg[2];
     make_data(2, 77, x, y);
-    model_score(m, x, 2, z, p, seg);
+    model_score(m, x, NULL, 2, z, p, seg, NULL);
     assert_true(seg[0] >= 0 && seg[0] < K && seg[1] >= 0 && seg[1] < K);
     assert_true(p[0] > 0 && p[0] < 1);
     model_destroy(m);
@@ -116,7 +116,7 @@ static void test_new_rejects_bad_params(void **state)
     model_t *m = model_new(DIM, K, 1, NULL, err, sizeof(err));
     float x[DIM] = {1, 2, 3, 4, 5, 6}, z[DIM], pr;
     int seg;
-    model_score(m, x, 1, z, &pr, &seg);
+    model_score(m, x, NULL, 1, z, &pr, &seg, NULL);
     assert_float_equal(pr, 0.5f, 0);
     assert_int_equal(seg, -1);
     model_destroy(m);
@@ -180,8 +180,8 @@ static void test_roundtrip_identical(void **state)
     make_data(200, 55, x, y);
     assert_int_equal(model_train(m, x, y, 200, NULL), 0);
     assert_int_equal(model_train(back, x, y, 200, NULL), 0);
-    model_score(m, x, 200, z, p1, s1);
-    model_score(back, x, 200, z, p2, s2);
+    model_score(m, x, NULL, 200, z, p1, s1, NULL);
+    model_score(back, x, NULL, 200, z, p2, s2, NULL);
     assert_memory_equal(p1, p2, sizeof(p1));
     assert_memory_equal(s1, s2, sizeof(s1));
     free(buf);

@@ -17,6 +17,15 @@
 #include "feat.h"
 #include "report.h"
 
+/* A backtest row: tick, score, recency days, segment, label, in_window. */
+#define ROW(t, sc, rec, sg, yy, win)                                                               \
+    ((rp_row_t){.tick_ms = (t),                                                                    \
+                .score = (sc),                                                                     \
+                .recency_days = (rec),                                                             \
+                .seg = (int16_t)(sg),                                                              \
+                .y = (int8_t)(yy),                                                                 \
+                .in_window = (int8_t)(win)})
+
 #define N(a)     (sizeof(a) / sizeof((a)[0]))
 #define T0_MS    (19726LL * 86400000LL) /* 2024-01-04, a multiple of 7 days */
 #define WEEK_MS  (7LL * 86400000LL)
@@ -256,11 +265,9 @@ static void test_calibration_table(void **state)
     (void)state;
     /* Bin [0.1, 0.2): scores .125 (y 0), .175 (y 1) -> mean .15, rate .5; bin [0.9, 1]:
      * .95 (y 1) and 1.0 is not possible from a sigmoid, but must land in the top bin. */
-    rp_row_t rows[] = {{T0_MS, .125f, 1, 0, 0, 1},
-                       {T0_MS, .175f, 2, 0, 1, 1},
-                       {T0_MS, .95f, 3, 1, 1, 1},
-                       {T0_MS, 1.0f, 3, 1, 1, 1},
-                       {T0_MS, .55f, 4, 1, 0, 1}};
+    rp_row_t rows[] = {ROW(T0_MS, .125f, 1, 0, 0, 1), ROW(T0_MS, .175f, 2, 0, 1, 1),
+                       ROW(T0_MS, .95f, 3, 1, 1, 1), ROW(T0_MS, 1.0f, 3, 1, 1, 1),
+                       ROW(T0_MS, .55f, 4, 1, 0, 1)};
     model_t *m = trained_model();
     char *s = write_and_read("cal.html", rows, N(rows), m);
     assert_well_formed(s);
@@ -288,9 +295,8 @@ static void test_roc_downsampled(void **state)
     /* 3000 distinct scores: the exact curve has 3001 vertices, the SVG at most 500. */
     static rp_row_t rows[3000];
     for (int i = 0; i < 3000; i++)
-        rows[i] =
-            (rp_row_t){T0_MS + (i % 3) * WEEK_MS, (float)(i + 1) / 3001.0f,     (float)(i % 97),
-                       (int16_t)(i % 2),          (int8_t)((i * 7919) % 5 < 2), 1};
+        rows[i] = ROW(T0_MS + (i % 3) * WEEK_MS, (float)(i + 1) / 3001.0f, (float)(i % 97),
+                      (int16_t)(i % 2), (int8_t)((i * 7919) % 5 < 2), 1);
     char *s = write_and_read("roc.html", rows, N(rows), NULL);
     assert_well_formed(s);
     const char *roc = strstr(s, "<title>ROC curve");
@@ -311,7 +317,7 @@ static void test_roc_downsampled(void **state)
 static void fill_one_class(rp_row_t *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        rows[i] = (rp_row_t){T0_MS + (int64_t)(i % 3) * WEEK_MS, 0.3f, 2, 0, 1, 1};
+        rows[i] = ROW(T0_MS + (int64_t)(i % 3) * WEEK_MS, 0.3f, 2, 0, 1, 1);
 }
 
 static void test_edge_cases(void **state)

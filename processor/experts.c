@@ -1,0 +1,329 @@
+/* Experts and their Hedge weighting (experts.h). */
+#include "experts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EX_WEEK_MS (7 * FEAT_DAY_MS)
+
+typedef struct ex_tick_s {
+    int64_t tick_ms;
+    double n;          /* labelled snapshots */
+    double loss[EX_N]; /* summed log-loss */
+} ex_tick_t;
+
+struct ex_s {
+    double horizon_days;
+    bgnbd_params_t bg;
+    int64_t fit_tick_ms; /* INT64_MIN: never fitted */
+    double fit_users, fit_loglik;
+    int fit_iterations;
+    /* Hedge */
+    double loss[EX_N];      /* discounted sums of per-tick mean log-losses */
+    uint64_t ticks_folded;  /* complete ticks measured */
+    int64_t last_folded_ms; /* INT64_MIN: none */
+    ex_tick_t *pending;     /* incomplete ticks, ascending tick_ms */
+    size_t npending, cap;
+};
+
+static const char *const names[EX_N] = {"recency", "bgnbd", "logreg"};
+
+const char *ex_name(ex_expert_t e)
+{
+    return (unsigned)e < EX_N ? names[e] : "?";
+}
+
+void ex_summary_of(const feat_state_t *st, int64_t t_ms, ex_summary_t *out)
+{
+    out->rep = out->t_x = out->age = 0;
+    if (st->first_activity_ms == FEAT_NEVER || st->last_activity_ms == FEAT_NEVER)
+        return;
+    int64_t first_day = feat_day_of(st->first_activity_ms);
+    int64_t last_day = feat_day_of(st->last_activity_ms);
+    if (t_ms < st->last_activity_ms)
+        t_ms = st->last_activity_ms;
+    unsigned days = feat_lifetime_active_days(st);
+    out->rep = days > 1 ? (double)(days - 1) : 0.0;
+    out->t_x = out->rep > 0 ? (double)(last_day - first_day) : 0.0;
+    out->age = (double)(t_ms - first_day * FEAT_DAY_MS) / (double)FEAT_DAY_MS;
+    if (out->age < out->t_x)
+        out->age = out->t_x;
+}
+
+ex_t *ex_new(double horizon_days)
+{
+    if (!(horizon_days > 0) || !isfinite(horizon_days))
+        return NULL;
+    ex_t *ex = calloc(1, sizeof(*ex));
+    if (!ex)
+        return NULL;
+    ex->horizon_days = horizon_days;
+    bgnbd_params_default(&ex->bg);
+    ex->fit_tick_ms = INT64_MIN;
+    ex->last_folded_ms = INT64_MIN;
+    return ex;
+}
+
+void ex_destroy(ex_t *ex)
+{
+    if (!ex)
+        return;
+    free(ex->pending);
+    free(ex);
+}
+
+double ex_horizon_days(const ex_t *ex)
+{
+    return ex->horizon_days;
+}
+
+void ex_set_horizon_days(ex_t *ex, double horizon_days)
+{
+    if (horizon_days > 0 && isfinite(horizon_days))
+        ex->horizon_days = horizon_days;
+}
+
+double ex_recency_prior(double d)
+{
+    if (!(d > 0))
+        d = 0;
+    double l = log1p(d);
+    return 0.02 + 0.96 * l / (l + 2.0);
+}
+
+static double clip(double p)
+{
+    return p < EX_P_MIN ? EX_P_MIN : p > 1 - EX_P_MIN ? 1 - EX_P_MIN : p;
+}
+
+static double logit(double p)
+{
+    p = clip(p);
+    return log(p / (1 - p));
+}
+
+void ex_weights(const ex_t *ex, double w[EX_N])
+{
+    double prior[EX_N] = {EX_PRIOR_RECENCY, 1 - EX_PRIOR_RECENCY, 0};
+    if (ex->ticks_folded > 0) {
+        prior[EX_BGNBD] = prior[EX_LOGREG] = (1 - EX_PRIOR_RECENCY) / 2;
+    }
+    double lmin = INFINITY;
+    for (int i = 0; i < EX_N; i++)
+        if (prior[i] > 0 && ex->loss[i] < lmin)
+            lmin = ex->loss[i];
+    double sum = 0;
+    for (int i = 0; i < EX_N; i++) {
+        w[i] = prior[i] > 0 ? prior[i] * exp(-EX_HEDGE_ETA * (ex->loss[i] - lmin)) : 0;
+        sum += w[i];
+    }
+    for (int i = 0; i < EX_N; i++)
+        w[i] /= sum;
+}
+
+void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_t *out)
+{
+    out->p[EX_RECENCY] = ex_recency_prior(s->age - s->t_x);
+    out->p[EX_BGNBD] = bgnbd_p_none(&ex->bg, s->rep, s->t_x, s->age, ex->horizon_days);
+    out->p[EX_LOGREG] = p_logreg;
+    double w[EX_N], z = 0;
+    ex_weights(ex, w);
+    for (int i = 0; i < EX_N; i++) {
+        out->p[i] = clip(out->p[i]);
+        if (w[i] > 0)
+            z += w[i] * logit(out->p[i]);
+    }
+    out->blend = 1.0 / (1.0 + exp(-z));
+}
+
+int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms)
+{
+    ex->fit_tick_ms = tick_ms;
+    bgnbd_fit_info_t info;
+    bgnbd_params_t p = ex->bg;
+    if (bgnbd_fit(table, &p, EX_FIT_MAX_ITER, &info) != 0)
+        return -1;
+    ex->bg = p;
+    ex->fit_users = bgnbd_table_weight(table);
+    ex->fit_loglik = info.loglik;
+    ex->fit_iterations = info.iterations;
+    return 0;
+}
+
+int64_t ex_fit_tick_ms(const ex_t *ex)
+{
+    return ex->fit_tick_ms;
+}
+
+const bgnbd_params_t *ex_bgnbd_params(const ex_t *ex)
+{
+    return &ex->bg;
+}
+
+void ex_fit_stats(const ex_t *ex, double *users, double *loglik, int *iterations)
+{
+    if (users)
+        *users = ex->fit_users;
+    if (loglik)
+        *loglik = ex->fit_loglik;
+    if (iterations)
+        *iterations = ex->fit_iterations;
+}
+
+/* The pending slot of tick_ms, inserted in order; NULL on out of memory or when full. */
+static ex_tick_t *pending_slot(ex_t *ex, int64_t tick_ms)
+{
+    size_t i = ex->npending;
+    while (i > 0 && ex->pending[i - 1].tick_ms > tick_ms)
+        i--;
+    if (i > 0 && ex->pending[i - 1].tick_ms == tick_ms)
+        return &ex->pending[i - 1];
+    if (ex->npending == EX_MAX_PENDING)
+        return NULL;
+    if (ex->npending == ex->cap) {
+        size_t cap = ex->cap ? ex->cap * 2 : 32;
+        ex_tick_t *np = realloc(ex->pending, cap * sizeof(*np));
+        if (!np)
+            return NULL;
+        ex->pending = np;
+        ex->cap = cap;
+    }
+    memmove(&ex->pending[i + 1], &ex->pending[i], (ex->npending - i) * sizeof(*ex->pending));
+    ex->npending++;
+    memset(&ex->pending[i], 0, sizeof(*ex->pending));
+    ex->pending[i].tick_ms = tick_ms;
+    return &ex->pending[i];
+}
+
+int ex_observe(ex_t *ex, int64_t tick_ms, const ex_scores_t *sc, int y)
+{
+    if (ex->last_folded_ms != INT64_MIN && tick_ms <= ex->last_folded_ms)
+        return 0; /* a tick already complete (cannot happen in order; never measured twice) */
+    ex_tick_t *t = pending_slot(ex, tick_ms);
+    if (!t)
+        return -1;
+    t->n += 1;
+    for (int i = 0; i < EX_N; i++) {
+        double p = clip(sc->p[i]);
+        t->loss[i] -= y ? log(p) : log1p(-p);
+    }
+    return 0;
+}
+
+int ex_complete_through(ex_t *ex, int64_t through_ms)
+{
+    size_t k = 0;
+    while (k < ex->npending && ex->pending[k].tick_ms <= through_ms) {
+        const ex_tick_t *t = &ex->pending[k++];
+        double gap_ms = ex->last_folded_ms == INT64_MIN ? (double)EX_WEEK_MS
+                                                        : (double)(t->tick_ms - ex->last_folded_ms);
+        double decay = exp2(-gap_ms / (EX_HEDGE_HALF_LIFE_DAYS * (double)FEAT_DAY_MS));
+        double scale = gap_ms >= (double)EX_WEEK_MS ? 1.0 : gap_ms / (double)EX_WEEK_MS;
+        for (int i = 0; i < EX_N; i++)
+            ex->loss[i] = decay * ex->loss[i] + (t->n > 0 ? scale * t->loss[i] / t->n : 0);
+        ex->last_folded_ms = t->tick_ms;
+        if (t->n > 0)
+            ex->ticks_folded++;
+    }
+    memmove(ex->pending, ex->pending + k, (ex->npending - k) * sizeof(*ex->pending));
+    ex->npending -= k;
+    return (int)k;
+}
+
+void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded)
+{
+    for (int i = 0; i < EX_N; i++)
+        loss[i] = ex->loss[i];
+    if (ticks_folded)
+        *ticks_folded = ex->ticks_folded;
+}
+
+/* ---- snapshot section ----
+ * f64 horizon_days | f64 r, alpha, a, b | u64 fit_tick_ms | f64 fit_users, fit_loglik |
+ * u32 fit_iterations | f64 loss[EX_N] | u64 ticks_folded | u64 last_folded_ms |
+ * u32 npending | npending x (u64 tick_ms, f64 n, f64 loss[EX_N]) */
+void ex_encode(const ex_t *ex, mw_buf_t *b)
+{
+    mw_put_f64(b, ex->horizon_days);
+    mw_put_f64(b, ex->bg.r);
+    mw_put_f64(b, ex->bg.alpha);
+    mw_put_f64(b, ex->bg.a);
+    mw_put_f64(b, ex->bg.b);
+    mw_put_u64(b, (uint64_t)ex->fit_tick_ms);
+    mw_put_f64(b, ex->fit_users);
+    mw_put_f64(b, ex->fit_loglik);
+    mw_put_u32(b, (uint32_t)ex->fit_iterations);
+    for (int i = 0; i < EX_N; i++)
+        mw_put_f64(b, ex->loss[i]);
+    mw_put_u64(b, ex->ticks_folded);
+    mw_put_u64(b, (uint64_t)ex->last_folded_ms);
+    mw_put_u32(b, (uint32_t)ex->npending);
+    for (size_t i = 0; i < ex->npending; i++) {
+        mw_put_u64(b, (uint64_t)ex->pending[i].tick_ms);
+        mw_put_f64(b, ex->pending[i].n);
+        for (int j = 0; j < EX_N; j++)
+            mw_put_f64(b, ex->pending[i].loss[j]);
+    }
+}
+
+static int positive(double v)
+{
+    return isfinite(v) && v > 0;
+}
+
+ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
+{
+    double h = mw_get_f64(r);
+    ex_t *ex = ex_new(positive(h) ? h : 1);
+    if (!ex) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    ex->bg.r = mw_get_f64(r);
+    ex->bg.alpha = mw_get_f64(r);
+    ex->bg.a = mw_get_f64(r);
+    ex->bg.b = mw_get_f64(r);
+    ex->fit_tick_ms = (int64_t)mw_get_u64(r);
+    ex->fit_users = mw_get_f64(r);
+    ex->fit_loglik = mw_get_f64(r);
+    ex->fit_iterations = (int)mw_get_u32(r);
+    int bad = !positive(h) || !positive(ex->bg.r) || !positive(ex->bg.alpha) ||
+              !positive(ex->bg.a) || !positive(ex->bg.b) || !isfinite(ex->fit_users) ||
+              !isfinite(ex->fit_loglik) || ex->fit_iterations < 0;
+    for (int i = 0; i < EX_N; i++) {
+        ex->loss[i] = mw_get_f64(r);
+        bad |= !isfinite(ex->loss[i]) || ex->loss[i] < 0;
+    }
+    ex->ticks_folded = mw_get_u64(r);
+    ex->last_folded_ms = (int64_t)mw_get_u64(r);
+    uint32_t n = mw_get_u32(r);
+    /* Each pending tick takes 16 + 8 EX_N bytes: refuse counts the input cannot hold. */
+    if (!bad && !r->failed && (n > EX_MAX_PENDING || n > (r->len - r->off) / (16 + 8 * EX_N)))
+        bad = 1;
+    for (uint32_t i = 0; !bad && !r->failed && i < n; i++) {
+        int64_t tick = (int64_t)mw_get_u64(r);
+        if (i > 0 && tick <= ex->pending[i - 1].tick_ms) {
+            bad = 1;
+            break;
+        }
+        ex_tick_t *t = pending_slot(ex, tick);
+        if (!t) {
+            bad = 1;
+            break;
+        }
+        t->n = mw_get_f64(r);
+        bad |= !isfinite(t->n) || t->n < 0;
+        for (int j = 0; j < EX_N; j++) {
+            t->loss[j] = mw_get_f64(r);
+            bad |= !isfinite(t->loss[j]) || t->loss[j] < 0;
+        }
+    }
+    if (bad || r->failed) {
+        snprintf(errstr, errstr_size, "experts section corrupt or truncated");
+        ex_destroy(ex);
+        return NULL;
+    }
+    return ex;
+}

@@ -1,0 +1,108 @@
+/* The experts behind the churn score and their online weighting (DESIGN.md section 5).
+ *
+ * Three experts score every snapshot:
+ *  - recency: a fixed monotone map of days since the last activity (no parameters);
+ *  - BG/NBD (bgnbd.h): P(no activity in [T, T+H)) from the user's (x, t_x, T) summary and the
+ *    population parameters, refitted by maximum likelihood once per tick on the users the
+ *    pipeline holds; it needs no churn labels, so it scores well from the first tick;
+ *  - the logistic regression on the feature vector, calibrated (calibrator.h).
+ * The published probability is a weighted geometric pool of the three,
+ *     p = sigmoid(sum_i w_i logit(p_i)),
+ * with weights from Hedge (exponentially weighted forecaster) on each expert's mean log-loss
+ * per complete tick (every label of the tick known, so no class-dependent delay bias):
+ *     w_i = pi_i exp(-eta L_i) / sum_j pi_j exp(-eta L_j),
+ * L_i the sum over complete ticks, discounted with half-life EX_HEDGE_HALF_LIFE_DAYS, of the
+ * tick's mean log-loss (probabilities clipped to [EX_P_MIN, 1 - EX_P_MIN], so one tick's
+ * loss is at most ln(1/EX_P_MIN) = 9.2) scaled by min(1, tick gap / 7 days), so daily and
+ * weekly ticks learn at the same rate per week. Why this pool: log-loss is convex in the
+ * logit, so the pool's loss is at most the weighted mean of the experts' losses, and Hedge's
+ * weighted mean is within ln(1/pi_i) / eta + eta n 9.2^2 / 8 of expert i's over n ticks, for
+ * every sequence of outcomes (without discounting); the pool therefore tracks the best
+ * expert from the first complete tick on, on any log, with no labels needed before it.
+ * Priors pi: recency EX_PRIOR_RECENCY, the rest split between BG/NBD and the regression;
+ * the regression joins (its prior mass goes to BG/NBD until then) once a complete tick has
+ * measured it.
+ *
+ * Units: summaries and the horizon in days, times in Unix epoch ms. Deterministic: the same
+ * calls in the same order give the same bits. */
+#ifndef CS_EXPERTS_H
+#define CS_EXPERTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bgnbd.h"
+#include "feat.h"
+#include "model_wire.h"
+
+#define EX_N 3
+typedef enum { EX_RECENCY = 0, EX_BGNBD, EX_LOGREG } ex_expert_t;
+
+#define EX_P_MIN                1e-4
+#define EX_PRIOR_RECENCY        0.05
+#define EX_HEDGE_ETA            1.0
+#define EX_HEDGE_HALF_LIFE_DAYS 180.0
+/* Newton steps per refit (warm-started: usually 1-3 are used). */
+#define EX_FIT_MAX_ITER 30
+/* Pending (incomplete) ticks kept for the weighting; a tick beyond that is not measured. */
+#define EX_MAX_PENDING 4096
+
+/* A user's buy-till-you-die summary at a time t, in days from the UTC day of the first
+ * activity: rep = repeat active days (lifetime active days - 1), t_x = day of the last
+ * activity - day of the first, age = (t - midnight of the first day) / 1 day. All 0 for a
+ * user with no activity. Invariants: 0 <= t_x <= age, rep = 0 => t_x = 0. */
+typedef struct ex_summary_s {
+    double rep, t_x, age;
+} ex_summary_t;
+
+/* Summary of state st at t_ms (t_ms before the last activity reads at the last activity). */
+void ex_summary_of(const feat_state_t *st, int64_t t_ms, ex_summary_t *out);
+
+/* What every expert says about one snapshot, and the pool. Probabilities of churn. */
+typedef struct ex_scores_s {
+    double p[EX_N];
+    double blend;
+} ex_scores_t;
+
+typedef struct ex_s ex_t;
+
+/* horizon_days: H of the labels (> 0). NULL on a bad argument or out of memory. */
+ex_t *ex_new(double horizon_days);
+void ex_destroy(ex_t *ex);
+
+double ex_horizon_days(const ex_t *ex);
+/* The label horizon of the configuration that loads a snapshot (> 0; ignored otherwise). */
+void ex_set_horizon_days(ex_t *ex, double horizon_days);
+
+/* The recency expert alone (no state): a monotone map of days since the last activity. */
+double ex_recency_prior(double days_since_activity);
+
+/* Scores one snapshot: p_logreg is the calibrated regression's probability. */
+void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_t *out);
+
+/* Refits BG/NBD on table (summaries at tick_ms), warm-started from the current fit; records
+ * tick_ms as the fit's tick. Returns 0, or -1 when the table cannot identify the model (no
+ * repeat activity yet): the previous parameters stay. */
+int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms);
+/* Tick of the last refit attempt (INT64_MIN before the first). */
+int64_t ex_fit_tick_ms(const ex_t *ex);
+const bgnbd_params_t *ex_bgnbd_params(const ex_t *ex);
+/* Users and log-likelihood of the last successful fit (0 before). */
+void ex_fit_stats(const ex_t *ex, double *users, double *loglik, int *iterations);
+
+/* A labelled snapshot of tick_ms: its scores (ex_score, before any learning from it) go
+ * into the tick's loss. Returns 0, -1 on out of memory or EX_MAX_PENDING ticks pending. */
+int ex_observe(ex_t *ex, int64_t tick_ms, const ex_scores_t *sc, int y);
+/* Every tick <= through_ms is complete: folds their losses into the weights, in tick
+ * order. Returns the number of ticks folded. */
+int ex_complete_through(ex_t *ex, int64_t through_ms);
+/* Current weights (sum 1) and the discounted losses behind them; complete ticks folded. */
+void ex_weights(const ex_t *ex, double w[EX_N]);
+void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded);
+
+const char *ex_name(ex_expert_t e);
+
+void ex_encode(const ex_t *ex, mw_buf_t *b);
+ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,240 @@
+/* Experts and their Hedge weighting (experts.h): the BTYD summary of a state, BG/NBD
+ * before any label, the regression joining after the first complete tick, the weights
+ * moving to the best expert, the regret bound on an adversarial label sequence, the
+ * pool's convexity bound, and the snapshot section's round trip and corruption checks. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "experts.h"
+#include "rng.h"
+
+#define DAY  86400000LL
+#define WEEK (7 * DAY)
+
+static ev_event_t purchase(int64_t t_ms)
+{
+    ev_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.user_id[0] = 'u';
+    ev.user_id_len = 1;
+    ev.event_time_ms = t_ms;
+    ev.type = EV_PURCHASE;
+    ev.amount = 10;
+    return ev;
+}
+
+static void test_summary_of_state(void **state)
+{
+    (void)state;
+    feat_state_t st;
+    feat_state_init(&st);
+    ex_summary_t s;
+    ex_summary_of(&st, 100 * DAY, &s);
+    assert_true(s.rep == 0 && s.t_x == 0 && s.age == 0);
+    /* Days 10 (twice), 12 and 20, read at the midnight of day 30. */
+    const int64_t times[] = {10 * DAY + 3600000, 10 * DAY + 7200000, 12 * DAY + 60000,
+                             20 * DAY + 1000};
+    for (size_t i = 0; i < 4; i++) {
+        ev_event_t ev = purchase(times[i]);
+        feat_apply(&st, &ev);
+    }
+    ex_summary_of(&st, 30 * DAY, &s);
+    assert_true(s.rep == 2);  /* 3 distinct active days */
+    assert_true(s.t_x == 10); /* day 20 - day 10 */
+    assert_true(s.age == 20); /* midnight of day 30 - midnight of day 10 */
+    ex_summary_of(&st, 30 * DAY + DAY / 2, &s);
+    assert_true(s.age == 20.5); /* fractional days between ticks */
+    /* A single active day: x = 0, t_x = 0. */
+    feat_state_init(&st);
+    ev_event_t ev = purchase(5 * DAY + 1);
+    feat_apply(&st, &ev);
+    ex_summary_of(&st, 7 * DAY, &s);
+    assert_true(s.rep == 0 && s.t_x == 0 && s.age == 2);
+}
+
+/* Before any complete tick the pool is BG/NBD and the recency prior only: an untrained
+ * regression (p = 0.5 everywhere) must not move it. */
+static void test_bgnbd_leads_before_labels(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(90);
+    assert_non_null(ex);
+    double w[EX_N];
+    ex_weights(ex, w);
+    assert_true(w[EX_LOGREG] == 0);
+    assert_true(w[EX_BGNBD] > 0.9);
+    ex_summary_t quiet = {.rep = 10, .t_x = 30, .age = 200}; /* frequent buyer, gone quiet */
+    ex_summary_t busy = {.rep = 10, .t_x = 199, .age = 200};
+    ex_scores_t a, b;
+    ex_score(ex, &quiet, 0.5, &a);
+    ex_score(ex, &busy, 0.5, &b);
+    assert_true(a.blend > b.blend);
+    assert_true(a.p[EX_BGNBD] > b.p[EX_BGNBD]);
+    ex_destroy(ex);
+}
+
+/* Feeds one tick: n snapshots, expert probabilities p[i] given y, folded at once. */
+static void feed_tick(ex_t *ex, int64_t tick, int n, double pos_rate, const double p1[EX_N],
+                      const double p0[EX_N], rng_t *r)
+{
+    for (int k = 0; k < n; k++) {
+        int y = rng_uniform(r) < pos_rate;
+        ex_scores_t sc;
+        for (int i = 0; i < EX_N; i++)
+            sc.p[i] = y ? p1[i] : p0[i];
+        assert_int_equal(ex_observe(ex, tick, &sc, y), 0);
+    }
+    assert_int_equal(ex_complete_through(ex, tick), 1);
+}
+
+static void test_weights_move_to_best(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(90);
+    rng_t r;
+    rng_seed(&r, 5);
+    /* The regression separates the classes, BG/NBD barely, recency not at all. */
+    const double p1[EX_N] = {0.4, 0.55, 0.8}, p0[EX_N] = {0.4, 0.45, 0.2};
+    feed_tick(ex, 0, 500, 0.4, p1, p0, &r);
+    double w[EX_N];
+    ex_weights(ex, w);
+    assert_true(w[EX_LOGREG] > 0); /* joined after one complete tick */
+    for (int t = 1; t < 20; t++)
+        feed_tick(ex, t * WEEK, 500, 0.4, p1, p0, &r);
+    ex_weights(ex, w);
+    assert_true(w[EX_LOGREG] > 0.99);
+    double loss[EX_N];
+    uint64_t ticks;
+    ex_losses(ex, loss, &ticks);
+    assert_int_equal(ticks, 20);
+    assert_true(loss[EX_LOGREG] < loss[EX_BGNBD] && loss[EX_BGNBD] < loss[EX_RECENCY]);
+    /* An incomplete tick changes nothing; an old tick is not measured twice. */
+    ex_scores_t sc = {.p = {0.5, 0.5, 0.01}};
+    assert_int_equal(ex_observe(ex, 30 * WEEK, &sc, 1), 0);
+    double w2[EX_N];
+    ex_weights(ex, w2);
+    assert_memory_equal(w, w2, sizeof(w));
+    assert_int_equal(ex_observe(ex, 3 * WEEK, &sc, 1), 0);
+    assert_int_equal(ex_complete_through(ex, 29 * WEEK), 0);
+    ex_destroy(ex);
+}
+
+static double logit(double p)
+{
+    return log(p / (1 - p));
+}
+
+/* Hedge's guarantee on an adversarial sequence: each tick the adversary labels every
+ * snapshot against the pool's current leaning. Two experts (BG/NBD, regression) with
+ * fixed opposite opinions; recency stays at 0.5. The pool's mean log-loss summed over the
+ * ticks, L_pool, is at most the weighted mean of the experts' (convexity of log-loss in
+ * the logit), and the weighted mean is within ln(1/pi_i)/eta + eta n l_max^2 / 8 of expert
+ * i's total (Hedge, losses in [0, l_max]); discounting only forgets, and with a half-life
+ * of 26 ticks over 12 ticks the bound holds with the loss totals it tracks. */
+static void test_adversarial_regret(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(90);
+    const double pb = 0.2, pl = 0.8; /* churn probability said by BG/NBD and the regression */
+    const int n_ticks = 12;
+    double pool_total = 0, expert_total[EX_N] = {0};
+    double lmax = log(1 / 0.2);
+    /* The first tick teaches nothing adversarial: measure both experts once. */
+    for (int t = 0; t < n_ticks; t++) {
+        ex_summary_t s = {.rep = 1, .t_x = 1, .age = 2};
+        ex_scores_t sc;
+        ex_score(ex, &s, pl, &sc);
+        sc.p[EX_BGNBD] = pb; /* fixed opinions, whatever the summary */
+        sc.p[EX_RECENCY] = 0.5;
+        double w[EX_N], z = 0;
+        ex_weights(ex, w);
+        for (int i = 0; i < EX_N; i++)
+            z += w[i] * logit(sc.p[i]);
+        double pool = 1 / (1 + exp(-z));
+        int y = pool < 0.5; /* against the pool */
+        double pool_loss = -(y ? log(pool) : log1p(-pool)), wmean = 0;
+        for (int i = 0; i < EX_N; i++) {
+            double li = -(y ? log(sc.p[i]) : log1p(-sc.p[i]));
+            expert_total[i] += li;
+            wmean += w[i] * li;
+        }
+        assert_true(pool_loss <= wmean + 1e-12); /* convexity, every tick */
+        pool_total += pool_loss;
+        for (int k = 0; k < 100; k++)
+            assert_int_equal(ex_observe(ex, t * WEEK, &sc, y), 0);
+        assert_int_equal(ex_complete_through(ex, t * WEEK), 1);
+    }
+    double best = fmin(expert_total[EX_BGNBD], expert_total[EX_LOGREG]);
+    double prior = (1 - EX_PRIOR_RECENCY) / 2;
+    double bound = log(1 / prior) / EX_HEDGE_ETA + EX_HEDGE_ETA * n_ticks * lmax * lmax / 8;
+    /* + one tick of loss for the first tick, when the regression had no weight yet. */
+    assert_true(pool_total <= best + bound + lmax);
+    ex_destroy(ex);
+}
+
+static void test_round_trip_and_corruption(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(45);
+    rng_t r;
+    rng_seed(&r, 9);
+    const double p1[EX_N] = {0.6, 0.7, 0.8}, p0[EX_N] = {0.4, 0.3, 0.2};
+    for (int t = 0; t < 5; t++)
+        feed_tick(ex, t * WEEK, 50, 0.3, p1, p0, &r);
+    ex_scores_t sc = {.p = {0.5, 0.4, 0.3}};
+    assert_int_equal(ex_observe(ex, 9 * WEEK, &sc, 1), 0);
+    assert_int_equal(ex_observe(ex, 8 * WEEK, &sc, 0), 0);
+    bgnbd_table_t *t = bgnbd_table_new();
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(bgnbd_table_add(t, i % 7, (i % 7) * 3, 30 + i % 11, 1), 0);
+    assert_int_equal(ex_refit(ex, t, 5 * WEEK), 0);
+    bgnbd_table_destroy(t);
+
+    mw_buf_t b = {0};
+    ex_encode(ex, &b);
+    assert_false(b.failed);
+    mw_reader_t rd = {.p = b.data, .len = b.len};
+    char err[128];
+    ex_t *back = ex_decode(&rd, err, sizeof(err));
+    assert_non_null(back);
+    assert_int_equal(rd.off, b.len);
+    mw_buf_t b2 = {0};
+    ex_encode(back, &b2);
+    assert_int_equal(b2.len, b.len);
+    assert_memory_equal(b2.data, b.data, b.len);
+    assert_true(ex_horizon_days(back) == 45);
+    assert_int_equal(ex_fit_tick_ms(back), 5 * WEEK);
+    ex_destroy(back);
+    /* Every truncation fails cleanly. */
+    for (size_t cut = 0; cut < b.len; cut++) {
+        mw_reader_t tr = {.p = b.data, .len = cut};
+        ex_t *bad = ex_decode(&tr, err, sizeof(err));
+        assert_null(bad);
+    }
+    /* A negative parameter (r's sign bit, byte 15) is refused. */
+    b.data[15] ^= 0x80;
+    mw_reader_t cr = {.p = b.data, .len = b.len};
+    assert_null(ex_decode(&cr, err, sizeof(err)));
+    free(b.data);
+    free(b2.data);
+    ex_destroy(ex);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_summary_of_state),
+        cmocka_unit_test(test_bgnbd_leads_before_labels),
+        cmocka_unit_test(test_weights_move_to_best),
+        cmocka_unit_test(test_adversarial_regret),
+        cmocka_unit_test(test_round_trip_and_corruption),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
