@@ -661,8 +661,14 @@ int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit
         int accepted = 0;
         for (int trial = 0; trial < FIT_MAX_TRIALS && !accepted; trial++) {
             if (trial > 0 || mu > 0 || !isfinite(dec)) {
-                while (solve_free(H, G, free_, mu, d, NULL) != 0)
+                /* Damp until positive definite; mu grows 8x a round, so 40 rounds cover
+                 * any finite Hessian. A non-finite one (unreachable inside the box) ends
+                 * the fit here rather than looping. */
+                int tries = 0;
+                while (solve_free(H, G, free_, mu, d, NULL) != 0 && ++tries < 40)
                     mu = mu > 0 ? mu * 8 : 1e-6 * scale;
+                if (tries >= 40)
+                    break;
             }
             double big = 0;
             for (int i = 0; i < 4; i++)

@@ -225,9 +225,10 @@ static double gamma_draw(rng_t *r, double k)
 }
 
 /* n BG/NBD customers (continuous time), T uniform in [t_min, t_max]: Poisson rate
- * lambda ~ Gamma(r, alpha), drop-out after each repeat with p ~ Beta(a, b). */
-static void simulate(bgnbd_table_t *t, const bgnbd_params_t *p, int n, double t_min, double t_max,
-                     uint64_t seed)
+ * lambda ~ Gamma(r, alpha), drop-out after each repeat with p ~ Beta(a, b). Rows (x, t_x, T)
+ * go to out[n][3]. */
+static void simulate_rows(const bgnbd_params_t *p, int n, double t_min, double t_max, uint64_t seed,
+                          double (*out)[3])
 {
     rng_t rg;
     rng_seed(&rg, seed);
@@ -247,8 +248,21 @@ static void simulate(bgnbd_table_t *t, const bgnbd_params_t *p, int n, double t_
             if (rng_uniform(&rg) < drop)
                 break;
         }
-        assert_int_equal(bgnbd_table_add(t, x, tx, T, 1), 0);
+        out[i][0] = x;
+        out[i][1] = tx;
+        out[i][2] = T;
     }
+}
+
+static void simulate(bgnbd_table_t *t, const bgnbd_params_t *p, int n, double t_min, double t_max,
+                     uint64_t seed)
+{
+    double(*rows)[3] = malloc((size_t)n * sizeof(*rows));
+    assert_non_null(rows);
+    simulate_rows(p, n, t_min, t_max, seed, rows);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(bgnbd_table_add(t, rows[i][0], rows[i][1], rows[i][2], 1), 0);
+    free(rows);
 }
 
 static const struct {
@@ -431,6 +445,34 @@ static void test_fit_deterministic(void **state)
     assert_memory_equal(&info[0], &info[1], sizeof(info[0]));
 }
 
+/* The same customers added in reverse order: the same fit up to summation rounding. */
+static void test_fit_order_independent(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    double(*rows)[3] = malloc(N * sizeof(*rows));
+    assert_non_null(rows);
+    simulate_rows(&PAPER, N, 27, 39, 21, rows);
+    bgnbd_table_t *fwd = bgnbd_table_new(), *rev = bgnbd_table_new();
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(bgnbd_table_add(fwd, rows[i][0], rows[i][1], rows[i][2], 1), 0);
+        int j = N - 1 - i;
+        assert_int_equal(bgnbd_table_add(rev, rows[j][0], rows[j][1], rows[j][2], 1), 0);
+    }
+    bgnbd_params_t pf, pr;
+    bgnbd_params_default(&pf);
+    bgnbd_params_default(&pr);
+    assert_int_equal(bgnbd_fit(fwd, &pf, 100, NULL), 0);
+    assert_int_equal(bgnbd_fit(rev, &pr, 100, NULL), 0);
+    assert_float_equal(pf.r, pr.r, 1e-7 * pf.r);
+    assert_float_equal(pf.alpha, pr.alpha, 1e-7 * pf.alpha);
+    assert_float_equal(pf.a, pr.a, 1e-6 * pf.a);
+    assert_float_equal(pf.b, pr.b, 1e-6 * pf.b);
+    bgnbd_table_destroy(fwd);
+    bgnbd_table_destroy(rev);
+    free(rows);
+}
+
 static void test_fit_degenerate(void **state)
 {
     (void)state;
@@ -517,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_fit_stationary_and_se),
         cmocka_unit_test(test_fit_warm_start),
         cmocka_unit_test(test_fit_deterministic),
+        cmocka_unit_test(test_fit_order_independent),
         cmocka_unit_test(test_fit_degenerate),
         cmocka_unit_test(test_extreme_inputs_never_nan),
     };
