@@ -8,7 +8,6 @@
  * (<= a few hundred with integer days). */
 #include "bgnbd.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

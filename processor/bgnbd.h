@@ -49,8 +49,9 @@ double bgnbd_p_none(const bgnbd_params_t *p, double x, double t_x, double T, dou
 double bgnbd_expected(const bgnbd_params_t *p, double x, double t_x, double T, double h);
 #define BGNBD_2F1_MAX_TERMS 20000
 
-/* Special functions used by the fitter (x > 0; exposed for the unit tests). Recurrence up
- * to x >= 10, then the asymptotic series: absolute error < 1e-14 for x in [1e-8, 1e15]. */
+/* Special functions used by the fitter (x > 0, NaN otherwise; exposed for the unit tests).
+ * Recurrence up to x >= 10, then the asymptotic series to x^-14: within 1e-14 relative
+ * (digamma) and 1e-13 (trigamma) of mpmath on [1e-8, 1e12]. */
 double bgnbd_digamma(double x);
 double bgnbd_trigamma(double x);
 
