@@ -81,6 +81,11 @@ $(BUILD)/tests/python/alert_tool: tests/python/alert_tool.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LDLIBS)
 
+# Helper the BG/NBD reference test drives (tests/python/test_bgnbd_reference.py); not installed.
+$(BUILD)/tests/python/bgnbd_tool: tests/python/bgnbd_tool.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LDLIBS)
+
 # Helper of the exactly-once crash test (tests/e2e/test_run_exactly_once.sh); not installed.
 $(BUILD)/tests/tools/eo_tool: tests/tools/eo_tool.c $(LIB)
 	@mkdir -p $(dir $@)
