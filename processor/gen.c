@@ -642,6 +642,13 @@ gen_t *gen_new(const gen_params_t *p, char *errstr, size_t errstr_size)
                 return NULL;
             }
         }
+        if (full.r / full.alpha_days > 100.0) {
+            /* Events are buffered a day at a time: keep a day's purchases bounded. */
+            snprintf(errstr, errstr_size,
+                     "--r/--alpha: the mean purchase rate r/alpha is %g per day; at most 100",
+                     full.r / full.alpha_days);
+            return NULL;
+        }
         if (full.cohort_days < 1 || full.cohort_days > full.days) {
             snprintf(errstr, errstr_size, "--cohort-days: expected 1..%d (--days), got %d",
                      full.days, full.cohort_days);

@@ -547,6 +547,7 @@ static void test_btyd_params(void **state)
         {GEN_PARETONBD, 0, 0, 0, 0, -0.5, 0, 0, "--s"},
         {GEN_PARETONBD, 0, 0, 0, 0, 0, INFINITY, 0, "--beta"},
         {GEN_BGNBD, 0, 0, 0, 0, 0, 0, 61, "--cohort-days"},
+        {GEN_PARETONBD, 1000, 1, 0, 0, 0, 0, 0, "--r/--alpha"},
         {GEN_PARETONBD, 0, 0, 0, 0, 0, 0, -1, "--cohort-days"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
