@@ -109,10 +109,11 @@ typedef struct gen_opts_s {
     ev_wire_t wire;
     int32_t schema_id;
     int quiet;
-    int event_timestamps; /* message timestamp = event time (else: produce time) */
-    int csv_out;          /* --out FILE.csv: CSV events instead of Avro */
-    int btyd_flags;       /* a BTYD parameter was given (an error with --process planted) */
-    int churn_flag;       /* --churn-rate was given (an error with a BTYD process) */
+    int event_timestamps;      /* message timestamp = event time (else: produce time) */
+    int csv_out;               /* --out FILE.csv: CSV events instead of Avro */
+    int btyd_flags;            /* a BTYD parameter was given (an error with --process planted) */
+    int ab_flags, sbeta_flags; /* --a/--b (bgnbd only), --s/--beta (paretonbd only) */
+    int churn_flag;            /* --churn-rate was given (an error with a BTYD process) */
 } gen_opts_t;
 
 static int parse_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
@@ -300,6 +301,8 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
             if (parse_f64(flags[c - O_R], a, 1e-6, 1e6, dst[c - O_R]) < 0)
                 return -1;
             o->btyd_flags = 1;
+            o->ab_flags |= c == O_A || c == O_B;
+            o->sbeta_flags |= c == O_S || c == O_BETA;
             break;
         }
         case O_COHORT:
@@ -340,6 +343,12 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
     if (o->params.process == GEN_PLANTED && o->btyd_flags) {
         fprintf(stderr, "churnstream gen: --r, --alpha, --a, --b, --s, --beta and "
                         "--cohort-days need --process bgnbd or paretonbd\n");
+        return -1;
+    }
+    if ((o->params.process == GEN_PARETONBD && o->ab_flags) ||
+        (o->params.process == GEN_BGNBD && o->sbeta_flags)) {
+        fprintf(stderr, "churnstream gen: --a and --b apply to --process bgnbd, --s and --beta "
+                        "to --process paretonbd\n");
         return -1;
     }
     if (o->params.process != GEN_PLANTED && o->churn_flag) {

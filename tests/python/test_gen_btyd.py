@@ -130,6 +130,8 @@ def test_harness_runs(tmp_path):
     (["--r", "1"], "--process bgnbd or paretonbd"),
     (["--process", "bgnbd", "--churn-rate", "0.2"], "--churn-rate applies to --process planted"),
     (["--process", "bg"], "--process: expected planted, bgnbd or paretonbd"),
+    (["--process", "paretonbd", "--a", "1"], "--a and --b apply to --process bgnbd"),
+    (["--process", "bgnbd", "--beta", "1"], "--s and --beta to --process paretonbd"),
     (["--process", "bgnbd", "--alpha", "0"], "--alpha: expected a number"),
     (["--process", "bgnbd", "--days", "30", "--cohort-days", "31"], "--cohort-days: expected 1..30"),
 ])
