@@ -1,6 +1,6 @@
-/* `churnstream gen`: synthetic events with planted churners, written to an Avro container
- * file or produced to a Kafka topic (key = user_id, chosen wire framing, idempotent
- * producer, optional pacing), plus the ground-truth CSV of churn times. */
+/* `churnstream gen`: synthetic events (planted churners, or a BG/NBD or Pareto/NBD process),
+ * written to an Avro container file (or a CSV) or produced to a Kafka topic (key = user_id,
+ * chosen wire framing, idempotent producer, optional pacing), plus the ground-truth CSV. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -39,21 +39,45 @@ static int64_t now_ns(void)
 static void gen_usage(FILE *out)
 {
     fputs("usage: churnstream gen --users N --days D --seed S [--start YYYY-MM-DD]\n"
-          "                       (--out FILE.avro | --topic T | --kafka) [--rate EPS]\n"
+          "                       (--out FILE.avro|FILE.csv | --topic T | --kafka) [--rate EPS]\n"
           "                       [--wire confluent|single-object|plain] [--schema-id N]\n"
           "                       [--truth FILE.csv] [--churn-rate R] [--quiet]\n"
+          "                       [--process planted|bgnbd|paretonbd] [--r R] [--alpha A]\n"
+          "                       [--a A] [--b B] [--s S] [--beta B] [--cohort-days N]\n"
           "\n"
           "Generates synthetic user-behaviour events in event-time order, deterministic by\n"
-          "seed: sessions with a browse/search/cart/purchase funnel, coupons, refunds, support\n"
-          "tickets, weekly seasonality, users joining over time, and planted churners whose\n"
-          "activity fades over a few weeks before they go silent (some cancel first).\n"
+          "seed. The default process (planted): sessions with a browse/search/cart/purchase\n"
+          "funnel, coupons, refunds, support tickets, weekly seasonality, users joining over\n"
+          "time, and planted churners whose activity fades over a few weeks before they go\n"
+          "silent (some cancel first).\n"
+          "\n"
+          "Buy-till-you-die processes (purchase events only, time unit days): each user makes\n"
+          "a first purchase at a time uniform over the first --cohort-days, then purchases as\n"
+          "a Poisson process of rate lambda ~ Gamma(shape r, rate alpha) while alive.\n"
+          "  bgnbd      (Fader, Hardie & Lee 2005) after each repeat purchase (not the first)\n"
+          "             the user drops out with probability p ~ Beta(a, b)\n"
+          "  paretonbd  (Schmittlein, Morrison & Colombo 1987) the user drops out at the first\n"
+          "             purchase + a lifetime ~ Exp(mu), mu ~ Gamma(shape s, rate beta)\n"
+          "Amounts are lognormal: per user median exp(N(ln 20, 0.5^2)), per purchase that\n"
+          "times exp(N(0, 0.4^2)), in cents. Defaults: the published CDNOW fits in days,\n"
+          "bgnbd r 0.243 alpha 30.898 a 0.793 b 2.426 (FHL 2005: alpha 4.414 weeks),\n"
+          "paretonbd r 0.553 alpha 74.046 s 0.606 beta 81.683 (10.578 and 11.669 weeks).\n"
           "\n"
           "  --users N         users u000001..uN (default 1000)\n"
           "  --days D          days of events (default 90)\n"
           "  --seed S          random seed (default 1)\n"
           "  --start DATE      first day, UTC (default 2024-01-01)\n"
-          "  --churn-rate R    fraction of users planted as churners (default 0.3)\n"
-          "  --out FILE        write an Avro container file (deflate)\n"
+          "  --churn-rate R    planted: fraction of users planted as churners (default 0.3)\n"
+          "  --process P       planted (default), bgnbd or paretonbd\n"
+          "  --r R, --alpha A  BTYD: purchase rate shape and rate (alpha in days; mean\n"
+          "                    rate r/alpha at most 100 per day)\n"
+          "  --a A, --b B      bgnbd: drop-out probability Beta(a, b)\n"
+          "  --s S, --beta B   paretonbd: drop-out rate shape and rate (beta in days)\n"
+          "  --cohort-days N   BTYD: first purchases spread uniformly over the first N days\n"
+          "                    (default: a quarter of --days, at least 1)\n"
+          "  --out FILE        write an Avro container file (deflate); FILE.csv writes CSV\n"
+          "                    user_id,ts_ms,event_type,amount instead (the events format of\n"
+          "                    backtest_score.py; replay reads it with --map)\n"
           "  --topic T         produce to topic T (kafka.* config keys apply)\n"
           "  --kafka           produce to the configured topic.events\n"
           "  --rate EPS        events per second to the topic, 0 = as fast as possible (default)\n"
@@ -63,8 +87,15 @@ static void gen_usage(FILE *out)
           "                    a retention longer than the events' age, or the broker deletes\n"
           "                    closed segments as soon as they roll (default: produce time)\n"
           "  --schema-id N     schema id in Confluent framing (default 1)\n"
-          "  --truth FILE      ground truth CSV user_id,churn_time_ms (default with --out:\n"
-          "                    FILE.truth.csv next to it; with a topic: none unless given)\n"
+          "  --truth FILE      ground truth CSV (default with --out: FILE.truth.csv next to\n"
+          "                    it; with a topic: none unless given), one line per user:\n"
+          "                    planted: user_id,churn_time_ms (empty: does not churn; a\n"
+          "                    churner has no event at or after it)\n"
+          "                    BTYD: user_id,churn_time_ms,first_purchase_ms,lambda_per_day,\n"
+          "                    p,mu_per_day: churn_time_ms is the true drop-out time (the\n"
+          "                    user is alive at t iff t < churn_time_ms; empty: alive at the\n"
+          "                    end; bgnbd: 1 ms after the purchase it follows), p empty for\n"
+          "                    paretonbd, mu_per_day empty for bgnbd; times in epoch ms\n"
           "  --quiet           no progress line on a terminal\n",
           out);
 }
@@ -78,7 +109,11 @@ typedef struct gen_opts_s {
     ev_wire_t wire;
     int32_t schema_id;
     int quiet;
-    int event_timestamps; /* message timestamp = event time (else: produce time) */
+    int event_timestamps;      /* message timestamp = event time (else: produce time) */
+    int csv_out;               /* --out FILE.csv: CSV events instead of Avro */
+    int btyd_flags;            /* a BTYD parameter was given (an error with --process planted) */
+    int ab_flags, sbeta_flags; /* --a/--b (bgnbd only), --s/--beta (paretonbd only) */
+    int churn_flag;            /* --churn-rate was given (an error with a BTYD process) */
 } gen_opts_t;
 
 static int parse_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
@@ -127,6 +162,14 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
         O_CHURN,
         O_QUIET,
         O_EVTS,
+        O_PROCESS,
+        O_R,
+        O_ALPHA,
+        O_A,
+        O_B,
+        O_S,
+        O_BETA,
+        O_COHORT,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -144,6 +187,14 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
         {"churn-rate", required_argument, NULL, O_CHURN},
         {"event-timestamps", no_argument, NULL, O_EVTS},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"process", required_argument, NULL, O_PROCESS},
+        {"r", required_argument, NULL, O_R},
+        {"alpha", required_argument, NULL, O_ALPHA},
+        {"a", required_argument, NULL, O_A},
+        {"b", required_argument, NULL, O_B},
+        {"s", required_argument, NULL, O_S},
+        {"beta", required_argument, NULL, O_BETA},
+        {"cohort-days", required_argument, NULL, O_COHORT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -227,6 +278,38 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
         case O_CHURN:
             if (parse_f64("--churn-rate", a, 0.0, 1.0, &o->params.churn_rate) < 0)
                 return -1;
+            o->churn_flag = 1;
+            break;
+        case O_PROCESS:
+            if (gen_process_parse(a, &o->params.process) < 0) {
+                fprintf(stderr,
+                        "churnstream gen: --process: expected planted, bgnbd or paretonbd, "
+                        "got \"%s\"\n",
+                        a);
+                return -1;
+            }
+            break;
+        case O_R:
+        case O_ALPHA:
+        case O_A:
+        case O_B:
+        case O_S:
+        case O_BETA: {
+            static const char *const flags[] = {"--r", "--alpha", "--a", "--b", "--s", "--beta"};
+            double *dst[] = {&o->params.r, &o->params.alpha_days, &o->params.a,
+                             &o->params.b, &o->params.s,          &o->params.beta_days};
+            if (parse_f64(flags[c - O_R], a, 1e-6, 1e6, dst[c - O_R]) < 0)
+                return -1;
+            o->btyd_flags = 1;
+            o->ab_flags |= c == O_A || c == O_B;
+            o->sbeta_flags |= c == O_S || c == O_BETA;
+            break;
+        }
+        case O_COHORT:
+            if (parse_i64("--cohort-days", a, 1, 3650, &v) < 0)
+                return -1;
+            o->params.cohort_days = (int)v;
+            o->btyd_flags = 1;
             break;
         case O_QUIET:
             o->quiet = 1;
@@ -257,16 +340,35 @@ static int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
     }
     if (o->out_path && o->rate_eps > 0)
         log_warn("gen", "--rate applies to topics only; ignored with --out");
+    if (o->params.process == GEN_PLANTED && o->btyd_flags) {
+        fprintf(stderr, "churnstream gen: --r, --alpha, --a, --b, --s, --beta and "
+                        "--cohort-days need --process bgnbd or paretonbd\n");
+        return -1;
+    }
+    if ((o->params.process == GEN_PARETONBD && o->ab_flags) ||
+        (o->params.process == GEN_BGNBD && o->sbeta_flags)) {
+        fprintf(stderr, "churnstream gen: --a and --b apply to --process bgnbd, --s and --beta "
+                        "to --process paretonbd\n");
+        return -1;
+    }
+    if (o->params.process != GEN_PLANTED && o->churn_flag) {
+        fprintf(stderr, "churnstream gen: --churn-rate applies to --process planted only\n");
+        return -1;
+    }
+    if (o->out_path) {
+        size_t n = strlen(o->out_path);
+        o->csv_out = n >= 4 && strcmp(o->out_path + n - 4, ".csv") == 0;
+    }
     return 0;
 }
 
-/* FILE.avro -> FILE.truth.csv (or FILE + ".truth.csv" without the extension). */
+/* FILE.avro or FILE.csv -> FILE.truth.csv (or FILE + ".truth.csv" without the extension). */
 static char *default_truth_path(const char *out_path)
 {
     size_t n = strlen(out_path);
     const char *dot = strrchr(out_path, '.');
     const char *slash = strrchr(out_path, '/');
-    if (dot && (!slash || dot > slash) && strcmp(dot, ".avro") == 0)
+    if (dot && (!slash || dot > slash) && (strcmp(dot, ".avro") == 0 || strcmp(dot, ".csv") == 0))
         n = (size_t)(dot - out_path);
     char *p = malloc(n + sizeof(".truth.csv"));
     if (p) {
@@ -274,6 +376,42 @@ static char *default_truth_path(const char *out_path)
         memcpy(p + n, ".truth.csv", sizeof(".truth.csv"));
     }
     return p;
+}
+
+/* ---- CSV sink ---------------------------------------------------------------------- */
+
+/* The events format of ../shared/tools/backtest_score.py (--events); generated ids hold no
+ * comma or quote and amounts are whole cents, so %.15g prints them exactly. */
+static FILE *csv_open(const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: cannot create: %s", path, strerror(errno));
+        return NULL;
+    }
+    fputs("user_id,ts_ms,event_type,amount\n", f);
+    return f;
+}
+
+static int csv_append(FILE *f, const char *path, const ev_event_t *ev, char *errstr,
+                      size_t errstr_size)
+{
+    if (fprintf(f, "%s,%lld,%s,%.15g\n", ev->user_id, (long long)ev->event_time_ms,
+                ev_type_name(ev->type), ev->amount) < 0) {
+        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes f; returns 0, or -1 with errstr set when a write failed. */
+static int csv_close(FILE *f, const char *path, char *errstr, size_t errstr_size)
+{
+    if (ferror(f) | (fclose(f) != 0)) {
+        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- progress ---------------------------------------------------------------------- */
@@ -493,6 +631,7 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     if (!truth && o.out_path)
         truth = truth_owned = default_truth_path(o.out_path);
     ev_file_writer_t *fw = NULL;
+    FILE *csv = NULL;
     ev_encoder_t *enc = NULL;
     gen_kafka_t kafka;
     memset(&kafka, 0, sizeof(kafka));
@@ -509,7 +648,11 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     if (truth && gen_truth_write(g, truth, err, sizeof(err)) < 0)
         goto done;
 
-    if (o.out_path) {
+    if (o.csv_out) {
+        csv = csv_open(o.out_path, err, sizeof(err));
+        if (!csv)
+            goto done;
+    } else if (o.out_path) {
         fw = ev_file_writer_open(o.out_path, err, sizeof(err));
         if (!fw)
             goto done;
@@ -526,7 +669,10 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     int64_t n = 0;
     int rc = 0;
     while (!gen_stop && (rc = gen_next(g, &ev)) == 1) {
-        if (fw) {
+        if (csv) {
+            if (csv_append(csv, o.out_path, &ev, err, sizeof(err)) < 0)
+                goto done;
+        } else if (fw) {
             if (ev_file_writer_append(fw, &ev, err, sizeof(err)) < 0)
                 goto done;
         } else {
@@ -552,7 +698,12 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     }
     progress_tick(&pr, g, o.params.days, 1);
 
-    if (fw) {
+    if (csv) {
+        int crc = csv_close(csv, o.out_path, err, sizeof(err));
+        csv = NULL;
+        if (crc < 0)
+            goto done;
+    } else if (fw) {
         int crc = ev_file_writer_close(fw, err, sizeof(err));
         fw = NULL;
         if (crc < 0)
@@ -561,11 +712,14 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
         goto done;
     }
     double secs = (double)(now_ns() - pr.t0_ns) / 1e9;
-    log_info("gen", "%s: %lld events, %lld users, %d days, seed %llu -> %s %s, truth %s, %.2f s",
+    static const char *const process_names[] = {"planted", "bgnbd", "paretonbd"};
+    log_info("gen",
+             "%s: %lld events, %lld users, %d days, seed %llu, process %s -> %s %s, truth %s, "
+             "%.2f s",
              gen_stop ? "interrupted (what was generated is delivered)" : "done", (long long)n,
              (long long)o.params.users, o.params.days, (unsigned long long)o.params.seed,
-             o.out_path ? "file" : "topic", o.out_path ? o.out_path : o.topic,
-             truth ? truth : "(none)", secs);
+             process_names[o.params.process], o.out_path ? "file" : "topic",
+             o.out_path ? o.out_path : o.topic, truth ? truth : "(none)", secs);
     status = gen_stop ? 1 : 0;
     err[0] = '\0';
 
@@ -576,6 +730,8 @@ done:
         char cerr[256];
         ev_file_writer_close(fw, cerr, sizeof(cerr));
     }
+    if (csv)
+        fclose(csv);
     ev_encoder_destroy(enc);
     kafka_close(&kafka);
     sigaction(SIGINT, &old_int, NULL);

@@ -1,7 +1,9 @@
 /* Synthetic event generator. Each user has its own xoshiro stream (seeded from the seed and
  * the user index, so user u000042 behaves the same whatever --users is), a gamma-distributed
  * visit rate, a weekend preference, and, for planted churners, a churn time preceded by a
- * few weeks of fading activity, more tickets and refunds. Days are generated one at a time
+ * few weeks of fading activity, more tickets and refunds. The BTYD processes (BG/NBD,
+ * Pareto/NBD) instead give each user a Poisson purchase process with a gamma-distributed
+ * rate and a hidden drop-out, nothing but purchase events. Days are generated one at a time
  * into a buffer of compact records, sorted, and handed out in time order; events that spill
  * past midnight wait in the buffer for the next day. */
 #include "gen.h"
@@ -60,6 +62,10 @@ typedef struct gen_user_s {
     uint32_t refund_item;
     uint8_t channel; /* preferred channel */
     uint8_t first_session_pending;
+    /* BTYD processes; churn_ms is the true drop-out time there. */
+    uint8_t trial_pending;    /* the first purchase: BG/NBD tosses no drop-out coin after it */
+    int64_t next_purchase_ms; /* INT64_MAX: no more purchases in the period */
+    double lambda_per_day, p, mu_per_day;
 } gen_user_t;
 
 /* One event before materialization: 40 bytes instead of ev_event_t's ~660. */
@@ -128,6 +134,23 @@ int gen_poisson(rng_t *r, double mean)
     return k;
 }
 
+/* log of a Gamma(shape, 1) draw; for shape < 1 the boost's U^(1/shape) stays in logs, where
+ * it cannot underflow to 0. */
+static double log_gamma_draw(rng_t *r, double shape)
+{
+    if (shape < 1.0) {
+        double u = rng_uniform(r);
+        return log(gen_gamma(r, shape + 1.0, 1.0)) + log(1.0 - u) / shape;
+    }
+    return log(gen_gamma(r, shape, 1.0));
+}
+
+double gen_beta(rng_t *r, double a, double b)
+{
+    double lx = log_gamma_draw(r, a), ly = log_gamma_draw(r, b);
+    return 1.0 / (1.0 + exp(ly - lx));
+}
+
 static double exp_ms(rng_t *r, double mean_ms)
 {
     return -mean_ms * log(1.0 - rng_uniform(r));
@@ -148,6 +171,44 @@ void gen_params_default(gen_params_t *p)
     p->seed = 1;
     p->start_ms = 1704067200000LL; /* 2024-01-01T00:00:00Z */
     p->churn_rate = 0.3;
+    p->process = GEN_PLANTED;
+}
+
+/* Published fits on the CDNOW sample (weeks x 7): BG/NBD by Fader, Hardie & Lee (2005,
+ * "Counting your customers the easy way"), Pareto/NBD by Fader, Hardie & Lee (2005, "RFM
+ * and CLV"). A parameter left at 0 takes its process's value. */
+static void btyd_fill_defaults(gen_params_t *p)
+{
+    int bg = p->process == GEN_BGNBD;
+    if (p->r == 0.0)
+        p->r = bg ? 0.243 : 0.553;
+    if (p->alpha_days == 0.0)
+        p->alpha_days = bg ? 30.898 : 74.046;
+    if (p->a == 0.0)
+        p->a = 0.793;
+    if (p->b == 0.0)
+        p->b = 2.426;
+    if (p->s == 0.0)
+        p->s = 0.606;
+    if (p->beta_days == 0.0)
+        p->beta_days = 81.683;
+    if (p->cohort_days == 0)
+        p->cohort_days = p->days / 4 > 0 ? p->days / 4 : 1;
+}
+
+int gen_process_parse(const char *text, gen_process_t *out)
+{
+    static const struct {
+        const char *name;
+        gen_process_t process;
+    } names[] = {{"planted", GEN_PLANTED}, {"bgnbd", GEN_BGNBD}, {"paretonbd", GEN_PARETONBD}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(text, names[i].name) == 0) {
+            *out = names[i].process;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 int gen_parse_date(const char *text, int64_t *out_ms)
@@ -224,6 +285,9 @@ int gen_user_info(const gen_t *g, int64_t idx, gen_user_info_t *out)
     out->churn_ms = u->churn_ms == INT64_MAX ? -1 : u->churn_ms;
     out->sessions_per_day = u->rate_per_day;
     out->sends_cancel = u->cancel_ms != 0;
+    out->lambda_per_day = u->lambda_per_day;
+    out->p = g->p.process == GEN_BGNBD ? u->p : -1.0;
+    out->mu_per_day = g->p.process == GEN_PARETONBD ? u->mu_per_day : -1.0;
     return 0;
 }
 
@@ -436,6 +500,82 @@ static int gen_user_day(gen_t *g, uint32_t uidx, int64_t day_ms)
     return 0;
 }
 
+/* ---- buy-till-you-die processes --------------------------------------------------- */
+
+/* The purchase at u->next_purchase_ms (emitted when do_emit), then, BG/NBD and a repeat
+ * purchase, the drop-out coin, then the next purchase time. It draws the same numbers
+ * whether or not it emits, so btyd_user_init's dry run finds the drop-out the stream shows. */
+static int btyd_purchase(gen_t *g, uint32_t uidx, gen_user_t *u, int do_emit)
+{
+    rng_t *r = &u->rng;
+    int64_t t = u->next_purchase_ms;
+    double amount = cents(exp(u->amount_mu + 0.4 * rng_normal(r)));
+    if (amount < 0.01)
+        amount = 0.01;
+    uint32_t item = pick_item(r);
+    if (do_emit &&
+        emit(g, uidx, EV_PURCHASE, t, amount, item, item_category(item), 1 + u->channel) < 0)
+        return -1;
+    int trial = u->trial_pending;
+    u->trial_pending = 0;
+    if (g->p.process == GEN_BGNBD && !trial && rng_uniform(r) < u->p) {
+        u->churn_ms = t + 1; /* gone right after this purchase */
+        u->next_purchase_ms = INT64_MAX;
+        return 0;
+    }
+    /* Pareto/NBD: purchases stop at the drop-out time; both stop at the end of the period. */
+    int64_t limit = g->p.start_ms + (int64_t)g->p.days * DAY_MS;
+    if (g->p.process == GEN_PARETONBD && u->churn_ms < limit)
+        limit = u->churn_ms;
+    double gap_ms =
+        u->lambda_per_day > 0.0 ? exp_ms(r, (double)DAY_MS / u->lambda_per_day) : INFINITY;
+    u->next_purchase_ms = gap_ms < (double)(limit - t) ? t + (int64_t)gap_ms : INT64_MAX;
+    return 0;
+}
+
+static void btyd_user_init(gen_t *g, int64_t idx, gen_user_t *u)
+{
+    const gen_params_t *p = &g->p;
+    int64_t end_ms = p->start_ms + (int64_t)p->days * DAY_MS;
+    memset(u, 0, sizeof(*u));
+    rng_seed(&u->rng, p->seed ^ ((uint64_t)(idx + 1) * 0xD1B54A32D192ED03ULL));
+    rng_t *r = &u->rng;
+    u->join_ms = p->start_ms + (int64_t)(rng_uniform(r) * (double)p->cohort_days * DAY_MS);
+    u->lambda_per_day = gen_gamma(r, p->r, 1.0 / p->alpha_days);
+    u->churn_ms = INT64_MAX;
+    if (p->process == GEN_BGNBD) {
+        u->p = gen_beta(r, p->a, p->b);
+    } else {
+        u->mu_per_day = gen_gamma(r, p->s, 1.0 / p->beta_days);
+        /* Lifetime from the first purchase; the first purchase itself always happens. */
+        double life_ms = u->mu_per_day > 0.0 ? exp_ms(r, (double)DAY_MS / u->mu_per_day) : INFINITY;
+        if (life_ms < (double)(end_ms - u->join_ms))
+            u->churn_ms = u->join_ms + 1 + (int64_t)life_ms;
+    }
+    u->amount_mu = (float)(log(20.0) + 0.5 * rng_normal(r)); /* median purchase ~20 */
+    u->channel = (uint8_t)rng_below(r, GEN_CHANNELS);
+    u->next_purchase_ms = u->join_ms;
+    u->trial_pending = 1;
+    if (p->process == GEN_BGNBD) {
+        /* The drop-out time is known only by playing the purchases: a dry run on a copy
+         * (the truth file is written before the first event). */
+        gen_user_t dry = *u;
+        while (dry.next_purchase_ms != INT64_MAX)
+            btyd_purchase(g, 0, &dry, 0);
+        u->churn_ms = dry.churn_ms;
+    }
+}
+
+static int btyd_user_day(gen_t *g, uint32_t uidx, int64_t day_end)
+{
+    gen_user_t *u = &g->users[uidx];
+    while (u->next_purchase_ms < day_end) {
+        if (btyd_purchase(g, uidx, u, 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int rec_cmp(const void *a, const void *b)
 {
     const gen_rec_t *x = a, *y = b;
@@ -453,8 +593,10 @@ static int gen_day(gen_t *g)
         g->pos = 0;
     }
     int64_t day_ms = g->p.start_ms + (int64_t)g->day * DAY_MS;
+    int btyd = g->p.process != GEN_PLANTED;
     for (int64_t i = 0; i < g->p.users; i++) {
-        if (gen_user_day(g, (uint32_t)i, day_ms) < 0)
+        if ((btyd ? btyd_user_day(g, (uint32_t)i, day_ms + DAY_MS)
+                  : gen_user_day(g, (uint32_t)i, day_ms)) < 0)
             return -1;
     }
     qsort(g->buf, g->n, sizeof(*g->buf), rec_cmp);
@@ -483,6 +625,36 @@ gen_t *gen_new(const gen_params_t *p, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "--start: must be a UTC midnight");
         return NULL;
     }
+    gen_params_t full = *p;
+    if (p->process != GEN_PLANTED) {
+        btyd_fill_defaults(&full);
+        const struct {
+            const char *flag;
+            double v;
+        } pos[] = {{"--r", full.r}, {"--alpha", full.alpha_days}, {"--a", full.a}, {"--b", full.b},
+                   {"--s", full.s}, {"--beta", full.beta_days}};
+        for (size_t i = 0; i < sizeof(pos) / sizeof(pos[0]); i++) {
+            /* Bounds keep every draw finite: rates below 1e-6 or shapes above 1e6 are not
+             * customers anyone models. */
+            if (!(pos[i].v >= 1e-6 && pos[i].v <= 1e6)) {
+                snprintf(errstr, errstr_size, "%s: expected a number in 1e-06..1e+06, got %g",
+                         pos[i].flag, pos[i].v);
+                return NULL;
+            }
+        }
+        if (full.r / full.alpha_days > 100.0) {
+            /* Events are buffered a day at a time: keep a day's purchases bounded. */
+            snprintf(errstr, errstr_size,
+                     "--r/--alpha: the mean purchase rate r/alpha is %g per day; at most 100",
+                     full.r / full.alpha_days);
+            return NULL;
+        }
+        if (full.cohort_days < 1 || full.cohort_days > full.days) {
+            snprintf(errstr, errstr_size, "--cohort-days: expected 1..%d (--days), got %d",
+                     full.days, full.cohort_days);
+            return NULL;
+        }
+    }
     gen_t *g = calloc(1, sizeof(*g));
     if (g)
         g->users = calloc((size_t)p->users, sizeof(*g->users));
@@ -491,7 +663,7 @@ gen_t *gen_new(const gen_params_t *p, char *errstr, size_t errstr_size)
         gen_destroy(g);
         return NULL;
     }
-    g->p = *p;
+    g->p = full;
     double total = 0.0, acc = 0.0;
     for (int h = 0; h < 24; h++)
         total += gen_hour_weights[h];
@@ -499,8 +671,12 @@ gen_t *gen_new(const gen_params_t *p, char *errstr, size_t errstr_size)
         acc += gen_hour_weights[h];
         g->hour_cdf[h] = acc / total;
     }
-    for (int64_t i = 0; i < p->users; i++)
-        user_init(g, i, &g->users[i]);
+    for (int64_t i = 0; i < p->users; i++) {
+        if (p->process == GEN_PLANTED)
+            user_init(g, i, &g->users[i]);
+        else
+            btyd_user_init(g, i, &g->users[i]);
+    }
     return g;
 }
 
@@ -550,10 +726,24 @@ int gen_truth_write(const gen_t *g, const char *path, char *errstr, size_t errst
         snprintf(errstr, errstr_size, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
-    fputs("user_id,churn_time_ms\n", f);
+    int btyd = g->p.process != GEN_PLANTED;
+    fputs(btyd ? "user_id,churn_time_ms,first_purchase_ms,lambda_per_day,p,mu_per_day\n"
+               : "user_id,churn_time_ms\n",
+          f);
     for (int64_t i = 0; i < g->p.users; i++) {
         const gen_user_t *u = &g->users[i];
-        if (u->churn_ms == INT64_MAX)
+        if (btyd) {
+            /* %.17g: the exact doubles the generator drew, for oracles that recompute. */
+            char churn[24] = "", p_text[32] = "", mu_text[32] = "";
+            if (u->churn_ms != INT64_MAX)
+                snprintf(churn, sizeof(churn), "%lld", (long long)u->churn_ms);
+            if (g->p.process == GEN_BGNBD)
+                snprintf(p_text, sizeof(p_text), "%.17g", u->p);
+            else
+                snprintf(mu_text, sizeof(mu_text), "%.17g", u->mu_per_day);
+            fprintf(f, "u%06lld,%s,%lld,%.17g,%s,%s\n", (long long)i + 1, churn,
+                    (long long)u->join_ms, u->lambda_per_day, p_text, mu_text);
+        } else if (u->churn_ms == INT64_MAX)
             fprintf(f, "u%06lld,\n", (long long)i + 1);
         else
             fprintf(f, "u%06lld,%lld\n", (long long)i + 1, (long long)u->churn_ms);

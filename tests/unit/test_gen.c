@@ -1,6 +1,8 @@
 /* Generator tests: the samplers' moments, parameter checks, determinism by seed, global time
  * order, planted churn (silence after churn_ms, fading before it, cancels last), activity of
- * non-churners, the event-type mix, weekly seasonality and the truth file. */
+ * non-churners, the event-type mix, weekly seasonality and the truth file; the BTYD processes
+ * (BG/NBD, Pareto/NBD): determinism, purchase rates and drop-outs against their parameters
+ * within sampling error, and their truth file against the stream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -465,6 +467,393 @@ static void test_truth_file(void **state)
     gen_destroy(g);
 }
 
+/* ---- buy-till-you-die processes ---------------------------------------------------- */
+
+static void test_beta_moments(void **state)
+{
+    /* Includes Online Retail's fit (a = 0.000485), where most draws are below the smallest
+     * double (P(p < 1e-300) is about 0.7) and round to 0: never NaN, and the mean, carried by
+     * the rare large draws, still matches. */
+    static const struct {
+        double a, b;
+    } cases[] = {{0.793, 2.426}, {1.0, 1.0}, {2.0, 18.0}, {0.02395, 18.95}, {0.000485, 124.45}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        rng_t r;
+        rng_seed(&r, 31 + c);
+        const int n = 200000;
+        double a = cases[c].a, b = cases[c].b, sum = 0, sum2 = 0;
+        for (int i = 0; i < n; i++) {
+            double x = gen_beta(&r, a, b);
+            assert_true(x >= 0.0 && x <= 1.0);
+            sum += x;
+            sum2 += x * x;
+        }
+        double mean = sum / n, var = sum2 / n - mean * mean;
+        double want_mean = a / (a + b), want_var = a * b / ((a + b) * (a + b) * (a + b + 1));
+        double se = sqrt(want_var / n);
+        if (fabs(mean - want_mean) > 5 * se || fabs(var / want_var - 1.0) > 0.25)
+            fail_msg("beta(%g, %g): mean %g (want %g, se %g), var %g (want %g)", a, b, mean,
+                     want_mean, se, var, want_var);
+    }
+}
+
+static gen_t *make_btyd(gen_process_t process, int64_t users, int days, uint64_t seed, double r,
+                        double alpha, double a_or_s, double b_or_beta)
+{
+    gen_params_t p;
+    char err[256];
+    gen_params_default(&p);
+    p.users = users;
+    p.days = days;
+    p.seed = seed;
+    p.process = process;
+    p.r = r;
+    p.alpha_days = alpha;
+    if (process == GEN_BGNBD) {
+        p.a = a_or_s;
+        p.b = b_or_beta;
+    } else {
+        p.s = a_or_s;
+        p.beta_days = b_or_beta;
+    }
+    gen_t *g = gen_new(&p, err, sizeof(err));
+    if (!g)
+        fail_msg("gen_new: %s", err);
+    return g;
+}
+
+static void test_btyd_params(void **state)
+{
+    static const char *const names[] = {"planted", "bgnbd", "paretonbd"};
+    for (int i = 0; i < 3; i++) {
+        gen_process_t pr = GEN_PLANTED;
+        assert_int_equal(gen_process_parse(names[i], &pr), 0);
+        assert_int_equal((int)pr, i);
+    }
+    gen_process_t pr;
+    assert_int_equal(gen_process_parse("bg-nbd", &pr), -1);
+    assert_int_equal(gen_process_parse("", &pr), -1);
+
+    static const struct {
+        gen_process_t process;
+        double r, alpha, a, b, s, beta;
+        int cohort_days;
+        const char *want;
+    } cases[] = {
+        {GEN_BGNBD, -1, 0, 0, 0, 0, 0, 0, "--r"},
+        {GEN_BGNBD, 0, 1e7, 0, 0, 0, 0, 0, "--alpha"},
+        {GEN_BGNBD, 0, 0, NAN, 0, 0, 0, 0, "--a"},
+        {GEN_BGNBD, 0, 0, 0, -2, 0, 0, 0, "--b"},
+        {GEN_PARETONBD, 0, 0, 0, 0, -0.5, 0, 0, "--s"},
+        {GEN_PARETONBD, 0, 0, 0, 0, 0, INFINITY, 0, "--beta"},
+        {GEN_BGNBD, 0, 0, 0, 0, 0, 0, 61, "--cohort-days"},
+        {GEN_PARETONBD, 1000, 1, 0, 0, 0, 0, 0, "--r/--alpha"},
+        {GEN_PARETONBD, 0, 0, 0, 0, 0, 0, -1, "--cohort-days"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gen_params_t p;
+        gen_params_default(&p);
+        p.days = 60;
+        p.process = cases[i].process;
+        p.r = cases[i].r;
+        p.alpha_days = cases[i].alpha;
+        p.a = cases[i].a;
+        p.b = cases[i].b;
+        p.s = cases[i].s;
+        p.beta_days = cases[i].beta;
+        p.cohort_days = cases[i].cohort_days;
+        char err[256] = "";
+        gen_t *g = gen_new(&p, err, sizeof(err));
+        if (g || strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("case %zu: err [%s]", i, err);
+    }
+    /* Zeros take the published fits; the default cohort is a quarter of the period. */
+    gen_t *g = make_btyd(GEN_BGNBD, 4000, 100, 1, 0, 0, 0, 0);
+    int64_t start = 1704067200000LL, last_join = 0;
+    double lam = 0, pp = 0;
+    for (int64_t i = 0; i < 4000; i++) {
+        gen_user_info_t in;
+        assert_int_equal(gen_user_info(g, i, &in), 0);
+        assert_true(in.join_ms >= start && in.join_ms < start + 25 * DAY_MS);
+        assert_true(in.mu_per_day == -1.0);
+        last_join = in.join_ms > last_join ? in.join_ms : last_join;
+        lam += in.lambda_per_day;
+        pp += in.p;
+    }
+    assert_true(last_join > start + 24 * DAY_MS);
+    /* Means r/alpha = 0.00786 and a/(a+b) = 0.246 (FHL 2005 in days); 4 standard errors. */
+    assert_true(fabs(lam / 4000 - 0.243 / 30.898) < 4 * sqrt(0.243) / 30.898 / sqrt(4000.0));
+    assert_true(fabs(pp / 4000 - 0.793 / 3.219) < 4 * 0.2097 / sqrt(4000.0));
+    gen_destroy(g);
+}
+
+static void test_btyd_deterministic(void **state)
+{
+    for (int pr = GEN_BGNBD; pr <= GEN_PARETONBD; pr++) {
+        double b_or_beta = pr == GEN_BGNBD ? 4.0 : 100.0;
+        gen_t *a = make_btyd((gen_process_t)pr, 500, 200, 7, 1.0, 10.0, 1.0, b_or_beta);
+        gen_t *b = make_btyd((gen_process_t)pr, 500, 200, 7, 1.0, 10.0, 1.0, b_or_beta);
+        gen_t *c = make_btyd((gen_process_t)pr, 500, 200, 8, 1.0, 10.0, 1.0, b_or_beta);
+        ev_event_t ea, eb, ec;
+        int64_t n = 0, differ = 0, prev = INT64_MIN;
+        int ra, rc = 1;
+        while ((ra = gen_next(a, &ea)) == 1) {
+            assert_int_equal(gen_next(b, &eb), 1);
+            assert_memory_equal(&ea, &eb, sizeof(ea));
+            assert_int_equal(ea.type, EV_PURCHASE);
+            check_event_shape(&ea);
+            assert_true(ea.event_time_ms >= prev);
+            prev = ea.event_time_ms;
+            if (rc == 1 && (rc = gen_next(c, &ec)) == 1 && memcmp(&ea, &ec, sizeof(ea)) != 0)
+                differ++;
+            n++;
+        }
+        assert_int_equal(ra, 0);
+        assert_int_equal(gen_next(b, &eb), 0);
+        assert_true(n > 2000);
+        assert_true(differ > n * 9 / 10);
+        gen_destroy(a);
+        gen_destroy(b);
+        gen_destroy(c);
+    }
+    /* A user's purchases depend on the seed, its index and the period, not on --users. */
+    gen_t *small = make_btyd(GEN_BGNBD, 50, 120, 3, 1.0, 10.0, 1.0, 4.0);
+    gen_t *big = make_btyd(GEN_BGNBD, 300, 120, 3, 1.0, 10.0, 1.0, 4.0);
+    ev_event_t e1, e2;
+    int64_t n1 = 0, n2 = 0;
+    uint64_t h1 = 1469598103934665603ULL, h2 = h1;
+    while (gen_next(small, &e1) == 1) {
+        if (strcmp(e1.user_id, "u000042") == 0) {
+            h1 = (h1 ^ (uint64_t)e1.event_time_ms) * 1099511628211ULL;
+            n1++;
+        }
+    }
+    while (gen_next(big, &e2) == 1) {
+        if (strcmp(e2.user_id, "u000042") == 0) {
+            h2 = (h2 ^ (uint64_t)e2.event_time_ms) * 1099511628211ULL;
+            n2++;
+        }
+    }
+    assert_true(n1 > 0);
+    assert_int_equal(n1, n2);
+    assert_true(h1 == h2);
+    gen_destroy(small);
+    gen_destroy(big);
+}
+
+/* Per-user facts of a BTYD stream, checked against gen_user_info. */
+typedef struct btyd_obs_s {
+    int64_t n, first_ms, second_ms, last_ms;
+} btyd_obs_t;
+
+static btyd_obs_t *btyd_observe(gen_t *g, int64_t users)
+{
+    btyd_obs_t *obs = calloc((size_t)users, sizeof(*obs));
+    assert_non_null(obs);
+    ev_event_t ev;
+    int64_t prev = INT64_MIN;
+    while (gen_next(g, &ev) == 1) {
+        assert_int_equal(ev.type, EV_PURCHASE);
+        assert_true(ev.event_time_ms >= prev);
+        prev = ev.event_time_ms;
+        int64_t u = user_index(&ev);
+        assert_true(u >= 0 && u < users);
+        if (obs[u].n == 0)
+            obs[u].first_ms = ev.event_time_ms;
+        if (obs[u].n++ == 1)
+            obs[u].second_ms = ev.event_time_ms;
+        obs[u].last_ms = ev.event_time_ms;
+    }
+    return obs;
+}
+
+/* Optional stopping makes both checks exact in expectation whatever stops the user: repeat
+ * purchases = sum of lambda x time alive, and (BG/NBD) drop-outs = sum of p x repeat
+ * purchases. The z-scores use the Poisson and Bernoulli variances of those sums. */
+static void test_bgnbd_matches_parameters(void **state)
+{
+    const int64_t users = 20000;
+    const int days = 365;
+    const double r = 2.0, alpha = 20.0, a = 1.0, b = 9.0; /* mean lambda 0.1/day, p 0.1 */
+    gen_t *g = make_btyd(GEN_BGNBD, users, days, 11, r, alpha, a, b);
+    gen_params_t dp;
+    gen_params_default(&dp);
+    const int64_t end = dp.start_ms + days * DAY_MS;
+    gen_user_info_t *info = calloc((size_t)users, sizeof(*info));
+    assert_non_null(info);
+    for (int64_t i = 0; i < users; i++)
+        assert_int_equal(gen_user_info(g, i, &info[i]), 0);
+    btyd_obs_t *obs = btyd_observe(g, users);
+
+    double repeats = 0, want_repeats = 0, drops = 0, want_drops = 0, var_drops = 0;
+    double sum_lam = 0, sum_p = 0, zero90 = 0, n90 = 0;
+    for (int64_t i = 0; i < users; i++) {
+        const gen_user_info_t *in = &info[i];
+        const btyd_obs_t *o = &obs[i];
+        assert_true(in->p >= 0.0 && in->p <= 1.0 && in->mu_per_day == -1.0);
+        assert_int_equal(o->first_ms, in->join_ms); /* every user shows up at once */
+        int64_t until = in->churn_ms >= 0 ? in->churn_ms : end;
+        double x = (double)(o->n - 1);
+        repeats += x;
+        want_repeats += in->lambda_per_day * (double)(until - in->join_ms) / DAY_MS;
+        drops += in->churn_ms >= 0;
+        want_drops += in->p * x;
+        var_drops += in->p * (1 - in->p) * x;
+        sum_lam += in->lambda_per_day;
+        sum_p += in->p;
+        if (in->join_ms + 90 * DAY_MS <= end) {
+            /* P(no repeat purchase within t of the first) = (alpha / (alpha + t))^r (FHL eq. 6
+             * at x = 0): the gamma mixture of rates, population-wide. */
+            n90++;
+            zero90 += o->n < 2 || o->second_ms >= in->join_ms + 90 * DAY_MS;
+        }
+    }
+    double z_rep = (repeats - want_repeats) / sqrt(want_repeats);
+    double z_drop = (drops - want_drops) / sqrt(var_drops);
+    double p0 = pow(alpha / (alpha + 90.0), r), f0 = zero90 / n90;
+    double z_zero = (f0 - p0) / sqrt(p0 * (1 - p0) / n90);
+    double z_lam = (sum_lam / users - r / alpha) / (sqrt(r) / alpha / sqrt((double)users));
+    double sd_p = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
+    double z_p = (sum_p / users - a / (a + b)) / (sd_p / sqrt((double)users));
+    print_message("bgnbd: repeats %.0f (want %.0f, z %.2f), drop-outs %.0f (want %.1f, z %.2f), "
+                  "no repeat in 90 d %.4f (want %.4f, z %.2f), z lambda %.2f, z p %.2f\n",
+                  repeats, want_repeats, z_rep, drops, want_drops, z_drop, f0, p0, z_zero, z_lam,
+                  z_p);
+    assert_true(repeats > 100000);
+    assert_true(fabs(z_rep) < 4 && fabs(z_drop) < 4 && fabs(z_zero) < 4);
+    assert_true(fabs(z_lam) < 4 && fabs(z_p) < 4);
+    free(info);
+    free(obs);
+    gen_destroy(g);
+}
+
+static void test_paretonbd_matches_parameters(void **state)
+{
+    const int64_t users = 20000;
+    const int days = 365;
+    const double r = 2.0, alpha = 20.0, s = 2.0, beta = 400.0; /* mean lifetime ~400 days */
+    gen_t *g = make_btyd(GEN_PARETONBD, users, days, 12, r, alpha, s, beta);
+    gen_params_t dp;
+    gen_params_default(&dp);
+    const int64_t end = dp.start_ms + days * DAY_MS;
+    gen_user_info_t *info = calloc((size_t)users, sizeof(*info));
+    assert_non_null(info);
+    for (int64_t i = 0; i < users; i++)
+        assert_int_equal(gen_user_info(g, i, &info[i]), 0);
+    btyd_obs_t *obs = btyd_observe(g, users);
+    double repeats = 0, want_repeats = 0, drops = 0, want_drops = 0, var_drops = 0, sum_mu = 0;
+    for (int64_t i = 0; i < users; i++) {
+        const gen_user_info_t *in = &info[i];
+        const btyd_obs_t *o = &obs[i];
+        assert_true(in->p == -1.0 && in->mu_per_day > 0.0);
+        assert_int_equal(o->first_ms, in->join_ms);
+        int64_t until = in->churn_ms >= 0 ? in->churn_ms : end;
+        repeats += (double)(o->n - 1);
+        want_repeats += in->lambda_per_day * (double)(until - in->join_ms) / DAY_MS;
+        /* Drop-out within the period given mu: 1 - exp(-mu w), w = time left after joining. */
+        double q = 1.0 - exp(-in->mu_per_day * (double)(end - in->join_ms) / DAY_MS);
+        drops += in->churn_ms >= 0;
+        want_drops += q;
+        var_drops += q * (1 - q);
+        sum_mu += in->mu_per_day;
+    }
+    double z_rep = (repeats - want_repeats) / sqrt(want_repeats);
+    double z_drop = (drops - want_drops) / sqrt(var_drops);
+    double z_mu = (sum_mu / users - s / beta) / (sqrt(s) / beta / sqrt((double)users));
+    print_message("paretonbd: repeats %.0f (want %.0f, z %.2f), drop-outs %.0f (want %.1f, "
+                  "z %.2f), z mu %.2f\n",
+                  repeats, want_repeats, z_rep, drops, want_drops, z_drop, z_mu);
+    assert_true(drops > 2000 && drops < users - 2000);
+    assert_true(fabs(z_rep) < 4 && fabs(z_drop) < 4 && fabs(z_mu) < 4);
+    free(info);
+    free(obs);
+    gen_destroy(g);
+}
+
+/* Splits a CSV line in place; returns the number of fields. */
+static int split_csv(char *line, char **fields, int max)
+{
+    int n = 0;
+    line[strcspn(line, "\n")] = '\0';
+    char *p = line;
+    while (n < max) {
+        fields[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+static void test_btyd_truth_file(void **state)
+{
+    for (int pr = GEN_BGNBD; pr <= GEN_PARETONBD; pr++) {
+        const int64_t users = 400;
+        const int days = 300;
+        /* Frequent buyers who leave fast, so most users drop out inside the period. */
+        gen_t *g = make_btyd((gen_process_t)pr, users, days, 5, 3.0, 10.0, 2.0,
+                             pr == GEN_BGNBD ? 8.0 : 60.0);
+        char path[] = "/tmp/cs_test_btyd_truth_XXXXXX", err[256];
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(gen_truth_write(g, path, err, sizeof(err)), 0);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char line[256];
+        assert_non_null(fgets(line, sizeof(line), f));
+        assert_string_equal(line, "user_id,churn_time_ms,first_purchase_ms,lambda_per_day,p,"
+                                  "mu_per_day\n");
+        int64_t *churn = calloc((size_t)users, sizeof(*churn));
+        assert_non_null(churn);
+        int64_t i = 0, dropped = 0;
+        while (fgets(line, sizeof(line), f)) {
+            char *fl[8];
+            assert_true(i < users);
+            assert_int_equal(split_csv(line, fl, 8), 6);
+            gen_user_info_t in;
+            assert_int_equal(gen_user_info(g, i, &in), 0);
+            assert_string_equal(fl[0], in.user_id);
+            churn[i] = *fl[1] ? strtoll(fl[1], NULL, 10) : -1;
+            assert_true(churn[i] == in.churn_ms);
+            assert_true(strtoll(fl[2], NULL, 10) == in.join_ms);
+            assert_true(strtod(fl[3], NULL) == in.lambda_per_day); /* %.17g round-trips */
+            if (pr == GEN_BGNBD) {
+                assert_true(*fl[4] && strtod(fl[4], NULL) == in.p);
+                assert_string_equal(fl[5], "");
+            } else {
+                assert_string_equal(fl[4], "");
+                assert_true(*fl[5] && strtod(fl[5], NULL) == in.mu_per_day);
+            }
+            dropped += churn[i] >= 0;
+            i++;
+        }
+        fclose(f);
+        unlink(path);
+        assert_int_equal(i, users);
+        assert_true(dropped > users / 2 && dropped < users);
+
+        /* The stream never shows a purchase at or after the drop-out time; a BG/NBD user's
+         * last purchase is the one right before it. */
+        btyd_obs_t *obs = btyd_observe(g, users);
+        for (int64_t u = 0; u < users; u++) {
+            gen_user_info_t in;
+            assert_int_equal(gen_user_info(g, u, &in), 0);
+            assert_true(obs[u].n >= 1 && obs[u].first_ms == in.join_ms);
+            if (churn[u] < 0)
+                continue;
+            assert_true(obs[u].last_ms < churn[u]);
+            if (pr == GEN_BGNBD)
+                assert_true(obs[u].last_ms == churn[u] - 1 && obs[u].n >= 2);
+        }
+        free(obs);
+        free(churn);
+        gen_destroy(g);
+    }
+}
+
 static void test_tiny_and_no_churn(void **state)
 {
     /* One user, one day, no churners, and a short window where churners cannot fit a
@@ -507,6 +896,12 @@ int main(void)
         cmocka_unit_test(test_stream_properties),
         cmocka_unit_test(test_truth_file),
         cmocka_unit_test(test_tiny_and_no_churn),
+        cmocka_unit_test(test_beta_moments),
+        cmocka_unit_test(test_btyd_params),
+        cmocka_unit_test(test_btyd_deterministic),
+        cmocka_unit_test(test_bgnbd_matches_parameters),
+        cmocka_unit_test(test_paretonbd_matches_parameters),
+        cmocka_unit_test(test_btyd_truth_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
