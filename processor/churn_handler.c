@@ -652,6 +652,9 @@ done:
     res->model_version = model_version(ch->model);
     res->model_auc = pm_auc(pm);
     res->model_logloss = pm_logloss(pm);
+    ex_weights(model_experts(ch->model), res->expert_weight);
+    ex_mean_losses(model_experts(ch->model), res->expert_logloss);
+    res->experts_known = 1;
     return 0;
 }
 

@@ -137,6 +137,10 @@ static const cfg_key_t cfg_keys[] = {
              "Standardizer decay half-life, in events; 0 = no decay."),
     K_ENUM("model.class_weight", "balanced", "none|balanced", model_class_weight,
            "Class weighting of the logistic regression loss (its output is recalibrated)."),
+    K_ENUM("model.experts", "hedge", "hedge|equal|bgnbd|logreg|recency", model_experts,
+           "How the experts make the score: hedge = online weights from each expert's "
+           "log-loss on complete ticks; equal = fixed equal weights; or one expert alone "
+           "(diagnostics, ablations)."),
 
     K_DOUBLE("alert.threshold", "0.7", 0, 1, alert_threshold,
              "An alert fires when the churn probability is at least this."),

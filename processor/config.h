@@ -71,6 +71,7 @@ typedef struct cfg_s {
     double model_kmeans_half_life; /* events */
     double model_scaler_half_life; /* events; 0 = no decay */
     int model_class_weight;        /* 0 = none, 1 = balanced */
+    int model_experts;             /* ex_mode_t (experts.h): 0 = hedge */
 
     /* alerts */
     double alert_threshold;

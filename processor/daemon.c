@@ -161,6 +161,8 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
     if (res->model_labels > 0)
         dm_metrics_set_model(mt, res->model_labels, res->model_version, res->model_auc,
                              res->model_logloss);
+    if (res->experts_known)
+        dm_metrics_set_experts(mt, res->expert_weight, res->expert_logloss);
     for (size_t i = 0; i < res->n_rejects; i++) {
         const dm_reject_t *r = &res->rejects[i];
         int reason = r->reason > 0 && r->reason < EV_ERR_COUNT ? r->reason : EV_ERR_UNDECODABLE;
@@ -188,7 +190,8 @@ static int process_once(dm_t *dm)
                                  m->len,
                                  rd_kafka_message_timestamp(m, &tstype)};
     }
-    dm_batch_result_t res = {dm->rejects, dm->cap_batch, 0, NULL, 0, 0, INT64_MIN, 0, 0, 0, 0};
+    dm_batch_result_t res = {
+        .rejects = dm->rejects, .rejects_cap = dm->cap_batch, .watermark_ms = INT64_MIN};
     char err[512] = "";
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);

@@ -59,6 +59,11 @@ typedef struct dm_batch_result_s {
      * model_labels = 0 when the handler has none. */
     uint64_t model_labels, model_version;
     double model_auc, model_logloss;
+    /* The experts (experts.h): weights in the score and graded log-loss per snapshot
+     * (discounted mean over complete ticks; NaN before the first); experts_known = 0 when
+     * the handler has no model. */
+    int experts_known;
+    double expert_weight[3], expert_logloss[3];
 } dm_batch_result_t;
 
 /* process_batch return values besides 0. */

@@ -53,6 +53,15 @@ void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, do
     atomic_store(&m->model_logloss_bits, bits_of(logloss));
 }
 
+void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3])
+{
+    for (int i = 0; i < 3; i++) {
+        atomic_store(&m->expert_weight_bits[i], bits_of(weight[i]));
+        atomic_store(&m->expert_logloss_bits[i], bits_of(logloss[i]));
+    }
+    atomic_store(&m->experts_known, 1);
+}
+
 void dm_metrics_observe_batch(dm_metrics_t *m, double seconds)
 {
     size_t b = 0;
@@ -140,6 +149,15 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(sbuf_t *b, const cha
 static void counter(sbuf_t *b, const char *name, const char *help, uint64_t v)
 {
     sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
+}
+
+/* One sample of a series labelled by expert (NaN spelt as Prometheus does). */
+static void expert_sample(sbuf_t *b, const char *name, const char *expert, double v)
+{
+    if (isnan(v))
+        sb_printf(b, "%s{expert=\"%s\"} NaN\n", name, expert);
+    else
+        sb_printf(b, "%s{expert=\"%s\"} %.17g\n", name, expert, v);
 }
 
 static void gauge(sbuf_t *b, const char *name, const char *help, double v)
@@ -234,6 +252,19 @@ char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
           labels ? double_of(atomic_load(&m->model_auc_bits)) : NAN);
     gauge(&b, "churnstream_model_logloss", "Prequential log-loss of the model (NaN until labels).",
           labels ? double_of(atomic_load(&m->model_logloss_bits)) : NAN);
+    static const char *const expert_names[3] = {"recency", "bgnbd", "logreg"};
+    int ek = atomic_load(&m->experts_known);
+    sb_printf(&b, "# HELP churnstream_expert_weight Weight of each expert in the churn score "
+                  "(NaN until known).\n# TYPE churnstream_expert_weight gauge\n");
+    for (int i = 0; i < 3; i++)
+        expert_sample(&b, "churnstream_expert_weight", expert_names[i],
+                      ek ? double_of(atomic_load(&m->expert_weight_bits[i])) : NAN);
+    sb_printf(&b, "# HELP churnstream_expert_logloss Each expert's log-loss per snapshot as "
+                  "scored, discounted mean over complete ticks (NaN until one).\n"
+                  "# TYPE churnstream_expert_logloss gauge\n");
+    for (int i = 0; i < 3; i++)
+        expert_sample(&b, "churnstream_expert_logloss", expert_names[i],
+                      ek ? double_of(atomic_load(&m->expert_logloss_bits[i])) : NAN);
     gauge(&b, "churnstream_assigned_partitions", "Partitions currently assigned.",
           atomic_load(&m->assigned_partitions));
     gauge(&b, "churnstream_handler_healthy", "1 while the handler's store answers, else 0.",

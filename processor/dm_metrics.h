@@ -32,6 +32,10 @@ typedef struct dm_metrics_s {
     /* The model: labels learnt with a prequential score, version, AUC and log-loss (doubles
      * stored as their bits, so the HTTP thread reads them atomically). */
     atomic_uint_fast64_t model_labels, model_version, model_auc_bits, model_logloss_bits;
+    /* Per expert (recency, bgnbd, logreg): weight and graded log-loss, as double bits;
+     * experts_known = 0 until a batch reported them. */
+    atomic_uint_fast64_t expert_weight_bits[3], expert_logloss_bits[3];
+    atomic_int experts_known;
 
     atomic_int stopping;
 
@@ -52,6 +56,10 @@ void dm_metrics_observe_batch(dm_metrics_t *m, double seconds);
 /* The model's prequential metrics after a batch. */
 void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, double auc,
                           double logloss);
+
+/* The experts' weights and graded log-losses after a batch (3 each: recency, bgnbd,
+ * logreg). */
+void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3]);
 
 /* Replaces the lag table (partition -> high watermark - next offset to process). */
 void dm_metrics_set_lag(dm_metrics_t *m, const int32_t *partitions, const int64_t *lag, size_t n);

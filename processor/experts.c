@@ -1,6 +1,8 @@
 /* Experts and their Hedge weighting (experts.h). */
 #include "experts.h"
 
+#include "calibrator.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +16,31 @@ typedef struct ex_tick_s {
     double loss[EX_N]; /* summed log-loss */
 } ex_tick_t;
 
+/* The scorers of one tick, frozen at its start (experts.h). */
+typedef struct ex_frozen_s {
+    int64_t tick_ms;
+    bgnbd_params_t bg;
+    double cal_a, cal_b;
+    double *coef; /* dim + 1: weights on the raw row, then the bias; owned */
+} ex_frozen_t;
+
 struct ex_s {
     double horizon_days;
+    ex_mode_t mode;
     bgnbd_params_t bg;
     int64_t fit_tick_ms; /* INT64_MIN: never fitted */
     double fit_users, fit_loglik;
     int fit_iterations;
     /* Hedge */
     double loss[EX_N];      /* discounted sums of per-tick mean log-losses */
+    double loss_weight;     /* the same discounted sum of the ticks' scales (for means) */
     uint64_t ticks_folded;  /* complete ticks measured */
     int64_t last_folded_ms; /* INT64_MIN: none */
     ex_tick_t *pending;     /* incomplete ticks, ascending tick_ms */
     size_t npending, cap;
+    int dim;             /* of the frozen regressions; 0 until the first freeze */
+    ex_frozen_t *frozen; /* ascending tick_ms */
+    size_t nfrozen, capfrozen;
 };
 
 static const char *const names[EX_N] = {"recency", "bgnbd", "logreg"};
@@ -71,6 +86,9 @@ void ex_destroy(ex_t *ex)
     if (!ex)
         return;
     free(ex->pending);
+    for (size_t i = 0; i < ex->nfrozen; i++)
+        free(ex->frozen[i].coef);
+    free(ex->frozen);
     free(ex);
 }
 
@@ -104,8 +122,24 @@ static double logit(double p)
     return log(p / (1 - p));
 }
 
+void ex_set_mode(ex_t *ex, ex_mode_t mode)
+{
+    ex->mode = mode;
+}
+
 void ex_weights(const ex_t *ex, double w[EX_N])
 {
+    if (ex->mode != EX_MODE_HEDGE) {
+        for (int i = 0; i < EX_N; i++)
+            w[i] = ex->mode == EX_MODE_EQUAL ? 1.0 / EX_N : 0;
+        if (ex->mode == EX_MODE_BGNBD)
+            w[EX_BGNBD] = 1;
+        else if (ex->mode == EX_MODE_LOGREG)
+            w[EX_LOGREG] = 1;
+        else if (ex->mode == EX_MODE_RECENCY)
+            w[EX_RECENCY] = 1;
+        return;
+    }
     double prior[EX_N] = {EX_PRIOR_RECENCY, 1 - EX_PRIOR_RECENCY, 0};
     if (ex->ticks_folded > 0) {
         prior[EX_BGNBD] = prior[EX_LOGREG] = (1 - EX_PRIOR_RECENCY) / 2;
@@ -197,16 +231,94 @@ static ex_tick_t *pending_slot(ex_t *ex, int64_t tick_ms)
     return &ex->pending[i];
 }
 
-int ex_observe(ex_t *ex, int64_t tick_ms, const ex_scores_t *sc, int y)
+/* Appends a frozen tick (ascending); NULL on out of memory or when full. */
+static ex_frozen_t *frozen_push(ex_t *ex, int64_t tick_ms)
+{
+    if (ex->nfrozen > 0 && ex->frozen[ex->nfrozen - 1].tick_ms >= tick_ms)
+        return NULL;
+    if (ex->nfrozen == EX_MAX_PENDING)
+        return NULL;
+    if (ex->nfrozen == ex->capfrozen) {
+        size_t cap = ex->capfrozen ? ex->capfrozen * 2 : 16;
+        ex_frozen_t *nf = realloc(ex->frozen, cap * sizeof(*nf));
+        if (!nf)
+            return NULL;
+        ex->frozen = nf;
+        ex->capfrozen = cap;
+    }
+    ex_frozen_t *f = &ex->frozen[ex->nfrozen];
+    memset(f, 0, sizeof(*f));
+    if (!(f->coef = calloc((size_t)ex->dim + 1, sizeof(double))))
+        return NULL;
+    f->tick_ms = tick_ms;
+    ex->nfrozen++;
+    return f;
+}
+
+int ex_tick_start(ex_t *ex, int64_t tick_ms, const double *coef, int dim, double cal_a,
+                  double cal_b)
+{
+    if (dim <= 0 || (ex->dim != 0 && dim != ex->dim))
+        return -1;
+    ex->dim = dim;
+    if (ex->nfrozen > 0 && ex->frozen[ex->nfrozen - 1].tick_ms >= tick_ms)
+        return 0; /* frozen already (another partition's pipeline started this tick) */
+    ex_frozen_t *f = frozen_push(ex, tick_ms);
+    if (!f)
+        return -1;
+    memcpy(f->coef, coef, ((size_t)dim + 1) * sizeof(double));
+    f->bg = ex->bg;
+    f->cal_a = cal_a;
+    f->cal_b = cal_b;
+    return 0;
+}
+
+/* The frozen tick grading labels of tick_ms: the latest at or before it; NULL if none. */
+static const ex_frozen_t *frozen_for(const ex_t *ex, int64_t tick_ms)
+{
+    for (size_t i = ex->nfrozen; i > 0; i--)
+        if (ex->frozen[i - 1].tick_ms <= tick_ms)
+            return &ex->frozen[i - 1];
+    return NULL;
+}
+
+static double frozen_raw_logit(const ex_t *ex, const ex_frozen_t *f, const float *x)
+{
+    double l = f->coef[ex->dim];
+    for (int j = 0; j < ex->dim; j++)
+        l += f->coef[j] * (double)x[j];
+    return l;
+}
+
+/* The scores tick f's frozen scorers give row x: what each expert said at that tick. */
+static void frozen_score(const ex_t *ex, const ex_frozen_t *f, const float *x,
+                         const ex_summary_t *s, ex_scores_t *out)
+{
+    double l = frozen_raw_logit(ex, f, x);
+    l = l > CAL_LOGIT_MAX ? CAL_LOGIT_MAX : l < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX : l;
+    out->p[EX_RECENCY] = clip(ex_recency_prior(s->age - s->t_x));
+    out->p[EX_BGNBD] = clip(bgnbd_p_none(&f->bg, s->rep, s->t_x, s->age, ex->horizon_days));
+    out->p[EX_LOGREG] = clip(1.0 / (1.0 + exp(-(f->cal_a * l + f->cal_b))));
+    out->blend = NAN; /* not needed for grading */
+}
+
+int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s, int y,
+               const ex_scores_t *now)
 {
     if (ex->last_folded_ms != INT64_MIN && tick_ms <= ex->last_folded_ms)
         return 0; /* a tick already complete (cannot happen in order; never measured twice) */
     ex_tick_t *t = pending_slot(ex, tick_ms);
     if (!t)
         return -1;
+    const ex_frozen_t *f = frozen_for(ex, tick_ms);
+    ex_scores_t sc;
+    if (f)
+        frozen_score(ex, f, x, s, &sc);
+    else
+        sc = *now;
     t->n += 1;
     for (int i = 0; i < EX_N; i++) {
-        double p = clip(sc->p[i]);
+        double p = clip(sc.p[i]);
         t->loss[i] -= y ? log(p) : log1p(-p);
     }
     return 0;
@@ -223,13 +335,29 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         double scale = gap_ms >= (double)EX_WEEK_MS ? 1.0 : gap_ms / (double)EX_WEEK_MS;
         for (int i = 0; i < EX_N; i++)
             ex->loss[i] = decay * ex->loss[i] + (t->n > 0 ? scale * t->loss[i] / t->n : 0);
+        ex->loss_weight = decay * ex->loss_weight + (t->n > 0 ? scale : 0);
         ex->last_folded_ms = t->tick_ms;
         if (t->n > 0)
             ex->ticks_folded++;
     }
     memmove(ex->pending, ex->pending + k, (ex->npending - k) * sizeof(*ex->pending));
     ex->npending -= k;
+    /* Frozen ticks <= through_ms grade nothing more (their labels are all in), except the
+     * latest of them, which still grades labels of later ticks that were never frozen. */
+    size_t drop = 0;
+    while (drop + 1 < ex->nfrozen && ex->frozen[drop + 1].tick_ms <= through_ms)
+        drop++;
+    for (size_t i = 0; i < drop; i++)
+        free(ex->frozen[i].coef);
+    memmove(ex->frozen, ex->frozen + drop, (ex->nfrozen - drop) * sizeof(*ex->frozen));
+    ex->nfrozen -= drop;
     return (int)k;
+}
+
+void ex_mean_losses(const ex_t *ex, double mean[EX_N])
+{
+    for (int i = 0; i < EX_N; i++)
+        mean[i] = ex->loss_weight > 0 ? ex->loss[i] / ex->loss_weight : NAN;
 }
 
 void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded)
@@ -242,8 +370,10 @@ void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded)
 
 /* ---- snapshot section ----
  * f64 horizon_days | f64 r, alpha, a, b | u64 fit_tick_ms | f64 fit_users, fit_loglik |
- * u32 fit_iterations | f64 loss[EX_N] | u64 ticks_folded | u64 last_folded_ms |
- * u32 npending | npending x (u64 tick_ms, f64 n, f64 loss[EX_N]) */
+ * u32 fit_iterations | f64 loss[EX_N] | f64 loss_weight | u64 ticks_folded | u64 last_folded_ms |
+ * u32 npending | npending x (u64 tick_ms, f64 n, f64 loss[EX_N]) |
+ * u32 dim | u32 nfrozen | nfrozen x (u64 tick_ms, f64 r, alpha, a, b, f64 cal_a, cal_b,
+ * f64 coef[dim + 1]) */
 void ex_encode(const ex_t *ex, mw_buf_t *b)
 {
     mw_put_f64(b, ex->horizon_days);
@@ -257,6 +387,7 @@ void ex_encode(const ex_t *ex, mw_buf_t *b)
     mw_put_u32(b, (uint32_t)ex->fit_iterations);
     for (int i = 0; i < EX_N; i++)
         mw_put_f64(b, ex->loss[i]);
+    mw_put_f64(b, ex->loss_weight);
     mw_put_u64(b, ex->ticks_folded);
     mw_put_u64(b, (uint64_t)ex->last_folded_ms);
     mw_put_u32(b, (uint32_t)ex->npending);
@@ -265,6 +396,20 @@ void ex_encode(const ex_t *ex, mw_buf_t *b)
         mw_put_f64(b, ex->pending[i].n);
         for (int j = 0; j < EX_N; j++)
             mw_put_f64(b, ex->pending[i].loss[j]);
+    }
+    mw_put_u32(b, (uint32_t)ex->dim);
+    mw_put_u32(b, (uint32_t)ex->nfrozen);
+    for (size_t i = 0; i < ex->nfrozen; i++) {
+        const ex_frozen_t *f = &ex->frozen[i];
+        mw_put_u64(b, (uint64_t)f->tick_ms);
+        mw_put_f64(b, f->bg.r);
+        mw_put_f64(b, f->bg.alpha);
+        mw_put_f64(b, f->bg.a);
+        mw_put_f64(b, f->bg.b);
+        mw_put_f64(b, f->cal_a);
+        mw_put_f64(b, f->cal_b);
+        for (int j = 0; j <= ex->dim; j++)
+            mw_put_f64(b, f->coef[j]);
     }
 }
 
@@ -296,6 +441,8 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
         ex->loss[i] = mw_get_f64(r);
         bad |= !isfinite(ex->loss[i]) || ex->loss[i] < 0;
     }
+    ex->loss_weight = mw_get_f64(r);
+    bad |= !isfinite(ex->loss_weight) || ex->loss_weight < 0;
     ex->ticks_folded = mw_get_u64(r);
     ex->last_folded_ms = (int64_t)mw_get_u64(r);
     uint32_t n = mw_get_u32(r);
@@ -318,6 +465,32 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
         for (int j = 0; j < EX_N; j++) {
             t->loss[j] = mw_get_f64(r);
             bad |= !isfinite(t->loss[j]) || t->loss[j] < 0;
+        }
+    }
+    uint32_t dim = mw_get_u32(r), nf = mw_get_u32(r);
+    if (!bad && !r->failed &&
+        (dim > 4096 || nf > EX_MAX_PENDING || (nf > 0 && dim == 0) ||
+         nf > (r->len - r->off) / EX_FROZEN_BYTES(dim)))
+        bad = 1;
+    ex->dim = (int)dim;
+    for (uint32_t i = 0; !bad && !r->failed && i < nf; i++) {
+        int64_t tick = (int64_t)mw_get_u64(r);
+        ex_frozen_t *f = frozen_push(ex, tick);
+        if (!f) {
+            bad = 1;
+            break;
+        }
+        f->bg.r = mw_get_f64(r);
+        f->bg.alpha = mw_get_f64(r);
+        f->bg.a = mw_get_f64(r);
+        f->bg.b = mw_get_f64(r);
+        f->cal_a = mw_get_f64(r);
+        f->cal_b = mw_get_f64(r);
+        bad |= !positive(f->bg.r) || !positive(f->bg.alpha) || !positive(f->bg.a) ||
+               !positive(f->bg.b) || !isfinite(f->cal_a) || !isfinite(f->cal_b);
+        for (uint32_t j = 0; j <= dim; j++) {
+            f->coef[j] = mw_get_f64(r);
+            bad |= !isfinite(f->coef[j]);
         }
     }
     if (bad || r->failed) {

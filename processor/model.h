@@ -80,6 +80,9 @@ int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, cons
 /* Every tick <= through_ms has all its labels: refit the calibration and the weights. */
 void model_ticks_complete(model_t *m, int64_t through_ms);
 cal_t *model_calibrator(const model_t *m);
+/* Tick tick_ms's sweep starts: freezes what each expert would say during it, so its labels
+ * are graded as scored however late they arrive (experts.h). 0, -1 on out of memory. */
+int model_tick_start(model_t *m, int64_t tick_ms);
 /* Refits BG/NBD on the population summaries of tick_ms (experts.h). 0, or -1 when the
  * table cannot identify it (the previous fit stays). Bumps the version. */
 int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms);

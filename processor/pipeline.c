@@ -161,6 +161,8 @@ static void on_tick_start(void *opaque, int64_t tick_ms)
         if (bgnbd_table_add(pl->pop, pl->rows[i].rep, pl->rows[i].t_x, pl->rows[i].age, 1) != 0)
             break; /* BGNBD_TABLE_MAX_ROWS distinct rows: fit on what fits */
     (void)model_refit_bgnbd(m, pl->pop, tick_ms);
+    if (model_tick_start(m, tick_ms) != 0)
+        pl->oom = 1;
 }
 
 static void on_tick_done(void *opaque, int64_t tick_ms)
@@ -201,6 +203,7 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_s
     /* A --model-in snapshot may come from another horizon: the configured H decides. */
     ex_set_horizon_days(model_experts(pred_model(pred)),
                         (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
+    ex_set_mode(model_experts(pred_model(pred)), (ex_mode_t)cfg->model_experts);
     eng_params_t ep = {.tick_ms = cfg->tick_interval_ms,
                        .horizon_ms = cfg->label_horizon_ms,
                        .lookback_ms = cfg->label_lookback_ms,

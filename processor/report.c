@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,52 @@ static void write_summary(FILE *f, const rep_t *rp)
           "exactly the same snapshots; it is not a probability, so its log-loss and Brier "
           "score are n/a. Snapshots whose horizon reaches past the end of the input are "
           "censored: scored, but left out of every figure.</p>\n",
+          f);
+}
+
+/* Every expert beside the published score, on the same labelled snapshots (experts.h). */
+static void write_experts(FILE *f, const rep_t *rp)
+{
+    const rp_summary_t *s = rp->sum;
+    fputs("<h2 id=\"experts\">Experts</h2>\n<table>\n<tr><th>metric</th><th>score "
+          "(pool)</th><th>recency prior</th><th>BG/NBD</th><th>logistic regression</th></tr>\n",
+          f);
+    const bt_metrics_t *e = s->experts, *m = &s->model;
+    static const struct {
+        const char *name;
+        size_t off;
+    } rows[] = {{"AUC (pooled)", offsetof(bt_metrics_t, auc)},
+                {"AUC (second half of ticks)", offsetof(bt_metrics_t, auc_second_half)},
+                {"log-loss", offsetof(bt_metrics_t, logloss)},
+                {"Brier score", offsetof(bt_metrics_t, brier)},
+                {"top-10% precision", offsetof(bt_metrics_t, top10_precision)}};
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        fprintf(f, "<tr><td>%s</td>", rows[r].name);
+        const double *v = (const double *)(const void *)((const char *)m + rows[r].off);
+        fprintf(f, isfinite(*v) ? "<td>%.4f</td>" : "<td>n/a</td>", *v);
+        for (int x = 0; x < EX_N; x++) {
+            v = (const double *)(const void *)((const char *)&e[x] + rows[r].off);
+            fprintf(f, isfinite(*v) ? "<td>%.4f</td>" : "<td>n/a</td>", *v);
+        }
+        fputs("</tr>\n", f);
+    }
+    fprintf(f,
+            "<tr><td>weight at the end</td><td></td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
+            "</tr>\n</table>\n",
+            s->weights[0], s->weights[1], s->weights[2]);
+    fprintf(f,
+            "<p>Early-warning AUC (snapshots of users active in the last %d days): %.4f. "
+            "First-quarter AUC (cold start): %.4f. BG/NBD population at the end: r %.4g, "
+            "alpha %.4g days, a %.4g, b %.4g.</p>\n",
+            RP_EARLY_DAYS, s->auc_early, s->auc_first_quarter, s->bgnbd[0], s->bgnbd[1],
+            s->bgnbd[2], s->bgnbd[3]);
+    fputs("<p>How the score is made: three experts score every snapshot: the recency prior "
+          "(days since the last activity), BG/NBD (probability of no activity in the "
+          "horizon, from the user's repeat active days, last and current age and the "
+          "population's parameters refitted every tick; it needs no labels) and the "
+          "calibrated logistic regression on the features. The score pools their logits "
+          "with weights learnt online (Hedge) from each expert's log-loss on complete ticks, "
+          "graded by what the expert said at the tick.</p>\n",
           f);
 }
 
@@ -455,6 +502,7 @@ static int write_doc(FILE *f, const rep_t *rp)
           "<a href=\"#alerts\">alerts</a> &middot; <a href=\"#weights\">weights</a></nav>\n",
           f);
     write_summary(f, rp);
+    write_experts(f, rp);
     write_roc(f, rp);
     write_calibration(f, rp);
     if (write_over_time(f, rp) != 0 || write_segments(f, rp, named ? names : NULL) != 0 ||

@@ -113,6 +113,7 @@ static const struct {
     {"model.kmeans_half_life", "number", "100000"},
     {"model.scaler_half_life", "number", "0"},
     {"model.class_weight", "enum", "balanced"},
+    {"model.experts", "enum", "hedge"},
     {"alert.threshold", "number", "0.7"},
     {"alert.top_percent", "number", "0"},
     {"alert.cooldown", "duration", "14d"},

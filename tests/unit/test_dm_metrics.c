@@ -128,12 +128,36 @@ static void test_health_states(void **state)
     dm_metrics_destroy(&m);
 }
 
+/* The experts' series: NaN (Prometheus spelling) until a batch reports them, then the
+ * values of the last report, one sample per expert. */
+static void test_expert_series(void **state)
+{
+    (void)state;
+    dm_metrics_t m;
+    dm_metrics_init(&m);
+    char *t = dm_metrics_render(&m, 1000000);
+    assert_line(t, "churnstream_expert_weight{expert=\"bgnbd\"} NaN");
+    assert_line(t, "churnstream_expert_logloss{expert=\"logreg\"} NaN");
+    free(t);
+    const double w[3] = {0.05, 0.75, 0.2}, l[3] = {0.5, 0.25, NAN};
+    dm_metrics_set_experts(&m, w, l);
+    t = dm_metrics_render(&m, 1000000);
+    assert_line(t, "churnstream_expert_weight{expert=\"recency\"} 0.050000000000000003");
+    assert_line(t, "churnstream_expert_weight{expert=\"bgnbd\"} 0.75");
+    assert_line(t, "churnstream_expert_weight{expert=\"logreg\"} 0.20000000000000001");
+    assert_line(t, "churnstream_expert_logloss{expert=\"bgnbd\"} 0.25");
+    assert_line(t, "churnstream_expert_logloss{expert=\"logreg\"} NaN");
+    free(t);
+    dm_metrics_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_counters_and_labels),
         cmocka_unit_test(test_histogram_buckets_cumulative),
         cmocka_unit_test(test_health_states),
+        cmocka_unit_test(test_expert_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,8 @@ static void test_bgnbd_leads_before_labels(void **state)
 }
 
 /* Feeds one tick: n snapshots, expert probabilities p[i] given y, folded at once. */
+static const ex_summary_t dummy = {.rep = 1, .t_x = 1, .age = 2};
+
 static void feed_tick(ex_t *ex, int64_t tick, int n, double pos_rate, const double p1[EX_N],
                       const double p0[EX_N], rng_t *r)
 {
@@ -89,7 +91,7 @@ static void feed_tick(ex_t *ex, int64_t tick, int n, double pos_rate, const doub
         ex_scores_t sc;
         for (int i = 0; i < EX_N; i++)
             sc.p[i] = y ? p1[i] : p0[i];
-        assert_int_equal(ex_observe(ex, tick, &sc, y), 0);
+        assert_int_equal(ex_observe(ex, tick, NULL, &dummy, y, &sc), 0);
     }
     assert_int_equal(ex_complete_through(ex, tick), 1);
 }
@@ -106,23 +108,23 @@ static void test_weights_move_to_best(void **state)
     double w[EX_N];
     ex_weights(ex, w);
     assert_true(w[EX_LOGREG] > 0); /* joined after one complete tick */
-    for (int t = 1; t < 20; t++)
+    for (int t = 1; t < 40; t++)
         feed_tick(ex, t * WEEK, 500, 0.4, p1, p0, &r);
     ex_weights(ex, w);
     assert_true(w[EX_LOGREG] > 0.99);
     double loss[EX_N];
     uint64_t ticks;
     ex_losses(ex, loss, &ticks);
-    assert_int_equal(ticks, 20);
+    assert_int_equal(ticks, 40);
     assert_true(loss[EX_LOGREG] < loss[EX_BGNBD] && loss[EX_BGNBD] < loss[EX_RECENCY]);
     /* An incomplete tick changes nothing; an old tick is not measured twice. */
     ex_scores_t sc = {.p = {0.5, 0.5, 0.01}};
-    assert_int_equal(ex_observe(ex, 30 * WEEK, &sc, 1), 0);
+    assert_int_equal(ex_observe(ex, 50 * WEEK, NULL, &dummy, 1, &sc), 0);
     double w2[EX_N];
     ex_weights(ex, w2);
     assert_memory_equal(w, w2, sizeof(w));
-    assert_int_equal(ex_observe(ex, 3 * WEEK, &sc, 1), 0);
-    assert_int_equal(ex_complete_through(ex, 29 * WEEK), 0);
+    assert_int_equal(ex_observe(ex, 3 * WEEK, NULL, &dummy, 1, &sc), 0);
+    assert_int_equal(ex_complete_through(ex, 39 * WEEK), 0);
     ex_destroy(ex);
 }
 
@@ -168,7 +170,7 @@ static void test_adversarial_regret(void **state)
         assert_true(pool_loss <= wmean + 1e-12); /* convexity, every tick */
         pool_total += pool_loss;
         for (int k = 0; k < 100; k++)
-            assert_int_equal(ex_observe(ex, t * WEEK, &sc, y), 0);
+            assert_int_equal(ex_observe(ex, t * WEEK, NULL, &s, y, &sc), 0);
         assert_int_equal(ex_complete_through(ex, t * WEEK), 1);
     }
     double best = fmin(expert_total[EX_BGNBD], expert_total[EX_LOGREG]);
@@ -189,8 +191,12 @@ static void test_round_trip_and_corruption(void **state)
     for (int t = 0; t < 5; t++)
         feed_tick(ex, t * WEEK, 50, 0.3, p1, p0, &r);
     ex_scores_t sc = {.p = {0.5, 0.4, 0.3}};
-    assert_int_equal(ex_observe(ex, 9 * WEEK, &sc, 1), 0);
-    assert_int_equal(ex_observe(ex, 8 * WEEK, &sc, 0), 0);
+    assert_int_equal(ex_observe(ex, 9 * WEEK, NULL, &dummy, 1, &sc), 0);
+    assert_int_equal(ex_observe(ex, 8 * WEEK, NULL, &dummy, 0, &sc), 0);
+    const double coef[3] = {0.5, -0.25, 0.125};
+    assert_int_equal(ex_tick_start(ex, 8 * WEEK, coef, 2, 1.5, -0.5), 0);
+    assert_int_equal(ex_tick_start(ex, 9 * WEEK, coef, 2, 1.0, 0.0), 0);
+    assert_int_equal(ex_tick_start(ex, 10 * WEEK, coef, 3, 1.0, 0.0), -1); /* dim is fixed */
     bgnbd_table_t *t = bgnbd_table_new();
     for (int i = 0; i < 200; i++)
         assert_int_equal(bgnbd_table_add(t, i % 7, (i % 7) * 3, 30 + i % 11, 1), 0);
@@ -227,6 +233,36 @@ static void test_round_trip_and_corruption(void **state)
     ex_destroy(ex);
 }
 
+/* A label is graded by what the experts said at its tick, not by the model at label time:
+ * the regression frozen at tick 0 says 0.9 for x; the model "now" says 0.1. A positive
+ * label costs -ln 0.9 for the regression, as frozen. Frozen ticks are dropped once
+ * complete. */
+static void test_graded_as_scored(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(90);
+    const float x[2] = {2, 1};
+    double l = log(0.9 / 0.1);                     /* raw logit of 0.9, split over the weights */
+    const double coef[3] = {l / 2, l / 2, -l / 2}; /* l/2 * 2 + l/2 * 1 - l/2 = l */
+    assert_int_equal(ex_tick_start(ex, 0, coef, 2, 1.0, 0.0), 0);
+    ex_scores_t now = {.p = {0.5, 0.5, 0.1}};
+    ex_summary_t s = {.rep = 0, .t_x = 0, .age = 10};
+    assert_int_equal(ex_observe(ex, 0, x, &s, 1, &now), 0);
+    assert_int_equal(ex_complete_through(ex, 0), 1);
+    double loss[EX_N];
+    ex_losses(ex, loss, NULL);
+    assert_true(fabs(loss[EX_LOGREG] + log(0.9)) < 1e-9);
+    assert_true(fabs(loss[EX_RECENCY] + log(ex_recency_prior(10))) < 1e-9);
+    /* A tick with no frozen scorer before it falls back to "now". */
+    ex_t *ex2 = ex_new(90);
+    assert_int_equal(ex_observe(ex2, 0, x, &s, 1, &now), 0);
+    assert_int_equal(ex_complete_through(ex2, 0), 1);
+    ex_losses(ex2, loss, NULL);
+    assert_true(fabs(loss[EX_LOGREG] + log(0.1)) < 1e-9);
+    ex_destroy(ex2);
+    ex_destroy(ex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_weights_move_to_best),
         cmocka_unit_test(test_adversarial_regret),
         cmocka_unit_test(test_round_trip_and_corruption),
+        cmocka_unit_test(test_graded_as_scored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
