@@ -2,14 +2,9 @@
 #include "backtest.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cmp_score(const void *a, const void *b)
-{
-    double x = ((const bt_row_t *)a)->score, y = ((const bt_row_t *)b)->score;
-    return x < y ? -1 : x > y;
-}
 
 static int cmp_tick_score_desc(const void *a, const void *b)
 {
@@ -19,28 +14,70 @@ static int cmp_tick_score_desc(const void *a, const void *b)
     return x->score > y->score ? -1 : x->score < y->score;
 }
 
+/* A score's IEEE-754 bits mapped so that unsigned order is numeric order (negatives
+ * flipped whole, positives with the sign bit set); -0.0 and +0.0 both map to 0x8000...,
+ * so they tie as == says they do. NaN never reaches here (scores are finite). */
+static uint64_t score_key(double s)
+{
+    if (s == 0)
+        s = 0; /* -0.0 -> +0.0 */
+    uint64_t u;
+    memcpy(&u, &s, sizeof(u));
+    return (u >> 63) ? ~u : u | (1ULL << 63);
+}
+
+typedef struct auc_key_s {
+    uint64_t key;
+    uint64_t y;
+} auc_key_t;
+
+/* LSD radix sort of n keys by key, 8 bits a pass (stable), skipping passes where every
+ * key has the same byte. tmp holds n entries. The result is in a or tmp: returned. */
+static auc_key_t *radix_sort(auc_key_t *a, auc_key_t *tmp, size_t n)
+{
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(a[i].key >> shift) & 0xff]++;
+        if (count[(a[0].key >> shift) & 0xff] == n)
+            continue; /* one bucket: the pass would not move anything */
+        size_t pos = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = count[b];
+            count[b] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(a[i].key >> shift) & 0xff]++] = a[i];
+        auc_key_t *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    return a;
+}
+
 double bt_auc(const bt_row_t *rows, size_t n)
 {
-    bt_row_t *r = malloc(n ? n * sizeof(*r) : 1);
-    if (!r)
+    if (n == 0)
         return NAN;
-    memcpy(r, rows, n * sizeof(*r));
-    qsort(r, n, sizeof(*r), cmp_score);
+    auc_key_t *buf = malloc(2 * n * sizeof(*buf));
+    if (!buf)
+        return NAN;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (auc_key_t){score_key(rows[i].score), (uint64_t)(rows[i].y != 0)};
+    const auc_key_t *r = radix_sort(buf, buf + n, n);
     /* Mann-Whitney: sum of the positives' ranks, ties given their average rank. */
     double rank_sum = 0, n1 = 0;
     for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && r[j].score == r[i].score)
-            j++;
+        size_t j = i, pos = 0;
+        while (j < n && r[j].key == r[i].key)
+            pos += r[j++].y;
         double avg_rank = (double)(i + 1 + j) / 2.0; /* ranks i+1 .. j */
-        for (size_t k = i; k < j; k++)
-            if (r[k].y) {
-                rank_sum += avg_rank;
-                n1++;
-            }
+        rank_sum += avg_rank * (double)pos;
+        n1 += (double)pos;
         i = j;
     }
-    free(r);
+    free(buf);
     double n0 = (double)n - n1;
     if (n1 == 0 || n0 == 0)
         return NAN;

@@ -41,7 +41,16 @@ struct ex_s {
     int dim;             /* of the frozen regressions; 0 until the first freeze */
     ex_frozen_t *frozen; /* ascending tick_ms */
     size_t nfrozen, capfrozen;
+    double w[EX_N]; /* weights_now(): refreshed whenever losses or the mode change */
 };
+
+static void weights_now(const ex_t *ex, double w[EX_N]);
+
+/* Recomputes the cached weights (every change of losses, fold count or mode calls it). */
+static void refresh_weights(ex_t *ex)
+{
+    weights_now(ex, ex->w);
+}
 
 static const char *const names[EX_N] = {"recency", "bgnbd", "logreg"};
 
@@ -78,6 +87,7 @@ ex_t *ex_new(double horizon_days)
     bgnbd_params_default(&ex->bg);
     ex->fit_tick_ms = INT64_MIN;
     ex->last_folded_ms = INT64_MIN;
+    refresh_weights(ex);
     return ex;
 }
 
@@ -125,9 +135,15 @@ static double logit(double p)
 void ex_set_mode(ex_t *ex, ex_mode_t mode)
 {
     ex->mode = mode;
+    refresh_weights(ex);
 }
 
 void ex_weights(const ex_t *ex, double w[EX_N])
+{
+    memcpy(w, ex->w, sizeof(ex->w));
+}
+
+static void weights_now(const ex_t *ex, double w[EX_N])
 {
     if (ex->mode != EX_MODE_HEDGE) {
         for (int i = 0; i < EX_N; i++)
@@ -162,12 +178,11 @@ void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_
     out->p[EX_RECENCY] = ex_recency_prior(s->age - s->t_x);
     out->p[EX_BGNBD] = bgnbd_p_none(&ex->bg, s->rep, s->t_x, s->age, ex->horizon_days);
     out->p[EX_LOGREG] = p_logreg;
-    double w[EX_N], z = 0;
-    ex_weights(ex, w);
+    double z = 0;
     for (int i = 0; i < EX_N; i++) {
         out->p[i] = clip(out->p[i]);
-        if (w[i] > 0)
-            z += w[i] * logit(out->p[i]);
+        if (ex->w[i] > 0)
+            z += ex->w[i] * logit(out->p[i]);
     }
     out->blend = 1.0 / (1.0 + exp(-z));
 }
@@ -302,6 +317,11 @@ static void frozen_score(const ex_t *ex, const ex_frozen_t *f, const float *x,
     out->blend = NAN; /* not needed for grading */
 }
 
+int ex_frozen_covers(const ex_t *ex, int64_t tick_ms)
+{
+    return ex->nfrozen > 0 && ex->frozen[0].tick_ms <= tick_ms;
+}
+
 int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s, int y,
                const ex_scores_t *now)
 {
@@ -342,6 +362,8 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
     }
     memmove(ex->pending, ex->pending + k, (ex->npending - k) * sizeof(*ex->pending));
     ex->npending -= k;
+    if (k > 0)
+        refresh_weights(ex);
     /* Frozen ticks <= through_ms grade nothing more (their labels are all in), except the
      * latest of them, which still grades labels of later ticks that were never frozen. */
     size_t drop = 0;
@@ -498,5 +520,6 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
         ex_destroy(ex);
         return NULL;
     }
+    refresh_weights(ex);
     return ex;
 }

@@ -130,10 +130,14 @@ int ex_tick_start(ex_t *ex, int64_t tick_ms, const double *coef, int dim, double
                   double cal_b);
 #define EX_FROZEN_BYTES(dim) (8 * (7 + (dim) + 1))
 
+/* 1 when a frozen tick grades labels of tick_ms (ex_observe then ignores `now`). */
+int ex_frozen_covers(const ex_t *ex, int64_t tick_ms);
+
 /* A labelled snapshot of tick_ms (row x[dim], summary s): graded by the scorers frozen at
  * the latest ex_tick_start <= tick_ms, or by `now` (the current model's scores) when there
  * is none (a model loaded without that tick). Its losses go into the tick's total. Returns
- * 0, -1 on out of memory or EX_MAX_PENDING ticks pending. */
+ * 0, -1 on out of memory or EX_MAX_PENDING ticks pending. `now` may be NULL when
+ * ex_frozen_covers(tick_ms). */
 int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s, int y,
                const ex_scores_t *now);
 /* Every tick <= through_ms is complete: folds their losses into the weights, in tick

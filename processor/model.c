@@ -206,7 +206,8 @@ int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, cons
         if (cal_add(m->cal, tick_ms[i], (double)logit[0], yi) != 0)
             return -1;
         ex_scores_t now;
-        ex_score(m->ex, &s[i], lr_prob(m, (double)logit[0]), &now);
+        if (!ex_frozen_covers(m->ex, tick_ms[i]))
+            ex_score(m->ex, &s[i], lr_prob(m, (double)logit[0]), &now);
         if (ex_observe(m->ex, tick_ms[i], xi, &s[i], yi, &now) != 0)
             return -1;
     }
