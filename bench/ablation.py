@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Ablation of the churn score (issue 12): the same replay with each way of making the score
+(config model.experts): hedge (the default), equal weights, BG/NBD alone, the logistic
+regression alone, the recency prior alone; on both shared logs and, when given, on the logs
+bench/btyd_sim.py simulated (--sim DIR). One Markdown table: AUC pooled / second half.
+
+Usage: python3 bench/ablation.py [--churnstream ./churnstream] [--shared ../shared] [--sim DIR]
+"""
+import argparse
+import json
+import os
+import subprocess
+
+CJ2_MAP = "user_id=user_id,event_time=event_time:iso,event_type=event_type,amount=amount"
+MODES = ["hedge", "equal", "bgnbd", "logreg", "recency"]
+
+
+def replay(binary, mode, args, path):
+    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=7d",
+           "--model.experts=" + mode, *args, path]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--churnstream", default=os.path.join(here, "..", "churnstream"))
+    ap.add_argument("--shared", default=os.path.join(here, "..", "..", "shared"))
+    ap.add_argument("--sim", default=None, help="folder of bench/btyd_sim.py --out (its *.avro)")
+    a = ap.parse_args()
+    data = os.path.join(a.shared, "data")
+    logs = [("Online Retail", ["--preset", "online-retail"], os.path.join(data, "online_retail.csv.gz")),
+            ("completejourney2", ["--map", CJ2_MAP],
+             os.path.join(data, "completejourney2", "completejourney2.csv.gz"))]
+    if a.sim:
+        for name in ("sparse", "retail", "grocery"):
+            path = os.path.join(a.sim, name + ".avro")
+            if os.path.exists(path):
+                logs.append(("simulated BG/NBD, " + name, [], path))
+    print("| log | " + " | ".join(MODES) + " |")
+    print("|---|" + "---|" * len(MODES))
+    for name, args, path in logs:
+        cells = []
+        for mode in MODES:
+            m = replay(a.churnstream, mode, args, path)["model"]
+            cells.append("%.3f / %.3f" % (m["auc"], m["auc_second_half"]))
+        print("| %s | %s |" % (name, " | ".join(cells)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
