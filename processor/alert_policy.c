@@ -312,7 +312,7 @@ void alert_policy_destroy(alert_policy_t *ap)
 static int top_factors(const model_t *m, const float *z, alert_factor_t *out, uint8_t *idx_out)
 {
     float c[FEAT_DIM];
-    lr_contributions(model_logreg(m), z, c);
+    model_explain(m, z, c);
     int idx[ALERT_TOP_FACTORS], n = 0;
     for (int i = 0; i < FEAT_DIM; i++) {
         double v = isfinite(c[i]) ? c[i] : -INFINITY;
@@ -351,8 +351,8 @@ static void fill(const alert_policy_t *ap, const alert_input_t *in, size_t uid_l
     a->churn_probability = in->p;
     a->risk_bucket = alert_bucket_of(in->p, ap->threshold);
     a->segment_id = in->seg;
-    if (in->seg < 0 || km_label(model_kmeans(in->model), in->seg, ap->names, a->segment_label,
-                                sizeof a->segment_label) != 0)
+    if (model_segment_label(in->model, in->seg, ap->names, a->segment_label,
+                            sizeof a->segment_label) != 0)
         snprintf(a->segment_label, sizeof a->segment_label, "%s", UNSEGMENTED);
     snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
              alert_policy_action(ap, in->seg, a->risk_bucket));

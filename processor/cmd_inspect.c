@@ -170,7 +170,7 @@ static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64
            sum.rep, sum.t_x, sum.age);
     if (seg >= 0) {
         char label[256];
-        km_label(model_kmeans(m), seg, feature_names(), label, sizeof(label));
+        model_segment_label(m, seg, feature_names(), label, sizeof(label));
         printf("segment           %d: %s\n", seg, label);
     } else {
         printf("segment           none yet (k-means not seeded)\n");

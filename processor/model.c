@@ -222,6 +222,16 @@ void model_ticks_complete(model_t *m, int64_t through_ms)
         m->version++;
 }
 
+void model_explain(const model_t *m, const float *z, float *out)
+{
+    lr_contributions(m->lr, z, out);
+}
+
+int model_segment_label(const model_t *m, int seg, const char *const *names, char *buf, size_t cap)
+{
+    return seg < 0 ? -1 : km_label(m->km, seg, names, buf, cap);
+}
+
 int model_tick_start(model_t *m, int64_t tick_ms)
 {
     /* The regression folded with the standardizer: w . (x - mean) / sd + b

@@ -80,6 +80,13 @@ int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, cons
 /* Every tick <= through_ms has all its labels: refit the calibration and the weights. */
 void model_ticks_complete(model_t *m, int64_t through_ms);
 cal_t *model_calibrator(const model_t *m);
+/* Explanation of one scored row: out[dim] = the regression's additive parts w_i z_i of the
+ * standardized row z (model_score's z), the alerts' top factors. */
+void model_explain(const model_t *m, const float *z, float *out);
+/* A segment's label from its centre's strongest z-scores (km_label); names[dim] may be
+ * NULL. 0, or -1 for a segment that does not exist (yet). */
+int model_segment_label(const model_t *m, int seg, const char *const *names, char *buf, size_t cap);
+
 /* Tick tick_ms's sweep starts: freezes what each expert would say during it, so its labels
  * are graded as scored however late they arrive (experts.h). 0, -1 on out of memory. */
 int model_tick_start(model_t *m, int64_t tick_ms);
