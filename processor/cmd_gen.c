@@ -53,7 +53,7 @@ static void gen_usage(FILE *out)
           "  --seed S          random seed (default 1)\n"
           "  --start DATE      first day, UTC (default 2024-01-01)\n"
           "  --churn-rate R    fraction of users planted as churners (default 0.3)\n"
-          "  --out FILE        write an Avro container file (deflate)\n"
+          "  --out FILE        write an Avro container file (deflate); - = stdout\n"
           "  --topic T         produce to topic T (kafka.* config keys apply)\n"
           "  --kafka           produce to the configured topic.events\n"
           "  --rate EPS        events per second to the topic, 0 = as fast as possible (default)\n"
@@ -490,8 +490,15 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     int status = 1;
     char *truth_owned = NULL;
     const char *truth = o.truth_path;
-    if (!truth && o.out_path)
+    /* With --out - (stdout) there is no "next to it": the truth only goes where --truth says,
+     * and never to stdout as well, where it would interleave with the Avro bytes. */
+    if (!truth && o.out_path && strcmp(o.out_path, "-") != 0)
         truth = truth_owned = default_truth_path(o.out_path);
+    if (truth && o.out_path && strcmp(truth, "-") == 0 && strcmp(o.out_path, "-") == 0) {
+        fprintf(stderr, "churnstream gen: --out - and --truth - would both write to stdout\n");
+        gen_destroy(g);
+        return 2;
+    }
     ev_file_writer_t *fw = NULL;
     ev_encoder_t *enc = NULL;
     gen_kafka_t kafka;
@@ -573,8 +580,7 @@ done:
     if (status != 0 && err[0])
         fprintf(stderr, "churnstream gen: %s\n", err);
     if (fw) {
-        char cerr[256];
-        ev_file_writer_close(fw, cerr, sizeof(cerr));
+        ev_file_writer_abort(fw);
     }
     ev_encoder_destroy(enc);
     kafka_close(&kafka);

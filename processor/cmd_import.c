@@ -134,8 +134,7 @@ done:
         fprintf(stderr, "churnstream import: %s%s%s\n", opened ? out_path : "", opened ? ": " : "",
                 err);
     if (w) {
-        char cerr[256];
-        ev_file_writer_close(w, cerr, sizeof(cerr));
+        ev_file_writer_abort(w);
     }
     imp_result_free(&res);
     return status;

@@ -39,6 +39,8 @@ static void usage(FILE *out)
           "  --model-out FILE     write the final model snapshot (for run --model-in)\n"
           "  --report FILE        write a self-contained HTML report (ROC, calibration, AUC\n"
           "                       and log-loss per tick, segments, weights; no network)\n"
+          "                       Outputs: - is stdout; a regular file is replaced\n"
+          "                       atomically, a device, FIFO or symlink written through\n"
           "  --from TIME          kafka: first message time (2011-06-01, ISO-8601 UTC, or\n"
           "                       epoch ms; default: the beginning)\n"
           "  --to TIME            kafka: end time, exclusive (default: the current end)\n"

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
+#include "outfile.h"
 #include "report.h"
 #include "store_mem.h"
 #include "store_redis.h"
@@ -557,6 +558,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     pl_t *pl = NULL;
     alert_policy_t *policy = NULL;
     FILE *rejects = NULL;
+    /* Output files, published at the end (see of_open); rp's FILE pointers are theirs. */
+    of_t *of_scores = NULL, *of_alerts = NULL, *of_snapshots = NULL, *of_rejects = NULL;
     int src_open = 0;
 
     if (o->model_in)
@@ -575,31 +578,29 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     }
     if (o->scores_out) {
-        if (!(rp.scores = fopen(o->scores_out, "w"))) {
-            snprintf(errstr, errstr_size, "%s: %s", o->scores_out, strerror(errno));
+        if (!(of_scores = of_open(o->scores_out, errstr, errstr_size)))
             goto out;
-        }
+        rp.scores = of_file(of_scores);
         fputs("user_id,tick_ms,score\n", rp.scores);
     }
-    if (o->alerts_out && !(rp.alerts = fopen(o->alerts_out, "w"))) {
-        snprintf(errstr, errstr_size, "%s: %s", o->alerts_out, strerror(errno));
-        goto out;
+    if (o->alerts_out) {
+        if (!(of_alerts = of_open(o->alerts_out, errstr, errstr_size)))
+            goto out;
+        rp.alerts = of_file(of_alerts);
     }
     if (o->snapshots_out) {
-        if (!(rp.snapshots = fopen(o->snapshots_out, "w"))) {
-            snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
+        if (!(of_snapshots = of_open(o->snapshots_out, errstr, errstr_size)))
             goto out;
-        }
+        rp.snapshots = of_file(of_snapshots);
         fputs("user_id,tick_ms,y,score", rp.snapshots);
         for (int i = 0; i < FEAT_DIM; i++)
             fprintf(rp.snapshots, ",%s", feat_info[i].name);
         fputc('\n', rp.snapshots);
     }
     if (o->rejects_out) {
-        if (!(rejects = fopen(o->rejects_out, "w"))) {
-            snprintf(errstr, errstr_size, "%s: %s", o->rejects_out, strerror(errno));
+        if (!(of_rejects = of_open(o->rejects_out, errstr, errstr_size)))
             goto out;
-        }
+        rejects = of_file(of_rejects);
         fputs("reason,user_id,event_time_ms,detail\n", rejects);
     }
 
@@ -738,18 +739,19 @@ out:
     model_destroy(rp.model);
     pending_free(&rp.pending);
     free(rp.rows);
-    if (rp.scores && fclose(rp.scores) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s: %s", o->scores_out, strerror(errno));
-        rc = -1;
+    /* Outputs are published only when the run succeeded (a failed run leaves the previous
+     * files); the rejects are published either way: they describe the input read so far,
+     * which is what a failed run needs explained. */
+    of_t *outs[] = {of_scores, of_alerts, of_snapshots};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        if (rc == 0 && of_commit(outs[i], errstr, errstr_size) != 0)
+            rc = -1;
+        else if (rc != 0)
+            of_abort(outs[i]);
     }
-    if (rejects)
-        fclose(rejects);
-    if (rp.alerts && fclose(rp.alerts) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s: %s", o->alerts_out, strerror(errno));
-        rc = -1;
-    }
-    if (rp.snapshots && fclose(rp.snapshots) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
+    char rej_err[512];
+    if (of_commit(of_rejects, rej_err, sizeof rej_err) != 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s", rej_err);
         rc = -1;
     }
     return rc;
