@@ -185,6 +185,11 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "churnstream replay: --from/--to apply to kafka:TOPIC inputs only\n");
         return 2;
     }
+    char cerr[1024];
+    if (o.model_in && cfg_check_model_in(cfg, o.model_in, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "churnstream replay: %s\n", cerr);
+        return 2;
+    }
     o.progress = !quiet && !json && isatty(STDERR_FILENO);
     rp_summary_t sum;
     char err[512];

@@ -158,6 +158,7 @@ static const cfg_key_t cfg_keys[] = {
 };
 
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+_Static_assert(CFG_NKEYS <= CFG_KEYS_MAX, "raise CFG_KEYS_MAX in config.h");
 
 /* kafka.* defaults live here rather than in cfg_t: cfg_kafka_conf() applies them before the
  * command's `extra` pairs (e.g. the mock cluster's address), which come before the user's. */
@@ -301,7 +302,9 @@ static int parse_duration(const char *s, int64_t *out_ms)
     long long n = strtoll(s, &end, 10);
     int overflow = errno == ERANGE;
     int64_t mult;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
+    if (*end == '\0' && n == 0)
+        mult = 1; /* "0" needs no unit; any other bare number is ambiguous (ms? s?) */
+    else if (strcmp(end, "ms") == 0)
         mult = 1;
     else if (strcmp(end, "s") == 0)
         mult = 1000;
@@ -495,10 +498,31 @@ static const char *type_name(cfg_type_t t)
 
 #define SET_OOM (-2)
 
-/* Parses value for key k and stores it; -1 with errstr on a bad value, SET_OOM on out of
- * memory (errstr set too). Nothing is stored on error. */
+static int key_set_value(cfg_t *cfg, const cfg_key_t *k, const char *value, const char *where,
+                         char *errstr, size_t errstr_size);
+
+/* Parses value for key k and stores it, remembering where it came from (unless where is
+ * NULL: a default); -1 with errstr on a bad value, SET_OOM on out of memory (errstr set
+ * too). Nothing is stored on error. */
 static int key_set(cfg_t *cfg, const cfg_key_t *k, const char *value, const char *where,
                    char *errstr, size_t errstr_size)
+{
+    int rc = key_set_value(cfg, k, value, where ? where : "default", errstr, errstr_size);
+    if (rc != 0 || !where)
+        return rc;
+    size_t i = (size_t)(k - cfg_keys);
+    char *w = strdup(where);
+    if (!w) {
+        fail(errstr, errstr_size, where, k->name, "out of memory");
+        return SET_OOM;
+    }
+    free(cfg->key_where[i]);
+    cfg->key_where[i] = w;
+    return 0;
+}
+
+static int key_set_value(cfg_t *cfg, const cfg_key_t *k, const char *value, const char *where,
+                         char *errstr, size_t errstr_size)
 {
     void *field = (char *)cfg + k->offset;
     char range[96];
@@ -561,7 +585,9 @@ static int key_set(cfg_t *cfg, const cfg_key_t *k, const char *value, const char
         int rc = parse_duration(value, &i64);
         if (rc == -1)
             return fail(errstr, errstr_size, where, k->name,
-                        "expected a duration like 250ms, 30s, 5m, 12h, 7d, got \"%s\"", value);
+                        "expected a duration with a unit (ms, s, m, h, d) like 250ms, 30s, "
+                        "5m, 12h, 7d, got \"%s\"",
+                        value);
         if (rc == -2 || (double)i64 < k->min || (double)i64 > k->max) {
             format_range(k, range, sizeof range);
             return fail(errstr, errstr_size, where, k->name,
@@ -679,6 +705,12 @@ int cfg_set(cfg_t *cfg, const char *key, const char *value, const char *where, c
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
+const char *cfg_where(const cfg_t *cfg, const char *key)
+{
+    const cfg_key_t *k = cfg && key ? key_find(key) : NULL;
+    return k ? cfg->key_where[k - cfg_keys] : NULL;
+}
+
 cfg_t *cfg_new(void)
 {
     cfg_t *cfg = calloc(1, sizeof *cfg);
@@ -686,7 +718,7 @@ cfg_t *cfg_new(void)
         return NULL;
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         char err[256];
-        int rc = key_set(cfg, &cfg_keys[i], cfg_keys[i].def, "default", err, sizeof err);
+        int rc = key_set(cfg, &cfg_keys[i], cfg_keys[i].def, NULL, err, sizeof err);
         if (rc != 0) {
             /* A default the parser rejects is a bug in the table above (the unit test
              * catches it); say so rather than pretending memory ran out. */
@@ -703,9 +735,11 @@ void cfg_destroy(cfg_t *cfg)
 {
     if (!cfg)
         return;
-    for (size_t i = 0; i < CFG_NKEYS; i++)
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
         if (cfg_keys[i].type == CFG_T_STRING)
             free(*(char **)((char *)cfg + cfg_keys[i].offset));
+        free(cfg->key_where[i]);
+    }
     for (int i = 0; i < cfg->kafka_count; i++) {
         free(cfg->kafka_keys[i]);
         free(cfg->kafka_values[i]);
@@ -723,6 +757,41 @@ static char *trim(char *s)
     while (len > 0 && isspace((unsigned char)s[len - 1]))
         s[--len] = '\0';
     return s;
+}
+
+/* Turns the text after '=' (trimmed) into the value, in place: "..." is taken verbatim
+ * (spaces, '#', inner quotes kept; an explicit empty value is ""), followed by nothing but
+ * blanks or a comment; unquoted text ends at a '#' that follows a blank (an inline
+ * comment) and may hold no quote at all: a stray quote is almost always a typo, and keeping
+ * it would silently change a password or a topic name. 0, or -1 on an unbalanced quote. */
+static int parse_file_value(char **value)
+{
+    char *v = *value;
+    if (v[0] == '"') {
+        /* The first quote followed by nothing but blanks or a comment closes the value, so
+         * both "pa"ss" and "x" # a "quoted" comment read as meant. */
+        for (char *close = strchr(v + 1, '"'); close; close = strchr(close + 1, '"')) {
+            char *rest = close + 1;
+            while (*rest == ' ' || *rest == '\t')
+                rest++;
+            if (*rest == '\0' || *rest == '#') {
+                *close = '\0';
+                *value = v + 1;
+                return 0;
+            }
+        }
+        return -1;
+    }
+    for (char *p = v; *p; p++) {
+        if (*p == '#' && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    if (strchr(v, '"'))
+        return -1;
+    *value = trim(v);
+    return 0;
 }
 
 int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size)
@@ -746,18 +815,28 @@ int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         char *eq = strchr(s, '=');
         if (!eq || eq == s) { /* s is trimmed: eq == s means an empty key */
-            rc = fail(errstr, errstr_size, where, NULL, "expected key = value, got \"%s\"", s);
+            /* Never echo the line: "redis.password: S3cret" (a colon for '=') would print
+             * the secret. Name the key-like start of the line only. */
+            size_t kl = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._-");
+            if (kl > 0 && kl <= NAME_MAX_LEN)
+                rc = fail(errstr, errstr_size, where, NULL,
+                          "%.*s: expected key = value (the line is not shown: it may hold a "
+                          "secret)",
+                          (int)kl, s);
+            else
+                rc = fail(errstr, errstr_size, where, NULL,
+                          "expected key = value (the line is not shown: it may hold a secret)");
             break;
         }
         *eq = '\0';
         char *key = trim(s);
         char *value = trim(eq + 1);
-        size_t lv = strlen(value);
-        /* "..." keeps leading/trailing spaces and makes an explicit empty value. No escapes:
-         * everything between the quotes is the value, so '#' inside a value is kept too. */
-        if (lv >= 2 && value[0] == '"' && value[lv - 1] == '"') {
-            value[lv - 1] = '\0';
-            value++;
+        if (parse_file_value(&value) != 0) {
+            rc = fail(errstr, errstr_size, where, key,
+                      "unbalanced quote: wrap the whole value in \"...\" (no escapes; the value "
+                      "is not shown)");
+            break;
         }
         if (cfg_set(cfg, key, value, where, errstr, errstr_size) != 0) {
             rc = -1;
@@ -852,9 +931,11 @@ static int is_config_flag(const char *arg)
 int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc, char **rest_argv,
                  char *errstr, size_t errstr_size)
 {
-    const char *path = NULL;
+    /* Every -c is loaded, in order: a later file overrides an earlier one key by key (a
+     * base file plus a site or secrets file), never silently ignores it. */
+    int nfiles = 0;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *path = NULL;
         if (strcmp(a, "--") == 0)
             break;
         if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
@@ -863,13 +944,19 @@ int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc,
             path = argv[++i];
         } else if (strncmp(a, "--config=", 9) == 0) {
             path = a + 9;
+        } else {
+            continue;
         }
+        if (*path == '\0')
+            return fail(errstr, errstr_size, "config", NULL, "expected a file path, got \"\"");
+        if (cfg_load_file(cfg, path, errstr, errstr_size) != 0)
+            return -1;
+        nfiles++;
     }
-    if (!path)
-        path = env_lookup(envp, ENV_PREFIX "CONFIG");
-    if (path && *path == '\0')
+    const char *env_path = nfiles ? NULL : env_lookup(envp, ENV_PREFIX "CONFIG");
+    if (env_path && *env_path == '\0')
         return fail(errstr, errstr_size, "config", NULL, "expected a file path, got \"\"");
-    if (path && cfg_load_file(cfg, path, errstr, errstr_size) != 0)
+    if (env_path && cfg_load_file(cfg, env_path, errstr, errstr_size) != 0)
         return -1;
     if (cfg_load_env(cfg, envp, errstr, errstr_size) != 0)
         return -1;
@@ -914,7 +1001,7 @@ int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc,
             return -1;
     }
     *rest_argc = n;
-    return 0;
+    return cfg_check(cfg, errstr, errstr_size);
 }
 
 /* ---- kafka ------------------------------------------------------------------------------- */
