@@ -26,6 +26,7 @@ typedef enum {
     EV_ERR_USER_ID_TOO_LONG,
     EV_ERR_NON_FINITE_AMOUNT,
     EV_ERR_TIME_OUT_OF_WINDOW,
+    EV_ERR_INVALID_UTF8, /* user_id is not UTF-8 (Avro strings must be) */
     EV_ERR_COUNT
 } ev_reason_t;
 

@@ -250,6 +250,13 @@ ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why
         snprintf(why, why_size, "user_id contains a NUL byte");
         return EV_ERR_UNDECODABLE;
     }
+    size_t bad_at;
+    if (!ev_utf8_valid(s, uid_len, &bad_at)) {
+        /* Avro strings are UTF-8: a raw byte would become a Redis key no consumer can
+         * read back, and an alert whose user (U+FFFD) matches nobody. */
+        snprintf(why, why_size, "user_id is not valid UTF-8 (byte %zu)", bad_at);
+        return EV_ERR_INVALID_UTF8;
+    }
     memcpy(out->user_id, s, uid_len);
     out->user_id_len = (uint16_t)uid_len;
 
