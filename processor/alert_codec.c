@@ -10,6 +10,7 @@
 
 #include "alert_avsc.h" /* defines cs_alert_avsc_json[] */
 #include "codec_internal.h"
+#include "numfmt.h"
 
 /* ---- JSON ---- */
 
@@ -70,7 +71,7 @@ static int jnum(jbuf_t *b, double v)
     if (!isfinite(v))
         return -1;
     char num[32];
-    int n = snprintf(num, sizeof num, "%.17g", v);
+    int n = nf_shortest(num, sizeof num, v);
     jput(b, num, (size_t)n);
     return 0;
 }

@@ -2,6 +2,7 @@
  * and the README reference. Sources apply in order defaults -> file -> environment -> flags;
  * kafka.* properties are validated by librdkafka itself and kept verbatim. */
 #include "config.h"
+#include "numfmt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1183,7 +1184,8 @@ void cfg_print_values(FILE *out, const cfg_t *cfg)
             fprintf(out, "%" PRIu64, *(const uint64_t *)field);
             break;
         case CFG_T_DOUBLE:
-            fprintf(out, "%.17g", *(const double *)field);
+            nf_shortest(buf, sizeof buf, *(const double *)field);
+            fputs(buf, out);
             break;
         case CFG_T_BOOL:
             fputs(*(const int *)field ? "true" : "false", out);

@@ -363,10 +363,27 @@ int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const 
             return -1;
         }
     }
+    /* Entries override the preset's, but two entries for one key are a mistake (which one
+     * was meant?), never a silent last-wins. */
+    const char *seen[16];
+    size_t seen_len[16], n_seen = 0;
     for (const char *p = map; p && *p;) {
         size_t len = map_entry_len(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        for (size_t i = 0; eq && i < n_seen; i++) {
+            if (seen_len[i] == klen && memcmp(seen[i], p, klen) == 0) {
+                snprintf(errstr, errstr_size, "--map: key \"%.*s\" is given twice",
+                         (int)(klen < 40 ? klen : 40), p);
+                return -1;
+            }
+        }
         if (parse_map_entry(spec, p, len, errstr, errstr_size) < 0)
             return -1;
+        if (n_seen < sizeof seen / sizeof seen[0]) {
+            seen[n_seen] = p;
+            seen_len[n_seen++] = klen;
+        }
         p += len;
         if (*p == ',')
             p++;

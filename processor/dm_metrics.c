@@ -3,6 +3,7 @@
  * scrape shows zeros rather than missing series (alerts_total stays 0 until a handler
  * reports alerts: that is the true count, not a placeholder value). */
 #include "dm_metrics.h"
+#include "numfmt.h"
 
 #include <math.h>
 
@@ -147,8 +148,13 @@ static void gauge(sbuf_t *b, const char *name, const char *help, double v)
     sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
     if (isnan(v)) /* Prometheus spells it NaN; printf would write nan */
         sb_printf(b, "%s NaN\n", name);
-    else
-        sb_printf(b, "%s %.17g\n", name, v);
+    else if (isinf(v))
+        sb_printf(b, "%s %s\n", name, v > 0 ? "+Inf" : "-Inf");
+    else {
+        char num[40];
+        nf_shortest(num, sizeof num, v);
+        sb_printf(b, "%s %s\n", name, num);
+    }
 }
 
 char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)

@@ -315,6 +315,10 @@ static void test_spec_parse_errors(void **state)
         {NULL, NULL, NULL, 0, "user_id, event_time and event_type are required"},
         {NULL, "user_id=1,event_time=2", NULL, 0, "are required"},
         {NULL, "user_id=1,event_time=2,event_type=3,colour=4", NULL, 0, "unknown key \"colour\""},
+        /* issue 11: a key given twice is an error, not last-wins */
+        {NULL, "user_id=1,event_time=2,event_type=3,user_id=4", NULL, 0,
+         "--map: key \"user_id\" is given twice"},
+        {"online-retail", "amount=1,amount=2", NULL, 0, "--map: key \"amount\" is given twice"},
         {NULL, "user_id=0,event_time=2,event_type=purchase", NULL, 0, "column index 0"},
         {NULL, "user_id=,event_time=2,event_type=purchase", NULL, 0, "user_id: empty column"},
         {NULL, "user_id=1,event_time=2:dd/mm,event_type=purchase", NULL, 0,
