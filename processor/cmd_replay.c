@@ -186,6 +186,10 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
         return 2;
     }
     char cerr[1024];
+    if (rp_check_opts(&o, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "churnstream replay: %s\n", cerr);
+        return 2;
+    }
     if (o.model_in && cfg_check_model_in(cfg, o.model_in, cerr, sizeof cerr) != 0) {
         fprintf(stderr, "churnstream replay: %s\n", cerr);
         return 2;

@@ -96,6 +96,7 @@ void ev_file_writer_abort(ev_file_writer_t *fw)
 struct ev_file_reader_s {
     avro_file_reader_t r;
     cs_plan_t *plan;
+    char *path; /* for errors: a corrupt block is reported with the file's name */
 };
 
 ev_file_reader_t *ev_file_reader_open(const char *path, char *errstr, size_t errstr_size)
@@ -104,8 +105,8 @@ ev_file_reader_t *ev_file_reader_open(const char *path, char *errstr, size_t err
     ev_file_reader_t *fr = calloc(1, sizeof *fr);
     avro_schema_t reader = cs_reader_schema_new(errstr, errstr_size);
     avro_schema_t writer = NULL;
-    if (!fr || !reader) {
-        if (!fr)
+    if (!fr || !reader || !(fr->path = strdup(path))) {
+        if (!fr || reader)
             snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -153,7 +154,8 @@ int ev_file_reader_next(ev_file_reader_t *fr, ev_event_t *ev, ev_reason_t *reaso
     if (rc == EOF)
         return 0;
     if (rc != 0) {
-        snprintf(errstr, errstr_size, "corrupt container file: %s", avro_strerror());
+        snprintf(errstr, errstr_size, "%s: corrupt or truncated container file: %s", fr->path,
+                 avro_strerror());
         return -1;
     }
     *reason = cs_plan_extract(fr->plan, ev, why, sizeof why);
@@ -169,5 +171,6 @@ void ev_file_reader_close(ev_file_reader_t *fr)
     if (fr->r)
         avro_file_reader_close(fr->r);
     cs_plan_destroy(fr->plan);
+    free(fr->path);
     free(fr);
 }

@@ -256,6 +256,19 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static int input_is_jsonl(const rp_opts_t *o)
+{
+    return ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
+           ends_with(o->input, ".ndjson") || ends_with(o->input, ".json");
+}
+
+static int input_is_csv(const rp_opts_t *o)
+{
+    return strncmp(o->input, "kafka:", 6) != 0 && !input_is_jsonl(o) &&
+           (o->preset || o->map || ends_with(o->input, ".csv") || ends_with(o->input, ".csv.gz") ||
+            ends_with(o->input, ".tsv"));
+}
+
 static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
                        size_t errstr_size)
 {
@@ -264,14 +277,11 @@ static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char
         src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr, errstr_size);
         return src->kafka ? 0 : -1;
     }
-    if (ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
-        ends_with(o->input, ".ndjson") || ends_with(o->input, ".json")) {
+    if (input_is_jsonl(o)) {
         src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
         return src->jsonl ? 0 : -1;
     }
-    int csv = o->preset || o->map || ends_with(o->input, ".csv") ||
-              ends_with(o->input, ".csv.gz") || ends_with(o->input, ".tsv");
-    if (!csv) {
+    if (!input_is_csv(o)) {
         src->avro = ev_file_reader_open(o->input, errstr, errstr_size);
         return src->avro ? 0 : -1;
     }
@@ -284,6 +294,15 @@ static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char
         return -1;
     if (src->csv.bad_rows > 0)
         imp_result_print_summary(&src->csv, o->input, stderr);
+    return 0;
+}
+
+int rp_check_opts(const rp_opts_t *o, char *errstr, size_t errstr_size)
+{
+    imp_spec_t spec;
+    if (input_is_csv(o) && imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header,
+                                          errstr, errstr_size) != 0)
+        return -1;
     return 0;
 }
 
