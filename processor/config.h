@@ -127,7 +127,7 @@ int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size);
 int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc, char **rest_argv,
                  char *errstr, size_t errstr_size);
 
-/* Cross-key rules, checked by cfg_load_all() once every source is applied (config_check.c):
+/* Cross-key rules, checked by cfg_load_all() once every source is applied (config_load.c):
  * events.allowed_lateness below tick.interval and label.horizon, alert.actions parses and
  * names segments below model.k, schemas.dir loads. Returns 0, or -1 with errstr naming the
  * source and the key ("s.conf:4: alert.actions: entry 1: ..."); callers exit with status 2. */
