@@ -1043,8 +1043,9 @@ void cfg_print_reference(FILE *out, int markdown)
     }
 
     fputs("Configuration keys. Set them in the file given by -c FILE (`key = value` lines, '#'\n"
-          "comments), as environment variables CHURNSTREAM_<KEY> (upper case, '.' -> '_'),\n"
-          "or as flags --key=VALUE; later sources win. Durations take ms, s, m, h or d.\n\n",
+          "comments, also after a value following a blank; \"...\" keeps a value verbatim), as\n"
+          "environment variables CHURNSTREAM_<KEY> (upper case, '.' -> '_'), or as flags\n"
+          "--key=VALUE; later sources win. Durations need a unit: ms, s, m, h or d (0 alone).\n\n",
           out);
     fprintf(out, "  %-25s %-9s %-16s %s\n", "KEY", "TYPE", "DEFAULT", "RANGE");
     for (size_t i = 0; i < CFG_NKEYS; i++) {
