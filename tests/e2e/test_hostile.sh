@@ -52,11 +52,14 @@ fail() {
 }
 
 run_case() { # NAME FUNCTION: runs FUNCTION in a subshell under set -e, counts the verdict
-    local name=$1 fn=$2 rc=0
+    local name=$1 fn=$2 rc
+    # Not on the left of || or in an if: there, bash ignores set -e in the whole subshell
+    # and a case would pass whatever its checks said.
     (
         set -e
         "$fn"
-    ) >"$tmp/case.log" 2>&1 || rc=$?
+    ) >"$tmp/case.log" 2>&1
+    rc=$?
     if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
         echo "ok:   $name"
