@@ -117,7 +117,7 @@ static const cfg_key_t cfg_keys[] = {
     K_DUR("label.lookback", "90d", MS_S, 3650 * MS_D, label_lookback_ms,
           "Lookback L: a user is eligible at tick T after activity in [T-L, T)."),
     K_DUR("events.allowed_lateness", "1h", 0, 365 * MS_D, events_allowed_lateness_ms,
-          "Watermark = max event time - this."),
+          "Watermark = max event time - this; must be below tick.interval and label.horizon."),
     K_DUR("events.max_past", "30d", 0, 3650 * MS_D, events_max_past_ms,
           "Events older than watermark - this go to the DLQ."),
     K_DUR("events.max_future", "1d", 0, 3650 * MS_D, events_max_future_ms,
@@ -150,7 +150,8 @@ static const cfg_key_t cfg_keys[] = {
     K_STR("alert.holdout_salt", "churnstream", 0, alert_holdout_salt,
           "Salt of the user_id hash that picks the arm."),
     K_STR("alert.actions", "", 0, alert_actions,
-          "Action table segment:bucket=action,...; empty = built-in defaults."),
+          "Action table segment:bucket=action,...; segments below model.k; empty = built-in "
+          "defaults."),
 
     K_INT("metrics.port", "9464", 0, 65535, metrics_port,
           "Port of /metrics and /healthz; 0 = disabled."),
