@@ -127,7 +127,9 @@ case_outputs_replay() {
 }
 
 case_outputs_stdout() {
-    # "-" is stdout for every --*-out option: the model bytes and the scores
+    # "-" is stdout for every --*-out option: the model bytes and the scores. From $tmp, so
+    # a binary that creates a file named "-" leaves it there, where it is checked.
+    cd "$tmp"
     "$CS_BIN" replay "$tmp/g.avro" --quiet --model-out - >"$tmp/model_stdout.bin" 2>/dev/null ||
         fail "replay --model-out - failed"
     [ -f "$tmp/-" ] && fail "a file named - was created"
