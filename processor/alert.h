@@ -91,6 +91,11 @@ typedef struct alert_policy_s alert_policy_t;
 /* Writes the grammar of alert.actions and the built-in defaults (for --help). */
 void alert_print_actions_help(FILE *out);
 
+/* Checks an alert.actions table without building a policy (the config loader calls it at
+ * load time, so a bad table stops every command with exit 2). k > 0 also rejects segment
+ * ids >= k. Returns 0, or -1 with "alert.actions: entry N: ..." in errstr. */
+int alert_actions_check(const char *text, int k, char *errstr, size_t errstr_size);
+
 /* Creates a policy from the alert.* keys and model.min_examples of cfg (copied; cfg may be
  * freed afterwards). Parses alert.actions; a bad table returns NULL with e.g.
  * "alert.actions: entry 3: bucket \"huge\": expected low, medium, high or *" in errstr.

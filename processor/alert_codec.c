@@ -10,6 +10,7 @@
 
 #include "alert_avsc.h" /* defines cs_alert_avsc_json[] */
 #include "codec_internal.h"
+#include "numfmt.h"
 
 /* ---- JSON ---- */
 
@@ -34,35 +35,6 @@ static void jputs(jbuf_t *b, const char *s)
     jput(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid (overlong
- * forms, surrogates and code points above U+10FFFF are invalid, as in RFC 3629). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 static void jstr(jbuf_t *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -81,7 +53,7 @@ static void jstr(jbuf_t *b, const char *s)
             jput(b, esc, 6);
             i++;
         } else {
-            size_t len = utf8_len(u + i, n - i);
+            size_t len = ev_utf8_seq_len(u + i, n - i);
             if (len == 0) {
                 jput(b, "\\ufffd", 6); /* one invalid byte: the replacement character */
                 i++;
@@ -99,7 +71,7 @@ static int jnum(jbuf_t *b, double v)
     if (!isfinite(v))
         return -1;
     char num[32];
-    int n = snprintf(num, sizeof num, "%.17g", v);
+    int n = nf_shortest(num, sizeof num, v);
     jput(b, num, (size_t)n);
     return 0;
 }

@@ -198,7 +198,10 @@ static void rule_key(const action_rule_t *r, char *buf, size_t cap)
     snprintf(buf, cap, "%s:%s", seg, r->bucket == ACTION_ANY ? "*" : bnames[r->bucket]);
 }
 
-static int parse_actions(alert_policy_t *ap, const char *text, char *errstr, size_t errstr_size)
+/* k > 0 bounds the segment ids (0..k-1): a rule for a segment the model never has would
+ * silently never fire. */
+static int parse_actions(alert_policy_t *ap, const char *text, int k, char *errstr,
+                         size_t errstr_size)
 {
     if (!text)
         return 0;
@@ -221,6 +224,13 @@ static int parse_actions(alert_policy_t *ap, const char *text, char *errstr, siz
         action_rule_t *r = &ap->rules[ap->n_rules];
         if (parse_rule(b, end, idx, r, err, sizeof err) != 0) {
             snprintf(errstr, errstr_size, "alert.actions: %s", err);
+            return -1;
+        }
+        if (k > 0 && r->seg != ACTION_ANY && r->seg >= k) {
+            snprintf(errstr, errstr_size,
+                     "alert.actions: entry %d: segment %d does not exist: model.k is %d, "
+                     "segments are 0..%d",
+                     idx, r->seg, k, k - 1);
             return -1;
         }
         for (int j = 0; j < ap->n_rules; j++) {
@@ -259,6 +269,15 @@ const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_
     return best;
 }
 
+int alert_actions_check(const char *text, int k, char *errstr, size_t errstr_size)
+{
+    alert_policy_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = parse_actions(&tmp, text, k, errstr, errstr_size);
+    free(tmp.rules);
+    return rc;
+}
+
 /* ---- life cycle ---- */
 
 alert_policy_t *alert_policy_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
@@ -282,7 +301,7 @@ alert_policy_t *alert_policy_new(const cfg_t *cfg, char *errstr, size_t errstr_s
     snprintf(ap->salt, sizeof ap->salt, "%s", salt);
     for (int i = 0; i < FEAT_DIM; i++)
         ap->names[i] = feat_info[i].name;
-    if (parse_actions(ap, cfg->alert_actions, errstr, errstr_size) != 0) {
+    if (parse_actions(ap, cfg->alert_actions, cfg->model_k, errstr, errstr_size) != 0) {
         alert_policy_destroy(ap);
         return NULL;
     }

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "config.h"
 #include "gen.h"
+#include "outfile.h"
 #include "log.h"
 
 #define GEN_METADATA_TIMEOUT_MS 10000
@@ -75,9 +76,9 @@ static void gen_usage(FILE *out)
           "  --s S, --beta B   paretonbd: drop-out rate shape and rate (beta in days)\n"
           "  --cohort-days N   BTYD: first purchases spread uniformly over the first N days\n"
           "                    (default: a quarter of --days, at least 1)\n"
-          "  --out FILE        write an Avro container file (deflate); FILE.csv writes CSV\n"
-          "                    user_id,ts_ms,event_type,amount instead (the events format of\n"
-          "                    backtest_score.py; replay reads it with --map)\n"
+          "  --out FILE        write an Avro container file (deflate); - = stdout; FILE.csv\n"
+          "                    writes CSV user_id,ts_ms,event_type,amount instead (the\n"
+          "                    events format of backtest_score.py; replay reads it with --map)\n"
           "  --topic T         produce to topic T (kafka.* config keys apply)\n"
           "  --kafka           produce to the configured topic.events\n"
           "  --rate EPS        events per second to the topic, 0 = as fast as possible (default)\n"
@@ -382,33 +383,19 @@ static char *default_truth_path(const char *out_path)
 
 /* The events format of ../shared/tools/backtest_score.py (--events); generated ids hold no
  * comma or quote and amounts are whole cents, so %.15g prints them exactly. */
-static FILE *csv_open(const char *path, char *errstr, size_t errstr_size)
+static of_t *csv_open(const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(errstr, errstr_size, "%s: cannot create: %s", path, strerror(errno));
-        return NULL;
-    }
-    fputs("user_id,ts_ms,event_type,amount\n", f);
-    return f;
+    of_t *of = of_open(path, errstr, errstr_size);
+    if (of)
+        fputs("user_id,ts_ms,event_type,amount\n", of_file(of));
+    return of;
 }
 
-static int csv_append(FILE *f, const char *path, const ev_event_t *ev, char *errstr,
-                      size_t errstr_size)
+static int csv_append(of_t *of, const ev_event_t *ev, char *errstr, size_t errstr_size)
 {
-    if (fprintf(f, "%s,%lld,%s,%.15g\n", ev->user_id, (long long)ev->event_time_ms,
+    if (fprintf(of_file(of), "%s,%lld,%s,%.15g\n", ev->user_id, (long long)ev->event_time_ms,
                 ev_type_name(ev->type), ev->amount) < 0) {
-        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* Closes f; returns 0, or -1 with errstr set when a write failed. */
-static int csv_close(FILE *f, const char *path, char *errstr, size_t errstr_size)
-{
-    if (ferror(f) | (fclose(f) != 0)) {
-        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(errno));
+        snprintf(errstr, errstr_size, "%s: write failed: %s", of_path(of), strerror(errno));
         return -1;
     }
     return 0;
@@ -628,10 +615,17 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     int status = 1;
     char *truth_owned = NULL;
     const char *truth = o.truth_path;
-    if (!truth && o.out_path)
+    /* With --out - (stdout) there is no "next to it": the truth only goes where --truth says,
+     * and never to stdout as well, where it would interleave with the Avro bytes. */
+    if (!truth && o.out_path && strcmp(o.out_path, "-") != 0)
         truth = truth_owned = default_truth_path(o.out_path);
+    if (truth && o.out_path && strcmp(truth, "-") == 0 && strcmp(o.out_path, "-") == 0) {
+        fprintf(stderr, "churnstream gen: --out - and --truth - would both write to stdout\n");
+        gen_destroy(g);
+        return 2;
+    }
     ev_file_writer_t *fw = NULL;
-    FILE *csv = NULL;
+    of_t *csv = NULL; /* --out FILE.csv */
     ev_encoder_t *enc = NULL;
     gen_kafka_t kafka;
     memset(&kafka, 0, sizeof(kafka));
@@ -670,7 +664,7 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     int rc = 0;
     while (!gen_stop && (rc = gen_next(g, &ev)) == 1) {
         if (csv) {
-            if (csv_append(csv, o.out_path, &ev, err, sizeof(err)) < 0)
+            if (csv_append(csv, &ev, err, sizeof(err)) < 0)
                 goto done;
         } else if (fw) {
             if (ev_file_writer_append(fw, &ev, err, sizeof(err)) < 0)
@@ -699,7 +693,7 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv)
     progress_tick(&pr, g, o.params.days, 1);
 
     if (csv) {
-        int crc = csv_close(csv, o.out_path, err, sizeof(err));
+        int crc = of_commit(csv, err, sizeof(err));
         csv = NULL;
         if (crc < 0)
             goto done;
@@ -727,11 +721,10 @@ done:
     if (status != 0 && err[0])
         fprintf(stderr, "churnstream gen: %s\n", err);
     if (fw) {
-        char cerr[256];
-        ev_file_writer_close(fw, cerr, sizeof(cerr));
+        ev_file_writer_abort(fw);
     }
     if (csv)
-        fclose(csv);
+        of_abort(csv);
     ev_encoder_destroy(enc);
     kafka_close(&kafka);
     sigaction(SIGINT, &old_int, NULL);

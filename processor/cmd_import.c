@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "csv_import.h"
 #include "log.h"
+#include "outfile.h"
 
 static void import_usage(FILE *out)
 {
@@ -33,8 +34,12 @@ static void import_usage(FILE *out)
           "  --no-header             the first line is data; columns are indexes\n"
           "  --strict                fail on the first bad row instead of counting it\n"
           "\n"
-          "Bad rows (wrong column count, unparsable time or number, empty or invalid user_id)\n"
-          "are skipped, counted by reason and the first 10 listed with their line numbers.\n",
+          "Bad rows (wrong column count, unparsable time or number, empty user_id, or one that\n"
+          "is not UTF-8 or holds a NUL byte) are skipped, counted by reason and the first 10\n"
+          "listed with their line numbers. A file that yields no event at all, a truncated\n"
+          ".gz, or a quoted field not closed before the end of the file (or within 100 lines)\n"
+          "fail with exit status 1 and write nothing. OUTPUT may be - (stdout); it must not\n"
+          "be INPUT. Exit status: 0 ok, 1 runtime failure, 2 usage error.\n",
           out);
 }
 
@@ -88,6 +93,14 @@ int cmd_import(cfg_t *cfg, int argc, char **argv)
         return 2;
     }
     const char *in_path = argv[optind], *out_path = argv[optind + 1];
+    /* The output is replaced as a whole at the end: written over the input it would leave
+     * the input destroyed (and, read through a symlink or a second name, half-read). */
+    if (strcmp(in_path, out_path) == 0 || of_same_file(in_path, out_path)) {
+        fprintf(stderr,
+                "churnstream import: OUTPUT %s is the INPUT file; choose another output path\n",
+                out_path);
+        return 2;
+    }
     if (!preset && !map) {
         fprintf(stderr, "churnstream import: give --preset online-retail or --map SPEC (see "
                         "--help)\n");
@@ -107,8 +120,17 @@ int cmd_import(cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "churnstream import: %s\n", err);
         return 1;
     }
-    if (res.n_events == 0)
-        log_warn("import", "%s: no events after mapping; writing an empty file", in_path);
+    if (res.n_events == 0) {
+        /* An empty output is never what was asked for: every row was rejected (or the file
+         * held none). Say why and write nothing. */
+        imp_result_print_summary(&res, in_path, stderr);
+        fprintf(stderr,
+                "churnstream import: %s: no events: %lld rows read, every one rejected; "
+                "nothing written to %s\n",
+                in_path, (long long)res.rows_read, out_path);
+        imp_result_free(&res);
+        return 1;
+    }
 
     int status = 1, opened = 0;
     ev_file_writer_t *w = ev_file_writer_open(out_path, err, sizeof(err));
@@ -134,8 +156,7 @@ done:
         fprintf(stderr, "churnstream import: %s%s%s\n", opened ? out_path : "", opened ? ": " : "",
                 err);
     if (w) {
-        char cerr[256];
-        ev_file_writer_close(w, cerr, sizeof(cerr));
+        ev_file_writer_abort(w);
     }
     imp_result_free(&res);
     return status;

@@ -308,6 +308,10 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
 
     char err[512];
     st_redis_t *st = NULL;
+    if (model_file && cfg_check_model_in(cfg, model_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "churnstream inspect: %s\n", err);
+        return 2;
+    }
     /* A model file alone needs no Redis. */
     if (!(ok_model && model_file) && !(st = st_redis_new(cfg, err, sizeof(err)))) {
         fprintf(stderr, "churnstream inspect: %s\n", err);

@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "commands.h"
+#include "outfile.h"
 #include "log.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -77,20 +78,15 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const char *list, char *er
     return rc;
 }
 
+/* Through of_open like every output: readers poll for the file, so it must appear whole. */
 static int write_port_file(const char *path, const char *bootstraps, char *errstr,
                            size_t errstr_size)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        snprintf(errstr, errstr_size, "--port-file: path too long");
+    of_t *of = of_open(path, errstr, errstr_size);
+    if (!of)
         return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n", bootstraps) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        snprintf(errstr, errstr_size, "--port-file %s: cannot write", path);
-        return -1;
-    }
-    return 0;
+    fprintf(of_file(of), "%s\n", bootstraps);
+    return of_commit(of, errstr, errstr_size);
 }
 
 int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)

@@ -39,6 +39,8 @@ static void usage(FILE *out)
           "  --model-out FILE     write the final model snapshot (for run --model-in)\n"
           "  --report FILE        write a self-contained HTML report (ROC, calibration, AUC\n"
           "                       and log-loss per tick, segments, weights; no network)\n"
+          "                       Outputs: - is stdout; a regular file is replaced\n"
+          "                       atomically, a device, FIFO or symlink written through\n"
           "  --from TIME          kafka: first message time (2011-06-01, ISO-8601 UTC, or\n"
           "                       epoch ms; default: the beginning)\n"
           "  --to TIME            kafka: end time, exclusive (default: the current end)\n"
@@ -181,6 +183,15 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
     o.input = argv[optind];
     if ((o.from_ms != INT64_MIN || o.to_ms != INT64_MAX) && strncmp(o.input, "kafka:", 6) != 0) {
         fprintf(stderr, "churnstream replay: --from/--to apply to kafka:TOPIC inputs only\n");
+        return 2;
+    }
+    char cerr[1024];
+    if (rp_check_opts(&o, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "churnstream replay: %s\n", cerr);
+        return 2;
+    }
+    if (o.model_in && cfg_check_model_in(cfg, o.model_in, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "churnstream replay: %s\n", cerr);
         return 2;
     }
     o.progress = !quiet && !json && isatty(STDERR_FILENO);

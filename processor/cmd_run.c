@@ -75,8 +75,9 @@ int cmd_run(cfg_t *cfg, int argc, char **argv)
                 handler_name);
         return 2;
     }
-    if (model_in && access(model_in, R_OK) != 0) {
-        fprintf(stderr, "churnstream run: --model-in %s: cannot read the file\n", model_in);
+    char cerr[1024];
+    if (model_in && cfg_check_model_in(cfg, model_in, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "churnstream run: %s\n", cerr);
         return 2;
     }
     if (count && model_in)

@@ -12,6 +12,7 @@ static const char *const reason_codes[EV_ERR_COUNT] = {
     "user_id_too_long",
     "non_finite_amount",
     "time_out_of_window",
+    "invalid_utf8",
 };
 
 const char *ev_reason_code(ev_reason_t r)

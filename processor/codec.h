@@ -26,6 +26,7 @@ typedef enum {
     EV_ERR_USER_ID_TOO_LONG,
     EV_ERR_NON_FINITE_AMOUNT,
     EV_ERR_TIME_OUT_OF_WINDOW,
+    EV_ERR_INVALID_UTF8, /* user_id is not UTF-8 (Avro strings must be) */
     EV_ERR_COUNT
 } ev_reason_t;
 
@@ -65,12 +66,18 @@ int ev_encode(ev_encoder_t *enc, const ev_event_t *ev, const void **buf, size_t 
 void ev_encoder_destroy(ev_encoder_t *enc);
 
 typedef struct ev_file_writer_s ev_file_writer_t;
-/* Creates (truncates) an Avro object container file of Event records (deflate codec). */
+/* Creates an Avro object container file of Event records (deflate codec) through of_open():
+ * a regular file is replaced atomically at close, a device or FIFO is written through, "-"
+ * is stdout. The caller ends it with ev_file_writer_close() or ev_file_writer_abort(). */
 ev_file_writer_t *ev_file_writer_open(const char *path, char *errstr, size_t errstr_size);
 int ev_file_writer_append(ev_file_writer_t *w, const ev_event_t *ev, char *errstr,
                           size_t errstr_size);
-/* Flushes and closes; returns -1 if the final flush failed. NULL is a no-op returning 0. */
+/* Flushes, closes and publishes the file; returns -1 if the final flush, the close or the
+ * rename failed (nothing is published then). Frees w; NULL is a no-op returning 0. */
 int ev_file_writer_close(ev_file_writer_t *w, char *errstr, size_t errstr_size);
+/* Closes without publishing (an error path): the previous file at the path stays. Frees w;
+ * NULL is a no-op. */
+void ev_file_writer_abort(ev_file_writer_t *w);
 
 typedef struct ev_file_reader_s ev_file_reader_t;
 /* Opens a container file; its writer schema is resolved against the reader schema. */

@@ -3,6 +3,7 @@
  * Event resolved through the same decode plan as wire messages. Container files are trusted
  * input (local files), so records inside blocks are not pre-walked like Kafka messages. */
 #include "codec_internal.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 struct ev_file_writer_s {
     avro_file_writer_t w;
+    of_t *out; /* the target (temporary file renamed into place at close, or written through) */
     uint8_t body[CS_EVENT_BODY_MAX];
 };
 
@@ -25,15 +27,13 @@ ev_file_writer_t *ev_file_writer_open(const char *path, char *errstr, size_t err
             snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    /* open the FILE ourselves: Avro-C's path variant refuses to overwrite ("wbx") */
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+    /* Open the FILE ourselves (Avro-C's path variant refuses to overwrite, "wbx") through
+     * of_open, which never replaces a device or FIFO; Avro-C must not close it
+     * (should_close = 0): of_commit() publishes it after the last block. */
+    if (!(fw->out = of_open(path, errstr, errstr_size)))
         goto fail;
-    }
-    if (avro_file_writer_create_with_codec_fp(fp, path, 1, schema, &fw->w, "deflate",
+    if (avro_file_writer_create_with_codec_fp(of_file(fw->out), path, 0, schema, &fw->w, "deflate",
                                               CS_FILE_BLOCK_BYTES) != 0) {
-        /* with should_close set, Avro-C closes fp on its failure paths */
         snprintf(errstr, errstr_size, "%s: %s", path, avro_strerror());
         goto fail;
     }
@@ -42,6 +42,8 @@ ev_file_writer_t *ev_file_writer_open(const char *path, char *errstr, size_t err
 fail:
     if (schema)
         avro_schema_decref(schema);
+    if (fw)
+        of_abort(fw->out);
     free(fw);
     return NULL;
 }
@@ -74,13 +76,27 @@ int ev_file_writer_close(ev_file_writer_t *fw, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "close: %s", avro_strerror());
         rc = -1;
     }
+    if (rc == 0)
+        rc = of_commit(fw->out, errstr, errstr_size);
+    else
+        of_abort(fw->out);
     free(fw);
     return rc;
+}
+
+void ev_file_writer_abort(ev_file_writer_t *fw)
+{
+    if (!fw)
+        return;
+    avro_file_writer_close(fw->w); /* should_close = 0: the FILE stays ours */
+    of_abort(fw->out);
+    free(fw);
 }
 
 struct ev_file_reader_s {
     avro_file_reader_t r;
     cs_plan_t *plan;
+    char *path; /* for errors: a corrupt block is reported with the file's name */
 };
 
 ev_file_reader_t *ev_file_reader_open(const char *path, char *errstr, size_t errstr_size)
@@ -89,8 +105,8 @@ ev_file_reader_t *ev_file_reader_open(const char *path, char *errstr, size_t err
     ev_file_reader_t *fr = calloc(1, sizeof *fr);
     avro_schema_t reader = cs_reader_schema_new(errstr, errstr_size);
     avro_schema_t writer = NULL;
-    if (!fr || !reader) {
-        if (!fr)
+    if (!fr || !reader || !(fr->path = strdup(path))) {
+        if (!fr || reader)
             snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -138,7 +154,8 @@ int ev_file_reader_next(ev_file_reader_t *fr, ev_event_t *ev, ev_reason_t *reaso
     if (rc == EOF)
         return 0;
     if (rc != 0) {
-        snprintf(errstr, errstr_size, "corrupt container file: %s", avro_strerror());
+        snprintf(errstr, errstr_size, "%s: corrupt or truncated container file: %s", fr->path,
+                 avro_strerror());
         return -1;
     }
     *reason = cs_plan_extract(fr->plan, ev, why, sizeof why);
@@ -154,5 +171,6 @@ void ev_file_reader_close(ev_file_reader_t *fr)
     if (fr->r)
         avro_file_reader_close(fr->r);
     cs_plan_destroy(fr->plan);
+    free(fr->path);
     free(fr);
 }

@@ -237,12 +237,25 @@ ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why
     if (get_field(p, F_USER_ID, &v) || avro_value_get_string(&v, &s, &size))
         goto broken;
     size_t uid_len = size ? size - 1 : 0;
+    /* The time first, so a rejected event still says when it happened (replay's
+     * --rejects-out, the DLQ detail). */
+    if (get_field(p, F_EVENT_TIME, &v) || avro_value_get_long(&v, &out->event_time_ms))
+        goto broken;
     if (uid_len == 0) {
         snprintf(why, why_size, "user_id is empty");
         return EV_ERR_MISSING_USER_ID;
     }
     if (uid_len > EV_USER_ID_MAX) {
         snprintf(why, why_size, "user_id is %zu bytes, more than %d", uid_len, EV_USER_ID_MAX);
+        /* Keep the first EV_USER_ID_MAX bytes (cut on a UTF-8 boundary) so the reject can be
+         * traced to its user; the event itself is never applied. */
+        size_t keep = EV_USER_ID_MAX;
+        while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+            keep--;
+        if (!memchr(s, '\0', keep) && ev_utf8_valid(s, keep, NULL)) {
+            memcpy(out->user_id, s, keep);
+            out->user_id_len = (uint16_t)keep;
+        }
         return EV_ERR_USER_ID_TOO_LONG;
     }
     if (memchr(s, '\0', uid_len)) {
@@ -250,11 +263,15 @@ ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why
         snprintf(why, why_size, "user_id contains a NUL byte");
         return EV_ERR_UNDECODABLE;
     }
+    size_t bad_at;
+    if (!ev_utf8_valid(s, uid_len, &bad_at)) {
+        /* Avro strings are UTF-8: a raw byte would become a Redis key no consumer can
+         * read back, and an alert whose user (U+FFFD) matches nobody. */
+        snprintf(why, why_size, "user_id is not valid UTF-8 (byte %zu)", bad_at);
+        return EV_ERR_INVALID_UTF8;
+    }
     memcpy(out->user_id, s, uid_len);
     out->user_id_len = (uint16_t)uid_len;
-
-    if (get_field(p, F_EVENT_TIME, &v) || avro_value_get_long(&v, &out->event_time_ms))
-        goto broken;
     if (get_field(p, F_EVENT_TYPE, &v) || avro_value_get_enum(&v, &e))
         goto broken;
     /* Avro-C hands over the writer's index unchanged; the walk checked its range */

@@ -2,6 +2,7 @@
  * and the README reference. Sources apply in order defaults -> file -> environment -> flags;
  * kafka.* properties are validated by librdkafka itself and kept verbatim. */
 #include "config.h"
+#include "numfmt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -116,7 +117,7 @@ static const cfg_key_t cfg_keys[] = {
     K_DUR("label.lookback", "90d", MS_S, 3650 * MS_D, label_lookback_ms,
           "Lookback L: a user is eligible at tick T after activity in [T-L, T)."),
     K_DUR("events.allowed_lateness", "1h", 0, 365 * MS_D, events_allowed_lateness_ms,
-          "Watermark = max event time - this."),
+          "Watermark = max event time - this; must be below tick.interval and label.horizon."),
     K_DUR("events.max_past", "30d", 0, 3650 * MS_D, events_max_past_ms,
           "Events older than watermark - this go to the DLQ."),
     K_DUR("events.max_future", "1d", 0, 3650 * MS_D, events_max_future_ms,
@@ -153,7 +154,8 @@ static const cfg_key_t cfg_keys[] = {
     K_STR("alert.holdout_salt", "churnstream", 0, alert_holdout_salt,
           "Salt of the user_id hash that picks the arm."),
     K_STR("alert.actions", "", 0, alert_actions,
-          "Action table segment:bucket=action,...; empty = built-in defaults."),
+          "Action table segment:bucket=action,...; segments below model.k; empty = built-in "
+          "defaults."),
 
     K_INT("metrics.port", "9464", 0, 65535, metrics_port,
           "Port of /metrics and /healthz; 0 = disabled."),
@@ -162,6 +164,7 @@ static const cfg_key_t cfg_keys[] = {
 };
 
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+_Static_assert(CFG_NKEYS <= CFG_KEYS_MAX, "raise CFG_KEYS_MAX in config.h");
 
 /* kafka.* defaults live here rather than in cfg_t: cfg_kafka_conf() applies them before the
  * command's `extra` pairs (e.g. the mock cluster's address), which come before the user's. */
@@ -305,7 +308,9 @@ static int parse_duration(const char *s, int64_t *out_ms)
     long long n = strtoll(s, &end, 10);
     int overflow = errno == ERANGE;
     int64_t mult;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
+    if (*end == '\0' && n == 0)
+        mult = 1; /* "0" needs no unit; any other bare number is ambiguous (ms? s?) */
+    else if (strcmp(end, "ms") == 0)
         mult = 1;
     else if (strcmp(end, "s") == 0)
         mult = 1000;
@@ -499,10 +504,31 @@ static const char *type_name(cfg_type_t t)
 
 #define SET_OOM (-2)
 
-/* Parses value for key k and stores it; -1 with errstr on a bad value, SET_OOM on out of
- * memory (errstr set too). Nothing is stored on error. */
+static int key_set_value(cfg_t *cfg, const cfg_key_t *k, const char *value, const char *where,
+                         char *errstr, size_t errstr_size);
+
+/* Parses value for key k and stores it, remembering where it came from (unless where is
+ * NULL: a default); -1 with errstr on a bad value, SET_OOM on out of memory (errstr set
+ * too). Nothing is stored on error. */
 static int key_set(cfg_t *cfg, const cfg_key_t *k, const char *value, const char *where,
                    char *errstr, size_t errstr_size)
+{
+    int rc = key_set_value(cfg, k, value, where ? where : "default", errstr, errstr_size);
+    if (rc != 0 || !where)
+        return rc;
+    size_t i = (size_t)(k - cfg_keys);
+    char *w = strdup(where);
+    if (!w) {
+        fail(errstr, errstr_size, where, k->name, "out of memory");
+        return SET_OOM;
+    }
+    free(cfg->key_where[i]);
+    cfg->key_where[i] = w;
+    return 0;
+}
+
+static int key_set_value(cfg_t *cfg, const cfg_key_t *k, const char *value, const char *where,
+                         char *errstr, size_t errstr_size)
 {
     void *field = (char *)cfg + k->offset;
     char range[96];
@@ -565,7 +591,9 @@ static int key_set(cfg_t *cfg, const cfg_key_t *k, const char *value, const char
         int rc = parse_duration(value, &i64);
         if (rc == -1)
             return fail(errstr, errstr_size, where, k->name,
-                        "expected a duration like 250ms, 30s, 5m, 12h, 7d, got \"%s\"", value);
+                        "expected a duration with a unit (ms, s, m, h, d) like 250ms, 30s, "
+                        "5m, 12h, 7d, got \"%s\"",
+                        value);
         if (rc == -2 || (double)i64 < k->min || (double)i64 > k->max) {
             format_range(k, range, sizeof range);
             return fail(errstr, errstr_size, where, k->name,
@@ -683,6 +711,12 @@ int cfg_set(cfg_t *cfg, const char *key, const char *value, const char *where, c
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
+const char *cfg_where(const cfg_t *cfg, const char *key)
+{
+    const cfg_key_t *k = cfg && key ? key_find(key) : NULL;
+    return k ? cfg->key_where[k - cfg_keys] : NULL;
+}
+
 cfg_t *cfg_new(void)
 {
     cfg_t *cfg = calloc(1, sizeof *cfg);
@@ -690,7 +724,7 @@ cfg_t *cfg_new(void)
         return NULL;
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         char err[256];
-        int rc = key_set(cfg, &cfg_keys[i], cfg_keys[i].def, "default", err, sizeof err);
+        int rc = key_set(cfg, &cfg_keys[i], cfg_keys[i].def, NULL, err, sizeof err);
         if (rc != 0) {
             /* A default the parser rejects is a bug in the table above (the unit test
              * catches it); say so rather than pretending memory ran out. */
@@ -707,9 +741,11 @@ void cfg_destroy(cfg_t *cfg)
 {
     if (!cfg)
         return;
-    for (size_t i = 0; i < CFG_NKEYS; i++)
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
         if (cfg_keys[i].type == CFG_T_STRING)
             free(*(char **)((char *)cfg + cfg_keys[i].offset));
+        free(cfg->key_where[i]);
+    }
     for (int i = 0; i < cfg->kafka_count; i++) {
         free(cfg->kafka_keys[i]);
         free(cfg->kafka_values[i]);
@@ -727,6 +763,41 @@ static char *trim(char *s)
     while (len > 0 && isspace((unsigned char)s[len - 1]))
         s[--len] = '\0';
     return s;
+}
+
+/* Turns the text after '=' (trimmed) into the value, in place: "..." is taken verbatim
+ * (spaces, '#', inner quotes kept; an explicit empty value is ""), followed by nothing but
+ * blanks or a comment; unquoted text ends at a '#' that follows a blank (an inline
+ * comment) and may hold no quote at all: a stray quote is almost always a typo, and keeping
+ * it would silently change a password or a topic name. 0, or -1 on an unbalanced quote. */
+static int parse_file_value(char **value)
+{
+    char *v = *value;
+    if (v[0] == '"') {
+        /* The first quote followed by nothing but blanks or a comment closes the value, so
+         * both "pa"ss" and "x" # a "quoted" comment read as meant. */
+        for (char *close = strchr(v + 1, '"'); close; close = strchr(close + 1, '"')) {
+            char *rest = close + 1;
+            while (*rest == ' ' || *rest == '\t')
+                rest++;
+            if (*rest == '\0' || *rest == '#') {
+                *close = '\0';
+                *value = v + 1;
+                return 0;
+            }
+        }
+        return -1;
+    }
+    for (char *p = v; *p; p++) {
+        if (*p == '#' && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    if (strchr(v, '"'))
+        return -1;
+    *value = trim(v);
+    return 0;
 }
 
 int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size)
@@ -750,18 +821,28 @@ int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         char *eq = strchr(s, '=');
         if (!eq || eq == s) { /* s is trimmed: eq == s means an empty key */
-            rc = fail(errstr, errstr_size, where, NULL, "expected key = value, got \"%s\"", s);
+            /* Never echo the line: "redis.password: S3cret" (a colon for '=') would print
+             * the secret. Name the key-like start of the line only. */
+            size_t kl = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._-");
+            if (kl > 0 && kl <= NAME_MAX_LEN)
+                rc = fail(errstr, errstr_size, where, NULL,
+                          "%.*s: expected key = value (the line is not shown: it may hold a "
+                          "secret)",
+                          (int)kl, s);
+            else
+                rc = fail(errstr, errstr_size, where, NULL,
+                          "expected key = value (the line is not shown: it may hold a secret)");
             break;
         }
         *eq = '\0';
         char *key = trim(s);
         char *value = trim(eq + 1);
-        size_t lv = strlen(value);
-        /* "..." keeps leading/trailing spaces and makes an explicit empty value. No escapes:
-         * everything between the quotes is the value, so '#' inside a value is kept too. */
-        if (lv >= 2 && value[0] == '"' && value[lv - 1] == '"') {
-            value[lv - 1] = '\0';
-            value++;
+        if (parse_file_value(&value) != 0) {
+            rc = fail(errstr, errstr_size, where, key,
+                      "unbalanced quote: wrap the whole value in \"...\" (no escapes; the value "
+                      "is not shown)");
+            break;
         }
         if (cfg_set(cfg, key, value, where, errstr, errstr_size) != 0) {
             rc = -1;
@@ -830,94 +911,6 @@ int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size)
         if (key_set(cfg, k, value, name, errstr, errstr_size) != 0)
             return -1;
     }
-    return 0;
-}
-
-static const char *env_lookup(char **envp, const char *name)
-{
-    size_t ln = strlen(name);
-    for (char **e = envp; e && *e; e++)
-        if (strncmp(*e, name, ln) == 0 && (*e)[ln] == '=')
-            return *e + ln + 1;
-    return NULL;
-}
-
-/* A `--name[=value]` argument is a config key when its name holds a dot: command flags use
- * dashes (--model-out), so a mistyped key fails here instead of reaching the command. */
-static int is_config_flag(const char *arg)
-{
-    if (arg[0] != '-' || arg[1] != '-' || arg[2] == '\0')
-        return 0;
-    const char *eq = strchr(arg, '=');
-    const char *dot = strchr(arg, '.');
-    return dot && (!eq || dot < eq);
-}
-
-int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc, char **rest_argv,
-                 char *errstr, size_t errstr_size)
-{
-    const char *path = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            if (i + 1 >= argc)
-                return fail(errstr, errstr_size, a, NULL, "expected a file path");
-            path = argv[++i];
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            path = a + 9;
-        }
-    }
-    if (!path)
-        path = env_lookup(envp, ENV_PREFIX "CONFIG");
-    if (path && *path == '\0')
-        return fail(errstr, errstr_size, "config", NULL, "expected a file path, got \"\"");
-    if (path && cfg_load_file(cfg, path, errstr, errstr_size) != 0)
-        return -1;
-    if (cfg_load_env(cfg, envp, errstr, errstr_size) != 0)
-        return -1;
-
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            while (i < argc)
-                rest_argv[n++] = argv[i++];
-            break;
-        }
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            i++;
-            continue;
-        }
-        if (strncmp(a, "--config=", 9) == 0)
-            continue;
-        if (!is_config_flag(a)) {
-            rest_argv[n++] = a;
-            continue;
-        }
-        const char *name = a + 2;
-        const char *eq = strchr(name, '=');
-        size_t key_len = eq ? (size_t)(eq - name) : strlen(name);
-        char key[NAME_MAX_LEN + 1], where[NAME_MAX_LEN + 3];
-        if (key_len > NAME_MAX_LEN)
-            return fail(errstr, errstr_size, NULL, NULL, "--%.40s...: unknown key", name);
-        memcpy(key, name, key_len);
-        key[key_len] = '\0';
-        snprintf(where, sizeof where, "--%s", key);
-        const char *value;
-        if (eq) {
-            value = eq + 1;
-        } else {
-            if (i + 1 >= argc)
-                return fail(errstr, errstr_size, where, key,
-                            "expected a value (--%s=VALUE or --%s VALUE)", key, key);
-            value = argv[++i];
-        }
-        if (cfg_set(cfg, key, value, where, errstr, errstr_size) != 0)
-            return -1;
-    }
-    *rest_argc = n;
     return 0;
 }
 
@@ -1055,8 +1048,9 @@ void cfg_print_reference(FILE *out, int markdown)
     }
 
     fputs("Configuration keys. Set them in the file given by -c FILE (`key = value` lines, '#'\n"
-          "comments), as environment variables CHURNSTREAM_<KEY> (upper case, '.' -> '_'),\n"
-          "or as flags --key=VALUE; later sources win. Durations take ms, s, m, h or d.\n\n",
+          "comments, also after a value following a blank; \"...\" keeps a value verbatim), as\n"
+          "environment variables CHURNSTREAM_<KEY> (upper case, '.' -> '_'), or as flags\n"
+          "--key=VALUE; later sources win. Durations need a unit: ms, s, m, h or d (0 alone).\n\n",
           out);
     fprintf(out, "  %-25s %-9s %-16s %s\n", "KEY", "TYPE", "DEFAULT", "RANGE");
     for (size_t i = 0; i < CFG_NKEYS; i++) {
@@ -1100,7 +1094,8 @@ void cfg_print_values(FILE *out, const cfg_t *cfg)
             fprintf(out, "%" PRIu64, *(const uint64_t *)field);
             break;
         case CFG_T_DOUBLE:
-            fprintf(out, "%.17g", *(const double *)field);
+            nf_shortest(buf, sizeof buf, *(const double *)field);
+            fputs(buf, out);
             break;
         case CFG_T_BOOL:
             fputs(*(const int *)field ? "true" : "false", out);

@@ -11,6 +11,7 @@
 #include <librdkafka/rdkafka.h>
 
 #define CFG_KAFKA_MAX 64 /* kafka.* pass-through properties kept */
+#define CFG_KEYS_MAX  96 /* table keys (config.c asserts the table fits) */
 
 typedef enum {
     CFG_FRAMING_CONFLUENT = 0,
@@ -85,6 +86,11 @@ typedef struct cfg_s {
     int metrics_port; /* 0 = disabled */
     char *metrics_bind;
 
+    /* Where each table key was last set ("s.conf:12", "--model.k", an environment variable
+     * name), indexed like the key table; NULL = default. Heap copies owned by the cfg_t, so
+     * cross-key errors name the source of the value (cfg_where). */
+    char *key_where[CFG_KEYS_MAX];
+
     /* kafka.* pass-through, in load order (later entries override earlier ones) */
     int kafka_count;
     char *kafka_keys[CFG_KAFKA_MAX];
@@ -103,20 +109,40 @@ void cfg_destroy(cfg_t *cfg);
 int cfg_set(cfg_t *cfg, const char *key, const char *value, const char *where, char *errstr,
             size_t errstr_size);
 
-/* Loads a key=value file ('#' comments, blank lines, optional spaces around '='). */
+/* Loads a key=value file: blank lines, '#' comment lines and inline comments (a '#' after a
+ * blank, outside quotes), optional spaces around '='. A value may be wrapped in "..." (kept
+ * verbatim, '#' included, no escapes); any other quote is an error. A syntax error names
+ * the file, line and key, never the value (it may be a secret). */
 int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size);
 
 /* Applies every CHURNSTREAM_* variable of envp (NULL-terminated, like environ). Variables
  * that name no key are errors, except CHURNSTREAM_CONFIG (the file path). */
 int cfg_load_env(cfg_t *cfg, char **envp, char *errstr, size_t errstr_size);
 
-/* Full load for a subcommand: finds -c FILE / --config=FILE (or CHURNSTREAM_CONFIG) in argv,
- * loads file, then env, then every --key=value flag whose key is in the table or starts with
- * kafka. or redis.; every other argument (positional, command-specific flags) is copied in
- * order to rest_argv (which must hold argc entries; pointers alias argv) and counted in
+/* Full load for a subcommand: finds every -c FILE / --config=FILE (or, when none,
+ * CHURNSTREAM_CONFIG) in argv and loads the files in order (a later file overrides an
+ * earlier one key by key), then env, then every --key=value flag whose key is in the table or
+ * starts with kafka. or redis.; every other argument (positional, command-specific flags) is copied
+ * in order to rest_argv (which must hold argc entries; pointers alias argv) and counted in
  * *rest_argc. Returns 0, or -1 with errstr set (callers exit with status 2). */
 int cfg_load_all(cfg_t *cfg, int argc, char **argv, char **envp, int *rest_argc, char **rest_argv,
                  char *errstr, size_t errstr_size);
+
+/* Cross-key rules, checked by cfg_load_all() once every source is applied (config_load.c):
+ * events.allowed_lateness below tick.interval and label.horizon, alert.actions parses and
+ * names segments below model.k, schemas.dir loads. Returns 0, or -1 with errstr naming the
+ * source and the key ("s.conf:4: alert.actions: entry 1: ..."); callers exit with status 2. */
+int cfg_check(const cfg_t *cfg, char *errstr, size_t errstr_size);
+
+/* Checks a model snapshot given with --model-in (path): it must load whole (magic, version,
+ * checksum) and have this build's feature count; model.k set explicitly to a k other than
+ * the file's is an error, otherwise cfg->model_k becomes the file's k and the rules that
+ * depend on it (alert.actions) are checked again. Returns 0, or -1 with errstr set; every
+ * command taking --model-in calls it before any work and exits with status 2 on -1. */
+int cfg_check_model_in(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size);
+
+/* Where key was last set (see key_where), or NULL when it holds its default or is unknown. */
+const char *cfg_where(const cfg_t *cfg, const char *key);
 
 /* Returns a new librdkafka config holding the kafka.* properties (and `extra` key/value
  * pairs, NULL-terminated, applied first so that user settings win). NULL on error. The
@@ -128,7 +154,7 @@ rd_kafka_conf_t *cfg_kafka_conf(const cfg_t *cfg, const char *const *extra, char
 rd_kafka_conf_t *cfg_kafka_producer_conf(const cfg_t *cfg, const char *const *extra, char *errstr,
                                          size_t errstr_size);
 
-/* Parses "250ms", "30s", "5m", "12h", "7d" or a bare number of milliseconds. */
+/* Parses "250ms", "30s", "5m", "12h", "7d" or "0"; any other number needs a unit. */
 int cfg_parse_duration_ms(const char *text, int64_t *out_ms);
 
 /* Writes the key reference: plain text for --help, or a Markdown table (README). */

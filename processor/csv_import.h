@@ -65,7 +65,7 @@ int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const 
 
 /* Why a row was dropped. IMP_DROP_NO_USER under a preset that filters is not a bad row. */
 typedef enum {
-    IMP_DROP_COLUMNS = 0, /* wrong column count, or an unterminated quote */
+    IMP_DROP_COLUMNS = 0, /* wrong column count (an unterminated quote fails the load) */
     IMP_DROP_NO_USER,     /* empty user_id */
     IMP_DROP_BAD_USER,    /* user_id too long, or not an integer under user_id_integer */
     IMP_DROP_BAD_TIME,

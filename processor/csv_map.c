@@ -363,10 +363,27 @@ int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const 
             return -1;
         }
     }
+    /* Entries override the preset's, but two entries for one key are a mistake (which one
+     * was meant?), never a silent last-wins. */
+    const char *seen[16];
+    size_t seen_len[16], n_seen = 0;
     for (const char *p = map; p && *p;) {
         size_t len = map_entry_len(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        for (size_t i = 0; eq && i < n_seen; i++) {
+            if (seen_len[i] == klen && memcmp(seen[i], p, klen) == 0) {
+                snprintf(errstr, errstr_size, "--map: key \"%.*s\" is given twice",
+                         (int)(klen < 40 ? klen : 40), p);
+                return -1;
+            }
+        }
         if (parse_map_entry(spec, p, len, errstr, errstr_size) < 0)
             return -1;
+        if (n_seen < sizeof seen / sizeof seen[0]) {
+            seen[n_seen] = p;
+            seen_len[n_seen++] = klen;
+        }
         p += len;
         if (*p == ',')
             p++;
@@ -483,19 +500,26 @@ static int fail(imp_drop_t *reason, imp_drop_t r, char *detail, size_t detail_si
 int imp_map_row(const imp_spec_t *spec, int ncols, imp_record_t *rec, imp_row_t *row,
                 imp_drop_t *reason, char *detail, size_t detail_size)
 {
-    if (rec->unterminated_quote) {
-        *reason = IMP_DROP_COLUMNS;
-        snprintf(detail, detail_size, "unterminated quoted field");
-        return -1;
-    }
     if (rec->nfields != ncols) {
         *reason = IMP_DROP_COLUMNS;
         snprintf(detail, detail_size, "expected %d columns, got %d", ncols, rec->nfields);
         return -1;
     }
 
+    /* A NUL inside the cell would cut the id short at strlen() and merge users: compare
+     * with the cell's real length before anything else. */
+    if (memchr(rec->fields[spec->user_id.index], '\0', rec->lens[spec->user_id.index]))
+        return fail(reason, IMP_DROP_BAD_USER, detail, detail_size, "user_id contains a NUL byte%s",
+                    "");
     char *uid = trim(rec->fields[spec->user_id.index]);
     size_t ulen = strlen(uid);
+    size_t bad_at;
+    if (!ev_utf8_valid(uid, ulen, &bad_at)) {
+        char at[32];
+        snprintf(at, sizeof at, "%zu", bad_at);
+        return fail(reason, IMP_DROP_BAD_USER, detail, detail_size,
+                    "user_id is not valid UTF-8 (byte %s)", at);
+    }
     if (ulen == 0)
         return fail(reason, IMP_DROP_NO_USER, detail, detail_size, "empty user_id%s", "");
     if (spec->user_id_integer) {

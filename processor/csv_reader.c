@@ -12,6 +12,11 @@
 #include <zlib.h>
 
 #define RD_CHUNK_BYTES (64 * 1024)
+/* A quoted field may span at most this many lines: beyond it a stray quote is far likelier
+ * than a legitimate multi-line cell, and reading on would merge the rest of the file into
+ * one field (issue 11). */
+#define RD_QUOTED_MAX_LINES      100
+#define RD_QUOTED_MAX_LINES_TEXT "100"
 
 struct imp_reader_s {
     gzFile gz;
@@ -19,7 +24,9 @@ struct imp_reader_s {
     unsigned char in[RD_CHUNK_BYTES];
     int in_len, in_pos;
     int eof, err;
-    long line_no; /* line of the next byte to read */
+    int truncated;   /* gzip stream ended early (Z_BUF_ERROR: "unexpected end of file") */
+    long line_no;    /* line of the next byte to read */
+    long quote_line; /* where the unterminated quoted field opened */
 
     char *buf; /* field bytes, each field NUL-terminated */
     size_t buf_len, buf_cap;
@@ -73,8 +80,15 @@ static int rd_getc(imp_reader_t *r)
     int n = gzread(r->gz, r->in, sizeof(r->in));
     if (n <= 0) {
         r->eof = 1;
+        int zerr = Z_OK;
+        gzerror(r->gz, &zerr);
+        /* zlib reports a cut-off gzip member as a clean end (gzread returns 0) and only
+         * gzerror() says Z_BUF_ERROR: without this check a truncated .csv.gz reads as a
+         * shorter complete file and its events are silently lost. */
         if (n < 0)
             r->err = 1;
+        else if (zerr == Z_BUF_ERROR)
+            r->truncated = 1;
         return -1;
     }
     r->in_len = n;
@@ -168,6 +182,7 @@ static int rd_next_ws(imp_reader_t *r, int *got)
 static int rd_next_delim(imp_reader_t *r, int *got, int *unterminated)
 {
     int c, any = 0, quoted = 0, saw_quote = 0;
+    long quote_line = 0;
     *got = 0;
     *unterminated = 0;
     if (rd_field_begin(r) < 0)
@@ -176,8 +191,10 @@ static int rd_next_delim(imp_reader_t *r, int *got, int *unterminated)
     for (;;) {
         c = rd_getc(r);
         if (c < 0) {
-            if (quoted)
+            if (quoted) {
+                r->quote_line = quote_line;
                 *unterminated = 1;
+            }
             break;
         }
         any = 1;
@@ -192,13 +209,17 @@ static int rd_next_delim(imp_reader_t *r, int *got, int *unterminated)
                 }
                 continue;
             }
-            if (c == '\n')
-                r->line_no++;
+            if (c == '\n' && ++r->line_no - quote_line > RD_QUOTED_MAX_LINES) {
+                r->quote_line = quote_line;
+                *unterminated = 1;
+                break;
+            }
             if (rd_put(r, (char)c) < 0)
                 return -1;
             continue;
         }
         if (c == '"' && at_field_start) {
+            quote_line = r->line_no;
             quoted = 1;
             saw_quote = 1;
             at_field_start = 0;
@@ -252,6 +273,25 @@ int imp_reader_next(imp_reader_t *r, imp_record_t *rec, char *errstr, size_t err
                      zerr == Z_ERRNO ? strerror(errno) : msg);
             return -1;
         }
+        if (r->truncated) {
+            snprintf(errstr, errstr_size,
+                     "truncated gzip input after line %ld (unexpected end of file): the file "
+                     "is incomplete; nothing was used",
+                     r->line_no);
+            return -1;
+        }
+        if (unterminated) {
+            /* Reading on would swallow the rest of the file into one field: stop, naming
+             * the line where the quote opened. */
+            snprintf(errstr, errstr_size,
+                     "line %ld: a quoted field opened here is not closed %s; fix the stray "
+                     "quote (\"\" inside a quoted field is a literal quote)",
+                     r->quote_line,
+                     r->eof && r->in_pos >= r->in_len ? "before the end of the file"
+                                                      : "within " RD_QUOTED_MAX_LINES_TEXT
+                                                        " lines");
+            return -1;
+        }
         if (!got) {
             if (r->eof && r->in_pos >= r->in_len)
                 return 0;
@@ -263,7 +303,6 @@ int imp_reader_next(imp_reader_t *r, imp_record_t *rec, char *errstr, size_t err
         rec->fields = r->fields;
         rec->lens = r->lens;
         rec->line_no = first_line;
-        rec->unterminated_quote = unterminated;
         return 1;
     }
 }

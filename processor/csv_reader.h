@@ -16,15 +16,17 @@ typedef struct imp_record_s {
     int nfields;
     char **fields;
     size_t *lens;
-    long line_no;           /* 1-based line where the record starts */
-    int unterminated_quote; /* 1 when the input ended inside a quoted field */
+    long line_no; /* 1-based line where the record starts */
 } imp_record_t;
 
 /* Opens path (gzip or plain text). delimiter is a byte such as ',' ';' '\t' '|', or
  * IMP_DELIM_WS. Returns NULL with errstr set when the file cannot be opened. */
 imp_reader_t *imp_reader_open(const char *path, int delimiter, char *errstr, size_t errstr_size);
-/* Reads the next non-blank record into *rec. Returns 1, 0 at end of input, or -1 on a
- * read error (errstr set). */
+/* Reads the next non-blank record into *rec. Returns 1, 0 at end of input, or -1 (errstr
+ * set) on a read error, a truncated gzip stream ("truncated gzip input ...") or a quoted
+ * field that is not closed before the end of the file or within 100 lines ("line N: a
+ * quoted field opened here is not closed ...", N = the line of the opening quote): both
+ * would otherwise lose the rest of the file silently. */
 int imp_reader_next(imp_reader_t *r, imp_record_t *rec, char *errstr, size_t errstr_size);
 /* Closes the file and frees the reader; NULL is a no-op. */
 void imp_reader_close(imp_reader_t *r);

@@ -84,6 +84,21 @@ void dm_handler_state(dm_t *dm, int ok, const char *what, const char *err)
     }
     char detail[256];
     snprintf(detail, sizeof(detail), "%s: %s", what, err && *err ? err : "failed");
+    if (err && strstr(err, "NOPERM")) {
+        /* An ACL that forbids the keys or commands never heals by retrying (issue 11): say
+         * what it is and stop (exit 1), so the operator fixes the ACL instead of watching a
+         * daemon retry forever. Nothing is lost: the batch stays uncommitted. */
+        log_error("daemon",
+                  "Redis permission error (NOPERM) while %s: %s; the ACL of redis.user%s%s must "
+                  "allow reading and writing keys %s* (and MULTI/EXEC, EVAL); stopping",
+                  what, err, dm->cfg->redis_user ? " " : "",
+                  dm->cfg->redis_user ? dm->cfg->redis_user : " (default)",
+                  dm->cfg->state_prefix ? dm->cfg->state_prefix : "");
+        dm_metrics_set_health(&dm->metrics, 0, detail);
+        dm->fatal = 1;
+        dm_stop_flag = 1;
+        return;
+    }
     if (!dm->handler_failing)
         log_error("daemon",
                   "handler failing (%s); retrying with backoff %d ms .. %d s, nothing "

@@ -3,6 +3,7 @@
  * scrape shows zeros rather than missing series (alerts_total stays 0 until a handler
  * reports alerts: that is the true count, not a placeholder value). */
 #include "dm_metrics.h"
+#include "numfmt.h"
 
 #include <math.h>
 
@@ -151,22 +152,33 @@ static void counter(sbuf_t *b, const char *name, const char *help, uint64_t v)
     sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
 }
 
-/* One sample of a series labelled by expert (NaN spelt as Prometheus does). */
-static void expert_sample(sbuf_t *b, const char *name, const char *expert, double v)
+/* One sample line: `series value`, the value as Prometheus spells it (NaN, +Inf, -Inf;
+ * printf would write nan) and otherwise in the shortest form that reads back exactly. */
+static void sample(sbuf_t *b, const char *series, double v)
 {
     if (isnan(v))
-        sb_printf(b, "%s{expert=\"%s\"} NaN\n", name, expert);
-    else
-        sb_printf(b, "%s{expert=\"%s\"} %.17g\n", name, expert, v);
+        sb_printf(b, "%s NaN\n", series);
+    else if (isinf(v))
+        sb_printf(b, "%s %s\n", series, v > 0 ? "+Inf" : "-Inf");
+    else {
+        char num[40];
+        nf_shortest(num, sizeof num, v);
+        sb_printf(b, "%s %s\n", series, num);
+    }
+}
+
+/* One sample of a series labelled by expert. */
+static void expert_sample(sbuf_t *b, const char *name, const char *expert, double v)
+{
+    char series[128];
+    snprintf(series, sizeof series, "%s{expert=\"%s\"}", name, expert);
+    sample(b, series, v);
 }
 
 static void gauge(sbuf_t *b, const char *name, const char *help, double v)
 {
     sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-    if (isnan(v)) /* Prometheus spells it NaN; printf would write nan */
-        sb_printf(b, "%s NaN\n", name);
-    else
-        sb_printf(b, "%s %.17g\n", name, v);
+    sample(b, name, v);
 }
 
 char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)

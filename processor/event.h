@@ -48,6 +48,14 @@ int ev_type_parse(const char *name, ev_type_t *out);
  * is anything else. */
 int ev_parse_iso_ms(const char *text, int64_t *out_ms);
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n >= 1), 0 when invalid:
+ * overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629). */
+size_t ev_utf8_seq_len(const unsigned char *s, size_t n);
+/* 1 when s[0..n) is valid UTF-8 without a NUL byte (Avro strings must be UTF-8; a user_id
+ * becomes a Redis key and a CSV cell, so a NUL would alias users), else 0 with the offset
+ * of the first bad byte in *bad_at (when not NULL). */
+int ev_utf8_valid(const char *s, size_t n, size_t *bad_at);
+
 /* Activity = every event except refund and subscription_cancel (DESIGN.md section 4). */
 static inline int ev_is_activity(ev_type_t t)
 {

@@ -7,6 +7,7 @@
  * into a buffer of compact records, sorted, and handed out in time order; events that spill
  * past midnight wait in the buffer for the next day. */
 #include "gen.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -721,11 +722,10 @@ void gen_progress(const gen_t *g, int *days_done, int64_t *events)
 
 int gen_truth_write(const gen_t *g, const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(errstr, errstr_size, "%s: cannot create: %s", path, strerror(errno));
+    of_t *of = of_open(path, errstr, errstr_size);
+    if (!of)
         return -1;
-    }
+    FILE *f = of_file(of);
     int btyd = g->p.process != GEN_PLANTED;
     fputs(btyd ? "user_id,churn_time_ms,first_purchase_ms,lambda_per_day,p,mu_per_day\n"
                : "user_id,churn_time_ms\n",
@@ -748,11 +748,7 @@ int gen_truth_write(const gen_t *g, const char *path, char *errstr, size_t errst
         else
             fprintf(f, "u%06lld,%lld\n", (long long)i + 1, (long long)u->churn_ms);
     }
-    if (ferror(f) | (fclose(f) != 0)) {
-        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return of_commit(of, errstr, errstr_size);
 }
 
 void gen_destroy(gen_t *g)

@@ -260,6 +260,14 @@ ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *w
                              EV_USER_ID_MAX);
                     return EV_ERR_USER_ID_TOO_LONG;
                 }
+                size_t bad_at;
+                if (!ev_utf8_valid(str, n, &bad_at)) {
+                    /* as the Avro decoder: a raw byte (or a \u0000) in an id never becomes
+                     * a user; a NUL would also cut the id short and merge users */
+                    snprintf(why, why_size, "user_id is not valid UTF-8 or holds a NUL (byte %zu)",
+                             bad_at);
+                    return EV_ERR_INVALID_UTF8;
+                }
                 memcpy(ev->user_id, str, n + 1);
                 ev->user_id_len = (uint16_t)n;
                 have_user = 1;

@@ -64,11 +64,14 @@ static void print_help(FILE *out)
         if (commands[i].summary)
             fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fputs("\nOptions of every command:\n"
-          "  -c FILE, --config=FILE  load a key = value file (default: $CHURNSTREAM_CONFIG)\n"
+          "  -c FILE, --config=FILE  load a key = value file (default: $CHURNSTREAM_CONFIG);\n"
+          "                          repeatable: later files override earlier ones key by key\n"
           "  --KEY=VALUE             set a config key below (also --KEY VALUE)\n"
           "  --kafka.PROP=VALUE      set a librdkafka property\n"
           "  --help, -h              describe the command\n"
-          "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n\n",
+          "  -                       as an output FILE: standard output\n"
+          "\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration error (also a\n"
+          "configuration that can never work, checked at start for every command).\n\n",
           out);
     cfg_print_reference(out, 0);
 }

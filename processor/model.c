@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "model_wire.h"
+#include "outfile.h"
 
 #define MODEL_HEADER_BYTES 48 /* magic .. examples_seen */
 #define MODEL_MAX_BYTES    ((uint64_t)1 << 32)
@@ -417,40 +418,20 @@ int model_save_file(const model_t *m, const char *path, char *errstr, size_t err
         snprintf(errstr, errstr_size, "%s: out of memory encoding the model", path);
         return -1;
     }
-    /* Same directory as the target, so rename() is atomic (no cross-device move). */
-    size_t tmp_cap = strlen(path) + 32;
-    char *tmp = malloc(tmp_cap);
-    if (!tmp) {
-        free(buf);
-        snprintf(errstr, errstr_size, "%s: out of memory", path);
-        return -1;
-    }
-    snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
+    /* of_open: atomic replace of a regular file, write-through for a device or FIFO. */
     int rc = -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(errstr, errstr_size, "%s: cannot create: %s", tmp, strerror(errno));
+    of_t *of = of_open(path, errstr, errstr_size);
+    if (!of)
+        goto out;
+    if (fwrite(buf, 1, len, of_file(of)) != len) {
+        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(errno));
+        of_abort(of);
         goto out;
     }
-    int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved_errno = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (!ok) {
-        snprintf(errstr, errstr_size, "%s: write failed: %s", tmp, strerror(saved_errno));
-        unlink(tmp);
+    if (of_commit(of, errstr, errstr_size) != 0)
         goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        snprintf(errstr, errstr_size, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
     rc = 0;
 out:
-    free(tmp);
     free(buf);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "model.h"
 #include "predictor.h"
+#include "outfile.h"
 #include "report.h"
 #include "store_mem.h"
 #include "store_redis.h"
@@ -260,6 +261,19 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static int input_is_jsonl(const rp_opts_t *o)
+{
+    return ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
+           ends_with(o->input, ".ndjson") || ends_with(o->input, ".json");
+}
+
+static int input_is_csv(const rp_opts_t *o)
+{
+    return strncmp(o->input, "kafka:", 6) != 0 && !input_is_jsonl(o) &&
+           (o->preset || o->map || ends_with(o->input, ".csv") || ends_with(o->input, ".csv.gz") ||
+            ends_with(o->input, ".tsv"));
+}
+
 static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
                        size_t errstr_size)
 {
@@ -268,14 +282,11 @@ static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char
         src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr, errstr_size);
         return src->kafka ? 0 : -1;
     }
-    if (ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
-        ends_with(o->input, ".ndjson") || ends_with(o->input, ".json")) {
+    if (input_is_jsonl(o)) {
         src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
         return src->jsonl ? 0 : -1;
     }
-    int csv = o->preset || o->map || ends_with(o->input, ".csv") ||
-              ends_with(o->input, ".csv.gz") || ends_with(o->input, ".tsv");
-    if (!csv) {
+    if (!input_is_csv(o)) {
         src->avro = ev_file_reader_open(o->input, errstr, errstr_size);
         return src->avro ? 0 : -1;
     }
@@ -288,6 +299,15 @@ static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char
         return -1;
     if (src->csv.bad_rows > 0)
         imp_result_print_summary(&src->csv, o->input, stderr);
+    return 0;
+}
+
+int rp_check_opts(const rp_opts_t *o, char *errstr, size_t errstr_size)
+{
+    imp_spec_t spec;
+    if (input_is_csv(o) && imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header,
+                                          errstr, errstr_size) != 0)
+        return -1;
     return 0;
 }
 
@@ -593,6 +613,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     pl_t *pl = NULL;
     alert_policy_t *policy = NULL;
     FILE *rejects = NULL;
+    /* Output files, published at the end (see of_open); rp's FILE pointers are theirs. */
+    of_t *of_scores = NULL, *of_alerts = NULL, *of_snapshots = NULL, *of_rejects = NULL;
     int src_open = 0;
 
     if (o->model_in)
@@ -611,31 +633,29 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     }
     if (o->scores_out) {
-        if (!(rp.scores = fopen(o->scores_out, "w"))) {
-            snprintf(errstr, errstr_size, "%s: %s", o->scores_out, strerror(errno));
+        if (!(of_scores = of_open(o->scores_out, errstr, errstr_size)))
             goto out;
-        }
+        rp.scores = of_file(of_scores);
         fputs("user_id,tick_ms,score\n", rp.scores);
     }
-    if (o->alerts_out && !(rp.alerts = fopen(o->alerts_out, "w"))) {
-        snprintf(errstr, errstr_size, "%s: %s", o->alerts_out, strerror(errno));
-        goto out;
+    if (o->alerts_out) {
+        if (!(of_alerts = of_open(o->alerts_out, errstr, errstr_size)))
+            goto out;
+        rp.alerts = of_file(of_alerts);
     }
     if (o->snapshots_out) {
-        if (!(rp.snapshots = fopen(o->snapshots_out, "w"))) {
-            snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
+        if (!(of_snapshots = of_open(o->snapshots_out, errstr, errstr_size)))
             goto out;
-        }
+        rp.snapshots = of_file(of_snapshots);
         fputs("user_id,tick_ms,y,score", rp.snapshots);
         for (int i = 0; i < FEAT_DIM; i++)
             fprintf(rp.snapshots, ",%s", feat_info[i].name);
         fputc('\n', rp.snapshots);
     }
     if (o->rejects_out) {
-        if (!(rejects = fopen(o->rejects_out, "w"))) {
-            snprintf(errstr, errstr_size, "%s: %s", o->rejects_out, strerror(errno));
+        if (!(of_rejects = of_open(o->rejects_out, errstr, errstr_size)))
             goto out;
-        }
+        rejects = of_file(of_rejects);
         fputs("reason,user_id,event_time_ms,detail\n", rejects);
     }
 
@@ -783,18 +803,19 @@ out:
     model_destroy(rp.model);
     pending_free(&rp.pending);
     free(rp.rows);
-    if (rp.scores && fclose(rp.scores) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s: %s", o->scores_out, strerror(errno));
-        rc = -1;
+    /* Outputs are published only when the run succeeded (a failed run leaves the previous
+     * files); the rejects are published either way: they describe the input read so far,
+     * which is what a failed run needs explained. */
+    of_t *outs[] = {of_scores, of_alerts, of_snapshots};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        if (rc == 0 && of_commit(outs[i], errstr, errstr_size) != 0)
+            rc = -1;
+        else if (rc != 0)
+            of_abort(outs[i]);
     }
-    if (rejects)
-        fclose(rejects);
-    if (rp.alerts && fclose(rp.alerts) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s: %s", o->alerts_out, strerror(errno));
-        rc = -1;
-    }
-    if (rp.snapshots && fclose(rp.snapshots) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s: %s", o->snapshots_out, strerror(errno));
+    char rej_err[512];
+    if (of_commit(of_rejects, rej_err, sizeof rej_err) != 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s", rej_err);
         rc = -1;
     }
     return rc;

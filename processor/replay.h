@@ -76,6 +76,10 @@ typedef struct rp_summary_s {
     double seconds;
 } rp_summary_t;
 
+/* Checks the options that can be judged before any work (the CSV mapping of a CSV input):
+ * 0, or -1 with errstr set (a usage error: the command exits with status 2). */
+int rp_check_opts(const rp_opts_t *o, char *errstr, size_t errstr_size);
+
 /* Runs the replay. Returns 0, or -1 with errstr set (unreadable input, bad options, I/O). */
 int rp_run(const cfg_t *cfg, const rp_opts_t *opts, rp_summary_t *sum, char *errstr,
            size_t errstr_size);

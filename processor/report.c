@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "feat.h"
+#include "outfile.h"
 #include "report_data.h"
 #include "report_svg.h"
 
@@ -522,54 +523,25 @@ int report_write(const char *path, const rp_summary_t *sum, const rp_row_t *rows
     rep_t rp = {.sum = sum, .model = model};
     int k = model ? model_k(model) : sum->k;
     rp.k = k < 0 ? 0 : k > RP_MAX_SEGMENTS ? RP_MAX_SEGMENTS : k;
-    char *tmp = NULL;
-    FILE *f = NULL;
     int rc = -1;
     if (rep_compute(&rp, rows, n) != 0) {
         snprintf(errstr, errstr_size, "%s: out of memory", path);
         goto out;
     }
-    /* Same directory as the target, so the rename is atomic: a reader never sees half a
-     * report, and a failed run leaves the previous one in place. */
-    size_t tmp_cap = strlen(path) + 32;
-    tmp = malloc(tmp_cap);
-    if (!tmp) {
+    /* of_open: a reader never sees half a report and a failed run leaves the previous one
+     * in place; a device or FIFO is written through, never replaced. */
+    of_t *of = of_open(path, errstr, errstr_size);
+    if (!of)
+        goto out;
+    if (write_doc(of_file(of), &rp) != 0) {
         snprintf(errstr, errstr_size, "%s: out of memory", path);
+        of_abort(of);
         goto out;
     }
-    snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(errstr, errstr_size, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    if (of_commit(of, errstr, errstr_size) != 0)
         goto out;
-    }
-    if (write_doc(f, &rp) != 0) {
-        snprintf(errstr, errstr_size, "%s: out of memory", path);
-        fclose(f);
-        unlink(tmp);
-        goto out;
-    }
-    errno = 0;
-    int ok = !ferror(f) && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved_errno = errno ? errno : EIO;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (!ok) {
-        snprintf(errstr, errstr_size, "%s: write failed: %s", path, strerror(saved_errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        snprintf(errstr, errstr_size, "%s: cannot rename %s into place: %s", path, tmp,
-                 strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
     rc = 0;
 out:
-    free(tmp);
     rep_free(&rp);
     return rc;
 }

@@ -31,7 +31,7 @@ expect_output "usage: churnstream run"
 expect_status 2 "$CS_BIN" run --no-such-flag
 expect_output 'unknown argument "--no-such-flag"'
 expect_status 2 "$CS_BIN" run --model-in "$tmp/missing.model"
-expect_output "cannot read the file"
+expect_output "cannot open"
 expect_status 2 "$CS_BIN" run --batch.max_messages=0
 expect_output "batch.max_messages"
 

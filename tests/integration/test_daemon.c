@@ -149,6 +149,12 @@ static size_t make_bad_table(bad_t *t)
     t[n].len = confluent(t[n].bytes, 1, body, len);
     n++;
 
+    /* issue 11: Avro strings are UTF-8; a raw byte in the id must not become a Redis key */
+    len = event_body(body, "u-\xff\xfe", 4, T_2024, 1, 0.0);
+    t[n] = (bad_t){.name = "user_id not UTF-8", .reason = EV_ERR_INVALID_UTF8};
+    t[n].len = confluent(t[n].bytes, 1, body, len);
+    n++;
+
     len = event_body(body, "u-nan", 5, T_2024, 5, NAN);
     t[n] = (bad_t){.name = "NaN amount", .reason = EV_ERR_NON_FINITE_AMOUNT};
     t[n].len = confluent(t[n].bytes, 1, body, len);

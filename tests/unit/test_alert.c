@@ -40,6 +40,7 @@ static cfg_t *mkcfg(double thr, double top, int64_t cooldown_ms, double holdout,
     c->alert_cooldown_ms = cooldown_ms;
     c->alert_holdout_percent = holdout;
     c->model_min_examples = min_examples;
+    c->model_k = 16; /* the tables below name segments up to 12 */
     if (actions)
         assert_int_equal(cfg_set(c, "alert.actions", actions, "test", err, sizeof err), 0);
     return c;
@@ -325,6 +326,9 @@ static void test_actions_invalid(void **s)
                               "SEGMENT:BUCKET=ACTION)"},
         {"1:high=a,", "alert.actions: entry 2: empty entry (expected SEGMENT:BUCKET=ACTION)"},
         {"1:high=a\tb", "alert.actions: entry 1: action contains a control character"},
+        /* issue 11: a segment the model (k = 16 here) never has is rejected */
+        {"16:high=a", "alert.actions: entry 1: segment 16 does not exist: model.k is 16, "
+                      "segments are 0..15"},
         {"1:high=a, 01:high=b", "alert.actions: entry 2: 1:high is already set by entry 1"},
         {"*:*=a,2:low=b, * : * =c", "alert.actions: entry 3: *:* is already set by entry 1"},
         {"1:high=0123456789012345678901234567890123456789012345678901234567890123456789"

@@ -85,6 +85,7 @@ static void test_names(void **state)
         {EV_ERR_USER_ID_TOO_LONG, "user_id_too_long"},
         {EV_ERR_NON_FINITE_AMOUNT, "non_finite_amount"},
         {EV_ERR_TIME_OUT_OF_WINDOW, "time_out_of_window"},
+        {EV_ERR_INVALID_UTF8, "invalid_utf8"},
         {EV_ERR_COUNT, "unknown"},
     };
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
@@ -476,6 +477,41 @@ static void test_user_id_length_limits(void **state)
                          cases[i].want);
         if (cases[i].want == EV_OK)
             assert_int_equal(out.user_id_len, cases[i].len);
+    }
+    ev_decoder_destroy(d);
+}
+
+/* Issue 11: Avro strings must be UTF-8; a user_id that is not goes to the DLQ as
+ * invalid_utf8 (a NUL stays undecodable), never into Redis. */
+static void test_user_id_utf8(void **state)
+{
+    static const struct {
+        const char *id;
+        size_t len;
+        ev_reason_t want;
+    } cases[] = {
+        {"caf\xc3\xa9", 5, EV_OK},
+        {"\xf0\x9f\x98\x80", 4, EV_OK},
+        {"\xff", 1, EV_ERR_INVALID_UTF8},
+        {"ab\xc3", 3, EV_ERR_INVALID_UTF8},       /* cut sequence */
+        {"\xc0\xaf", 2, EV_ERR_INVALID_UTF8},     /* overlong '/' */
+        {"\xed\xa0\x80", 3, EV_ERR_INVALID_UTF8}, /* surrogate */
+        {"a\0b", 3, EV_ERR_UNDECODABLE},
+    };
+    ev_decoder_t *d = decoder(NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t msg[64], *p = msg;
+        *p++ = (uint8_t)(cases[i].len << 1);
+        memcpy(p, cases[i].id, cases[i].len), p += cases[i].len;
+        memset(p, 0, 2 + 8 + 3), p += 2 + 8 + 3;
+        ev_event_t out;
+        char why[256] = "";
+        ev_reason_t r = ev_decode(d, EV_WIRE_PLAIN, msg, (size_t)(p - msg), &out, why, sizeof why);
+        if (r != cases[i].want)
+            fail_msg("case %zu: got %s (%s), want %s", i, ev_reason_code(r), why,
+                     ev_reason_code(cases[i].want));
+        if (r == EV_ERR_INVALID_UTF8 && !strstr(why, "not valid UTF-8"))
+            fail_msg("case %zu: why \"%s\"", i, why);
     }
     ev_decoder_destroy(d);
 }
@@ -874,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_optional_strings_truncated),
         cmocka_unit_test(test_reject_reasons),
         cmocka_unit_test(test_user_id_length_limits),
+        cmocka_unit_test(test_user_id_utf8),
         cmocka_unit_test(test_truncated_every_length),
         cmocka_unit_test(test_mutations_never_crash),
         cmocka_unit_test(test_check_time),

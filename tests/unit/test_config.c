@@ -272,20 +272,24 @@ static const struct {
     {"alerts.enabled", "2", "src: alerts.enabled: expected true/false, got \"2\""},
     /* durations: malformed, then out of range (incl. int64 overflow) */
     {"tick.interval", "7x",
-     "src: tick.interval: expected a duration like 250ms, 30s, 5m, 12h, 7d, got \"7x\""},
+     "src: tick.interval: expected a duration with a unit (ms, s, m, h, d) like 250ms, 30s, 5m, "
+     "12h, 7d, got \"7x\""},
     {"tick.interval", "1.5h",
-     "src: tick.interval: expected a duration like 250ms, 30s, 5m, 12h, 7d, got \"1.5h\""},
+     "src: tick.interval: expected a duration with a unit (ms, s, m, h, d) like 250ms, 30s, 5m, "
+     "12h, 7d, got \"1.5h\""},
     {"tick.interval", "-1d",
-     "src: tick.interval: expected a duration like 250ms, 30s, 5m, 12h, 7d, got \"-1d\""},
+     "src: tick.interval: expected a duration with a unit (ms, s, m, h, d) like 250ms, 30s, 5m, "
+     "12h, 7d, got \"-1d\""},
     {"tick.interval", "",
-     "src: tick.interval: expected a duration like 250ms, 30s, 5m, 12h, 7d, got \"\""},
+     "src: tick.interval: expected a duration with a unit (ms, s, m, h, d) like 250ms, 30s, 5m, "
+     "12h, 7d, got \"\""},
     {"tick.interval", "999ms",
      "src: tick.interval: expected a duration in 1s..365d, got \"999ms\""},
     {"tick.interval", "366d", "src: tick.interval: expected a duration in 1s..365d, got \"366d\""},
     {"state.ttl", "106751991168d",
      "src: state.ttl: expected a duration in 0..3650d, got \"106751991168d\""},
-    {"state.ttl", "99999999999999999999",
-     "src: state.ttl: expected a duration in 0..3650d, got \"99999999999999999999\""},
+    {"state.ttl", "99999999999999999999ms",
+     "src: state.ttl: expected a duration in 0..3650d, got \"99999999999999999999ms\""},
     {"redis.connect_timeout", "0",
      "src: redis.connect_timeout: expected a duration in 1ms..1h, got \"0\""},
     /* enums are case-sensitive */
@@ -350,7 +354,7 @@ static const struct {
     {"tick.interval", "1s", "tick.interval = 1s"},
     {"tick.interval", "365d", "tick.interval = 365d"},
     {"tick.interval", "7d", "tick.interval = 7d"},
-    {"tick.interval", "1500", "tick.interval = 1500ms"},
+    {"tick.interval", "1500ms", "tick.interval = 1500ms"},
     {"tick.interval", "90m", "tick.interval = 90m"},
     {"tick.interval", "24h", "tick.interval = 1d"},
     {"state.ttl", "0", "state.ttl = 0"},
@@ -397,7 +401,7 @@ static const struct {
     int64_t ms;
 } durations[] = {
     {"0", 0, 0},
-    {"250", 0, 250},
+    {"250", -1, 0}, /* a unit is required (was: bare milliseconds); "0" needs none */
     {"250ms", 0, 250},
     {"30s", 0, 30000},
     {"5m", 0, 300000},
@@ -405,12 +409,12 @@ static const struct {
     {"7d", 0, 604800000},
     {"0d", 0, 0},
     {"007s", 0, 7000},
-    {"9223372036854775807", 0, INT64_MAX},
+    {"9223372036854775807", -1, 0},
     {"9223372036854775807ms", 0, INT64_MAX},
     {"9223372036854775s", 0, 9223372036854775000LL},
     {"106751991167d", 0, 106751991167LL * 86400000},
     /* overflow */
-    {"9223372036854775808", -1, 0},
+    {"9223372036854775808ms", -1, 0},
     {"9223372036854776s", -1, 0},
     {"106751991168d", -1, 0},
     {"99999999999999999999999d", -1, 0},
@@ -490,8 +494,25 @@ static const struct {
 } bad_files[] = {
     {"# ok\n\nredis.host = h\nredis.port = abc\n",
      ":4: redis.port: expected 1..65535, got \"abc\""},
-    {"redis.host = h\n\njust some words\n", ":3: expected key = value, got \"just some words\""},
-    {"= 5\n", ":1: expected key = value, got \"= 5\""},
+    {"redis.host = h\n\njust some words\n",
+     ":3: just: expected key = value (the line is not shown: it may hold a secret)"},
+    {"= 5\n", ":1: expected key = value (the line is not shown: it may hold a secret)"},
+    /* issue 11: a colon for '=' must not echo the secret */
+    {"redis.password: S3cretPW\n",
+     ":1: redis.password: expected key = value (the line is not shown: it may hold a secret)"},
+    {"kafka.sasl.password S3cretPW\n",
+     ":1: kafka.sasl.password: expected key = value (the line is not shown: it may hold a "
+     "secret)"},
+    /* stray and unbalanced quotes are errors that do not show the value */
+    {"redis.password = S3cret\"PW\n",
+     ":1: redis.password: unbalanced quote: wrap the whole value in \"...\" (no escapes; the "
+     "value is not shown)"},
+    {"redis.password = \"S3cretPW\n",
+     ":1: redis.password: unbalanced quote: wrap the whole value in \"...\" (no escapes; the "
+     "value is not shown)"},
+    {"topic.events = \"a\" b\n",
+     ":1: topic.events: unbalanced quote: wrap the whole value in \"...\" (no escapes; the "
+     "value is not shown)"},
     {"\n\nredis.prot = 1\n", ":3: redis.prot: unknown key; did you mean \"redis.port\"?"},
     {"log.format = xml\n", ":1: log.format: expected one of logfmt|json, got \"xml\""},
     {"kafka.nope = 1\n", ":1: kafka.nope: No such configuration property: \"nope\""},
@@ -583,8 +604,8 @@ static const struct {
     {"CHURNSTREAM_REDIS_PORT=abc",
      "CHURNSTREAM_REDIS_PORT: redis.port: expected 1..65535, got \"abc\""},
     {"CHURNSTREAM_TICK_INTERVAL=7x",
-     "CHURNSTREAM_TICK_INTERVAL: tick.interval: expected a duration like 250ms, 30s, 5m, 12h, "
-     "7d, got \"7x\""},
+     "CHURNSTREAM_TICK_INTERVAL: tick.interval: expected a duration with a unit (ms, s, m, h, "
+     "d) like 250ms, 30s, 5m, 12h, 7d, got \"7x\""},
     {"CHURNSTREAM_KAFKA_NO_SUCH=1",
      "CHURNSTREAM_KAFKA_NO_SUCH: kafka.no.such: No such configuration property: \"no.such\""},
 };
@@ -605,6 +626,92 @@ static void test_env_errors(void **state)
 }
 
 /* ---- cfg_load_all: precedence and argument splitting ------------------------------------ */
+
+/* Issue 11: inline comments are stripped, a quoted value keeps its '#' and inner quotes. */
+static void test_file_comments_and_quotes(void **state)
+{
+    (void)state;
+    char *path = write_temp("topic.events = abc # the events topic\n"
+                            "topic.dlq = dlq#1\n"
+                            "alert.holdout_salt = \"x # y\" # kept inside the quotes\n"
+                            "redis.password = \"pa\"ss\"\n"
+                            "state.prefix = \"\"   # explicit empty\n");
+    cfg_t *c = cfg_new();
+    char err[512] = "";
+    if (cfg_load_file(c, path, err, sizeof err) != 0)
+        fail_msg("load failed: %s", err);
+    assert_string_equal(c->topic_events, "abc");
+    assert_string_equal(c->topic_dlq, "dlq#1"); /* no blank before '#': part of the value */
+    assert_string_equal(c->alert_holdout_salt, "x # y");
+    assert_string_equal(c->redis_password, "pa\"ss");
+    assert_string_equal(c->state_prefix, "");
+    cfg_destroy(c);
+    unlink(path);
+    free(path);
+}
+
+/* Issue 11: every -c is loaded in order (a later file wins key by key); cross-key rules
+ * are checked once everything is applied and name where the value came from. */
+static void test_load_all_files_and_rules(void **state)
+{
+    (void)state;
+    char *a = write_temp("topic.events = from-a\ntopic.dlq = dlq-a\n");
+    char *b = write_temp("topic.dlq = dlq-b\nevents.allowed_lateness = 2d\n");
+    char *argv[] = {"replay", "-c", a, "--config", b, "--tick.interval=7d", "in.avro"};
+    char *rest[8];
+    int rest_argc = 0;
+    char err[512] = "";
+    char *envp[] = {NULL};
+    cfg_t *c = cfg_new();
+    if (cfg_load_all(c, 7, argv, envp, &rest_argc, rest, err, sizeof err) != 0)
+        fail_msg("load_all failed: %s", err);
+    assert_string_equal(c->topic_events, "from-a");
+    assert_string_equal(c->topic_dlq, "dlq-b");
+    assert_int_equal(rest_argc, 2);
+    char want_where[512];
+    snprintf(want_where, sizeof want_where, "%s:2", b);
+    assert_string_equal(cfg_where(c, "events.allowed_lateness"), want_where);
+    assert_string_equal(cfg_where(c, "tick.interval"), "--tick.interval");
+    assert_null(cfg_where(c, "redis.port"));
+    cfg_destroy(c);
+
+    /* lateness >= tick interval: the file and line of the lateness, both keys named */
+    char *argv2[] = {"run", "-c", b};
+    c = cfg_new();
+    assert_int_equal(cfg_load_all(c, 3, argv2, envp, &rest_argc, rest, err, sizeof err), -1);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s:2: events.allowed_lateness: 2d must be below tick.interval (1d)", b);
+    assert_string_equal(err, want);
+    cfg_destroy(c);
+
+    /* lateness >= horizon */
+    char *argv3[] = {"run", "--tick.interval=365d", "--events.allowed_lateness=100d"};
+    c = cfg_new();
+    assert_int_equal(cfg_load_all(c, 3, argv3, envp, &rest_argc, rest, err, sizeof err), -1);
+    assert_string_equal(err, "--events.allowed_lateness: events.allowed_lateness: 100d must be "
+                             "below label.horizon (90d)");
+    cfg_destroy(c);
+
+    /* alert.actions naming a segment >= model.k, from the environment */
+    char *envp4[] = {"CHURNSTREAM_ALERT_ACTIONS=9:high=x", NULL};
+    char *argv4[] = {"run"};
+    c = cfg_new();
+    assert_int_equal(cfg_load_all(c, 1, argv4, envp4, &rest_argc, rest, err, sizeof err), -1);
+    assert_string_equal(err, "CHURNSTREAM_ALERT_ACTIONS: alert.actions: entry 1: segment 9 does "
+                             "not exist: model.k is 8, segments are 0..7");
+    cfg_destroy(c);
+    char *argv5[] = {"run", "--model.k=10"};
+    c = cfg_new();
+    if (cfg_load_all(c, 2, argv5, envp4, &rest_argc, rest, err, sizeof err) != 0)
+        fail_msg("k = 10 has segment 9: %s", err);
+    cfg_destroy(c);
+
+    unlink(a);
+    unlink(b);
+    free(a);
+    free(b);
+}
 
 static void test_load_all_precedence(void **state)
 {
@@ -861,7 +968,7 @@ static void test_values_round_trip(void **state)
     char err[512] = "";
     assert_int_equal(cfg_set(a, "alert.threshold", "0.1", "t", err, sizeof err), 0);
     assert_int_equal(cfg_set(a, "alert.actions", " 0:high=call ", "t", err, sizeof err), 0);
-    assert_int_equal(cfg_set(a, "tick.interval", "1500", "t", err, sizeof err), 0);
+    assert_int_equal(cfg_set(a, "tick.interval", "1500ms", "t", err, sizeof err), 0);
     assert_int_equal(cfg_set(a, "redis.user", "app", "t", err, sizeof err), 0);
     assert_int_equal(cfg_set(a, "kafka.linger.ms", "5", "t", err, sizeof err), 0);
     assert_int_equal(cfg_set(a, "alerts.enabled", "off", "t", err, sizeof err), 0);
@@ -899,6 +1006,8 @@ int main(void)
         cmocka_unit_test(test_load_all_errors),
         cmocka_unit_test(test_kafka_conf),
         cmocka_unit_test(test_kafka_limit),
+        cmocka_unit_test(test_file_comments_and_quotes),
+        cmocka_unit_test(test_load_all_files_and_rules),
         cmocka_unit_test(test_secrets_never_printed),
         cmocka_unit_test(test_values_round_trip),
     };

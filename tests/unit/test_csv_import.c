@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -49,8 +50,8 @@ static void fixture_path(char *path, size_t size, const char *name)
 
 /* ---- reader ------------------------------------------------------------------------ */
 
-/* Records are rendered as "L<line>:f1|f2|..." joined by newlines; an unterminated quote
- * adds a trailing "!". */
+/* Records are rendered as "L<line>:f1|f2|..." joined by newlines; a read error ends the
+ * text with "ERR:" and the error up to its first ';'. */
 static void render_all(const char *path, int delim, char *out, size_t size)
 {
     char err[256];
@@ -66,10 +67,14 @@ static void render_all(const char *path, int delim, char *out, size_t size)
             assert_int_equal(strlen(rec.fields[i]), rec.lens[i]);
             len += (size_t)snprintf(out + len, size - len, "%s%s", i ? "|" : "", rec.fields[i]);
         }
-        if (rec.unterminated_quote)
-            len += (size_t)snprintf(out + len, size - len, "!");
     }
-    assert_int_equal(rc, 0);
+    if (rc < 0) {
+        char *semi = strchr(err, ';');
+        if (semi)
+            *semi = '\0';
+        len += (size_t)snprintf(out + len, size - len, "%sERR:%s", len ? "\n" : "", err);
+    }
+    assert_true(rc == 0 || rc == -1);
     imp_reader_close(r);
 }
 
@@ -95,7 +100,11 @@ static void test_reader_table(void **state)
         {"tab", "a\tb c\n", '\t', "L1:a|b c"},
         {"ws runs", "  a   b\tc  \n   \n d e\r\n", IMP_DELIM_WS, "L1:a|b|c\nL3:d|e"},
         {"ws no final newline", "x y", IMP_DELIM_WS, "L1:x|y"},
-        {"unterminated quote", "a,\"open\nmore", ',', "L1:a|open\nmore!"},
+        /* issue 11: an unterminated quote fails, naming the line where it opened, instead
+         * of swallowing the rest of the file into one field */
+        {"unterminated quote", "a,ok\nb,\"open\nmore\nc,d\n", ',',
+         "L1:a|ok\nERR:line 2: a quoted field opened here is not closed before the end of the "
+         "file"},
         {"empty input", "", ',', ""},
     };
     char path[64], got[512];
@@ -109,6 +118,81 @@ static void test_reader_table(void **state)
             unlink(path);
         }
     }
+}
+
+/* Issue 11: a truncated .csv.gz is an error naming the truncation, never a shorter file. */
+static void test_reader_truncated_gzip(void **state)
+{
+    char text[64 * 1024], path[64], err[256];
+    size_t len = 0;
+    for (int i = 0; len + 64 < sizeof text; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "u%d,2024-01-01,%d\n", i % 97, i);
+    write_temp(path, sizeof(path), text, 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size * 6 / 10), 0);
+    imp_reader_t *r = imp_reader_open(path, ',', err, sizeof(err));
+    assert_non_null(r);
+    imp_record_t rec;
+    int rc, n = 0;
+    while ((rc = imp_reader_next(r, &rec, err, sizeof(err))) == 1)
+        n++;
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "truncated gzip input"));
+    assert_non_null(strstr(err, "unexpected end of file"));
+    assert_true(n > 0);
+    imp_reader_close(r);
+    unlink(path);
+}
+
+/* Issue 11: a quoted field spanning more than 100 lines is a stray quote: an error naming
+ * the line where it opened, not the rest of the file merged into one field. */
+static void test_reader_quote_bound(void **state)
+{
+    char text[8192], path[64], err[256];
+    size_t len = (size_t)snprintf(text, sizeof text, "a,b\nc,\"stray\n");
+    for (int i = 0; i < 150; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "r%d,x\n", i);
+    snprintf(text + len, sizeof text - len, "\"closed much later\",y\n");
+    for (int gz = 0; gz <= 1; gz++) {
+        write_temp(path, sizeof(path), text, gz);
+        imp_reader_t *r = imp_reader_open(path, ',', err, sizeof(err));
+        assert_non_null(r);
+        imp_record_t rec;
+        assert_int_equal(imp_reader_next(r, &rec, err, sizeof(err)), 1);
+        assert_int_equal(imp_reader_next(r, &rec, err, sizeof(err)), -1);
+        assert_string_equal(err, "line 2: a quoted field opened here is not closed within 100 "
+                                 "lines; fix the stray quote (\"\" inside a quoted field is a "
+                                 "literal quote)");
+        imp_reader_close(r);
+        unlink(path);
+    }
+}
+
+/* Issue 11: a NUL byte inside a user id rejects the row; it never cuts the id short (which
+ * would merge "ab\0c" into user "ab"). */
+static void test_load_nul_in_user_id(void **state)
+{
+    static const char csv[] = "u,t\nab\0c,2024-01-01\nab,2024-01-02\n";
+    char path[64], err[256];
+    snprintf(path, sizeof path, "/tmp/cs_test_csv_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, csv, sizeof csv - 1), (ssize_t)(sizeof csv - 1));
+    close(fd);
+    imp_spec_t spec;
+    assert_int_equal(imp_spec_parse(&spec, NULL, "user_id=u,event_time=t,event_type=search", NULL,
+                                    0, err, sizeof(err)),
+                     0);
+    imp_result_t res;
+    assert_int_equal(imp_load(&spec, path, &res, err, sizeof(err)), 0);
+    assert_int_equal(res.rows_read, 2);
+    assert_int_equal(res.n_events, 1);
+    assert_int_equal(res.dropped[IMP_DROP_BAD_USER], 1);
+    assert_string_equal(res.bad[0].detail, "user_id contains a NUL byte");
+    assert_int_equal(res.bad[0].line_no, 2);
+    imp_result_free(&res);
+    unlink(path);
 }
 
 static void test_reader_long_record(void **state)
@@ -231,6 +315,10 @@ static void test_spec_parse_errors(void **state)
         {NULL, NULL, NULL, 0, "user_id, event_time and event_type are required"},
         {NULL, "user_id=1,event_time=2", NULL, 0, "are required"},
         {NULL, "user_id=1,event_time=2,event_type=3,colour=4", NULL, 0, "unknown key \"colour\""},
+        /* issue 11: a key given twice is an error, not last-wins */
+        {NULL, "user_id=1,event_time=2,event_type=3,user_id=4", NULL, 0,
+         "--map: key \"user_id\" is given twice"},
+        {"online-retail", "amount=1,amount=2", NULL, 0, "--map: key \"amount\" is given twice"},
         {NULL, "user_id=0,event_time=2,event_type=purchase", NULL, 0, "column index 0"},
         {NULL, "user_id=,event_time=2,event_type=purchase", NULL, 0, "user_id: empty column"},
         {NULL, "user_id=1,event_time=2:dd/mm,event_type=purchase", NULL, 0,
@@ -402,6 +490,12 @@ static const load_case_t load_cases[] = {
      "2:bad_number", "b\"q purchase 1704099600000 2.5"},
     {"header only", "u,t\n", "user_id=u,event_time=t,event_type=purchase", NULL, 0, 0, 0, NULL, 0,
      0, "", ""},
+    /* issue 11: user ids must be UTF-8 (Avro strings), else the row is rejected */
+    {"non-UTF-8 user ids",
+     "u,t\n\xff\xfe,2024-01-01\nok\xc3\xa9,2024-01-01\nx\xc3(,2024-01-01\n\xed\xa0\x80,2024-01-"
+     "01\n",
+     "user_id=u,event_time=t,event_type=purchase", NULL, 0, 0, 0, NULL, 4, 3,
+     "2:bad_user_id,4:bad_user_id,5:bad_user_id", "ok\xc3\xa9 purchase 1704067200000 0"},
 };
 
 static void run_load_case(const load_case_t *c, int gz)
@@ -650,6 +744,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader_table),
         cmocka_unit_test(test_reader_long_record),
+        cmocka_unit_test(test_reader_truncated_gzip),
+        cmocka_unit_test(test_reader_quote_bound),
+        cmocka_unit_test(test_load_nul_in_user_id),
         cmocka_unit_test(test_reader_missing_file),
         cmocka_unit_test(test_parse_time_table),
         cmocka_unit_test(test_parse_number_table),

@@ -90,6 +90,9 @@ static void test_rejected(void **state)
          "integer epoch"},
         {"{\"user_id\":\"u\\u0000v\",\"event_time\":1}", EV_ERR_UNDECODABLE, "\\u0000"},
         {"{\"user_id\":\"\\ud800\",\"event_time\":1}", EV_ERR_UNDECODABLE, "surrogate"},
+        /* issue 11: raw bytes that are not UTF-8 in an id */
+        {"{\"user_id\":\"u\xff\",\"event_time\":1}", EV_ERR_INVALID_UTF8, "not valid UTF-8"},
+        {"{\"user_id\":\"\xc3\",\"event_time\":1}", EV_ERR_INVALID_UTF8, "not valid UTF-8"},
         {"{\"user_id\":\"u\\q\",\"event_time\":1}", EV_ERR_UNDECODABLE, "bad escape"},
         {"{\"user_id\":\"u\tv\",\"event_time\":1}", EV_ERR_UNDECODABLE, "control character"},
         {"{\"user_id\":\"u\",\"event_time\":1,\"x\":{\"y\":1}}", EV_ERR_UNDECODABLE, "nested"},
