@@ -360,10 +360,11 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         if (t->n > 0)
             ex->ticks_folded++;
     }
-    memmove(ex->pending, ex->pending + k, (ex->npending - k) * sizeof(*ex->pending));
-    ex->npending -= k;
-    if (k > 0)
+    if (k > 0) {
+        memmove(ex->pending, ex->pending + k, (ex->npending - k) * sizeof(*ex->pending));
+        ex->npending -= k;
         refresh_weights(ex);
+    }
     /* Frozen ticks <= through_ms grade nothing more (their labels are all in), except the
      * latest of them, which still grades labels of later ticks that were never frozen. */
     size_t drop = 0;
@@ -371,8 +372,10 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         drop++;
     for (size_t i = 0; i < drop; i++)
         free(ex->frozen[i].coef);
-    memmove(ex->frozen, ex->frozen + drop, (ex->nfrozen - drop) * sizeof(*ex->frozen));
-    ex->nfrozen -= drop;
+    if (drop > 0) {
+        memmove(ex->frozen, ex->frozen + drop, (ex->nfrozen - drop) * sizeof(*ex->frozen));
+        ex->nfrozen -= drop;
+    }
     return (int)k;
 }
 
