@@ -490,10 +490,8 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
             r = ev_check_time(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
                               ch->cfg->events_max_future_ms);
             if (r != EV_OK)
-                snprintf(why, sizeof(why),
-                         "event_time %lld outside the window around "
-                         "watermark %lld (events.max_past, events.max_future)",
-                         (long long)ev->event_time_ms, (long long)ch->watermark_ms);
+                ev_time_window_why(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
+                                   ch->cfg->events_max_future_ms, why, sizeof(why));
         }
         if (r != EV_OK) {
             add_reject(res, i, r, why);

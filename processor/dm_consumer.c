@@ -59,6 +59,8 @@ void dm_batch_drop_front(dm_t *dm, size_t n)
 {
     if (n > dm->n_batch)
         n = dm->n_batch;
+    if (n == 0)
+        return; /* also before the first message: dm->batch is still NULL */
     for (size_t i = 0; i < n; i++)
         rd_kafka_message_destroy(dm->batch[i]);
     memmove(dm->batch, dm->batch + n, (dm->n_batch - n) * sizeof(*dm->batch));

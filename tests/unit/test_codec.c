@@ -450,6 +450,66 @@ static void test_reject_reasons(void **state)
     ev_decoder_destroy(d);
 }
 
+/* The detail must name what is wrong, not what the guessed framing stumbled over: a
+ * framing header with an unknown magic byte (issue 11, item 13). */
+static void test_reject_messages(void **state)
+{
+    static const struct {
+        const char *name;
+        uint8_t bytes[24];
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"magic 0x05", {0x05, 0, 0, 0, 1, BODY_OK}, 20, "wrong magic byte 0x05"},
+        {"magic 0x01", {0x01, 0, 0, 0, 1, BODY_OK}, 20, "wrong magic byte 0x01"},
+        {"C3 without 01", {0xC3, 0x02, BODY_OK}, 17, "wrong magic byte 0xc3"},
+    };
+    ev_decoder_t *d = decoder(NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ev_event_t out;
+        char why[256] = "";
+        ev_reason_t r =
+            ev_decode(d, EV_WIRE_AUTO, cases[i].bytes, cases[i].len, &out, why, sizeof why);
+        if (r != EV_ERR_UNDECODABLE || !strstr(why, cases[i].want))
+            fail_msg("%s: got %s \"%s\", want undecodable naming \"%s\"", cases[i].name,
+                     ev_reason_code(r), why, cases[i].want);
+    }
+    ev_decoder_destroy(d);
+}
+
+/* The window reason names the bound it used; before any watermark it must not print the
+ * INT64_MIN sentinel (issue 11, item 13). */
+static void test_time_window_why(void **state)
+{
+    static const struct {
+        int64_t t, wm, now, past, future;
+        const char *want;
+    } cases[] = {
+        {4000000000000LL, INT64_MIN, 1700000000000LL, 0, 86400000,
+         "the wall clock 1700000000000 (no watermark yet)"},
+
+        {4000000000000LL, 1700000000000LL, INT64_MIN, 0, 86400000,
+         "after the watermark 1700000000000"},
+        {4000000000000LL, 1700000000000LL, 1800000000000LL, 0, 86400000,
+         "the wall clock 1800000000000 (ahead of the watermark 1700000000000)"},
+        {1000, 1700000000000LL, 1700000000000LL, 86400000, 86400000,
+         "events.max_past (86400000 ms) before the watermark 1700000000000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ev_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.event_time_ms = cases[i].t;
+        assert_int_equal(
+            ev_check_time(&ev, cases[i].wm, cases[i].now, cases[i].past, cases[i].future),
+            EV_ERR_TIME_OUT_OF_WINDOW);
+        char why[256] = "";
+        ev_time_window_why(&ev, cases[i].wm, cases[i].now, cases[i].past, cases[i].future, why,
+                           sizeof why);
+        if (!strstr(why, cases[i].want) || strstr(why, "-9223372036854775808"))
+            fail_msg("case %zu: \"%s\" does not name \"%s\"", i, why, cases[i].want);
+    }
+}
+
 static void test_user_id_length_limits(void **state)
 {
     static const struct {
@@ -877,6 +937,8 @@ int main(void)
         cmocka_unit_test(test_truncated_every_length),
         cmocka_unit_test(test_mutations_never_crash),
         cmocka_unit_test(test_check_time),
+        cmocka_unit_test(test_reject_messages),
+        cmocka_unit_test(test_time_window_why),
         cmocka_unit_test(test_evolved_writers),
         cmocka_unit_test(test_file_round_trip_10000),
         cmocka_unit_test(test_file_evolved_writer),
