@@ -901,8 +901,9 @@ func main() {
 
 
 def go_checker(name, spec):
-    """Builds (once, cached) a small Go program against a pinned module; skips when Go or
-    the module proxy is unavailable."""
+    """Builds (once, cached) a small Go program against a pinned module; skips (reported
+    with -rs) only when Go is not installed; a failed build (module proxy unreachable,
+    compile error) fails the test."""
     module, version, source = spec
     go = shutil.which("go")
     if go is None:
@@ -917,7 +918,10 @@ def go_checker(name, spec):
                      [go, "build", "-o", str(exe), "."]):
             r = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=600)
             if r.returncode != 0:
-                pytest.skip(f"could not build {module}@{version}: {r.stderr.strip()[-300:]}")
+                # A failed build is a failure, never a silent skip: the checker is the only
+                # thing that loads these files the way Docker does (go present, so it must work).
+                pytest.fail(f"could not build the {name} checker ({module}@{version}): "
+                            f"`{' '.join(step)}` exited {r.returncode}: {r.stderr.strip()[-600:]}")
     return exe
 
 
