@@ -16,6 +16,9 @@
 
 volatile sig_atomic_t dm_stop_flag;
 static volatile sig_atomic_t dm_signalled;
+/* CLOCK_MONOTONIC time of the first stop request (signal or fatal error), 0 = none yet: the
+ * logged stop time counts from there, not from when the loop noticed. */
+static volatile int64_t dm_stop_asked_ms;
 
 int64_t dm_now_ms(void)
 {
@@ -35,9 +38,20 @@ int dm_sleep_ms(int64_t ms)
     return dm_stop_flag ? 1 : 0;
 }
 
+/* Async-signal-safe (clock_gettime and alarm are): the watchdog starts with the request, so
+ * the whole stop, including the store call in progress when the signal came, is bounded. */
+static void stop_asked(void)
+{
+    if (dm_stop_asked_ms == 0) {
+        dm_stop_asked_ms = dm_now_ms();
+        alarm(DM_SHUTDOWN_MAX_S);
+    }
+    dm_stop_flag = 1;
+}
+
 void dm_request_stop(void)
 {
-    dm_stop_flag = 1;
+    stop_asked();
 }
 
 /* A second signal means "now": the batch in hand is not committed, and the stored offsets
@@ -47,7 +61,7 @@ static void on_signal(int sig)
     if (dm_signalled)
         _exit(128 + sig);
     dm_signalled = 1;
-    dm_stop_flag = 1;
+    stop_asked();
 }
 
 static void on_shutdown_timeout(int sig)
@@ -70,6 +84,19 @@ void dm_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_shutdown_timeout);
+}
+
+int64_t dm_stop_elapsed_ms(void)
+{
+    return dm_stop_asked_ms ? dm_now_ms() - dm_stop_asked_ms : 0;
+}
+
+void dm_shutdown_done(int status)
+{
+    alarm(0);
+    log_info("daemon", "stopped in %" PRId64 " ms after the stop request, exit status %d",
+             dm_stop_elapsed_ms(), status);
 }
 
 void dm_handler_state(dm_t *dm, int ok, const char *what, const char *err)
@@ -275,14 +302,21 @@ static void resend_outbox(dm_t *dm)
  * which leaves the group and revokes (the handler's on_revoke); (6) destroy, in dm_destroy. */
 static void shutdown_in_order(dm_t *dm)
 {
-    int64_t t0 = dm_now_ms();
     atomic_store(&dm->metrics.stopping, 1);
-    /* Closing the consumer can wait on an unreachable broker; the watchdog bounds the whole
-     * shutdown (exiting early loses nothing: the store holds state and offsets). */
-    signal(SIGALRM, on_shutdown_timeout);
-    alarm(DM_SHUTDOWN_MAX_S);
-    log_info("daemon", "stopping: finishing the batch in hand (%zu messages)", dm->n_batch);
-    if (dm->n_batch > 0 && process_once(dm) == DM_BATCH_RETRY) {
+    /* The watchdog (armed by the stop request) bounds the whole shutdown; exiting early loses
+     * nothing: the store holds state and offsets. A stop that did not come through
+     * dm_request_stop or a signal (the loop ended on its own) arms it here. */
+    if (dm_stop_asked_ms == 0) {
+        signal(SIGALRM, on_shutdown_timeout);
+        stop_asked();
+    }
+    log_info(
+        "daemon", "stopping %" PRId64 " ms after the request: %s the batch in hand (%zu messages)",
+        dm_stop_elapsed_ms(),
+        dm->handler_failing ? "not retrying (the store is failing)" : "finishing", dm->n_batch);
+    /* A store that just failed would cost another command timeout for nothing: the batch
+     * stays uncommitted and is re-read from the stored offsets. */
+    if (dm->n_batch > 0 && (dm->handler_failing || process_once(dm) == DM_BATCH_RETRY)) {
         log_warn("daemon",
                  "%zu messages left uncommitted: they are re-read from the stored "
                  "offsets at the next start",
@@ -309,9 +343,7 @@ static void shutdown_in_order(dm_t *dm)
                   "%d DLQ/alert messages undelivered after %d ms: dropped (alerts stay "
                   "in the outbox)",
                   left, DM_FLUSH_TIMEOUT_MS);
-    dm_consumer_close(dm);
-    alarm(0);
-    log_info("daemon", "stopped in %" PRId64 " ms", dm_now_ms() - t0);
+    dm_consumer_close_bounded(dm, DM_CLOSE_TIMEOUT_MS);
 }
 
 int dm_run(dm_t *dm)

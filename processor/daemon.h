@@ -107,9 +107,17 @@ dm_t *dm_new(const cfg_t *cfg, const dm_handler_t *handler, char *errstr, size_t
 /* Runs until dm_request_stop() (or SIGTERM/SIGINT after dm_install_signals()), then shuts
  * down in order: stop polling, finish the batch in hand (commit it when the store is up),
  * commit offsets to Kafka (async), flush the producer (bounded by DM_FLUSH_TIMEOUT_MS),
- * close the consumer; a watchdog (DM_SHUTDOWN_MAX_S) exits with status 1 if that hangs.
- * Returns the exit status: 0 clean, 1 fatal Kafka error. */
+ * close the consumer (bounded by DM_CLOSE_TIMEOUT_MS: an unreachable broker cannot hold the
+ * exit); a watchdog armed by the stop request (DM_SHUTDOWN_MAX_S) exits with status 1 if
+ * the whole stop, dm_destroy included, still hangs. Returns the exit status: 0 clean, 1
+ * fatal Kafka error. The caller ends with dm_shutdown_done(). */
 int dm_run(dm_t *dm);
+
+/* Milliseconds since the first stop request (signal or dm_request_stop), 0 before one. */
+int64_t dm_stop_elapsed_ms(void);
+/* Disarms the shutdown watchdog and logs the true stop time (from the request to this call,
+ * after every resource is freed) with the exit status. Call last, after dm_destroy. */
+void dm_shutdown_done(int status);
 
 /* Frees everything dm_new made; NULL is a no-op. */
 void dm_destroy(dm_t *dm);
@@ -122,7 +130,13 @@ void dm_request_stop(void);
  * lost). SIGPIPE is ignored. */
 void dm_install_signals(void);
 
+/* The stop budget, from the signal: the store call in progress (redis.command_timeout,
+ * default 5 s), the producer flush (10 s, the README's promise), the consumer close (3 s).
+ * The watchdog is above their sum and below the service managers' kill (systemd
+ * TimeoutStopSec=30 in processor/churnstream.service, stop_grace_period: 30s in
+ * docker-compose.yml; tests/python/test_compose.py holds the three together). */
 #define DM_FLUSH_TIMEOUT_MS 10000
-#define DM_SHUTDOWN_MAX_S   30 /* watchdog of the whole shutdown: then _exit(1) */
+#define DM_CLOSE_TIMEOUT_MS 3000
+#define DM_SHUTDOWN_MAX_S   25 /* watchdog of the whole shutdown: then _exit(1) */
 
 #endif

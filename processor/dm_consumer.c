@@ -516,3 +516,45 @@ void dm_consumer_close(dm_t *dm)
     rd_kafka_destroy(dm->consumer);
     dm->consumer = NULL;
 }
+
+void dm_consumer_close_bounded(dm_t *dm, int timeout_ms)
+{
+    if (!dm->consumer)
+        return;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(dm->consumer);
+    rd_kafka_error_t *error = q ? rd_kafka_consumer_close_queue(dm->consumer, q) : NULL;
+    if (!q || error) {
+        if (error) {
+            log_warn("consumer", "close: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        if (q)
+            rd_kafka_queue_destroy(q);
+        dm_consumer_close(dm);
+        return;
+    }
+    /* The rebalance (revoke) of the close arrives on q: serving it runs rebalance_cb. */
+    int64_t deadline_ms = dm_now_ms() + timeout_ms;
+    while (!rd_kafka_consumer_closed(dm->consumer) && dm_now_ms() < deadline_ms) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rebalance_cb(dm->consumer, rd_kafka_event_error(ev),
+                         rd_kafka_event_topic_partition_list(ev), dm);
+        rd_kafka_event_destroy(ev);
+    }
+    int closed = rd_kafka_consumer_closed(dm->consumer);
+    rd_kafka_queue_destroy(q);
+    if (closed) {
+        rd_kafka_destroy(dm->consumer);
+    } else {
+        log_warn("consumer",
+                 "leaving the group did not finish within %d ms (broker unreachable?): "
+                 "closing anyway; the group reassigns this member's partitions after "
+                 "session.timeout.ms, from the offsets in the store",
+                 timeout_ms);
+        rd_kafka_destroy_flags(dm->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+    dm->consumer = NULL;
+}

@@ -78,6 +78,10 @@ void dm_consumer_update_lag(dm_t *dm);
 /* Destroys the first n messages of the batch and shifts the rest down. */
 void dm_batch_drop_front(dm_t *dm, size_t n);
 void dm_consumer_close(dm_t *dm);
+/* Leaves the group like dm_consumer_close, but gives up after timeout_ms (broker
+ * unreachable): then the consumer is destroyed without the group close, and the group
+ * notices the member gone after session.timeout.ms. */
+void dm_consumer_close_bounded(dm_t *dm, int timeout_ms);
 /* rd_kafka_conf_set_log_cb target: librdkafka's log lines through log.h. */
 void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 

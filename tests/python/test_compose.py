@@ -738,6 +738,15 @@ def test_systemd_unit_runs_the_daemon():
     # Same grace period everywhere the daemon is stopped.
     grace = load_compose()["services"]["churnstream"]["stop_grace_period"]
     assert grace == f"{svc['TimeoutStopSec']}s"
+    # The daemon's own watchdog must fire first (exit 1 with a log line), and the stop budget
+    # under it must hold the README's 10 s flush (issue 11, item 8).
+    header = (ROOT / "processor" / "daemon.h").read_text()
+    define = {m.group(1): int(m.group(2)) for m in
+              re.finditer(r"^#define (DM_[A-Z_]+)\s+(\d+)", header, re.M)}
+    assert define["DM_SHUTDOWN_MAX_S"] < int(svc["TimeoutStopSec"]), define
+    assert define["DM_FLUSH_TIMEOUT_MS"] == 10000, define
+    assert (define["DM_FLUSH_TIMEOUT_MS"] + define["DM_CLOSE_TIMEOUT_MS"] + 5000
+            < define["DM_SHUTDOWN_MAX_S"] * 1000), define
     # `make install PREFIX=/usr/local` in the Dockerfile puts the binary where ExecStart looks.
     assert "PREFIX=/usr/local" in " ".join(stage_instr(dockerfile_stages()[0], "RUN"))
 
