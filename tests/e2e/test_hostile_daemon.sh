@@ -11,6 +11,9 @@
 #                      wrong magic byte is named; no INT64_MIN watermark) (item 13, mutation b)
 #   missing_topic    - run on a topic that does not exist: SIGTERM exits 0 (UBSan build: no
 #                      null pointer passed to memmove) (item 11)
+#   replay_future    - one row dated 2026 in a 2024 log is rejected by replay (bounded by the
+#                      log's own event time, counted in the summary) and changes no figure;
+#                      a genuine 60-day quiet spell is kept (item 10)
 # HOSTILE_CASES="dlq_reasons sigterm_redis" selects. Needs CS_BIN, CS_ROOT, CS_KAFKA_BROKERS,
 # CS_REDIS_PORT, CS_KAFKA_DIR (tests/run-all.sh sets them). Every process it starts is
 # stopped by pid; a frozen service is thawed on every exit path.
@@ -20,7 +23,7 @@ set -euo pipefail
 # shellcheck source=../services/redis.sh
 . "$CS_ROOT/tests/services/redis.sh"
 
-CASES=${HOSTILE_CASES:-dlq_reasons missing_topic sigterm_redis sigterm_broker}
+CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic sigterm_redis sigterm_broker}
 B=$CS_KAFKA_BROKERS
 KAFKA_PID=$(cat "$CS_KAFKA_DIR/pid")
 tmp=$(mktemp -d "${CS_TMP:-/tmp}/hostile-daemon.XXXXXX")
@@ -216,6 +219,29 @@ case_missing_topic() {
     if grep -E "runtime error|AddressSanitizer|LeakSanitizer" "$tmp/$case.a.log"; then
         fail "sanitizer report"
     fi
+}
+
+# ---- item 10: replay bounds the future by the log's own event time --------------------------
+case_replay_future() {
+    local f
+    "$CS_BIN" gen --users 300 --days 200 --seed 5 --quiet --out "$tmp/f.avro" \
+        >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+    python3 "$CS_ROOT/tests/e2e/future_row.py" "$tmp/f.avro" "$tmp/clean.jsonl" \
+        "$tmp/dirty.jsonl" "$tmp/gap.jsonl" 2026-11-01T00:00:00Z || fail "cannot write the logs"
+    for f in clean dirty gap; do
+        "$CS_BIN" replay "$tmp/$f.jsonl" >"$tmp/$case.$f.log" 2>&1 || fail "replay of $f exited $?"
+    done
+    # One row dated 2026 in a 2024 log: rejected and counted, every figure as without it.
+    grep -q "^events .* 1 rejected (time_out_of_window 1)" "$tmp/$case.dirty.log" ||
+        fail "the 2026 row was not rejected: $(grep '^events' "$tmp/$case.dirty.log")"
+    grep -q "^future     1 events" "$tmp/$case.dirty.log" || fail "no 'future' line in the summary"
+    diff <(grep -E "^(labels|  model|  recency|ticks)" "$tmp/$case.clean.log") \
+        <(grep -E "^(labels|  model|  recency|ticks)" "$tmp/$case.dirty.log") ||
+        fail "one future row changed the backtest"
+    # A genuine 60-day quiet spell is the log moving on, not the future: nothing rejected.
+    grep -q "^events .* 0 rejected" "$tmp/$case.gap.log" ||
+        fail "a quiet spell was rejected as future: $(grep '^events' "$tmp/$case.gap.log")"
+    echo "  replay: the 2026 row rejected (1), figures unchanged; a 60-day gap kept"
 }
 
 for case in $CASES; do
