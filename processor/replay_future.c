@@ -95,18 +95,22 @@ int rpf_next(rpf_t *g, rpf_next_fn next, void *src, int64_t watermark_ms, ev_eve
     }
     rpf_item_t *it = at(g, 0);
     if (it->reason == EV_OK && watermark_ms != INT64_MIN && it->ev.event_time_ms > bound) {
-        /* A suspect: do the events after it live in its time too? Those already held count;
-         * read on until the window is full, the file ends or it is confirmed. */
+        /* A suspect: do the events after it live in its time (the log moved on: near it)
+         * or still before it (a lone timestamp from the future)? Those already held count;
+         * read on until RPF_CONFIRM of them are judged, the window is full or the log ends. */
         int64_t near_ms = add_sat(it->ev.event_time_ms, -g->max_future_ms);
-        size_t confirm = 0, i = 1;
+        size_t near = 0, before = 0, i = 1;
         for (;;) {
-            for (; i < g->n && confirm < RPF_CONFIRM; i++) {
+            for (; i < g->n && near + before < RPF_CONFIRM; i++) {
                 const rpf_item_t *o = at(g, i);
-                if (o->reason == EV_OK && o->ev.event_time_ms > bound &&
-                    o->ev.event_time_ms >= near_ms)
-                    confirm++;
+                if (o->reason != EV_OK)
+                    continue;
+                if (o->ev.event_time_ms >= near_ms)
+                    near++;
+                else
+                    before++;
             }
-            if (confirm >= RPF_CONFIRM || g->n > RPF_WINDOW)
+            if (near + before >= RPF_CONFIRM || g->n > RPF_WINDOW)
                 break;
             int rc = read_ahead(g, next, src, errstr, errstr_size);
             if (rc < 0)
@@ -114,14 +118,15 @@ int rpf_next(rpf_t *g, rpf_next_fn next, void *src, int64_t watermark_ms, ev_eve
             if (rc == 0)
                 break;
         }
-        if (confirm < RPF_CONFIRM) {
+        /* Nothing after it (the log's last event) is no evidence against it. */
+        if (before > near) {
             it->reason = EV_ERR_TIME_OUT_OF_WINDOW;
             snprintf(it->why, sizeof(it->why),
                      "event_time %lld is more than events.max_future (%lld ms) after the log's "
-                     "watermark %lld and only %zu of the %zu events after it are near it "
+                     "watermark %lld and %zu of the %zu events after it are still before it "
                      "(replay bounds the future by the log's own event time)",
                      (long long)it->ev.event_time_ms, (long long)g->max_future_ms,
-                     (long long)watermark_ms, confirm, g->n - 1);
+                     (long long)watermark_ms, before, near + before);
             *future = 1;
         }
     }

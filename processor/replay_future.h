@@ -1,9 +1,11 @@
 /* Replay's future bound (issue 11, item 10): a log's own event time bounds its future, not
  * the wall clock. An event more than events.max_future after the watermark is held while
- * the events after it are read ahead: when enough of them are there too (the log really
- * moved on: a quiet spell, the Christmas pause of Online Retail) it is accepted, else it
- * is a lone timestamp from the future and is rejected (time_out_of_window), so one row
- * dated 2026 in a 2024 log cannot move every tick. */
+ * the events after it are read ahead: when most of the next RPF_CONFIRM events are near
+ * its time too (the log really moved on: a quiet spell, the Christmas pause of Online
+ * Retail, or just a sparse log) it is applied; when most are still before it, it is a lone
+ * timestamp from the future and is rejected (time_out_of_window), so one row dated 2026
+ * in a 2024 log cannot move every tick. The log's last event has nothing after it to be
+ * judged by and is applied. */
 #ifndef CS_REPLAY_FUTURE_H
 #define CS_REPLAY_FUTURE_H
 
@@ -12,8 +14,8 @@
 
 #include "codec.h"
 
-/* Events read ahead at most to judge one suspect, and how many of them must be beyond the
- * same bound, near the suspect's time, to confirm it. */
+/* Events read ahead at most to judge one suspect, and how many valid ones are judged
+ * ("near": at most events.max_future before the suspect; else "before"). */
 #define RPF_WINDOW  1000
 #define RPF_CONFIRM 10
 

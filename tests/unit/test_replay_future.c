@@ -118,9 +118,16 @@ static void test_future_row_at_the_end_and_disabled_bound(void **state)
     int rej[50];
     for (int i = 0; i < 50; i++)
         t[i] = 1700000000000LL + i * 1000LL;
+    /* the last event has nothing after it to be judged by: applied */
     t[49] = 1700000000000LL + 30 * DAY;
     assert_int_equal(run(t, 50, DAY, rej), 50);
-    assert_int_equal(rej[49], 1);
+    assert_int_equal(rej[49], 0);
+    /* one event after it, still before it: rejected */
+    t[48] = 1700000000000LL + 30 * DAY;
+    t[49] = 1700000000000LL + 49 * 1000LL;
+    assert_int_equal(run(t, 50, DAY, rej), 50);
+    assert_int_equal(rej[48], 1);
+    assert_int_equal(rej[49], 0);
     /* max_future 0: no bound at all */
     assert_int_equal(run(t, 50, 0, rej), 50);
     assert_int_equal(rej[49], 0);
@@ -131,6 +138,19 @@ static void test_future_row_at_the_end_and_disabled_bound(void **state)
     assert_int_equal(rej[0] + rej[1] + rej[2], 0);
 }
 
+static void test_sparse_log_kept(void **state)
+{
+    (void)state;
+    /* a hand-built log: one event a week, every gap beyond a 1-day bound */
+    int64_t t[6];
+    int rej[6];
+    for (int i = 0; i < 6; i++)
+        t[i] = 1700000000000LL + i * 7 * DAY;
+    assert_int_equal(run(t, 6, DAY, rej), 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(rej[i], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_quiet_spell_accepted),
         cmocka_unit_test(test_far_rows_do_not_confirm_each_other_with_near_ones),
         cmocka_unit_test(test_future_row_at_the_end_and_disabled_bound),
+        cmocka_unit_test(test_sparse_log_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
