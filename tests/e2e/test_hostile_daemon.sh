@@ -11,6 +11,10 @@
 #                      wrong magic byte is named; no INT64_MIN watermark) (item 13, mutation b)
 #   missing_topic    - run on a topic that does not exist: SIGTERM exits 0 (UBSan build: no
 #                      null pointer passed to memmove) (item 11)
+#   gen_new_topic    - gen --topic NEW on a broker that auto-creates topics works the first
+#                      time (item 12)
+#   gen_outage       - gen --topic through a 20 s broker outage (SIGSTOP): every event is
+#                      delivered, exit 0 (item 12)
 #   replay_future    - one row dated 2026 in a 2024 log is rejected by replay (bounded by the
 #                      log's own event time, counted in the summary) and changes no figure;
 #                      a genuine 60-day quiet spell is kept (item 10)
@@ -23,7 +27,7 @@ set -euo pipefail
 # shellcheck source=../services/redis.sh
 . "$CS_ROOT/tests/services/redis.sh"
 
-CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic sigterm_redis sigterm_broker}
+CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic sigterm_redis sigterm_broker gen_outage}
 B=$CS_KAFKA_BROKERS
 KAFKA_PID=$(cat "$CS_KAFKA_DIR/pid")
 tmp=$(mktemp -d "${CS_TMP:-/tmp}/hostile-daemon.XXXXXX")
@@ -242,6 +246,40 @@ case_replay_future() {
     grep -q "^events .* 0 rejected" "$tmp/$case.gap.log" ||
         fail "a quiet spell was rejected as future: $(grep '^events' "$tmp/$case.gap.log")"
     echo "  replay: the 2026 row rejected (1), figures unchanged; a 60-day gap kept"
+}
+
+# ---- item 12: gen --topic on a new topic, and through a broker outage ----------------------
+case_gen_new_topic() {
+    local t="hd-gen-new-$$-$RANDOM" n
+    # The test broker auto-creates topics (tests/services/kafka.sh): the first run must work.
+    "$CS_BIN" gen --users 20 --days 10 --seed 1 --quiet --topic "$t" \
+        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 ||
+        fail "gen --topic NEW on a broker that auto-creates topics exited $?"
+    n=$(sed -nE 's/.*done: ([0-9]+) events.*/\1/p' "$tmp/$case.gen.log")
+    [ -n "$n" ] && [ "$("$EO" end-offsets "$B" "$t")" = "$n" ] ||
+        fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said ${n:-nothing}"
+    echo "  gen --topic NEW: $n events on the first run"
+}
+
+case_gen_outage() {
+    local t gen_pid rc=0 n
+    t=$(new_topic gen-outage 4) || fail "cannot create a topic"
+    "$CS_BIN" gen --users 600 --days 60 --seed 9 --rate 15000 --quiet --topic "$t" \
+        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 &
+    gen_pid=$!
+    pids+=("$gen_pid")
+    sleep 1.5
+    kill -0 "$gen_pid" 2>/dev/null || fail "gen ended before the outage (too few events?)"
+    # An outage longer than librdkafka's 15 s that gen used to allow.
+    kill -STOP "$KAFKA_PID"
+    sleep 20
+    kill -CONT "$KAFKA_PID"
+    wait "$gen_pid" || rc=$?
+    [ "$rc" -eq 0 ] || fail "gen exited $rc after a 20 s broker outage"
+    n=$(sed -nE 's/.*done: ([0-9]+) events.*/\1/p' "$tmp/$case.gen.log")
+    [ -n "$n" ] && [ "$("$EO" end-offsets "$B" "$t")" = "$n" ] ||
+        fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said ${n:-nothing}"
+    echo "  gen --topic through a 20 s broker outage: all $n events delivered"
 }
 
 for case in $CASES; do
