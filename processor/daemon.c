@@ -241,10 +241,23 @@ static int process_once(dm_t *dm)
         dm_batch_drop_front(dm, n);
     } else if (rc == DM_BATCH_STALE) {
         atomic_fetch_add(&dm->metrics.batches_stale, 1);
-        log_warn("daemon", "dropped a batch of %zu messages the store is already past (%s)", n,
-                 err);
+        if (n)
+            log_warn("daemon", "dropped a batch of %zu messages: %s", n, err);
+        else
+            log_warn("daemon", "%s", err);
         dm_batch_drop_front(dm, n);
-        dm_consumer_resync(dm, parts, np);
+        /* Every assigned partition, not only the batch's: the store may have lost the
+         * commits of an idle one, which no message would ever bring back. Seeking a
+         * partition to the offset it is at anyway costs one refetch. */
+        int32_t *all = malloc((dm->n_parts ? dm->n_parts : 1) * sizeof(*all));
+        if (all) {
+            for (size_t i = 0; i < dm->n_parts; i++)
+                all[i] = dm->parts[i].partition;
+            dm_consumer_resync(dm, all, dm->n_parts);
+            free(all);
+        } else {
+            dm_consumer_resync(dm, parts, np);
+        }
     } else {
         atomic_fetch_add(&dm->metrics.batch_failures, 1);
         atomic_fetch_add(&dm->metrics.redis_round_trips, res.redis_round_trips);

@@ -64,8 +64,10 @@ typedef struct dm_batch_result_s {
 /* process_batch return values besides 0. */
 #define DM_BATCH_RETRY (-1) /* nothing applied; retry the same batch later (store down) */
 #define DM_BATCH_STALE                                                                             \
-    (-2) /* the store is past this batch (another owner committed it):                             \
-          * drop it and resume from the stored offsets */
+    (-2) /* the store is past this batch (another owner committed it), or behind what this         \
+          * instance committed (the store lost writes): drop the batch and resume every            \
+          * assigned partition from the stored offsets (also with n = 0: an idle partition         \
+          * whose stored offset went back is re-read without waiting for a message) */
 
 /* The batch processor. Every callback runs on the daemon's main thread, never concurrently.
  * The handler is owned by the caller and must outlive dm_run(). */

@@ -41,8 +41,16 @@ struct dm_s {
     int paused;           /* the assignment is paused while a failed batch is retried */
 
     int handler_failing; /* for logging once per state change */
-    int fatal;           /* a fatal Kafka error: stop with status 1 */
-    int64_t next_lag_ms; /* when to refresh the lag gauges */
+    /* Assignment health: a consumer that never hears from its group (no broker reachable,
+     * empty bootstrap.servers, a topic that does not exist) must not look healthy. */
+    int joined;                      /* an assignment (possibly empty) came from the group */
+    int kafka_unhealthy;             /* reported: no assignment within join_wait_ms */
+    int64_t unjoined_since_ms;       /* since when there has been no assignment */
+    int64_t join_wait_ms;            /* session.timeout.ms + 10 s */
+    char last_kafka_error[256];      /* the consumer's last error callback, for the reason */
+    char bootstrap[256], group[128]; /* as the consumer was configured, for messages */
+    int fatal;                       /* a fatal Kafka error: stop with status 1 */
+    int64_t next_lag_ms;             /* when to refresh the lag gauges */
     size_t dlq_outstanding;
 
     dm_metrics_t metrics;

@@ -15,6 +15,11 @@
 #                      time (item 12)
 #   gen_outage       - gen --topic through a 20 s broker outage (SIGSTOP): every event is
 #                      delivered, exit 0 (item 12)
+#   health_unreachable - kafka.bootstrap.servers unreachable or empty: /healthz turns 503
+#                      with the reason after session.timeout.ms + 10 s, and a warning is
+#                      logged (item 9)
+#   redis_lost_idle  - Redis loses its data (FLUSHALL; a restart without persistence) while
+#                      the only partition is idle: it is re-read without a new message (item 9)
 #   replay_future    - one row dated 2026 in a 2024 log is rejected by replay (bounded by the
 #                      log's own event time, counted in the summary) and changes no figure;
 #                      a genuine 60-day quiet spell is kept (item 10)
@@ -27,7 +32,7 @@ set -euo pipefail
 # shellcheck source=../services/redis.sh
 . "$CS_ROOT/tests/services/redis.sh"
 
-CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic sigterm_redis sigterm_broker gen_outage}
+CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic health_unreachable redis_lost_idle sigterm_redis sigterm_broker gen_outage}
 B=$CS_KAFKA_BROKERS
 KAFKA_PID=$(cat "$CS_KAFKA_DIR/pid")
 tmp=$(mktemp -d "${CS_TMP:-/tmp}/hostile-daemon.XXXXXX")
@@ -280,6 +285,71 @@ case_gen_outage() {
     [ -n "$n" ] && [ "$("$EO" end-offsets "$B" "$t")" = "$n" ] ||
         fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said ${n:-nothing}"
     echo "  gen --topic through a 20 s broker outage: all $n events delivered"
+}
+
+# ---- item 9: health that lies ----------------------------------------------------------------
+# healthz PORT: "STATUS BODY" of /healthz.
+healthz() {
+    curl -s --max-time 2 -o "$tmp/healthz.body" -w '%{http_code}' "http://127.0.0.1:$1/healthz" \
+        2>/dev/null || true
+}
+healthz_is() { [ "$(healthz "$1")" = "$2" ]; }
+
+case_health_unreachable() {
+    local port servers
+    for servers in "127.0.0.1:1" ""; do
+        port=$(free_port)
+        start_run "x${servers:+u}" --kafka.bootstrap.servers="$servers" --topic.events="hd-none-$$" \
+            --kafka.group.id="g-none-$$" --state.prefix="hd$$h:" --metrics.port="$port"
+        wait_for 20 curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$port/metrics" ||
+            fail "no /metrics within 20 s (kafka.bootstrap.servers=\"$servers\")"
+        # session.timeout.ms (6 s here) + 10 s for a group to answer; then 503 with the reason.
+        wait_for 40 healthz_is "$port" 503 ||
+            fail "/healthz still says $(healthz "$port") \"$(cat "$tmp/healthz.body")\" 40 s into a run that cannot reach Kafka (kafka.bootstrap.servers=\"$servers\")"
+        grep -q "no partition assignment" "$tmp/healthz.body" ||
+            fail "/healthz 503 without the reason: $(cat "$tmp/healthz.body")"
+        grep -q "level=warn.*no partition assignment" "$tmp/$case.x${servers:+u}.log" ||
+            fail "no warning in the log"
+        stop_timed "$run_pid"
+        [ "$stop_rc" = 0 ] || fail "SIGTERM: exit $stop_rc"
+        echo "  kafka.bootstrap.servers=\"$servers\": /healthz 503: $(head -c 160 "$tmp/healthz.body")"
+    done
+}
+
+# ---- item 9: Redis lost its data while a partition is idle ----------------------------------
+case_redis_lost_idle() {
+    local t port prefix="hd$$i:" n mode rport
+    for mode in flush restart; do
+        own_redis=$tmp/redis-$mode
+        redis_start "$own_redis" >"$tmp/$case.redis.log" 2>&1 || fail "cannot start redis"
+        rport=$(cat "$own_redis/port")
+        t=$(new_topic lost-$mode 1) || fail "cannot create a topic"
+        port=$(free_port)
+        "$CS_BIN" gen --users 100 --days 30 --seed 6 --quiet --topic "$t" \
+            --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+        n=$("$EO" end-offsets "$B" "$t")
+        CS_REDIS_PORT=$rport start_run "$mode" --topic.events="$t" --topic.dlq="$t.dlq" \
+            --topic.alerts="$t.alerts" --kafka.group.id="g-$t" --state.prefix="$prefix" \
+            --metrics.port="$port"
+        CS_REDIS_PORT=$rport wait_for 60 stored_offset_is "$prefix" "$n" ||
+            fail "never caught up with the $n messages"
+        sleep 2 # idle now: no message will come
+        if [ "$mode" = flush ]; then
+            redis-cli -p "$rport" FLUSHALL >/dev/null
+        else
+            redis_stop "$own_redis" >/dev/null 2>&1
+            redis_restart "$own_redis" >>"$tmp/$case.redis.log" 2>&1 || fail "redis restart failed"
+        fi
+        # No new message: the idle partition must be read again from the start by itself.
+        CS_REDIS_PORT=$rport wait_for 60 stored_offset_is "$prefix" "$n" ||
+            fail "[$mode] after Redis lost its data, the idle partition was not re-read within 60 s (stored offset $(redis-cli -p "$rport" HGET "${prefix}offsets" 0))"
+        [ "$(redis-cli -p "$rport" ZCARD "${prefix}seen:0")" -gt 0 ] || fail "[$mode] seen:0 still empty"
+        stop_timed "$run_pid"
+        [ "$stop_rc" = 0 ] || fail "SIGTERM: exit $stop_rc"
+        redis_stop "$own_redis" >/dev/null 2>&1 || true
+        own_redis=""
+        echo "  [$mode] Redis lost its data while idle: the partition was re-read ($n messages)"
+    done
 }
 
 for case in $CASES; do
