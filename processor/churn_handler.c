@@ -721,12 +721,21 @@ static void on_alerts_delivered(void *opaque, const char *const *ids, size_t n)
                  err);
 }
 
+static int claim_alerts(void *opaque, const char *const *ids, size_t n, uint8_t *keep, char *err,
+                        size_t errsz)
+{
+    chn_t *ch = opaque;
+    return st_redis_outbox_claim(ch->st, ids, n, keep, err, errsz);
+}
+
 static int pending_alerts(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
                           size_t errsz)
 {
     chn_t *ch = opaque;
     st_redis_outbox_free(&ch->outbox);
-    if (st_redis_outbox_load(ch->st, &ch->outbox, err, errsz) != 0)
+    /* A starting daemon has nothing in flight: older claims are void (a crash left them). */
+    if (st_redis_outbox_unclaim_all(ch->st, err, errsz) != 0 ||
+        st_redis_outbox_load(ch->st, &ch->outbox, err, errsz) != 0)
         return -1;
     size_t k = ch->outbox.n;
     if (k > ch->cap_dm) {
@@ -812,6 +821,7 @@ void chn_handler(chn_t *ch, dm_handler_t *out)
     out->process_batch = process_batch;
     out->on_alerts_delivered = on_alerts_delivered;
     out->pending_alerts = pending_alerts;
+    out->claim_alerts = claim_alerts;
     out->name = "churn pipeline (engine, models, alerts; Redis state)";
     out->idle_call_ms = 1000;
 }

@@ -148,6 +148,8 @@ void dm_destroy(dm_t *dm)
     dm_consumer_close(dm);
     dm_batch_drop_front(dm, dm->n_batch);
     dm_producer_close(dm);
+    dm_alerts_queued(dm, 1);
+    free(dm->aq);
     dm_http_stop(dm);
     dm_metrics_destroy(&dm->metrics);
     free(dm->batch);
@@ -196,7 +198,8 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
             dm_produce_dlq(dm, &dm->msgs[r->index], r);
     }
     for (size_t i = 0; i < res->n_alerts; i++)
-        dm_produce_alert(dm, &res->alerts[i]);
+        dm_queue_alert(dm, &res->alerts[i]);
+    dm_alerts_pump(dm);
 }
 
 /* One attempt at the batch in hand. On success (and on a stale batch) the batch is gone
@@ -304,7 +307,8 @@ static void resend_outbox(dm_t *dm)
     if (n)
         log_info("daemon", "re-sending %zu alerts left in the outbox", n);
     for (size_t i = 0; i < n; i++)
-        dm_produce_alert(dm, &alerts[i]);
+        dm_queue_alert(dm, &alerts[i]);
+    dm_alerts_pump(dm);
 }
 
 /* Shutdown order (DESIGN.md section 7, STYLE.md 5): (1) stop polling; (2) finish the batch
@@ -350,12 +354,28 @@ static void shutdown_in_order(dm_t *dm)
         dm_consumer_commit(dm, parts, next, n, 0);
     free(parts);
     free(next);
-    int left = dm_producer_flush(dm, DM_FLUSH_TIMEOUT_MS);
+    /* The flush also hands over the alerts still waiting for their claim, a window at a
+     * time, within the same bound. */
+    int64_t flush_end_ms = dm_now_ms() + DM_FLUSH_TIMEOUT_MS;
+    int left = 0;
+    for (;;) {
+        dm_alerts_pump(dm);
+        int64_t slice_ms = flush_end_ms - dm_now_ms();
+        left = dm_producer_flush(dm, (int)(slice_ms < 100 ? (slice_ms > 0 ? slice_ms : 0) : 100));
+        if ((left == 0 && dm_alerts_queued(dm, 0) == 0) || dm_now_ms() >= flush_end_ms)
+            break;
+    }
     if (left > 0)
         log_error("daemon",
                   "%d DLQ/alert messages undelivered after %d ms: dropped (alerts stay "
                   "in the outbox)",
                   left, DM_FLUSH_TIMEOUT_MS);
+    size_t queued = dm_alerts_queued(dm, 1);
+    if (queued > 0)
+        log_warn("daemon",
+                 "%zu alerts not handed to Kafka within %d ms: they stay in the outbox and are "
+                 "sent at the next start",
+                 queued, DM_FLUSH_TIMEOUT_MS);
     dm_consumer_close_bounded(dm, DM_CLOSE_TIMEOUT_MS);
 }
 

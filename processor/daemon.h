@@ -88,6 +88,12 @@ typedef struct dm_handler_s {
                          char *err, size_t errsz);
     /* Optional (NULL = none): alerts were acknowledged by the broker, trim the outbox. */
     void (*on_alerts_delivered)(void *opaque, const char *const *ids, size_t n);
+    /* Optional (NULL = alerts are produced unchecked): claims alerts for sending just before
+     * they are handed to Kafka; keep[i] = 1 when ids[i] is still pending (now marked as being
+     * sent), 0 when it is gone (forget removed it): it is then not sent. 0, or -1 with err
+     * set when the store cannot answer (the alerts wait and are claimed again later). */
+    int (*claim_alerts)(void *opaque, const char *const *ids, size_t n, uint8_t *keep, char *err,
+                        size_t errsz);
     /* Optional (NULL = none): called once at start, returns the outbox alerts to re-send
      * (handler memory, valid until the next handler call). 0 or -1 with err set. */
     int (*pending_alerts)(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
@@ -137,6 +143,10 @@ void dm_install_signals(void);
  * The watchdog is above their sum and below the service managers' kill (systemd
  * TimeoutStopSec=30 in processor/churnstream.service, stop_grace_period: 30s in
  * docker-compose.yml; tests/python/test_compose.py holds the three together). */
+/* Alerts handed to Kafka and not yet acknowledged, at most: the rest wait in the daemon (and
+ * in the store's outbox) and are claimed (re-checked) just before they are produced, so an
+ * alert that `forget` removed meanwhile is never sent, even during a broker outage. */
+#define DM_ALERT_WINDOW     100
 #define DM_FLUSH_TIMEOUT_MS 10000
 #define DM_CLOSE_TIMEOUT_MS 3000
 #define DM_SHUTDOWN_MAX_S   25 /* watchdog of the whole shutdown: then _exit(1) */

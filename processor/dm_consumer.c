@@ -419,6 +419,7 @@ static void handle_message(dm_t *dm, rd_kafka_message_t *msg)
 static void housekeeping(dm_t *dm)
 {
     dm_producer_poll(dm);
+    dm_alerts_pump(dm);
     check_assignment(dm);
     int64_t now = dm_now_ms();
     if (now >= dm->next_lag_ms) {

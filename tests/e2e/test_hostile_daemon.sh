@@ -20,6 +20,10 @@
 #                      logged (item 9)
 #   redis_lost_idle  - Redis loses its data (FLUSHALL; a restart without persistence) while
 #                      the only partition is idle: it is re-read without a new message (item 9)
+#   forget_outbox    - alerts pile up in the outbox while the alerts topic refuses writes;
+#                      `forget USER` reports them removed, and none of them reaches the topic
+#                      once it accepts writes again (only those forget reported as already
+#                      handed to Kafka may) (item 4)
 #   replay_future    - one row dated 2026 in a 2024 log is rejected by replay (bounded by the
 #                      log's own event time, counted in the summary) and changes no figure;
 #                      a genuine 60-day quiet spell is kept (item 10)
@@ -32,7 +36,7 @@ set -euo pipefail
 # shellcheck source=../services/redis.sh
 . "$CS_ROOT/tests/services/redis.sh"
 
-CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic health_unreachable redis_lost_idle sigterm_redis sigterm_broker gen_outage}
+CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic forget_outbox health_unreachable redis_lost_idle sigterm_redis sigterm_broker gen_outage}
 B=$CS_KAFKA_BROKERS
 KAFKA_PID=$(cat "$CS_KAFKA_DIR/pid")
 tmp=$(mktemp -d "${CS_TMP:-/tmp}/hostile-daemon.XXXXXX")
@@ -350,6 +354,58 @@ case_redis_lost_idle() {
         own_redis=""
         echo "  [$mode] Redis lost its data while idle: the partition was re-read ($n messages)"
     done
+}
+
+# ---- item 4: forget and the daemon's outbox agree ---------------------------------------------
+# topic_config TOPIC --add-config K=V | --delete-config K: Kafka's own ConfigCommand.
+topic_config() {
+    local libs t=$1
+    shift
+    libs=$(. "$CS_ROOT/tests/services/common.sh" && echo "$SVC_KAFKA_LIBS")
+    java -Xmx128m -XX:TieredStopAtLevel=1 -cp "$libs/*" kafka.admin.ConfigCommand \
+        --bootstrap-server "$B" --alter --entity-type topics --entity-name "$t" "$@" \
+        >>"$tmp/$case.config.log" 2>&1
+}
+case_forget_outbox() {
+    local t ta port prefix="hd$$f:" n user held out removed inflight got
+    t=$(new_topic forget 1) || fail "cannot create a topic"
+    ta=$(new_topic forget-alerts 1) || fail "cannot create the alerts topic"
+    # The alerts topic refuses writes (min.insync.replicas above the single broker's one
+    # replica: NOT_ENOUGH_REPLICAS, which the producer retries), like a broker that is paused
+    # for alerts only, while events flow: alerts pile up in the outbox.
+    topic_config "$ta" --add-config min.insync.replicas=2 || fail "cannot block $ta"
+    "$CS_BIN" gen --users 100 --days 60 --seed 8 --quiet --topic "$t" \
+        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+    n=$("$EO" end-offsets "$B" "$t")
+    port=$(free_port)
+    start_run a --topic.events="$t" --topic.dlq="$t.dlq" --topic.alerts="$ta" \
+        --kafka.group.id="g-$t" --state.prefix="$prefix" --metrics.port="$port" \
+        --alert.threshold=0 --model.min_examples=0
+    wait_for 60 stored_offset_is "$prefix" "$n" || fail "never caught up with the $n events"
+    read -r user held < <(python3 "$CS_ROOT/tests/e2e/outbox_peek.py" "$CS_REDIS_PORT" "$prefix" top-user)
+    [ "$user" != - ] && [ "$held" -gt 0 ] ||
+        fail "no alert waiting unclaimed in the outbox ($(python3 "$CS_ROOT/tests/e2e/outbox_peek.py" "$CS_REDIS_PORT" "$prefix" count))"
+    out=$("$CS_BIN" forget --redis.port="$CS_REDIS_PORT" --state.prefix="$prefix" \
+        --topic.alerts="$ta" "$user") || fail "forget exited $?"
+    echo "$out" >"$tmp/$case.forget.out"
+    removed=$(sed -nE 's/.* ([0-9]+) pending alerts? removed.*/\1/p' <<<"$out")
+    inflight=$(sed -nE 's/^note: ([0-9]+) alerts? .*/\1/p' <<<"$out")
+    inflight=${inflight:-0}
+    [ -n "$removed" ] && [ "$removed" -gt 0 ] || fail "forget removed nothing: $out"
+    # Unblock the alerts topic: everything in flight and waiting goes out.
+    topic_config "$ta" --delete-config min.insync.replicas || fail "cannot unblock $ta"
+    outbox_empty() { [ "$(redis-cli -p "$CS_REDIS_PORT" HLEN "${prefix}outbox")" = 0 ]; }
+    wait_for 120 outbox_empty || fail "the outbox never drained after the unblock"
+    stop_timed "$run_pid"
+    [ "$stop_rc" = 0 ] || fail "SIGTERM: exit $stop_rc"
+    kcat -C -b "$B" -t "$ta" -o beginning -e -q -f '%k\n' >"$tmp/$case.keys" 2>"$tmp/kcat.err" ||
+        fail "cannot read $ta: $(cat "$tmp/kcat.err")"
+    got=$(grep -cxF -- "$user" "$tmp/$case.keys" || true)
+    # What forget says must be what happens: only the alerts it reported as already handed
+    # to Kafka may arrive; the ones it removed never do.
+    [ "$got" -le "$inflight" ] ||
+        fail "forget said $removed alerts of $user removed and $inflight in flight, yet $got reached $ta"
+    echo "  forget $user: $removed removed (never sent), $inflight in flight; $got on the topic of $(wc -l <"$tmp/$case.keys") alerts"
 }
 
 for case in $CASES; do
