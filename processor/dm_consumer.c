@@ -267,7 +267,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
     log_warn("consumer", "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
     snprintf(dm->last_kafka_error, sizeof(dm->last_kafka_error), "%s: %s",
-             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+             rd_kafka_err2name((rd_kafka_resp_err_t)err),
+             reason && *reason ? reason : rd_kafka_err2str((rd_kafka_resp_err_t)err));
 }
 
 /* /healthz says 503 (and the log says why, once) when no assignment came for join_wait_ms;
