@@ -312,6 +312,36 @@ static int reopen(chn_t *ch, char *err, size_t errsz)
     return 0;
 }
 
+/* 1 when Redis holds, for some assigned partition, a next offset behind (or none where) this
+ * instance committed one: Redis lost acknowledged writes. 0 when not, -1 on a Redis error. */
+static int lost_commits(chn_t *ch, char *err, size_t errsz)
+{
+    int lost = 0;
+    for (size_t i = 0; i < ch->nassigned; i++) {
+        if (ch->assigned_next[i] < 0)
+            continue;
+        int64_t off;
+        int found = 0;
+        if (st_redis_load_offset(ch->st, ch->assigned[i], &off, &found, err, errsz) != 0)
+            return -1;
+        if (!found || off < ch->assigned_next[i]) {
+            log_warn("run",
+                     "partition %d: Redis holds %s, behind the next offset %lld this instance "
+                     "committed (Redis lost its data?): seeking back, the partition is read "
+                     "again from there",
+                     (int)ch->assigned[i], found ? "an older next offset" : "no offset",
+                     (long long)ch->assigned_next[i]);
+            snprintf(err, errsz,
+                     "partition %d: Redis lost commits (stored next offset %lld, committed "
+                     "%lld): re-reading from the stored offsets",
+                     (int)ch->assigned[i], found ? (long long)off : -1LL,
+                     (long long)ch->assigned_next[i]);
+            lost = 1;
+        }
+    }
+    return lost;
+}
+
 /* Remembers a partition's stored next offset (see chn_s.assigned_next). */
 static void note_stored(chn_t *ch, int32_t partition, int64_t next_offset)
 {
@@ -453,6 +483,33 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
         rollback(ch);
         return DM_BATCH_RETRY;
     }
+    /* With no message in hand, check that Redis still holds what this instance committed:
+     * a Redis that lost its data without dropping the connection (FLUSHALL, a failover to
+     * an empty replica) is noticed here, not at the partition's next message, which may
+     * never come. */
+    if (n == 0) {
+        int lost = lost_commits(ch, err, errsz);
+        if (lost < 0) {
+            rollback(ch);
+            return DM_BATCH_RETRY;
+        }
+        if (lost) {
+            rollback(ch); /* the daemon's resync reopens everything from Redis */
+            return DM_BATCH_STALE;
+        }
+    }
+    /* A partition whose stored offset went back (found by reopen) is re-read now, whether
+     * or not this batch holds its messages: the daemon seeks every assigned partition to
+     * the stored offsets. */
+    for (size_t i = 0; i < ch->nparts; i++)
+        if (ch->parts[i].reseek) {
+            snprintf(err, errsz,
+                     "partition %d: Redis lost commits, its stored next offset %lld is behind "
+                     "what this instance committed; seeking back to it",
+                     (int)ch->parts[i].partition, (long long)ch->parts[i].next_offset);
+            st_redis_discard(ch->st);
+            return DM_BATCH_STALE;
+        }
     if (grow_batch(ch, n ? n : 1) != 0) {
         snprintf(err, errsz, "out of memory");
         return DM_BATCH_RETRY;
@@ -490,10 +547,8 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
             r = ev_check_time(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
                               ch->cfg->events_max_future_ms);
             if (r != EV_OK)
-                snprintf(why, sizeof(why),
-                         "event_time %lld outside the window around "
-                         "watermark %lld (events.max_past, events.max_future)",
-                         (long long)ev->event_time_ms, (long long)ch->watermark_ms);
+                ev_time_window_why(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
+                                   ch->cfg->events_max_future_ms, why, sizeof(why));
         }
         if (r != EV_OK) {
             add_reject(res, i, r, why);
@@ -669,12 +724,21 @@ static void on_alerts_delivered(void *opaque, const char *const *ids, size_t n)
                  err);
 }
 
+static int claim_alerts(void *opaque, const char *const *ids, size_t n, uint8_t *keep, char *err,
+                        size_t errsz)
+{
+    chn_t *ch = opaque;
+    return st_redis_outbox_claim(ch->st, ids, n, keep, err, errsz);
+}
+
 static int pending_alerts(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
                           size_t errsz)
 {
     chn_t *ch = opaque;
     st_redis_outbox_free(&ch->outbox);
-    if (st_redis_outbox_load(ch->st, &ch->outbox, err, errsz) != 0)
+    /* A starting daemon has nothing in flight: older claims are void (a crash left them). */
+    if (st_redis_outbox_unclaim_all(ch->st, err, errsz) != 0 ||
+        st_redis_outbox_load(ch->st, &ch->outbox, err, errsz) != 0)
         return -1;
     size_t k = ch->outbox.n;
     if (k > ch->cap_dm) {
@@ -760,6 +824,7 @@ void chn_handler(chn_t *ch, dm_handler_t *out)
     out->process_batch = process_batch;
     out->on_alerts_delivered = on_alerts_delivered;
     out->pending_alerts = pending_alerts;
+    out->claim_alerts = claim_alerts;
     out->name = "churn pipeline (engine, models, alerts; Redis state)";
     out->idle_call_ms = 1000;
 }

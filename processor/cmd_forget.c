@@ -16,7 +16,9 @@ static void usage(FILE *out)
           "and its pending alerts in <state.prefix>outbox, in one transaction, and prints\n"
           "what was removed. Exit status 0 also when nothing was stored (it says so).\n"
           "A running daemon that holds the user in its current batch writes it back: forget\n"
-          "users whose events have stopped, or run forget again.\n"
+          "users whose events have stopped, or run forget again. A running daemon checks\n"
+          "the outbox before it hands an alert to Kafka (at most 100 at a time), so removed\n"
+          "alerts are never sent; those it had already handed over are counted apart.\n"
           "\n"
           "options:\n"
           "  --help   this text\n"
@@ -64,10 +66,14 @@ int cmd_forget(cfg_t *cfg, int argc, char **argv)
                cfg->state_prefix, st_redis_address(st));
     else
         printf("user \"%s\" forgotten: record %s, %zu seen index entr%s, %zu pending "
-               "alert%s removed\n",
+               "alert%s removed (never sent)\n",
                uid, res.record ? "deleted" : "absent", res.seen_entries,
                res.seen_entries == 1 ? "y" : "ies", res.outbox_alerts,
                res.outbox_alerts == 1 ? "" : "s");
+    if (rc > 0 && res.outbox_in_flight)
+        printf("note: %zu alert%s of \"%s\" had already been handed to Kafka by a running "
+               "daemon: they cannot be recalled and may still reach %s\n",
+               res.outbox_in_flight, res.outbox_in_flight == 1 ? "" : "s", uid, cfg->topic_alerts);
     st_redis_destroy(st);
     return 0;
 }

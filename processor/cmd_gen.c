@@ -97,7 +97,13 @@ static void gen_usage(FILE *out)
           "                    user is alive at t iff t < churn_time_ms; empty: alive at the\n"
           "                    end; bgnbd: 1 ms after the purchase it follows), p empty for\n"
           "                    paretonbd, mu_per_day empty for bgnbd; times in epoch ms\n"
-          "  --quiet           no progress line on a terminal\n",
+          "  --quiet           no progress line on a terminal\n"
+          "\n"
+          "To a topic: a new topic on a broker that auto-creates topics is waited for (10 s\n"
+          "at most). A broker outage is ridden out: librdkafka retries every message with\n"
+          "backoff for kafka.message.timeout.ms (gen's default 120000, 2 minutes); a message\n"
+          "still undelivered then fails the run with exit status 1 and the count of messages\n"
+          "not delivered (never a silent loss).\n",
           out);
 }
 
@@ -454,13 +460,14 @@ static void gen_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static int kafka_open(cfg_t *cfg, const char *topic, gen_kafka_t *k, char *errstr,
                       size_t errstr_size)
 {
-    /* Applied before the user's kafka.* keys, so those win. A bounded message timeout turns
-     * an unreachable broker into a clear failure instead of an endless retry. */
+    /* Applied before the user's kafka.* keys, so those win. The message timeout bounds how
+     * long librdkafka retries (with backoff) through a broker outage: 2 minutes, then a clear
+     * failure with the count of undelivered messages instead of an endless retry. */
     static const char *const extra[] = {
         "enable.idempotence",
         "true",
         "message.timeout.ms",
-        "15000",
+        "120000",
         "linger.ms",
         "20",
         "queue.buffering.max.messages",
@@ -477,7 +484,7 @@ static int kafka_open(cfg_t *cfg, const char *topic, gen_kafka_t *k, char *errst
         snprintf(k->brokers, sizeof(k->brokers), "(kafka.bootstrap.servers not set)");
     char tbuf[32];
     sz = sizeof(tbuf);
-    k->timeout_ms = 15000;
+    k->timeout_ms = 120000;
     if (rd_kafka_conf_get(conf, "message.timeout.ms", tbuf, &sz) == RD_KAFKA_CONF_OK)
         k->timeout_ms = atoll(tbuf);
     rd_kafka_conf_set_dr_msg_cb(conf, gen_dr_cb);
@@ -495,26 +502,49 @@ static int kafka_open(cfg_t *cfg, const char *topic, gen_kafka_t *k, char *errst
                  rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
     }
-    /* Fail fast (and in bounded time) when no broker answers. */
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, 0, k->rkt, &md, GEN_METADATA_TIMEOUT_MS);
-    if (err) {
-        snprintf(errstr, errstr_size,
-                 "cannot reach Kafka at %s within %d ms: %s (check kafka.bootstrap.servers)",
-                 k->brokers, GEN_METADATA_TIMEOUT_MS, rd_kafka_err2str(err));
-        return -1;
+    /* Fail fast (and in bounded time) when no broker answers. A broker that auto-creates
+     * topics answers the first request for a new one with "unknown topic" or "leader not
+     * available" while it creates it: ask again until every partition has a leader, for
+     * GEN_METADATA_TIMEOUT_MS at most. */
+    int64_t t0 = now_ns();
+    for (int attempt = 1;; attempt++) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, 0, k->rkt, &md, GEN_METADATA_TIMEOUT_MS);
+        if (err) {
+            snprintf(errstr, errstr_size,
+                     "cannot reach Kafka at %s within %d ms: %s (check kafka.bootstrap.servers)",
+                     k->brokers, GEN_METADATA_TIMEOUT_MS, rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_resp_err_t terr =
+            md->topic_cnt > 0 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        int ready = terr == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[0].partition_cnt > 0;
+        for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
+            ready = md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
+        rd_kafka_metadata_destroy(md);
+        if (ready)
+            return 0;
+        int64_t waited_ms = (now_ns() - t0) / 1000000;
+        if (waited_ms >= GEN_METADATA_TIMEOUT_MS) {
+            if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                snprintf(errstr, errstr_size,
+                         "topic \"%s\" does not exist on %s and was not created within %lld ms "
+                         "(%d metadata requests): create it, or enable "
+                         "auto.create.topics.enable on the broker",
+                         topic, k->brokers, (long long)waited_ms, attempt);
+            else
+                snprintf(errstr, errstr_size,
+                         "topic \"%s\" on %s has no leader for every partition after %lld ms: "
+                         "%s",
+                         topic, k->brokers, (long long)waited_ms,
+                         rd_kafka_err2str(terr ? terr : RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE));
+            return -1;
+        }
+        if (attempt == 1)
+            log_info("gen", "topic \"%s\" not ready on %s (%s): waiting up to %d ms for it", topic,
+                     k->brokers, rd_kafka_err2str(terr), GEN_METADATA_TIMEOUT_MS);
+        rd_kafka_poll(k->rk, 250);
     }
-    rd_kafka_resp_err_t terr = md->topic_cnt > 0 ? md->topics[0].err : RD_KAFKA_RESP_ERR_NO_ERROR;
-    rd_kafka_metadata_destroy(md);
-    if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        snprintf(
-            errstr, errstr_size,
-            "topic \"%s\" does not exist on %s (create it, or enable auto.create.topics.enable "
-            "on the broker)",
-            topic, k->brokers);
-        return -1;
-    }
-    return 0;
 }
 
 static int kafka_produce(gen_kafka_t *k, const ev_event_t *ev, const void *buf, size_t len,
@@ -541,7 +571,11 @@ static int kafka_produce(gen_kafka_t *k, const ev_event_t *ev, const void *buf, 
     }
     rd_kafka_poll(k->rk, 0);
     if (k->failed) {
-        snprintf(errstr, errstr_size, "delivery to %s failed: %s", k->brokers, k->first_error);
+        snprintf(errstr, errstr_size,
+                 "delivery to %s failed after retrying for kafka.message.timeout.ms (%lld ms): "
+                 "%s; %lld messages delivered, %lld not (the run stops here)",
+                 k->brokers, (long long)k->timeout_ms, k->first_error, (long long)k->delivered,
+                 (long long)k->failed);
         return -1;
     }
     char fatal[256];

@@ -108,5 +108,7 @@ int cmd_run(cfg_t *cfg, int argc, char **argv)
     dm_destroy(dm);
     ch_destroy(cnt);
     chn_destroy(churn);
+    if (dm)
+        dm_shutdown_done(rc);
     return rc;
 }

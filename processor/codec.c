@@ -2,6 +2,7 @@
  * metrics labels), wire-format names (config), and the event-time window check. */
 #include "codec.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const reason_codes[EV_ERR_COUNT] = {
@@ -60,4 +61,30 @@ ev_reason_t ev_check_time(const ev_event_t *ev, int64_t watermark_ms, int64_t no
     if (ref != INT64_MIN && max_future_ms > 0 && ev->event_time_ms > add_sat(ref, max_future_ms))
         return EV_ERR_TIME_OUT_OF_WINDOW;
     return EV_OK;
+}
+
+void ev_time_window_why(const ev_event_t *ev, int64_t watermark_ms, int64_t now_ms,
+                        int64_t max_past_ms, int64_t max_future_ms, char *why, size_t why_size)
+{
+    long long t = (long long)ev->event_time_ms;
+    if (watermark_ms != INT64_MIN && max_past_ms > 0 &&
+        ev->event_time_ms < add_sat(watermark_ms, -max_past_ms)) {
+        snprintf(why, why_size,
+                 "event_time %lld is more than events.max_past (%lld ms) before the watermark "
+                 "%lld",
+                 t, (long long)max_past_ms, (long long)watermark_ms);
+        return;
+    }
+    char ref[96];
+    if (watermark_ms == INT64_MIN && now_ms == INT64_MIN)
+        snprintf(ref, sizeof(ref), "no watermark yet");
+    else if (watermark_ms == INT64_MIN)
+        snprintf(ref, sizeof(ref), "the wall clock %lld (no watermark yet)", (long long)now_ms);
+    else if (now_ms == INT64_MIN || watermark_ms >= now_ms)
+        snprintf(ref, sizeof(ref), "the watermark %lld", (long long)watermark_ms);
+    else
+        snprintf(ref, sizeof(ref), "the wall clock %lld (ahead of the watermark %lld)",
+                 (long long)now_ms, (long long)watermark_ms);
+    snprintf(why, why_size, "event_time %lld is more than events.max_future (%lld ms) after %s", t,
+             (long long)max_future_ms, ref);
 }

@@ -44,6 +44,10 @@ const char *ev_wire_name(ev_wire_t w);
  * watermark. Arithmetic saturates. */
 ev_reason_t ev_check_time(const ev_event_t *ev, int64_t watermark_ms, int64_t now_ms,
                           int64_t max_past_ms, int64_t max_future_ms);
+/* Writes why ev_check_time() rejected ev with the same arguments: which side, the bound
+ * and what it was measured from ("no watermark yet" instead of a sentinel number). */
+void ev_time_window_why(const ev_event_t *ev, int64_t watermark_ms, int64_t now_ms,
+                        int64_t max_past_ms, int64_t max_future_ms, char *why, size_t why_size);
 
 typedef struct ev_decoder_s ev_decoder_t;
 /* Creates a decoder whose reader schema is the built-in schemas/event.avsc. Writer schemas

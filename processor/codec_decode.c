@@ -241,7 +241,8 @@ ev_reason_t ev_decode(ev_decoder_t *dec, ev_wire_t wire, const void *buf, size_t
         snprintf(why, why_size, "empty message");
         return EV_ERR_UNDECODABLE;
     }
-    if (wire == EV_WIRE_AUTO)
+    int auto_wire = wire == EV_WIRE_AUTO;
+    if (auto_wire)
         wire = detect_wire(b, len);
     switch (wire) {
     case EV_WIRE_CONFLUENT: {
@@ -278,6 +279,16 @@ ev_reason_t ev_decode(ev_decoder_t *dec, ev_wire_t wire, const void *buf, size_t
         break;
     }
     case EV_WIRE_PLAIN:
+        /* Guessed framing with an odd first byte: a plain Event starts with the user_id
+         * length, whose zigzag encoding is never odd (negative), so this is a framing
+         * header with a magic byte we do not know, and the message should say so. */
+        if (auto_wire && (b[0] & 1)) {
+            snprintf(why, why_size,
+                     "wrong magic byte 0x%02x: expected 0x00 (Confluent framing), C3 01 "
+                     "(single-object encoding) or plain Avro (whose first byte is never odd)",
+                     b[0]);
+            return EV_ERR_UNDECODABLE;
+        }
         plan = dec->plans[0];
         break;
     default:

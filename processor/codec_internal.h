@@ -22,6 +22,10 @@
 /* The reader schema (schemas/event.avsc embedded at build time), NUL-terminated JSON. */
 extern const char cs_event_avsc_json[];
 
+/* Caps every Avro-C allocation (once per process; called by cs_reader_schema_new, which every
+ * codec entry point goes through): a hostile length fails cleanly instead of allocating. */
+void cs_avro_cap_allocations(void);
+
 /* Parses the built-in reader schema; returns a new reference (caller decrefs) or NULL. */
 avro_schema_t cs_reader_schema_new(char *errstr, size_t errstr_size);
 
@@ -67,7 +71,11 @@ uint64_t cs_plan_fingerprint(const cs_plan_t *p);
  * reader is a memory reader the caller owns; its source is replaced. */
 ev_reason_t cs_plan_decode(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
                            ev_event_t *out, char *why, size_t why_size);
-/* The resolved value Avro-C reads into (for container files, which read themselves). */
+/* Bytes the datum at buf occupies (walked against the writer schema, nothing allocated), or
+ * -1 with why set: how container blocks, whose records carry no length, are split. */
+int64_t cs_plan_datum_len(const cs_plan_t *p, const uint8_t *buf, size_t len, char *why,
+                          size_t why_size);
+/* The resolved value Avro-C reads into (for container files with a codec Avro-C reads). */
 avro_value_t *cs_plan_resolved_value(cs_plan_t *p);
 /* Extracts and validates the event after a successful avro_value_read into the plan. */
 ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why_size);

@@ -295,6 +295,12 @@ broken:
     return EV_ERR_UNDECODABLE;
 }
 
+int64_t cs_plan_datum_len(const cs_plan_t *p, const uint8_t *buf, size_t len, char *why,
+                          size_t why_size)
+{
+    return cs_walk_check(p->walk, buf, len, why, why_size);
+}
+
 ev_reason_t cs_plan_decode(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
                            ev_event_t *out, char *why, size_t why_size)
 {

@@ -4,14 +4,48 @@
 #include "codec_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "event_avsc.h" /* defines cs_event_avsc_json[] */
 
+/* Avro-C allocates whatever a length in its input says (a string, a block) before it knows
+ * the input is that long; one mutated byte asks for exabytes (ASan: allocation-size-too-big,
+ * a plain build: a failed malloc). Nothing churnstream reads legitimately needs more than
+ * this in one piece, so larger requests fail and Avro-C reports an error. Same semantics as
+ * Avro-C's default allocator otherwise (realloc/free), so memory allocated before the cap
+ * was installed is freed correctly. */
+#define CS_AVRO_MAX_ALLOC_BYTES ((size_t)256 << 20)
+
+static void *capped_alloc(void *user_data, void *ptr, size_t osize, size_t nsize)
+{
+    (void)user_data;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (nsize > CS_AVRO_MAX_ALLOC_BYTES)
+        return NULL;
+    return realloc(ptr, nsize);
+}
+
+static pthread_once_t cap_once = PTHREAD_ONCE_INIT;
+static void cap_install(void)
+{
+    avro_set_allocator(capped_alloc, NULL);
+}
+
+void cs_avro_cap_allocations(void)
+{
+    pthread_once(&cap_once, cap_install);
+}
+
 avro_schema_t cs_reader_schema_new(char *errstr, size_t errstr_size)
 {
+    cs_avro_cap_allocations();
     avro_schema_t s = NULL;
     if (avro_schema_from_json_length(cs_event_avsc_json, strlen(cs_event_avsc_json), &s) != 0) {
         snprintf(errstr, errstr_size, "built-in schemas/event.avsc: %s", avro_strerror());

@@ -16,6 +16,9 @@
 
 volatile sig_atomic_t dm_stop_flag;
 static volatile sig_atomic_t dm_signalled;
+/* CLOCK_MONOTONIC time of the first stop request (signal or fatal error), 0 = none yet: the
+ * logged stop time counts from there, not from when the loop noticed. */
+static volatile int64_t dm_stop_asked_ms;
 
 int64_t dm_now_ms(void)
 {
@@ -35,9 +38,20 @@ int dm_sleep_ms(int64_t ms)
     return dm_stop_flag ? 1 : 0;
 }
 
+/* Async-signal-safe (clock_gettime and alarm are): the watchdog starts with the request, so
+ * the whole stop, including the store call in progress when the signal came, is bounded. */
+static void stop_asked(void)
+{
+    if (dm_stop_asked_ms == 0) {
+        dm_stop_asked_ms = dm_now_ms();
+        alarm(DM_SHUTDOWN_MAX_S);
+    }
+    dm_stop_flag = 1;
+}
+
 void dm_request_stop(void)
 {
-    dm_stop_flag = 1;
+    stop_asked();
 }
 
 /* A second signal means "now": the batch in hand is not committed, and the stored offsets
@@ -47,7 +61,7 @@ static void on_signal(int sig)
     if (dm_signalled)
         _exit(128 + sig);
     dm_signalled = 1;
-    dm_stop_flag = 1;
+    stop_asked();
 }
 
 static void on_shutdown_timeout(int sig)
@@ -70,6 +84,19 @@ void dm_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_shutdown_timeout);
+}
+
+int64_t dm_stop_elapsed_ms(void)
+{
+    return dm_stop_asked_ms ? dm_now_ms() - dm_stop_asked_ms : 0;
+}
+
+void dm_shutdown_done(int status)
+{
+    alarm(0);
+    log_info("daemon", "stopped in %" PRId64 " ms after the stop request, exit status %d",
+             dm_stop_elapsed_ms(), status);
 }
 
 void dm_handler_state(dm_t *dm, int ok, const char *what, const char *err)
@@ -136,6 +163,8 @@ void dm_destroy(dm_t *dm)
     dm_consumer_close(dm);
     dm_batch_drop_front(dm, dm->n_batch);
     dm_producer_close(dm);
+    dm_alerts_queued(dm, 1);
+    free(dm->aq);
     dm_http_stop(dm);
     dm_metrics_destroy(&dm->metrics);
     free(dm->batch);
@@ -186,7 +215,8 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
             dm_produce_dlq(dm, &dm->msgs[r->index], r);
     }
     for (size_t i = 0; i < res->n_alerts; i++)
-        dm_produce_alert(dm, &res->alerts[i]);
+        dm_queue_alert(dm, &res->alerts[i]);
+    dm_alerts_pump(dm);
 }
 
 /* One attempt at the batch in hand. On success (and on a stale batch) the batch is gone
@@ -232,10 +262,23 @@ static int process_once(dm_t *dm)
         dm_batch_drop_front(dm, n);
     } else if (rc == DM_BATCH_STALE) {
         atomic_fetch_add(&dm->metrics.batches_stale, 1);
-        log_warn("daemon", "dropped a batch of %zu messages the store is already past (%s)", n,
-                 err);
+        if (n)
+            log_warn("daemon", "dropped a batch of %zu messages: %s", n, err);
+        else
+            log_warn("daemon", "%s", err);
         dm_batch_drop_front(dm, n);
-        dm_consumer_resync(dm, parts, np);
+        /* Every assigned partition, not only the batch's: the store may have lost the
+         * commits of an idle one, which no message would ever bring back. Seeking a
+         * partition to the offset it is at anyway costs one refetch. */
+        int32_t *all = malloc((dm->n_parts ? dm->n_parts : 1) * sizeof(*all));
+        if (all) {
+            for (size_t i = 0; i < dm->n_parts; i++)
+                all[i] = dm->parts[i].partition;
+            dm_consumer_resync(dm, all, dm->n_parts);
+            free(all);
+        } else {
+            dm_consumer_resync(dm, parts, np);
+        }
     } else {
         atomic_fetch_add(&dm->metrics.batch_failures, 1);
         atomic_fetch_add(&dm->metrics.redis_round_trips, res.redis_round_trips);
@@ -282,7 +325,8 @@ static void resend_outbox(dm_t *dm)
     if (n)
         log_info("daemon", "re-sending %zu alerts left in the outbox", n);
     for (size_t i = 0; i < n; i++)
-        dm_produce_alert(dm, &alerts[i]);
+        dm_queue_alert(dm, &alerts[i]);
+    dm_alerts_pump(dm);
 }
 
 /* Shutdown order (DESIGN.md section 7, STYLE.md 5): (1) stop polling; (2) finish the batch
@@ -293,14 +337,21 @@ static void resend_outbox(dm_t *dm)
  * which leaves the group and revokes (the handler's on_revoke); (6) destroy, in dm_destroy. */
 static void shutdown_in_order(dm_t *dm)
 {
-    int64_t t0 = dm_now_ms();
     atomic_store(&dm->metrics.stopping, 1);
-    /* Closing the consumer can wait on an unreachable broker; the watchdog bounds the whole
-     * shutdown (exiting early loses nothing: the store holds state and offsets). */
-    signal(SIGALRM, on_shutdown_timeout);
-    alarm(DM_SHUTDOWN_MAX_S);
-    log_info("daemon", "stopping: finishing the batch in hand (%zu messages)", dm->n_batch);
-    if (dm->n_batch > 0 && process_once(dm) == DM_BATCH_RETRY) {
+    /* The watchdog (armed by the stop request) bounds the whole shutdown; exiting early loses
+     * nothing: the store holds state and offsets. A stop that did not come through
+     * dm_request_stop or a signal (the loop ended on its own) arms it here. */
+    if (dm_stop_asked_ms == 0) {
+        signal(SIGALRM, on_shutdown_timeout);
+        stop_asked();
+    }
+    log_info(
+        "daemon", "stopping %" PRId64 " ms after the request: %s the batch in hand (%zu messages)",
+        dm_stop_elapsed_ms(),
+        dm->handler_failing ? "not retrying (the store is failing)" : "finishing", dm->n_batch);
+    /* A store that just failed would cost another command timeout for nothing: the batch
+     * stays uncommitted and is re-read from the stored offsets. */
+    if (dm->n_batch > 0 && (dm->handler_failing || process_once(dm) == DM_BATCH_RETRY)) {
         log_warn("daemon",
                  "%zu messages left uncommitted: they are re-read from the stored "
                  "offsets at the next start",
@@ -321,15 +372,29 @@ static void shutdown_in_order(dm_t *dm)
         dm_consumer_commit(dm, parts, next, n, 0);
     free(parts);
     free(next);
-    int left = dm_producer_flush(dm, DM_FLUSH_TIMEOUT_MS);
+    /* The flush also hands over the alerts still waiting for their claim, a window at a
+     * time, within the same bound. */
+    int64_t flush_end_ms = dm_now_ms() + DM_FLUSH_TIMEOUT_MS;
+    int left = 0;
+    for (;;) {
+        dm_alerts_pump(dm);
+        int64_t slice_ms = flush_end_ms - dm_now_ms();
+        left = dm_producer_flush(dm, (int)(slice_ms < 100 ? (slice_ms > 0 ? slice_ms : 0) : 100));
+        if ((left == 0 && dm_alerts_queued(dm, 0) == 0) || dm_now_ms() >= flush_end_ms)
+            break;
+    }
     if (left > 0)
         log_error("daemon",
                   "%d DLQ/alert messages undelivered after %d ms: dropped (alerts stay "
                   "in the outbox)",
                   left, DM_FLUSH_TIMEOUT_MS);
-    dm_consumer_close(dm);
-    alarm(0);
-    log_info("daemon", "stopped in %" PRId64 " ms", dm_now_ms() - t0);
+    size_t queued = dm_alerts_queued(dm, 1);
+    if (queued > 0)
+        log_warn("daemon",
+                 "%zu alerts not handed to Kafka within %d ms: they stay in the outbox and are "
+                 "sent at the next start",
+                 queued, DM_FLUSH_TIMEOUT_MS);
+    dm_consumer_close_bounded(dm, DM_CLOSE_TIMEOUT_MS);
 }
 
 int dm_run(dm_t *dm)

@@ -69,8 +69,10 @@ typedef struct dm_batch_result_s {
 /* process_batch return values besides 0. */
 #define DM_BATCH_RETRY (-1) /* nothing applied; retry the same batch later (store down) */
 #define DM_BATCH_STALE                                                                             \
-    (-2) /* the store is past this batch (another owner committed it):                             \
-          * drop it and resume from the stored offsets */
+    (-2) /* the store is past this batch (another owner committed it), or behind what this         \
+          * instance committed (the store lost writes): drop the batch and resume every            \
+          * assigned partition from the stored offsets (also with n = 0: an idle partition         \
+          * whose stored offset went back is re-read without waiting for a message) */
 
 /* The batch processor. Every callback runs on the daemon's main thread, never concurrently.
  * The handler is owned by the caller and must outlive dm_run(). */
@@ -91,6 +93,12 @@ typedef struct dm_handler_s {
                          char *err, size_t errsz);
     /* Optional (NULL = none): alerts were acknowledged by the broker, trim the outbox. */
     void (*on_alerts_delivered)(void *opaque, const char *const *ids, size_t n);
+    /* Optional (NULL = alerts are produced unchecked): claims alerts for sending just before
+     * they are handed to Kafka; keep[i] = 1 when ids[i] is still pending (now marked as being
+     * sent), 0 when it is gone (forget removed it): it is then not sent. 0, or -1 with err
+     * set when the store cannot answer (the alerts wait and are claimed again later). */
+    int (*claim_alerts)(void *opaque, const char *const *ids, size_t n, uint8_t *keep, char *err,
+                        size_t errsz);
     /* Optional (NULL = none): called once at start, returns the outbox alerts to re-send
      * (handler memory, valid until the next handler call). 0 or -1 with err set. */
     int (*pending_alerts)(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
@@ -112,9 +120,17 @@ dm_t *dm_new(const cfg_t *cfg, const dm_handler_t *handler, char *errstr, size_t
 /* Runs until dm_request_stop() (or SIGTERM/SIGINT after dm_install_signals()), then shuts
  * down in order: stop polling, finish the batch in hand (commit it when the store is up),
  * commit offsets to Kafka (async), flush the producer (bounded by DM_FLUSH_TIMEOUT_MS),
- * close the consumer; a watchdog (DM_SHUTDOWN_MAX_S) exits with status 1 if that hangs.
- * Returns the exit status: 0 clean, 1 fatal Kafka error. */
+ * close the consumer (bounded by DM_CLOSE_TIMEOUT_MS: an unreachable broker cannot hold the
+ * exit); a watchdog armed by the stop request (DM_SHUTDOWN_MAX_S) exits with status 1 if
+ * the whole stop, dm_destroy included, still hangs. Returns the exit status: 0 clean, 1
+ * fatal Kafka error. The caller ends with dm_shutdown_done(). */
 int dm_run(dm_t *dm);
+
+/* Milliseconds since the first stop request (signal or dm_request_stop), 0 before one. */
+int64_t dm_stop_elapsed_ms(void);
+/* Disarms the shutdown watchdog and logs the true stop time (from the request to this call,
+ * after every resource is freed) with the exit status. Call last, after dm_destroy. */
+void dm_shutdown_done(int status);
 
 /* Frees everything dm_new made; NULL is a no-op. */
 void dm_destroy(dm_t *dm);
@@ -127,7 +143,17 @@ void dm_request_stop(void);
  * lost). SIGPIPE is ignored. */
 void dm_install_signals(void);
 
+/* The stop budget, from the signal: the store call in progress (redis.command_timeout,
+ * default 5 s), the producer flush (10 s, the README's promise), the consumer close (3 s).
+ * The watchdog is above their sum and below the service managers' kill (systemd
+ * TimeoutStopSec=30 in processor/churnstream.service, stop_grace_period: 30s in
+ * docker-compose.yml; tests/python/test_compose.py holds the three together). */
+/* Alerts handed to Kafka and not yet acknowledged, at most: the rest wait in the daemon (and
+ * in the store's outbox) and are claimed (re-checked) just before they are produced, so an
+ * alert that `forget` removed meanwhile is never sent, even during a broker outage. */
+#define DM_ALERT_WINDOW     100
 #define DM_FLUSH_TIMEOUT_MS 10000
-#define DM_SHUTDOWN_MAX_S   30 /* watchdog of the whole shutdown: then _exit(1) */
+#define DM_CLOSE_TIMEOUT_MS 3000
+#define DM_SHUTDOWN_MAX_S   25 /* watchdog of the whole shutdown: then _exit(1) */
 
 #endif

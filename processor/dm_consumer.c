@@ -59,6 +59,8 @@ void dm_batch_drop_front(dm_t *dm, size_t n)
 {
     if (n > dm->n_batch)
         n = dm->n_batch;
+    if (n == 0)
+        return; /* also before the first message: dm->batch is still NULL */
     for (size_t i = 0; i < n; i++)
         rd_kafka_message_destroy(dm->batch[i]);
     memmove(dm->batch, dm->batch + n, (dm->n_batch - n) * sizeof(*dm->batch));
@@ -188,6 +190,7 @@ static void on_assign(dm_t *dm, rd_kafka_t *rk, rd_kafka_topic_partition_list_t 
     else
         assign_error("assign", NULL, rd_kafka_assign(rk, parts));
     atomic_store(&dm->metrics.assigned_partitions, (int)dm->n_parts);
+    dm->joined = 1;
     /* A rebalance in the middle of a retry: the new partitions must wait too. */
     if (dm->paused)
         dm_consumer_pause(dm, 1);
@@ -200,7 +203,12 @@ static void on_revoke(dm_t *dm, rd_kafka_t *rk, rd_kafka_topic_partition_list_t 
     dm->h->on_revoke(dm->h->opaque, ids, n);
     for (size_t i = 0; i < n; i++)
         part_remove(dm, ids[i]);
-    log_info("consumer", "%s %zu partitions", rd_kafka_assignment_lost(rk) ? "lost" : "revoked", n);
+    int lost = rd_kafka_assignment_lost(rk);
+    log_info("consumer", "%s %zu partitions", lost ? "lost" : "revoked", n);
+    if (lost || dm->n_parts == 0) {
+        dm->joined = 0; /* until the next assignment */
+        dm->unjoined_since_ms = dm_now_ms();
+    }
     if (dm->cooperative)
         assign_error("incremental unassign", rd_kafka_incremental_unassign(rk, parts), 0);
     else
@@ -258,6 +266,36 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     log_warn("consumer", "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    snprintf(dm->last_kafka_error, sizeof(dm->last_kafka_error), "%s: %s",
+             rd_kafka_err2name((rd_kafka_resp_err_t)err),
+             reason && *reason ? reason : rd_kafka_err2str((rd_kafka_resp_err_t)err));
+}
+
+/* /healthz says 503 (and the log says why, once) when no assignment came for join_wait_ms;
+ * recovers with the next assignment. Runs on the main thread at every poll. */
+static void check_assignment(dm_t *dm)
+{
+    int64_t now = dm_now_ms();
+    if (dm->joined) {
+        if (dm->kafka_unhealthy) {
+            dm->kafka_unhealthy = 0;
+            dm_metrics_set_kafka(&dm->metrics, 1, NULL);
+            log_info("consumer", "assignment received: consuming again");
+        }
+        return;
+    }
+    if (dm->kafka_unhealthy || now - dm->unjoined_since_ms < dm->join_wait_ms)
+        return;
+    char detail[1024];
+    snprintf(detail, sizeof(detail),
+             "no partition assignment for %lld s from group \"%s\" on topic \"%s\" "
+             "(kafka.bootstrap.servers=%s)%s%s",
+             (long long)((now - dm->unjoined_since_ms) / 1000), dm->group, dm->cfg->topic_events,
+             dm->bootstrap[0] ? dm->bootstrap : "(empty)",
+             dm->last_kafka_error[0] ? "; last error: " : "", dm->last_kafka_error);
+    log_warn("consumer", "%s: check the brokers, kafka.bootstrap.servers and the topic", detail);
+    dm->kafka_unhealthy = 1;
+    dm_metrics_set_kafka(&dm->metrics, 0, detail);
 }
 
 /* ---- setup ----------------------------------------------------------------------------- */
@@ -340,6 +378,25 @@ int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size)
                  rd_kafka_err2str(err));
         return -1;
     }
+    /* How long a member may wait for its group before /healthz says so: a join takes up to
+     * a session timeout (a previous member's leave), plus the broker's rebalance delay. */
+    char sess[32] = "45000";
+    size_t ssz = sizeof(sess);
+    rd_kafka_conf_t *cur = (rd_kafka_conf_t *)rd_kafka_conf(dm->consumer);
+    if (rd_kafka_conf_get(cur, "session.timeout.ms", sess, &ssz) != RD_KAFKA_CONF_OK)
+        snprintf(sess, sizeof(sess), "45000");
+    dm->join_wait_ms = atoll(sess) + 10000;
+    dm->unjoined_since_ms = dm_now_ms();
+    size_t bsz = sizeof(dm->bootstrap), gsz = sizeof(dm->group);
+    if (rd_kafka_conf_get(cur, "bootstrap.servers", dm->bootstrap, &bsz) != RD_KAFKA_CONF_OK)
+        dm->bootstrap[0] = '\0';
+    if (rd_kafka_conf_get(cur, "group.id", dm->group, &gsz) != RD_KAFKA_CONF_OK)
+        dm->group[0] = '\0';
+    if (!dm->bootstrap[0]) {
+        /* Never connects: say so at once (the wait would only delay the same verdict). */
+        dm->join_wait_ms = 0;
+        log_warn("consumer", "kafka.bootstrap.servers is empty: the consumer can never connect");
+    }
     log_info("consumer",
              "subscribed to \"%s\" (auto.offset.reset=%s when the store has no "
              "offset)",
@@ -363,6 +420,8 @@ static void handle_message(dm_t *dm, rd_kafka_message_t *msg)
 static void housekeeping(dm_t *dm)
 {
     dm_producer_poll(dm);
+    dm_alerts_pump(dm);
+    check_assignment(dm);
     int64_t now = dm_now_ms();
     if (now >= dm->next_lag_ms) {
         dm_consumer_update_lag(dm);
@@ -512,5 +571,47 @@ void dm_consumer_close(dm_t *dm)
     if (err)
         log_warn("consumer", "close: %s", rd_kafka_err2str(err));
     rd_kafka_destroy(dm->consumer);
+    dm->consumer = NULL;
+}
+
+void dm_consumer_close_bounded(dm_t *dm, int timeout_ms)
+{
+    if (!dm->consumer)
+        return;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(dm->consumer);
+    rd_kafka_error_t *error = q ? rd_kafka_consumer_close_queue(dm->consumer, q) : NULL;
+    if (!q || error) {
+        if (error) {
+            log_warn("consumer", "close: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        if (q)
+            rd_kafka_queue_destroy(q);
+        dm_consumer_close(dm);
+        return;
+    }
+    /* The rebalance (revoke) of the close arrives on q: serving it runs rebalance_cb. */
+    int64_t deadline_ms = dm_now_ms() + timeout_ms;
+    while (!rd_kafka_consumer_closed(dm->consumer) && dm_now_ms() < deadline_ms) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rebalance_cb(dm->consumer, rd_kafka_event_error(ev),
+                         rd_kafka_event_topic_partition_list(ev), dm);
+        rd_kafka_event_destroy(ev);
+    }
+    int closed = rd_kafka_consumer_closed(dm->consumer);
+    rd_kafka_queue_destroy(q);
+    if (closed) {
+        rd_kafka_destroy(dm->consumer);
+    } else {
+        log_warn("consumer",
+                 "leaving the group did not finish within %d ms (broker unreachable?): "
+                 "closing anyway; the group reassigns this member's partitions after "
+                 "session.timeout.ms, from the offsets in the store",
+                 timeout_ms);
+        rd_kafka_destroy_flags(dm->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
     dm->consumer = NULL;
 }

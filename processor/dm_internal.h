@@ -17,6 +17,14 @@ struct MHD_Daemon;
 
 /* One assigned partition and the next offset this instance will process (-1 = not known
  * yet: the consumer starts at auto.offset.reset). */
+/* An alert waiting to be claimed and produced (owned copies). */
+typedef struct dm_qalert_s {
+    char *id;
+    void *key, *value;
+    size_t key_len, len;
+    int arm, bucket;
+} dm_qalert_t;
+
 typedef struct dm_part_s {
     int32_t partition;
     int64_t next_offset;
@@ -41,9 +49,23 @@ struct dm_s {
     int paused;           /* the assignment is paused while a failed batch is retried */
 
     int handler_failing; /* for logging once per state change */
-    int fatal;           /* a fatal Kafka error: stop with status 1 */
-    int64_t next_lag_ms; /* when to refresh the lag gauges */
+    /* Assignment health: a consumer that never hears from its group (no broker reachable,
+     * empty bootstrap.servers, a topic that does not exist) must not look healthy. */
+    int joined;                      /* an assignment (possibly empty) came from the group */
+    int kafka_unhealthy;             /* reported: no assignment within join_wait_ms */
+    int64_t unjoined_since_ms;       /* since when there has been no assignment */
+    int64_t join_wait_ms;            /* session.timeout.ms + 10 s */
+    char last_kafka_error[256];      /* the consumer's last error callback, for the reason */
+    char bootstrap[256], group[128]; /* as the consumer was configured, for messages */
+    int fatal;                       /* a fatal Kafka error: stop with status 1 */
+    int64_t next_lag_ms;             /* when to refresh the lag gauges */
     size_t dlq_outstanding;
+
+    /* Alerts waiting for their claim (DM_ALERT_WINDOW), in order: aq[aq_head .. +aq_n). */
+    dm_qalert_t *aq;
+    size_t aq_head, aq_n, aq_cap;
+    size_t alerts_in_flight; /* handed to librdkafka, delivery report pending */
+    int claim_failing;       /* for logging once per state change */
 
     dm_metrics_t metrics;
     struct MHD_Daemon *http;
@@ -78,6 +100,10 @@ void dm_consumer_update_lag(dm_t *dm);
 /* Destroys the first n messages of the batch and shifts the rest down. */
 void dm_batch_drop_front(dm_t *dm, size_t n);
 void dm_consumer_close(dm_t *dm);
+/* Leaves the group like dm_consumer_close, but gives up after timeout_ms (broker
+ * unreachable): then the consumer is destroyed without the group close, and the group
+ * notices the member gone after session.timeout.ms. */
+void dm_consumer_close_bounded(dm_t *dm, int timeout_ms);
 /* rd_kafka_conf_set_log_cb target: librdkafka's log lines through log.h. */
 void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
@@ -86,6 +112,12 @@ int dm_producer_open(dm_t *dm, char *errstr, size_t errstr_size);
 /* Produces a rejected message raw to topic.dlq with error/source headers. */
 void dm_produce_dlq(dm_t *dm, const dm_msg_t *m, const dm_reject_t *r);
 void dm_produce_alert(dm_t *dm, const dm_alert_t *a);
+/* Queues a copy of the alert for dm_alerts_pump (which claims, then produces it). */
+void dm_queue_alert(dm_t *dm, const dm_alert_t *a);
+/* Claims and produces queued alerts while fewer than DM_ALERT_WINDOW are in flight. */
+void dm_alerts_pump(dm_t *dm);
+/* Alerts still queued (not handed to Kafka); frees them all when `drop`. */
+size_t dm_alerts_queued(dm_t *dm, int drop);
 void dm_producer_poll(dm_t *dm);
 /* Waits up to timeout_ms for outstanding deliveries; returns how many are left. */
 int dm_producer_flush(dm_t *dm, int timeout_ms);

@@ -22,6 +22,7 @@ void dm_metrics_init(dm_metrics_t *m)
 {
     memset(m, 0, sizeof(*m));
     atomic_store(&m->handler_healthy, 1);
+    atomic_store(&m->kafka_healthy, 1);
     atomic_store(&m->watermark_ms, INT64_MIN);
     pthread_mutex_init(&m->lock, NULL);
 }
@@ -91,12 +92,23 @@ void dm_metrics_set_health(dm_metrics_t *m, int healthy, const char *detail)
     pthread_mutex_unlock(&m->lock);
 }
 
+void dm_metrics_set_kafka(dm_metrics_t *m, int healthy, const char *detail)
+{
+    pthread_mutex_lock(&m->lock);
+    snprintf(m->kafka_detail, sizeof(m->kafka_detail), "%s", detail ? detail : "");
+    atomic_store(&m->kafka_healthy, healthy ? 1 : 0);
+    pthread_mutex_unlock(&m->lock);
+}
+
 int dm_metrics_health(dm_metrics_t *m, char *buf, size_t size)
 {
     int status = 200;
     pthread_mutex_lock(&m->lock);
     if (atomic_load(&m->consumer_fatal)) {
         snprintf(buf, size, "fail: fatal Kafka error\n");
+        status = 503;
+    } else if (!atomic_load(&m->kafka_healthy)) {
+        snprintf(buf, size, "fail: kafka: %s\n", m->kafka_detail);
         status = 503;
     } else if (!atomic_load(&m->handler_healthy)) {
         snprintf(buf, size, "fail: handler: %s\n", m->health_detail);

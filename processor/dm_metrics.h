@@ -26,6 +26,7 @@ typedef struct dm_metrics_s {
     atomic_uint_fast64_t hist_counts[DM_HIST_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     atomic_uint_fast64_t hist_sum_us;
     atomic_int handler_healthy; /* 1 while the last store call succeeded */
+    atomic_int kafka_healthy;   /* 0 while the consumer has no assignment for too long */
     atomic_int assigned_partitions;
     atomic_int consumer_fatal;
     atomic_int_fast64_t watermark_ms; /* INT64_MIN = unknown */
@@ -41,12 +42,13 @@ typedef struct dm_metrics_s {
 
     pthread_mutex_t lock;    /* guards the lag table and health_detail */
     char health_detail[256]; /* why the handler is failing (its last error) */
+    char kafka_detail[512];  /* why the consumer is not consuming */
     size_t n_lag;
     int32_t lag_partition[DM_LAG_PARTITIONS];
     int64_t lag_messages[DM_LAG_PARTITIONS];
 } dm_metrics_t;
 
-/* Zeroes every metric; handler_healthy starts at 1, watermark unknown. */
+/* Zeroes every metric; handler_healthy and kafka_healthy start at 1, watermark unknown. */
 void dm_metrics_init(dm_metrics_t *m);
 void dm_metrics_destroy(dm_metrics_t *m);
 
@@ -66,6 +68,8 @@ void dm_metrics_set_lag(dm_metrics_t *m, const int32_t *partitions, const int64_
 
 /* Records the handler's health and, when failing, why (shown by /healthz). */
 void dm_metrics_set_health(dm_metrics_t *m, int healthy, const char *detail);
+/* Records whether the consumer got its assignment and, when not, why (shown by /healthz). */
+void dm_metrics_set_kafka(dm_metrics_t *m, int healthy, const char *detail);
 /* Writes the /healthz verdict into buf; returns the HTTP status (200 or 503). */
 int dm_metrics_health(dm_metrics_t *m, char *buf, size_t size);
 

@@ -35,10 +35,14 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             atomic_fetch_add(&dm->metrics.dlq_produced, 1);
         }
     } else if (m->err) {
+        if (dm->alerts_in_flight)
+            dm->alerts_in_flight--;
         atomic_fetch_add(&dm->metrics.alerts_failed, 1);
         log_error("producer", "alert %s not delivered to \"%s\": %s (kept in the outbox)", s->id,
                   dm->cfg->topic_alerts, rd_kafka_err2str(m->err));
     } else {
+        if (dm->alerts_in_flight)
+            dm->alerts_in_flight--;
         int arm = s->arm == 1 ? 1 : 0;
         int bucket = s->bucket >= 0 && s->bucket < 3 ? s->bucket : 0;
         atomic_fetch_add(&dm->metrics.alerts[arm][bucket], 1);
@@ -148,6 +152,116 @@ void dm_produce_alert(dm_t *dm, const dm_alert_t *a)
     memcpy(s->id, a->id, id_len + 1);
     if (produce(dm, dm->cfg->topic_alerts, a->key, a->key_len, a->value, a->len, NULL, s) != 0)
         atomic_fetch_add(&dm->metrics.alerts_failed, 1);
+    else
+        dm->alerts_in_flight++;
+}
+
+static void qalert_free(dm_qalert_t *q)
+{
+    free(q->id);
+    free(q->key);
+    free(q->value);
+}
+
+void dm_queue_alert(dm_t *dm, const dm_alert_t *a)
+{
+    if (!dm->cfg->alerts_enabled)
+        return;
+    if (dm->aq_head > 0 && dm->aq_head + dm->aq_n == dm->aq_cap) {
+        memmove(dm->aq, dm->aq + dm->aq_head, dm->aq_n * sizeof(*dm->aq));
+        dm->aq_head = 0;
+    }
+    if (dm->aq_head + dm->aq_n == dm->aq_cap) {
+        size_t cap = dm->aq_cap ? dm->aq_cap * 2 : 64;
+        dm_qalert_t *q = realloc(dm->aq, cap * sizeof(*q));
+        if (!q)
+            goto oom;
+        dm->aq = q;
+        dm->aq_cap = cap;
+    }
+    dm_qalert_t *q = &dm->aq[dm->aq_head + dm->aq_n];
+    memset(q, 0, sizeof(*q));
+    q->id = strdup(a->id);
+    q->key = malloc(a->key_len ? a->key_len : 1);
+    q->value = malloc(a->len ? a->len : 1);
+    if (!q->id || !q->key || !q->value) {
+        qalert_free(q);
+        goto oom;
+    }
+    memcpy(q->key, a->key, a->key_len);
+    memcpy(q->value, a->value, a->len);
+    q->key_len = a->key_len;
+    q->len = a->len;
+    q->arm = a->arm;
+    q->bucket = a->bucket;
+    dm->aq_n++;
+    return;
+oom:
+    /* It stays in the store's outbox: the next start re-sends it. */
+    atomic_fetch_add(&dm->metrics.alerts_failed, 1);
+    log_error("producer", "out of memory queueing alert %s (kept in the outbox)", a->id);
+}
+
+void dm_alerts_pump(dm_t *dm)
+{
+    const char *ids[DM_ALERT_WINDOW];
+    uint8_t keep[DM_ALERT_WINDOW];
+    size_t forgotten = 0;
+    while (dm->aq_n > 0 && dm->alerts_in_flight < DM_ALERT_WINDOW) {
+        size_t k = DM_ALERT_WINDOW - dm->alerts_in_flight;
+        if (k > dm->aq_n)
+            k = dm->aq_n;
+        dm_qalert_t *q = dm->aq + dm->aq_head;
+        for (size_t i = 0; i < k; i++) {
+            ids[i] = q[i].id;
+            keep[i] = 1;
+        }
+        if (dm->h->claim_alerts) {
+            char err[512] = "";
+            if (dm->h->claim_alerts(dm->h->opaque, ids, k, keep, err, sizeof(err)) != 0) {
+                if (!dm->claim_failing)
+                    log_warn("producer",
+                             "cannot check the outbox before sending %zu alerts: %s (they wait "
+                             "and are checked again)",
+                             dm->aq_n, err);
+                dm->claim_failing = 1;
+                break;
+            }
+            if (dm->claim_failing)
+                log_info("producer", "outbox check works again: sending the waiting alerts");
+            dm->claim_failing = 0;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (keep[i]) {
+                dm_alert_t a = {q[i].id,  q[i].key, q[i].key_len, q[i].value,
+                                q[i].len, q[i].arm, q[i].bucket};
+                dm_produce_alert(dm, &a);
+            } else {
+                forgotten++;
+            }
+            qalert_free(&q[i]);
+        }
+        dm->aq_head += k;
+        dm->aq_n -= k;
+        if (dm->aq_n == 0)
+            dm->aq_head = 0;
+    }
+    if (forgotten)
+        log_info("producer",
+                 "%zu alerts were no longer in the outbox when their turn came (forgotten "
+                 "users): not sent",
+                 forgotten);
+}
+
+size_t dm_alerts_queued(dm_t *dm, int drop)
+{
+    size_t n = dm->aq_n;
+    if (drop) {
+        for (size_t i = 0; i < dm->aq_n; i++)
+            qalert_free(&dm->aq[dm->aq_head + i]);
+        dm->aq_head = dm->aq_n = 0;
+    }
+    return n;
 }
 
 void dm_producer_poll(dm_t *dm)

@@ -3,6 +3,7 @@
  * and keeps each snapshot's prequential score until its label arrives, so the backtest is
  * measured on exactly the snapshots the protocol defines. */
 #include "replay.h"
+#include "replay_future.h"
 
 #include <errno.h>
 #include <math.h>
@@ -341,6 +342,12 @@ static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char 
     return 1;
 }
 
+static int source_next_cb(void *src, ev_event_t *ev, ev_reason_t *reason, char *why,
+                          size_t why_size, char *errstr, size_t errstr_size)
+{
+    return source_next(src, ev, reason, why, why_size, errstr, errstr_size);
+}
+
 /* Events in the input when known up front (CSV and Kafka are loaded whole), else 0. */
 static size_t source_total(const source_t *src)
 {
@@ -616,6 +623,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     /* Output files, published at the end (see of_open); rp's FILE pointers are theirs. */
     of_t *of_scores = NULL, *of_alerts = NULL, *of_snapshots = NULL, *of_rejects = NULL;
     int src_open = 0;
+    rpf_t *future = NULL;
 
     if (o->model_in)
         rp.model = model_load_file(o->model_in, errstr, errstr_size);
@@ -683,30 +691,30 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     /* Rates count from here: loading a CSV or a topic is not replay time. */
     const double t_loop = now_s();
     double last_progress = t_loop;
-    /* Wall clock for the future bound, read once: a replay must not depend on its speed. */
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    const int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    /* The future side is bounded by the log's own event time, not the wall clock (a 2024 log
+     * replayed in 2026 would let a row dated 2026 through): replay_future.h. */
+    if (!(future = rpf_new(cfg->events_max_future_ms))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
     sum->first_event_ms = INT64_MAX;
     for (;;) {
         why[0] = '\0';
-        int got = source_next(&src, &ev, &reason, why, sizeof(why), errstr, errstr_size);
+        int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
+        int is_future = 0;
+        int got = rpf_next(future, source_next_cb, &src, wm, &ev, &reason, &is_future, why,
+                           sizeof(why), errstr, errstr_size);
         if (got < 0)
             goto out;
         if (got == 0)
             break;
         sum->events_read++;
+        sum->future_rejects += is_future;
         if (reason == EV_OK) {
-            int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
-            reason =
-                ev_check_time(&ev, wm, now_ms, cfg->events_max_past_ms, cfg->events_max_future_ms);
+            reason = ev_check_time(&ev, wm, INT64_MIN, cfg->events_max_past_ms, 0);
             if (reason != EV_OK)
-                snprintf(why, sizeof(why),
-                         "event_time %lld outside [watermark %lld - %lld ms, "
-                         "max(watermark, now %lld) + %lld ms]",
-                         (long long)ev.event_time_ms, (long long)wm,
-                         (long long)cfg->events_max_past_ms, (long long)now_ms,
-                         (long long)cfg->events_max_future_ms);
+                ev_time_window_why(&ev, wm, INT64_MIN, cfg->events_max_past_ms, 0, why,
+                                   sizeof(why));
         }
         if (reason != EV_OK) {
             sum->rejects[reason]++;
@@ -796,6 +804,7 @@ out:
         rp_summary_free(sum);
     if (src_open)
         source_close(&src);
+    rpf_destroy(future);
     pl_destroy(pl);
     alert_policy_destroy(policy);
     store_close(&st);
@@ -874,8 +883,9 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
         for (int r = 1; r < EV_ERR_COUNT; r++)
             fprintf(out, "\"%s\":%lld%s", ev_reason_code((ev_reason_t)r), (long long)s->rejects[r],
                     r + 1 < EV_ERR_COUNT ? "," : "");
+        fprintf(out, "},\"future_rejected\":%lld", (long long)s->future_rejects);
         fprintf(out,
-                "},\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
+                ",\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
                 "\"end_ms\":%lld,\"ticks\":%zu,\"scored\":%zu,\"labelled\":%zu,"
                 "\"censored\":%zu,\"model_version\":%llu,\"model_examples\":%llu,",
                 s->users, (long long)s->first_event_ms, (long long)s->last_event_ms,
@@ -918,6 +928,11 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
     for (int r = 1; r < EV_ERR_COUNT; r++)
         if (s->rejects[r])
             fprintf(out, " (%s %lld)", ev_reason_code((ev_reason_t)r), (long long)s->rejects[r]);
+    if (s->future_rejects)
+        fprintf(out,
+                "\nfuture     %lld events more than events.max_future after the log's "
+                "watermark, not followed by events of their time: rejected (time_out_of_window)",
+                (long long)s->future_rejects);
     fprintf(out, "\nusers      %zu\n", s->users);
     fprintf(out, "ticks      %zu swept; snapshots %zu scored, %zu labelled, %zu censored\n",
             s->ticks, s->scored, s->labelled, s->censored);

@@ -52,6 +52,7 @@ typedef struct rp_row_s {
 typedef struct rp_summary_s {
     int64_t events_read, events_applied;
     int64_t rejects[EV_ERR_COUNT];
+    int64_t future_rejects; /* of rejects[time_out_of_window]: beyond the log's own future */
     size_t users;
     int64_t first_event_ms, last_event_ms, end_ms;
     size_t ticks;

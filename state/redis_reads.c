@@ -257,6 +257,66 @@ int st_redis_outbox_remove(st_redis_t *st, const char *const *ids, size_t n, cha
     if (!r)
         return -1;
     freeReplyObject(r);
+    rc_args_str(&st->args, "SREM");
+    st_redis_key(st, "outbox:sending", NULL, 0);
+    for (size_t i = 0; i < n; i++)
+        rc_args_str(&st->args, ids[i]);
+    if (!(r = rc_command(&st->conn, &st->args, "SREM outbox:sending", errstr, errstr_size)))
+        return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Atomic against forget's transaction (a script runs alone): an alert is either gone from the
+ * outbox before it is claimed (forgotten: never sent) or claimed first (forget then counts
+ * it as already handed to Kafka). */
+static const char claim_script[] = "local out = {}\n"
+                                   "for i, id in ipairs(ARGV) do\n"
+                                   "  if redis.call('HEXISTS', KEYS[1], id) == 1 then\n"
+                                   "    redis.call('SADD', KEYS[2], id)\n"
+                                   "    out[i] = 1\n"
+                                   "  else\n"
+                                   "    out[i] = 0\n"
+                                   "  end\n"
+                                   "end\n"
+                                   "return out\n";
+
+int st_redis_outbox_claim(st_redis_t *st, const char *const *ids, size_t n, uint8_t *claimed,
+                          char *errstr, size_t errstr_size)
+{
+    if (n == 0)
+        return 0;
+    rc_args_str(&st->args, "EVAL");
+    rc_args_str(&st->args, claim_script);
+    rc_args_str(&st->args, "2");
+    st_redis_key(st, "outbox", NULL, 0);
+    st_redis_key(st, "outbox:sending", NULL, 0);
+    for (size_t i = 0; i < n; i++)
+        rc_args_str(&st->args, ids[i]);
+    redisReply *r = rc_command(&st->conn, &st->args, "claim outbox alerts", errstr, errstr_size);
+    if (!r)
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        snprintf(errstr, errstr_size, "redis %s: claim outbox alerts: unexpected reply%s%s",
+                 st->conn.addr, r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+        freeReplyObject(r);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        claimed[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int st_redis_outbox_unclaim_all(st_redis_t *st, char *errstr, size_t errstr_size)
+{
+    rc_args_str(&st->args, "DEL");
+    st_redis_key(st, "outbox:sending", NULL, 0);
+    redisReply *r = rc_command(&st->conn, &st->args, "DEL outbox:sending", errstr, errstr_size);
+    if (!r)
+        return -1;
+    freeReplyObject(r);
     return 0;
 }
 
@@ -412,6 +472,14 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
         if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
             goto done;
         q++;
+        /* Those a running daemon already claimed for sending are on their way to Kafka. */
+        rc_args_str(&st->args, "SREM");
+        st_redis_key(st, "outbox:sending", NULL, 0);
+        for (size_t i = 0; i < alerts.n; i++)
+            rc_args_add(&st->args, alerts.v[i], alerts.len[i]);
+        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+            goto done;
+        q++;
     }
     rc_args_str(&st->args, "EXEC");
     if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
@@ -441,12 +509,17 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
             res.record = e->integer > 0;
         else if (i <= seen.n)
             res.seen_entries += (size_t)e->integer;
-        else
+        else if (i == seen.n + 1)
             res.outbox_alerts += (size_t)e->integer;
+        else
+            res.outbox_in_flight += (size_t)e->integer;
     }
+    /* outbox_alerts counts what forget stopped; the claimed ones were already on their way */
+    res.outbox_alerts -=
+        res.outbox_in_flight < res.outbox_alerts ? res.outbox_in_flight : res.outbox_alerts;
     if (out)
         *out = res;
-    rc = res.record || res.seen_entries || res.outbox_alerts;
+    rc = res.record || res.seen_entries || res.outbox_alerts || res.outbox_in_flight;
 done:
     if (r)
         freeReplyObject(r);

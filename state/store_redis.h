@@ -8,6 +8,8 @@
  *   P model              STRING  model snapshot (model_encode)
  *   P outbox             HASH    alert_id -> u16 LE length of the user id, the user id, then
  *                                the encoded alert (so forget can find a user's alerts)
+ *   P outbox:sending     SET     alert ids a running daemon handed to Kafka (claimed), not
+ *                                yet trimmed: what forget can no longer stop
  * A batch works on a cache: st_redis_prefetch() loads the batch's users in one pipelined
  * round (MGET in chunks), the engine reads and writes records in the cache, and
  * st_redis_commit() writes every dirty record, the last-seen updates, offsets, progress,
@@ -108,15 +110,25 @@ int st_redis_outbox_load(st_redis_t *st, st_outbox_t *out, char *errstr, size_t 
 void st_redis_outbox_free(st_outbox_t *ob);
 int st_redis_outbox_remove(st_redis_t *st, const char *const *ids, size_t n, char *errstr,
                            size_t errstr_size);
+/* P outbox:sending (SET) holds the ids a daemon handed to Kafka and not yet trimmed. Claim
+ * before producing: claimed[i] = 1 when ids[i] is still in the outbox (now marked as being
+ * sent), 0 when it is gone (forgotten, or already trimmed): do not send it. One atomic script
+ * (EVAL), so forget and the daemon always agree on which alerts were on their way. */
+int st_redis_outbox_claim(st_redis_t *st, const char *const *ids, size_t n, uint8_t *claimed,
+                          char *errstr, size_t errstr_size);
+/* Clears every claim (a starting daemon has nothing in flight). */
+int st_redis_outbox_unclaim_all(st_redis_t *st, char *errstr, size_t errstr_size);
 
 /* Reads one user's record without touching the cache. *found = 0 when absent. */
 int st_redis_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *found,
                       char *errstr, size_t errstr_size);
 /* What forget removed. */
 typedef struct st_forget_s {
-    int record;           /* 1 when P u:<id> existed */
-    size_t seen_entries;  /* P seen:* entries removed (one per partition index holding it) */
-    size_t outbox_alerts; /* pending alerts of the user removed */
+    int record;              /* 1 when P u:<id> existed */
+    size_t seen_entries;     /* P seen:* entries removed (one per partition index holding it) */
+    size_t outbox_alerts;    /* pending alerts of the user removed before any was sent */
+    size_t outbox_in_flight; /* of the user's alerts, those a running daemon had already
+                                handed to Kafka (they may still arrive; removed too) */
 } st_forget_t;
 /* Deletes a user everywhere: the record, every P seen:* entry (found by SCAN), pending
  * outbox alerts of the user, in one MULTI/EXEC. Returns 1 when something was removed, 0

@@ -144,10 +144,11 @@ if compgen -G "tests/python/test_*.py" >/dev/null; then
     summary=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|deselected)' "$CS_TMP/pytest.out" | tail -n 1)
     p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
     f=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | grep -oE '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
-    # Exit 5 is "no tests collected"; any other non-zero status without counted failures
-    # (a crash, a timeout, a usage error) is one failure.
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then
-        echo "!! python: pytest exit status $rc"
+    # Any non-zero status without counted failures is one failure: a crash, a timeout, a
+    # usage error, and exit 5, "no tests collected" (test files that collect nothing mean a
+    # broken import or a renamed function, never success).
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "!! python: pytest exit status $rc$([ "$rc" -eq 5 ] && echo ' (no tests collected)')"
         f=1
     fi
     s=$(echo "$summary" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || echo 0)

@@ -374,7 +374,7 @@ EOF
 case_truncated_avro_names_file() {
     head -c 20000 "$tmp/g.avro" >"$tmp/cut.avro"
     expect_status 1 "$CS_BIN" replay --quiet "$tmp/cut.avro"
-    expect_output "$tmp/cut.avro: corrupt or truncated container file"
+    expect_output "$tmp/cut.avro: truncated or corrupt Avro container file"
 }
 
 case_redis_noperm() {

@@ -90,4 +90,36 @@ assert s["rejected"]["undecodable"] == 1, s
 rej = open(sys.argv[2]).read()
 assert "line 4" in rej and "undecodable" in rej, rej
 PY
-echo "replay hand-built log: exact snapshots, labels and counts; scorer coverage 1.0; JSON lines equal"
+# Events exactly on the edges (issue 11: a label test that never puts an event on a tick or on
+# T + H cannot tell >= from >). Ticks Jan 4, 11, 18, 25, Feb 1, 8 (00:00 UTC), H = L = 14 d:
+#   e: Jan 3 10:00 and Jan 18 00:00 = Jan 4 + H exactly: at Jan 4 the window [Jan 4, Jan 18)
+#      holds no activity, so y=1; Jan 11 y=0; Jan 18 not eligible (the event is at T, not
+#      before it); Jan 25 y=1; Feb 1 eligible through Jan 18 = T - L exactly, y=1.
+#   f: Jan 11 00:00 (on a tick: eligible from Jan 18) and Jan 25 00:00 (on a tick and at
+#      Jan 11 + H): Jan 18 y=0; Jan 25 y=0 (the event at T is in [T, T+H)); Feb 1 y=1; Feb 8
+#      eligible through Jan 25 = T - L exactly, y=1.
+#   g: Mar 10, only to put the log's end after every window.
+cat > "$tmp/edge.csv" <<'CSV'
+user,ts,type,amount
+e,2024-01-03 10:00:00,purchase,10
+f,2024-01-11 00:00:00,page_view,0
+e,2024-01-18 00:00:00,session_start,0
+f,2024-01-25 00:00:00,purchase,5
+g,2024-03-10 10:00:00,purchase,20
+CSV
+"$CS_BIN" replay --map 'user_id=user,event_time=ts:%Y-%m-%d %H:%M:%S,event_type=type,amount=amount' \
+    --tick.interval=7d --label.horizon=14d --label.lookback=14d \
+    --snapshots-out "$tmp/edge_snaps.csv" --json "$tmp/edge.csv" > "$tmp/edge.json"
+python3 - "$tmp/edge.json" "$tmp/edge_snaps.csv" <<'PY'
+import csv, json, sys
+s = json.load(open(sys.argv[1]))
+assert s["events_applied"] == 5 and s["labelled"] == 8 and s["censored"] == 0, s
+D, jan4 = 86400000, 1704326400000
+want = sorted([("e", jan4, 1), ("e", jan4 + 7 * D, 0), ("e", jan4 + 21 * D, 1), ("e", jan4 + 28 * D, 1),
+               ("f", jan4 + 14 * D, 0), ("f", jan4 + 21 * D, 0), ("f", jan4 + 28 * D, 1),
+               ("f", jan4 + 35 * D, 1)])
+got = sorted((r["user_id"], int(r["tick_ms"]), int(r["y"])) for r in csv.DictReader(open(sys.argv[2])))
+if got != want:
+    sys.exit(f"edge log: snapshots (user, tick, y)\n got  {got}\n want {want}")
+PY
+echo "replay hand-built log: exact snapshots, labels and counts; scorer coverage 1.0; JSON lines equal; tick and window edges exact"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `churnstream run` as a user meets it before any data flows: --help, usage errors (exit 2),
-# an unreachable Redis at start (exit 1, naming the address), and the startup notice that
-# this build processes with the event-count handler. Needs CS_BIN; CS_REDIS_PORT and
-# CS_KAFKA_BROKERS for the notice check (run by tests/run-all.sh).
+# `churnstream run` as a user meets it before any data flows: --help and `help run`, usage
+# errors (exit 2: an unknown flag, an unreadable --model-in, a bad config value, an unknown
+# --handler), and an unreachable Redis at start with either handler (exit 1, the message
+# names the address). Needs only CS_BIN (nothing listens on port 1).
 set -euo pipefail
 : "${CS_BIN:?set CS_BIN to the churnstream binary}"
 tmp=$(mktemp -d)

@@ -116,7 +116,12 @@ finish() {
     "$EO" wait-offsets "$B" "$3" 127.0.0.1 "$2" "$1" 90 || die "never caught up"
     stop_run "$4" "$5"
     local dlq
-    dlq=$("$EO" end-offsets "$B" "$3.dlq" 2>/dev/null || echo 0) # absent: nothing rejected
+    # A failed read is a failure, not "nothing rejected"; the rejected count comes from the
+    # daemon's own log too, so an absent DLQ topic (never created: nothing produced) is
+    # told apart from an unreadable one.
+    dlq=$("$EO" end-offsets "$B" "$3.dlq" 2>"$tmp/dlq.err") ||
+        { cat "$tmp/dlq.err" >&2; die "cannot read the end offsets of the DLQ $3.dlq"; }
+    [[ "$dlq" =~ ^[0-9]+$ ]] || die "end-offsets of $3.dlq printed \"$dlq\", not a count"
     [ "$dlq" -eq 0 ] || die "$dlq events went to the DLQ $3.dlq (all generated events are valid)"
     "$EO" verify "$tmp/events.avro" "$B" "$3" 127.0.0.1 "$2" "$1" || die "the final state differs"
 }

@@ -629,6 +629,52 @@ static void test_forget_everywhere(void **state)
     assert_int_equal(res.record + (int)res.seen_entries + (int)res.outbox_alerts, 0);
 }
 
+/* The daemon claims alerts just before it hands them to Kafka; forget and the claim agree on
+ * which alerts were on their way (issue 11, item 4). */
+static void test_outbox_claim_and_forget(void **state)
+{
+    fx_t *fx = *state;
+    fx->st = open_store(fx);
+    const char *ids[1] = {"who"};
+    user_rec_t recs[1];
+    make_rec(&recs[0], 6);
+    const char *alert_ids[4] = {"c-1", "c-2", "c-3", "c-4"};
+    const char *alert_users[4] = {"who", "who", "who", "other"};
+    const uint8_t v[] = {7};
+    const uint8_t *vals[4] = {v, v, v, v};
+    size_t lens[4] = {1, 1, 1, 1};
+    st_commit_t c = {.n_outbox = 4,
+                     .outbox_ids = alert_ids,
+                     .outbox_user_ids = alert_users,
+                     .outbox_values = vals,
+                     .outbox_lens = lens};
+    put_users(fx->st, 0, ids, recs, 1, &c);
+    char err[512];
+    /* c-1 claimed (handed to Kafka); c-2, c-3 still waiting; "nope" never existed. */
+    const char *claim1[2] = {"c-1", "nope"};
+    uint8_t keep[3] = {9, 9, 9};
+    assert_int_equal(st_redis_outbox_claim(fx->st, claim1, 2, keep, err, sizeof(err)), 0);
+    assert_int_equal(keep[0], 1);
+    assert_int_equal(keep[1], 0);
+    st_forget_t res;
+    assert_int_equal(st_redis_forget(fx->st, "who", &res, err, sizeof(err)), 1);
+    assert_int_equal(res.outbox_alerts, 2);    /* c-2, c-3: never sent */
+    assert_int_equal(res.outbox_in_flight, 1); /* c-1: already on its way */
+    /* The daemon's later claims: the forgotten alerts are refused, the other user's kept. */
+    const char *claim2[3] = {"c-2", "c-3", "c-4"};
+    assert_int_equal(st_redis_outbox_claim(fx->st, claim2, 3, keep, err, sizeof(err)), 0);
+    assert_int_equal(keep[0], 0);
+    assert_int_equal(keep[1], 0);
+    assert_int_equal(keep[2], 1);
+    /* Delivery trims the outbox and the claim; a new daemon clears stale claims. */
+    const char *done[1] = {"c-4"};
+    assert_int_equal(st_redis_outbox_remove(fx->st, done, 1, err, sizeof(err)), 0);
+    redisReply *r = admin(fx->admin, "SCARD|%soutbox:sending", fx->prefix);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(st_redis_outbox_unclaim_all(fx->st, err, sizeof(err)), 0);
+}
+
 static void test_binary_user_ids(void **state)
 {
     fx_t *fx = *state;
@@ -940,6 +986,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_member_skipped_and_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_claim_and_forget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_user_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_user_and_bad_passwords, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_db, setup, teardown),

@@ -738,6 +738,15 @@ def test_systemd_unit_runs_the_daemon():
     # Same grace period everywhere the daemon is stopped.
     grace = load_compose()["services"]["churnstream"]["stop_grace_period"]
     assert grace == f"{svc['TimeoutStopSec']}s"
+    # The daemon's own watchdog must fire first (exit 1 with a log line), and the stop budget
+    # under it must hold the README's 10 s flush (issue 11, item 8).
+    header = (ROOT / "processor" / "daemon.h").read_text()
+    define = {m.group(1): int(m.group(2)) for m in
+              re.finditer(r"^#define (DM_[A-Z_]+)\s+(\d+)", header, re.M)}
+    assert define["DM_SHUTDOWN_MAX_S"] < int(svc["TimeoutStopSec"]), define
+    assert define["DM_FLUSH_TIMEOUT_MS"] == 10000, define
+    assert (define["DM_FLUSH_TIMEOUT_MS"] + define["DM_CLOSE_TIMEOUT_MS"] + 5000
+            < define["DM_SHUTDOWN_MAX_S"] * 1000), define
     # `make install PREFIX=/usr/local` in the Dockerfile puts the binary where ExecStart looks.
     assert "PREFIX=/usr/local" in " ".join(stage_instr(dockerfile_stages()[0], "RUN"))
 
@@ -901,8 +910,9 @@ func main() {
 
 
 def go_checker(name, spec):
-    """Builds (once, cached) a small Go program against a pinned module; skips when Go or
-    the module proxy is unavailable."""
+    """Builds (once, cached) a small Go program against a pinned module; skips (reported
+    with -rs) only when Go is not installed; a failed build (module proxy unreachable,
+    compile error) fails the test."""
     module, version, source = spec
     go = shutil.which("go")
     if go is None:
@@ -917,7 +927,10 @@ def go_checker(name, spec):
                      [go, "build", "-o", str(exe), "."]):
             r = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=600)
             if r.returncode != 0:
-                pytest.skip(f"could not build {module}@{version}: {r.stderr.strip()[-300:]}")
+                # A failed build is a failure, never a silent skip: the checker is the only
+                # thing that loads these files the way Docker does (go present, so it must work).
+                pytest.fail(f"could not build the {name} checker ({module}@{version}): "
+                            f"`{' '.join(step)}` exited {r.returncode}: {r.stderr.strip()[-600:]}")
     return exe
 
 

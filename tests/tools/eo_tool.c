@@ -23,7 +23,8 @@
 static void usage(void)
 {
     fputs("usage: eo_tool create-topic BROKERS TOPIC PARTITIONS\n"
-          "       eo_tool end-offsets BROKERS TOPIC\n"
+          "       eo_tool end-offsets BROKERS TOPIC   (0 when the broker says the topic does not "
+          "exist)\n"
           "       eo_tool wait-offsets BROKERS TOPIC REDIS_HOST REDIS_PORT PREFIX TIMEOUT_S\n"
           "       eo_tool verify FILE.avro BROKERS TOPIC REDIS_HOST REDIS_PORT PREFIX\n",
           stderr);
@@ -102,7 +103,9 @@ static void end_offsets(rd_kafka_t *rk, const char *topic, int64_t *hi, int *n)
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
     if (e || md->topic_cnt != 1 || md->topics[0].err)
         fail("metadata of %s: %s", topic,
-             rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
+             rd_kafka_err2str(e               ? e
+                              : md->topic_cnt ? md->topics[0].err
+                                              : RD_KAFKA_RESP_ERR_UNKNOWN));
     *n = md->topics[0].partition_cnt;
     if (*n > EO_MAX_PARTS)
         fail("topic %s has too many partitions%s", topic, "");
@@ -115,9 +118,24 @@ static void end_offsets(rd_kafka_t *rk, const char *topic, int64_t *hi, int *n)
             fail("watermarks of %s: %s", topic, rd_kafka_err2str(e));
         /* The comparison needs every message still on the broker. */
         if (lo != 0)
-            fail("topic %s lost its first messages on the broker (retention?): %s",
-                 topic, "a partition's low watermark is not 0");
+            fail("topic %s lost its first messages on the broker (retention?): %s", topic,
+                 "a partition's low watermark is not 0");
     }
+}
+
+/* 1 when the broker answers that topic does not exist, 0 when it exists; exits on any
+ * other metadata error. */
+static int topic_absent(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    if (e)
+        fail("metadata of %s: %s", topic, rd_kafka_err2str(e));
+    int absent = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    return absent;
 }
 
 static redisContext *redis(const char *host, const char *port)
@@ -174,8 +192,8 @@ static int offsets_equal(const int64_t *hi, const int64_t *stored, int n)
     return 1;
 }
 
-static int wait_offsets(const char *brokers, const char *topic, const char *host,
-                        const char *port, const char *prefix, double timeout_s)
+static int wait_offsets(const char *brokers, const char *topic, const char *host, const char *port,
+                        const char *prefix, double timeout_s)
 {
     rd_kafka_t *rk = kafka(brokers, RD_KAFKA_CONSUMER);
     int64_t hi[EO_MAX_PARTS], st[EO_MAX_PARTS];
@@ -188,8 +206,10 @@ static int wait_offsets(const char *brokers, const char *topic, const char *host
         if (now_s() - t0 > timeout_s) {
             print_offsets("end offsets", hi, n);
             print_offsets("stored offsets", st, n);
-            fprintf(stderr, "eo_tool: FAIL: the stored offsets did not reach the end offsets in "
-                            "%.0f s\n", timeout_s);
+            fprintf(stderr,
+                    "eo_tool: FAIL: the stored offsets did not reach the end offsets in "
+                    "%.0f s\n",
+                    timeout_s);
             exit(1);
         }
         usleep(100000);
@@ -399,6 +419,14 @@ int main(int argc, char **argv)
         rd_kafka_t *rk = kafka(argv[2], RD_KAFKA_CONSUMER);
         int64_t hi[EO_MAX_PARTS];
         int n;
+        if (topic_absent(rk, argv[3])) {
+            /* Only a definite "unknown topic" from the broker means none: any other failure
+             * exits 1, so a caller never reads an error as "nothing was produced". */
+            printf("0\n");
+            fprintf(stderr, "eo_tool: topic %s does not exist: 0 messages\n", argv[3]);
+            rd_kafka_destroy(rk);
+            return 0;
+        }
         end_offsets(rk, argv[3], hi, &n);
         long long sum = 0;
         for (int p = 0; p < n; p++)

@@ -107,18 +107,23 @@ static void test_health_states(void **state)
     dm_metrics_init(&m);
     char buf[512];
     struct {
-        int healthy, fatal, stopping, assigned;
+        int healthy, fatal, stopping, assigned, kafka;
         int status;
         const char *text;
     } cases[] = {
-        {1, 0, 0, 0, 200, "ok: 0 partitions assigned (waiting for an assignment)\n"},
-        {1, 0, 0, 4, 200, "ok: 4 partitions assigned\n"},
-        {0, 0, 0, 4, 503, "fail: handler: redis down\n"},
-        {1, 1, 0, 4, 503, "fail: fatal Kafka error\n"},
-        {1, 0, 1, 4, 503, "fail: shutting down\n"},
+        {1, 0, 0, 0, 1, 200, "ok: 0 partitions assigned (waiting for an assignment)\n"},
+        {1, 0, 0, 4, 1, 200, "ok: 4 partitions assigned\n"},
+        {0, 0, 0, 4, 1, 503, "fail: handler: redis down\n"},
+        {1, 1, 0, 4, 1, 503, "fail: fatal Kafka error\n"},
+        {1, 0, 1, 4, 1, 503, "fail: shutting down\n"},
+        /* no assignment for too long (broker unreachable): never "ok ... waiting" forever */
+        {1, 0, 0, 0, 0, 503, "fail: kafka: no partition assignment for 16 s\n"},
+        {0, 0, 0, 0, 0, 503, "fail: kafka: no partition assignment for 16 s\n"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         dm_metrics_set_health(&m, cases[i].healthy, cases[i].healthy ? NULL : "redis down");
+        dm_metrics_set_kafka(&m, cases[i].kafka,
+                             cases[i].kafka ? NULL : "no partition assignment for 16 s");
         atomic_store(&m.consumer_fatal, cases[i].fatal);
         atomic_store(&m.stopping, cases[i].stopping);
         atomic_store(&m.assigned_partitions, cases[i].assigned);
