@@ -44,7 +44,7 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
 }
 libs_of() {
     case "$1" in
-    decode) pkg-config --cflags --libs avro-c ;;
+    decode) pkg-config --cflags --libs avro-c zlib ;; # codec_file.c inflates container blocks
     csv) pkg-config --cflags --libs zlib ;;
     config) pkg-config --cflags --libs rdkafka ;;
     esac
