@@ -265,8 +265,12 @@ case_gen_new_topic() {
         --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 ||
         fail "gen --topic NEW on a broker that auto-creates topics exited $?"
     n=$(sed -nE 's/.*done: ([0-9]+) events.*/\1/p' "$tmp/$case.gen.log")
-    [ -n "$n" ] && [ "$("$EO" end-offsets "$B" "$t")" = "$n" ] ||
-        fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said ${n:-nothing}"
+    [ -n "$n" ] || fail "gen did not report its count: $(tail -3 "$tmp/$case.gen.log")"
+    # Just after the broker resumes, a fresh client may not see the topic's partitions yet
+    # ("Unknown partition"): ask again for a while; the count itself must be exact.
+    end_offsets_are() { [ "$("$EO" end-offsets "$B" "$t" 2>/dev/null)" = "$n" ]; }
+    wait_for 30 end_offsets_are ||
+        fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said $n"
     echo "  gen --topic NEW: $n events on the first run"
 }
 
@@ -286,8 +290,12 @@ case_gen_outage() {
     wait "$gen_pid" || rc=$?
     [ "$rc" -eq 0 ] || fail "gen exited $rc after a 20 s broker outage"
     n=$(sed -nE 's/.*done: ([0-9]+) events.*/\1/p' "$tmp/$case.gen.log")
-    [ -n "$n" ] && [ "$("$EO" end-offsets "$B" "$t")" = "$n" ] ||
-        fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said ${n:-nothing}"
+    [ -n "$n" ] || fail "gen did not report its count: $(tail -3 "$tmp/$case.gen.log")"
+    # Just after the broker resumes, a fresh client may not see the topic's partitions yet
+    # ("Unknown partition"): ask again for a while; the count itself must be exact.
+    end_offsets_are() { [ "$("$EO" end-offsets "$B" "$t" 2>/dev/null)" = "$n" ]; }
+    wait_for 30 end_offsets_are ||
+        fail "topic $t holds $("$EO" end-offsets "$B" "$t") messages, gen said $n"
     echo "  gen --topic through a 20 s broker outage: all $n events delivered"
 }
 
