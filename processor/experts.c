@@ -13,6 +13,7 @@
 typedef struct ex_tick_s {
     int64_t tick_ms;
     double n;          /* labelled snapshots */
+    double pos;        /* of which positives */
     double loss[EX_N]; /* summed log-loss */
 } ex_tick_t;
 
@@ -32,11 +33,12 @@ struct ex_s {
     double fit_users, fit_loglik;
     int fit_iterations;
     /* Hedge */
-    double loss[EX_N];      /* discounted sums of per-tick mean log-losses */
-    double loss_weight;     /* the same discounted sum of the ticks' scales (for means) */
-    uint64_t ticks_folded;  /* complete ticks measured */
-    int64_t last_folded_ms; /* INT64_MIN: none */
-    ex_tick_t *pending;     /* incomplete ticks, ascending tick_ms */
+    double loss[EX_N];        /* discounted sums of per-tick mean log-losses */
+    double loss_weight;       /* the same discounted sum of the ticks' scales (for means) */
+    double labels, positives; /* the same discounted sums of complete ticks' label counts */
+    uint64_t ticks_folded;    /* complete ticks measured */
+    int64_t last_folded_ms;   /* INT64_MIN: none */
+    ex_tick_t *pending;       /* incomplete ticks, ascending tick_ms */
     size_t npending, cap;
     int dim;             /* of the frozen regressions; 0 until the first freeze */
     ex_frozen_t *frozen; /* ascending tick_ms */
@@ -337,6 +339,7 @@ int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s,
     else
         sc = *now;
     t->n += 1;
+    t->pos += y ? 1 : 0;
     for (int i = 0; i < EX_N; i++) {
         double p = clip(sc.p[i]);
         t->loss[i] -= y ? log(p) : log1p(-p);
@@ -355,6 +358,8 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         double scale = gap_ms >= (double)EX_WEEK_MS ? 1.0 : gap_ms / (double)EX_WEEK_MS;
         for (int i = 0; i < EX_N; i++)
             ex->loss[i] = decay * ex->loss[i] + (t->n > 0 ? scale * t->loss[i] / t->n : 0);
+        ex->labels = decay * ex->labels + scale * t->n;
+        ex->positives = decay * ex->positives + scale * t->pos;
         ex->loss_weight = decay * ex->loss_weight + (t->n > 0 ? scale : 0);
         ex->last_folded_ms = t->tick_ms;
         if (t->n > 0)
@@ -379,6 +384,11 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
     return (int)k;
 }
 
+double ex_base_rate(const ex_t *ex)
+{
+    return ex->labels > 0 ? ex->positives / ex->labels : NAN;
+}
+
 void ex_mean_losses(const ex_t *ex, double mean[EX_N])
 {
     for (int i = 0; i < EX_N; i++)
@@ -395,10 +405,10 @@ void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded)
 
 /* ---- snapshot section ----
  * f64 horizon_days | f64 r, alpha, a, b | u64 fit_tick_ms | f64 fit_users, fit_loglik |
- * u32 fit_iterations | f64 loss[EX_N] | f64 loss_weight | u64 ticks_folded | u64 last_folded_ms |
- * u32 npending | npending x (u64 tick_ms, f64 n, f64 loss[EX_N]) |
- * u32 dim | u32 nfrozen | nfrozen x (u64 tick_ms, f64 r, alpha, a, b, f64 cal_a, cal_b,
- * f64 coef[dim + 1]) */
+ * u32 fit_iterations | f64 loss[EX_N] | f64 loss_weight, labels, positives | u64 ticks_folded | u64
+ * last_folded_ms | u32 npending | npending x (u64 tick_ms, f64 n, f64 pos, f64 loss[EX_N]) | u32
+ * dim | u32 nfrozen | nfrozen x (u64 tick_ms, f64 r, alpha, a, b, f64 cal_a, cal_b, f64 coef[dim +
+ * 1]) */
 void ex_encode(const ex_t *ex, mw_buf_t *b)
 {
     mw_put_f64(b, ex->horizon_days);
@@ -413,12 +423,15 @@ void ex_encode(const ex_t *ex, mw_buf_t *b)
     for (int i = 0; i < EX_N; i++)
         mw_put_f64(b, ex->loss[i]);
     mw_put_f64(b, ex->loss_weight);
+    mw_put_f64(b, ex->labels);
+    mw_put_f64(b, ex->positives);
     mw_put_u64(b, ex->ticks_folded);
     mw_put_u64(b, (uint64_t)ex->last_folded_ms);
     mw_put_u32(b, (uint32_t)ex->npending);
     for (size_t i = 0; i < ex->npending; i++) {
         mw_put_u64(b, (uint64_t)ex->pending[i].tick_ms);
         mw_put_f64(b, ex->pending[i].n);
+        mw_put_f64(b, ex->pending[i].pos);
         for (int j = 0; j < EX_N; j++)
             mw_put_f64(b, ex->pending[i].loss[j]);
     }
@@ -468,11 +481,15 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
     }
     ex->loss_weight = mw_get_f64(r);
     bad |= !isfinite(ex->loss_weight) || ex->loss_weight < 0;
+    ex->labels = mw_get_f64(r);
+    ex->positives = mw_get_f64(r);
+    bad |= !isfinite(ex->labels) || !isfinite(ex->positives) || ex->positives < 0 ||
+           ex->positives > ex->labels;
     ex->ticks_folded = mw_get_u64(r);
     ex->last_folded_ms = (int64_t)mw_get_u64(r);
     uint32_t n = mw_get_u32(r);
-    /* Each pending tick takes 16 + 8 EX_N bytes: refuse counts the input cannot hold. */
-    if (!bad && !r->failed && (n > EX_MAX_PENDING || n > (r->len - r->off) / (16 + 8 * EX_N)))
+    /* Each pending tick takes 24 + 8 EX_N bytes: refuse counts the input cannot hold. */
+    if (!bad && !r->failed && (n > EX_MAX_PENDING || n > (r->len - r->off) / (24 + 8 * EX_N)))
         bad = 1;
     for (uint32_t i = 0; !bad && !r->failed && i < n; i++) {
         int64_t tick = (int64_t)mw_get_u64(r);
@@ -486,7 +503,8 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
             break;
         }
         t->n = mw_get_f64(r);
-        bad |= !isfinite(t->n) || t->n < 0;
+        t->pos = mw_get_f64(r);
+        bad |= !isfinite(t->n) || t->n < 0 || !isfinite(t->pos) || t->pos < 0 || t->pos > t->n;
         for (int j = 0; j < EX_N; j++) {
             t->loss[j] = mw_get_f64(r);
             bad |= !isfinite(t->loss[j]) || t->loss[j] < 0;

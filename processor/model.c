@@ -27,6 +27,13 @@ struct model_s {
     pm_t *pm;
     cal_t *cal;
     ex_t *ex;
+    /* Balanced class weights for the regression, from the churn rate of complete ticks
+     * (ex_base_rate), not from the running label counts: those lack the positives of the
+     * last H (they arrive at T + H), so early on they weighed the few positives by the
+     * thousand and AdaGrad's accumulators never recovered (completejourney2, daily ticks:
+     * the regression's second-half AUC 0.54; 0.87 with complete-tick weights). Set by
+     * model_new from params and by model_set_class_balance; not in the snapshot. */
+    int balanced;
 };
 
 void model_params_default(model_params_t *p)
@@ -68,7 +75,10 @@ model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, 
                  k, params->kmeans_half_life, params->reassign_ratio);
         goto fail;
     }
-    if (!(m->lr = lr_new(dim, &params->lr))) {
+    lr_params_t lp = params->lr;
+    m->balanced = lp.class_weight_balanced;
+    lp.class_weight_balanced = 0; /* the model weighs the classes (model_train) */
+    if (!(m->lr = lr_new(dim, &lp))) {
         snprintf(errstr, errstr_size,
                  "model: bad logistic regression parameters (learning rate %g > 0, l2 %g >= 0, "
                  "minibatch %d >= 1)",
@@ -274,19 +284,38 @@ cal_t *model_calibrator(const model_t *m)
     return m->cal;
 }
 
+void model_set_class_balance(model_t *m, int balanced)
+{
+    m->balanced = balanced != 0;
+}
+
 int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight)
 {
     if (n == 0)
         return 0;
     float *z = malloc(n * (size_t)m->dim * sizeof(float));
+    float *w = NULL;
+    double pi = ex_base_rate(m->ex);
     if (!z)
         return -1;
+    if (m->balanced && pi > 0 && pi < 1) {
+        /* Each class carries half the weight at the complete ticks' churn rate pi. */
+        if (!(w = malloc(n * sizeof(float)))) {
+            free(z);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            w[i] = (float)((y[i] >= 0.5f ? 0.5 / pi : 0.5 / (1 - pi)) *
+                           (sample_weight ? (double)sample_weight[i] : 1.0));
+        sample_weight = w;
+    }
     sc_update(m->sc, x, n);
     sc_transform(m->sc, x, z, n);
     int rc = km_partial_fit(m->km, z, n);
     if (rc == 0)
         rc = lr_update(m->lr, z, y, n, sample_weight);
     free(z);
+    free(w);
     model_touch(m, n);
     return rc;
 }

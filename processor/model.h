@@ -100,6 +100,11 @@ ex_t *model_experts(const model_t *m);
  * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */
 int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight);
 
+/* Balanced class weights for the regression on (1) or off (0): each class then carries half
+ * the weight at the churn rate of the complete ticks (no weighting before the first). The
+ * configuration decides (model.class_weight); not part of the snapshot. */
+void model_set_class_balance(model_t *m, int balanced);
+
 /* Serializes the model: *buf is malloc'd (the caller frees it), *len its size. The bytes
  * are a pure function of the model state, so equal models give equal bytes. Returns 0, -1
  * when out of memory. Layout: "CSMD", u32 format version, u64 total length, u32 dim, u32 k,

@@ -204,6 +204,7 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_s
     ex_set_horizon_days(model_experts(pred_model(pred)),
                         (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
     ex_set_mode(model_experts(pred_model(pred)), (ex_mode_t)cfg->model_experts);
+    model_set_class_balance(pred_model(pred), cfg->model_class_weight);
     eng_params_t ep = {.tick_ms = cfg->tick_interval_ms,
                        .horizon_ms = cfg->label_horizon_ms,
                        .lookback_ms = cfg->label_lookback_ms,

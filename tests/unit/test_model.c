@@ -324,13 +324,57 @@ static void test_save_and_load_file(void **state)
     model_destroy(back);
 }
 
+/* Balanced class weights come from the churn rate of complete ticks: none before the first
+ * (the regression's bias follows the raw 5% rate), half the weight per class after it (the
+ * bias moves to about 0 on the same featureless rows). */
+static void test_balance_from_complete_ticks(void **state)
+{
+    (void)state;
+    model_params_t mp;
+    model_params_default(&mp);
+    mp.lr.class_weight_balanced = 1;
+    char err[128];
+    model_t *m = model_new(DIM, 2, 1, &mp, err, sizeof(err));
+    assert_non_null(m);
+    enum { N = 4000 };
+    static float x[N * DIM], y[N];
+    static ex_summary_t s[N];
+    static int64_t tick[N];
+    rng_t r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < DIM; j++)
+            x[i * DIM + j] = (float)rng_normal(&r);
+        y[i] = (float)(rng_uniform(&r) < 0.05);
+        s[i] = (ex_summary_t){.rep = 1, .t_x = 1, .age = 10};
+        tick[i] = 0;
+    }
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(model_train(m, x, y, N, NULL), 0);
+    double before = lr_bias(model_logreg(m));
+    assert_true(before < -1.5); /* log(0.05 / 0.95) = -2.9: no weighting yet */
+    assert_int_equal(model_observe_labels(m, x, s, tick, y, N), 0);
+    model_ticks_complete(m, 0);
+    assert_true(fabs(ex_base_rate(model_experts(m)) - 0.05) < 0.02);
+    for (int k = 0; k < 20; k++)
+        assert_int_equal(model_train(m, x, y, N, NULL), 0);
+    double after = lr_bias(model_logreg(m));
+    assert_true(after > before + 1.0);
+    model_set_class_balance(m, 0);
+    model_destroy(m);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipeline_learns),     cmocka_unit_test(test_new_rejects_bad_params),
-        cmocka_unit_test(test_deterministic_bytes), cmocka_unit_test(test_roundtrip_identical),
-        cmocka_unit_test(test_rejects_bad_input),   cmocka_unit_test(test_save_and_load_file),
+        cmocka_unit_test(test_pipeline_learns),
+        cmocka_unit_test(test_new_rejects_bad_params),
+        cmocka_unit_test(test_deterministic_bytes),
+        cmocka_unit_test(test_roundtrip_identical),
+        cmocka_unit_test(test_rejects_bad_input),
+        cmocka_unit_test(test_save_and_load_file),
+        cmocka_unit_test(test_balance_from_complete_ticks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
