@@ -8,7 +8,7 @@ kept user), which change the population size and the cold start without changing
 Nothing is tuned here: the point is to see the same default configuration on every shape.
 
 Usage: python3 bench/generalization.py [--churnstream ./churnstream] [--shared ../shared]
-                                       [--users 1500] [--seeds 1,2,3] [--out DIR]
+                                       [--users 1500] [--seeds 1,2,3] [--out DIR] [--tick 7d]
 """
 import argparse
 import csv
@@ -38,8 +38,8 @@ def subsample_csv(src, dst, user_col, users, seed):
         w.writerows(r for r in body if r[col] in keep)
 
 
-def replay(binary, args, path):
-    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=7d", *args, path]
+def replay(binary, args, path, tick):
+    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=" + tick, *args, path]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -66,6 +66,8 @@ def main():
     ap.add_argument("--users", type=int, default=1500)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--out", default=None, help="keep the subsample files here")
+    ap.add_argument("--tick", default="7d",
+                    help="tick.interval (7d: the shared protocol; 1d: churnstream's default)")
     a = ap.parse_args()
     data = os.path.join(a.shared, "data")
     logs = [
@@ -77,12 +79,13 @@ def main():
     print("| log | labelled | positive rate | AUC pooled: score / BG/NBD / LR / recency | AUC 2nd half: score / BG/NBD / LR / recency | 1st-quarter AUC | early-warning AUC | log-loss: score / BG/NBD |")
     print("|---|---|---|---|---|---|---|---|")
     for name, path, args, ucol in logs:
-        print(row(name, replay(a.churnstream, args, path)))
+        print(row(name, replay(a.churnstream, args, path, a.tick)))
         sys.stdout.flush()
         for seed in [int(s) for s in a.seeds.split(",") if s]:
             sub = os.path.join(out, "%s-%d-%d.csv.gz" % (ucol, a.users, seed))
             subsample_csv(path, sub, ucol, a.users, seed)
-            print(row("%s, %d users, seed %d" % (name, a.users, seed), replay(a.churnstream, args, sub)))
+            print(row("%s, %d users, seed %d" % (name, a.users, seed),
+                      replay(a.churnstream, args, sub, a.tick)))
             sys.stdout.flush()
 
 
