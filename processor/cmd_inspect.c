@@ -22,8 +22,9 @@ static void usage(FILE *out)
           "first/last activity, every feature (name, unit, value, model input) at TIME\n"
           "(default now) and, when a model is stored (or given), the churn probability and\n"
           "the segment with its label. Exit status 1 when the user is unknown.\n"
-          "model: the stored model (or FILE): version, segments (size, label, centres as\n"
-          "z-scores of each feature) and the logistic regression's weights by |weight|.\n"
+          "model: the stored model (or FILE): version, the experts (weights, graded log-loss,\n"
+          "BG/NBD's fit), segments (size, label, centres as z-scores of each feature) and\n"
+          "the logistic regression's weights by |weight|.\n"
           "\n"
           "options:\n"
           "  --at TIME      epoch milliseconds, or UTC 2024-05-01, 2024-05-01T12:00:00[Z]\n"
@@ -192,6 +193,27 @@ static int cmp_abs_desc(const void *a, const void *b)
     return ((const weight_t *)a)->i - ((const weight_t *)b)->i;
 }
 
+/* The experts behind the score: weights, graded log-loss, BG/NBD's population fit. */
+static void print_experts(const ex_t *ex)
+{
+    double w[EX_N], loss[EX_N], users, ll;
+    uint64_t ticks;
+    int iters;
+    ex_weights(ex, w);
+    ex_mean_losses(ex, loss);
+    ex_losses(ex, (double[EX_N]){0}, &ticks);
+    ex_fit_stats(ex, &users, &ll, &iters);
+    const bgnbd_params_t *bg = ex_bgnbd_params(ex);
+    printf("\nexperts  (score = sigmoid(sum of weight x logit); %llu complete ticks graded)\n",
+           (unsigned long long)ticks);
+    for (int i = 0; i < EX_N; i++)
+        printf("  %-8s weight %.3f  graded log-loss %.4f\n", ex_name((ex_expert_t)i), w[i],
+               loss[i]);
+    printf("  BG/NBD   r %.4g, alpha %.4g days, a %.4g, b %.4g (fit on %.0f users, LL %.1f, %d "
+           "Newton steps); horizon %.0f days; churn rate of complete ticks %.4f\n",
+           bg->r, bg->alpha, bg->a, bg->b, users, ll, iters, ex_horizon_days(ex), ex_base_rate(ex));
+}
+
 static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_file)
 {
     char err[512];
@@ -211,6 +233,7 @@ static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_fil
     printf("model    version %llu, %llu examples, %d features, k = %d, segment version %llu\n",
            (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m), dim, k,
            (unsigned long long)km_segment_version(km));
+    print_experts(model_experts(m));
     const char *const *names = dim == FEAT_DIM ? feature_names() : NULL;
     if (!km_is_seeded(km)) {
         printf("segments none yet (k-means not seeded)\n");
