@@ -114,13 +114,14 @@ grep -q "already holds state" "$tmp/again.err"
 # inspect user: feature names, activity times, probability and segment under the model.
 "$CS_BIN" inspect user u000020 --at 2024-04-29 "${redis[@]}" > "$tmp/inspect.txt"
 for want in "first activity  2024-" "last activity   2024-" days_since_activity revenue_90d \
-    "churn probability" "segment "; do
+    "churn probability" "segment " "experts           recency" "BTYD summary"; do
     grep -q -- "$want" "$tmp/inspect.txt" || { echo "inspect user lacks \"$want\""; cat "$tmp/inspect.txt"; exit 1; }
 done
 [ "$(grep -cE '^[a-z0-9_]+ +(days|count|currency|ratio) ' "$tmp/inspect.txt")" -eq 24 ] \
     || { echo "inspect user: expected 24 feature lines"; cat "$tmp/inspect.txt"; exit 1; }
 "$CS_BIN" inspect model "${redis[@]}" > "$tmp/model.txt"
-grep -q "^segments" "$tmp/model.txt" && grep -q "^weights" "$tmp/model.txt" \
+grep -q "^segments" "$tmp/model.txt" && grep -q "^weights" "$tmp/model.txt" &&
+    grep -q "^experts" "$tmp/model.txt" && grep -qE "^  BG/NBD +r [0-9]" "$tmp/model.txt" \
     || { echo "inspect model output incomplete"; cat "$tmp/model.txt"; exit 1; }
 
 # forget: removes the record and the index entry; inspect then says unknown (exit 1).
