@@ -112,7 +112,7 @@ static double mean_gap_days(const feat_state_t *st, double tenure_days)
 
 void feat_human_values(const feat_state_t *st, int64_t t_ms, double out[FEAT_DIM])
 {
-    /* Reads before t_ref clamp to t_ref (features.h). */
+    /* Reads before t_ref clamp to t_ref (feat.h). */
     int64_t t = (st->t_ref_ms != FEAT_NEVER && t_ms < st->t_ref_ms) ? st->t_ref_ms : t_ms;
     double c[FEAT_C_COUNT];
     feat_counters_at(st, t, c);

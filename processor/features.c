@@ -190,7 +190,7 @@ static void apply_activity(feat_state_t *st, int64_t t)
             add_active_day(st, d);
         }
         /* else: a day in [first_day, last_day - 64) that the bitmap no longer covers:
-         * counted in the event counters only (see feat_apply in features.h). */
+         * counted in the event counters only (see feat_apply in feat.h). */
     }
     if (t < st->first_activity_ms)
         st->first_activity_ms = t;
@@ -295,6 +295,9 @@ void feat_apply(feat_state_t *st, const ev_event_t *ev)
  * past the end of the buffer. Encodings are canonical (one byte string per state: minimal
  * varints, no explicit zero counters, the largest time unit), so equal states have equal
  * bytes and the decoder can reject everything else. */
+
+/* The flags word gives one bit to each counter below bit 16. */
+_Static_assert(FEAT_C_COUNT == 16, "FL_COUNTERS and FL_GAP_SUM assume 16 counters");
 
 enum {
     FL_COUNTERS = 0xffff,  /* bit c: counter[c] != 0, its f32 follows */

@@ -1,4 +1,4 @@
-/* The record kept per user: the feature state (processor/features.h) plus the engine's
+/* The record kept per user: the feature state (processor/feat.h) plus the engine's
  * label bookkeeping. This is what the user stores keep and what `cs:u:<id>` holds, packed. */
 #ifndef CS_USER_H
 #define CS_USER_H
