@@ -20,6 +20,23 @@
 
 typedef enum { ALERT_LOW = 0, ALERT_MEDIUM, ALERT_HIGH } alert_bucket_t;
 typedef enum { ALERT_TREATMENT = 0, ALERT_HOLDOUT } alert_arm_t;
+/* Kind of alert (Avro enum AlertKind). at_risk: the user is still within their own rhythm
+ * and the score says they are slipping (early warning: retention offers); lapsed: quiet
+ * past their own rhythm (win-back). unknown is never produced: it is what a reader with
+ * this schema sees in alerts written before the field existed. */
+typedef enum { ALERT_AT_RISK = 0, ALERT_LAPSED, ALERT_KIND_UNKNOWN } alert_kind_t;
+/* What made the alert (Avro enum AlertTrigger): a tick sweep or a strong-signal event;
+ * unknown as for the kind. */
+typedef enum { ALERT_BY_TICK = 0, ALERT_BY_EVENT, ALERT_TRIGGER_UNKNOWN } alert_trigger_kind_t;
+
+/* The kind rule (alert_kind_of): a user active in the last ALERT_RECENT_DAYS days, or with
+ * at least 2 active days and quiet for at most ALERT_RHYTHM_FACTOR times their mean gap
+ * between active days, is at_risk; a user quiet for longer is lapsed. A user with one
+ * active day has no rhythm yet: lapsed after ALERT_RECENT_DAYS days. A user with no
+ * activity at all (only non-activity events such as subscription_cancel) is at_risk: there
+ * is nothing to win back, the signal is an intent. */
+#define ALERT_RECENT_DAYS   14.0
+#define ALERT_RHYTHM_FACTOR 1.5
 
 typedef struct alert_factor_s {
     const char *feature; /* feat_info[i].name (static) */
@@ -41,6 +58,13 @@ typedef struct alert_s {
     int64_t model_version;
     alert_arm_t arm;
     double features[FEAT_DIM]; /* human units (feat_human_value) */
+    alert_kind_t kind;
+    alert_trigger_kind_t trigger;
+    /* Event-time instant the alert was created: the tick for a tick sweep; for an event,
+     * the user's event-time clock when it was processed (their latest event time, so a
+     * late event's alert is created after the event it reacts to). Not the Kafka
+     * timestamp, which is the produce time (wall clock: years later in a backfill). */
+    int64_t created_at_ms;
 } alert_t;
 
 /* What triggered a scoring: a tick sweep (user, tick), or a strong-signal event (its
@@ -58,6 +82,14 @@ typedef struct alert_trigger_s {
 /* Avro symbol of a bucket ("low", "medium", "high") and of an arm ("treatment", "holdout"). */
 const char *alert_bucket_name(alert_bucket_t b);
 const char *alert_arm_name(alert_arm_t a);
+/* Avro symbol of a kind ("at_risk", "lapsed", "unknown") and of a trigger ("tick", "event",
+ * "unknown"); out-of-range values give "unknown". Static strings. */
+const char *alert_kind_name(alert_kind_t k);
+const char *alert_trigger_name(alert_trigger_kind_t t);
+
+/* Kind of an alert from the user's human feature values (feat_human_values) at the alert's
+ * event time, by the rule above ALERT_RECENT_DAYS. */
+alert_kind_t alert_kind_of(const double features[FEAT_DIM]);
 
 /* Risk bucket of a probability, with no cut point of its own: high when p >= threshold,
  * medium when 0.5 <= p < threshold, low when p < 0.5. A threshold <= 0.5 leaves medium

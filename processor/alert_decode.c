@@ -150,8 +150,10 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
                 why_size))
         return -1;
     int32_t seg = 0;
-    int bucket = 0, arm = 0;
+    int bucket = 0, arm = 0, kind = 0, trigger = 0;
     if (get_long(rec, "event_time", &a->event_time_ms) ||
+        get_long(rec, "created_at", &a->created_at_ms) || get_enum(rec, "kind", &kind) ||
+        get_enum(rec, "trigger", &trigger) ||
         get_double(rec, "churn_probability", &a->churn_probability) ||
         get_enum(rec, "risk_bucket", &bucket) || get_int(rec, "segment_id", &seg) ||
         get_long(rec, "model_version", &a->model_version) || get_enum(rec, "arm", &arm)) {
@@ -162,6 +164,8 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
      * symbol order = enum order that the encoder relies on too. */
     a->risk_bucket = (alert_bucket_t)bucket;
     a->arm = (alert_arm_t)arm;
+    a->kind = (alert_kind_t)kind;
+    a->trigger = (alert_trigger_kind_t)trigger;
     a->segment_id = seg;
 
     avro_value_t arr, item, f;

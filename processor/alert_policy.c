@@ -50,7 +50,7 @@ typedef struct cand_s {
     int32_t seg;
     uint8_t factor[ALERT_TOP_FACTORS]; /* feature index */
     uint8_t n_factors;
-    uint8_t bucket, arm;
+    uint8_t bucket, arm, kind;
 } cand_t;
 
 typedef struct pool_s {
@@ -381,6 +381,16 @@ static void fill(const alert_policy_t *ap, const alert_input_t *in, size_t uid_l
     feat_human_values(in->state, in->event_time_ms, a->features);
     for (int i = 0; i < FEAT_DIM; i++)
         assert(isfinite(a->features[i])); /* feat_human_values guarantees it */
+    a->kind = alert_kind_of(a->features);
+    if (in->trigger.is_event) {
+        int64_t clock = feat_t_ref_ms(in->state);
+        a->trigger = ALERT_BY_EVENT;
+        a->created_at_ms =
+            clock != FEAT_NEVER && clock > in->event_time_ms ? clock : in->event_time_ms;
+    } else {
+        a->trigger = ALERT_BY_TICK;
+        a->created_at_ms = in->trigger.tick_ms;
+    }
 }
 
 static int64_t add_sat(int64_t a, int64_t b)
@@ -480,6 +490,7 @@ static int pool_add(pool_t *pl, const alert_input_t *in, size_t uid_len, const a
         memcpy(c->features, a->features, sizeof c->features);
         c->bucket = (uint8_t)a->risk_bucket;
         c->arm = (uint8_t)a->arm;
+        c->kind = (uint8_t)a->kind;
         e->cand = (uint32_t)pl->n_cands++;
     }
     pl->n_entries++;
@@ -510,6 +521,9 @@ static void cand_unpack(const alert_policy_t *ap, const pool_t *pl, const cand_t
     a->model_version = c->model_version;
     a->arm = (alert_arm_t)c->arm;
     memcpy(a->features, c->features, sizeof a->features);
+    a->kind = (alert_kind_t)c->kind;
+    a->trigger = ALERT_BY_TICK; /* candidates are tick snapshots only */
+    a->created_at_ms = pl->tick_ms;
 }
 
 static int rank_cmp(const void *pa, const void *pb)

@@ -75,8 +75,9 @@ static const cfg_key_t cfg_keys[] = {
            "Produce alerts to topic.alerts; false scores and logs them only (dry run)."),
     K_ENUM("alerts.framing", "confluent", "confluent|single-object|plain", alerts_framing,
            "Wire framing of produced alerts."),
-    K_INT("alerts.schema_id", "2", 0, 2147483647.0, alerts_schema_id,
-          "Schema id written in the Confluent framing of alerts."),
+    K_INT("alerts.schema_id", "3", 0, 2147483647.0, alerts_schema_id,
+          "Schema id written in the Confluent framing of alerts; 3 = alert.avsc version 2 "
+          "(kind, trigger, created_at), 2 was version 1."),
     K_STR("schemas.dir", "", 0, schemas_dir,
           "Directory of writer schemas (<id>.avsc); empty = built-in schemas only."),
 

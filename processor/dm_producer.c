@@ -146,7 +146,16 @@ void dm_produce_alert(dm_t *dm, const dm_alert_t *a)
     s->arm = a->arm;
     s->bucket = a->bucket;
     memcpy(s->id, a->id, id_len + 1);
-    if (produce(dm, dm->cfg->topic_alerts, a->key, a->key_len, a->value, a->len, NULL, s) != 0)
+    /* kind and trigger as headers too, so a consumer can route without decoding Avro. */
+    rd_kafka_headers_t *h = NULL;
+    if (a->kind || a->trigger) {
+        h = rd_kafka_headers_new(2);
+        if (a->kind)
+            rd_kafka_header_add(h, "kind", -1, a->kind, -1);
+        if (a->trigger)
+            rd_kafka_header_add(h, "trigger", -1, a->trigger, -1);
+    }
+    if (produce(dm, dm->cfg->topic_alerts, a->key, a->key_len, a->value, a->len, h, s) != 0)
         atomic_fetch_add(&dm->metrics.alerts_failed, 1);
 }
 

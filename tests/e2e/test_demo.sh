@@ -28,7 +28,7 @@ done <"$dir/pids"
 [ "$n" -ge 7 ] || fail "only $n pids recorded in $dir/pids (want script, redis, mock, run, tail, display, gen)"
 
 # At least a handful of alerts in the documented one-line form.
-re='^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] u[0-9]{6} p=[01]\.[0-9]{2} (low|medium|high) seg [-0-9]'
+re='^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] u[0-9]{6} p=[01]\.[0-9]{2} (low|medium|high) (at_risk|lapsed) (tick|event) seg [-0-9]'
 re+='.* -> .+ \[(treatment|holdout)\]'
 alerts=$(grep -cE "$re" "$out" || true)
 [ "$alerts" -ge 20 ] || fail "only $alerts alert lines"

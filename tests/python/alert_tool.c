@@ -138,6 +138,9 @@ static size_t edge_alerts(alert_t *out, size_t cap)
         a->arm = (alert_arm_t)(k % 2);
         for (int i = 0; i < FEAT_DIM; i++)
             a->features[i] = values[(i + k) % 7];
+        a->kind = (alert_kind_t)(k % 3); /* unknown too: the decoder's view of an old alert */
+        a->trigger = (alert_trigger_kind_t)((k + 1) % 3);
+        a->created_at_ms = k == 3 ? a->event_time_ms : a->event_time_ms + k * 1000;
     }
     return n;
 }

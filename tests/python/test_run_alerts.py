@@ -68,6 +68,29 @@ def kafka_dump(topic):
     return out
 
 
+def kafka_headers(topic):
+    """{(partition, offset): {header: value}} of every message of topic (ASCII headers)."""
+    raw = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", topic, "-o", "beginning", "-e", "-q",
+                          "-f", "%p %o %h\n"], capture_output=True, check=True, text=True,
+                         timeout=60).stdout
+    out = {}
+    for line in raw.splitlines():
+        p, o, *rest = line.split(" ", 2)
+        hdrs = rest[0] if rest else ""
+        out[(int(p), int(o))] = dict(kv.split("=", 1) for kv in hdrs.split(",") if kv)
+    return out
+
+
+def kind_of(features):
+    """The kind rule of schemas/alert.avsc (alert_kind_of), from the alert's own features."""
+    quiet, days = features["days_since_activity"], features["active_days_lifetime"]
+    if days < 1 or quiet <= 14:
+        return "at_risk"
+    if days >= 2 and quiet <= 1.5 * features["mean_gap_days"]:
+        return "at_risk"
+    return "lapsed"
+
+
 def end_offsets(topic, partitions):
     args = ["kcat", "-Q", "-b", BROKERS]
     for p in range(partitions):
@@ -270,6 +293,7 @@ def world(tmp_path_factory):
     w["run_s"] = time.monotonic() - t0
     w["term_s"] = r.term()
     w["msgs"] = decode_alerts(kafka_dump(w["alerts"]))
+    w["headers"] = kafka_headers(w["alerts"])
     w["dlq"] = kafka_dump(w["topic"] + ".dlq")
     w["setup_s"] = time.monotonic() - t_start
     print(f"\nsetup {w['setup_s']:.1f}s (run {w['run_s']:.1f}s, SIGTERM {w['term_s']:.2f}s), "
@@ -300,9 +324,13 @@ def test_alerts_decode_and_follow_the_policy(world):
         assert 1 <= len(a["top_factors"]) <= 3, where
         assert {f["feature"] for f in a["top_factors"]} <= w["features"], where
         assert set(a["features"]) == w["features"], where
+        assert a["kind"] == kind_of(a["features"]), where
+        assert w["headers"][(p, o)] == {"kind": a["kind"], "trigger": a["trigger"]}, where
+        assert ms(a["created_at"]) >= t, where
         acts = w["activity"].get(uid, [])
         if a["alert_id"] == alert_id(b"tick|" + uid.encode() + b"|" + str(t).encode()):
             n_tick += 1
+            assert a["trigger"] == "tick" and ms(a["created_at"]) == t, where
             assert t % DAY_MS == 0, f"{where}: tick {t} is not a midnight"
             before = [x for x in acts if x < t]
             assert before and before[-1] >= t - LOOKBACK_MS, \
@@ -317,6 +345,10 @@ def test_alerts_decode_and_follow_the_policy(world):
             ev = fastavro.schemaless_reader(io.BytesIO(match[0][2][5:]), EVENT_SCHEMA)
             assert ev["user_id"] == uid and ms(ev["event_time"]) == t, where
             assert ev["event_type"] in STRONG, where
+            assert a["trigger"] == "event", where
+            # created at the user's clock: their latest event up to this one in the log
+            mine = [ms(e["event_time"]) for e in w["events"] if e["user_id"] == uid]
+            assert t <= ms(a["created_at"]) <= max(mine), where
 
     # Precision and recall of alerted users against the planted churners, over the alerts
     # at or before the log's last event: after it the idle advance sweeps ticks of a silent

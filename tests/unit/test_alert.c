@@ -502,6 +502,80 @@ static void test_alert_fields(void **s)
     model_destroy(m);
 }
 
+/* ---- kind, trigger, created_at ------------------------------------------------------------ */
+
+static void test_kind_rule(void **s)
+{
+    (void)s;
+    static const struct {
+        double quiet, active_days, mean_gap;
+        alert_kind_t want;
+    } cases[] = {
+        {0, 0, 365, ALERT_AT_RISK},        /* never active (only a cancel): nothing to win back */
+        {365, 0, 365, ALERT_AT_RISK},      /* same, read long after */
+        {14, 1, 14, ALERT_AT_RISK},        /* one active day, within the recent window */
+        {14.001, 1, 14.001, ALERT_LAPSED}, /* one active day: no rhythm, lapsed after 14 d */
+        {200, 1, 200, ALERT_LAPSED},
+        {14, 5, 2, ALERT_AT_RISK},     /* recent beats a fast rhythm */
+        {15, 5, 10, ALERT_AT_RISK},    /* 15 <= 1.5 * 10 */
+        {15.001, 5, 10, ALERT_LAPSED}, /* just past 1.5 gaps */
+        {40, 3, 30, ALERT_AT_RISK},    /* a monthly buyer 40 days quiet is in rhythm */
+        {46, 3, 30, ALERT_LAPSED},
+        {20, 2, 365, ALERT_AT_RISK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double f[FEAT_DIM] = {0};
+        f[FEAT_DAYS_SINCE_ACTIVITY] = cases[i].quiet;
+        f[FEAT_ACTIVE_DAYS_LIFETIME] = cases[i].active_days;
+        f[FEAT_MEAN_GAP_DAYS] = cases[i].mean_gap;
+        if (alert_kind_of(f) != cases[i].want)
+            fail_msg("case %zu: kind %s, want %s", i, alert_kind_name(alert_kind_of(f)),
+                     alert_kind_name(cases[i].want));
+    }
+    assert_string_equal(alert_kind_name(ALERT_AT_RISK), "at_risk");
+    assert_string_equal(alert_kind_name(ALERT_LAPSED), "lapsed");
+    assert_string_equal(alert_kind_name(ALERT_KIND_UNKNOWN), "unknown");
+    assert_string_equal(alert_trigger_name(ALERT_BY_TICK), "tick");
+    assert_string_equal(alert_trigger_name(ALERT_BY_EVENT), "event");
+    assert_string_equal(alert_trigger_name(ALERT_TRIGGER_UNKNOWN), "unknown");
+}
+
+/* The policy fills kind, trigger and created_at: a tick alert is created at its tick; an
+ * event alert at the user's clock (a late event: the user's latest event, after it). */
+static void test_kind_trigger_created_at(void **s)
+{
+    (void)s;
+    model_t *m = mkmodel();
+    alert_policy_t *ap = mkpolicy(0.5, 0, 0, 10, "", 0);
+    feat_state_t st;
+    mkstate(&st); /* active every 2 days, last at T0 - 2 d */
+    alert_t a;
+    alert_input_t in = tick_input("u-1", T0, 0.9, 1, &st, m);
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    assert_int_equal(a.kind, ALERT_AT_RISK);
+    assert_int_equal(a.trigger, ALERT_BY_TICK);
+    assert_true(a.created_at_ms == T0);
+    in = tick_input("u-1", T0 + 30 * DAY, 0.9, 1, &st, m); /* 32 days quiet, gap 2 */
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    assert_int_equal(a.kind, ALERT_LAPSED);
+
+    /* an on-time event: created at the event; a late one: at the user's latest event */
+    mkstate(&st); /* no cooldown */
+    alert_input_t ev = tick_input("u-1", 0, 0.9, 1, &st, m);
+    ev.trigger = (alert_trigger_t){.is_event = 1, .partition = 0, .offset = 5};
+    ev.event_time_ms = feat_t_ref_ms(&st);
+    assert_int_equal(alert_policy_consider(ap, &ev, &a), 1);
+    assert_int_equal(a.trigger, ALERT_BY_EVENT);
+    assert_true(a.created_at_ms == feat_t_ref_ms(&st));
+    mkstate(&st);
+    ev.event_time_ms = feat_t_ref_ms(&st) - 3 * DAY;
+    assert_int_equal(alert_policy_consider(ap, &ev, &a), 1);
+    assert_true(a.event_time_ms == feat_t_ref_ms(&st) - 3 * DAY);
+    assert_true(a.created_at_ms == feat_t_ref_ms(&st));
+    alert_policy_destroy(ap);
+    model_destroy(m);
+}
+
 /* ---- top factors ------------------------------------------------------------------------ */
 
 static void test_top_factors(void **s)
@@ -759,6 +833,9 @@ static void mkalert(alert_t *a, const char *uid)
     a->arm = ALERT_HOLDOUT;
     for (size_t i = 0; i < NOFS; i++)
         a->features[i] = (double)i * 0.5;
+    a->kind = ALERT_LAPSED;
+    a->trigger = ALERT_BY_EVENT;
+    a->created_at_ms = T0 + 1234;
 }
 
 static void test_json_exact(void **s)
@@ -784,7 +861,8 @@ static void test_json_exact(void **s)
     for (int i = 0; i < FEAT_DIM; i++)
         w += snprintf(want + w, sizeof want - (size_t)w, "%s\"%s\":%.17g", i ? "," : "",
                       feat_info[i].name, i * 0.5);
-    snprintf(want + w, sizeof want - (size_t)w, "}}");
+    snprintf(want + w, sizeof want - (size_t)w,
+             "},\"kind\":\"lapsed\",\"trigger\":\"event\",\"created_at\":1700006401234}");
     assert_string_equal(buf, want);
     assert_null(strchr(buf, '\n'));
 
@@ -937,6 +1015,8 @@ int main(void)
         cmocka_unit_test(test_top_factors),
         cmocka_unit_test(test_top_percent),
         cmocka_unit_test(test_top_percent_interleaved),
+        cmocka_unit_test(test_kind_rule),
+        cmocka_unit_test(test_kind_trigger_created_at),
         cmocka_unit_test(test_json_exact),
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_avro_framings),

@@ -30,6 +30,9 @@ static void mkalert(alert_t *a, int variant)
     a->arm = variant ? ALERT_TREATMENT : ALERT_HOLDOUT;
     for (int i = 0; i < FEAT_DIM; i++)
         a->features[i] = variant ? -(double)i : (double)i * 0.5 + 1e-9;
+    a->kind = variant ? ALERT_LAPSED : ALERT_AT_RISK;
+    a->trigger = variant ? ALERT_BY_EVENT : ALERT_BY_TICK;
+    a->created_at_ms = variant ? -1 : 1714694400000LL + 86400000LL;
 }
 
 static void assert_alert_equal(const alert_t *a, const alert_t *b)
@@ -51,6 +54,9 @@ static void assert_alert_equal(const alert_t *a, const alert_t *b)
     assert_int_equal(a->arm, b->arm);
     for (int i = 0; i < FEAT_DIM; i++)
         assert_true(a->features[i] == b->features[i]);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->trigger, b->trigger);
+    assert_true(a->created_at_ms == b->created_at_ms);
 }
 
 static void test_round_trip(void **s)

@@ -83,7 +83,7 @@ static const struct {
     {"topic.alerts", "string", "churn-alerts"},
     {"alerts.enabled", "bool", "true"},
     {"alerts.framing", "enum", "confluent"},
-    {"alerts.schema_id", "integer", "2"},
+    {"alerts.schema_id", "integer", "3"},
     {"schemas.dir", "string", ""},
     {"redis.host", "string", "127.0.0.1"},
     {"redis.port", "integer", "6379"},
@@ -137,7 +137,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->topic_alerts, "churn-alerts");
     assert_int_equal(c->alerts_enabled, 1);
     assert_int_equal(c->alerts_framing, CFG_FRAMING_CONFLUENT);
-    assert_int_equal(c->alerts_schema_id, 2);
+    assert_int_equal(c->alerts_schema_id, 3);
     assert_string_equal(c->schemas_dir, "");
     assert_string_equal(c->redis_host, "127.0.0.1");
     assert_int_equal(c->redis_port, 6379);
