@@ -112,6 +112,10 @@ int alert_to_json(const alert_t *a, char *buf, size_t cap)
         jstr(&b, a->top_factors[i].feature ? a->top_factors[i].feature : "");
         jputs(&b, ",\"contribution\":");
         bad |= jnum(&b, a->top_factors[i].contribution);
+        jputs(&b, ",\"value\":");
+        bad |= jnum(&b, a->top_factors[i].value);
+        jputs(&b, ",\"direction\":");
+        jstr(&b, a->top_factors[i].direction ? a->top_factors[i].direction : "");
         jputs(&b, "}");
     }
     jputs(&b, "],\"model_version\":");
@@ -143,13 +147,14 @@ int alert_to_json(const alert_t *a, char *buf, size_t cap)
 
 /* Bound on one body: fixed-size strings at their capacity, every varint at 10 bytes, and
  * feature names measured in alert_encoder_new (at most ALERT_NAME_MAX bytes each). */
-#define ALERT_NAME_MAX 64
+#define ALERT_NAME_MAX      64
+#define ALERT_DIRECTION_MAX 16 /* "falling" is the longest word the policy writes */
 #define ALERT_BODY_MAX                                                                             \
     ((10 + ALERT_ID_LEN) + (10 + EV_USER_ID_MAX) + 10 + 8 + 10 + 10 +                              \
      (10 + sizeof(((alert_t *)0)->segment_label)) +                                                \
      (10 + sizeof(((alert_t *)0)->recommended_action)) +                                           \
-     (10 + ALERT_TOP_FACTORS * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 +                         \
-     (10 + FEAT_DIM * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 + 10)
+     (10 + ALERT_TOP_FACTORS * (10 + ALERT_NAME_MAX + 8 + 8 + 10 + ALERT_DIRECTION_MAX) + 10) +    \
+     10 + 10 + (10 + FEAT_DIM * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 + 10)
 
 struct alert_encoder_s {
     ev_wire_t wire;
@@ -228,6 +233,9 @@ int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_
             const char *name = a->top_factors[i].feature ? a->top_factors[i].feature : "";
             p = put_cstr(p, name, ALERT_NAME_MAX);
             p = cs_put_double(p, a->top_factors[i].contribution);
+            p = cs_put_double(p, a->top_factors[i].value);
+            const char *dir = a->top_factors[i].direction ? a->top_factors[i].direction : "";
+            p = put_cstr(p, dir, ALERT_DIRECTION_MAX);
         }
     }
     p = cs_put_long(p, 0);

@@ -53,11 +53,11 @@ alert_kind_t alert_kind_of(const double features[FEAT_DIM])
     return ALERT_LAPSED;
 }
 
-alert_bucket_t alert_bucket_of(double p, double threshold)
+alert_bucket_t alert_bucket_of(double p, double medium, double high)
 {
-    if (p >= threshold)
+    if (p >= high)
         return ALERT_HIGH;
-    return p >= 0.5 ? ALERT_MEDIUM : ALERT_LOW;
+    return p >= medium ? ALERT_MEDIUM : ALERT_LOW;
 }
 
 /* ---- SipHash-2-4, after the reference implementation (github.com/veorq/SipHash) ---- */

@@ -78,7 +78,11 @@ static void print_line(FILE *out, const alert_t *a)
     if (a->n_factors > 0) {
         fputs(" top:", out);
         for (int i = 0; i < a->n_factors; i++)
-            fprintf(out, "%s %s %+.2f", i ? "," : "", a->top_factors[i].feature,
+            fprintf(out, "%s %s %s=%.3g %+.2f", i ? "," : "",
+                    a->top_factors[i].direction && *a->top_factors[i].direction
+                        ? a->top_factors[i].direction
+                        : "?",
+                    a->top_factors[i].feature, a->top_factors[i].value,
                     a->top_factors[i].contribution);
     }
 }

@@ -96,7 +96,9 @@ def assert_alert_equal(got, want, where):
     assert len(got["top_factors"]) == len(want["top_factors"]), where
     for g, w in zip(got["top_factors"], want["top_factors"]):
         assert g["feature"] == w["feature"], where
+        assert g["direction"] == w["direction"], where
         assert same_double(g["contribution"], w["contribution"]), where
+        assert same_double(g["value"], w["value"]), where
     assert list(got["features"]) == list(want["features"]), where  # same names, same order
     for name, value in want["features"].items():
         assert same_double(got["features"][name], value), (where, name)
@@ -180,11 +182,17 @@ def test_alerts_cover_the_edges(tool, tmp_path):
     policy = [a for a in alerts if a["model_version"] == 1]
     assert len(policy) >= 8
     for a in policy:
-        assert a["churn_probability"] >= 0.6 and a["risk_bucket"] == "high"
-        assert len(a["top_factors"]) == 3
+        p = a["churn_probability"]
+        assert p >= 0.6  # alert.threshold of the tool's policy
+        assert a["risk_bucket"] == ("high" if p >= 0.85 else "medium")  # alert.buckets default
+        assert 1 <= len(a["top_factors"]) <= 3
         c = [f["contribution"] for f in a["top_factors"]]
         assert c == sorted(c, reverse=True)
         assert len(a["features"]) == 24
+        for f in a["top_factors"]:  # the user's own value, never a zero one
+            assert f["value"] == a["features"][f["feature"]] and f["value"] != 0
+            assert f["direction"] in ("high", "low", "rising", "falling")
+    assert {a["risk_bucket"] for a in policy} == {"medium", "high"}
 
 
 # ---- the id / arm definitions (tests/python/alert_ref.py) ---------------------------------
@@ -237,6 +245,7 @@ def test_old_reader_reads_new_alerts(tool, tmp_path):
         old_view = {k: v for k, v in want.items() if k in V1_FIELDS}
         got = fastavro.schemaless_reader(io.BytesIO(body), SCHEMA, V1)
         assert list(got) == V1_FIELDS, i
+        assert all(set(f) == {"feature", "contribution"} for f in got["top_factors"]), i
         assert_alert_equal_v1(got, old_view, f"fastavro v1 reader, message {i}")
         got = apache_read(body, SCHEMA_JSON, V1_JSON)
         assert set(got) == set(V1_FIELDS), i
@@ -259,6 +268,8 @@ def test_new_reader_reads_old_alerts(tool, tmp_path):
     alerts, _ = plain_bodies(tool, tmp_path)
     for i, a in enumerate(alerts):
         old = {k: v for k, v in a.items() if k in V1_FIELDS}
+        old["top_factors"] = [{"feature": f["feature"], "contribution": f["contribution"]}
+                              for f in a["top_factors"]]
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, V1, old)  # an alert as version 1 wrote it
         body = buf.getvalue()
@@ -269,6 +280,8 @@ def test_new_reader_reads_old_alerts(tool, tmp_path):
             assert_alert_equal_v1(got, old, where)
             assert got["kind"] == "unknown" and got["trigger"] == "unknown", where
             assert millis(got["created_at"]) == 0, where
+            for f in got["top_factors"]:
+                assert f["value"] == 0 and f["direction"] == "", where
 
 
 def test_future_enum_symbols_resolve_to_the_defaults():

@@ -317,12 +317,17 @@ def test_alerts_decode_and_follow_the_policy(world):
         uid, t = a["user_id"], ms(a["event_time"])
         assert 0.0 <= a["churn_probability"] <= 1.0, where
         assert a["churn_probability"] >= THRESHOLD, where
-        assert a["risk_bucket"] == "high", where  # p >= threshold (0.7 > 0.5)
+        # alert.buckets default 0.5,0.85: alerts at p >= 0.7 are medium or high
+        assert a["risk_bucket"] == ("high" if a["churn_probability"] >= 0.85 else "medium"), where
         assert a["arm"] == arm_of_user(uid), where
         assert a["segment_id"] >= -1 and a["segment_label"] and a["recommended_action"], where
         assert a["model_version"] > 0, where
         assert 1 <= len(a["top_factors"]) <= 3, where
         assert {f["feature"] for f in a["top_factors"]} <= w["features"], where
+        for f in a["top_factors"]:  # the user's own value, never a zero one, and its direction
+            assert f["value"] == a["features"][f["feature"]] and f["value"] != 0, where
+            assert f["direction"] in ("high", "low", "rising", "falling"), where
+        assert a["recommended_action"] != "no action (monitor)", where
         assert set(a["features"]) == w["features"], where
         assert a["kind"] == kind_of(a["features"]), where
         assert w["headers"][(p, o)] == {"kind": a["kind"], "trigger": a["trigger"]}, where

@@ -120,6 +120,8 @@ static const struct {
     {"alert.holdout_percent", "number", "10"},
     {"alert.holdout_salt", "string", "churnstream"},
     {"alert.actions", "string", ""},
+    {"alert.buckets", "string", "0.5,0.85"},
+    {"alert.medium", "bool", "false"},
     {"metrics.port", "integer", "9464"},
     {"metrics.bind", "string", "127.0.0.1"},
 };
