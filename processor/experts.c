@@ -371,7 +371,9 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         drop++;
     for (size_t i = 0; i < drop; i++)
         free(ex->frozen[i].coef);
-    memmove(ex->frozen, ex->frozen + drop, (ex->nfrozen - drop) * sizeof(*ex->frozen));
+    /* frozen may be NULL (nothing frozen yet): memmove(NULL, ...) is undefined even for 0 */
+    if (drop > 0)
+        memmove(ex->frozen, ex->frozen + drop, (ex->nfrozen - drop) * sizeof(*ex->frozen));
     ex->nfrozen -= drop;
     return (int)k;
 }
