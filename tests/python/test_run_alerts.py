@@ -421,9 +421,11 @@ def restarted(world):
     m2 = r2.wait_done(w, prefix)
     r2.term()
     after = decode_alerts(kafka_dump(topic))
+    headers = kafka_headers(topic)
     print(f"\nkilled after {len(before)} alerts (stored offsets {offsets_at_kill}), "
           f"{len(after)} on the topic after the restart")
-    return {"before": before, "after": after, "metrics": m2, "offsets_at_kill": offsets_at_kill}
+    return {"before": before, "after": after, "metrics": m2, "offsets_at_kill": offsets_at_kill,
+            "headers": headers}
 
 
 def test_restart_after_sigkill_resends_only_identical_alerts(restarted):
@@ -443,6 +445,11 @@ def test_restart_after_sigkill_resends_only_identical_alerts(restarted):
             assert val == first[a["alert_id"]], f"{a['alert_id']}: re-sent with other bytes"
         else:
             first[a["alert_id"]] = val
+    # Every message carries its kind and trigger headers, the outbox re-sends too (their
+    # headers come from decoding the stored alert).
+    for p, o, a, val in after:
+        assert restarted["headers"][(p, o)] == {"kind": a["kind"], "trigger": a["trigger"]}, \
+            f"{p}/{o} {a['alert_id']}: headers"
     # Within the restarted process too, an id never comes with two payloads.
     by_id = {}
     for p, o, a, val in after:
