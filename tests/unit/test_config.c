@@ -709,6 +709,20 @@ static void test_load_all_files_and_rules(void **state)
         fail_msg("k = 10 has segment 9: %s", err);
     cfg_destroy(c);
 
+    /* alert.buckets out of order: a configuration error at load, with its origin */
+    char *argv6[] = {"run", "--alert.buckets=0.9,0.4"};
+    c = cfg_new();
+    assert_int_equal(cfg_load_all(c, 2, argv6, envp, &rest_argc, rest, err, sizeof err), -1);
+    assert_string_equal(err, "--alert.buckets: alert.buckets: expected MEDIUM,HIGH with 0 <= "
+                             "MEDIUM <= HIGH <= 1 (e.g. 0.5,0.85), got \"0.9,0.4\"");
+    cfg_destroy(c);
+    char *argv7[] = {"run", "--alert.buckets= 0.6 ,0.9", "--alert.medium=true"};
+    c = cfg_new();
+    if (cfg_load_all(c, 3, argv7, envp, &rest_argc, rest, err, sizeof err) != 0)
+        fail_msg("valid alert.buckets refused: %s", err);
+    assert_int_equal(c->alert_medium, 1);
+    cfg_destroy(c);
+
     unlink(a);
     unlink(b);
     free(a);
