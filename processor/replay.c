@@ -204,6 +204,10 @@ static void on_alert(void *opaque, const alert_t *a)
     sum->alerts++;
     sum->alerts_by_bucket[a->risk_bucket]++;
     sum->alerts_by_arm[a->arm]++;
+    if (a->kind == ALERT_AT_RISK || a->kind == ALERT_LAPSED)
+        sum->alerts_by_kind[a->kind]++;
+    if (a->trigger == ALERT_BY_TICK || a->trigger == ALERT_BY_EVENT)
+        sum->alerts_by_trigger[a->trigger]++;
     int64_t tick = eng_tick_floor(a->event_time_ms, rp->cfg->tick_interval_ms);
     /* Alerts come in time order except around late events: search from the end, insert in
      * order when the tick is new. */
@@ -883,10 +887,13 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
                 (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
         fprintf(out,
                 "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
-                "\"treatment\":%zu,\"holdout\":%zu},",
+                "\"treatment\":%zu,\"holdout\":%zu,\"at_risk\":%zu,\"lapsed\":%zu,"
+                "\"tick\":%zu,\"event\":%zu},",
                 s->alerts, s->alerts_by_bucket[ALERT_LOW], s->alerts_by_bucket[ALERT_MEDIUM],
                 s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_arm[ALERT_TREATMENT],
-                s->alerts_by_arm[ALERT_HOLDOUT]);
+                s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
+                s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
+                s->alerts_by_trigger[ALERT_BY_EVENT]);
         fputs("\"model\":", out);
         print_metrics_json(out, &s->model);
         fputs(",\"recency_baseline\":", out);
@@ -937,10 +944,14 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
             "%.4g d a %.4g b %.4g\n",
             s->weights[0], s->weights[1], s->weights[2], s->bgnbd[0], s->bgnbd[1], s->bgnbd[2],
             s->bgnbd[3]);
-    fprintf(out, "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu)\n",
+    fprintf(out,
+            "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu; at_risk "
+            "%zu, lapsed %zu; tick %zu, event %zu)\n",
             s->alerts, s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_bucket[ALERT_MEDIUM],
             s->alerts_by_bucket[ALERT_LOW], s->alerts_by_arm[ALERT_TREATMENT],
-            s->alerts_by_arm[ALERT_HOLDOUT]);
+            s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
+            s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
+            s->alerts_by_trigger[ALERT_BY_EVENT]);
     fprintf(out, "model      version %llu, %llu examples learnt\n",
             (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
     fprintf(out, "segments  ");
