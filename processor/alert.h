@@ -270,8 +270,9 @@ typedef struct alert_decoder_s alert_decoder_t;
 alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size);
 /* Decodes one message, framing auto-detected: Confluent (any schema id is taken as
  * alert.avsc: there is no registry), single-object (the fingerprint must be alert.avsc's) or
- * plain. Fills *out (overwritten); its top_factors[].feature point into the decoder, valid
- * until the next call. Returns 0, or -1 with why set: a hostile length, count or symbol,
+ * plain. Fills *out (overwritten); its top_factors[].feature and .direction point into the
+ * decoder, valid until the next call. Only schemas/alert.avsc as built in (version 2): a
+ * version-1 alert (no kind, trigger, created_at, factor value or direction) is refused. Returns 0, or -1 with why set: a hostile length, count or symbol,
  * trailing bytes, a string longer than alert_t holds, more than ALERT_TOP_FACTORS factors
  * or a missing feature. Never reads past buf+len. */
 int alert_decode(alert_decoder_t *dec, const void *buf, size_t len, alert_t *out, char *why,
