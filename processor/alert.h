@@ -20,11 +20,69 @@
 
 typedef enum { ALERT_LOW = 0, ALERT_MEDIUM, ALERT_HIGH } alert_bucket_t;
 typedef enum { ALERT_TREATMENT = 0, ALERT_HOLDOUT } alert_arm_t;
+/* Kind of alert (Avro enum AlertKind). at_risk: the user is still within their own rhythm
+ * and the score says they are slipping (early warning: retention offers); lapsed: quiet
+ * past their own rhythm (win-back). unknown is never produced: it is what a reader with
+ * this schema sees in alerts written before the field existed. */
+typedef enum { ALERT_AT_RISK = 0, ALERT_LAPSED, ALERT_KIND_UNKNOWN } alert_kind_t;
+/* What made the alert (Avro enum AlertTrigger): a tick sweep or a strong-signal event;
+ * unknown as for the kind. */
+typedef enum { ALERT_BY_TICK = 0, ALERT_BY_EVENT, ALERT_TRIGGER_UNKNOWN } alert_trigger_kind_t;
+
+/* The kind rule (alert_kind_of): a user active in the last ALERT_RECENT_DAYS days, or with
+ * at least 2 active days and quiet for at most ALERT_RHYTHM_FACTOR times their mean gap
+ * between active days, is at_risk; a user quiet for longer is lapsed. A user with one
+ * active day has no rhythm yet: lapsed after ALERT_RECENT_DAYS days. A user with no
+ * activity at all (only non-activity events such as subscription_cancel) is at_risk: there
+ * is nothing to win back, the signal is an intent. */
+#define ALERT_RECENT_DAYS   14.0
+#define ALERT_RHYTHM_FACTOR 1.5
 
 typedef struct alert_factor_s {
-    const char *feature; /* feat_info[i].name (static) */
-    double contribution; /* w_i * z_i */
+    const char *feature;   /* feat_info[i].name (static) */
+    double contribution;   /* w_i * z_i */
+    double value;          /* the user's value of the feature, human units (feat_human_value) */
+    const char *direction; /* "high"/"low" ("rising"/"falling" for a trend): the sign of z_i,
+                              i.e. the value against the population's; static */
 } alert_factor_t;
+
+/* Segment archetypes: a short business name derived from a k-means centre (RFM-style), the
+ * second key of the default action table. The rules, on the centre's z-scores (T tenure_days,
+ * L active_days_lifetime, C coupons_90d, R days_since_activity, TR activity_trend_7d_30d,
+ * F active_days_90d, M revenue_90d), first match wins:
+ *   new                T <= -0.75 and L <= 0
+ *   discount seekers   C >= 0.75
+ *   slipping regulars  L >= 0.25 and (R >= 0.5 or TR <= -0.5)
+ *   champions          R <= 0 and F >= 0.5 and M >= 0.5
+ *   loyal              R <= 0.25 and F >= 0.25
+ *   one-time buyers    L <= -0.5 and R >= 0.5
+ *   hibernating        R >= 0.75
+ *   occasional         anything else */
+typedef enum {
+    ALERT_ARCH_NONE = 0, /* unsegmented (k-means not seeded) */
+    ALERT_ARCH_NEW,
+    ALERT_ARCH_DISCOUNT,
+    ALERT_ARCH_SLIPPING,
+    ALERT_ARCH_CHAMPIONS,
+    ALERT_ARCH_LOYAL,
+    ALERT_ARCH_ONE_TIME,
+    ALERT_ARCH_HIBERNATING,
+    ALERT_ARCH_OCCASIONAL,
+    ALERT_ARCH_COUNT
+} alert_archetype_t;
+
+/* Business name of an archetype ("champions", "slipping regulars", ...; "unsegmented").
+ * Static string. */
+const char *alert_archetype_name(alert_archetype_t a);
+/* Archetype of a centre (z[FEAT_DIM], model_segment_centre) by the rules above. */
+alert_archetype_t alert_archetype_of(const double z[FEAT_DIM]);
+
+/* Cut points of risk_bucket from alert.buckets, "MEDIUM,HIGH" (spaces allowed): low below
+ * MEDIUM, medium from MEDIUM, high from HIGH, 0 <= MEDIUM <= HIGH <= 1. NULL or "" gives the
+ * defaults 0.5, 0.85. Returns 0, or -1 with e.g. "expected MEDIUM,HIGH with 0 <= MEDIUM <=
+ * HIGH <= 1, got \"0.9,0.4\"" in errstr. */
+int alert_buckets_parse(const char *text, double *medium, double *high, char *errstr,
+                        size_t errstr_size);
 
 /* One alert, a plain value (no heap). */
 typedef struct alert_s {
@@ -41,6 +99,13 @@ typedef struct alert_s {
     int64_t model_version;
     alert_arm_t arm;
     double features[FEAT_DIM]; /* human units (feat_human_value) */
+    alert_kind_t kind;
+    alert_trigger_kind_t trigger;
+    /* Event-time instant the alert was created: the tick for a tick sweep; for an event,
+     * the user's event-time clock when it was processed (their latest event time, so a
+     * late event's alert is created after the event it reacts to). Not the Kafka
+     * timestamp, which is the produce time (wall clock: years later in a backfill). */
+    int64_t created_at_ms;
 } alert_t;
 
 /* What triggered a scoring: a tick sweep (user, tick), or a strong-signal event (its
@@ -58,11 +123,18 @@ typedef struct alert_trigger_s {
 /* Avro symbol of a bucket ("low", "medium", "high") and of an arm ("treatment", "holdout"). */
 const char *alert_bucket_name(alert_bucket_t b);
 const char *alert_arm_name(alert_arm_t a);
+/* Avro symbol of a kind ("at_risk", "lapsed", "unknown") and of a trigger ("tick", "event",
+ * "unknown"); out-of-range values give "unknown". Static strings. */
+const char *alert_kind_name(alert_kind_t k);
+const char *alert_trigger_name(alert_trigger_kind_t t);
 
-/* Risk bucket of a probability, with no cut point of its own: high when p >= threshold,
- * medium when 0.5 <= p < threshold, low when p < 0.5. A threshold <= 0.5 leaves medium
- * empty (every p >= threshold is high, everything below is low). */
-alert_bucket_t alert_bucket_of(double p, double threshold);
+/* Kind of an alert from the user's human feature values (feat_human_values) at the alert's
+ * event time, by the rule above ALERT_RECENT_DAYS. */
+alert_kind_t alert_kind_of(const double features[FEAT_DIM]);
+
+/* Risk bucket of a probability by the cut points of alert.buckets: high when p >= high,
+ * medium when medium <= p < high, low below medium. medium == high leaves medium empty. */
+alert_bucket_t alert_bucket_of(double p, double medium, double high);
 
 /* SipHash-2-4 (Aumasson & Bernstein) of len bytes under a 16-byte key: the one hash behind
  * alert ids, holdout arms and the top-percent tie break. */
@@ -104,10 +176,18 @@ alert_policy_t *alert_policy_new(const cfg_t *cfg, char *errstr, size_t errstr_s
 /* Frees the policy, its pending candidates and its output buffer; NULL is a no-op. */
 void alert_policy_destroy(alert_policy_t *ap);
 
-/* Recommended action for a segment (-1 = unsegmented) and bucket: the most specific entry
- * of the table (SEG:BUCKET, then SEG:*, then *:BUCKET, then *:*), else the built-in
- * default of the bucket. Static storage owned by the policy. */
-const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_bucket_t b);
+/* Recommended action for a segment (-1 = unsegmented), bucket, kind and the segment's
+ * archetype: the most specific entry of alert.actions (SEG:BUCKET, then SEG:*, then
+ * *:BUCKET, then *:*), else the built-in default (alert_default_action). Static storage
+ * owned by the policy. */
+const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_bucket_t b,
+                                alert_kind_t kind, alert_archetype_t arch);
+/* The built-in default action table (static strings): low -> monitor; lapsed -> a win-back
+ * campaign (a personal win-back offer for the high-value archetypes); at_risk by archetype:
+ * new -> onboarding nudge, discount seekers -> coupon, champions/loyal/slipping regulars ->
+ * personal outreach (high) or a loyalty reward (medium), one-time buyers -> second-purchase
+ * incentive, the rest -> re-engagement email. */
+const char *alert_default_action(alert_bucket_t b, alert_kind_t kind, alert_archetype_t arch);
 
 /* One scored snapshot or event rescoring. Everything is borrowed for the call only. */
 typedef struct alert_input_s {
@@ -124,7 +204,8 @@ typedef struct alert_input_s {
 } alert_input_t;
 
 /* Decides on one scoring. Gates, in order: model_examples_seen >= model.min_examples; not
- * in cooldown (in cooldown while event_time < cooldown_until); p >= alert.threshold. When
+ * in cooldown (in cooldown while event_time < cooldown_until); p >= alert.threshold (or,
+ * with alert.medium, p >= the medium cut of alert.buckets). When
  * all pass, fills *out, sets the state's cooldown_until to event_time + alert.cooldown and
  * returns 1. Otherwise returns 0 (*out untouched), or -1 on a bad input (NULL pointers,
  * user id length, p not in [0, 1], a model not of FEAT_DIM features) or out of memory.
@@ -189,8 +270,9 @@ typedef struct alert_decoder_s alert_decoder_t;
 alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size);
 /* Decodes one message, framing auto-detected: Confluent (any schema id is taken as
  * alert.avsc: there is no registry), single-object (the fingerprint must be alert.avsc's) or
- * plain. Fills *out (overwritten); its top_factors[].feature point into the decoder, valid
- * until the next call. Returns 0, or -1 with why set: a hostile length, count or symbol,
+ * plain. Fills *out (overwritten); its top_factors[].feature and .direction point into the
+ * decoder, valid until the next call. Only schemas/alert.avsc as built in (version 2): a
+ * version-1 alert (no kind, trigger, created_at, factor value or direction) is refused. Returns 0, or -1 with why set: a hostile length, count or symbol,
  * trailing bytes, a string longer than alert_t holds, more than ALERT_TOP_FACTORS factors
  * or a missing feature. Never reads past buf+len. */
 int alert_decode(alert_decoder_t *dec, const void *buf, size_t len, alert_t *out, char *why,

@@ -112,6 +112,10 @@ int alert_to_json(const alert_t *a, char *buf, size_t cap)
         jstr(&b, a->top_factors[i].feature ? a->top_factors[i].feature : "");
         jputs(&b, ",\"contribution\":");
         bad |= jnum(&b, a->top_factors[i].contribution);
+        jputs(&b, ",\"value\":");
+        bad |= jnum(&b, a->top_factors[i].value);
+        jputs(&b, ",\"direction\":");
+        jstr(&b, a->top_factors[i].direction ? a->top_factors[i].direction : "");
         jputs(&b, "}");
     }
     jputs(&b, "],\"model_version\":");
@@ -126,7 +130,13 @@ int alert_to_json(const alert_t *a, char *buf, size_t cap)
         jputs(&b, ":");
         bad |= jnum(&b, a->features[i]);
     }
-    jputs(&b, "}}");
+    jputs(&b, "},\"kind\":");
+    jstr(&b, alert_kind_name(a->kind));
+    jputs(&b, ",\"trigger\":");
+    jstr(&b, alert_trigger_name(a->trigger));
+    jputs(&b, ",\"created_at\":");
+    jlong(&b, a->created_at_ms);
+    jputs(&b, "}");
     if (bad || b.full)
         return -1;
     buf[b.len] = '\0';
@@ -137,13 +147,14 @@ int alert_to_json(const alert_t *a, char *buf, size_t cap)
 
 /* Bound on one body: fixed-size strings at their capacity, every varint at 10 bytes, and
  * feature names measured in alert_encoder_new (at most ALERT_NAME_MAX bytes each). */
-#define ALERT_NAME_MAX 64
+#define ALERT_NAME_MAX      64
+#define ALERT_DIRECTION_MAX 16 /* "falling" is the longest word the policy writes */
 #define ALERT_BODY_MAX                                                                             \
     ((10 + ALERT_ID_LEN) + (10 + EV_USER_ID_MAX) + 10 + 8 + 10 + 10 +                              \
      (10 + sizeof(((alert_t *)0)->segment_label)) +                                                \
      (10 + sizeof(((alert_t *)0)->recommended_action)) +                                           \
-     (10 + ALERT_TOP_FACTORS * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 +                         \
-     (10 + FEAT_DIM * (10 + ALERT_NAME_MAX + 8) + 10))
+     (10 + ALERT_TOP_FACTORS * (10 + ALERT_NAME_MAX + 8 + 8 + 10 + ALERT_DIRECTION_MAX) + 10) +    \
+     10 + 10 + (10 + FEAT_DIM * (10 + ALERT_NAME_MAX + 8) + 10) + 10 + 10 + 10)
 
 struct alert_encoder_s {
     ev_wire_t wire;
@@ -203,7 +214,9 @@ static uint8_t *put_cstr(uint8_t *p, const char *s, size_t cap)
 int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_t *len)
 {
     if (a->n_factors < 0 || a->n_factors > ALERT_TOP_FACTORS || a->risk_bucket < ALERT_LOW ||
-        a->risk_bucket > ALERT_HIGH || (a->arm != ALERT_TREATMENT && a->arm != ALERT_HOLDOUT))
+        a->risk_bucket > ALERT_HIGH || (a->arm != ALERT_TREATMENT && a->arm != ALERT_HOLDOUT) ||
+        a->kind < ALERT_AT_RISK || a->kind > ALERT_KIND_UNKNOWN || a->trigger < ALERT_BY_TICK ||
+        a->trigger > ALERT_TRIGGER_UNKNOWN)
         return -1;
     uint8_t *p = enc->buf + enc->header_len;
     p = put_cstr(p, a->alert_id, ALERT_ID_LEN);
@@ -220,6 +233,9 @@ int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_
             const char *name = a->top_factors[i].feature ? a->top_factors[i].feature : "";
             p = put_cstr(p, name, ALERT_NAME_MAX);
             p = cs_put_double(p, a->top_factors[i].contribution);
+            p = cs_put_double(p, a->top_factors[i].value);
+            const char *dir = a->top_factors[i].direction ? a->top_factors[i].direction : "";
+            p = put_cstr(p, dir, ALERT_DIRECTION_MAX);
         }
     }
     p = cs_put_long(p, 0);
@@ -231,6 +247,9 @@ int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_
         p = cs_put_double(p, a->features[i]);
     }
     p = cs_put_long(p, 0);
+    p = cs_put_long(p, (int64_t)a->kind);    /* symbol order = alert_kind_t order */
+    p = cs_put_long(p, (int64_t)a->trigger); /* symbol order = alert_trigger_kind_t order */
+    p = cs_put_long(p, a->created_at_ms);
     *buf = enc->buf;
     *len = (size_t)(p - enc->buf);
     return 0;

@@ -26,6 +26,7 @@ struct alert_decoder_s {
     uint64_t fingerprint;
     /* top_factors[i].feature of the last decoded alert points here */
     char names[ALERT_TOP_FACTORS][ALERT_DECODE_NAME_MAX + 1];
+    char dirs[ALERT_TOP_FACTORS][17]; /* and .direction here (the encoder writes <= 16) */
 };
 
 alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size)
@@ -150,8 +151,10 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
                 why_size))
         return -1;
     int32_t seg = 0;
-    int bucket = 0, arm = 0;
+    int bucket = 0, arm = 0, kind = 0, trigger = 0;
     if (get_long(rec, "event_time", &a->event_time_ms) ||
+        get_long(rec, "created_at", &a->created_at_ms) || get_enum(rec, "kind", &kind) ||
+        get_enum(rec, "trigger", &trigger) ||
         get_double(rec, "churn_probability", &a->churn_probability) ||
         get_enum(rec, "risk_bucket", &bucket) || get_int(rec, "segment_id", &seg) ||
         get_long(rec, "model_version", &a->model_version) || get_enum(rec, "arm", &arm)) {
@@ -162,6 +165,8 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
      * symbol order = enum order that the encoder relies on too. */
     a->risk_bucket = (alert_bucket_t)bucket;
     a->arm = (alert_arm_t)arm;
+    a->kind = (alert_kind_t)kind;
+    a->trigger = (alert_trigger_kind_t)trigger;
     a->segment_id = seg;
 
     avro_value_t arr, item, f;
@@ -178,12 +183,15 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
     for (size_t i = 0; i < n; i++) {
         if (avro_value_get_by_index(&arr, i, &item, NULL) != 0 ||
             get_str(&item, "feature", d->names[i], sizeof d->names[i], why, why_size) ||
-            get_double(&item, "contribution", &a->top_factors[i].contribution)) {
+            get_double(&item, "contribution", &a->top_factors[i].contribution) ||
+            get_double(&item, "value", &a->top_factors[i].value) ||
+            get_str(&item, "direction", d->dirs[i], sizeof d->dirs[i], why, why_size)) {
             if (!why[0])
                 snprintf(why, why_size, "top_factors[%zu]: %s", i, avro_strerror());
             return -1;
         }
         a->top_factors[i].feature = d->names[i];
+        a->top_factors[i].direction = d->dirs[i];
     }
     a->n_factors = (int)n;
 

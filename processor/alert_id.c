@@ -31,11 +31,33 @@ const char *alert_arm_name(alert_arm_t a)
     return a == ALERT_HOLDOUT ? "holdout" : "treatment";
 }
 
-alert_bucket_t alert_bucket_of(double p, double threshold)
+const char *alert_kind_name(alert_kind_t k)
 {
-    if (p >= threshold)
+    return k == ALERT_AT_RISK ? "at_risk" : k == ALERT_LAPSED ? "lapsed" : "unknown";
+}
+
+const char *alert_trigger_name(alert_trigger_kind_t t)
+{
+    return t == ALERT_BY_TICK ? "tick" : t == ALERT_BY_EVENT ? "event" : "unknown";
+}
+
+alert_kind_t alert_kind_of(const double features[FEAT_DIM])
+{
+    double quiet = features[FEAT_DAYS_SINCE_ACTIVITY];
+    double active_days = features[FEAT_ACTIVE_DAYS_LIFETIME];
+    if (active_days < 1.0 || quiet <= ALERT_RECENT_DAYS)
+        return ALERT_AT_RISK;
+    /* With one active day mean_gap_days is the open gap (= quiet): no rhythm to compare. */
+    if (active_days >= 2.0 && quiet <= ALERT_RHYTHM_FACTOR * features[FEAT_MEAN_GAP_DAYS])
+        return ALERT_AT_RISK;
+    return ALERT_LAPSED;
+}
+
+alert_bucket_t alert_bucket_of(double p, double medium, double high)
+{
+    if (p >= high)
         return ALERT_HIGH;
-    return p >= 0.5 ? ALERT_MEDIUM : ALERT_LOW;
+    return p >= medium ? ALERT_MEDIUM : ALERT_LOW;
 }
 
 /* ---- SipHash-2-4, after the reference implementation (github.com/veorq/SipHash) ---- */

@@ -1,6 +1,7 @@
-/* The alert policy (DESIGN.md section 6): the segment x bucket action table, the gates
- * (min examples, cooldown, threshold), the building of an alert from a scored snapshot,
- * and the top-percent selection of a tick's snapshots at tick_done. */
+/* The alert policy (DESIGN.md section 6): the segment x bucket action table over the
+ * built-in defaults, the gates (min examples, cooldown, threshold or medium bucket), the
+ * building of an alert from a scored snapshot (segment names cached per segment version,
+ * informative top factors), and the top-percent selection of a tick's snapshots. */
 #include "alert.h"
 
 #include <assert.h>
@@ -8,9 +9,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "kmeans.h"
-#include "logreg.h"
 
 #define ACTION_MAX     (sizeof(((alert_t *)0)->recommended_action) - 1)
 #define ACTION_SEG_MAX 4095 /* km_new allows k <= 4096 */
@@ -25,11 +23,14 @@ typedef struct action_rule_s {
     char text[ACTION_MAX + 1];
 } action_rule_t;
 
-static const char *const DEFAULT_ACTION[3] = {
-    [ALERT_LOW] = "no action (monitor)",
-    [ALERT_MEDIUM] = "re-engagement email with a recommendation",
-    [ALERT_HIGH] = "personal outreach with a retention offer",
-};
+/* A segment's name and archetype, computed once per segment version: the centres move with
+ * every batch, and a label recomputed at each alert changed within a run for the same
+ * segment (issue 14). */
+typedef struct seg_info_s {
+    int valid;
+    alert_archetype_t arch;
+    char label[sizeof(((alert_t *)0)->segment_label)];
+} seg_info_t;
 
 /* One scored snapshot of a tick in the ranking. 24 bytes, whatever the snapshot became. */
 typedef struct rank_entry_s {
@@ -48,9 +49,10 @@ typedef struct cand_s {
     double features[FEAT_DIM];
     uint32_t uid_off, label_off; /* into the arena, NUL-terminated */
     int32_t seg;
-    uint8_t factor[ALERT_TOP_FACTORS]; /* feature index */
-    uint8_t n_factors;
-    uint8_t bucket, arm;
+    uint8_t factor[ALERT_TOP_FACTORS];     /* feature index */
+    uint8_t factor_low[ALERT_TOP_FACTORS]; /* direction: 1 = below the population */
+    uint8_t n_factors, arch;
+    uint8_t bucket, arm, kind;
 } cand_t;
 
 typedef struct pool_s {
@@ -66,6 +68,8 @@ typedef struct pool_s {
 
 struct alert_policy_s {
     double threshold;
+    double cut_medium, cut_high; /* alert.buckets */
+    int alert_medium;            /* alert.medium */
     double top_percent;
     int64_t cooldown_ms;
     double holdout_percent;
@@ -74,6 +78,11 @@ struct alert_policy_s {
     action_rule_t *rules;
     int n_rules;
     const char *names[FEAT_DIM]; /* feat_info names, for km_label */
+
+    /* Segment names of segment version seg_version; seg_n = model.k entries (lazily). */
+    uint64_t seg_version;
+    seg_info_t *segs;
+    int seg_n;
 
     pool_t *pools; /* pending ticks in top-percent mode */
     int n_pools;
@@ -97,15 +106,33 @@ void alert_print_actions_help(FILE *out)
             "    ACTION   free text up to %zu bytes, no comma and no control character;\n"
             "             spaces around it are trimmed\n"
             "  The most specific entry wins: SEGMENT:BUCKET, then SEGMENT:*, then *:BUCKET,\n"
-            "  then *:*; with none, the built-in default of the bucket:\n"
-            "    high   -> %s\n"
-            "    medium -> %s\n"
-            "    low    -> %s\n"
-            "  Buckets: high when p >= alert.threshold, medium when 0.5 <= p < threshold, low\n"
-            "  below 0.5. Each SEGMENT:BUCKET may appear once.\n"
-            "  Example: alert.actions = 3:high=win-back coupon,3:*=loyalty points,*:low=none\n",
-            ACTION_SEG_MAX, ACTION_MAX, DEFAULT_ACTION[ALERT_HIGH], DEFAULT_ACTION[ALERT_MEDIUM],
-            DEFAULT_ACTION[ALERT_LOW]);
+            "  then *:*. Each SEGMENT:BUCKET may appear once.\n"
+            "  Example: alert.actions = 3:high=win-back coupon,3:*=loyalty points,*:low=none\n"
+            "\n"
+            "With no entry for the alert, the built-in default by bucket, kind and the\n"
+            "segment's archetype (the name before the segment label's parenthesis):\n"
+            "    low bucket                                  -> %s\n"
+            "    lapsed, champions/loyal/slipping regulars   -> %s\n"
+            "    lapsed, any other archetype                 -> %s\n"
+            "    at_risk, new                                -> %s\n"
+            "    at_risk, discount seekers                   -> %s\n"
+            "    at_risk, champions/loyal/slipping, high     -> %s\n"
+            "    at_risk, champions/loyal/slipping, medium   -> %s\n"
+            "    at_risk, one-time buyers                    -> %s\n"
+            "    at_risk, hibernating/occasional/unsegmented -> %s\n"
+            "Buckets (alert.buckets = MEDIUM,HIGH): high when p >= HIGH, medium when\n"
+            "MEDIUM <= p < HIGH, low below MEDIUM. Alerts fire at p >= alert.threshold, and\n"
+            "with alert.medium = true also in the medium bucket.\n",
+            ACTION_SEG_MAX, ACTION_MAX,
+            alert_default_action(ALERT_LOW, ALERT_AT_RISK, ALERT_ARCH_NONE),
+            alert_default_action(ALERT_HIGH, ALERT_LAPSED, ALERT_ARCH_LOYAL),
+            alert_default_action(ALERT_HIGH, ALERT_LAPSED, ALERT_ARCH_OCCASIONAL),
+            alert_default_action(ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_NEW),
+            alert_default_action(ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_DISCOUNT),
+            alert_default_action(ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_LOYAL),
+            alert_default_action(ALERT_MEDIUM, ALERT_AT_RISK, ALERT_ARCH_LOYAL),
+            alert_default_action(ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_ONE_TIME),
+            alert_default_action(ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_OCCASIONAL));
 }
 
 static void trim(const char **b, const char **e)
@@ -250,9 +277,10 @@ static int parse_actions(alert_policy_t *ap, const char *text, int k, char *errs
     return 0;
 }
 
-const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_bucket_t b)
+const char *alert_policy_action(const alert_policy_t *ap, int segment_id, alert_bucket_t b,
+                                alert_kind_t kind, alert_archetype_t arch)
 {
-    const char *best = DEFAULT_ACTION[b <= ALERT_HIGH ? b : ALERT_HIGH];
+    const char *best = alert_default_action(b, kind, arch);
     int best_rank = -1;
     for (int i = 0; i < ap->n_rules; i++) {
         const action_rule_t *r = &ap->rules[i];
@@ -292,6 +320,15 @@ alert_policy_t *alert_policy_new(const cfg_t *cfg, char *errstr, size_t errstr_s
     ap->cooldown_ms = cfg->alert_cooldown_ms;
     ap->holdout_percent = cfg->alert_holdout_percent;
     ap->min_examples = cfg->model_min_examples > 0 ? (uint64_t)cfg->model_min_examples : 0;
+    ap->alert_medium = cfg->alert_medium;
+    if (alert_buckets_parse(cfg->alert_buckets, &ap->cut_medium, &ap->cut_high, errstr,
+                            errstr_size) != 0) {
+        char err[256];
+        snprintf(err, sizeof err, "alert.buckets: %s", errstr);
+        snprintf(errstr, errstr_size, "%s", err);
+        alert_policy_destroy(ap);
+        return NULL;
+    }
     const char *salt = cfg->alert_holdout_salt ? cfg->alert_holdout_salt : "";
     if (strlen(salt) > SALT_MAX_BYTES) {
         snprintf(errstr, errstr_size, "alert.holdout_salt: at most %d bytes", SALT_MAX_BYTES);
@@ -318,6 +355,7 @@ void alert_policy_destroy(alert_policy_t *ap)
         free(ap->pools[i].arena);
     }
     free(ap->pools);
+    free(ap->segs);
     free(ap->rules);
     free(ap->out);
     free(ap);
@@ -325,15 +363,48 @@ void alert_policy_destroy(alert_policy_t *ap)
 
 /* ---- building an alert ---- */
 
-/* Top factors: the ALERT_TOP_FACTORS largest w_i * z_i, largest first (ties: lower index).
- * Positive ones push toward churn; with fewer positives than slots the largest non-positive
- * ones fill the rest, so an alert always explains itself with the same number of factors. */
-static int top_factors(const model_t *m, const float *z, alert_factor_t *out, uint8_t *idx_out)
+/* 1 when feature i says something about this user: its value does not round to 0 (a user
+ * whose only event was a cancel has tenure 0 and no active days: those explain nothing),
+ * and it is not a "never" placeholder (days since a purchase that never happened). */
+static int informative(int i, const double *hv, const feat_state_t *st)
+{
+    if (fabs(hv[i]) < 0.005)
+        return 0;
+    int never_active = feat_first_activity_ms(st) == FEAT_NEVER;
+    switch (i) {
+    case FEAT_DAYS_SINCE_ACTIVITY:
+    case FEAT_MEAN_GAP_DAYS:
+    case FEAT_RECENCY_GAP_RATIO:
+    case FEAT_TENURE_DAYS:
+    case FEAT_ACTIVE_DAYS_PER_30D:
+        return !never_active;
+    case FEAT_DAYS_SINCE_PURCHASE:
+        return feat_last_purchase_ms(st) != FEAT_NEVER;
+    default:
+        return 1;
+    }
+}
+
+static const char *direction_word(int i, int low)
+{
+    int trend = strstr(feat_info[i].name, "trend") != NULL;
+    return low ? (trend ? "falling" : "low") : (trend ? "rising" : "high");
+}
+
+/* Top factors: the ALERT_TOP_FACTORS largest w_i * z_i among the informative features,
+ * largest first (ties: lower index), each with the user's value (hv, human units) and the
+ * direction of z_i. Positive ones push toward churn; with fewer positives than slots the
+ * largest non-positive ones fill the rest; a user with fewer informative features gets fewer
+ * factors (possibly none). */
+static int top_factors(const model_t *m, const float *z, const double *hv, const feat_state_t *st,
+                       alert_factor_t *out, uint8_t *idx_out, uint8_t *low_out)
 {
     float c[FEAT_DIM];
     model_explain(m, z, c);
     int idx[ALERT_TOP_FACTORS], n = 0;
     for (int i = 0; i < FEAT_DIM; i++) {
+        if (!informative(i, hv, st))
+            continue;
         double v = isfinite(c[i]) ? c[i] : -INFINITY;
         int pos = n;
         while (pos > 0) {
@@ -352,35 +423,93 @@ static int top_factors(const model_t *m, const float *z, alert_factor_t *out, ui
             n++;
     }
     for (int j = 0; j < n; j++) {
+        int low = z[idx[j]] < 0;
         out[j].feature = feat_info[idx[j]].name;
         out[j].contribution = isfinite(c[idx[j]]) ? (double)c[idx[j]] : 0.0;
+        out[j].value = hv[idx[j]];
+        out[j].direction = direction_word(idx[j], low);
         if (idx_out)
             idx_out[j] = (uint8_t)idx[j];
+        if (low_out)
+            low_out[j] = (uint8_t)low;
     }
     return n;
 }
 
-static void fill(const alert_policy_t *ap, const alert_input_t *in, size_t uid_len, alert_t *a,
-                 uint8_t *factor_idx)
+/* The segment's name and archetype for this segment version (computed once per version),
+ * or NULL for an unsegmented user. When the cache cannot be allocated the answer is computed
+ * into *scratch instead. */
+static const seg_info_t *segment_info(alert_policy_t *ap, const model_t *m, int seg,
+                                      seg_info_t *scratch)
+{
+    int k = model_k(m);
+    if (seg < 0 || seg >= k)
+        return NULL;
+    uint64_t version = model_segment_version(m);
+    if (ap->seg_n != k || ap->seg_version != version) {
+        seg_info_t *segs = ap->seg_n == k ? ap->segs : calloc((size_t)k, sizeof *segs);
+        if (segs) {
+            if (segs != ap->segs) {
+                free(ap->segs);
+                ap->segs = segs;
+                ap->seg_n = k;
+            }
+            for (int i = 0; i < k; i++)
+                segs[i].valid = 0;
+            ap->seg_version = version;
+        }
+    }
+    seg_info_t *si = ap->seg_n == k && ap->seg_version == version ? &ap->segs[seg] : scratch;
+    if (si == scratch)
+        si->valid = 0;
+    if (si->valid)
+        return si;
+    double centre[FEAT_DIM];
+    char expl[sizeof si->label];
+    if (model_segment_centre(m, seg, centre) != 0 ||
+        model_segment_label(m, seg, ap->names, expl, sizeof expl) != 0)
+        return NULL;
+    si->arch = alert_archetype_of(centre);
+    snprintf(si->label, sizeof si->label, "%s (%.120s)", alert_archetype_name(si->arch), expl);
+    si->valid = 1;
+    return si;
+}
+
+static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, alert_t *a,
+                 uint8_t *factor_idx, uint8_t *factor_low, alert_archetype_t *arch_out)
 {
     memcpy(a->user_id, in->user_id, uid_len);
     a->user_id[uid_len] = '\0';
     alert_make_id(&in->trigger, in->user_id, uid_len, a->alert_id);
     a->event_time_ms = in->event_time_ms;
     a->churn_probability = in->p;
-    a->risk_bucket = alert_bucket_of(in->p, ap->threshold);
+    a->risk_bucket = alert_bucket_of(in->p, ap->cut_medium, ap->cut_high);
     a->segment_id = in->seg;
-    if (model_segment_label(in->model, in->seg, ap->names, a->segment_label,
-                            sizeof a->segment_label) != 0)
-        snprintf(a->segment_label, sizeof a->segment_label, "%s", UNSEGMENTED);
-    snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
-             alert_policy_action(ap, in->seg, a->risk_bucket));
-    a->n_factors = top_factors(in->model, in->z, a->top_factors, factor_idx);
-    a->model_version = (int64_t)model_version(in->model);
-    a->arm = alert_arm_of(ap->salt, in->user_id, uid_len, ap->holdout_percent);
+    seg_info_t scratch;
+    const seg_info_t *si = segment_info(ap, in->model, in->seg, &scratch);
+    alert_archetype_t arch = si ? si->arch : ALERT_ARCH_NONE;
+    snprintf(a->segment_label, sizeof a->segment_label, "%s", si ? si->label : UNSEGMENTED);
     feat_human_values(in->state, in->event_time_ms, a->features);
     for (int i = 0; i < FEAT_DIM; i++)
         assert(isfinite(a->features[i])); /* feat_human_values guarantees it */
+    a->kind = alert_kind_of(a->features);
+    snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
+             alert_policy_action(ap, in->seg, a->risk_bucket, a->kind, arch));
+    a->n_factors = top_factors(in->model, in->z, a->features, in->state, a->top_factors, factor_idx,
+                               factor_low);
+    a->model_version = (int64_t)model_version(in->model);
+    a->arm = alert_arm_of(ap->salt, in->user_id, uid_len, ap->holdout_percent);
+    if (in->trigger.is_event) {
+        int64_t clock = feat_t_ref_ms(in->state);
+        a->trigger = ALERT_BY_EVENT;
+        a->created_at_ms =
+            clock != FEAT_NEVER && clock > in->event_time_ms ? clock : in->event_time_ms;
+    } else {
+        a->trigger = ALERT_BY_TICK;
+        a->created_at_ms = in->trigger.tick_ms;
+    }
+    if (arch_out)
+        *arch_out = arch;
 }
 
 static int64_t add_sat(int64_t a, int64_t b)
@@ -451,7 +580,7 @@ static uint64_t uid_hash(const char *uid, size_t len)
 
 /* Adds the snapshot to the tick's ranking; a candidate (a = the alert it would be) is kept. */
 static int pool_add(pool_t *pl, const alert_input_t *in, size_t uid_len, const alert_t *a,
-                    const uint8_t *factor_idx)
+                    const uint8_t *factor_idx, const uint8_t *factor_low, alert_archetype_t arch)
 {
     if (pl->n_entries >= UINT32_MAX - 1 ||
         grow((void **)&pl->entries, &pl->cap_entries, pl->n_entries + 1, sizeof(rank_entry_t)))
@@ -475,11 +604,14 @@ static int pool_add(pool_t *pl, const alert_input_t *in, size_t uid_len, const a
         c->n_factors = (uint8_t)a->n_factors;
         for (int j = 0; j < a->n_factors; j++) {
             c->factor[j] = factor_idx[j];
+            c->factor_low[j] = factor_low[j];
             c->contribution[j] = a->top_factors[j].contribution;
         }
         memcpy(c->features, a->features, sizeof c->features);
         c->bucket = (uint8_t)a->risk_bucket;
         c->arm = (uint8_t)a->arm;
+        c->kind = (uint8_t)a->kind;
+        c->arch = (uint8_t)arch;
         e->cand = (uint32_t)pl->n_cands++;
     }
     pl->n_entries++;
@@ -501,15 +633,21 @@ static void cand_unpack(const alert_policy_t *ap, const pool_t *pl, const cand_t
     a->segment_id = c->seg;
     snprintf(a->segment_label, sizeof a->segment_label, "%s", pl->arena + c->label_off);
     snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
-             alert_policy_action(ap, c->seg, a->risk_bucket));
+             alert_policy_action(ap, c->seg, a->risk_bucket, (alert_kind_t)c->kind,
+                                 (alert_archetype_t)c->arch));
     a->n_factors = c->n_factors;
     for (int j = 0; j < c->n_factors; j++) {
         a->top_factors[j].feature = feat_info[c->factor[j]].name;
         a->top_factors[j].contribution = c->contribution[j];
+        a->top_factors[j].value = c->features[c->factor[j]];
+        a->top_factors[j].direction = direction_word(c->factor[j], c->factor_low[j]);
     }
     a->model_version = c->model_version;
     a->arm = (alert_arm_t)c->arm;
     memcpy(a->features, c->features, sizeof a->features);
+    a->kind = (alert_kind_t)c->kind;
+    a->trigger = ALERT_BY_TICK; /* candidates are tick snapshots only */
+    a->created_at_ms = pl->tick_ms;
 }
 
 static int rank_cmp(const void *pa, const void *pb)
@@ -540,23 +678,25 @@ int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *
 
     int gated = model_examples_seen(in->model) < ap->min_examples ||
                 in->event_time_ms < feat_cooldown_until_ms(in->state);
-    if (!gated && in->p >= ap->threshold) {
-        if (pl && pool_add(pl, in, uid_len, NULL, NULL) != 0)
+    int over = in->p >= ap->threshold || (ap->alert_medium && in->p >= ap->cut_medium);
+    if (!gated && over) {
+        if (pl && pool_add(pl, in, uid_len, NULL, NULL, NULL, ALERT_ARCH_NONE) != 0)
             return -1;
         memset(out, 0, sizeof *out);
-        fill(ap, in, uid_len, out, NULL);
+        fill(ap, in, uid_len, out, NULL, NULL, NULL);
         feat_set_cooldown_until_ms(in->state, add_sat(in->event_time_ms, ap->cooldown_ms));
         return 1;
     }
     if (!pl)
         return 0;
     if (gated)
-        return pool_add(pl, in, uid_len, NULL, NULL);
+        return pool_add(pl, in, uid_len, NULL, NULL, NULL, ALERT_ARCH_NONE);
     alert_t a;
-    uint8_t factor_idx[ALERT_TOP_FACTORS];
+    uint8_t factor_idx[ALERT_TOP_FACTORS], factor_low[ALERT_TOP_FACTORS];
+    alert_archetype_t arch;
     memset(&a, 0, sizeof a);
-    fill(ap, in, uid_len, &a, factor_idx);
-    return pool_add(pl, in, uid_len, &a, factor_idx);
+    fill(ap, in, uid_len, &a, factor_idx, factor_low, &arch);
+    return pool_add(pl, in, uid_len, &a, factor_idx, factor_low, arch);
 }
 
 static int select_pool(alert_policy_t *ap, pool_t *pl, const alert_state_access_t *acc)

@@ -38,6 +38,8 @@ typedef struct chn_alert_s {
     uint8_t *value;
     size_t len;
     int arm, bucket;
+    alert_kind_t kind;
+    alert_trigger_kind_t trigger;
 } chn_alert_t;
 
 struct chn_s {
@@ -124,6 +126,8 @@ static void on_alert(void *opaque, const alert_t *a)
     snprintf(x->user_id, sizeof(x->user_id), "%s", a->user_id);
     x->arm = (int)a->arm;
     x->bucket = (int)a->risk_bucket;
+    x->kind = a->kind;
+    x->trigger = a->trigger;
     ch->nalerts++;
 }
 
@@ -697,7 +701,9 @@ done:
                                         .value = a->value,
                                         .len = a->len,
                                         .arm = a->arm,
-                                        .bucket = a->bucket};
+                                        .bucket = a->bucket,
+                                        .kind = alert_kind_name(a->kind),
+                                        .trigger = alert_trigger_name(a->trigger)};
     }
     res->alerts = ch->dm_alerts;
     res->n_alerts = na;
@@ -750,14 +756,30 @@ static int pending_alerts(void *opaque, const dm_alert_t **alerts, size_t *n, ch
         ch->dm_alerts = d;
         ch->cap_dm = k;
     }
-    for (size_t i = 0; i < k; i++)
+    /* The outbox keeps the encoded alert only: its kind and trigger headers come from
+     * decoding it (an alert the decoder refuses is re-sent without them). */
+    alert_decoder_t *dec = k ? alert_decoder_new(err, errsz) : NULL;
+    if (k && !dec)
+        return -1;
+    for (size_t i = 0; i < k; i++) {
+        alert_t a;
+        char why[160];
+        int known =
+            alert_decode(dec, ch->outbox.values[i], ch->outbox.lens[i], &a, why, sizeof why) == 0;
+        if (!known)
+            log_warn("alerts", "outbox alert %s: %s (re-sent without kind/trigger headers)",
+                     ch->outbox.ids[i], why);
         ch->dm_alerts[i] = (dm_alert_t){.id = ch->outbox.ids[i],
                                         .key = ch->outbox.user_ids[i],
                                         .key_len = strlen(ch->outbox.user_ids[i]),
                                         .value = ch->outbox.values[i],
                                         .len = ch->outbox.lens[i],
                                         .arm = -1,
-                                        .bucket = -1};
+                                        .bucket = -1,
+                                        .kind = known ? alert_kind_name(a.kind) : NULL,
+                                        .trigger = known ? alert_trigger_name(a.trigger) : NULL};
+    }
+    alert_decoder_destroy(dec);
     *alerts = ch->dm_alerts;
     *n = k;
     if (k)

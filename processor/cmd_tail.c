@@ -67,8 +67,9 @@ static void print_line(FILE *out, const alert_t *a)
     char date[32] = "?";
     if (gmtime_r(&secs, &tm))
         strftime(date, sizeof date, "%Y-%m-%d", &tm);
-    fprintf(out, "%s %s p=%.2f %s ", date, a->user_id, a->churn_probability,
-            alert_bucket_name(a->risk_bucket));
+    fprintf(out, "%s %s p=%.2f %s %s %s ", date, a->user_id, a->churn_probability,
+            alert_bucket_name(a->risk_bucket), alert_kind_name(a->kind),
+            alert_trigger_name(a->trigger));
     if (a->segment_id < 0)
         fputs("seg -", out);
     else
@@ -77,7 +78,11 @@ static void print_line(FILE *out, const alert_t *a)
     if (a->n_factors > 0) {
         fputs(" top:", out);
         for (int i = 0; i < a->n_factors; i++)
-            fprintf(out, "%s %s %+.2f", i ? "," : "", a->top_factors[i].feature,
+            fprintf(out, "%s %s %s=%.3g %+.2f", i ? "," : "",
+                    a->top_factors[i].direction && *a->top_factors[i].direction
+                        ? a->top_factors[i].direction
+                        : "?",
+                    a->top_factors[i].feature, a->top_factors[i].value,
                     a->top_factors[i].contribution);
     }
 }

@@ -75,8 +75,9 @@ static const cfg_key_t cfg_keys[] = {
            "Produce alerts to topic.alerts; false scores and logs them only (dry run)."),
     K_ENUM("alerts.framing", "confluent", "confluent|single-object|plain", alerts_framing,
            "Wire framing of produced alerts."),
-    K_INT("alerts.schema_id", "2", 0, 2147483647.0, alerts_schema_id,
-          "Schema id written in the Confluent framing of alerts."),
+    K_INT("alerts.schema_id", "3", 0, 2147483647.0, alerts_schema_id,
+          "Schema id written in the Confluent framing of alerts; 3 = alert.avsc version 2 "
+          "(kind, trigger, created_at), 2 was version 1."),
     K_STR("schemas.dir", "", 0, schemas_dir,
           "Directory of writer schemas (<id>.avsc); empty = built-in schemas only."),
 
@@ -154,8 +155,14 @@ static const cfg_key_t cfg_keys[] = {
     K_STR("alert.holdout_salt", "churnstream", 0, alert_holdout_salt,
           "Salt of the user_id hash that picks the arm."),
     K_STR("alert.actions", "", 0, alert_actions,
-          "Action table segment:bucket=action,...; segments below model.k; empty = built-in "
-          "defaults."),
+          "Action table segment:bucket=action,...; segments below model.k; entries win over the "
+          "built-in defaults by kind and segment archetype (see `churnstream help actions`)."),
+    K_STR("alert.buckets", "0.5,0.85", 0, alert_buckets,
+          "Cut points MEDIUM,HIGH of risk_bucket: low below MEDIUM, medium from MEDIUM, high "
+          "from HIGH; 0 <= MEDIUM <= HIGH <= 1."),
+    K_BOOL("alert.medium", "false", alert_medium,
+           "Also alert on users in the medium bucket (p >= the MEDIUM cut of alert.buckets), not "
+           "only at p >= alert.threshold."),
 
     K_INT("metrics.port", "9464", 0, 65535, metrics_port,
           "Port of /metrics and /healthz; 0 = disabled."),

@@ -81,6 +81,8 @@ typedef struct cfg_s {
     double alert_holdout_percent;
     char *alert_holdout_salt;
     char *alert_actions; /* alert.actions: "segment:bucket=action,..." table, "" = defaults */
+    char *alert_buckets; /* alert.buckets: "MEDIUM,HIGH" cut points (alert_buckets_parse) */
+    int alert_medium;    /* alert.medium: also alert in the medium bucket below the threshold */
 
     /* metrics */
     int metrics_port; /* 0 = disabled */

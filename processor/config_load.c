@@ -84,6 +84,13 @@ int cfg_check(const cfg_t *cfg, char *errstr, size_t errstr_size)
     }
     if (check_k_rules(cfg, errstr, errstr_size) != 0)
         return -1;
+    double medium, high;
+    char berr[200];
+    if (alert_buckets_parse(cfg->alert_buckets, &medium, &high, berr, sizeof berr) != 0) {
+        where_of(cfg, "alert.buckets", w, sizeof w);
+        snprintf(errstr, errstr_size, "%salert.buckets: %s", w, berr);
+        return -1;
+    }
     if (cfg->schemas_dir && *cfg->schemas_dir) {
         char err[512];
         ev_decoder_t *dec = ev_decoder_new(cfg->schemas_dir, err, sizeof err);

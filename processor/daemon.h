@@ -42,6 +42,9 @@ typedef struct dm_alert_s {
     size_t len;
     int arm;    /* alert_arm_t, for alerts_total{arm} */
     int bucket; /* alert_bucket_t, for alerts_total{bucket} */
+    /* Values of the message's `kind` and `trigger` headers (static strings, e.g.
+     * alert_kind_name()); NULL = that header is not sent. */
+    const char *kind, *trigger;
 } dm_alert_t;
 
 /* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch

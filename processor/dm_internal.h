@@ -23,6 +23,7 @@ typedef struct dm_qalert_s {
     void *key, *value;
     size_t key_len, len;
     int arm, bucket;
+    const char *kind, *trigger; /* static strings (dm_alert_t's), not owned */
 } dm_qalert_t;
 
 typedef struct dm_part_s {

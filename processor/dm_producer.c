@@ -150,7 +150,16 @@ void dm_produce_alert(dm_t *dm, const dm_alert_t *a)
     s->arm = a->arm;
     s->bucket = a->bucket;
     memcpy(s->id, a->id, id_len + 1);
-    if (produce(dm, dm->cfg->topic_alerts, a->key, a->key_len, a->value, a->len, NULL, s) != 0)
+    /* kind and trigger as headers too, so a consumer can route without decoding Avro. */
+    rd_kafka_headers_t *h = NULL;
+    if (a->kind || a->trigger) {
+        h = rd_kafka_headers_new(2);
+        if (a->kind)
+            rd_kafka_header_add(h, "kind", -1, a->kind, -1);
+        if (a->trigger)
+            rd_kafka_header_add(h, "trigger", -1, a->trigger, -1);
+    }
+    if (produce(dm, dm->cfg->topic_alerts, a->key, a->key_len, a->value, a->len, h, s) != 0)
         atomic_fetch_add(&dm->metrics.alerts_failed, 1);
     else
         dm->alerts_in_flight++;
@@ -194,6 +203,8 @@ void dm_queue_alert(dm_t *dm, const dm_alert_t *a)
     q->len = a->len;
     q->arm = a->arm;
     q->bucket = a->bucket;
+    q->kind = a->kind;
+    q->trigger = a->trigger;
     dm->aq_n++;
     return;
 oom:
@@ -233,8 +244,15 @@ void dm_alerts_pump(dm_t *dm)
         }
         for (size_t i = 0; i < k; i++) {
             if (keep[i]) {
-                dm_alert_t a = {q[i].id,  q[i].key, q[i].key_len, q[i].value,
-                                q[i].len, q[i].arm, q[i].bucket};
+                dm_alert_t a = {.id = q[i].id,
+                                .key = q[i].key,
+                                .key_len = q[i].key_len,
+                                .value = q[i].value,
+                                .len = q[i].len,
+                                .arm = q[i].arm,
+                                .bucket = q[i].bucket,
+                                .kind = q[i].kind,
+                                .trigger = q[i].trigger};
                 dm_produce_alert(dm, &a);
             } else {
                 forgotten++;

@@ -10,6 +10,7 @@
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 
+#include "alert.h"
 #include "commands.h"
 #include "config.h"
 #include "feat.h"
@@ -52,7 +53,8 @@ static void print_usage(FILE *out)
           "       churnstream help <command>\n"
           "       churnstream help config [--markdown]\n"
           "       churnstream help config --values [-c FILE] [--key=VALUE ...]\n"
-          "       churnstream help features [--markdown]\n",
+          "       churnstream help features [--markdown]\n"
+          "       churnstream help actions     (alert.actions, buckets and the default table)\n",
           out);
 }
 
@@ -109,7 +111,8 @@ static int load_config(cfg_t *cfg, int argc, char **argv, int *rest_argc, char *
     return 0;
 }
 
-/* churnstream help [config [--markdown|--values ...] | features [--markdown] | <command>] */
+/* churnstream help [config [--markdown|--values ...] | features [--markdown] | actions |
+ * <command>] */
 static int help_command(int argc, char **argv)
 {
     if (argc < 2) {
@@ -122,6 +125,14 @@ static int help_command(int argc, char **argv)
             return 2;
         }
         feat_print_reference(stdout, argc == 3);
+        return 0;
+    }
+    if (strcmp(argv[1], "actions") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "churnstream: help actions: unexpected argument \"%s\"\n", argv[2]);
+            return 2;
+        }
+        alert_print_actions_help(stdout);
         return 0;
     }
     if (strcmp(argv[1], "config") != 0) {

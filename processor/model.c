@@ -243,6 +243,19 @@ int model_segment_label(const model_t *m, int seg, const char *const *names, cha
     return seg < 0 ? -1 : km_label(m->km, seg, names, buf, cap);
 }
 
+int model_segment_centre(const model_t *m, int seg, double *out)
+{
+    if (seg < 0 || seg >= km_k(m->km) || !km_is_seeded(m->km))
+        return -1;
+    memcpy(out, km_centre(m->km, seg), (size_t)m->dim * sizeof *out);
+    return 0;
+}
+
+uint64_t model_segment_version(const model_t *m)
+{
+    return km_segment_version(m->km);
+}
+
 int model_tick_start(model_t *m, int64_t tick_ms)
 {
     /* The regression folded with the standardizer: w . (x - mean) / sd + b

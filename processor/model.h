@@ -87,6 +87,14 @@ void model_explain(const model_t *m, const float *z, float *out);
  * NULL. 0, or -1 for a segment that does not exist (yet). */
 int model_segment_label(const model_t *m, int seg, const char *const *names, char *buf, size_t cap);
 
+/* The centre of segment seg in standardized units (each coordinate a z-score of the model's
+ * input feature) into out[dim] (caller-owned): what the segment's business name is derived
+ * from. 0, or -1 for a segment that does not exist (yet). */
+int model_segment_centre(const model_t *m, int seg, double *out);
+/* k-means' segment version: 0 before seeding, bumped whenever a centre is reseeded (its id
+ * then means something else). Labels derived from the centres are cached per version. */
+uint64_t model_segment_version(const model_t *m);
+
 /* Tick tick_ms's sweep starts: freezes what each expert would say during it, so its labels
  * are graded as scored however late they arrive (experts.h). 0, -1 on out of memory. */
 int model_tick_start(model_t *m, int64_t tick_ms);

@@ -141,6 +141,12 @@ typedef struct replay_s {
     FILE *scores;
     FILE *snapshots;
     FILE *alerts;
+    /* every alert's (user, event time), for the lead time at the end; uid owned */
+    struct rp_alerted_s {
+        char *uid;
+        int64_t t_ms;
+    } * alerted;
+    size_t nalerted, capalerted;
     int oom; /* set by callbacks that could not allocate; checked after each batch */
 } replay_t;
 
@@ -205,6 +211,26 @@ static void on_alert(void *opaque, const alert_t *a)
     sum->alerts++;
     sum->alerts_by_bucket[a->risk_bucket]++;
     sum->alerts_by_arm[a->arm]++;
+    if (rp->nalerted == rp->capalerted) {
+        size_t cap = rp->capalerted ? rp->capalerted * 2 : 1024;
+        struct rp_alerted_s *p = realloc(rp->alerted, cap * sizeof(*p));
+        if (!p) {
+            rp->oom = 1;
+            return;
+        }
+        rp->alerted = p;
+        rp->capalerted = cap;
+    }
+    char *uid = strdup(a->user_id);
+    if (!uid) {
+        rp->oom = 1;
+        return;
+    }
+    rp->alerted[rp->nalerted++] = (struct rp_alerted_s){uid, a->event_time_ms};
+    if (a->kind == ALERT_AT_RISK || a->kind == ALERT_LAPSED)
+        sum->alerts_by_kind[a->kind]++;
+    if (a->trigger == ALERT_BY_TICK || a->trigger == ALERT_BY_EVENT)
+        sum->alerts_by_trigger[a->trigger]++;
     int64_t tick = eng_tick_floor(a->event_time_ms, rp->cfg->tick_interval_ms);
     /* Alerts come in time order except around late events: search from the end, insert in
      * order when the tick is new. */
@@ -540,6 +566,56 @@ static void write_reject(FILE *f, ev_reason_t r, const ev_event_t *ev, const cha
     fputs("\"\n", f);
 }
 
+static int cmp_alerted(const void *pa, const void *pb)
+{
+    const struct rp_alerted_s *a = pa, *b = pb;
+    int c = strcmp(a->uid, b->uid);
+    if (c)
+        return c;
+    return a->t_ms < b->t_ms ? -1 : a->t_ms > b->t_ms;
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return a < b ? -1 : a > b;
+}
+
+/* Lead time from the users' final states (issue 14): an alerted user silent for a full
+ * horizon at the end went silent at their last activity; the first alert came before the
+ * silence when it precedes that activity. The median is the lower middle value. */
+static int finish_lead(replay_t *rp, const eng_store_t *store, int64_t end_ms)
+{
+    rp_summary_t *sum = rp->sum;
+    sum->lead_median_days = NAN;
+    if (rp->nalerted == 0)
+        return 0;
+    qsort(rp->alerted, rp->nalerted, sizeof(*rp->alerted), cmp_alerted);
+    double *lead = malloc(rp->nalerted * sizeof(*lead));
+    if (!lead)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < rp->nalerted; i++) {
+        if (i > 0 && strcmp(rp->alerted[i].uid, rp->alerted[i - 1].uid) == 0)
+            continue; /* the user's first alert came first in the sort */
+        const char *uid = rp->alerted[i].uid;
+        user_rec_t *rec = store->get(store->opaque, uid, strlen(uid));
+        int64_t last = rec ? feat_last_activity_ms(&rec->feat) : FEAT_NEVER;
+        if (last == FEAT_NEVER || end_ms - last < rp->cfg->label_horizon_ms)
+            continue;
+        lead[n] = (double)(last - rp->alerted[i].t_ms) / (double)DAY_MS;
+        sum->lead_before += lead[n] > 0;
+        n++;
+    }
+    sum->lead_silent = n;
+    if (n) {
+        qsort(lead, n, sizeof(*lead), cmp_double);
+        sum->lead_median_days = lead[(n - 1) / 2];
+    }
+    free(lead);
+    return 0;
+}
+
 /* Collects the labelled rows whose window [T, T+H) lies before the end into bt rows (model
  * score and recency baseline) and fills the summary's metrics. */
 static int finish_metrics(replay_t *rp, int64_t end_ms)
@@ -768,7 +844,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     sum->last_event_ms = max_t;
     /* The input ends with the last event's UTC day, as in the independent scorer. */
     sum->end_ms = (max_t >= 0 ? max_t / DAY_MS : (max_t - DAY_MS + 1) / DAY_MS) * DAY_MS + DAY_MS;
-    if (pl_finish(pl, sum->end_ms) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0) {
+    if (pl_finish(pl, sum->end_ms) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0 ||
+        finish_lead(&rp, &ops, sum->end_ms) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -812,6 +889,9 @@ out:
     model_destroy(rp.model);
     pending_free(&rp.pending);
     free(rp.rows);
+    for (size_t i = 0; i < rp.nalerted; i++)
+        free(rp.alerted[i].uid);
+    free(rp.alerted);
     /* Outputs are published only when the run succeeded (a failed run leaves the previous
      * files); the rejects are published either way: they describe the input read so far,
      * which is what a failed run needs explained. */
@@ -893,11 +973,15 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
                 (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
         fprintf(out,
                 "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
-                "\"treatment\":%zu,\"holdout\":%zu},",
+                "\"treatment\":%zu,\"holdout\":%zu,\"at_risk\":%zu,\"lapsed\":%zu,"
+                "\"tick\":%zu,\"event\":%zu,\"lead_silent\":%zu,\"lead_before\":%zu,",
                 s->alerts, s->alerts_by_bucket[ALERT_LOW], s->alerts_by_bucket[ALERT_MEDIUM],
                 s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_arm[ALERT_TREATMENT],
-                s->alerts_by_arm[ALERT_HOLDOUT]);
-        fputs("\"model\":", out);
+                s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
+                s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
+                s->alerts_by_trigger[ALERT_BY_EVENT], s->lead_silent, s->lead_before);
+        print_json_num(out, "lead_median_days", s->lead_median_days, 0);
+        fputs("},\"model\":", out);
         print_metrics_json(out, &s->model);
         fputs(",\"recency_baseline\":", out);
         print_metrics_json(out, &s->recency);
@@ -952,10 +1036,21 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
             "%.4g d a %.4g b %.4g\n",
             s->weights[0], s->weights[1], s->weights[2], s->bgnbd[0], s->bgnbd[1], s->bgnbd[2],
             s->bgnbd[3]);
-    fprintf(out, "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu)\n",
+    fprintf(out,
+            "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu; at_risk "
+            "%zu, lapsed %zu; tick %zu, event %zu)\n",
             s->alerts, s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_bucket[ALERT_MEDIUM],
             s->alerts_by_bucket[ALERT_LOW], s->alerts_by_arm[ALERT_TREATMENT],
-            s->alerts_by_arm[ALERT_HOLDOUT]);
+            s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
+            s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
+            s->alerts_by_trigger[ALERT_BY_EVENT]);
+    if (s->lead_silent)
+        fprintf(out,
+                "lead time  %zu alerted users silent for a full horizon at the end: first alert "
+                "before the silence for %zu (%.0f%%), median %.1f days %s it\n",
+                s->lead_silent, s->lead_before,
+                100.0 * (double)s->lead_before / (double)s->lead_silent, fabs(s->lead_median_days),
+                s->lead_median_days >= 0 ? "before" : "after");
     fprintf(out, "model      version %llu, %llu examples learnt\n",
             (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
     fprintf(out, "segments  ");

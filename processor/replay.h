@@ -69,6 +69,12 @@ typedef struct rp_summary_s {
     uint64_t model_version, model_examples;
     int k;
     size_t alerts, alerts_by_bucket[3], alerts_by_arm[2]; /* alert_bucket_t, alert_arm_t */
+    size_t alerts_by_kind[2], alerts_by_trigger[2];       /* at_risk/lapsed, tick/event */
+    /* Lead time: of the alerted users silent (no activity) for a full label horizon at the
+     * end, how many got their first alert before their last activity (the silence had not
+     * started), and the median of (last activity - first alert) in days (NAN when none). */
+    size_t lead_silent, lead_before;
+    double lead_median_days;
     size_t alert_ticks;       /* entries of alert_tick_ms / alert_tick_count */
     int64_t *alert_tick_ms;   /* per tick (alert time floored to the tick), ascending; owned */
     size_t *alert_tick_count; /* by the summary: rp_summary_free() */

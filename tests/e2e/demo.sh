@@ -150,9 +150,14 @@ cat <<EOF
     users, later ones follow the fading activity of the planted churners.
 
 ${B}Alerts below${N}: each line is one ChurnAlert the daemon produced to topic churn-alerts:
-    DATE USER p=PROBABILITY BUCKET seg SEGMENT "what the segment looks like"
+    DATE USER p=PROBABILITY BUCKET KIND TRIGGER seg SEGMENT "name (what its centre looks like)"
+      (KIND: at_risk = still in their own rhythm but slipping, lapsed = quiet past it;
+       TRIGGER: tick = the daily sweep, event = a cancel, refund or support ticket)
       -> RECOMMENDED ACTION [ARM: treatment = act, holdout = measure uplift]
-      top: the features that pushed the score up most (log-odds)
+      top: the features that pushed the score up most: high/low against the population,
+           the user's value, the log-odds contribution
+    (BUCKET: low/medium/high by alert.buckets; the action follows the bucket, the kind and
+     the segment's name: see \`churnstream help actions\`)
 EOF
 "$BIN" gen "${COMMON[@]}" --users "$USERS" --days "$DAYS" --seed "$SEED" --topic events \
     --rate 0 --truth "$DIR/truth.csv" --quiet >"$DIR/gen.log" 2>&1 &
@@ -197,9 +202,14 @@ with open(truth_path) as f:
     for row in csv.DictReader(f):
         churn[row["user_id"]] = int(row["churn_time_ms"]) if row["churn_time_ms"] else None
 lines = [l.split() for l in open(alerts_path) if l.strip()]
-buckets, arms, first = {}, {}, {}
+buckets, arms, kinds, actions, first = {}, {}, {}, {}, {}
+for line in open(alerts_path):
+    if " -> " in line and " [" in line:
+        act = line.split(" -> ", 1)[1].rsplit(" [", 1)[0]
+        actions[act] = actions.get(act, 0) + 1
 for w in lines:
-    date, user, bucket = w[0], w[1], w[3]
+    date, user, bucket, kind = w[0], w[1], w[3], w[4]
+    kinds[kind] = kinds.get(kind, 0) + 1
     arm = next((x.strip("[]") for x in w if x.startswith("[") and x.endswith("]")), "?")
     buckets[bucket] = buckets.get(bucket, 0) + 1
     arms[arm] = arms.get(arm, 0) + 1
@@ -210,7 +220,10 @@ hits = [u for u in first if churn.get(u) is not None]
 print(f"    events: {int(events):,} generated, {int(consumed):,} consumed by the daemon")
 print(f"    alerts: {len(lines)} printed ({produced} produced by the daemon) for {users} users")
 print("    by bucket: " + ", ".join(f"{k} {v}" for k, v in sorted(buckets.items())) +
-      "; by arm: " + ", ".join(f"{k} {v}" for k, v in sorted(arms.items())))
+      "; by arm: " + ", ".join(f"{k} {v}" for k, v in sorted(arms.items())) +
+      "; by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+print(f"    by action ({len(actions)}): " +
+      ", ".join(f"{k} {v}" for k, v in sorted(actions.items(), key=lambda kv: -kv[1])))
 if users:
     print(f"    precision: {len(hits)}/{users} alerted users are planted churners "
           f"({100 * len(hits) / users:.0f}%; {100 * planted / len(churn):.0f}% of all users are)")

@@ -28,7 +28,7 @@ done <"$dir/pids"
 [ "$n" -ge 7 ] || fail "only $n pids recorded in $dir/pids (want script, redis, mock, run, tail, display, gen)"
 
 # At least a handful of alerts in the documented one-line form.
-re='^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] u[0-9]{6} p=[01]\.[0-9]{2} (low|medium|high) seg [-0-9]'
+re='^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] u[0-9]{6} p=[01]\.[0-9]{2} (low|medium|high) (at_risk|lapsed) (tick|event) seg [-0-9]'
 re+='.* -> .+ \[(treatment|holdout)\]'
 alerts=$(grep -cE "$re" "$out" || true)
 [ "$alerts" -ge 20 ] || fail "only $alerts alert lines"
@@ -37,6 +37,15 @@ grep -qE '^    events: [0-9,]+ generated, [0-9,]+ consumed' "$out" || fail "no e
 grep -qE "^    alerts: $alerts printed" "$out" || fail "summary count differs from the $alerts lines shown"
 grep -qE '^    precision: [0-9]+/[0-9]+ alerted users are planted churners' "$out" || fail "no precision"
 grep -q 'Alerts below' "$out" || fail "no explanation of what the viewer sees"
+# Issue 14: alerts in at least two buckets and three distinct actions, on screen and in the
+# summary (the action is what sits between " -> " and the arm).
+buckets=$(grep -E "$re" "$out" | awk '{print $4}' | sort -u | wc -l)
+[ "$buckets" -ge 2 ] || fail "alerts in $buckets risk bucket(s), want at least 2"
+actions=$(grep -E "$re" "$out" | sed -E 's/.* -> (.*) \[(treatment|holdout)\].*/\1/' | sort -u | wc -l)
+[ "$actions" -ge 3 ] || fail "$actions distinct recommended actions, want at least 3"
+grep -qE "^    by action \($actions\): " "$out" || fail "the summary does not count the $actions actions"
+grep -qE '^    by bucket: .*medium [0-9]+.*; by arm: .*; by kind: ' "$out" ||
+    fail "the summary does not break alerts down by bucket (with medium), arm and kind"
 [ "$elapsed" -lt 180 ] || fail "took ${elapsed}s (budget: under 3 minutes)"
 rm -rf "$dir"
-echo "test_demo: ok ($alerts alerts in ${elapsed}s)"
+echo "test_demo: ok ($alerts alerts, $buckets buckets, $actions actions in ${elapsed}s)"

@@ -133,11 +133,16 @@ static size_t edge_alerts(alert_t *out, size_t cap)
         for (int j = 0; j < a->n_factors; j++) {
             a->top_factors[j].feature = feat_info[(j * 7 + k) % FEAT_DIM].name;
             a->top_factors[j].contribution = values[(j + k) % 7] * (j % 2 ? -1 : 1);
+            a->top_factors[j].value = values[(j + k + 3) % 7];
+            a->top_factors[j].direction = j % 2 ? "falling" : (k == 3 ? "" : "high");
         }
         a->model_version = k == 3 ? INT64_MAX : 100 + k; /* apart from the policy's 1 */
         a->arm = (alert_arm_t)(k % 2);
         for (int i = 0; i < FEAT_DIM; i++)
             a->features[i] = values[(i + k) % 7];
+        a->kind = (alert_kind_t)(k % 3); /* unknown too: the decoder's view of an old alert */
+        a->trigger = (alert_trigger_kind_t)((k + 1) % 3);
+        a->created_at_ms = k == 3 ? a->event_time_ms : a->event_time_ms + k * 1000;
     }
     return n;
 }

@@ -70,6 +70,29 @@ def kafka_dump(topic):
     return out
 
 
+def kafka_headers(topic):
+    """{(partition, offset): {header: value}} of every message of topic (ASCII headers)."""
+    raw = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", topic, "-o", "beginning", "-e", "-q",
+                          "-f", "%p %o %h\n"], capture_output=True, check=True, text=True,
+                         timeout=60).stdout
+    out = {}
+    for line in raw.splitlines():
+        p, o, *rest = line.split(" ", 2)
+        hdrs = rest[0] if rest else ""
+        out[(int(p), int(o))] = dict(kv.split("=", 1) for kv in hdrs.split(",") if kv)
+    return out
+
+
+def kind_of(features):
+    """The kind rule of schemas/alert.avsc (alert_kind_of), from the alert's own features."""
+    quiet, days = features["days_since_activity"], features["active_days_lifetime"]
+    if days < 1 or quiet <= 14:
+        return "at_risk"
+    if days >= 2 and quiet <= 1.5 * features["mean_gap_days"]:
+        return "at_risk"
+    return "lapsed"
+
+
 def end_offsets(topic, partitions):
     args = ["kcat", "-Q", "-b", BROKERS]
     for p in range(partitions):
@@ -273,6 +296,7 @@ def world(tmp_path_factory):
     w["run_s"] = time.monotonic() - t0
     w["term_s"] = r.term()
     w["msgs"] = decode_alerts(kafka_dump(w["alerts"]))
+    w["headers"] = kafka_headers(w["alerts"])
     w["dlq"] = kafka_dump(w["topic"] + ".dlq")
     w["setup_s"] = time.monotonic() - t_start
     print(f"\nsetup {w['setup_s']:.1f}s (run {w['run_s']:.1f}s, SIGTERM {w['term_s']:.2f}s), "
@@ -296,16 +320,25 @@ def test_alerts_decode_and_follow_the_policy(world):
         uid, t = a["user_id"], ms(a["event_time"])
         assert 0.0 <= a["churn_probability"] <= 1.0, where
         assert a["churn_probability"] >= THRESHOLD, where
-        assert a["risk_bucket"] == "high", where  # p >= threshold (0.7 > 0.5)
+        # alert.buckets default 0.5,0.85: alerts at p >= 0.7 are medium or high
+        assert a["risk_bucket"] == ("high" if a["churn_probability"] >= 0.85 else "medium"), where
         assert a["arm"] == arm_of_user(uid), where
         assert a["segment_id"] >= -1 and a["segment_label"] and a["recommended_action"], where
         assert a["model_version"] > 0, where
         assert 1 <= len(a["top_factors"]) <= 3, where
         assert {f["feature"] for f in a["top_factors"]} <= w["features"], where
+        for f in a["top_factors"]:  # the user's own value, never a zero one, and its direction
+            assert f["value"] == a["features"][f["feature"]] and f["value"] != 0, where
+            assert f["direction"] in ("high", "low", "rising", "falling"), where
+        assert a["recommended_action"] != "no action (monitor)", where
         assert set(a["features"]) == w["features"], where
+        assert a["kind"] == kind_of(a["features"]), where
+        assert w["headers"][(p, o)] == {"kind": a["kind"], "trigger": a["trigger"]}, where
+        assert ms(a["created_at"]) >= t, where
         acts = w["activity"].get(uid, [])
         if a["alert_id"] == alert_id(b"tick|" + uid.encode() + b"|" + str(t).encode()):
             n_tick += 1
+            assert a["trigger"] == "tick" and ms(a["created_at"]) == t, where
             assert t % DAY_MS == 0, f"{where}: tick {t} is not a midnight"
             before = [x for x in acts if x < t]
             assert before and before[-1] >= t - LOOKBACK_MS, \
@@ -320,6 +353,10 @@ def test_alerts_decode_and_follow_the_policy(world):
             ev = fastavro.schemaless_reader(io.BytesIO(match[0][2][5:]), EVENT_SCHEMA)
             assert ev["user_id"] == uid and ms(ev["event_time"]) == t, where
             assert ev["event_type"] in STRONG, where
+            assert a["trigger"] == "event", where
+            # created at the user's clock: their latest event up to this one in the log
+            mine = [ms(e["event_time"]) for e in w["events"] if e["user_id"] == uid]
+            assert t <= ms(a["created_at"]) <= max(mine), where
 
     # Precision and recall of alerted users against the planted churners, over the alerts
     # at or before the log's last event: after it the idle advance sweeps ticks of a silent
@@ -390,9 +427,11 @@ def restarted(world):
     m2 = r2.wait_done(w, prefix)
     r2.term()
     after = decode_alerts(kafka_dump(topic))
+    headers = kafka_headers(topic)
     print(f"\nkilled after {len(before)} alerts (stored offsets {offsets_at_kill}), "
           f"{len(after)} on the topic after the restart")
-    return {"before": before, "after": after, "metrics": m2, "offsets_at_kill": offsets_at_kill}
+    return {"before": before, "after": after, "metrics": m2, "offsets_at_kill": offsets_at_kill,
+            "headers": headers}
 
 
 def test_restart_after_sigkill_resends_only_identical_alerts(restarted):
@@ -412,6 +451,11 @@ def test_restart_after_sigkill_resends_only_identical_alerts(restarted):
             assert val == first[a["alert_id"]], f"{a['alert_id']}: re-sent with other bytes"
         else:
             first[a["alert_id"]] = val
+    # Every message carries its kind and trigger headers, the outbox re-sends too (their
+    # headers come from decoding the stored alert).
+    for p, o, a, val in after:
+        assert restarted["headers"][(p, o)] == {"kind": a["kind"], "trigger": a["trigger"]}, \
+            f"{p}/{o} {a['alert_id']}: headers"
     # Within the restarted process too, an id never comes with two payloads.
     by_id = {}
     for p, o, a, val in after:

@@ -144,17 +144,19 @@ static void test_bucket_boundaries(void **s)
 {
     (void)s;
     static const struct {
-        double p, thr;
+        double p, medium, high;
         alert_bucket_t want;
     } cases[] = {
-        {0.0, 0.7, ALERT_LOW},           {0.49999999, 0.7, ALERT_LOW}, {0.5, 0.7, ALERT_MEDIUM},
-        {0.69999999, 0.7, ALERT_MEDIUM}, {0.7, 0.7, ALERT_HIGH},       {1.0, 0.7, ALERT_HIGH},
-        {0.39, 0.4, ALERT_LOW},          {0.4, 0.4, ALERT_HIGH},       {0.45, 0.4, ALERT_HIGH},
-        {0.5, 0.5, ALERT_HIGH},          {0.4999, 0.5, ALERT_LOW},     {0.99, 1.0, ALERT_MEDIUM},
-        {1.0, 1.0, ALERT_HIGH},
+        {0.0, 0.5, 0.85, ALERT_LOW},    {0.49999999, 0.5, 0.85, ALERT_LOW},
+        {0.5, 0.5, 0.85, ALERT_MEDIUM}, {0.84999999, 0.5, 0.85, ALERT_MEDIUM},
+        {0.85, 0.5, 0.85, ALERT_HIGH},  {1.0, 0.5, 0.85, ALERT_HIGH},
+        {0.39, 0.4, 0.4, ALERT_LOW},    {0.4, 0.4, 0.4, ALERT_HIGH}, /* medium empty */
+        {0.0, 0.0, 1.0, ALERT_MEDIUM},  {0.99, 0.0, 1.0, ALERT_MEDIUM},
+        {1.0, 0.0, 1.0, ALERT_HIGH},    {0.7, 0.7, 0.9, ALERT_MEDIUM},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_int_equal(alert_bucket_of(cases[i].p, cases[i].thr), cases[i].want);
+        assert_int_equal(alert_bucket_of(cases[i].p, cases[i].medium, cases[i].high),
+                         cases[i].want);
     assert_string_equal(alert_bucket_name(ALERT_LOW), "low");
     assert_string_equal(alert_bucket_name(ALERT_MEDIUM), "medium");
     assert_string_equal(alert_bucket_name(ALERT_HIGH), "high");
@@ -285,24 +287,147 @@ static void test_actions_valid(void **s)
         {5, ALERT_MEDIUM, "generic"},       {-1, ALERT_HIGH, "generic"},
         {12, ALERT_MEDIUM, "call them"},    {12, ALERT_LOW, "none"},
     };
+    /* an entry wins whatever the kind and archetype */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_string_equal(alert_policy_action(ap, cases[i].seg, cases[i].b), cases[i].want);
+        for (int kind = 0; kind < 2; kind++)
+            for (int arch = 0; arch < ALERT_ARCH_COUNT; arch++)
+                assert_string_equal(alert_policy_action(ap, cases[i].seg, cases[i].b,
+                                                        (alert_kind_t)kind,
+                                                        (alert_archetype_t)arch),
+                                    cases[i].want);
     alert_policy_destroy(ap);
 
-    /* no table: the built-in defaults per bucket; a partial table falls back to them */
+    /* no table: the built-in defaults by bucket, kind and archetype; a partial table falls
+     * back to them */
     static const char *const tables[] = {"", "   ", "7:high=vip call"};
     for (int t = 0; t < 3; t++) {
         ap = mkpolicy(0.7, 0, DAY, 10, tables[t], 0);
-        assert_string_equal(alert_policy_action(ap, 1, ALERT_HIGH),
-                            "personal outreach with a retention offer");
-        assert_string_equal(alert_policy_action(ap, -1, ALERT_MEDIUM),
-                            "re-engagement email with a recommendation");
-        assert_string_equal(alert_policy_action(ap, 7, ALERT_LOW), "no action (monitor)");
-        assert_string_equal(alert_policy_action(ap, 7, ALERT_HIGH),
-                            t == 2 ? "vip call" : "personal outreach with a retention offer");
+        assert_string_equal(
+            alert_policy_action(ap, 1, ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_CHAMPIONS),
+            "personal outreach with a retention offer");
+        assert_string_equal(
+            alert_policy_action(ap, -1, ALERT_MEDIUM, ALERT_AT_RISK, ALERT_ARCH_NONE),
+            "re-engagement email with a recommendation");
+        assert_string_equal(alert_policy_action(ap, 7, ALERT_LOW, ALERT_LAPSED, ALERT_ARCH_NEW),
+                            "no action (monitor)");
+        assert_string_equal(alert_policy_action(ap, 7, ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_NEW),
+                            t == 2 ? "vip call" : "onboarding nudge");
         alert_policy_destroy(ap);
     }
     alert_policy_destroy(NULL);
+}
+
+/* The built-in table: it differs by archetype (value) and kind, as README documents. */
+static void test_default_actions(void **s)
+{
+    (void)s;
+    static const struct {
+        alert_bucket_t b;
+        alert_kind_t kind;
+        alert_archetype_t arch;
+        const char *want;
+    } cases[] = {
+        {ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_CHAMPIONS,
+         "personal outreach with a retention offer"},
+        {ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_SLIPPING,
+         "personal outreach with a retention offer"},
+        {ALERT_MEDIUM, ALERT_AT_RISK, ALERT_ARCH_LOYAL, "loyalty reward"},
+        {ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_DISCOUNT, "coupon"},
+        {ALERT_MEDIUM, ALERT_AT_RISK, ALERT_ARCH_NEW, "onboarding nudge"},
+        {ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_ONE_TIME, "second-purchase incentive"},
+        {ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_HIBERNATING,
+         "re-engagement email with a recommendation"},
+        {ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_NONE, "re-engagement email with a recommendation"},
+        {ALERT_HIGH, ALERT_LAPSED, ALERT_ARCH_CHAMPIONS, "win-back call with a personal offer"},
+        {ALERT_HIGH, ALERT_LAPSED, ALERT_ARCH_DISCOUNT, "win-back campaign"},
+        {ALERT_MEDIUM, ALERT_LAPSED, ALERT_ARCH_NEW, "win-back campaign"},
+        {ALERT_LOW, ALERT_AT_RISK, ALERT_ARCH_CHAMPIONS, "no action (monitor)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(alert_default_action(cases[i].b, cases[i].kind, cases[i].arch),
+                            cases[i].want);
+}
+
+/* The archetype rules of alert.h, at their boundaries. */
+static void test_archetypes(void **s)
+{
+    (void)s;
+    static const struct {
+        int f[3];
+        double v[3];
+        alert_archetype_t want;
+    } cases[] = {
+        {{-1, -1, -1}, {0, 0, 0}, ALERT_ARCH_OCCASIONAL},
+        {{FEAT_TENURE_DAYS, FEAT_ACTIVE_DAYS_LIFETIME, -1}, {-0.75, 0, 0}, ALERT_ARCH_NEW},
+        {{FEAT_TENURE_DAYS, FEAT_ACTIVE_DAYS_LIFETIME, -1}, {-0.74, 0, 0}, ALERT_ARCH_OCCASIONAL},
+        {{FEAT_TENURE_DAYS, FEAT_ACTIVE_DAYS_LIFETIME, -1}, {-2, 0.1, 0}, ALERT_ARCH_OCCASIONAL},
+        {{FEAT_COUPONS_90D, -1, -1}, {0.75, 0, 0}, ALERT_ARCH_DISCOUNT},
+        {{FEAT_ACTIVE_DAYS_LIFETIME, FEAT_DAYS_SINCE_ACTIVITY, -1},
+         {0.25, 0.5, 0},
+         ALERT_ARCH_SLIPPING},
+        {{FEAT_ACTIVE_DAYS_LIFETIME, FEAT_ACTIVITY_TREND, -1}, {1, -0.5, 0}, ALERT_ARCH_SLIPPING},
+        {{FEAT_DAYS_SINCE_ACTIVITY, FEAT_ACTIVE_DAYS_90D, FEAT_REVENUE_90D},
+         {-1, 0.5, 0.5},
+         ALERT_ARCH_CHAMPIONS},
+        {{FEAT_DAYS_SINCE_ACTIVITY, FEAT_ACTIVE_DAYS_90D, FEAT_REVENUE_90D},
+         {-1, 0.5, 0.49},
+         ALERT_ARCH_LOYAL},
+        {{FEAT_ACTIVE_DAYS_LIFETIME, FEAT_DAYS_SINCE_ACTIVITY, -1},
+         {-0.5, 0.5, 0},
+         ALERT_ARCH_ONE_TIME},
+        {{FEAT_ACTIVE_DAYS_LIFETIME, FEAT_DAYS_SINCE_ACTIVITY, -1},
+         {0, 0.75, 0},
+         ALERT_ARCH_HIBERNATING},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double z[FEAT_DIM] = {0};
+        for (int j = 0; j < 3; j++)
+            if (cases[i].f[j] >= 0)
+                z[cases[i].f[j]] = cases[i].v[j];
+        if (alert_archetype_of(z) != cases[i].want)
+            fail_msg("case %zu: %s, want %s", i, alert_archetype_name(alert_archetype_of(z)),
+                     alert_archetype_name(cases[i].want));
+    }
+    assert_string_equal(alert_archetype_name(ALERT_ARCH_SLIPPING), "slipping regulars");
+    assert_string_equal(alert_archetype_name(ALERT_ARCH_COUNT), "unsegmented");
+}
+
+static void test_buckets_parse(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *text;
+        double medium, high; /* -1: refused */
+    } cases[] = {
+        {NULL, 0.5, 0.85}, {"", 0.5, 0.85},      {"0.4,0.8", 0.4, 0.8}, {" 0.6 , 0.6 ", 0.6, 0.6},
+        {"0,1", 0, 1},     {"0.9,0.4", -1, -1},  {"0.5", -1, -1},       {"0.5,", -1, -1},
+        {",0.5", -1, -1},  {"0.5,0.9x", -1, -1}, {"-0.1,0.5", -1, -1},  {"0.5,1.01", -1, -1},
+        {"nan,1", -1, -1}, {"0.2;0.5", -1, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double m = -2, h = -2;
+        char err[200] = "";
+        int rc = alert_buckets_parse(cases[i].text, &m, &h, err, sizeof err);
+        if (cases[i].medium < 0) {
+            assert_int_equal(rc, -1);
+            char want[200];
+            snprintf(want, sizeof want,
+                     "expected MEDIUM,HIGH with 0 <= MEDIUM <= HIGH <= 1 (e.g. 0.5,0.85), got "
+                     "\"%s\"",
+                     cases[i].text);
+            assert_string_equal(err, want);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_true(m == cases[i].medium && h == cases[i].high);
+        }
+    }
+    /* a bad table stops the policy, with the key named */
+    cfg_t *c = mkcfg(0.7, 0, DAY, 10, NULL, 0);
+    char err[256] = "";
+    assert_int_equal(cfg_set(c, "alert.buckets", "0.9,0.1", "test", err, sizeof err), 0);
+    assert_null(alert_policy_new(c, err, sizeof err));
+    assert_non_null(strstr(err, "alert.buckets: expected MEDIUM,HIGH"));
+    cfg_destroy(c);
 }
 
 static void test_actions_invalid(void **s)
@@ -351,7 +476,8 @@ static void test_actions_invalid(void **s)
                                   "1:high=0123456789012345678901234567890123456789012345678901"
                                   "2345678901234567890123456789012345678901234",
                                   0);
-    assert_int_equal(strlen(alert_policy_action(ap, 1, ALERT_HIGH)), 95);
+    assert_int_equal(strlen(alert_policy_action(ap, 1, ALERT_HIGH, ALERT_AT_RISK, ALERT_ARCH_NONE)),
+                     95);
     alert_policy_destroy(ap);
 }
 
@@ -366,6 +492,9 @@ static void test_actions_help(void **s)
     fclose(f);
     assert_non_null(strstr(text, "SEGMENT:BUCKET=ACTION"));
     assert_non_null(strstr(text, "personal outreach with a retention offer"));
+    assert_non_null(strstr(text, "onboarding nudge"));
+    assert_non_null(strstr(text, "win-back campaign"));
+    assert_non_null(strstr(text, "alert.buckets"));
     free(text);
 }
 
@@ -463,7 +592,7 @@ static void test_alert_fields(void **s)
         int seg;
         double p;
         const char *action;
-    } cases[] = {{2, 0.65, "call"}, {1, 0.99, "mail"}, {-1, 0.6, "mail"}};
+    } cases[] = {{2, 0.9, "call"}, {1, 0.99, "mail"}, {-1, 0.6, "mail"}};
     for (size_t i = 0; i < 3; i++) {
         feat_state_t st;
         mkstate(&st);
@@ -477,15 +606,19 @@ static void test_alert_fields(void **s)
         assert_string_equal(a.user_id, "Zoë");
         assert_true(a.event_time_ms == in.event_time_ms);
         assert_true(a.churn_probability == cases[i].p);
-        assert_int_equal(a.risk_bucket, ALERT_HIGH);
+        assert_int_equal(a.risk_bucket, alert_bucket_of(cases[i].p, 0.5, 0.85));
         assert_int_equal(a.segment_id, cases[i].seg);
         char label[160];
         if (cases[i].seg >= 0) {
             const char *names[FEAT_DIM];
             for (int j = 0; j < FEAT_DIM; j++)
                 names[j] = feat_info[j].name;
-            assert_int_equal(km_label(model_kmeans(m), cases[i].seg, names, label, sizeof label),
-                             0);
+            char expl[160];
+            assert_int_equal(km_label(model_kmeans(m), cases[i].seg, names, expl, sizeof expl), 0);
+            double centre[FEAT_DIM];
+            assert_int_equal(model_segment_centre(m, cases[i].seg, centre), 0);
+            snprintf(label, sizeof label, "%s (%.120s)",
+                     alert_archetype_name(alert_archetype_of(centre)), expl);
         } else {
             snprintf(label, sizeof label, "unsegmented");
         }
@@ -498,6 +631,218 @@ static void test_alert_fields(void **s)
         feat_human_values(&st, in.event_time_ms, hv);
         assert_memory_equal(a.features, hv, sizeof hv);
     }
+    alert_policy_destroy(ap);
+    model_destroy(m);
+}
+
+/* ---- alert.medium, stable labels, informative factors ----------------------------------- */
+
+static void test_medium_and_labels(void **s)
+{
+    (void)s;
+    model_t *m = mkmodel();
+    /* alert.medium: p in [MEDIUM, threshold) alerts too, in the medium bucket */
+    for (int medium = 0; medium < 2; medium++) {
+        cfg_t *c = mkcfg(0.7, 0, 0, 10, NULL, 0);
+        char err[256] = "";
+        c->alert_medium = medium;
+        alert_policy_t *ap = alert_policy_new(c, err, sizeof err);
+        cfg_destroy(c);
+        assert_non_null(ap);
+        static const struct {
+            double p;
+            int want_plain, want_medium;
+            alert_bucket_t bucket;
+        } cases[] = {{0.49, 0, 0, ALERT_LOW},
+                     {0.5, 0, 1, ALERT_MEDIUM},
+                     {0.69, 0, 1, ALERT_MEDIUM},
+                     {0.7, 1, 1, ALERT_MEDIUM},
+                     {0.85, 1, 1, ALERT_HIGH}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            feat_state_t st;
+            mkstate(&st);
+            alert_t a;
+            alert_input_t in = tick_input("u-1", T0, cases[i].p, 1, &st, m);
+            int want = medium ? cases[i].want_medium : cases[i].want_plain;
+            assert_int_equal(alert_policy_consider(ap, &in, &a), want);
+            if (want)
+                assert_int_equal(a.risk_bucket, cases[i].bucket);
+        }
+        alert_policy_destroy(ap);
+    }
+
+    /* The label of a segment is fixed within a segment version, however its centre moves. */
+    alert_policy_t *ap = mkpolicy(0.5, 0, 0, 10, "", 0);
+    const char *names[FEAT_DIM];
+    for (int j = 0; j < FEAT_DIM; j++)
+        names[j] = feat_info[j].name;
+    feat_state_t st;
+    alert_t a;
+    char first[4][160], before[4][160], after[160];
+    for (int seg = 0; seg < 4; seg++) {
+        mkstate(&st);
+        alert_input_t in = tick_input("u-1", T0, 0.9, seg, &st, m);
+        assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+        snprintf(first[seg], sizeof first[seg], "%s", a.segment_label);
+        assert_int_equal(model_segment_label(m, seg, names, before[seg], sizeof before[seg]), 0);
+        assert_non_null(strstr(first[seg], before[seg]));
+    }
+    uint64_t version = model_segment_version(m);
+    enum { N = 512 };
+    static float z[N * FEAT_DIM];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < FEAT_DIM; j++)
+            z[i * FEAT_DIM + j] = j == 5 ? 6.0f + (float)(i % 7) * 0.01f : 0.0f;
+    assert_int_equal(km_partial_fit(model_kmeans(m), z, N), 0);
+    assert_true(model_segment_version(m) == version); /* moved, not reseeded */
+    int moved = -1;
+    for (int seg = 0; seg < 4 && moved < 0; seg++) {
+        assert_int_equal(model_segment_label(m, seg, names, after, sizeof after), 0);
+        if (strcmp(before[seg], after) != 0)
+            moved = seg;
+    }
+    assert_true(moved >= 0); /* some centre's own label did change */
+    mkstate(&st);
+    alert_input_t in = tick_input("u-1", T0 + DAY, 0.9, moved, &st, m);
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    assert_string_equal(a.segment_label, first[moved]);
+    /* a fresh policy (a new process) names it from the centre as it is now */
+    alert_policy_t *ap2 = mkpolicy(0.5, 0, 0, 10, "", 0);
+    mkstate(&st);
+    assert_int_equal(alert_policy_consider(ap2, &in, &a), 1);
+    assert_non_null(strstr(a.segment_label, after));
+    alert_policy_destroy(ap2);
+    alert_policy_destroy(ap);
+    model_destroy(m);
+}
+
+/* Top factors carry the user's value and a direction word, and never a feature that is 0 or
+ * a never-happened placeholder for the user: issue 14's user whose only event was a cancel. */
+static void test_factors_informative(void **s)
+{
+    (void)s;
+    model_t *m = mkmodel();
+    alert_policy_t *ap = mkpolicy(0.5, 0, 0, 10, "", 0);
+    feat_state_t st;
+    feat_state_init(&st);
+    ev_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.user_id, sizeof ev.user_id, "c");
+    ev.user_id_len = 1;
+    ev.type = EV_SUBSCRIPTION_CANCEL;
+    ev.event_time_ms = T0 - DAY;
+    feat_apply(&st, &ev);
+    /* z pushes every feature toward churn, the zero-valued ones most */
+    float z[FEAT_DIM];
+    const lr_t *lr = model_logreg(m);
+    for (int j = 0; j < FEAT_DIM; j++)
+        z[j] = (float)((j == FEAT_CANCEL_INTENT_30D ? 0.5 : 5.0) / lr_weight(lr, j));
+    alert_t a;
+    alert_input_t in = tick_input("c", T0, 0.9, 1, &st, m);
+    in.z = z;
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    double hv[FEAT_DIM];
+    feat_human_values(&st, T0, hv);
+    /* the only informative feature is the cancel itself */
+    assert_int_equal(a.n_factors, 1);
+    assert_string_equal(a.top_factors[0].feature, "cancel_intent_30d");
+    assert_true(a.top_factors[0].value == hv[FEAT_CANCEL_INTENT_30D]);
+    assert_true(a.top_factors[0].value > 0.9);
+    assert_string_equal(a.top_factors[0].direction,
+                        lr_weight(lr, FEAT_CANCEL_INTENT_30D) > 0 ? "high" : "low");
+    assert_int_equal(a.kind, ALERT_AT_RISK); /* never active: nothing to win back */
+
+    /* an active user: every factor has value != 0 and the word of its z sign */
+    mkstate(&st);
+    float z2[FEAT_DIM];
+    for (int j = 0; j < FEAT_DIM; j++)
+        z2[j] = (float)((j % 3 ? 1.0 : -1.0) / lr_weight(lr, j));
+    in = tick_input("u", T0, 0.9, 1, &st, m);
+    in.z = z2;
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    feat_human_values(&st, T0, hv);
+    assert_int_equal(a.n_factors, 3);
+    for (int j = 0; j < a.n_factors; j++) {
+        int i = feat_index(a.top_factors[j].feature);
+        assert_true(i >= 0 && hv[i] != 0.0 && a.top_factors[j].value == hv[i]);
+        int trend = i == FEAT_ACTIVITY_TREND;
+        const char *want = z2[i] < 0 ? (trend ? "falling" : "low") : (trend ? "rising" : "high");
+        assert_string_equal(a.top_factors[j].direction, want);
+    }
+    alert_policy_destroy(ap);
+    model_destroy(m);
+}
+
+/* ---- kind, trigger, created_at ------------------------------------------------------------ */
+
+static void test_kind_rule(void **s)
+{
+    (void)s;
+    static const struct {
+        double quiet, active_days, mean_gap;
+        alert_kind_t want;
+    } cases[] = {
+        {0, 0, 365, ALERT_AT_RISK},        /* never active (only a cancel): nothing to win back */
+        {365, 0, 365, ALERT_AT_RISK},      /* same, read long after */
+        {14, 1, 14, ALERT_AT_RISK},        /* one active day, within the recent window */
+        {14.001, 1, 14.001, ALERT_LAPSED}, /* one active day: no rhythm, lapsed after 14 d */
+        {200, 1, 200, ALERT_LAPSED},
+        {14, 5, 2, ALERT_AT_RISK},     /* recent beats a fast rhythm */
+        {15, 5, 10, ALERT_AT_RISK},    /* 15 <= 1.5 * 10 */
+        {15.001, 5, 10, ALERT_LAPSED}, /* just past 1.5 gaps */
+        {40, 3, 30, ALERT_AT_RISK},    /* a monthly buyer 40 days quiet is in rhythm */
+        {46, 3, 30, ALERT_LAPSED},
+        {20, 2, 365, ALERT_AT_RISK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double f[FEAT_DIM] = {0};
+        f[FEAT_DAYS_SINCE_ACTIVITY] = cases[i].quiet;
+        f[FEAT_ACTIVE_DAYS_LIFETIME] = cases[i].active_days;
+        f[FEAT_MEAN_GAP_DAYS] = cases[i].mean_gap;
+        if (alert_kind_of(f) != cases[i].want)
+            fail_msg("case %zu: kind %s, want %s", i, alert_kind_name(alert_kind_of(f)),
+                     alert_kind_name(cases[i].want));
+    }
+    assert_string_equal(alert_kind_name(ALERT_AT_RISK), "at_risk");
+    assert_string_equal(alert_kind_name(ALERT_LAPSED), "lapsed");
+    assert_string_equal(alert_kind_name(ALERT_KIND_UNKNOWN), "unknown");
+    assert_string_equal(alert_trigger_name(ALERT_BY_TICK), "tick");
+    assert_string_equal(alert_trigger_name(ALERT_BY_EVENT), "event");
+    assert_string_equal(alert_trigger_name(ALERT_TRIGGER_UNKNOWN), "unknown");
+}
+
+/* The policy fills kind, trigger and created_at: a tick alert is created at its tick; an
+ * event alert at the user's clock (a late event: the user's latest event, after it). */
+static void test_kind_trigger_created_at(void **s)
+{
+    (void)s;
+    model_t *m = mkmodel();
+    alert_policy_t *ap = mkpolicy(0.5, 0, 0, 10, "", 0);
+    feat_state_t st;
+    mkstate(&st); /* active every 2 days, last at T0 - 2 d */
+    alert_t a;
+    alert_input_t in = tick_input("u-1", T0, 0.9, 1, &st, m);
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    assert_int_equal(a.kind, ALERT_AT_RISK);
+    assert_int_equal(a.trigger, ALERT_BY_TICK);
+    assert_true(a.created_at_ms == T0);
+    in = tick_input("u-1", T0 + 30 * DAY, 0.9, 1, &st, m); /* 32 days quiet, gap 2 */
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    assert_int_equal(a.kind, ALERT_LAPSED);
+
+    /* an on-time event: created at the event; a late one: at the user's latest event */
+    mkstate(&st); /* no cooldown */
+    alert_input_t ev = tick_input("u-1", 0, 0.9, 1, &st, m);
+    ev.trigger = (alert_trigger_t){.is_event = 1, .partition = 0, .offset = 5};
+    ev.event_time_ms = feat_t_ref_ms(&st);
+    assert_int_equal(alert_policy_consider(ap, &ev, &a), 1);
+    assert_int_equal(a.trigger, ALERT_BY_EVENT);
+    assert_true(a.created_at_ms == feat_t_ref_ms(&st));
+    mkstate(&st);
+    ev.event_time_ms = feat_t_ref_ms(&st) - 3 * DAY;
+    assert_int_equal(alert_policy_consider(ap, &ev, &a), 1);
+    assert_true(a.event_time_ms == feat_t_ref_ms(&st) - 3 * DAY);
+    assert_true(a.created_at_ms == feat_t_ref_ms(&st));
     alert_policy_destroy(ap);
     model_destroy(m);
 }
@@ -753,12 +1098,15 @@ static void mkalert(alert_t *a, const char *uid)
     snprintf(a->segment_label, sizeof a->segment_label, "high revenue_90d, falling x");
     snprintf(a->recommended_action, sizeof a->recommended_action, "win-back \"coupon\"");
     a->n_factors = 2;
-    a->top_factors[0] = (alert_factor_t){feat_info[1].name, 1.5};
-    a->top_factors[1] = (alert_factor_t){feat_info[0].name, -0.25};
+    a->top_factors[0] = (alert_factor_t){feat_info[1].name, 1.5, 0.5, "high"};
+    a->top_factors[1] = (alert_factor_t){feat_info[0].name, -0.25, 0, "low"};
     a->model_version = 42;
     a->arm = ALERT_HOLDOUT;
     for (size_t i = 0; i < NOFS; i++)
         a->features[i] = (double)i * 0.5;
+    a->kind = ALERT_LAPSED;
+    a->trigger = ALERT_BY_EVENT;
+    a->created_at_ms = T0 + 1234;
 }
 
 static void test_json_exact(void **s)
@@ -777,14 +1125,16 @@ static void test_json_exact(void **s)
                      "\"risk_bucket\":\"high\",\"segment_id\":3,"
                      "\"segment_label\":\"high revenue_90d, falling x\","
                      "\"recommended_action\":\"win-back \\\"coupon\\\"\",\"top_factors\":["
-                     "{\"feature\":\"%s\",\"contribution\":1.5},"
-                     "{\"feature\":\"%s\",\"contribution\":-0.25}],\"model_version\":42,"
+                     "{\"feature\":\"%s\",\"contribution\":1.5,\"value\":0.5,\"direction\":"
+                     "\"high\"},{\"feature\":\"%s\",\"contribution\":-0.25,\"value\":0,"
+                     "\"direction\":\"low\"}],\"model_version\":42,"
                      "\"arm\":\"holdout\",\"features\":{",
                      feat_info[1].name, feat_info[0].name);
     for (int i = 0; i < FEAT_DIM; i++)
         w += snprintf(want + w, sizeof want - (size_t)w, "%s\"%s\":%.17g", i ? "," : "",
                       feat_info[i].name, i * 0.5);
-    snprintf(want + w, sizeof want - (size_t)w, "}}");
+    snprintf(want + w, sizeof want - (size_t)w,
+             "},\"kind\":\"lapsed\",\"trigger\":\"event\",\"created_at\":1700006401234}");
     assert_string_equal(buf, want);
     assert_null(strchr(buf, '\n'));
 
@@ -937,6 +1287,13 @@ int main(void)
         cmocka_unit_test(test_top_factors),
         cmocka_unit_test(test_top_percent),
         cmocka_unit_test(test_top_percent_interleaved),
+        cmocka_unit_test(test_default_actions),
+        cmocka_unit_test(test_archetypes),
+        cmocka_unit_test(test_buckets_parse),
+        cmocka_unit_test(test_medium_and_labels),
+        cmocka_unit_test(test_factors_informative),
+        cmocka_unit_test(test_kind_rule),
+        cmocka_unit_test(test_kind_trigger_created_at),
         cmocka_unit_test(test_json_exact),
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_avro_framings),

@@ -25,11 +25,15 @@ static void mkalert(alert_t *a, int variant)
     snprintf(a->recommended_action, sizeof a->recommended_action, "win-back \"coupon\"");
     a->n_factors = variant ? 0 : 3;
     for (int i = 0; i < a->n_factors; i++)
-        a->top_factors[i] = (alert_factor_t){feat_info[i + 2].name, 1.25 - i};
+        a->top_factors[i] =
+            (alert_factor_t){feat_info[i + 2].name, 1.25 - i, 3.5 * i, i % 2 ? "low" : "high"};
     a->model_version = variant ? 0 : 1234567890123LL;
     a->arm = variant ? ALERT_TREATMENT : ALERT_HOLDOUT;
     for (int i = 0; i < FEAT_DIM; i++)
         a->features[i] = variant ? -(double)i : (double)i * 0.5 + 1e-9;
+    a->kind = variant ? ALERT_LAPSED : ALERT_AT_RISK;
+    a->trigger = variant ? ALERT_BY_EVENT : ALERT_BY_TICK;
+    a->created_at_ms = variant ? -1 : 1714694400000LL + 86400000LL;
 }
 
 static void assert_alert_equal(const alert_t *a, const alert_t *b)
@@ -46,11 +50,16 @@ static void assert_alert_equal(const alert_t *a, const alert_t *b)
     for (int i = 0; i < a->n_factors; i++) {
         assert_string_equal(a->top_factors[i].feature, b->top_factors[i].feature);
         assert_true(a->top_factors[i].contribution == b->top_factors[i].contribution);
+        assert_true(a->top_factors[i].value == b->top_factors[i].value);
+        assert_string_equal(a->top_factors[i].direction, b->top_factors[i].direction);
     }
     assert_true(a->model_version == b->model_version);
     assert_int_equal(a->arm, b->arm);
     for (int i = 0; i < FEAT_DIM; i++)
         assert_true(a->features[i] == b->features[i]);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->trigger, b->trigger);
+    assert_true(a->created_at_ms == b->created_at_ms);
 }
 
 static void test_round_trip(void **s)
@@ -181,9 +190,10 @@ static void test_hostile(void **s)
     size_t len;
     assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
     const uint8_t *b = buf;
-    /* locate the factors block: count 1 (0x02), name length, name, 8-byte double */
+    /* locate the factors block: count 1 (0x02), name length, name, two 8-byte doubles,
+     * direction length, direction */
     size_t name_len = strlen(a.top_factors[0].feature);
-    size_t item_len = 1 + name_len + 8;
+    size_t item_len = 1 + name_len + 8 + 8 + 1 + strlen(a.top_factors[0].direction);
     const uint8_t *item = NULL;
     for (size_t i = 0; i + 1 + item_len < len; i++)
         if (b[i] == 0x02 && b[i + 1] == (uint8_t)(name_len * 2) &&

@@ -83,7 +83,7 @@ static const struct {
     {"topic.alerts", "string", "churn-alerts"},
     {"alerts.enabled", "bool", "true"},
     {"alerts.framing", "enum", "confluent"},
-    {"alerts.schema_id", "integer", "2"},
+    {"alerts.schema_id", "integer", "3"},
     {"schemas.dir", "string", ""},
     {"redis.host", "string", "127.0.0.1"},
     {"redis.port", "integer", "6379"},
@@ -120,6 +120,8 @@ static const struct {
     {"alert.holdout_percent", "number", "10"},
     {"alert.holdout_salt", "string", "churnstream"},
     {"alert.actions", "string", ""},
+    {"alert.buckets", "string", "0.5,0.85"},
+    {"alert.medium", "bool", "false"},
     {"metrics.port", "integer", "9464"},
     {"metrics.bind", "string", "127.0.0.1"},
 };
@@ -137,7 +139,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->topic_alerts, "churn-alerts");
     assert_int_equal(c->alerts_enabled, 1);
     assert_int_equal(c->alerts_framing, CFG_FRAMING_CONFLUENT);
-    assert_int_equal(c->alerts_schema_id, 2);
+    assert_int_equal(c->alerts_schema_id, 3);
     assert_string_equal(c->schemas_dir, "");
     assert_string_equal(c->redis_host, "127.0.0.1");
     assert_int_equal(c->redis_port, 6379);
@@ -705,6 +707,20 @@ static void test_load_all_files_and_rules(void **state)
     c = cfg_new();
     if (cfg_load_all(c, 2, argv5, envp4, &rest_argc, rest, err, sizeof err) != 0)
         fail_msg("k = 10 has segment 9: %s", err);
+    cfg_destroy(c);
+
+    /* alert.buckets out of order: a configuration error at load, with its origin */
+    char *argv6[] = {"run", "--alert.buckets=0.9,0.4"};
+    c = cfg_new();
+    assert_int_equal(cfg_load_all(c, 2, argv6, envp, &rest_argc, rest, err, sizeof err), -1);
+    assert_string_equal(err, "--alert.buckets: alert.buckets: expected MEDIUM,HIGH with 0 <= "
+                             "MEDIUM <= HIGH <= 1 (e.g. 0.5,0.85), got \"0.9,0.4\"");
+    cfg_destroy(c);
+    char *argv7[] = {"run", "--alert.buckets= 0.6 ,0.9", "--alert.medium=true"};
+    c = cfg_new();
+    if (cfg_load_all(c, 3, argv7, envp, &rest_argc, rest, err, sizeof err) != 0)
+        fail_msg("valid alert.buckets refused: %s", err);
+    assert_int_equal(c->alert_medium, 1);
     cfg_destroy(c);
 
     unlink(a);
