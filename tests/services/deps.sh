@@ -14,7 +14,7 @@ APT_PACKAGES=(
     maven python3 python3-pip clang libclang-rt-14-dev valgrind clang-format
 )
 # Import names of tests/requirements.txt, for the quick "already installed" check.
-PY_IMPORTS=(fastavro yaml pytest numpy pandas sklearn scipy)
+PY_IMPORTS=(fastavro yaml pytest numpy pandas sklearn scipy avro)
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then
