@@ -200,7 +200,8 @@ typedef struct alert_input_s {
     /* The user's state: cooldown is read and, on an alert, written; `features` are its human
      * values at event_time_ms (not the model's log1p-transformed row). */
     feat_state_t *state;
-    const model_t *model; /* version, examples seen, weights, segment labels */
+    model_t *model; /* version, examples seen, weights, segment names (written once per
+                       segment version: model_set_segment_name) */
 } alert_input_t;
 
 /* Decides on one scoring. Gates, in order: model_examples_seen >= model.min_examples; not
@@ -272,9 +273,10 @@ alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size);
  * alert.avsc: there is no registry), single-object (the fingerprint must be alert.avsc's) or
  * plain. Fills *out (overwritten); its top_factors[].feature and .direction point into the
  * decoder, valid until the next call. Only schemas/alert.avsc as built in (version 2): a
- * version-1 alert (no kind, trigger, created_at, factor value or direction) is refused. Returns 0, or -1 with why set: a hostile length, count or symbol,
- * trailing bytes, a string longer than alert_t holds, more than ALERT_TOP_FACTORS factors
- * or a missing feature. Never reads past buf+len. */
+ * version-1 alert (no kind, trigger, created_at, factor value or direction) is refused. Returns 0,
+ * or -1 with why set: a hostile length, count or symbol, trailing bytes, a string longer than
+ * alert_t holds, more than ALERT_TOP_FACTORS factors or a missing feature. Never reads past
+ * buf+len. */
 int alert_decode(alert_decoder_t *dec, const void *buf, size_t len, alert_t *out, char *why,
                  size_t why_size);
 /* Frees; NULL is a no-op. */

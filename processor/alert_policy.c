@@ -79,11 +79,6 @@ struct alert_policy_s {
     int n_rules;
     const char *names[FEAT_DIM]; /* feat_info names, for km_label */
 
-    /* Segment names of segment version seg_version; seg_n = model.k entries (lazily). */
-    uint64_t seg_version;
-    seg_info_t *segs;
-    int seg_n;
-
     pool_t *pools; /* pending ticks in top-percent mode */
     int n_pools;
     int has_done;
@@ -355,7 +350,6 @@ void alert_policy_destroy(alert_policy_t *ap)
         free(ap->pools[i].arena);
     }
     free(ap->pools);
-    free(ap->segs);
     free(ap->rules);
     free(ap->out);
     free(ap);
@@ -436,34 +430,19 @@ static int top_factors(const model_t *m, const float *z, const double *hv, const
     return n;
 }
 
-/* The segment's name and archetype for this segment version (computed once per version),
- * or NULL for an unsegmented user. When the cache cannot be allocated the answer is computed
- * into *scratch instead. */
-static const seg_info_t *segment_info(alert_policy_t *ap, const model_t *m, int seg,
-                                      seg_info_t *scratch)
+/* The segment's name and archetype for this segment version, into *si: the model's frozen
+ * name when it has one, else computed from the centre now and frozen in the model (which the
+ * batch commits, so a restart names the segment the same). NULL for an unsegmented user. */
+static const seg_info_t *segment_info(const alert_policy_t *ap, model_t *m, int seg, seg_info_t *si)
 {
-    int k = model_k(m);
-    if (seg < 0 || seg >= k)
+    if (seg < 0 || seg >= model_k(m))
         return NULL;
-    uint64_t version = model_segment_version(m);
-    if (ap->seg_n != k || ap->seg_version != version) {
-        seg_info_t *segs = ap->seg_n == k ? ap->segs : calloc((size_t)k, sizeof *segs);
-        if (segs) {
-            if (segs != ap->segs) {
-                free(ap->segs);
-                ap->segs = segs;
-                ap->seg_n = k;
-            }
-            for (int i = 0; i < k; i++)
-                segs[i].valid = 0;
-            ap->seg_version = version;
-        }
-    }
-    seg_info_t *si = ap->seg_n == k && ap->seg_version == version ? &ap->segs[seg] : scratch;
-    if (si == scratch)
-        si->valid = 0;
-    if (si->valid)
+    int arch;
+    if (model_segment_name(m, seg, &arch, si->label, sizeof si->label)) {
+        si->arch = (alert_archetype_t)arch;
+        si->valid = 1;
         return si;
+    }
     double centre[FEAT_DIM];
     char expl[sizeof si->label];
     if (model_segment_centre(m, seg, centre) != 0 ||
@@ -472,6 +451,7 @@ static const seg_info_t *segment_info(alert_policy_t *ap, const model_t *m, int 
     si->arch = alert_archetype_of(centre);
     snprintf(si->label, sizeof si->label, "%s (%.120s)", alert_archetype_name(si->arch), expl);
     si->valid = 1;
+    (void)model_set_segment_name(m, seg, (int)si->arch, si->label);
     return si;
 }
 

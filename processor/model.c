@@ -34,6 +34,12 @@ struct model_s {
      * the regression's second-half AUC 0.54; 0.87 with complete-tick weights). Set by
      * model_new from params and by model_set_class_balance; not in the snapshot. */
     int balanced;
+    /* Segment names (model_segment_name) of segment version names_version; k entries. */
+    uint64_t names_version;
+    struct seg_name_s {
+        uint8_t valid, arch;
+        char label[MODEL_SEG_NAME_MAX];
+    } * names;
 };
 
 void model_params_default(model_params_t *p)
@@ -95,6 +101,10 @@ model_t *model_new(int dim, int k, uint64_t seed, const model_params_t *params, 
                  (long long)params->calibration_half_life_ms);
         goto fail;
     }
+    if (!(m->names = calloc((size_t)k, sizeof(*m->names)))) {
+        snprintf(errstr, errstr_size, "model: out of memory");
+        goto fail;
+    }
     if (!(m->ex = ex_new(params->horizon_days))) {
         snprintf(errstr, errstr_size, "model: bad label horizon %g days (want > 0)",
                  params->horizon_days);
@@ -116,6 +126,7 @@ void model_destroy(model_t *m)
     pm_destroy(m->pm);
     cal_destroy(m->cal);
     ex_destroy(m->ex);
+    free(m->names);
     free(m);
 }
 
@@ -233,6 +244,32 @@ void model_ticks_complete(model_t *m, int64_t through_ms)
         m->version++;
 }
 
+int model_segment_name(const model_t *m, int seg, int *arch, char *label, size_t cap)
+{
+    if (seg < 0 || seg >= m->k || m->names_version != km_segment_version(m->km) ||
+        !m->names[seg].valid)
+        return 0;
+    *arch = m->names[seg].arch;
+    snprintf(label, cap, "%s", m->names[seg].label);
+    return 1;
+}
+
+int model_set_segment_name(model_t *m, int seg, int arch, const char *label)
+{
+    if (seg < 0 || seg >= m->k || arch < 0 || arch > 255)
+        return -1;
+    uint64_t v = km_segment_version(m->km);
+    if (m->names_version != v) {
+        memset(m->names, 0, (size_t)m->k * sizeof(*m->names));
+        m->names_version = v;
+    }
+    m->names[seg].valid = 1;
+    m->names[seg].arch = (uint8_t)arch;
+    snprintf(m->names[seg].label, sizeof(m->names[seg].label), "%s", label);
+    m->version++;
+    return 0;
+}
+
 void model_explain(const model_t *m, const float *z, float *out)
 {
     lr_contributions(m->lr, z, out);
@@ -333,6 +370,50 @@ int model_train(model_t *m, const float *x, const float *y, size_t n, const floa
     return rc;
 }
 
+/* Section layout: u64 names_version, then per segment u8 valid and, when valid, u8 arch,
+ * u16 label length, the label's bytes (no NUL). */
+static void names_encode(const model_t *m, mw_buf_t *b)
+{
+    mw_put_u64(b, m->names_version);
+    for (int i = 0; i < m->k; i++) {
+        mw_put_u8(b, m->names[i].valid);
+        if (!m->names[i].valid)
+            continue;
+        size_t n = strlen(m->names[i].label);
+        mw_put_u8(b, m->names[i].arch);
+        uint8_t len[2] = {(uint8_t)n, (uint8_t)(n >> 8)};
+        mw_put_bytes(b, len, 2);
+        mw_put_bytes(b, m->names[i].label, n);
+    }
+}
+
+static int names_decode(model_t *m, mw_reader_t *r)
+{
+    if (m->k != km_k(m->km)) /* the header's k is checked against k-means below, too */
+        return -1;
+    if (!(m->names = calloc((size_t)(m->k > 0 ? m->k : 1), sizeof(*m->names))))
+        return -1;
+    m->names_version = mw_get_u64(r);
+    for (int i = 0; i < m->k && !r->failed; i++) {
+        uint8_t valid = mw_get_u8(r);
+        if (valid > 1)
+            return -1;
+        if (!valid)
+            continue;
+        m->names[i].valid = 1;
+        m->names[i].arch = mw_get_u8(r);
+        size_t n = (size_t)mw_get_u8(r);
+        n |= (size_t)mw_get_u8(r) << 8;
+        if (r->failed || n >= MODEL_SEG_NAME_MAX || n > r->len - r->off)
+            return -1;
+        memcpy(m->names[i].label, r->p + r->off, n);
+        r->off += n;
+        if (memchr(m->names[i].label, 0, n))
+            return -1; /* the label has no NUL inside */
+    }
+    return r->failed ? -1 : 0;
+}
+
 int model_encode(const model_t *m, uint8_t **buf, size_t *len)
 {
     mw_buf_t b = {0};
@@ -350,6 +431,7 @@ int model_encode(const model_t *m, uint8_t **buf, size_t *len)
     pm_encode(m->pm, &b);
     cal_encode(m->cal, &b);
     ex_encode(m->ex, &b);
+    names_encode(m, &b);
     if (mw_reserve(&b, 4) < 0) {
         free(b.data);
         return -1;
@@ -431,6 +513,10 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
         part = "calibration";
     else if (!(m->ex = ex_decode(&r, part_err, sizeof(part_err))))
         part = "experts";
+    else if (names_decode(m, &r) != 0) {
+        snprintf(part_err, sizeof(part_err), "corrupt or truncated");
+        part = "segment names";
+    }
     if (part) {
         snprintf(errstr, errstr_size, "model: bad %s section: %s", part, part_err);
         goto fail;

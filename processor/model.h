@@ -95,6 +95,19 @@ int model_segment_centre(const model_t *m, int seg, double *out);
  * then means something else). Labels derived from the centres are cached per version. */
 uint64_t model_segment_version(const model_t *m);
 
+/* Segment names, frozen per segment version: the name a segment was first given under the
+ * current segment version (the alert policy's archetype and label), kept in the snapshot and
+ * committed with the batch, so a restarted daemon names every segment as an uninterrupted
+ * one would (a name recomputed from centres that moved since would differ). */
+#define MODEL_SEG_NAME_MAX 256
+/* 1 and *arch, label (NUL-terminated, truncated to cap) when segment seg has a name under the
+ * current segment version; 0 when not (or seg out of range). */
+int model_segment_name(const model_t *m, int seg, int *arch, char *label, size_t cap);
+/* Records seg's name for the current segment version (names of an older version are
+ * dropped first); bumps the version so the batch commits it. 0, -1 when seg is out of range
+ * or arch outside 0..255. */
+int model_set_segment_name(model_t *m, int seg, int arch, const char *label);
+
 /* Tick tick_ms's sweep starts: freezes what each expert would say during it, so its labels
  * are graded as scored however late they arrive (experts.h). 0, -1 on out of memory. */
 int model_tick_start(model_t *m, int64_t tick_ms);
