@@ -179,7 +179,10 @@ def test_alerts_cover_the_edges(tool, tmp_path):
     assert any(len(a["user_id"].encode()) == 256 for a in alerts)
     assert any(len(a["top_factors"]) == 0 for a in alerts)
     assert any('"' in a["user_id"] and "\\" in a["user_id"] for a in alerts)
-    policy = [a for a in alerts if a["model_version"] == 1]
+    # The tool's hand-made edge cases carry model_version >= 100; the policy's alerts carry the
+    # trained model's version (1, plus one per segment the policy names: names are frozen in
+    # the model per segment version).
+    policy = [a for a in alerts if a["model_version"] < 100]
     assert len(policy) >= 8
     for a in policy:
         p = a["churn_probability"]
