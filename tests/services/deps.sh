@@ -10,7 +10,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 APT_PACKAGES=(
     build-essential pkg-config librdkafka-dev libavro-dev libhiredis-dev libopenblas-dev
-    libcmocka-dev libmicrohttpd-dev zlib1g-dev redis-server kcat openjdk-17-jre-headless
+    libcmocka-dev libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libjansson-dev
+    python3-venv cmake redis-server kcat openjdk-17-jre-headless
     maven python3 python3-pip clang libclang-rt-14-dev valgrind clang-format
 )
 # Import names of tests/requirements.txt, for the quick "already installed" check.
@@ -104,3 +105,6 @@ deps_python() {
 deps_apt
 deps_kafka_jars
 deps_python
+# shellcheck source=llm-venv.sh
+. "$ROOT/tests/services/llm-venv.sh"
+llm_venv_ensure
