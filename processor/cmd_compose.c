@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "alert.h"
+#include "alert_resolve.h"
 #include "commands.h"
 #include "compose.h"
 #include "dm_internal.h" /* dm_kafka_log_cb */
@@ -60,7 +61,8 @@ static void usage(FILE *out)
           "Exit status: 0 ok, 1 runtime failure (Kafka, unreadable input line, output file),\n"
           "2 usage or config error.\n"
           "Config keys that matter here: llm.*, topic.alerts, topic.messages,\n"
-          "compose.group_id, kafka.* (kafka.group.id is replaced by compose.group_id).\n",
+          "compose.group_id, alerts.schemas_dir (alerts from a newer schema), kafka.*\n"
+          "(kafka.group.id is replaced by compose.group_id).\n",
           out);
 }
 
@@ -308,15 +310,15 @@ static int produce_acked(rd_kafka_t *pk, const char *topic, const cm_result_t *r
 static int live(cfg_t *cfg, long long max_messages, double timeout_s)
 {
     char err[512];
-    alert_decoder_t *dec = alert_decoder_new(err, sizeof err);
+    ar_t *dec = ar_new(cfg->alerts_schemas_dir, err, sizeof err);
     if (!dec) {
         fprintf(stderr, "churnstream compose: %s\n", err);
-        return 1;
+        return 2;
     }
     cm_composer_t *cm = cm_new(cfg, NULL, err, sizeof err);
     if (!cm) {
         fprintf(stderr, "churnstream compose: %s\n", err);
-        alert_decoder_destroy(dec);
+        ar_destroy(dec);
         return 2;
     }
     rd_kafka_t *ck = open_consumer(cfg, err, sizeof err);
@@ -326,7 +328,7 @@ static int live(cfg_t *cfg, long long max_messages, double timeout_s)
         if (ck)
             rd_kafka_destroy(ck);
         cm_destroy(cm);
-        alert_decoder_destroy(dec);
+        ar_destroy(dec);
         return 2;
     }
     signal(SIGTERM, on_signal);
@@ -366,7 +368,7 @@ static int live(cfg_t *cfg, long long max_messages, double timeout_s)
         alert_t a;
         char why[256];
         int handled = 1;
-        if (alert_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
+        if (ar_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
             /* Nothing to answer: logged and committed past, like tail skips it. */
             log_warn("compose", "%s [%d] offset %lld: undecodable alert skipped: %s",
                      cfg->topic_alerts, m->partition, (long long)m->offset, why);
@@ -431,7 +433,7 @@ static int live(cfg_t *cfg, long long max_messages, double timeout_s)
     free(r);
     free(seen.ids);
     cm_destroy(cm);
-    alert_decoder_destroy(dec);
+    ar_destroy(dec);
     return rc;
 }
 

@@ -162,6 +162,9 @@ static const cfg_key_t cfg_keys[] = {
     K_STR("compose.group_id", "churnstream-compose", CFG_F_NONEMPTY, compose_group_id,
           "compose: consumer group that reads topic.alerts (offsets committed after each "
           "message or its fallback is produced)."),
+    K_STR("alerts.schemas_dir", "", 0, alerts_schemas_dir,
+          "compose: directory of ChurnAlert writer schemas (*.avsc; <id>.avsc also answers "
+          "Confluent id <id>) to read alerts a newer producer wrote; empty = built-in only."),
     K_STR("llm.url", "http://127.0.0.1:8080/v1/chat/completions", CFG_F_NONEMPTY, llm_url,
           "compose: OpenAI-compatible chat completions endpoint (full URL)."),
     K_STR("llm.model", "smollm2-135m-instruct", CFG_F_NONEMPTY, llm_model,

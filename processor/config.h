@@ -83,8 +83,9 @@ typedef struct cfg_s {
     char *alert_actions; /* alert.actions: "segment:bucket=action,..." table, "" = defaults */
 
     /* compose (retention messages written by a language model) */
-    char *topic_messages;   /* topic.messages */
-    char *compose_group_id; /* compose.group_id */
+    char *topic_messages;     /* topic.messages */
+    char *compose_group_id;   /* compose.group_id */
+    char *alerts_schemas_dir; /* alerts.schemas_dir: ChurnAlert writer schemas, "" = none */
     char *llm_url;
     char *llm_model;
     char *llm_api_key; /* NULL = no Authorization header; secret, never printed */

@@ -122,6 +122,7 @@ static const struct {
     {"alert.actions", "string", ""},
     {"topic.messages", "string", "retention-messages"},
     {"compose.group_id", "string", "churnstream-compose"},
+    {"alerts.schemas_dir", "string", ""},
     {"llm.url", "string", "http://127.0.0.1:8080/v1/chat/completions"},
     {"llm.model", "string", "smollm2-135m-instruct"},
     {"llm.api_key", "string", ""},
