@@ -31,6 +31,10 @@ struct cm_composer_s {
     size_t nlat, caplat;
 };
 
+/* Sentences of the model's answer kept (cg_first_sentences): the prompts ask for two. */
+#define CM_MESSAGE_SENTENCES     2
+#define CM_EXPLANATION_SENTENCES 3
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -78,35 +82,40 @@ static const char system_prompt[] =
     "numbers, prices, discounts, percentages, dates, links, e-mail addresses or names. Do "
     "not invent offers. Answer with the text only.";
 
-/* The user prompts carry the alert's categorical facts only (see the file comment). */
+/* The user prompts carry the alert's categorical facts only (see the file comment), names
+ * as words without digits (cg_words_of), so the model has no digit to echo. */
 static void message_prompt(const alert_t *a, char *out, size_t cap)
 {
+    char action[sizeof a->recommended_action];
+    cg_words_of(a->recommended_action, action, sizeof action);
     snprintf(out, cap,
              "Write two friendly sentences to a customer we have not seen for a while, inviting "
              "them back. Their churn risk is %s. Our team will follow up with: %s. Do not "
-             "describe the offer and do not use numbers.",
-             alert_bucket_name(a->risk_bucket), a->recommended_action);
+             "describe the offer and do not use numbers or names.",
+             alert_bucket_name(a->risk_bucket), action);
 }
 
 static void explanation_prompt(const alert_t *a, char *out, size_t cap)
 {
+    char label[sizeof a->segment_label], action[sizeof a->recommended_action], word[96];
+    cg_words_of(a->segment_label, label, sizeof label);
+    cg_words_of(a->recommended_action, action, sizeof action);
     size_t len = 0;
     int n = snprintf(out, cap,
-                     "Write one short paragraph for an account manager explaining why this "
-                     "customer may stop buying. Customer segment: %s. Churn risk: %s. "
-                     "Signals:",
-                     a->segment_id >= 0 ? a->segment_label : "not segmented yet",
+                     "Write two sentences for an account manager explaining why this customer "
+                     "may stop buying. Customer segment: %s. Churn risk: %s. Signals:",
+                     a->segment_id >= 0 && label[0] ? label : "not segmented yet",
                      alert_bucket_name(a->risk_bucket));
     len = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
-    for (int i = 0; i < a->n_factors && len < cap; i++) {
-        n = snprintf(out + len, cap - len, "%s %s (%s the risk)", i ? "," : "",
-                     a->top_factors[i].feature,
+    for (int i = 0; i < a->n_factors && len + 1 < cap; i++) {
+        cg_words_of(a->top_factors[i].feature, word, sizeof word);
+        n = snprintf(out + len, cap - len, "%s %s (%s the risk)", i ? "," : "", word,
                      a->top_factors[i].contribution >= 0 ? "raises" : "lowers");
         len = n > 0 && (size_t)n < cap - len ? len + (size_t)n : cap - 1;
     }
-    if (len < cap)
-        snprintf(out + len, cap - len, ". Suggested action: %s. Do not use numbers.",
-                 a->recommended_action);
+    if (len + 1 < cap)
+        snprintf(out + len, cap - len, ". Suggested action: %s. Do not use numbers or names.",
+                 action);
 }
 
 static void note_latency(cm_composer_t *cm, int64_t ms)
@@ -124,8 +133,8 @@ static void note_latency(cm_composer_t *cm, int64_t ms)
 
 /* Asks for one part; returns CG_OK with the normalized text in out, or the reason. Endpoint
  * outcomes drive the breaker; guardrail rejections do not (the endpoint answered). */
-static cg_reason_t ask(cm_composer_t *cm, const char *user, size_t min_len, size_t max_len,
-                       char *out, size_t cap, int64_t *latency_ms)
+static cg_reason_t ask(cm_composer_t *cm, const char *user, int max_sentences, size_t min_len,
+                       size_t max_len, char *out, size_t cap, int64_t *latency_ms)
 {
     char raw[4096], why[256];
     int64_t ms = 0;
@@ -151,6 +160,7 @@ static cg_reason_t ask(cm_composer_t *cm, const char *user, size_t min_len, size
     cm->consecutive_failures = 0;
     cm->breaker_is_open = 0;
     cg_normalize(raw, out, cap);
+    cg_first_sentences(out, max_sentences);
     return cg_check(out, min_len, max_len);
 }
 
@@ -180,12 +190,13 @@ void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
             cm->consecutive_failures = cm->breaker_failures - 1;
         asked = 1;
         message_prompt(a, prompt, sizeof prompt);
-        why = ask(cm, prompt, CG_MESSAGE_MIN, CG_MESSAGE_MAX, msg, sizeof msg, &asked_ms);
+        why = ask(cm, prompt, CM_MESSAGE_SENTENCES, CG_MESSAGE_MIN, CG_MESSAGE_MAX, msg, sizeof msg,
+                  &asked_ms);
         r->part = "message";
         if (why == CG_OK) {
             explanation_prompt(a, prompt, sizeof prompt);
-            why = ask(cm, prompt, CG_EXPLANATION_MIN, CG_EXPLANATION_MAX, expl, sizeof expl,
-                      &asked_ms);
+            why = ask(cm, prompt, CM_EXPLANATION_SENTENCES, CG_EXPLANATION_MIN, CG_EXPLANATION_MAX,
+                      expl, sizeof expl, &asked_ms);
             r->part = "explanation";
         }
     }

@@ -18,6 +18,7 @@ static const char *const reason_names[CG_REASON_COUNT] = {
     [CG_CURRENCY] = "currency",
     [CG_URL] = "url",
     [CG_SLOT] = "slot",
+    [CG_NAME] = "name",
     [CG_ENDPOINT] = "endpoint_error",
     [CG_TIMEOUT] = "timeout",
     [CG_BREAKER_OPEN] = "breaker_open",
@@ -115,6 +116,67 @@ static int has_currency(const char *t)
     return 0;
 }
 
+/* A capitalized word that does not start a sentence. */
+static int has_name(const char *t)
+{
+    int sentence_start = 1;
+    for (const char *p = t; *p;) {
+        while (*p && !isalpha((unsigned char)*p)) {
+            if (strchr(".!?:;\n\"(", *p))
+                sentence_start = 1;
+            p++;
+        }
+        if (!*p)
+            break;
+        const char *w = p;
+        while (*p && (isalpha((unsigned char)*p) || *p == '\''))
+            p++;
+        if (isupper((unsigned char)*w) && !sentence_start) {
+            int is_i = w[0] == 'I' && (p - w == 1 || w[1] == '\'');
+            if (!is_i)
+                return 1;
+        }
+        sentence_start = 0;
+    }
+    return 0;
+}
+
+size_t cg_first_sentences(char *text, int max_sentences)
+{
+    int n = 0;
+    for (char *p = text; *p; p++) {
+        if ((*p == '.' || *p == '!' || *p == '?') &&
+            (p[1] == '\0' || isspace((unsigned char)p[1])) && ++n == max_sentences) {
+            p[1] = '\0';
+            return (size_t)(p + 1 - text);
+        }
+    }
+    return strlen(text);
+}
+
+size_t cg_words_of(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    for (const char *p = name; *p;) {
+        while (*p && (*p == '_' || *p == '-' || *p == ' '))
+            p++;
+        const char *w = p;
+        int digit = 0;
+        while (*p && *p != '_' && *p != '-' && *p != ' ')
+            digit |= isdigit((unsigned char)*p++);
+        if (p == w || digit)
+            continue;
+        if (n > 0 && n + 1 < cap)
+            out[n++] = ' ';
+        for (; w < p && n + 1 < cap; w++)
+            out[n++] = *w;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len)
 {
     if (!text)
@@ -136,6 +198,8 @@ cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len)
     for (const char *p = b; *p; p++)
         if (isdigit((unsigned char)*p) || *p == '%')
             return CG_DIGIT;
+    if (has_name(b))
+        return CG_NAME;
     if (len < min_len)
         return CG_TOO_SHORT;
     if (len > max_len)

@@ -19,6 +19,7 @@ typedef enum {
     CG_CURRENCY,     /* a currency sign or code ($, EUR, ...): offers are churnstream's */
     CG_URL,          /* a link (scheme, www., a domain ending) or an e-mail address */
     CG_SLOT,         /* template braces or a chat-template token left in the text */
+    CG_NAME,         /* a capitalized word inside a sentence: a name the model made up */
     CG_ENDPOINT,     /* HTTP error, refused connection, unparsable answer */
     CG_TIMEOUT,      /* llm.timeout passed */
     CG_BREAKER_OPEN, /* circuit breaker open: the endpoint was not asked */
@@ -37,13 +38,26 @@ const char *cg_reason_name(cg_reason_t r);
 
 /* Checks one part of the model's answer (text, NUL-terminated) against [min_len, max_len]
  * after trimming white space. Returns CG_OK or the first failed check, in the order empty,
- * slot, url, currency, digit, length. Pure: no state, no allocation. */
+ * slot, url, currency, digit, name, length. The name check is a heuristic on purpose: any
+ * word that starts with a capital letter and does not start a sentence (other than "I" and
+ * its contractions) is taken for a name; a false alarm costs a template message. Pure: no
+ * state, no allocation. */
 cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len);
 
 /* Copies text into out (cap bytes, NUL-terminated), trimming surrounding white space and
  * quotes and folding runs of white space (new lines included) into one space. Returns the
  * length written (truncated at cap - 1). */
 size_t cg_normalize(const char *text, char *out, size_t cap);
+
+/* Cuts text (in place) after its first max_sentences sentences (a sentence ends with '.',
+ * '!' or '?' followed by a space or the end). A small model rambles; its first sentences are
+ * its own words all the same. Returns the new length. */
+size_t cg_first_sentences(char *text, int max_sentences);
+
+/* Writes a feature or segment name as words for a prompt: '_' and '-' become spaces and
+ * every token holding a digit is dropped ("activity_trend_7d_30d" -> "activity trend"), so
+ * the prompt hands the model no digit to echo. Returns the length (truncated at cap - 1). */
+size_t cg_words_of(const char *name, char *out, size_t cap);
 
 /* The churnstream-owned sentence appended to the model's wording of the customer message:
  * the recommended action as the offer, e.g. "Our suggestion for you: win-back coupon." (the

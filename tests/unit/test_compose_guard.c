@@ -37,9 +37,13 @@ static void test_check_table(void **state)
         {"Write to help@example.org and tell us what you think.", CG_URL},
         {"Dear {name}, we would love to see you back soon.", CG_SLOT},
         {"We would love to see you back soon.<|im_end|>", CG_SLOT},
+        {"Hello, I am Sarah from the team and we miss you.", CG_NAME},
+        {"Chatbot: we miss you, and the Acme team does too.", CG_NAME},
+        /* not false positives: sentence starts, "I" and its contractions */
+        {"Hi! I'm glad. I miss you. We would love to see you. \"Come back\", we say.", CG_OK},
         /* not false positives: a sentence-ending period, words that contain codes */
         {"We would love to see you back. Come. See what is new.", CG_OK},
-        {"A EURopean welcome awaits: EURO fans and USDA farmers alike.", CG_OK},
+        {"EURopean friends are always welcome back here.", CG_OK},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cg_reason_t got = cg_check(cases[i].text, CG_MESSAGE_MIN, CG_MESSAGE_MAX);
@@ -88,6 +92,35 @@ static void test_normalize(void **state)
     assert_string_equal(out, "abc");
     assert_int_equal(cg_normalize("", out, sizeof out), 0);
     assert_string_equal(out, "");
+}
+
+static void test_first_sentences(void **state)
+{
+    (void)state;
+    char t1[] = "One. Two! Three? Four.";
+    assert_int_equal(cg_first_sentences(t1, 2), strlen("One. Two!"));
+    assert_string_equal(t1, "One. Two!");
+    char t2[] = "No end mark here";
+    assert_int_equal(cg_first_sentences(t2, 2), strlen(t2));
+    char t3[] = "Version 1.5 is fine. Next.";
+    cg_first_sentences(t3, 1); /* "1.5": a period not followed by a space ends nothing */
+    assert_string_equal(t3, "Version 1.5 is fine.");
+}
+
+static void test_words_of(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(cg_words_of("activity_trend_7d_30d", out, sizeof out), 14);
+    assert_string_equal(out, "activity trend");
+    cg_words_of("days_since_activity", out, sizeof out);
+    assert_string_equal(out, "days since activity");
+    cg_words_of("win-back coupon", out, sizeof out);
+    assert_string_equal(out, "win back coupon");
+    cg_words_of("10% off", out, sizeof out);
+    assert_string_equal(out, "off");
+    cg_words_of("abcdef", out, 4);
+    assert_string_equal(out, "abc");
 }
 
 static alert_t sample_alert(void)
@@ -162,9 +195,10 @@ static void test_template_too_small(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check_table),    cmocka_unit_test(test_check_length_bounds),
-        cmocka_unit_test(test_reason_names),   cmocka_unit_test(test_normalize),
-        cmocka_unit_test(test_template_slots), cmocka_unit_test(test_template_too_small),
+        cmocka_unit_test(test_check_table),     cmocka_unit_test(test_check_length_bounds),
+        cmocka_unit_test(test_reason_names),    cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_template_slots),  cmocka_unit_test(test_template_too_small),
+        cmocka_unit_test(test_first_sentences), cmocka_unit_test(test_words_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
