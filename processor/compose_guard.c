@@ -19,6 +19,7 @@ static const char *const reason_names[CG_REASON_COUNT] = {
     [CG_URL] = "url",
     [CG_SLOT] = "slot",
     [CG_NAME] = "name",
+    [CG_ECHO] = "echo",
     [CG_ENDPOINT] = "endpoint_error",
     [CG_TIMEOUT] = "timeout",
     [CG_BREAKER_OPEN] = "breaker_open",
@@ -141,6 +142,30 @@ static int has_name(const char *t)
     return 0;
 }
 
+/* The scaffolding of compose's prompts (compose.c): a small model often repeats its
+ * instructions or the fact labels instead of writing; such text says nothing to a customer. */
+static int has_echo(const char *t)
+{
+    static const char *const marks[] = {"Do not ",
+                                        "Churn risk",
+                                        "churn risk:",
+                                        "Signals:",
+                                        "segment:",
+                                        "Suggested action",
+                                        "follow up with:",
+                                        "Write ",
+                                        "account manager",
+                                        "sentences",
+                                        "Invite them",
+                                        "points at",
+                                        "customer care writer",
+                                        NULL};
+    for (int i = 0; marks[i]; i++)
+        if (strstr(t, marks[i]))
+            return 1;
+    return 0;
+}
+
 size_t cg_first_sentences(char *text, int max_sentences)
 {
     int n = 0;
@@ -200,6 +225,8 @@ cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len)
             return CG_DIGIT;
     if (has_name(b))
         return CG_NAME;
+    if (has_echo(b))
+        return CG_ECHO;
     if (len < min_len)
         return CG_TOO_SHORT;
     if (len > max_len)

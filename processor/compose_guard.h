@@ -20,6 +20,7 @@ typedef enum {
     CG_URL,          /* a link (scheme, www., a domain ending) or an e-mail address */
     CG_SLOT,         /* template braces or a chat-template token left in the text */
     CG_NAME,         /* a capitalized word inside a sentence: a name the model made up */
+    CG_ECHO,         /* the prompt's scaffolding repeated ("Do not ...", "Signals:") */
     CG_ENDPOINT,     /* HTTP error, refused connection, unparsable answer */
     CG_TIMEOUT,      /* llm.timeout passed */
     CG_BREAKER_OPEN, /* circuit breaker open: the endpoint was not asked */
@@ -38,7 +39,7 @@ const char *cg_reason_name(cg_reason_t r);
 
 /* Checks one part of the model's answer (text, NUL-terminated) against [min_len, max_len]
  * after trimming white space. Returns CG_OK or the first failed check, in the order empty,
- * slot, url, currency, digit, name, length. The name check is a heuristic on purpose: any
+ * slot, url, currency, digit, name, echo, length. The name check is a heuristic on purpose: any
  * word that starts with a capital letter and does not start a sentence (other than "I" and
  * its contractions) is taken for a name; a false alarm costs a template message. Pure: no
  * state, no allocation. */

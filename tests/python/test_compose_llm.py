@@ -76,6 +76,10 @@ SHAPES = [
      ["days_since_activity", "sessions_30d", "revenue_90d"]),
     ("medium", 0, "casual (low sessions_30d)", "re-engagement email with a recommendation",
      ["days_since_activity", "active_days_30d", "carts_30d"]),
+    # the model answers these "as a customer care writer": the echo guardrail rejects them
+    ("high", 3, "falling activity_trend_7d_30d", "price drop alert",
+     ["days_since_activity", "sessions_30d", "carts_30d"]),
+    ("medium", 4, "high refunds_90d", "gift card", ["refunds_90d", "revenue_90d", "tenure_days"]),
 ]
 
 

@@ -181,7 +181,8 @@ static void test_llm_wording_with_churnstream_offer(void **state)
     assert_string_equal(fake.auth, "Bearer sk-TESTKEY");
     /* privacy: the probability and the raw numbers never leave the process */
     assert_null(strstr(fake.body, "0.91"));
-    assert_non_null(strstr(fake.body, "Customer segment: falling sessions."));
+    assert_null(strstr(fake.body, "u42")); /* nor the user id */
+    assert_non_null(strstr(fake.body, "segment \\\"falling sessions\\\""));
     assert_null(strstr(fake.body, "sessions_7d")); /* names as words, no digit to echo */
     assert_non_null(strstr(fake.body, "\"temperature\""));
     cm_counts_t c;

@@ -39,6 +39,11 @@ static void test_check_table(void **state)
         {"We would love to see you back soon.<|im_end|>", CG_SLOT},
         {"Hello, I am Sarah from the team and we miss you.", CG_NAME},
         {"Chatbot: we miss you, and the Acme team does too.", CG_NAME},
+        {"We will follow up with you soon. Do not use numbers or names.", CG_ECHO},
+        {"Customer segment: hibernating and quiet. Churn risk: medium.", CG_ECHO},
+        {"customer segment: hibernating and quiet for some weeks now.", CG_ECHO},
+        {"Write to us any time, we are always glad to hear from you.", CG_ECHO},
+        {"As a customer care writer, I can offer you a nice surprise.", CG_ECHO},
         /* not false positives: sentence starts, "I" and its contractions */
         {"Hi! I'm glad. I miss you. We would love to see you. \"Come back\", we say.", CG_OK},
         /* not false positives: a sentence-ending period, words that contain codes */
