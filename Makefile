@@ -139,11 +139,15 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
 	@bash tests/run-all.sh $(BUILD)
 
-demo: deps
+# The demo and the benches need no language model: the model venv (6 minutes the first
+# time) is left to `make deps` / `make test`.
+demo:
+	@bash tests/services/deps.sh --no-llm
 	@$(MAKE) --no-print-directory all
 	@bash tests/e2e/demo.sh $(BIN)
 
-bench: deps
+bench:
+	@bash tests/services/deps.sh --no-llm
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@bash bench/run.sh $(BUILD)
 

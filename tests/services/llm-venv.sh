@@ -38,9 +38,8 @@ llm_venv_ensure() {
     py=$(command -v /usr/bin/python3 || command -v python3)
     echo "deps: llm: building $LLM_VENV (llama-cpp-python[server]==$LLM_LLAMA_CPP_VERSION from source, ~5-6 min on 2 cores)"
     start_ms=$(svc_now_ms)
-    # Built in a scratch dir and moved in place so an interrupted build never looks usable.
-    # A venv records its own path, so build it at the final path under a lock-free temp name
-    # is not an option: build in place and mark complete only at the end.
+    # A venv records its own path, so it cannot be built elsewhere and moved: it is built in
+    # place, and only the .complete marker written at the end makes it usable.
     tmp="$LLM_VENV"
     rm -rf "$tmp"
     mkdir -p "$SVC_CACHE"
