@@ -32,7 +32,7 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fputs("usage: churnstream compose [--max N] [--timeout S] [config options]\n"
+    fputs("usage: churnstream compose [--max N] [--timeout S] [--print] [config options]\n"
           "       churnstream compose --dry-run --alerts-in FILE.jsonl --out FILE.jsonl\n"
           "\n"
           "Writes one retention message per churn alert: a short text for the customer and a\n"
@@ -54,6 +54,7 @@ static void usage(FILE *out)
           "  --out FILE         JSON lines, one message per alert (\"-\" = stdout)\n"
           "  --max N            live mode: exit after N messages produced\n"
           "  --timeout S        live mode: exit when no alert arrived for S seconds\n"
+          "  --print            live mode: also print each message produced as one JSON line\n"
           "  --help             this text\n"
           "\n"
           "Prints a summary at the end: LLM vs template counts, fallbacks by reason,\n"
@@ -307,7 +308,7 @@ static int produce_acked(rd_kafka_t *pk, const char *topic, const cm_result_t *r
     return status == 1 ? 0 : -1;
 }
 
-static int live(cfg_t *cfg, long long max_messages, double timeout_s)
+static int live(cfg_t *cfg, long long max_messages, double timeout_s, int print)
 {
     char err[512];
     ar_t *dec = ar_new(cfg->alerts_schemas_dir, err, sizeof err);
@@ -395,6 +396,12 @@ static int live(cfg_t *cfg, long long max_messages, double timeout_s)
                     handled = 0;
                 } else {
                     produced++;
+                    char *js = print ? cm_result_to_json(r, cfg->llm_model) : NULL;
+                    if (js) {
+                        printf("%s\n", js);
+                        fflush(stdout);
+                        free(js);
+                    }
                     log_debug("compose", "alert %s -> %s%s%s in %lld ms", a.alert_id,
                               r->from_llm ? "llm" : "template", r->from_llm ? "" : " ",
                               r->fallback_reason, (long long)r->latency_ms);
@@ -439,15 +446,13 @@ static int live(cfg_t *cfg, long long max_messages, double timeout_s)
 
 int cmd_compose(cfg_t *cfg, int argc, char **argv)
 {
-    enum { O_DRY = 1000, O_IN, O_OUT };
-    static const struct option longopts[] = {{"dry-run", no_argument, 0, O_DRY},
-                                             {"alerts-in", required_argument, 0, O_IN},
-                                             {"out", required_argument, 0, O_OUT},
-                                             {"max", required_argument, 0, 'm'},
-                                             {"timeout", required_argument, 0, 'T'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
-    int dry = 0, c;
+    enum { O_DRY = 1000, O_IN, O_OUT, O_PRINT };
+    static const struct option longopts[] = {
+        {"dry-run", no_argument, 0, O_DRY},   {"alerts-in", required_argument, 0, O_IN},
+        {"out", required_argument, 0, O_OUT}, {"print", no_argument, 0, O_PRINT},
+        {"max", required_argument, 0, 'm'},   {"timeout", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    int dry = 0, print = 0, c;
     const char *in_path = NULL, *out_path = NULL;
     long long max_messages = 0;
     double timeout_s = 0;
@@ -464,6 +469,9 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
             break;
         case O_OUT:
             out_path = optarg;
+            break;
+        case O_PRINT:
+            print = 1;
             break;
         case 'm':
             max_messages = strtoll(optarg, &end, 10);
@@ -502,8 +510,9 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
                     "churnstream compose: --dry-run needs --alerts-in FILE and --out FILE\n");
             return 2;
         }
-        if (max_messages || timeout_s > 0) {
-            fprintf(stderr, "churnstream compose: --max and --timeout apply to live mode only\n");
+        if (max_messages || timeout_s > 0 || print) {
+            fprintf(stderr,
+                    "churnstream compose: --max, --timeout and --print apply to live mode only\n");
             return 2;
         }
         return dry_run(cfg, in_path, out_path);
@@ -512,5 +521,5 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "churnstream compose: --alerts-in and --out need --dry-run\n");
         return 2;
     }
-    return live(cfg, max_messages, timeout_s);
+    return live(cfg, max_messages, timeout_s, print);
 }
