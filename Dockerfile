@@ -11,6 +11,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential pkg-config \
         librdkafka-dev libavro-dev libhiredis-dev libopenblas-dev libmicrohttpd-dev zlib1g-dev \
+        libcurl4-openssl-dev libjansson-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -23,6 +24,7 @@ ARG GIT_REV=unknown
 # The Makefile drops a missing pkg-config module silently (2>/dev/null), which would only
 # show up later as a link error: fail here with the module's name instead.
 RUN pkg-config --exists --print-errors rdkafka avro-c hiredis openblas libmicrohttpd zlib \
+        libcurl jansson \
     && make OPT=-O2 GIT_REV="$GIT_REV" churnstream \
     && make install PREFIX=/usr/local DESTDIR=/out GIT_REV="$GIT_REV"
 
@@ -36,6 +38,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         ca-certificates \
         librdkafka1 libavro23 libhiredis0.14 libopenblas0-pthread libmicrohttpd12 zlib1g \
+        libcurl4 libjansson4 \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --user-group --no-create-home --home-dir /var/lib/churnstream \

@@ -9,7 +9,7 @@ SANITIZE ?=
 CI       ?=
 PKG_CONFIG ?= pkg-config
 
-PKGS     := rdkafka avro-c hiredis openblas libmicrohttpd zlib
+PKGS     := rdkafka avro-c hiredis openblas libmicrohttpd zlib libcurl jansson
 BUILD    := build$(if $(SANITIZE),-san)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -71,6 +71,7 @@ $(GEN)/%_avsc.h: schemas/%.avsc
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 $(BUILD)/processor/codec_schema.o: $(GEN)/event_avsc.h
 $(BUILD)/processor/alert_codec.o: $(GEN)/alert_avsc.h
+$(BUILD)/processor/compose.o: $(GEN)/retention_message_avsc.h
 
 # Helper the python interop tests drive (tests/python/avro_tool.c); not installed.
 $(BUILD)/tests/python/avro_tool: tests/python/avro_tool.c $(LIB)
@@ -138,11 +139,15 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
 	@bash tests/run-all.sh $(BUILD)
 
-demo: deps
+# The demo and the benches need no language model: the model venv (6 minutes the first
+# time) is left to `make deps` / `make test`.
+demo:
+	@bash tests/services/deps.sh --no-llm
 	@$(MAKE) --no-print-directory all
 	@bash tests/e2e/demo.sh $(BIN)
 
-bench: deps
+bench:
+	@bash tests/services/deps.sh --no-llm
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@bash bench/run.sh $(BUILD)
 

@@ -164,6 +164,34 @@ static const cfg_key_t cfg_keys[] = {
            "Also alert on users in the medium bucket (p >= the MEDIUM cut of alert.buckets), not "
            "only at p >= alert.threshold."),
 
+    K_STR("topic.messages", "retention-messages", CFG_F_NONEMPTY, topic_messages,
+          "compose: topic RetentionMessage records are produced to (key = user_id)."),
+    K_STR("compose.group_id", "churnstream-compose", CFG_F_NONEMPTY, compose_group_id,
+          "compose: consumer group that reads topic.alerts (offsets committed after each "
+          "message or its fallback is produced)."),
+    K_STR("alerts.schemas_dir", "", 0, alerts_schemas_dir,
+          "compose: directory of ChurnAlert writer schemas (*.avsc; <id>.avsc also answers "
+          "Confluent id <id>) to read alerts a newer producer wrote; empty = built-in only."),
+    K_STR("llm.url", "http://127.0.0.1:8080/v1/chat/completions", CFG_F_NONEMPTY, llm_url,
+          "compose: OpenAI-compatible chat completions endpoint (full URL)."),
+    K_STR("llm.model", "smollm2-135m-instruct", CFG_F_NONEMPTY, llm_model,
+          "compose: model name sent to the endpoint and written in each message."),
+    K_STR("llm.api_key", "", CFG_F_EMPTY_NULL | CFG_F_SECRET, llm_api_key,
+          "compose: bearer token for the endpoint; empty = no Authorization header. Never "
+          "printed."),
+    K_DUR("llm.timeout", "10s", 1, 10 * MS_MIN, llm_timeout_ms,
+          "compose: whole-request timeout of one completion; past it the template is used."),
+    K_INT("llm.max_tokens", "96", 1, 4096, llm_max_tokens,
+          "compose: max_tokens of each completion."),
+    K_INT("llm.concurrency", "1", 1, 1, llm_concurrency,
+          "compose: requests in flight; this version sends one at a time (only 1 is "
+          "accepted)."),
+    K_INT("llm.breaker_failures", "3", 1, 1000, llm_breaker_failures,
+          "compose: consecutive endpoint failures (errors, timeouts) that open the circuit "
+          "breaker: template-only until llm.breaker_cooldown has passed."),
+    K_DUR("llm.breaker_cooldown", "30s", 0, MS_H, llm_breaker_cooldown_ms,
+          "compose: how long the open breaker keeps the endpoint unasked."),
+
     K_INT("metrics.port", "9464", 0, 65535, metrics_port,
           "Port of /metrics and /healthz; 0 = disabled."),
     K_STR("metrics.bind", "127.0.0.1", CFG_F_NONEMPTY, metrics_bind,

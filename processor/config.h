@@ -84,6 +84,19 @@ typedef struct cfg_s {
     char *alert_buckets; /* alert.buckets: "MEDIUM,HIGH" cut points (alert_buckets_parse) */
     int alert_medium;    /* alert.medium: also alert in the medium bucket below the threshold */
 
+    /* compose (retention messages written by a language model) */
+    char *topic_messages;     /* topic.messages */
+    char *compose_group_id;   /* compose.group_id */
+    char *alerts_schemas_dir; /* alerts.schemas_dir: ChurnAlert writer schemas, "" = none */
+    char *llm_url;
+    char *llm_model;
+    char *llm_api_key; /* NULL = no Authorization header; secret, never printed */
+    int64_t llm_timeout_ms;
+    int llm_max_tokens;
+    int llm_concurrency;
+    int llm_breaker_failures;
+    int64_t llm_breaker_cooldown_ms;
+
     /* metrics */
     int metrics_port; /* 0 = disabled */
     char *metrics_bind;

@@ -4,7 +4,8 @@
 # daemon (`churnstream run`) and `churnstream tail`, feeds synthetic events with planted
 # churners (`churnstream gen`), shows the alerts as they arrive, prints a summary scored
 # against gen's ground truth, and stops everything it started (by pid; also on Ctrl-C).
-#   tests/e2e/demo.sh BIN            (DEMO_LIMIT_S caps the wait for alerts, default 120)
+#   tests/e2e/demo.sh BIN            (DEMO_LIMIT_S caps the wait for alerts, default 120;
+#                                     DEMO_LLM=1 adds retention messages by a local model)
 # Exit status 0 when alerts arrived; 1 when something failed (its log tail is printed).
 set -uo pipefail
 
@@ -43,6 +44,7 @@ stop_all() {
     # The display follows the alert file until its writer is gone; give it a moment to print
     # the last lines, then stop it.
     [ -n "$show_pid" ] && { sleep 0.3; svc_stop_pid "$show_pid" 5 tail; }
+    [ -n "${llm_pid:-}" ] && svc_stop_pid "$llm_pid" 10 llama_cpp.server
     [ -n "$mock_pid" ] && svc_stop_pid "$mock_pid" 10 mock-kafka
     redis_stop "$DIR/redis" >/dev/null 2>&1 || true
     if [ "$status" -eq 0 ] && [ -z "${DEMO_KEEP:-}" ]; then
@@ -251,5 +253,36 @@ PY
 N_ALERTS=$(wc -l <"$DIR/alerts.txt")
 if [ "$N_ALERTS" -eq 0 ]; then
     fail "no alert arrived in ${LIMIT_S}s" "$DIR/run.log"
+fi
+# DEMO_LLM=1: retention messages for a few of the alerts, written by the local test model
+# (the venv `make deps` builds) behind compose's guardrails. Off by default: the model
+# venv takes minutes to build the first time and each message a few seconds.
+if [ "${DEMO_LLM:-0}" = 1 ]; then
+    # shellcheck source=../services/llm.sh
+    . "$ROOT/tests/services/llm.sh"
+    say "DEMO_LLM=1: starting the local model server (SmolLM2-135M-Instruct, llama.cpp)"
+    llm_start "$DIR/llm" >"$DIR/llm.start" 2>&1 ||
+        fail "the model server did not start (its venv comes from 'make deps')" "$DIR/llm.start"
+    llm_pid=$(cat "$DIR/llm/pid")
+    echo "$llm_pid" >>"$DIR/pids"
+    note "$(cat "$DIR/llm.start")"
+    say "churnstream compose: retention messages for ${DEMO_LLM_ALERTS:-5} alerts"
+    "$BIN" compose "${COMMON[@]}" --log.level=warn --llm.url="$(llm_url "$DIR/llm")" \
+        --topic.messages=demo-retention-messages --max "${DEMO_LLM_ALERTS:-5}" --timeout 60 \
+        --print >"$DIR/compose.out" 2>"$DIR/compose.log" ||
+        fail "churnstream compose failed" "$DIR/compose.log"
+    "$SVC_PYTHON" - "$DIR/compose.out" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        m = json.loads(line)
+        why = " (" + m["fallback_reason"] + ")" if m["fallback_reason"] else ""
+        print(f"    {m['user_id']} [{m['source']}{why}, {m['latency_ms']} ms]\n"
+              f"      to the customer: {m['message']}\n"
+              f"      to the manager:  {m['explanation'][:160]}...")
+    elif line.startswith("compose:"):
+        print("    " + line.rstrip())
+PY
+    llm_stop "$DIR/llm"
 fi
 say "stopping everything the demo started"

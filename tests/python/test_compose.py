@@ -674,11 +674,15 @@ PROBE_C = r"""
 #include <cblas.h>
 #include <microhttpd.h>
 #include <zlib.h>
+#include <curl/curl.h>
+#include <jansson.h>
 int main(void) {
+    json_t *j = json_object();
     float a = 1, b = 2, c = 0;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
     return rd_kafka_version() > 0 && avro_schema_string() != NULL && redisFree != NULL &&
-           MHD_get_version() != NULL && zlibVersion() != NULL && c == 2.0f ? 0 : 1;
+           MHD_get_version() != NULL && zlibVersion() != NULL && curl_version() != NULL &&
+           j != NULL && c == 2.0f ? 0 : 1;
 }
 """
 

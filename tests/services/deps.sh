@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make deps`: installs what the build and the tests need, and only what is missing:
-# Debian packages (apt), the Kafka broker jars (Maven, cached outside the clone) and the
-# Python test packages (pip). Idempotent; prints one line per step, more when it installs.
+# Debian packages (apt), the Kafka broker jars (Maven, cached outside the clone), the
+# Python test packages (pip) and the test model server's venv (llm-venv.sh, cached).
+# Idempotent; prints one line per step, more when it installs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -10,7 +11,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 APT_PACKAGES=(
     build-essential pkg-config librdkafka-dev libavro-dev libhiredis-dev libopenblas-dev
-    libcmocka-dev libmicrohttpd-dev zlib1g-dev redis-server kcat openjdk-17-jre-headless
+    libcmocka-dev libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libjansson-dev
+    python3-venv cmake redis-server kcat openjdk-17-jre-headless
     maven python3 python3-pip clang libclang-rt-14-dev valgrind clang-format
 )
 # Import names of tests/requirements.txt, for the quick "already installed" check.
@@ -104,3 +106,10 @@ deps_python() {
 deps_apt
 deps_kafka_jars
 deps_python
+# The test model server (tests/python/test_compose_llm.py); `--no-llm` (make demo, make
+# bench) leaves it out.
+if [ "${1:-}" != --no-llm ]; then
+    # shellcheck source=llm-venv.sh
+    . "$ROOT/tests/services/llm-venv.sh"
+    llm_venv_ensure
+fi

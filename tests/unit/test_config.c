@@ -122,6 +122,17 @@ static const struct {
     {"alert.actions", "string", ""},
     {"alert.buckets", "string", "0.5,0.85"},
     {"alert.medium", "bool", "false"},
+    {"topic.messages", "string", "retention-messages"},
+    {"compose.group_id", "string", "churnstream-compose"},
+    {"alerts.schemas_dir", "string", ""},
+    {"llm.url", "string", "http://127.0.0.1:8080/v1/chat/completions"},
+    {"llm.model", "string", "smollm2-135m-instruct"},
+    {"llm.api_key", "string", ""},
+    {"llm.timeout", "duration", "10s"},
+    {"llm.max_tokens", "integer", "96"},
+    {"llm.concurrency", "integer", "1"},
+    {"llm.breaker_failures", "integer", "3"},
+    {"llm.breaker_cooldown", "duration", "30s"},
     {"metrics.port", "integer", "9464"},
     {"metrics.bind", "string", "127.0.0.1"},
 };
@@ -963,7 +974,10 @@ static void test_secrets_never_printed(void **state)
     assert_int_equal(cfg_set(c, "redis.password", "hunter2", "t", err, sizeof err), 0);
     assert_int_equal(cfg_set(c, "kafka.sasl.password", "s3cr3t-kafka", "t", err, sizeof err), 0);
     assert_int_equal(cfg_set(c, "kafka.ssl.key.password", "key-secret", "t", err, sizeof err), 0);
+    assert_int_equal(cfg_set(c, "llm.api_key", "sk-llm-key", "t", err, sizeof err), 0);
     char *values = capture_values(c);
+    assert_null(strstr(values, "sk-llm-key"));
+    assert_non_null(strstr(values, "llm.api_key = ***\n"));
     assert_null(strstr(values, "hunter2"));
     assert_null(strstr(values, "s3cr3t-kafka"));
     assert_null(strstr(values, "key-secret"));
@@ -972,6 +986,7 @@ static void test_secrets_never_printed(void **state)
     free(values);
     char *ref = capture_reference(0);
     assert_null(strstr(ref, "hunter2"));
+    assert_null(strstr(ref, "sk-llm-key"));
     free(ref);
     cfg_destroy(c);
 }
