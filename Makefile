@@ -16,7 +16,12 @@ GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARN     := -Wall -Wextra -Wstrict-prototypes -Wshadow -Wno-unused-parameter
 CFLAGS   ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iprocessor -Istate \
+# processor/ is one folder per layer (README, "Layout"); headers are included by name, so
+# every layer's folder is on the include path and tests/tools/layering.py keeps the
+# includes pointing down.
+LAYERS   := core config features models engine codec alerts daemon replay import cli
+SRC_DIRS := $(addprefix processor/,$(LAYERS)) state
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(addprefix -I,$(SRC_DIRS)) \
 	-DCS_VERSION='"$(VERSION)"' -DCS_GIT_REV='"$(GIT_REV)"' \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -MMD -MP
 ALL_LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm -lpthread
@@ -30,7 +35,7 @@ endif
 
 # Every .c under processor/ and state/ except main.c goes into one static library that the
 # binary, the unit tests and the benches link against.
-LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c state/*.c))
+LIB_SRC  := $(filter-out processor/cli/main.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libchurnstream.a
 BIN      := $(BUILD)/churnstream
@@ -69,9 +74,9 @@ $(GEN)/%_avsc.h: schemas/%.avsc
 	  echo 'const char cs_$*_avsc_json[] = {'; \
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
-$(BUILD)/processor/codec_schema.o: $(GEN)/event_avsc.h
-$(BUILD)/processor/alert_codec.o: $(GEN)/alert_avsc.h
-$(BUILD)/processor/compose.o: $(GEN)/retention_message_avsc.h
+$(BUILD)/processor/codec/codec_schema.o: $(GEN)/event_avsc.h
+$(BUILD)/processor/alerts/alert_codec.o: $(GEN)/alert_avsc.h
+$(BUILD)/processor/daemon/compose.o: $(GEN)/retention_message_avsc.h
 
 # Helper the python interop tests drive (tests/python/avro_tool.c); not installed.
 $(BUILD)/tests/python/avro_tool: tests/python/avro_tool.c $(LIB)
@@ -97,7 +102,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/processor/main.o $(LIB)
+$(BIN): $(BUILD)/processor/cli/main.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(TEST_SUPPORT_OBJ)
@@ -158,7 +163,7 @@ docs: $(BIN)
 	python3 tests/tools/readme_refs.py $(BIN) README.md --update
 
 fmt:
-	clang-format -i $(wildcard processor/*.[ch] state/*.[ch] tests/unit/*.c tests/integration/*.c \
+	clang-format -i $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.[ch])) $(wildcard tests/unit/*.c tests/integration/*.c \
 		tests/support/*.[ch] tests/fuzz/*.c bench/*.c)
 
 install: $(BIN)

@@ -153,7 +153,7 @@ def gen_file(build, params):
     CACHE_DIR keyed by the parameters and a hash of the generator's source, so a changed
     generator makes a new file instead of silently reusing old data."""
     key = "gen-u%d-d%d-s%d-%s" % (params["users"], params["days"], params["seed"],
-                                 _file_hash(["processor/gen.c", "processor/codec_encode.c"]))
+                                 _file_hash(["processor/import/gen.c", "processor/codec/codec_encode.c"]))
     path = os.path.join(CACHE_DIR, key + ".avro")
     if os.path.exists(path):
         log("using cached %s" % path)
@@ -194,8 +194,8 @@ def online_retail_avro(build):
     with open(csv, "rb") as f:
         h.update(f.read())
     key = "online-retail-%s-%s" % (h.hexdigest()[:10], _file_hash(
-        ["processor/csv_import.c", "processor/csv_map.c", "processor/csv_reader.c",
-         "processor/codec_encode.c"]))
+        ["processor/import/csv_import.c", "processor/import/csv_map.c", "processor/import/csv_reader.c",
+         "processor/codec/codec_encode.c"]))
     path = os.path.join(CACHE_DIR, key + ".avro")
     if os.path.exists(path):
         log("using cached %s" % path)

@@ -63,7 +63,7 @@ int st_redis_load_offset(st_redis_t *st, int32_t partition, int64_t *next_offset
     return ok ? 0 : -1;
 }
 
-int st_redis_load_progress(st_redis_t *st, int32_t partition, eng_progress_t *out, int *found,
+int st_redis_load_progress(st_redis_t *st, int32_t partition, store_progress_t *out, int *found,
                            char *errstr, size_t errstr_size)
 {
     redisReply *r;
@@ -72,14 +72,15 @@ int st_redis_load_progress(st_redis_t *st, int32_t partition, eng_progress_t *ou
         return -1;
     if (!r)
         return 0;
-    if (eng_progress_unpack(out, (const uint8_t *)r->str, r->len) != 0) {
+    if (r->len != STORE_PROGRESS_BYTES) {
         snprintf(errstr, errstr_size,
                  "redis %s: %sprogress[%d]: %zu bytes, expected %d (a pre-release layout, or "
                  "corrupt)",
-                 st->conn.addr, st->prefix, (int)partition, (size_t)r->len, ENG_PROGRESS_BYTES);
+                 st->conn.addr, st->prefix, (int)partition, (size_t)r->len, STORE_PROGRESS_BYTES);
         freeReplyObject(r);
         return -1;
     }
+    memcpy(out->b, r->str, STORE_PROGRESS_BYTES);
     freeReplyObject(r);
     *found = 1;
     return 0;

@@ -197,7 +197,7 @@ static void ops_touched(void *opaque, const char *user_id, user_rec_t *rec)
     st->last_act_ms[rec - st->recs] = feat_last_activity_ms(&rec->feat);
 }
 
-void st_mem_engine_ops(st_mem_t *st, eng_store_t *ops)
+void st_mem_engine_ops(st_mem_t *st, store_ops_t *ops)
 {
     ops->opaque = st;
     ops->get = ops_get;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "engine.h"
+#include "store.h"
 #include "user.h"
 
 typedef struct st_mem_s st_mem_t;
@@ -18,7 +18,7 @@ st_mem_t *st_mem_new(void);
 void st_mem_destroy(st_mem_t *st);
 
 /* Fills *ops so the engine uses this store. The store must outlive the engine. */
-void st_mem_engine_ops(st_mem_t *st, eng_store_t *ops);
+void st_mem_engine_ops(st_mem_t *st, store_ops_t *ops);
 
 size_t st_mem_count(const st_mem_t *st);
 /* The i-th user (0 <= i < count, in first-seen order). Pointers are valid until the next

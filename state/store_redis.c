@@ -345,7 +345,7 @@ out:
     freeReplyObject(r);
 }
 
-int st_redis_engine_ops(st_redis_t *st, int32_t partition, eng_store_t *ops)
+int st_redis_engine_ops(st_redis_t *st, int32_t partition, store_ops_t *ops)
 {
     rc_part_t *p = st->parts;
     while (p && p->partition != partition)
@@ -554,10 +554,8 @@ static int queue_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size
         rc_args_str(&st->args, "HSET");
         st_redis_key(st, "progress", NULL, 0);
         for (size_t i = 0; i < c->n_progress; i++) {
-            uint8_t b[ENG_PROGRESS_BYTES];
-            eng_progress_pack(&c->progress[i], b);
             rc_args_i64(&st->args, c->progress_partitions[i]);
-            rc_args_add(&st->args, b, sizeof(b));
+            rc_args_add(&st->args, c->progress[i].b, STORE_PROGRESS_BYTES);
         }
         if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
             return -1;

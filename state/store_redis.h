@@ -3,8 +3,8 @@
  *   P u:<user_id>        STRING  packed user record (user_rec_encode), PX state.ttl
  *   P seen:<partition>   ZSET    user_id -> last activity time (ms), the sweep's range index
  *   P offsets            HASH    partition (decimal) -> next offset to consume (decimal)
- *   P progress           HASH    partition (decimal) -> engine progress (eng_progress_t as 4
- *                                little-endian int64, in field order)
+ *   P progress           HASH    partition (decimal) -> engine progress (store_progress_t:
+ *                                7 little-endian int64, engine.h)
  *   P model              STRING  model snapshot (model_encode)
  *   P outbox             HASH    alert_id -> u16 LE length of the user id, the user id, then
  *                                the encoded alert (so forget can find a user's alerts)
@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "engine.h"
+#include "store.h"
 #include "user.h"
 
 typedef struct st_redis_s st_redis_t;
@@ -58,7 +58,7 @@ int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user
  * last activity as of the cache is in [lo, hi); touched marks records dirty. Errors inside
  * these callbacks are latched and returned by the next st_redis_commit (the batch is then
  * not committed). 0, or -1 on out of memory. The store must outlive the engine. */
-int st_redis_engine_ops(st_redis_t *st, int32_t partition, eng_store_t *ops);
+int st_redis_engine_ops(st_redis_t *st, int32_t partition, store_ops_t *ops);
 
 /* What a batch commits besides the dirty records. Arrays may be empty. */
 typedef struct st_commit_s {
@@ -67,7 +67,7 @@ typedef struct st_commit_s {
     const int64_t *next_offsets;
     size_t n_progress;
     const int32_t *progress_partitions;
-    const eng_progress_t *progress;
+    const store_progress_t *progress;
     const uint8_t *model; /* NULL = model unchanged */
     size_t model_len;
     size_t n_outbox;
@@ -91,7 +91,7 @@ void st_redis_discard(st_redis_t *st);
 /* Reads back what commits wrote. *found = 0 when absent. */
 int st_redis_load_offset(st_redis_t *st, int32_t partition, int64_t *next_offset, int *found,
                          char *errstr, size_t errstr_size);
-int st_redis_load_progress(st_redis_t *st, int32_t partition, eng_progress_t *out, int *found,
+int st_redis_load_progress(st_redis_t *st, int32_t partition, store_progress_t *out, int *found,
                            char *errstr, size_t errstr_size);
 /* *buf is malloc'd (caller frees); *buf = NULL when no model is stored. */
 int st_redis_load_model(st_redis_t *st, uint8_t **buf, size_t *len, char *errstr,

@@ -11,7 +11,7 @@ DAY_MS = 86400000.0
 # Half-lives in days: two 30-day counters, two 90-day counters.
 H30 = 30.0
 H90 = 90.0
-# ev_type_t indexes (processor/event.h), as bench/dump_events writes them.
+# ev_type_t indexes (processor/core/event.h), as bench/dump_events writes them.
 SESSION_START, PAGE_VIEW, PURCHASE, REFUND, SUBSCRIPTION_CANCEL = 0, 1, 5, 6, 9
 
 

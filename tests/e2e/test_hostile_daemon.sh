@@ -128,7 +128,7 @@ new_topic() { # NAME PARTITIONS: a fresh topic (retention.ms=-1); prints its nam
     echo "$t"
 }
 # The watchdog and the service managers' stop timeouts, from the sources.
-watchdog_s() { sed -nE 's/^#define DM_SHUTDOWN_MAX_S +([0-9]+).*/\1/p' "$CS_ROOT/processor/daemon.h"; }
+watchdog_s() { sed -nE 's/^#define DM_SHUTDOWN_MAX_S +([0-9]+).*/\1/p' "$CS_ROOT/processor/daemon/daemon.h"; }
 timeout_stop_s() { sed -nE 's/^TimeoutStopSec=([0-9]+)$/\1/p' "$CS_ROOT/processor/churnstream.service"; }
 
 # ---- item 8: SIGTERM while the broker is frozen ---------------------------------------------

@@ -20,21 +20,23 @@ make --no-print-directory -s build/gen/event_avsc.h
 CC="${FUZZ_CC:-clang}"
 CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-    -Wall -Wextra -Wno-unused-parameter -Iprocessor -Ibuild/gen)
+    -Wall -Wextra -Wno-unused-parameter -Ibuild/gen)
+for d in processor/*/ state/; do CFLAGS+=("-I${d%/}"); done
 
 sources_of() { # TARGET: the library sources each target links (no stubs: the real modules)
     case "$1" in
     decode)
-        echo processor/codec.c processor/codec_decode.c processor/codec_encode.c \
-            processor/codec_file.c processor/codec_plan.c processor/codec_schema.c \
-            processor/codec_walk.c processor/event.c processor/log.c processor/outfile.c
+        echo processor/codec/codec.c processor/codec/codec_decode.c processor/codec/codec_encode.c \
+            processor/codec/codec_file.c processor/codec/codec_plan.c \
+            processor/codec/codec_schema.c processor/codec/codec_walk.c processor/core/event.c \
+            processor/core/log.c processor/core/outfile.c
         ;;
     csv)
-        echo processor/csv_reader.c processor/csv_map.c processor/csv_import.c \
-            processor/event.c processor/log.c
+        echo processor/import/csv_reader.c processor/import/csv_map.c \
+            processor/import/csv_import.c processor/core/event.c processor/core/log.c
         ;;
     config)
-        echo processor/config.c processor/numfmt.c
+        echo processor/config/config.c processor/core/numfmt.c
         ;;
     *)
         echo "unknown fuzz target $1" >&2

@@ -232,7 +232,7 @@ static void put_users(st_redis_t *st, int32_t partition, const char *const *ids,
                       const user_rec_t *recs, size_t n, const st_commit_t *c)
 {
     char err[512];
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(st, partition, &ops), 0);
     if (st_redis_prefetch(st, partition, ids, n, err, sizeof(err)) != 0)
         fail_msg("prefetch: %s", err);
@@ -249,7 +249,7 @@ static void put_users(st_redis_t *st, int32_t partition, const char *const *ids,
 static size_t batch_bytes(st_redis_t *st, const char *id, uint8_t *buf)
 {
     char err[512];
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(st, 0, &ops), 0);
     const char *ids[1] = {id};
     if (st_redis_prefetch(st, 0, ids, 1, err, sizeof(err)) != 0)
@@ -338,7 +338,7 @@ static void test_prefetch_10000_users_one_round(void **state)
     assert_int_equal(after.commands - before.commands, (N + CHUNK - 1) / CHUNK);
     /* Everything is now cached: a second prefetch and the gets cost nothing. */
     assert_int_equal(st_redis_prefetch(fx->st, 0, ids, N, err, sizeof(err)), 0);
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     for (int i = 0; i < N; i += 997) {
         uint8_t want[USER_REC_MAX_BYTES], got[USER_REC_MAX_BYTES];
@@ -377,7 +377,7 @@ static void test_commit_refused_applies_nothing(void **state)
     int64_t off = 42;
     st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &off};
     char err[512];
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     assert_int_equal(st_redis_prefetch(fx->st, 0, ids, 2, err, sizeof(err)), 0);
     for (int i = 0; i < 2; i++) {
@@ -411,7 +411,7 @@ static void test_commit_after_connection_killed(void **state)
     make_rec(&recs[0], 3);
     make_rec(&recs[1], 4);
     char err[512];
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     assert_int_equal(st_redis_prefetch(fx->st, 0, ids, 2, err, sizeof(err)), 0);
     for (int i = 0; i < 2; i++) {
@@ -489,7 +489,7 @@ static void test_range_boundaries_and_order(void **state)
     put_users(fx->st, 5, other, &orec, 1, NULL);
 
     char err[512];
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     /* This batch: "moves-out" becomes active past hi, "new" becomes active inside;
      * "tie-b" is loaded before "tie-a", so only the id order can put "tie-a" first. */
@@ -525,7 +525,7 @@ static void test_range_boundaries_and_order(void **state)
     assert_string_equal(v2.ids[1], "new");
     st_redis_discard(fx->st);
     /* Partition 5's index holds only its user. */
-    eng_store_t ops5;
+    store_ops_t ops5;
     assert_int_equal(st_redis_engine_ops(fx->st, 5, &ops5), 0);
     visits_t v5 = {0};
     ops5.range(ops5.opaque, lo, hi, collect, &v5);
@@ -546,7 +546,7 @@ static void test_expired_member_skipped_and_removed(void **state)
     /* What a TTL expiry does: the record goes, the index entry stays. */
     assert_int_equal(admin_key_int(fx->admin, "DEL", fx->prefix, "u:", "expires"), 1);
     char err[512];
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     visits_t v = {0};
     ops.range(ops.opaque, BASE_MS, BASE_MS + HOUR_MS, collect, &v);
@@ -699,7 +699,7 @@ static void test_binary_user_ids(void **state)
         assert_int_equal(found, 1);
         assert_int_equal(feat_last_activity_ms(&r.feat), BASE_MS + i);
     }
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     visits_t v = {0};
     ops.range(ops.opaque, BASE_MS, BASE_MS + 7, collect, &v);
@@ -843,7 +843,7 @@ static void test_corrupt_record_names_the_key(void **state)
     assert_int_equal(st_redis_get_user(fx->st, "bad one", &rec, &found, err, sizeof(err)), -1);
     assert_non_null(strstr(err, want));
     /* The engine path latches it and the commit refuses. */
-    eng_store_t ops;
+    store_ops_t ops;
     assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
     user_rec_t *x = ops.get(ops.opaque, "bad one", 7);
     ops.touched(ops.opaque, "bad one", x);
@@ -862,10 +862,11 @@ static void test_offsets_progress_model_outbox(void **state)
     char err[512];
     int found;
     int64_t off;
+    store_progress_t blob;
     eng_progress_t pr;
     assert_int_equal(st_redis_load_offset(fx->st, 0, &off, &found, err, sizeof(err)), 0);
     assert_int_equal(found, 0);
-    assert_int_equal(st_redis_load_progress(fx->st, 0, &pr, &found, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_load_progress(fx->st, 0, &blob, &found, err, sizeof(err)), 0);
     assert_int_equal(found, 0);
     uint8_t *mb;
     size_t ml;
@@ -877,6 +878,9 @@ static void test_offsets_progress_model_outbox(void **state)
     eng_progress_t progs[2] = {
         {ENG_NO_TIME, ENG_NO_TIME, ENG_NO_TIME, ENG_NO_TIME, 0, ENG_NO_TIME, ENG_NO_TIME},
         {BASE_MS, BASE_MS + 1, -5, INT64_MAX, 2, BASE_MS - 7, BASE_MS - 99}}; /* mid-sweep */
+    store_progress_t blobs[2];
+    for (int i = 0; i < 2; i++)
+        eng_progress_pack(&progs[i], &blobs[i]);
     uint8_t model[300];
     for (size_t i = 0; i < sizeof(model); i++)
         model[i] = (uint8_t)(i * 37); /* NULs included */
@@ -890,7 +894,7 @@ static void test_offsets_progress_model_outbox(void **state)
                      .next_offsets = offs,
                      .n_progress = 2,
                      .progress_partitions = parts,
-                     .progress = progs,
+                     .progress = blobs,
                      .model = model,
                      .model_len = sizeof(model),
                      .n_outbox = 2,
@@ -904,9 +908,10 @@ static void test_offsets_progress_model_outbox(void **state)
         assert_int_equal(st_redis_load_offset(fx->st, parts[i], &off, &found, err, sizeof(err)), 0);
         assert_int_equal(found, 1);
         assert_int_equal(off, offs[i]);
-        assert_int_equal(st_redis_load_progress(fx->st, parts[i], &pr, &found, err, sizeof(err)),
+        assert_int_equal(st_redis_load_progress(fx->st, parts[i], &blob, &found, err, sizeof(err)),
                          0);
         assert_int_equal(found, 1);
+        assert_int_equal(eng_progress_unpack(&pr, &blob), 0);
         assert_memory_equal(&pr, &progs[i], sizeof(pr));
     }
     assert_int_equal(st_redis_load_model(fx->st, &mb, &ml, err, sizeof(err)), 0);

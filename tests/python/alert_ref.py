@@ -1,5 +1,5 @@
 """An independent Python reference of the alert id and holdout arm definitions
-(processor/alert_id.c): SipHash-2-4 (Aumasson & Bernstein) and the two derivations, shared by
+(processor/alerts/alert_id.c): SipHash-2-4 (Aumasson & Bernstein) and the two derivations, shared by
 the alert tests so both check the C code against one reimplementation."""
 import struct
 

@@ -1,4 +1,4 @@
-/* Helper for tests/python/test_bgnbd_reference.py (and by hand): drives processor/bgnbd.c on
+/* Helper for tests/python/test_bgnbd_reference.py (and by hand): drives processor/models/bgnbd.c on
  * summaries read from stdin, one row per line "x t_x T [w]" (w defaults to 1).
  *
  *   bgnbd_tool fit [MAX_ITER [r alpha a b]]  fit (default start: bgnbd_params_default), prints

@@ -1,4 +1,4 @@
-"""BG/NBD core (processor/bgnbd.c) against an independent implementation in scipy.
+"""BG/NBD core (processor/models/bgnbd.c) against an independent implementation in scipy.
 
 The C side is tests/python/bgnbd_tool.c (built with `make build/tests/python/bgnbd_tool`,
 done here when missing; CS_BGNBD_TOOL overrides the path). The reference is written here from

@@ -813,7 +813,7 @@ def test_project_config_loader_accepts_deployment_files(tmp_path):
     """The real cfg_load_file/cfg_load_env read the example config and the environment the
     image and compose set; values must come through."""
     if not CONFIG_C_PATH.exists():
-        pytest.skip("processor/config.c not in this tree yet: config loader check skipped")
+        pytest.skip("processor/config/config.c not in this tree yet: config loader check skipped")
     src = tmp_path / "loader.c"
     src.write_text(LOADER_C)
     exe = tmp_path / "loader"

@@ -1,4 +1,4 @@
-"""C models (processor/scaler.c, kmeans.c, logreg.c) against scikit-learn on fixed data.
+"""C models (processor/models/scaler.c, kmeans.c, logreg.c) against scikit-learn on fixed data.
 
 Builds tests/python/drivers/model_driver.c straight from the sources (no full daemon link
 needed), feeds it the same standardized data sklearn sees, and checks: scaler moments equal

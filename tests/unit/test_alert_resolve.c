@@ -1,4 +1,4 @@
-/* Unit tests for writer-schema resolution of alerts (processor/alert_resolve.h): alerts of
+/* Unit tests for writer-schema resolution of alerts (processor/alerts/alert_resolve.h): alerts of
  * the built-in schema still decode; alerts of the newer schema (tests/fixtures/alert-schemas/
  * 3.avsc, the retention branch's: kind, trigger, created_at and the factors' value and
  * direction added with defaults) decode through the schema

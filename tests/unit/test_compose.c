@@ -1,4 +1,4 @@
-/* Unit tests for the composer of `churnstream compose` (processor/compose.h) against an
+/* Unit tests for the composer of `churnstream compose` (processor/daemon/compose.h) against an
  * in-process fake OpenAI-compatible endpoint (libmicrohttpd on a free loopback port): the
  * model's wording passes or is replaced by the template with the right reason, the offer and
  * facts are churnstream's, the API key is sent but never in an error, the circuit breaker

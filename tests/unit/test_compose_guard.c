@@ -1,4 +1,4 @@
-/* Unit tests for the guardrails of `churnstream compose` (processor/compose_guard.h): the
+/* Unit tests for the guardrails of `churnstream compose` (processor/daemon/compose_guard.h): the
  * checker's table of accepted and rejected model texts, normalization, and the templates
  * whose slots churnstream fills from the alert. */
 #include <setjmp.h>

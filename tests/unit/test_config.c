@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_load.h"
 #include "log.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */

@@ -144,7 +144,7 @@ static void oracle(const log_t *lg, int nusers, rec_t *want)
 static void run_engine(const log_t *lg, const int *order, rng_t *rng, rec_t *got)
 {
     st_mem_t *st = st_mem_new();
-    eng_store_t ops;
+    store_ops_t ops;
     st_mem_engine_ops(st, &ops);
     eng_sink_t sink = {.opaque = got, .score = on_score, .label = on_label};
     eng_params_t p = {lg->tick_ms,     lg->horizon_ms,     lg->lookback_ms,

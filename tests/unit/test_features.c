@@ -1,4 +1,4 @@
-/* Unit tests for the per-user state and feature vector (processor/feat.h): decay against
+/* Unit tests for the per-user state and feature vector (processor/features/feat.h): decay against
  * closed forms and explicit sums, order independence, distinct days, the encoding, the
  * feature table and the guards that keep every feature finite. */
 #include <setjmp.h>

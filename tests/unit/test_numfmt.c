@@ -1,4 +1,4 @@
-/* Unit tests for the shortest round-trip double formatting (processor/numfmt.h) and its use
+/* Unit tests for the shortest round-trip double formatting (processor/core/numfmt.h) and its use
  * in `help config --values`: 0.05 prints as 0.05, every printed value reads back exactly. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the output helper (processor/outfile.h): a regular file or a new path is
+/* Unit tests for the output helper (processor/core/outfile.h): a regular file or a new path is
  * replaced atomically on commit and left alone on abort; a FIFO and a symlink are written
  * through and survive; "-" is stdout; of_same_file sees through symlinks. */
 #include <setjmp.h>

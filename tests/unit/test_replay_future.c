@@ -1,4 +1,4 @@
-/* Replay's future guard (processor/replay_future.c): which events beyond watermark +
+/* Replay's future guard (processor/replay/replay_future.c): which events beyond watermark +
  * events.max_future are confirmed by the log and which are lone future timestamps; the
  * order and content of every other event are untouched. Table driven over small logs. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the packed per-user record (processor/user.h): exact bytes, lossless round
+/* Unit tests for the packed per-user record (processor/features/user.h): exact bytes, lossless round
  * trips of random and extreme records, the size bound, hostile input (every truncation,
  * trailing bytes, bad versions, corrupt varints, mutations), and engine/feature runs whose
  * records go through encode/decode at every step and must end identical. */
@@ -597,7 +597,7 @@ static void test_apply_through_encoding(void **unused)
  * feature bits) and the final records must be identical. */
 typedef struct {
     st_mem_t *mem;
-    eng_store_t inner;
+    store_ops_t inner;
     void (*visit)(void *ctx, const char *user_id, user_rec_t *rec);
     void *ctx;
 } packing_store_t;
@@ -661,9 +661,9 @@ static void run_engine(int packed, st_mem_t **out_mem, snap_log_t *log)
     assert_non_null(mem);
     packing_store_t pk = {.mem = mem};
     st_mem_engine_ops(mem, &pk.inner);
-    eng_store_t ops = pk.inner;
+    store_ops_t ops = pk.inner;
     if (packed)
-        ops = (eng_store_t){.opaque = &pk, .get = pk_get, .range = pk_range, .touched = pk_touched};
+        ops = (store_ops_t){.opaque = &pk, .get = pk_get, .range = pk_range, .touched = pk_touched};
     eng_sink_t sink = {.opaque = log, .score = log_snapshot, .label = log_snapshot};
     eng_params_t p = {
         .tick_ms = DAY, .horizon_ms = 14 * DAY, .lookback_ms = 14 * DAY, .lateness_ms = HOUR};

@@ -12,6 +12,7 @@
 
 #include "alert.h"
 #include "commands.h"
+#include "config_load.h"
 #include "config.h"
 #include "feat.h"
 #include "log.h"

@@ -15,7 +15,7 @@ enum { OP_NONE = 0, OP_SWEEP = 1, OP_POSITIVES = 2 };
 
 struct eng_s {
     eng_params_t p;
-    eng_store_t store;
+    store_ops_t store;
     eng_sink_t sink;
     eng_progress_t prog;
 };
@@ -33,7 +33,7 @@ int64_t eng_tick_after(int64_t t_ms, int64_t tick_ms)
     return eng_tick_floor(t_ms, tick_ms) + tick_ms;
 }
 
-eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_sink_t *sink,
+eng_t *eng_new(const eng_params_t *params, const store_ops_t *store, const eng_sink_t *sink,
                char *errstr, size_t errstr_size)
 {
     if (params->tick_ms <= 0 || params->horizon_ms <= 0 || params->lookback_ms <= 0 ||
@@ -346,25 +346,25 @@ void eng_finish(eng_t *eng, int64_t end_ms)
         eng->prog.watermark_ms = end_ms;
 }
 
-void eng_progress_pack(const eng_progress_t *pr, uint8_t out[ENG_PROGRESS_BYTES])
+_Static_assert(sizeof(((store_progress_t *)0)->b) == 7 * 8, "progress: 7 int64");
+
+void eng_progress_pack(const eng_progress_t *pr, store_progress_t *out)
 {
     const int64_t v[7] = {pr->first_tick_ms, pr->swept_through_ms, pr->positives_next_ms,
                           pr->watermark_ms,  pr->op_kind,          pr->op_tick_ms,
                           pr->op_cursor_ms};
     for (int i = 0; i < 7; i++)
         for (int b = 0; b < 8; b++)
-            out[8 * i + b] = (uint8_t)((uint64_t)v[i] >> (8 * b));
+            out->b[8 * i + b] = (uint8_t)((uint64_t)v[i] >> (8 * b));
 }
 
-int eng_progress_unpack(eng_progress_t *pr, const uint8_t *in, size_t len)
+int eng_progress_unpack(eng_progress_t *pr, const store_progress_t *in)
 {
-    if (len != ENG_PROGRESS_BYTES)
-        return -1;
     int64_t v[7];
     for (int i = 0; i < 7; i++) {
         uint64_t u = 0;
         for (int b = 0; b < 8; b++)
-            u |= (uint64_t)in[8 * i + b] << (8 * b);
+            u |= (uint64_t)in->b[8 * i + b] << (8 * b);
         v[i] = (int64_t)u;
     }
     if (v[4] < OP_NONE || v[4] > OP_POSITIVES)

@@ -10,6 +10,7 @@
 
 #include "alert.h"
 #include "codec.h"
+#include "config_load.h"
 #include "config.h"
 #include "feat.h"
 #include "model.h"

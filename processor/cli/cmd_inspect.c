@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "config_load.h"
 #include "feat.h"
 #include "model.h"
 #include "store_redis.h"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config_load.h"
 #include "kafka_source.h"
 #include "replay.h"
 

@@ -412,7 +412,7 @@ typedef struct rp_store_s {
     int has_committed_model;
 } rp_store_t;
 
-static int store_open(rp_store_t *s, const cfg_t *cfg, int redis, eng_store_t *ops, char *errstr,
+static int store_open(rp_store_t *s, const cfg_t *cfg, int redis, store_ops_t *ops, char *errstr,
                       size_t errstr_size)
 {
     memset(s, 0, sizeof(*s));
@@ -427,7 +427,7 @@ static int store_open(rp_store_t *s, const cfg_t *cfg, int redis, eng_store_t *o
     if (!(s->redis = st_redis_new(cfg, errstr, errstr_size)))
         return -1;
     /* A replay starts from empty state: refuse a prefix that already holds some. */
-    eng_progress_t pr;
+    store_progress_t pr;
     int64_t off;
     int found_off = 0, found_pr = 0;
     if (st_redis_load_offset(s->redis, 0, &off, &found_off, errstr, errstr_size) != 0 ||
@@ -508,8 +508,10 @@ static int store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t e
     if (!s->redis)
         return 0;
     int32_t part = 0;
-    eng_progress_t pr;
-    eng_get_progress(pl_engine(pl), &pr);
+    eng_progress_t prog;
+    store_progress_t pr;
+    eng_get_progress(pl_engine(pl), &prog);
+    eng_progress_pack(&prog, &pr);
     st_commit_t c = {.n_offsets = 1,
                      .offset_partitions = &part,
                      .next_offsets = &events_read,
@@ -584,7 +586,7 @@ static int cmp_double(const void *pa, const void *pb)
 /* Lead time from the users' final states (issue 14): an alerted user silent for a full
  * horizon at the end went silent at their last activity; the first alert came before the
  * silence when it precedes that activity. The median is the lower middle value. */
-static int finish_lead(replay_t *rp, const eng_store_t *store, int64_t end_ms)
+static int finish_lead(replay_t *rp, const store_ops_t *store, int64_t end_ms)
 {
     rp_summary_t *sum = rp->sum;
     sum->lead_median_days = NAN;
@@ -743,7 +745,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         fputs("reason,user_id,event_time_ms,detail\n", rejects);
     }
 
-    eng_store_t ops;
+    store_ops_t ops;
     if (store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0)
         goto out;
     pl_hooks_t hooks = {.opaque = &rp,

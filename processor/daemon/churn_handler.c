@@ -218,10 +218,18 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         return p;
     int64_t off;
     int found_off = 0, found_pr = 0;
+    store_progress_t blob;
     eng_progress_t pr;
     if (st_redis_load_offset(ch->st, partition, &off, &found_off, err, errsz) != 0 ||
-        st_redis_load_progress(ch->st, partition, &pr, &found_pr, err, errsz) != 0)
+        st_redis_load_progress(ch->st, partition, &blob, &found_pr, err, errsz) != 0)
         return NULL;
+    if (found_pr && eng_progress_unpack(&pr, &blob) != 0) {
+        snprintf(err, errsz,
+                 "redis %s: %sprogress[%d]: unknown engine operation (a pre-release layout, or "
+                 "corrupt)",
+                 st_redis_address(ch->st), ch->cfg->state_prefix, (int)partition);
+        return NULL;
+    }
     if (ch->nparts == ch->capparts) {
         size_t cap = ch->capparts ? ch->capparts * 2 : 8;
         chn_part_t *q = realloc(ch->parts, cap * sizeof(*q));
@@ -232,7 +240,7 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         ch->parts = q;
         ch->capparts = cap;
     }
-    eng_store_t ops;
+    store_ops_t ops;
     if (st_redis_engine_ops(ch->st, partition, &ops) != 0) {
         snprintf(err, errsz, "out of memory");
         return NULL;
@@ -604,7 +612,7 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
     size_t np = ch->nparts;
     int32_t *op = calloc(np ? np : 1, sizeof(*op)), *pp = calloc(np ? np : 1, sizeof(*pp));
     int64_t *oo = calloc(np ? np : 1, sizeof(*oo));
-    eng_progress_t *prog = calloc(np ? np : 1, sizeof(*prog));
+    store_progress_t *prog = calloc(np ? np : 1, sizeof(*prog));
     const char **ob_ids = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(char *));
     const char **ob_uids = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(char *));
     const uint8_t **ob_vals = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(uint8_t *));
@@ -619,7 +627,9 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
     for (size_t i = 0; i < np; i++) {
         chn_part_t *p = &ch->parts[i];
         pp[i] = p->partition;
-        eng_get_progress(pl_engine(p->pl), &prog[i]);
+        eng_progress_t ep;
+        eng_get_progress(pl_engine(p->pl), &ep);
+        eng_progress_pack(&ep, &prog[i]);
         if (!p->in_batch)
             continue;
         int64_t next = -1;

@@ -10,7 +10,7 @@ struct pl_s {
     eng_t *eng;
     pred_t *pred;           /* borrowed */
     alert_policy_t *policy; /* borrowed, NULL = no alerts */
-    eng_store_t store;
+    store_ops_t store;
     pl_hooks_t hooks;
     int64_t horizon_ms, lookback_ms;
     int64_t pop_tick_ms; /* the tick being refitted (pop_visit's reference time) */
@@ -181,7 +181,7 @@ static void on_tick_done(void *opaque, int64_t tick_ms)
         pl->hooks.tick_done(pl->hooks.opaque, tick_ms);
 }
 
-pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_store_t *store,
+pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store_ops_t *store,
              const pl_hooks_t *hooks, char *errstr, size_t errstr_size)
 {
     pl_t *pl = calloc(1, sizeof(*pl));

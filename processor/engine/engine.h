@@ -1,6 +1,6 @@
 /* The event-time engine of DESIGN.md section 4: ticks, eligibility, delayed labels and the
  * exactly-once scoring of every eligible snapshot. It owns no user storage: records come
- * from a user store (state/store.h) and snapshots go out through a sink (scoring, training,
+ * from a user store (features/store.h) and snapshots go out through a sink (scoring, training,
  * outputs). Live `run` and `replay` drive the same engine.
  *
  * Invariants (proved by tests/unit/test_engine.c against a brute-force oracle):
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "store.h"
 #include "user.h"
 
 #define ENG_NO_TIME INT64_MIN
@@ -61,19 +62,6 @@ typedef struct eng_sink_s {
     void (*tick_done)(void *opaque, int64_t tick_ms);
 } eng_sink_t;
 
-/* What the engine needs from a user store. `get` returns the record of a user, creating an
- * empty one (user_rec_init) when absent; the pointer stays valid until the next `get`.
- * `range` calls visit for every user whose last activity time is in [lo_ms, hi_ms).
- * `touched` tells the store a record changed (dirty for the next commit; its last activity
- * may have moved). */
-typedef struct eng_store_s {
-    void *opaque;
-    user_rec_t *(*get)(void *opaque, const char *user_id, size_t len);
-    void (*range)(void *opaque, int64_t lo_ms, int64_t hi_ms,
-                  void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx);
-    void (*touched)(void *opaque, const char *user_id, user_rec_t *rec);
-} eng_store_t;
-
 /* The engine's own progress, persisted with the model and the offsets so a restart resumes
  * exactly where the last commit left (plain values, copied by the caller). */
 typedef struct eng_progress_s {
@@ -86,17 +74,16 @@ typedef struct eng_progress_s {
     int64_t op_kind, op_tick_ms, op_cursor_ms;
 } eng_progress_t;
 
-#define ENG_PROGRESS_BYTES 56
-/* Packs / unpacks the progress (7 little-endian int64) for stores. Unpack: -1 on a wrong
- * length or kind. */
-void eng_progress_pack(const eng_progress_t *pr, uint8_t out[ENG_PROGRESS_BYTES]);
-int eng_progress_unpack(eng_progress_t *pr, const uint8_t *in, size_t len);
+/* Packs / unpacks the progress (7 little-endian int64, in the order above) for stores.
+ * Unpack: -1 on an unknown kind. */
+void eng_progress_pack(const eng_progress_t *pr, store_progress_t *out);
+int eng_progress_unpack(eng_progress_t *pr, const store_progress_t *in);
 
 typedef struct eng_s eng_t;
 
 /* Creates an engine. Copies params; store and sink are borrowed and must outlive it.
  * Returns NULL with errstr set on invalid params (non-positive durations). */
-eng_t *eng_new(const eng_params_t *params, const eng_store_t *store, const eng_sink_t *sink,
+eng_t *eng_new(const eng_params_t *params, const store_ops_t *store, const eng_sink_t *sink,
                char *errstr, size_t errstr_size);
 void eng_destroy(eng_t *eng);
 

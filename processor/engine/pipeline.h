@@ -38,7 +38,7 @@ typedef struct pl_s pl_t;
 
 /* Creates a pipeline on a user store. Borrows pred, policy (NULL = no alerts), store and
  * hooks' opaque; copies the rest. NULL with errstr set on invalid engine parameters. */
-pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const eng_store_t *store,
+pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store_ops_t *store,
              const pl_hooks_t *hooks, char *errstr, size_t errstr_size);
 void pl_destroy(pl_t *pl);
 

@@ -7,6 +7,7 @@
 
 #include "churn_handler.h"
 #include "commands.h"
+#include "config_load.h"
 #include "count_handler.h"
 #include "daemon.h"
 #include "log.h"
