@@ -36,7 +36,8 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
             processor/import/csv_import.c processor/core/event.c processor/core/log.c
         ;;
     config)
-        echo processor/config/config.c processor/core/numfmt.c
+        echo processor/config/config.c processor/config/config_value.c \
+            processor/config/config_source.c processor/config/config_print.c processor/core/numfmt.c
         ;;
     *)
         echo "unknown fuzz target $1" >&2
