@@ -18,7 +18,7 @@
 #include "alert_resolve.h"
 #include "commands.h"
 #include "compose.h"
-#include "dm_internal.h" /* dm_kafka_log_cb */
+#include "kafka.h"
 #include "log.h"
 #include "outfile.h"
 
@@ -238,7 +238,7 @@ static rd_kafka_t *open_consumer(cfg_t *cfg, char *err, size_t errsz)
     static const char *const extra[] = {
         "enable.auto.commit", "false", "enable.auto.offset.store", "false", "auto.offset.reset",
         "earliest",           NULL};
-    rd_kafka_conf_t *conf = cfg_kafka_conf(cfg, extra, err, errsz);
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, err, errsz);
     if (!conf)
         return NULL;
     /* the daemon's group (kafka.group.id) must never be shared: it commits other offsets */
@@ -247,12 +247,9 @@ static rd_kafka_t *open_consumer(cfg_t *cfg, char *err, size_t errsz)
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errsz);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_t *rk = kf_new(RD_KAFKA_CONSUMER, conf, err, errsz);
+    if (!rk)
         return NULL;
-    }
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(t, cfg->topic_alerts, RD_KAFKA_PARTITION_UA);
@@ -269,15 +266,11 @@ static rd_kafka_t *open_consumer(cfg_t *cfg, char *err, size_t errsz)
 static rd_kafka_t *open_producer(cfg_t *cfg, char *err, size_t errsz)
 {
     static const char *const extra[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    rd_kafka_conf_t *conf = cfg_kafka_producer_conf(cfg, extra, err, errsz);
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_PRODUCER, extra, err, errsz);
     if (!conf)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errsz);
-    if (!rk)
-        rd_kafka_conf_destroy(conf);
-    return rk;
+    return kf_new(RD_KAFKA_PRODUCER, conf, err, errsz);
 }
 
 /* Produces one record and waits for its acknowledgement (the idempotent producer retries

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "config.h"
 #include "gen.h"
+#include "kafka.h"
 #include "outfile.h"
 #include "log.h"
 
@@ -475,7 +476,7 @@ static int kafka_open(cfg_t *cfg, const char *topic, gen_kafka_t *k, char *errst
         NULL,
     };
     memset(k, 0, sizeof(*k));
-    rd_kafka_conf_t *conf = cfg_kafka_producer_conf(cfg, extra, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_PRODUCER, extra, errstr, errstr_size);
     if (!conf)
         return -1;
     size_t sz = sizeof(k->brokers);
@@ -489,13 +490,8 @@ static int kafka_open(cfg_t *cfg, const char *topic, gen_kafka_t *k, char *errst
         k->timeout_ms = atoll(tbuf);
     rd_kafka_conf_set_dr_msg_cb(conf, gen_dr_cb);
     rd_kafka_conf_set_opaque(conf, k);
-    char kerr[256];
-    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-    if (!k->rk) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "cannot create the Kafka producer: %s", kerr);
+    if (!(k->rk = kf_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
         return -1;
-    }
     k->rkt = rd_kafka_topic_new(k->rk, topic, NULL);
     if (!k->rkt) {
         snprintf(errstr, errstr_size, "topic \"%s\": %s", topic,

@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "commands.h"
+#include "kafka.h"
 #include "outfile.h"
 #include "log.h"
 
@@ -133,9 +134,8 @@ int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)
      * lightest host. Its own bootstrap is irrelevant: it never connects anywhere. */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "log_level", log_get_level() <= LOG_DEBUG ? "7" : "3", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    rd_kafka_t *rk = kf_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk) {
-        rd_kafka_conf_destroy(conf);
         fprintf(stderr, "churnstream mock-kafka: %s\n", err);
         return 1;
     }

@@ -14,7 +14,7 @@
 
 #include "alert.h"
 #include "commands.h"
-#include "dm_internal.h" /* dm_kafka_log_cb: librdkafka logs through log.h */
+#include "kafka.h"
 #include "log.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -207,7 +207,7 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
                                         "enable.partition.eof",
                                         "false",
                                         NULL};
-    rd_kafka_conf_t *conf = cfg_kafka_conf(cfg, extra, err, sizeof err);
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, err, sizeof err);
     if (!conf) {
         fprintf(stderr, "churnstream tail: %s\n", err);
         alert_decoder_destroy(dec);
@@ -224,11 +224,9 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
     char bootstrap[512] = "?";
     size_t bootstrap_size = sizeof bootstrap;
     rd_kafka_conf_get(conf, "bootstrap.servers", bootstrap, &bootstrap_size);
-    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    rd_kafka_t *rk = kf_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "churnstream tail: %s\n", err);
-        rd_kafka_conf_destroy(conf);
         alert_decoder_destroy(dec);
         return 2;
     }

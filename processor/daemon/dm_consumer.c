@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dm_internal.h"
+#include "kafka.h"
 #include "log.h"
 
 #define DM_POLL_SLICE_MS   100
@@ -315,20 +316,6 @@ static int conf_force(const cfg_t *cfg, rd_kafka_conf_t *conf, const char *name,
     return 0;
 }
 
-/* librdkafka's own log lines through ours (syslog levels: 0-3 error, 4 warn, 5-6 info). */
-void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    log_level_t l = level <= 3   ? LOG_ERROR
-                    : level == 4 ? LOG_WARN
-                    : level <= 6 ? LOG_INFO
-                                 : LOG_DEBUG;
-    /* The producer shares the kafka.* keys with the consumer on purpose (one security
-     * setup): its "consumer property ignored" warnings are expected, not news. */
-    if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
-        l = LOG_DEBUG;
-    log_emit(l, "kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
-}
-
 int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size)
 {
     /* Applied before the user's kafka.* keys, so those win. Without a stored offset, the
@@ -336,7 +323,7 @@ int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size)
     static const char *const extra[] = {
         "auto.offset.reset", "earliest", "enable.partition.eof", "false", NULL,
     };
-    rd_kafka_conf_t *conf = cfg_kafka_conf(dm->cfg, extra, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kf_conf(dm->cfg, RD_KAFKA_CONSUMER, extra, errstr, errstr_size);
     if (!conf)
         return -1;
     if (conf_force(dm->cfg, conf, "enable.auto.commit", "false", errstr, errstr_size) ||
@@ -359,15 +346,9 @@ int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size)
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
     rd_kafka_conf_set_opaque(conf, dm);
-    char kerr[512];
-    dm->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
-    if (!dm->consumer) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", kerr);
+    if (!(dm->consumer = kf_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)))
         return -1;
-    }
     rd_kafka_poll_set_consumer(dm->consumer);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, dm->cfg->topic_events, RD_KAFKA_PARTITION_UA);

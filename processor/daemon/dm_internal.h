@@ -106,7 +106,6 @@ void dm_consumer_close(dm_t *dm);
  * notices the member gone after session.timeout.ms. */
 void dm_consumer_close_bounded(dm_t *dm, int timeout_ms);
 /* rd_kafka_conf_set_log_cb target: librdkafka's log lines through log.h. */
-void dm_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
 /* dm_producer.c */
 int dm_producer_open(dm_t *dm, char *errstr, size_t errstr_size);

@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "dm_internal.h"
+#include "kafka.h"
 #include "log.h"
 
 /* What a delivery report refers to (the message's opaque). */
@@ -64,11 +65,12 @@ static void perror_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 int dm_producer_open(dm_t *dm, char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = {"linger.ms", "5", NULL};
-    rd_kafka_conf_t *conf = cfg_kafka_conf(dm->cfg, extra, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kf_conf(dm->cfg, RD_KAFKA_PRODUCER, extra, errstr, errstr_size);
     if (!conf)
         return -1;
-    /* group.id and the consumer-only keys are shared with the consumer's config; librdkafka
-     * ignores them here. Idempotence is forced: retries must not duplicate or reorder. */
+    /* The consumer-only keys are shared with the consumer's config; librdkafka ignores them
+     * here (kf_log_cb keeps its warnings quiet). Idempotence is forced: retries must not duplicate
+     * or reorder. */
     if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) !=
         RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
@@ -76,15 +78,9 @@ int dm_producer_open(dm_t *dm, char *errstr, size_t errstr_size)
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_error_cb(conf, perror_cb);
-    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
     rd_kafka_conf_set_opaque(conf, dm);
-    char kerr[512];
-    dm->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-    if (!dm->producer) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "cannot create the Kafka producer: %s", kerr);
+    if (!(dm->producer = kf_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
         return -1;
-    }
     return 0;
 }
 

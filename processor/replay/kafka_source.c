@@ -1,6 +1,7 @@
 /* Kafka time-range source for replay: assign (no group join), read each partition from the
  * offset for `from` to the offset for `to`, decode, keep compact records, sort by event time. */
 #include "kafka_source.h"
+#include "kafka.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,15 +132,9 @@ ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_m
     if (!(dec = ev_decoder_new(cfg->schemas_dir && *cfg->schemas_dir ? cfg->schemas_dir : NULL,
                                errstr, errstr_size)))
         goto out;
-    rd_kafka_conf_t *conf = cfg_kafka_conf(cfg, extra, errstr, errstr_size);
-    if (!conf)
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, errstr, errstr_size);
+    if (!conf || !(rk = kf_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)))
         goto out;
-    char kerr[512];
-    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr)))) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka: %s", kerr);
-        goto out;
-    }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
     rd_kafka_topic_destroy(rkt);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The layering rule (tests/tools/layering.py) holds on the tree, and the check fails on a
-# planted upward include, on a header of state/ reaching into the engine, and on a folder
-# that has no rank: a check that cannot fail proves nothing.
+# planted upward include, on a header of state/ reaching into the engine, on a folder that
+# has no rank, on an unknown header and on a Kafka handle created outside daemon/kafka.c: a
+# check that cannot fail proves nothing.
 set -euo pipefail
 : "${CS_ROOT:?}"
 check="$CS_ROOT/tests/tools/layering.py"
@@ -32,4 +33,7 @@ expect_fail "unranked folder" 'processor/extra/: sources in a folder with no ran
 fresh
 printf '#include "nowhere.h"\n' >>"$tmp/t/processor/engine/engine.c"
 expect_fail "unknown header" '"nowhere.h": no such header'
-echo "test_layering: ok (4 planted violations caught)"
+fresh
+printf 'static void *k(void) { return rd_kafka_new(0, 0, 0, 0); }\n' >>"$tmp/t/processor/replay/replay.c"
+expect_fail "a Kafka handle outside kafka.c" 'processor/replay/replay.c:[0-9]*: rd_kafka_new() outside processor/daemon/kafka.c'
+echo "test_layering: ok (5 planted violations caught)"

@@ -29,9 +29,10 @@ def driver(tmp_path_factory):
     pkg = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas"],
                          capture_output=True, text=True, check=True).stdout
     cmd = (["cc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror",
-            "-I" + os.path.join(ROOT, "processor"),
+            "-I" + os.path.join(ROOT, "processor", "models"),
+            "-I" + os.path.join(ROOT, "processor", "core"),
             os.path.join(ROOT, "tests/python/drivers/model_driver.c")]
-           + [os.path.join(ROOT, "processor", s) for s in SOURCES]
+           + [os.path.join(ROOT, "processor", "models", s) for s in SOURCES]
            + ["-o", str(out)] + shlex.split(pkg) + ["-lm"])
     subprocess.run(cmd, check=True)
     return str(out)

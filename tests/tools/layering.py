@@ -7,6 +7,8 @@ and itself only (it sits below the engine that drives it). Headers are included 
 (the Makefile puts every folder on the include path), so a name is looked up in the tree;
 a quoted include that names no header of the tree (other than the generated *_avsc.h) is an
 error too, so a new folder has to be given a rank here before it can be used.
+Seams: librdkafka handles are created only in processor/daemon/kafka.c (rd_kafka_new), so
+every handle gets the same configuration, log bridge and errors.
 
 Usage: layering.py [ROOT]     exit 0 when clean, 1 with one line per violation.
 """
@@ -26,6 +28,8 @@ RANKS = {
 ONLY = {"state": {"state", "processor/features", "processor/core", "processor/config"}}
 GENERATED = re.compile(r"^[a-z_]+_avsc\.h$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+# (call, the one file allowed to make it)
+SEAMS = [("rd_kafka_new", "processor/daemon/kafka.c")]
 
 
 def main():
@@ -52,6 +56,9 @@ def main():
     for d, name in sources:
         with open(os.path.join(root, d, name), encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
+                for call, home in SEAMS:
+                    if re.search(rf"\b{call}\s*\(", line) and f"{d}/{name}" != home:
+                        problems.append(f"{d}/{name}:{lineno}: {call}() outside {home}")
                 m = INCLUDE.match(line)
                 if not m:
                     continue

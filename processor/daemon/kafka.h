@@ -1,0 +1,27 @@
+/* The one place librdkafka handles are created (tests/tools/layering.py enforces it): every
+ * consumer and producer of every command gets its configuration from the same kafka.* keys,
+ * logs through log.h, and fails with the same words. Callers set their own callbacks and
+ * forced properties on the conf between kf_conf() and kf_new(). */
+#ifndef CS_KAFKA_H
+#define CS_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+
+/* The configuration of one handle: `extra` name/value pairs (NULL-terminated; may be NULL)
+ * first, then the user's kafka.* keys, which win; for a producer the consumer-only keys are
+ * left out. NULL with errstr set on a bad property. */
+rd_kafka_conf_t *kf_conf(const cfg_t *cfg, rd_kafka_type_t type, const char *const *extra,
+                         char *errstr, size_t errstr_size);
+
+/* Creates the handle. conf is consumed in every case (owned by the handle, or destroyed on
+ * failure). Sets the log bridge. NULL with errstr "cannot create the Kafka consumer: ...". */
+rd_kafka_t *kf_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* librdkafka's log lines through log.h (syslog levels: 0-3 error, 4 warn, 5-6 info). */
+void kf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+#endif
