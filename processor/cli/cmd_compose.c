@@ -5,6 +5,7 @@
  * replay's --alerts-out JSON lines and writes JSON lines, with no broker. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "alert.h"
 #include "alert_resolve.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "compose.h"
 #include "kafka.h"
@@ -301,139 +303,162 @@ static int produce_acked(rd_kafka_t *pk, const char *topic, const cm_result_t *r
     return status == 1 ? 0 : -1;
 }
 
-static int live(cfg_t *cfg, long long max_messages, double timeout_s, int print)
-{
-    char err[512];
-    ar_t *dec = ar_new(cfg->alerts_schemas_dir, err, sizeof err);
-    if (!dec) {
-        fprintf(stderr, "churnstream compose: %s\n", err);
-        return 2;
-    }
-    cm_composer_t *cm = cm_new(cfg, NULL, err, sizeof err);
-    if (!cm) {
-        fprintf(stderr, "churnstream compose: %s\n", err);
-        ar_destroy(dec);
-        return 2;
-    }
-    rd_kafka_t *ck = open_consumer(cfg, err, sizeof err);
-    rd_kafka_t *pk = ck ? open_producer(cfg, err, sizeof err) : NULL;
-    if (!ck || !pk) {
-        fprintf(stderr, "churnstream compose: %s\n", err);
-        if (ck)
-            rd_kafka_destroy(ck);
-        cm_destroy(cm);
-        ar_destroy(dec);
-        return 2;
-    }
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    log_info("compose", "reading %s in group %s, writing %s; endpoint model %s", cfg->topic_alerts,
-             cfg->compose_group_id, cfg->topic_messages, cfg->llm_model);
+/* The live loop's state: what it reads and writes with, and what it counted. */
+typedef struct live_s {
+    cfg_t *cfg;
+    ar_t *dec;
+    cm_composer_t *cm;
+    rd_kafka_t *ck, *pk; /* consumer of the alerts, producer of the messages */
+    seen_t seen;         /* alert ids answered in this run */
+    uint8_t *buf;        /* encoded message, bufcap bytes */
+    size_t bufcap;
+    cm_result_t *r;
+    int print; /* --print: each message as JSON on stdout */
+    long long produced, undecodable, dup;
+} live_t;
 
-    int rc = 0;
-    long long produced = 0, undecodable = 0, dup = 0;
-    seen_t seen = {0};
-    size_t bufcap = 16384;
-    uint8_t *buf = malloc(bufcap);
-    cm_result_t *r = malloc(sizeof *r);
-    double last_s = mono_s();
-    if (!buf || !r) {
-        fprintf(stderr, "churnstream compose: out of memory\n");
-        rc = 1;
+/* Answers one alert message. 1 when it is done with (answered, a duplicate or undecodable:
+ * its offset may be committed), 0 when it must be read again, -1 on a fatal error. */
+static int handle(live_t *l, const rd_kafka_message_t *m)
+{
+    alert_t a;
+    char why[256];
+    if (ar_decode(l->dec, m->payload, m->len, &a, why, sizeof why) != 0) {
+        /* Nothing to answer: logged and committed past, like tail skips it. */
+        log_warn("compose", "%s [%d] offset %lld: undecodable alert skipped: %s",
+                 l->cfg->topic_alerts, m->partition, (long long)m->offset, why);
+        l->undecodable++;
+        return 1;
     }
-    while (!rc && !stop_requested) {
-        rd_kafka_poll(pk, 0);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(ck, 200);
+    int s = seen_add(&l->seen, a.alert_id);
+    if (s < 0) {
+        fprintf(stderr, "churnstream compose: out of memory\n");
+        return -1;
+    }
+    if (s == 1) {
+        log_info("compose", "alert %s already answered in this run: skipped", a.alert_id);
+        l->dup++;
+        return 1;
+    }
+    cm_result_t *r = l->r;
+    cm_compose(l->cm, &a, r);
+    int64_t len = cm_encode(r, l->cfg->llm_model, l->buf, l->bufcap);
+    if (len < 0 || produce_acked(l->pk, l->cfg->topic_messages, r, l->buf, (size_t)len) != 0) {
+        fprintf(stderr,
+                "churnstream compose: alert %s (%s [%d] offset %lld): message not produced to "
+                "%s; offset not committed, it will be read again\n",
+                a.alert_id, l->cfg->topic_alerts, m->partition, (long long)m->offset,
+                l->cfg->topic_messages);
+        return -1;
+    }
+    l->produced++;
+    char *js = l->print ? cm_result_to_json(r, l->cfg->llm_model) : NULL;
+    if (js) {
+        printf("%s\n", js);
+        fflush(stdout);
+        free(js);
+    }
+    log_debug("compose", "alert %s -> %s%s%s in %lld ms", a.alert_id,
+              r->from_llm ? "llm" : "template", r->from_llm ? "" : " ", r->fallback_reason,
+              (long long)r->latency_ms);
+    return 1;
+}
+
+/* Commits the group's offset past m (synchronously). */
+static void commit_past(live_t *l, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *o = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(o, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset + 1;
+    rd_kafka_resp_err_t ce = rd_kafka_commit(l->ck, o, 0 /* sync */);
+    rd_kafka_topic_partition_list_destroy(o);
+    if (ce) {
+        /* a rebalance moved the partition: the new owner re-reads; not an error */
+        log_warn("compose", "commit %s [%d] offset %lld: %s", l->cfg->topic_alerts, m->partition,
+                 (long long)m->offset + 1, rd_kafka_err2str(ce));
+    }
+}
+
+/* Reads alerts until a signal, max_messages produced or timeout_s without an alert. 0, or 1
+ * on a failure (a message not produced, a fatal Kafka error). */
+static int live_loop(live_t *l, long long max_messages, double timeout_s)
+{
+    double last_s = mono_s();
+    while (!stop_requested) {
+        rd_kafka_poll(l->pk, 0);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->ck, 200);
         if (!m) {
             if (timeout_s > 0 && mono_s() - last_s > timeout_s)
                 break;
             continue;
         }
         if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                log_warn("compose", "%s: %s", cfg->topic_alerts, rd_kafka_message_errstr(m));
-                if (m->err == RD_KAFKA_RESP_ERR__FATAL)
-                    rc = 1;
-            }
+            int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL;
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("compose", "%s: %s", l->cfg->topic_alerts, rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
+            if (fatal)
+                return 1;
             continue;
         }
         last_s = mono_s();
-        alert_t a;
-        char why[256];
-        int handled = 1;
-        if (ar_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
-            /* Nothing to answer: logged and committed past, like tail skips it. */
-            log_warn("compose", "%s [%d] offset %lld: undecodable alert skipped: %s",
-                     cfg->topic_alerts, m->partition, (long long)m->offset, why);
-            undecodable++;
-        } else {
-            int s = seen_add(&seen, a.alert_id);
-            if (s < 0) {
-                fprintf(stderr, "churnstream compose: out of memory\n");
-                rc = 1;
-                handled = 0;
-            } else if (s == 1) {
-                log_info("compose", "alert %s already answered in this run: skipped", a.alert_id);
-                dup++;
-            } else {
-                cm_compose(cm, &a, r);
-                int64_t len = cm_encode(r, cfg->llm_model, buf, bufcap);
-                if (len < 0 || produce_acked(pk, cfg->topic_messages, r, buf, (size_t)len) != 0) {
-                    fprintf(stderr,
-                            "churnstream compose: alert %s (%s [%d] offset %lld): message not "
-                            "produced to %s; offset not committed, it will be read again\n",
-                            a.alert_id, cfg->topic_alerts, m->partition, (long long)m->offset,
-                            cfg->topic_messages);
-                    rc = 1;
-                    handled = 0;
-                } else {
-                    produced++;
-                    char *js = print ? cm_result_to_json(r, cfg->llm_model) : NULL;
-                    if (js) {
-                        printf("%s\n", js);
-                        fflush(stdout);
-                        free(js);
-                    }
-                    log_debug("compose", "alert %s -> %s%s%s in %lld ms", a.alert_id,
-                              r->from_llm ? "llm" : "template", r->from_llm ? "" : " ",
-                              r->fallback_reason, (long long)r->latency_ms);
-                }
-            }
-        }
-        if (handled) {
-            rd_kafka_topic_partition_list_t *o = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(o, rd_kafka_topic_name(m->rkt), m->partition)
-                ->offset = m->offset + 1;
-            rd_kafka_resp_err_t ce = rd_kafka_commit(ck, o, 0 /* sync */);
-            rd_kafka_topic_partition_list_destroy(o);
-            if (ce) {
-                /* a rebalance moved the partition: the new owner re-reads; not an error */
-                log_warn("compose", "commit %s [%d] offset %lld: %s", cfg->topic_alerts,
-                         m->partition, (long long)m->offset + 1, rd_kafka_err2str(ce));
-            }
-        }
+        int h = handle(l, m);
+        if (h == 1)
+            commit_past(l, m);
         rd_kafka_message_destroy(m);
-        if (max_messages > 0 && produced >= max_messages)
+        if (h < 0)
+            return 1;
+        if (max_messages > 0 && l->produced >= max_messages)
             break;
     }
-    cm_print_summary(cm, stdout);
+    return 0;
+}
+
+static int live(cfg_t *cfg, long long max_messages, double timeout_s, int print)
+{
+    char err[512];
+    live_t l = {.cfg = cfg, .print = print, .bufcap = 16384};
+    if (!(l.dec = ar_new(cfg->alerts_schemas_dir, err, sizeof err)) ||
+        !(l.cm = cm_new(cfg, NULL, err, sizeof err)) ||
+        !(l.ck = open_consumer(cfg, err, sizeof err)) ||
+        !(l.pk = open_producer(cfg, err, sizeof err))) {
+        fprintf(stderr, "churnstream compose: %s\n", err);
+        if (l.ck)
+            rd_kafka_destroy(l.ck);
+        cm_destroy(l.cm);
+        ar_destroy(l.dec);
+        return 2;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    log_info("compose", "reading %s in group %s, writing %s; endpoint model %s", cfg->topic_alerts,
+             cfg->compose_group_id, cfg->topic_messages, cfg->llm_model);
+    int rc = 0;
+    l.buf = malloc(l.bufcap);
+    l.r = malloc(sizeof *l.r);
+    if (!l.buf || !l.r) {
+        fprintf(stderr, "churnstream compose: out of memory\n");
+        rc = 1;
+    } else {
+        rc = live_loop(&l, max_messages, timeout_s);
+    }
+    cm_print_summary(l.cm, stdout);
     printf("compose: kafka: %lld produced to %s, %lld undecodable alerts skipped, %lld duplicate "
            "alert ids skipped\n",
-           produced, cfg->topic_messages, undecodable, dup);
+           l.produced, cfg->topic_messages, l.undecodable, l.dup);
     fflush(stdout);
-    rd_kafka_consumer_close(ck);
-    rd_kafka_destroy(ck);
-    if (rd_kafka_flush(pk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_consumer_close(l.ck);
+    rd_kafka_destroy(l.ck);
+    if (rd_kafka_flush(l.pk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "churnstream compose: producer flush timed out\n");
         rc = 1;
     }
-    rd_kafka_destroy(pk);
-    free(buf);
-    free(r);
-    free(seen.ids);
-    cm_destroy(cm);
-    ar_destroy(dec);
+    rd_kafka_destroy(l.pk);
+    free(l.buf);
+    free(l.r);
+    free(l.seen.ids);
+    cm_destroy(l.cm);
+    ar_destroy(l.dec);
     return rc;
 }
 
@@ -449,7 +474,6 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
     const char *in_path = NULL, *out_path = NULL;
     long long max_messages = 0;
     double timeout_s = 0;
-    char *end;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -467,21 +491,12 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
             print = 1;
             break;
         case 'm':
-            max_messages = strtoll(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || max_messages < 1) {
-                fprintf(stderr, "churnstream compose: --max: expected a count >= 1, got \"%s\"\n",
-                        optarg);
+            if (cli_int("compose", "--max", optarg, 1, LLONG_MAX, &max_messages) != 0)
                 return 2;
-            }
             break;
         case 'T':
-            timeout_s = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(timeout_s > 0) || timeout_s > 1e6) {
-                fprintf(stderr,
-                        "churnstream compose: --timeout: expected seconds > 0, got \"%s\"\n",
-                        optarg);
+            if (cli_double("compose", "--timeout", optarg, 1e-3, 1e6, &timeout_s) != 0)
                 return 2;
-            }
             break;
         case 'h':
             usage(stdout);

@@ -2,6 +2,7 @@
  * (or as JSON). Reads by partition assignment, never joins or commits a consumer group, so
  * it cannot disturb the daemon or any real alert consumer. */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "alert.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "kafka.h"
 #include "log.h"
@@ -129,7 +131,15 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int from_beginning, dou
     return nparts;
 }
 
-int cmd_tail(cfg_t *cfg, int argc, char **argv)
+typedef struct tail_opts_s {
+    const char *topic;
+    int from_beginning, json;
+    long long max_alerts; /* 0 = no limit */
+    double timeout_s;     /* 0 = never */
+} tail_opts_t;
+
+/* 0 to run, 1 after --help, -1 on a usage error (message printed). */
+static int parse_args(cfg_t *cfg, int argc, char **argv, tail_opts_t *o)
 {
     static const struct option longopts[] = {{"topic", required_argument, 0, 't'},
                                              {"from-beginning", no_argument, 0, 'b'},
@@ -138,68 +148,56 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
                                              {"json", no_argument, 0, 'j'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const char *topic = cfg->topic_alerts;
-    int from_beginning = 0, json = 0;
-    long long max_alerts = 0;
-    double timeout_s = 0;
+    *o = (tail_opts_t){.topic = cfg->topic_alerts};
     int c;
-    char *end;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
-            topic = optarg;
+            o->topic = optarg;
             break;
         case 'b':
-            from_beginning = 1;
+            o->from_beginning = 1;
             break;
         case 'm':
-            max_alerts = strtoll(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || max_alerts < 1) {
-                fprintf(stderr, "churnstream tail: --max: expected a count >= 1, got \"%s\"\n",
-                        optarg);
-                return 2;
-            }
+            if (cli_int("tail", "--max", optarg, 1, LLONG_MAX, &o->max_alerts) != 0)
+                return -1;
             break;
         case 'T':
-            timeout_s = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(timeout_s > 0) || timeout_s > 1e6) {
-                fprintf(stderr, "churnstream tail: --timeout: expected seconds > 0, got \"%s\"\n",
-                        optarg);
-                return 2;
-            }
+            if (cli_double("tail", "--timeout", optarg, 1e-3, 1e6, &o->timeout_s) != 0)
+                return -1;
             break;
         case 'j':
-            json = 1;
+            o->json = 1;
             break;
         case 'h':
             usage(stdout);
-            return 0;
+            return 1;
         default:
             fprintf(stderr, "churnstream tail: unknown or incomplete option \"%s\"\n",
                     argv[optind - 1]);
             usage(stderr);
-            return 2;
+            return -1;
         }
     }
     if (optind != argc) {
         fprintf(stderr, "churnstream tail: unexpected argument \"%s\"\n", argv[optind]);
-        return 2;
+        return -1;
     }
-    if (topic[0] == '\0') {
+    if (o->topic[0] == '\0') {
         fprintf(stderr, "churnstream tail: --topic: empty\n");
-        return 2;
+        return -1;
     }
+    return 0;
+}
 
-    char err[512];
-    alert_decoder_t *dec = alert_decoder_new(err, sizeof err);
-    if (!dec) {
-        fprintf(stderr, "churnstream tail: %s\n", err);
-        return 1;
-    }
-    /* No group is joined (assign only) and nothing is committed; a group id of its own
-     * keeps even the coordinator lookups away from the daemon's group. */
+/* The consumer: no group is joined (assign only) and nothing is committed. NULL with err;
+ * the bootstrap servers (for messages) in bootstrap. */
+static rd_kafka_t *open_consumer(cfg_t *cfg, char *bootstrap, size_t bootstrap_size, char *err,
+                                 size_t errsz)
+{
+    /* A group id of its own keeps even the coordinator lookups away from the daemon's group. */
     static const char *const extra[] = {"enable.auto.commit",
                                         "false",
                                         "enable.auto.offset.store",
@@ -207,62 +205,42 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
                                         "enable.partition.eof",
                                         "false",
                                         NULL};
-    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, err, sizeof err);
-    if (!conf) {
-        fprintf(stderr, "churnstream tail: %s\n", err);
-        alert_decoder_destroy(dec);
-        return 2;
-    }
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, err, errsz);
+    if (!conf)
+        return NULL;
     char group[64];
     snprintf(group, sizeof group, "churnstream-tail-%ld", (long)getpid());
-    if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "churnstream tail: %s\n", err);
+    if (rd_kafka_conf_set(conf, "group.id", group, err, errsz) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
-        alert_decoder_destroy(dec);
-        return 2;
+        return NULL;
     }
-    char bootstrap[512] = "?";
-    size_t bootstrap_size = sizeof bootstrap;
+    snprintf(bootstrap, bootstrap_size, "?");
     rd_kafka_conf_get(conf, "bootstrap.servers", bootstrap, &bootstrap_size);
-    rd_kafka_t *rk = kf_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!rk) {
-        fprintf(stderr, "churnstream tail: %s\n", err);
-        alert_decoder_destroy(dec);
-        return 2;
-    }
-    rd_kafka_poll_set_consumer(rk);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    rd_kafka_t *rk = kf_new(RD_KAFKA_CONSUMER, conf, err, errsz);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
 
+/* Prints alerts until a signal, --max or --timeout; counts in *printed and *bad. 0, or 1
+ * on a fatal Kafka error. jbuf holds JSON_MAX bytes. */
+#define JSON_MAX 16384
+static int print_alerts(rd_kafka_t *rk, alert_decoder_t *dec, const tail_opts_t *o, char *jbuf,
+                        long long *printed_out, long long *bad_out)
+{
     int rc = 0;
     long long printed = 0, bad = 0;
     double last_s = mono_s();
-    int nparts = assign_all(rk, topic, from_beginning, timeout_s > 0 ? last_s + timeout_s : 0, err,
-                            sizeof err);
-    if (nparts < 0) {
-        fprintf(stderr, "churnstream tail: %s\n", err);
-        rc = 1;
-    } else if (nparts == 0 && !stop_requested) {
-        fprintf(stderr,
-                "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
-                "does the topic exist?)\n",
-                topic, timeout_s, bootstrap);
-        rc = 1;
-    } else if (nparts > 0) {
-        log_info("tail", "reading %s: %d partitions from the %s", topic, nparts,
-                 from_beginning ? "beginning" : "end");
-    }
-    char *jbuf = malloc(16384);
-    while (rc == 0 && nparts > 0 && !stop_requested && jbuf) {
+    while (rc == 0 && !stop_requested) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
-            if (timeout_s > 0 && mono_s() - last_s > timeout_s)
+            if (o->timeout_s > 0 && mono_s() - last_s > o->timeout_s)
                 break;
             continue;
         }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                fprintf(stderr, "churnstream tail: %s [%d]: %s\n", topic, m->partition,
+                fprintf(stderr, "churnstream tail: %s [%d]: %s\n", o->topic, m->partition,
                         rd_kafka_message_errstr(m));
                 if (m->err == RD_KAFKA_RESP_ERR__FATAL)
                     rc = 1;
@@ -274,15 +252,15 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
         alert_t a;
         char why[256];
         if (alert_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
-            fprintf(stderr, "churnstream tail: %s [%d] offset %lld: undecodable alert: %s\n", topic,
-                    m->partition, (long long)m->offset, why);
+            fprintf(stderr, "churnstream tail: %s [%d] offset %lld: undecodable alert: %s\n",
+                    o->topic, m->partition, (long long)m->offset, why);
             bad++;
-        } else if (json) {
-            if (alert_to_json(&a, jbuf, 16384) < 0)
+        } else if (o->json) {
+            if (alert_to_json(&a, jbuf, JSON_MAX) < 0)
                 fprintf(stderr,
                         "churnstream tail: %s [%d] offset %lld: not representable "
                         "as JSON (a non-finite number)\n",
-                        topic, m->partition, (long long)m->offset);
+                        o->topic, m->partition, (long long)m->offset);
             else
                 printf("%s\n", jbuf);
             printed++;
@@ -293,12 +271,56 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
         }
         fflush(stdout); /* one line at a time, also into a pipe */
         rd_kafka_message_destroy(m);
-        if (max_alerts > 0 && printed >= max_alerts)
+        if (o->max_alerts > 0 && printed >= o->max_alerts)
             break;
     }
-    if (!jbuf) {
+    *printed_out = printed;
+    *bad_out = bad;
+    return rc;
+}
+
+int cmd_tail(cfg_t *cfg, int argc, char **argv)
+{
+    tail_opts_t o;
+    int prc = parse_args(cfg, argc, argv, &o);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+    char err[512], bootstrap[512];
+    alert_decoder_t *dec = alert_decoder_new(err, sizeof err);
+    if (!dec) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        return 1;
+    }
+    rd_kafka_t *rk = open_consumer(cfg, bootstrap, sizeof bootstrap, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        alert_decoder_destroy(dec);
+        return 2;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+
+    int rc = 0;
+    long long printed = 0, bad = 0;
+    int nparts = assign_all(rk, o.topic, o.from_beginning,
+                            o.timeout_s > 0 ? mono_s() + o.timeout_s : 0, err, sizeof err);
+    char *jbuf = malloc(JSON_MAX);
+    if (nparts < 0) {
+        fprintf(stderr, "churnstream tail: %s\n", err);
+        rc = 1;
+    } else if (nparts == 0 && !stop_requested) {
+        fprintf(stderr,
+                "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
+                "does the topic exist?)\n",
+                o.topic, o.timeout_s, bootstrap);
+        rc = 1;
+    } else if (!jbuf) {
         fprintf(stderr, "churnstream tail: out of memory\n");
         rc = 1;
+    } else if (nparts > 0) {
+        log_info("tail", "reading %s: %d partitions from the %s", o.topic, nparts,
+                 o.from_beginning ? "beginning" : "end");
+        rc = print_alerts(rk, dec, &o, jbuf, &printed, &bad);
     }
     free(jbuf);
     log_info("tail", "done: %lld alerts, %lld undecodable", printed, bad);

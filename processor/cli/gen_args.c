@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "cmd_gen.h"
 #include "log.h"
 
@@ -107,30 +108,16 @@ void gen_usage(FILE *out)
 
 static int parse_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "churnstream gen: %s: expected an integer in %lld..%lld, got \"%s\"\n",
-                flag, (long long)lo, (long long)hi, text);
+    long long v;
+    if (cli_int("gen", flag, text, lo, hi, &v) != 0)
         return -1;
-    }
     *out = v;
     return 0;
 }
 
 static int parse_f64(const char *flag, const char *text, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end || errno || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "churnstream gen: %s: expected a number in %g..%g, got \"%s\"\n", flag, lo,
-                hi, text);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cli_double("gen", flag, text, lo, hi, out);
 }
 
 /* The options of the process that generates the events (--process, --churn-rate and the
