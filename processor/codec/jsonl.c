@@ -201,193 +201,220 @@ static void copy_opt(char *dst, uint8_t *has, const char *s, size_t n)
     *has = 1;
 }
 
-ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *why, size_t why_size)
-{
-    char str[JL_STR_MAX + 1], key[64], tok[64];
-    const char *err = NULL;
-    cur_t c = {line, line + len};
-    int have_user = 0, have_time = 0;
-    memset(ev, 0, sizeof(*ev));
-    ev->type = EV_OTHER;
+/* One parse: the event being filled, what was seen, and the failure. A field setter returns
+ * EV_OK to go on, or a reason: with p->err set, the message is "JSON: <err> at byte N";
+ * without, the setter wrote why itself. */
+typedef struct parse_s {
+    ev_event_t *ev;
+    int have_user, have_time;
+    const char *err;
+    char *why;
+    size_t why_size;
+} parse_t;
 
-    skip_ws(&c);
-    if (c.p >= c.end || *c.p != '{') {
-        err = "expected a JSON object";
-        goto bad;
+static ev_reason_t bad(parse_t *p, const char *err)
+{
+    p->err = err;
+    return EV_ERR_UNDECODABLE;
+}
+
+/* A string value of n bytes for key k (name: key, for messages). */
+static ev_reason_t set_string(parse_t *p, int k, const char *key, const char *str, size_t n)
+{
+    ev_event_t *ev = p->ev;
+    size_t bad_at;
+    switch (k) {
+    case K_USER:
+        if (n == 0) {
+            snprintf(p->why, p->why_size, "user_id is empty");
+            return EV_ERR_MISSING_USER_ID;
+        }
+        if (n > EV_USER_ID_MAX) {
+            snprintf(p->why, p->why_size, "user_id is %zu bytes, more than %d", n, EV_USER_ID_MAX);
+            return EV_ERR_USER_ID_TOO_LONG;
+        }
+        if (!ev_utf8_valid(str, n, &bad_at)) {
+            /* as the Avro decoder: a raw byte (or a \u0000) in an id never becomes a user; a
+             * NUL would also cut the id short and merge users */
+            snprintf(p->why, p->why_size, "user_id is not valid UTF-8 or holds a NUL (byte %zu)",
+                     bad_at);
+            return EV_ERR_INVALID_UTF8;
+        }
+        memcpy(ev->user_id, str, n + 1);
+        ev->user_id_len = (uint16_t)n;
+        p->have_user = 1;
+        return EV_OK;
+    case K_TIME:
+        if (ev_parse_iso_ms(str, &ev->event_time_ms) != 0)
+            return bad(p, "event_time: expected epoch ms or ISO-8601 UTC");
+        p->have_time = 1;
+        return EV_OK;
+    case K_TYPE:
+        if (ev_type_parse(str, &ev->type) != 0)
+            ev->type = EV_OTHER;
+        return EV_OK;
+    case K_AMOUNT:
+        return bad(p, "amount: expected a number");
+    case K_ITEM:
+        copy_opt(ev->item_id, &ev->has_item_id, str, n);
+        return EV_OK;
+    case K_CATEGORY:
+        copy_opt(ev->category, &ev->has_category, str, n);
+        return EV_OK;
+    case K_CHANNEL:
+        copy_opt(ev->channel, &ev->has_channel, str, n);
+        return EV_OK;
+    default:
+        (void)key;
+        return EV_OK;
     }
-    c.p++;
-    skip_ws(&c);
-    if (c.p < c.end && *c.p == '}') {
-        c.p++;
-        goto done;
+}
+
+/* A number value at the cursor for key k. */
+static ev_reason_t set_number(parse_t *p, cur_t *c, int k, const char *key)
+{
+    char tok[64], *endp;
+    if (!number_token(c, tok, sizeof(tok)))
+        return bad(p, "malformed number");
+    errno = 0;
+    double d = strtod(tok, &endp);
+    if (*endp != '\0')
+        return bad(p, "malformed number");
+    int integral = !strpbrk(tok, ".eE");
+    switch (k) {
+    case K_USER:
+        if (!integral || tok[0] == '-')
+            return bad(p, "user_id: expected a string or a non-negative integer");
+        memcpy(p->ev->user_id, tok, strlen(tok) + 1);
+        p->ev->user_id_len = (uint16_t)strlen(tok);
+        p->have_user = 1;
+        return EV_OK;
+    case K_TIME: {
+        long long v = strtoll(tok, &endp, 10);
+        if (!integral || errno == ERANGE || *endp != '\0')
+            return bad(p, "event_time: expected integer epoch milliseconds");
+        p->ev->event_time_ms = v;
+        p->have_time = 1;
+        return EV_OK;
+    }
+    case K_AMOUNT:
+        if (!isfinite(d)) {
+            snprintf(p->why, p->why_size, "amount is not finite");
+            return EV_ERR_NON_FINITE_AMOUNT;
+        }
+        p->ev->amount = d;
+        return EV_OK;
+    case K_OTHER:
+        return EV_OK;
+    default:
+        snprintf(p->why, p->why_size, "%s: expected a string, got a number", key);
+        return EV_ERR_UNDECODABLE;
+    }
+}
+
+/* The value at the cursor for key k (name: key). */
+static ev_reason_t set_value(parse_t *p, cur_t *c, int k, const char *key)
+{
+    char str[JL_STR_MAX + 1];
+    size_t n;
+    char ch = *c->p;
+    if (ch == '"') {
+        if (parse_string(c, str, &n, &p->err) != 0)
+            return EV_ERR_UNDECODABLE;
+        return set_string(p, k, key, str, n);
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9'))
+        return set_number(p, c, k, key);
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
+        if (k == K_USER || k == K_TIME) {
+            snprintf(p->why, p->why_size, "%s is null", key);
+            return k == K_USER ? EV_ERR_MISSING_USER_ID : EV_ERR_UNDECODABLE;
+        }
+        return EV_OK;
+    }
+    if (c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0 && k == K_OTHER) {
+        c->p += 4;
+        return EV_OK;
+    }
+    if (c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0 && k == K_OTHER) {
+        c->p += 5;
+        return EV_OK;
+    }
+    return bad(p,
+               (ch == '{' || ch == '[') ? "nested values are not supported" : "unexpected value");
+}
+
+/* The members of the object after its '{', up to and past its '}'. */
+static ev_reason_t parse_members(parse_t *p, cur_t *c)
+{
+    char str[JL_STR_MAX + 1], key[64];
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return EV_OK;
     }
     for (;;) {
         size_t n;
-        skip_ws(&c);
-        if (c.p >= c.end || *c.p != '"') {
-            err = "expected a quoted key";
-            goto bad;
-        }
-        if (parse_string(&c, str, &n, &err) != 0)
-            goto bad;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != '"')
+            return bad(p, "expected a quoted key");
+        if (parse_string(c, str, &n, &p->err) != 0)
+            return EV_ERR_UNDECODABLE;
         /* Keys longer than any known one are just "other": keep a prefix for messages. */
         memcpy(key, str, n < sizeof(key) - 1 ? n + 1 : sizeof(key) - 1);
         key[sizeof(key) - 1] = '\0';
         int k = key_of(key);
-        skip_ws(&c);
-        if (c.p >= c.end || *c.p != ':') {
-            err = "expected ':' after a key";
-            goto bad;
-        }
-        c.p++;
-        skip_ws(&c);
-        if (c.p >= c.end) {
-            err = "missing value";
-            goto bad;
-        }
-        char ch = *c.p;
-        if (ch == '"') {
-            if (parse_string(&c, str, &n, &err) != 0)
-                goto bad;
-            switch (k) {
-            case K_USER:
-                if (n == 0) {
-                    snprintf(why, why_size, "user_id is empty");
-                    return EV_ERR_MISSING_USER_ID;
-                }
-                if (n > EV_USER_ID_MAX) {
-                    snprintf(why, why_size, "user_id is %zu bytes, more than %d", n,
-                             EV_USER_ID_MAX);
-                    return EV_ERR_USER_ID_TOO_LONG;
-                }
-                size_t bad_at;
-                if (!ev_utf8_valid(str, n, &bad_at)) {
-                    /* as the Avro decoder: a raw byte (or a \u0000) in an id never becomes
-                     * a user; a NUL would also cut the id short and merge users */
-                    snprintf(why, why_size, "user_id is not valid UTF-8 or holds a NUL (byte %zu)",
-                             bad_at);
-                    return EV_ERR_INVALID_UTF8;
-                }
-                memcpy(ev->user_id, str, n + 1);
-                ev->user_id_len = (uint16_t)n;
-                have_user = 1;
-                break;
-            case K_TIME:
-                if (ev_parse_iso_ms(str, &ev->event_time_ms) != 0) {
-                    err = "event_time: expected epoch ms or ISO-8601 UTC";
-                    goto bad;
-                }
-                have_time = 1;
-                break;
-            case K_TYPE:
-                if (ev_type_parse(str, &ev->type) != 0)
-                    ev->type = EV_OTHER;
-                break;
-            case K_AMOUNT:
-                err = "amount: expected a number";
-                goto bad;
-            case K_ITEM:
-                copy_opt(ev->item_id, &ev->has_item_id, str, n);
-                break;
-            case K_CATEGORY:
-                copy_opt(ev->category, &ev->has_category, str, n);
-                break;
-            case K_CHANNEL:
-                copy_opt(ev->channel, &ev->has_channel, str, n);
-                break;
-            default:
-                break;
-            }
-        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-            if (!number_token(&c, tok, sizeof(tok))) {
-                err = "malformed number";
-                goto bad;
-            }
-            char *endp;
-            errno = 0;
-            double d = strtod(tok, &endp);
-            if (*endp != '\0') {
-                err = "malformed number";
-                goto bad;
-            }
-            int integral = !strpbrk(tok, ".eE");
-            switch (k) {
-            case K_USER:
-                if (!integral || tok[0] == '-') {
-                    err = "user_id: expected a string or a non-negative integer";
-                    goto bad;
-                }
-                memcpy(ev->user_id, tok, strlen(tok) + 1);
-                ev->user_id_len = (uint16_t)strlen(tok);
-                have_user = 1;
-                break;
-            case K_TIME: {
-                long long v = strtoll(tok, &endp, 10);
-                if (!integral || errno == ERANGE || *endp != '\0') {
-                    err = "event_time: expected integer epoch milliseconds";
-                    goto bad;
-                }
-                ev->event_time_ms = v;
-                have_time = 1;
-                break;
-            }
-            case K_AMOUNT:
-                if (!isfinite(d)) {
-                    snprintf(why, why_size, "amount is not finite");
-                    return EV_ERR_NON_FINITE_AMOUNT;
-                }
-                ev->amount = d;
-                break;
-            case K_OTHER:
-                break;
-            default:
-                snprintf(why, why_size, "%s: expected a string, got a number", key);
-                return EV_ERR_UNDECODABLE;
-            }
-        } else if (c.end - c.p >= 4 && memcmp(c.p, "null", 4) == 0) {
-            c.p += 4;
-            if (k == K_USER || k == K_TIME) {
-                snprintf(why, why_size, "%s is null", key);
-                return k == K_USER ? EV_ERR_MISSING_USER_ID : EV_ERR_UNDECODABLE;
-            }
-        } else if (c.end - c.p >= 4 && memcmp(c.p, "true", 4) == 0 && k == K_OTHER) {
-            c.p += 4;
-        } else if (c.end - c.p >= 5 && memcmp(c.p, "false", 5) == 0 && k == K_OTHER) {
-            c.p += 5;
-        } else {
-            err = (ch == '{' || ch == '[') ? "nested values are not supported" : "unexpected value";
-            goto bad;
-        }
-        skip_ws(&c);
-        if (c.p < c.end && *c.p == ',') {
-            c.p++;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != ':')
+            return bad(p, "expected ':' after a key");
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end)
+            return bad(p, "missing value");
+        ev_reason_t r = set_value(p, c, k, key);
+        if (r != EV_OK)
+            return r;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
             continue;
         }
-        if (c.p < c.end && *c.p == '}') {
-            c.p++;
-            break;
+        if (c->p < c->end && *c->p == '}') {
+            c->p++;
+            return EV_OK;
         }
-        err = "expected ',' or '}'";
-        goto bad;
+        return bad(p, "expected ',' or '}'");
     }
-done:
+}
+
+ev_reason_t jl_parse_event(const char *line, size_t len, ev_event_t *ev, char *why, size_t why_size)
+{
+    parse_t p = {.ev = ev, .why = why, .why_size = why_size};
+    cur_t c = {line, line + len};
+    memset(ev, 0, sizeof(*ev));
+    ev->type = EV_OTHER;
+    ev_reason_t r;
     skip_ws(&c);
-    if (c.p != c.end) {
-        err = "trailing characters after the object";
-        goto bad;
+    if (c.p >= c.end || *c.p != '{')
+        r = bad(&p, "expected a JSON object");
+    else {
+        c.p++;
+        r = parse_members(&p, &c);
     }
-    if (!have_user) {
-        snprintf(why, why_size, "user_id missing");
-        return EV_ERR_MISSING_USER_ID;
+    if (r == EV_OK) {
+        skip_ws(&c);
+        if (c.p != c.end)
+            r = bad(&p, "trailing characters after the object");
+        else if (!p.have_user) {
+            snprintf(why, why_size, "user_id missing");
+            return EV_ERR_MISSING_USER_ID;
+        } else if (!p.have_time)
+            r = bad(&p, "event_time missing");
     }
-    if (!have_time) {
-        err = "event_time missing";
-        goto bad;
-    }
-    return EV_OK;
-bad:
-    snprintf(why, why_size, "JSON: %s at byte %ld", err, (long)(c.p - line));
-    return EV_ERR_UNDECODABLE;
+    if (r != EV_OK && p.err)
+        snprintf(why, why_size, "JSON: %s at byte %ld", p.err, (long)(c.p - line));
+    return r;
 }
 
 struct jl_reader_s {

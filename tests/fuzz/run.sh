@@ -4,6 +4,7 @@
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
 #   fuzz_config  the config file parser (tests/fuzz/corpus/config)
+#   fuzz_jsonl   the JSON lines event parser of replay (tests/fuzz/corpus/jsonl)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_TO_RUN="${1:-45}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -35,6 +36,9 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
         echo processor/import/csv_reader.c processor/import/csv_map.c \
             processor/import/csv_import.c processor/core/event.c processor/core/log.c
         ;;
+    jsonl)
+        echo processor/codec/jsonl.c processor/core/event.c processor/core/log.c
+        ;;
     config)
         echo processor/config/config.c processor/config/config_value.c \
             processor/config/config_source.c processor/config/config_print.c processor/core/numfmt.c
@@ -48,7 +52,7 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
 libs_of() {
     case "$1" in
     decode) pkg-config --cflags --libs avro-c zlib ;; # codec_file.c inflates container blocks
-    csv) pkg-config --cflags --libs zlib ;;
+    csv | jsonl) pkg-config --cflags --libs zlib ;;
     config) pkg-config --cflags --libs rdkafka ;;
     esac
 }
