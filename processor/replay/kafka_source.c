@@ -109,6 +109,118 @@ static int keep(ks_t *ks, ev_decoder_t *dec, const rd_kafka_message_t *m)
     return pool_add(ks, why, n, &rec->str_off);
 }
 
+/* Sets start and end (one entry per partition of md's topic) to the offsets of [from_ms,
+ * to_ms) (INT64_MIN / INT64_MAX: the partition's low / high watermark). Returns the number
+ * of partitions with something to read, or -1 with errstr. */
+static int resolve_range(rd_kafka_t *rk, const char *topic, const rd_kafka_metadata_t *md,
+                         int64_t from_ms, int64_t to_ms, int timeout_ms,
+                         rd_kafka_topic_partition_list_t *start,
+                         rd_kafka_topic_partition_list_t *end, char *errstr, size_t errstr_size)
+{
+    int nparts = md->topics[0].partition_cnt, active = -1;
+    int64_t *hi = calloc((size_t)nparts + 1, sizeof(int64_t));
+    if (!hi) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    rd_kafka_resp_err_t err;
+    for (int i = 0; i < nparts; i++) {
+        int32_t p = md->topics[0].partitions[i].id;
+        int64_t lo;
+        if ((err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[i], timeout_ms))) {
+            snprintf(errstr, errstr_size, "kafka: %s [%d]: watermarks: %s", topic, p,
+                     rd_kafka_err2str(err));
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(start, topic, p)->offset =
+            from_ms == INT64_MIN ? lo : from_ms;
+        rd_kafka_topic_partition_list_add(end, topic, p)->offset =
+            to_ms == INT64_MAX ? hi[i] : to_ms;
+    }
+    if ((from_ms != INT64_MIN && (err = rd_kafka_offsets_for_times(rk, start, timeout_ms))) ||
+        (to_ms != INT64_MAX && (err = rd_kafka_offsets_for_times(rk, end, timeout_ms)))) {
+        snprintf(errstr, errstr_size, "kafka: %s: offsets for times: %s", topic,
+                 rd_kafka_err2str(err));
+        goto out;
+    }
+    /* offsets_for_times answers -1 (end) when no message is at or after the time. */
+    active = 0;
+    for (int i = 0; i < nparts; i++) {
+        if (start->elems[i].offset < 0)
+            start->elems[i].offset = hi[i];
+        if (end->elems[i].offset < 0)
+            end->elems[i].offset = hi[i];
+        if (start->elems[i].offset < end->elems[i].offset)
+            active++;
+    }
+out:
+    free(hi);
+    return active;
+}
+
+/* Reads every assigned partition from start to end, keeping the records. 0, or -1 with
+ * errstr (a Kafka error, no progress for timeout_ms, out of memory). */
+static int read_range(ks_t *ks, ev_decoder_t *dec, rd_kafka_t *rk, const char *topic,
+                      const rd_kafka_topic_partition_list_t *start,
+                      const rd_kafka_topic_partition_list_t *end, int active, int timeout_ms,
+                      char *errstr, size_t errstr_size)
+{
+    int nparts = start->cnt, rc = -1;
+    int *done = calloc((size_t)nparts + 1, sizeof(int));
+    if (!done) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < nparts; i++)
+        done[i] = start->elems[i].offset >= end->elems[i].offset;
+    struct timespec last_progress;
+    clock_gettime(CLOCK_MONOTONIC, &last_progress);
+    while (active > 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!m) {
+            long idle_ms = (now.tv_sec - last_progress.tv_sec) * 1000 +
+                           (now.tv_nsec - last_progress.tv_nsec) / 1000000;
+            if (idle_ms > timeout_ms) {
+                snprintf(errstr, errstr_size,
+                         "kafka: no progress reading %s for %d ms (%d partitions unfinished)",
+                         topic, timeout_ms, active);
+                goto out;
+            }
+            continue;
+        }
+        last_progress = now;
+        int idx = -1;
+        for (int i = 0; i < nparts; i++)
+            if (start->elems[i].partition == m->partition)
+                idx = i;
+        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            snprintf(errstr, errstr_size, "kafka: %s [%d]: %s", topic, m->partition,
+                     rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            goto out;
+        }
+        if (idx >= 0 && !done[idx]) {
+            int64_t end_off = end->elems[idx].offset;
+            if (!m->err && m->offset < end_off && keep(ks, dec, m) != 0) {
+                snprintf(errstr, errstr_size, "out of memory");
+                rd_kafka_message_destroy(m);
+                goto out;
+            }
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || m->offset + 1 >= end_off) {
+                done[idx] = 1;
+                active--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rc = 0;
+out:
+    free(done);
+    return rc;
+}
+
 ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_ms, int timeout_ms,
               char *errstr, size_t errstr_size)
 {
@@ -145,108 +257,18 @@ ks_t *ks_load(const cfg_t *cfg, const char *topic, int64_t from_ms, int64_t to_m
                                                   : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
         goto out;
     }
-    int nparts = md->topics[0].partition_cnt;
-    start = rd_kafka_topic_partition_list_new(nparts);
-    end = rd_kafka_topic_partition_list_new(nparts);
-    int64_t *lo = calloc((size_t)nparts, sizeof(int64_t)),
-            *hi = calloc((size_t)nparts, sizeof(int64_t));
-    if (!lo || !hi) {
-        free(lo);
-        free(hi);
-        snprintf(errstr, errstr_size, "out of memory");
+    start = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    end = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    int active =
+        resolve_range(rk, topic, md, from_ms, to_ms, timeout_ms, start, end, errstr, errstr_size);
+    if (active < 0)
         goto out;
-    }
-    for (int i = 0; i < nparts; i++) {
-        int32_t p = md->topics[0].partitions[i].id;
-        if ((err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo[i], &hi[i], timeout_ms))) {
-            snprintf(errstr, errstr_size, "kafka: %s [%d]: watermarks: %s", topic, p,
-                     rd_kafka_err2str(err));
-            free(lo);
-            free(hi);
-            goto out;
-        }
-        rd_kafka_topic_partition_list_add(start, topic, p)->offset =
-            from_ms == INT64_MIN ? lo[i] : from_ms;
-        rd_kafka_topic_partition_list_add(end, topic, p)->offset =
-            to_ms == INT64_MAX ? hi[i] : to_ms;
-    }
-    if ((from_ms != INT64_MIN && (err = rd_kafka_offsets_for_times(rk, start, timeout_ms))) ||
-        (to_ms != INT64_MAX && (err = rd_kafka_offsets_for_times(rk, end, timeout_ms)))) {
-        snprintf(errstr, errstr_size, "kafka: %s: offsets for times: %s", topic,
-                 rd_kafka_err2str(err));
-        free(lo);
-        free(hi);
-        goto out;
-    }
-    /* offsets_for_times answers -1 (end) when no message is at or after the time. */
-    int active = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (start->elems[i].offset < 0)
-            start->elems[i].offset = hi[i];
-        if (end->elems[i].offset < 0)
-            end->elems[i].offset = hi[i];
-        if (start->elems[i].offset < end->elems[i].offset)
-            active++;
-    }
-    free(lo);
-    free(hi);
     if (active > 0 && (err = rd_kafka_assign(rk, start))) {
         snprintf(errstr, errstr_size, "kafka: assign: %s", rd_kafka_err2str(err));
         goto out;
     }
-    int *done = calloc((size_t)nparts + 1, sizeof(int));
-    if (!done) {
-        snprintf(errstr, errstr_size, "out of memory");
+    if (read_range(ks, dec, rk, topic, start, end, active, timeout_ms, errstr, errstr_size) != 0)
         goto out;
-    }
-    for (int i = 0; i < nparts; i++)
-        done[i] = start->elems[i].offset >= end->elems[i].offset;
-    struct timespec last_progress;
-    clock_gettime(CLOCK_MONOTONIC, &last_progress);
-    while (active > 0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!m) {
-            long idle_ms = (now.tv_sec - last_progress.tv_sec) * 1000 +
-                           (now.tv_nsec - last_progress.tv_nsec) / 1000000;
-            if (idle_ms > timeout_ms) {
-                snprintf(errstr, errstr_size,
-                         "kafka: no progress reading %s for %d ms (%d partitions unfinished)",
-                         topic, timeout_ms, active);
-                free(done);
-                goto out;
-            }
-            continue;
-        }
-        last_progress = now;
-        int idx = -1;
-        for (int i = 0; i < nparts; i++)
-            if (start->elems[i].partition == m->partition)
-                idx = i;
-        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            snprintf(errstr, errstr_size, "kafka: %s [%d]: %s", topic, m->partition,
-                     rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            free(done);
-            goto out;
-        }
-        if (idx >= 0 && !done[idx]) {
-            int64_t end_off = end->elems[idx].offset;
-            if (!m->err && m->offset < end_off && keep(ks, dec, m) != 0) {
-                snprintf(errstr, errstr_size, "out of memory");
-                rd_kafka_message_destroy(m);
-                free(done);
-                goto out;
-            }
-            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || m->offset + 1 >= end_off) {
-                done[idx] = 1;
-                active--;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(done);
     qsort(ks->recs, ks->n, sizeof(ks_rec_t), cmp_rec);
     ok = 1;
 out:
