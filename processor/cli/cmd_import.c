@@ -43,6 +43,40 @@ static void import_usage(FILE *out)
           out);
 }
 
+/* Writes the loaded events to out_path (an Avro container, replaced as a whole) and prints
+ * the summary. 0, or 1 with the error printed (nothing is left at out_path). */
+static int write_events(const imp_result_t *res, const char *in_path, const char *out_path)
+{
+    char err[1024];
+    int status = 1, opened = 0;
+    ev_file_writer_t *w = ev_file_writer_open(out_path, err, sizeof(err));
+    if (!w)
+        goto done; /* the open error names the path already */
+    opened = 1;
+    ev_event_t ev;
+    for (size_t i = 0; i < res->n_events; i++) {
+        imp_result_get(res, i, &ev);
+        if (ev_file_writer_append(w, &ev, err, sizeof(err)) < 0)
+            goto done;
+    }
+    int crc = ev_file_writer_close(w, err, sizeof(err));
+    w = NULL;
+    if (crc < 0)
+        goto done;
+    imp_result_print_summary(res, in_path, stdout);
+    printf("written:      %zu events to %s\n", res->n_events, out_path);
+    status = 0;
+
+done:
+    if (status != 0)
+        fprintf(stderr, "churnstream import: %s%s%s\n", opened ? out_path : "", opened ? ": " : "",
+                err);
+    if (w) {
+        ev_file_writer_abort(w);
+    }
+    return status;
+}
+
 int cmd_import(cfg_t *cfg, int argc, char **argv)
 {
     enum { O_PRESET = 256, O_DELIM, O_NO_HEADER, O_MAP, O_STRICT, O_HELP };
@@ -132,32 +166,7 @@ int cmd_import(cfg_t *cfg, int argc, char **argv)
         return 1;
     }
 
-    int status = 1, opened = 0;
-    ev_file_writer_t *w = ev_file_writer_open(out_path, err, sizeof(err));
-    if (!w)
-        goto done; /* the open error names the path already */
-    opened = 1;
-    ev_event_t ev;
-    for (size_t i = 0; i < res.n_events; i++) {
-        imp_result_get(&res, i, &ev);
-        if (ev_file_writer_append(w, &ev, err, sizeof(err)) < 0)
-            goto done;
-    }
-    int crc = ev_file_writer_close(w, err, sizeof(err));
-    w = NULL;
-    if (crc < 0)
-        goto done;
-    imp_result_print_summary(&res, in_path, stdout);
-    printf("written:      %zu events to %s\n", res.n_events, out_path);
-    status = 0;
-
-done:
-    if (status != 0)
-        fprintf(stderr, "churnstream import: %s%s%s\n", opened ? out_path : "", opened ? ": " : "",
-                err);
-    if (w) {
-        ev_file_writer_abort(w);
-    }
+    int status = write_events(&res, in_path, out_path);
     imp_result_free(&res);
     return status;
 }
