@@ -198,11 +198,125 @@ static int scan_read(scan_t *sc, void *buf, size_t n, const char *what)
 
 /* Checks the whole file's structure; fills the header's sync marker, codec and (malloc'd,
  * caller frees) writer schema JSON, and leaves fp at the first block. */
+/* One metadata entry (key, value) of the header: keeps avro.schema (malloc'd) and the codec,
+ * skips the rest. 0, or -1 with sc's errstr set (or errno). */
+static int scan_meta_entry(scan_t *sc, int *codec, char **schema_json)
+{
+    int64_t klen, vlen, kat = scan_pos(sc), vat;
+    char key[32] = "";
+    if (scan_long(sc, &klen, "a metadata key length") != 0 ||
+        scan_len_fits(sc, klen, 0, "a metadata key length", kat) != 0)
+        return -1;
+    size_t keep = klen < (int64_t)sizeof(key) - 1 ? (size_t)klen : sizeof(key) - 1;
+    if (scan_read(sc, key, keep, "a metadata key") != 0 ||
+        fseeko(sc->fp, klen - (int64_t)keep, SEEK_CUR) != 0)
+        return -1;
+    vat = scan_pos(sc);
+    if (scan_long(sc, &vlen, "a metadata value length") != 0 ||
+        scan_len_fits(sc, vlen, 0, "a metadata value length", vat) != 0)
+        return -1;
+    if (strcmp(key, "avro.schema") == 0 && !*schema_json) {
+        if (!(*schema_json = malloc((size_t)vlen + 1))) {
+            snprintf(sc->errstr, sc->errstr_size, "out of memory");
+            return -1;
+        }
+        if (scan_read(sc, *schema_json, (size_t)vlen, "the schema") != 0)
+            return -1;
+        (*schema_json)[vlen] = '\0';
+        return 0;
+    }
+    if (strcmp(key, "avro.codec") != 0)
+        return fseeko(sc->fp, vlen, SEEK_CUR) != 0 ? -1 : 0;
+    /* Avro-C knows null, deflate, snappy and lzma; anything else would reach its error path,
+     * which leaks: refused here. */
+    char name[16] = "";
+    if (vlen < (int64_t)sizeof(name) && scan_read(sc, name, (size_t)vlen, "the codec name") != 0)
+        return -1;
+    if (vlen == 0 || strcmp(name, "null") == 0)
+        *codec = CODEC_NULL;
+    else if (strcmp(name, "deflate") == 0)
+        *codec = CODEC_DEFLATE;
+    else if (strcmp(name, "snappy") == 0 || strcmp(name, "lzma") == 0)
+        *codec = CODEC_OTHER;
+    else {
+        snprintf(sc->errstr, sc->errstr_size,
+                 "%s: Avro container file with an unsupported codec at byte %lld (null, "
+                 "deflate, snappy and lzma are read)",
+                 sc->path, (long long)vat);
+        return -1;
+    }
+    return 0;
+}
+
+/* The header's metadata: a map of string -> bytes in blocks. 0, or -1. */
+static int scan_header(scan_t *sc, int *codec, char **schema_json)
+{
+    for (;;) {
+        int64_t at = scan_pos(sc), n, bytes;
+        if (scan_long(sc, &n, "the header's metadata count") != 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (n < 0) {
+            n = -n;
+            if (scan_long(sc, &bytes, "the header's metadata block size") != 0)
+                return -1;
+        }
+        if (n > sc->size) {
+            snprintf(sc->errstr, sc->errstr_size,
+                     "%s: corrupt Avro container file: %lld metadata entries at byte %lld",
+                     sc->path, (long long)n, (long long)at);
+            return -1;
+        }
+        for (int64_t i = 0; i < n; i++)
+            if (scan_meta_entry(sc, codec, schema_json) != 0)
+                return -1;
+    }
+    if (!*schema_json) {
+        snprintf(sc->errstr, sc->errstr_size,
+                 "%s: corrupt Avro container file: no avro.schema in the header", sc->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The blocks (object count, byte size, data, sync marker) until the end of the file: each
+ * must be plausible and end with the header's sync marker. 0, or -1. */
+static int scan_blocks(scan_t *sc, const uint8_t sync[16], int codec)
+{
+    uint8_t got[16];
+    for (int64_t block = 1;; block++) {
+        int64_t at = scan_pos(sc), count, bytes;
+        if (at == sc->size)
+            return 0;
+        if (scan_long(sc, &count, "a block's object count") != 0 ||
+            scan_long(sc, &bytes, "a block's byte size") != 0 ||
+            scan_len_fits(sc, bytes, 16, "a block's byte size", at) != 0)
+            return -1;
+        /* Every record takes at least one byte; deflate packs at most ~1032 bytes in one:
+         * a larger count is corruption, not data. */
+        if (count < 0 || count > (codec == CODEC_NULL ? bytes : bytes * 1100 + 1)) {
+            snprintf(sc->errstr, sc->errstr_size,
+                     "%s: corrupt Avro container file: block %lld at byte %lld says %lld "
+                     "objects in %lld bytes",
+                     sc->path, (long long)block, (long long)at, (long long)count, (long long)bytes);
+            return -1;
+        }
+        if (fseeko(sc->fp, bytes, SEEK_CUR) != 0 || fread(got, 1, 16, sc->fp) != 16 ||
+            memcmp(got, sync, 16) != 0) {
+            snprintf(sc->errstr, sc->errstr_size,
+                     "%s: corrupt Avro container file: block %lld at byte %lld does not end "
+                     "with the header's sync marker",
+                     sc->path, (long long)block, (long long)at);
+            return -1;
+        }
+    }
+}
+
 static int scan_container(FILE *fp, const char *path, uint8_t sync[16], int *codec,
                           char **schema_json, char *errstr, size_t errstr_size)
 {
     scan_t sc = {fp, path, 0, errstr, errstr_size};
-    uint8_t got[16];
     char magic[4];
     *codec = CODEC_NULL;
     *schema_json = NULL;
@@ -215,106 +329,12 @@ static int scan_container(FILE *fp, const char *path, uint8_t sync[16], int *cod
         snprintf(errstr, errstr_size, "%s: not an Avro container file (no Obj\\x01 magic)", path);
         return -1;
     }
-    /* Header metadata: a map of string -> bytes in blocks, then the sync marker. */
-    for (;;) {
-        int64_t at = scan_pos(&sc), n, bytes;
-        if (scan_long(&sc, &n, "the header's metadata count") != 0)
-            goto fail;
-        if (n == 0)
-            break;
-        if (n < 0) {
-            n = -n;
-            if (scan_long(&sc, &bytes, "the header's metadata block size") != 0)
-                goto fail;
-        }
-        if (n > sc.size) {
-            snprintf(errstr, errstr_size,
-                     "%s: corrupt Avro container file: %lld metadata entries at byte %lld", path,
-                     (long long)n, (long long)at);
-            goto fail;
-        }
-        for (int64_t i = 0; i < n; i++) {
-            int64_t klen, vlen, kat = scan_pos(&sc), vat;
-            char key[32] = "";
-            if (scan_long(&sc, &klen, "a metadata key length") != 0 ||
-                scan_len_fits(&sc, klen, 0, "a metadata key length", kat) != 0)
-                goto fail;
-            size_t keep = klen < (int64_t)sizeof(key) - 1 ? (size_t)klen : sizeof(key) - 1;
-            if (scan_read(&sc, key, keep, "a metadata key") != 0 ||
-                fseeko(fp, klen - (int64_t)keep, SEEK_CUR) != 0)
-                goto fail;
-            vat = scan_pos(&sc);
-            if (scan_long(&sc, &vlen, "a metadata value length") != 0 ||
-                scan_len_fits(&sc, vlen, 0, "a metadata value length", vat) != 0)
-                goto fail;
-            if (strcmp(key, "avro.schema") == 0 && !*schema_json) {
-                if (!(*schema_json = malloc((size_t)vlen + 1))) {
-                    snprintf(errstr, errstr_size, "out of memory");
-                    goto fail;
-                }
-                if (scan_read(&sc, *schema_json, (size_t)vlen, "the schema") != 0)
-                    goto fail;
-                (*schema_json)[vlen] = '\0';
-            } else if (strcmp(key, "avro.codec") == 0) {
-                /* Avro-C knows null, deflate, snappy and lzma; anything else would reach
-                 * its error path, which leaks: refused here. */
-                char name[16] = "";
-                if (vlen < (int64_t)sizeof(name) &&
-                    scan_read(&sc, name, (size_t)vlen, "the codec name") != 0)
-                    goto fail;
-                if (vlen == 0 || strcmp(name, "null") == 0)
-                    *codec = CODEC_NULL;
-                else if (strcmp(name, "deflate") == 0)
-                    *codec = CODEC_DEFLATE;
-                else if (strcmp(name, "snappy") == 0 || strcmp(name, "lzma") == 0)
-                    *codec = CODEC_OTHER;
-                else {
-                    snprintf(errstr, errstr_size,
-                             "%s: Avro container file with an unsupported codec at byte %lld "
-                             "(null, deflate, snappy and lzma are read)",
-                             path, (long long)vat);
-                    goto fail;
-                }
-            } else if (fseeko(fp, vlen, SEEK_CUR) != 0) {
-                goto fail;
-            }
-        }
-    }
-    if (!*schema_json) {
-        snprintf(errstr, errstr_size,
-                 "%s: corrupt Avro container file: no avro.schema in the header", path);
-        goto fail;
-    }
-    if (scan_read(&sc, sync, 16, "the header's sync marker") != 0)
+    if (scan_header(&sc, codec, schema_json) != 0 ||
+        scan_read(&sc, sync, 16, "the header's sync marker") != 0)
         goto fail;
     int64_t first = scan_pos(&sc);
-    /* Blocks: object count, byte size, data, sync marker; until the end of the file. */
-    for (int64_t block = 1;; block++) {
-        int64_t at = scan_pos(&sc), count, bytes;
-        if (at == sc.size)
-            break;
-        if (scan_long(&sc, &count, "a block's object count") != 0 ||
-            scan_long(&sc, &bytes, "a block's byte size") != 0 ||
-            scan_len_fits(&sc, bytes, 16, "a block's byte size", at) != 0)
-            goto fail;
-        /* Every record takes at least one byte; deflate packs at most ~1032 bytes in one:
-         * a larger count is corruption, not data. */
-        if (count < 0 || count > (*codec == CODEC_NULL ? bytes : bytes * 1100 + 1)) {
-            snprintf(errstr, errstr_size,
-                     "%s: corrupt Avro container file: block %lld at byte %lld says %lld "
-                     "objects in %lld bytes",
-                     path, (long long)block, (long long)at, (long long)count, (long long)bytes);
-            goto fail;
-        }
-        if (fseeko(fp, bytes, SEEK_CUR) != 0 || fread(got, 1, 16, fp) != 16 ||
-            memcmp(got, sync, 16) != 0) {
-            snprintf(errstr, errstr_size,
-                     "%s: corrupt Avro container file: block %lld at byte %lld does not end "
-                     "with the header's sync marker",
-                     path, (long long)block, (long long)at);
-            goto fail;
-        }
-    }
+    if (scan_blocks(&sc, sync, *codec) != 0)
+        goto fail;
     if (fseeko(fp, first, SEEK_SET) != 0) {
         snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
         goto fail;
