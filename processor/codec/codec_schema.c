@@ -150,6 +150,31 @@ static int pcf_named_ref(pcf_buf_t *b, avro_schema_t s)
     return 0;
 }
 
+/* The canonical form of a primitive type ("\"string\"", ...), NULL for the others. */
+static const char *pcf_primitive(avro_type_t t)
+{
+    switch (t) {
+    case AVRO_STRING:
+        return "\"string\"";
+    case AVRO_BYTES:
+        return "\"bytes\"";
+    case AVRO_INT32:
+        return "\"int\"";
+    case AVRO_INT64:
+        return "\"long\"";
+    case AVRO_FLOAT:
+        return "\"float\"";
+    case AVRO_DOUBLE:
+        return "\"double\"";
+    case AVRO_BOOLEAN:
+        return "\"boolean\"";
+    case AVRO_NULL:
+        return "\"null\"";
+    default:
+        return NULL;
+    }
+}
+
 static void pcf_write(pcf_buf_t *b, avro_schema_t s, int depth)
 {
     char num[32];
@@ -157,31 +182,12 @@ static void pcf_write(pcf_buf_t *b, avro_schema_t s, int depth)
         b->oom = 1;
         return;
     }
+    const char *prim = pcf_primitive(avro_typeof(s));
+    if (prim) {
+        pcf_put(b, prim);
+        return;
+    }
     switch (avro_typeof(s)) {
-    case AVRO_STRING:
-        pcf_put(b, "\"string\"");
-        return;
-    case AVRO_BYTES:
-        pcf_put(b, "\"bytes\"");
-        return;
-    case AVRO_INT32:
-        pcf_put(b, "\"int\"");
-        return;
-    case AVRO_INT64:
-        pcf_put(b, "\"long\"");
-        return;
-    case AVRO_FLOAT:
-        pcf_put(b, "\"float\"");
-        return;
-    case AVRO_DOUBLE:
-        pcf_put(b, "\"double\"");
-        return;
-    case AVRO_BOOLEAN:
-        pcf_put(b, "\"boolean\"");
-        return;
-    case AVRO_NULL:
-        pcf_put(b, "\"null\"");
-        return;
     case AVRO_LINK:
         pcf_fullname(b, avro_schema_link_target(s));
         return;
