@@ -74,14 +74,6 @@ static int grow(st_mem_t *st)
     return uid_index_rebuild(&st->index, cap * 2, st->count, mem_key, st);
 }
 
-user_rec_t *st_mem_find(st_mem_t *st, const char *user_id, size_t len)
-{
-    if (st->count == 0)
-        return NULL;
-    uint32_t v = st->index.slots[find_slot(st, user_id, len)];
-    return v ? &st->recs[v - 1] : NULL;
-}
-
 user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len)
 {
     if (st->count == st->cap && grow(st) != 0)
@@ -101,27 +93,6 @@ user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len)
     st->last_act_ms[i] = INT64_MIN;
     st->index.slots[s] = (uint32_t)(i + 1);
     return &st->recs[i];
-}
-
-int st_mem_forget(st_mem_t *st, const char *user_id, size_t len)
-{
-    if (st->count == 0)
-        return 0;
-    size_t s = find_slot(st, user_id, len);
-    if (!st->index.slots[s])
-        return 0;
-    size_t i = st->index.slots[s] - 1, last = st->count - 1;
-    free(st->ids[i]);
-    if (i != last) {
-        st->ids[i] = st->ids[last];
-        st->id_lens[i] = st->id_lens[last];
-        st->recs[i] = st->recs[last];
-        st->last_act_ms[i] = st->last_act_ms[last];
-    }
-    st->count--;
-    /* Simplest correct removal under linear probing: rebuild the slots. Forget is rare. */
-    uid_index_rebuild(&st->index, 0, st->count, mem_key, st);
-    return 1;
 }
 
 size_t st_mem_count(const st_mem_t *st)

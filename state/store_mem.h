@@ -25,11 +25,7 @@ size_t st_mem_count(const st_mem_t *st);
  * insertion. */
 const char *st_mem_user_id(const st_mem_t *st, size_t i);
 user_rec_t *st_mem_at(st_mem_t *st, size_t i);
-/* The user's record or NULL when unknown. */
-user_rec_t *st_mem_find(st_mem_t *st, const char *user_id, size_t len);
 /* Inserts an empty record if absent; returns it (NULL only on out of memory). */
 user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len);
-/* Removes a user (privacy requests); returns 1 when it existed. */
-int st_mem_forget(st_mem_t *st, const char *user_id, size_t len);
 
 #endif

@@ -12,17 +12,6 @@ static log_level_t log_level = LOG_INFO;
 static int log_json = 0;
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
 
-int log_level_parse(const char *s, log_level_t *out)
-{
-    for (int i = 0; i <= LOG_OFF; i++) {
-        if (strcmp(s, level_names[i]) == 0) {
-            *out = (log_level_t)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 void log_set_level(log_level_t level)
 {
     log_level = level;

@@ -5,8 +5,6 @@
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level_t;
 
-/* Parse "debug|info|warn|error|off"; returns -1 on anything else. */
-int log_level_parse(const char *s, log_level_t *out);
 void log_set_level(log_level_t level);
 log_level_t log_get_level(void);
 /* 0 = logfmt, 1 = JSON lines. */

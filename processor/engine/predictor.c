@@ -85,7 +85,3 @@ model_t *pred_model(const pred_t *pr)
     return pr->model;
 }
 
-size_t pred_labels_learnt(const pred_t *pr)
-{
-    return pr->learnt;
-}

@@ -41,7 +41,5 @@ int pred_flush(pred_t *pr);
 /* The model scored and trained (borrowed at pred_new). */
 model_t *pred_model(const pred_t *pr);
 
-/* Labels learnt so far through this predictor. */
-size_t pred_labels_learnt(const pred_t *pr);
 
 #endif

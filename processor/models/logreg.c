@@ -189,11 +189,6 @@ uint64_t lr_steps(const lr_t *lr)
     return lr->steps;
 }
 
-const lr_params_t *lr_params(const lr_t *lr)
-{
-    return &lr->params;
-}
-
 /* Section layout: u32 dim, f64 learning_rate, f64 l2, u8 balanced, u32 minibatch_rows,
  * u64 steps, f64 n_class[2], f64 bias, f64 bias_g2, f64 w[dim], f64 g2[dim]. */
 void lr_encode(const lr_t *lr, mw_buf_t *b)

@@ -53,7 +53,6 @@ double lr_bias(const lr_t *lr);
 double lr_class_count(const lr_t *lr, int cls);
 /* AdaGrad steps taken. */
 uint64_t lr_steps(const lr_t *lr);
-const lr_params_t *lr_params(const lr_t *lr);
 
 /* Snapshot section (model.c); see sc_encode. */
 void lr_encode(const lr_t *lr, struct mw_buf_s *b);

@@ -329,11 +329,6 @@ ex_t *model_experts(const model_t *m)
     return m->ex;
 }
 
-cal_t *model_calibrator(const model_t *m)
-{
-    return m->cal;
-}
-
 void model_set_class_balance(model_t *m, int balanced)
 {
     m->balanced = balanced != 0;

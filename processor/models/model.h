@@ -79,7 +79,6 @@ int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, cons
                          const float *y, size_t n);
 /* Every tick <= through_ms has all its labels: refit the calibration and the weights. */
 void model_ticks_complete(model_t *m, int64_t through_ms);
-cal_t *model_calibrator(const model_t *m);
 /* Explanation of one scored row: out[dim] = the regression's additive parts w_i z_i of the
  * standardized row z (model_score's z), the alerts' top factors. */
 void model_explain(const model_t *m, const float *z, float *out);

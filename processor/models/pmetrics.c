@@ -104,11 +104,6 @@ uint64_t pm_skipped(const pm_t *pm)
     return pm->skipped;
 }
 
-int pm_bins_log2(const pm_t *pm)
-{
-    return pm->bins_log2;
-}
-
 double pm_positive_rate(const pm_t *pm)
 {
     return pm->count ? (double)pm->positives / (double)pm->count : NAN;

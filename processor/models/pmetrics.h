@@ -35,7 +35,6 @@ void pm_add_one(pm_t *pm, double p, int y);
 uint64_t pm_count(const pm_t *pm);
 uint64_t pm_positives(const pm_t *pm);
 uint64_t pm_skipped(const pm_t *pm);
-int pm_bins_log2(const pm_t *pm);
 /* positives / count; NAN when empty. */
 double pm_positive_rate(const pm_t *pm);
 /* Histogram ROC AUC; NAN until both classes were seen. */

@@ -98,11 +98,6 @@ int sc_dim(const sc_t *sc)
     return sc->dim;
 }
 
-double sc_half_life(const sc_t *sc)
-{
-    return sc->half_life;
-}
-
 double sc_weight(const sc_t *sc)
 {
     return sc->weight;

@@ -28,7 +28,6 @@ void sc_update(sc_t *sc, const float *x, size_t n);
 void sc_transform(const sc_t *sc, const float *x, float *z, size_t n);
 
 int sc_dim(const sc_t *sc);
-double sc_half_life(const sc_t *sc);
 /* Total weight of the data seen: the example count without decay, the decayed count with. */
 double sc_weight(const sc_t *sc);
 /* Running mean of dimension i (0 before any data). */
