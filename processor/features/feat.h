@@ -24,6 +24,9 @@
 /* One purchase/refund amount is clamped to this magnitude before it is added: a single bad
  * amount (1e300) must not turn a float counter into +Inf. */
 #define FEAT_AMOUNT_MAX 1e12
+/* Counters are clamped on every store so that no sequence of events reaches +Inf
+ * (log1p(1e30) = 69 is still a usable feature); the decoder rejects larger ones. */
+#define FEAT_COUNTER_MAX 1e30
 /* Days of history kept to tell whether a late event's UTC day was already counted. */
 #define FEAT_ACTIVE_DAY_BITS   64
 #define FEAT_PURCHASE_DAY_BITS 32

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 45, so
-# the whole phase with the builds stays under about 3 minutes on the 2-core machine):
+# Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 45: the
+# five targets and their builds take about 4.5 minutes on the 2-core machine):
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
 #   fuzz_config  the config file parser (tests/fuzz/corpus/config)
 #   fuzz_jsonl   the JSON lines event parser of replay (tests/fuzz/corpus/jsonl)
+#   fuzz_record  the per-user record decoder (bytes from Redis; tests/fuzz/corpus/record)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_TO_RUN="${1:-45}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -35,6 +36,10 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
     csv)
         echo processor/import/csv_reader.c processor/import/csv_map.c \
             processor/import/csv_import.c processor/core/event.c processor/core/log.c
+        ;;
+    record)
+        echo processor/features/user.c processor/features/features.c \
+            processor/features/feat_wire.c processor/core/event.c
         ;;
     jsonl)
         echo processor/codec/jsonl.c processor/core/event.c processor/core/log.c
