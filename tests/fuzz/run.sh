@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 45: the
-# five targets and their builds take about 4.5 minutes on the 2-core machine):
+# six targets and their builds take about 5.5 minutes on the 2-core machine):
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
 #   fuzz_config  the config file parser (tests/fuzz/corpus/config)
 #   fuzz_jsonl   the JSON lines event parser of replay (tests/fuzz/corpus/jsonl)
 #   fuzz_record  the per-user record decoder (bytes from Redis; tests/fuzz/corpus/record)
+#   fuzz_model   the model snapshot decoder (Redis model key, --model-in; corpus/model)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_TO_RUN="${1:-45}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record model)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -37,6 +38,9 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
         echo processor/import/csv_reader.c processor/import/csv_map.c \
             processor/import/csv_import.c processor/core/event.c processor/core/log.c
         ;;
+    model)
+        echo processor/models/*.c processor/core/outfile.c processor/core/log.c
+        ;;
     record)
         echo processor/features/user.c processor/features/features.c \
             processor/features/feat_wire.c processor/core/event.c
@@ -58,6 +62,7 @@ libs_of() {
     case "$1" in
     decode) pkg-config --cflags --libs avro-c zlib ;; # codec_file.c inflates container blocks
     csv | jsonl) pkg-config --cflags --libs zlib ;;
+    model) pkg-config --cflags --libs zlib openblas ;;
     config) pkg-config --cflags --libs rdkafka ;;
     esac
 }
