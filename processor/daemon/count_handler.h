@@ -1,7 +1,9 @@
 /* The event-count handler: a real dm_handler_t that decodes and validates each message
  * with the codec, rejects bad ones to the DLQ, and keeps per-user event counts and
- * per-partition next offsets in Redis, written in one MULTI/EXEC per batch. It proves the
- * daemon's exactly-once plumbing end to end until the churn pipeline handler replaces it.
+ * per-partition next offsets in Redis, written in one MULTI/EXEC per batch. A diagnostic
+ * (`churnstream run --handler count`), outside the churn path: it proves the daemon's
+ * exactly-once plumbing (consumer, DLQ, commits, rebalances) with no model in the way, and
+ * tests/integration/test_daemon.c checks its counts against the events produced.
  * Keys, with P = state.prefix (disjoint from the pipeline's keys, so switching handlers on
  * one prefix never pairs counted offsets with missing user state):
  *   P count:users    HASH  user_id -> accepted events
