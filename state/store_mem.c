@@ -2,6 +2,7 @@
  * times. Removal swaps the last user into the hole, so the
  * arrays stay dense and the range scan touches no tombstones. */
 #include "store_mem.h"
+#include "grow.h"
 
 #include "log.h"
 #include "uid_index.h"
@@ -55,23 +56,10 @@ static size_t find_slot(const st_mem_t *st, const char *id, size_t len)
 
 static int grow(st_mem_t *st)
 {
-    size_t cap = st->cap ? st->cap * 2 : 1024;
-    char **ids = realloc(st->ids, cap * sizeof(*ids));
-    if (ids)
-        st->ids = ids;
-    uint32_t *lens = realloc(st->id_lens, cap * sizeof(*lens));
-    if (lens)
-        st->id_lens = lens;
-    user_rec_t *recs = realloc(st->recs, cap * sizeof(*recs));
-    if (recs)
-        st->recs = recs;
-    int64_t *last = realloc(st->last_act_ms, cap * sizeof(*last));
-    if (last)
-        st->last_act_ms = last;
-    if (!ids || !lens || !recs || !last || cap > UINT32_MAX - 1)
+    if (st->cap >= UINT32_MAX / 2 ||
+        CS_GROW4(st->ids, st->id_lens, st->recs, st->last_act_ms, st->cap, st->cap + 1, 1024) != 0)
         return -1;
-    st->cap = cap;
-    return uid_index_rebuild(&st->index, cap * 2, st->count, mem_key, st);
+    return uid_index_rebuild(&st->index, st->cap * 2, st->count, mem_key, st);
 }
 
 user_rec_t *st_mem_get(st_mem_t *st, const char *user_id, size_t len)

@@ -3,6 +3,7 @@
  * batch. Small on purpose: it exists to prove the daemon's offset plumbing, so every
  * correctness argument lives in the transaction and its offset check. */
 #include "count_handler.h"
+#include "grow.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -274,47 +275,6 @@ static void on_revoke(void *opaque, const int32_t *partitions, size_t n)
 
 /* ---- one batch ------------------------------------------------------------------------- */
 
-static int grow(void **p, size_t *cap, size_t want, size_t elem)
-{
-    if (want <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < want)
-        c *= 2;
-    void *np = realloc(*p, c * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = c;
-    return 0;
-}
-
-/* The four per-partition arrays share one capacity. */
-static int grow_parts(ch_t *ch, size_t want)
-{
-    if (want <= ch->parts_cap)
-        return 0;
-    size_t cap = ch->parts_cap ? ch->parts_cap * 2 : 16;
-    while (cap < want)
-        cap *= 2;
-    int32_t *parts = realloc(ch->parts, cap * sizeof(*parts));
-    if (parts)
-        ch->parts = parts;
-    int64_t *first = realloc(ch->first, cap * sizeof(*first));
-    if (first)
-        ch->first = first;
-    int64_t *next = realloc(ch->next, cap * sizeof(*next));
-    if (next)
-        ch->next = next;
-    int64_t *stored = realloc(ch->stored, cap * sizeof(*stored));
-    if (stored)
-        ch->stored = stored;
-    if (!parts || !first || !next || !stored)
-        return -1;
-    ch->parts_cap = cap;
-    return 0;
-}
-
 static int ref_cmp(const void *a, const void *b)
 {
     const ch_ref_t *x = a, *y = b;
@@ -438,7 +398,7 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
     int64_t max_time_ms = ch->watermark_ms;
     size_t n_good = 0, n_parts = 0;
     ch->ids_len = 0;
-    if (grow((void **)&ch->refs, &ch->refs_cap, n, sizeof(*ch->refs)) != 0) {
+    if (CS_GROW(ch->refs, ch->refs_cap, n, 64) != 0) {
         seterr(err, errsz, "out of memory");
         return DM_BATCH_RETRY;
     }
@@ -451,7 +411,8 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
         while (p < n_parts && ch->parts[p] != m->partition)
             p++;
         if (p == n_parts) {
-            if (grow_parts(ch, n_parts + 1) != 0) {
+            if (CS_GROW4(ch->parts, ch->first, ch->next, ch->stored, ch->parts_cap, n_parts + 1,
+                         16) != 0) {
                 seterr(err, errsz, "out of memory");
                 return DM_BATCH_RETRY;
             }
@@ -477,7 +438,7 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
             add_reject(res, i, reason, why);
             continue;
         }
-        if (grow((void **)&ch->ids, &ch->ids_cap, ch->ids_len + ev.user_id_len, 1) != 0) {
+        if (CS_GROW(ch->ids, ch->ids_cap, ch->ids_len + ev.user_id_len, 64) != 0) {
             seterr(err, errsz, "out of memory");
             return DM_BATCH_RETRY;
         }

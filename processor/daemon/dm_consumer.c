@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dm_internal.h"
+#include "grow.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -20,25 +21,7 @@
 
 static int batch_reserve(dm_t *dm, size_t want)
 {
-    if (want <= dm->cap_batch)
-        return 0;
-    size_t cap = dm->cap_batch ? dm->cap_batch : 64;
-    while (cap < want)
-        cap *= 2;
-    rd_kafka_message_t **b = realloc(dm->batch, cap * sizeof(*b));
-    if (!b)
-        return -1;
-    dm->batch = b;
-    dm_msg_t *m = realloc(dm->msgs, cap * sizeof(*m));
-    if (!m)
-        return -1;
-    dm->msgs = m;
-    dm_reject_t *r = realloc(dm->rejects, cap * sizeof(*r));
-    if (!r)
-        return -1;
-    dm->rejects = r;
-    dm->cap_batch = cap;
-    return 0;
+    return CS_GROW3(dm->batch, dm->msgs, dm->rejects, dm->cap_batch, want, 64);
 }
 
 /* Takes ownership of msg. On out of memory the message cannot be kept, and dropping it
@@ -104,14 +87,8 @@ static int part_add(dm_t *dm, int32_t partition, int64_t next_offset)
 {
     dm_part_t *p = part_find(dm, partition);
     if (!p) {
-        if (dm->n_parts == dm->cap_parts) {
-            size_t cap = dm->cap_parts ? dm->cap_parts * 2 : 16;
-            dm_part_t *np = realloc(dm->parts, cap * sizeof(*np));
-            if (!np)
-                return -1;
-            dm->parts = np;
-            dm->cap_parts = cap;
-        }
+        if (CS_GROW(dm->parts, dm->cap_parts, dm->n_parts + 1, 16) != 0)
+            return -1;
         p = &dm->parts[dm->n_parts++];
         p->partition = partition;
     }

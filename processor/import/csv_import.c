@@ -2,6 +2,7 @@
  * 40-byte records with interned strings (400k Online Retail rows take ~16 MB instead of
  * 260 MB of ev_event_t), then stable-sorts them by event time. */
 #include "csv_import.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,18 +75,9 @@ static uint32_t intern(imp_store_t *st, imp_intern_t *t, const char *s, size_t n
         if (strncmp(p, s, n) == 0 && p[n] == '\0')
             return t->slots[j];
     }
-    if (st->pool_len + n + 1 > st->pool_cap) {
-        size_t cap = st->pool_cap ? st->pool_cap : 64 * 1024;
-        while (st->pool_len + n + 1 > cap)
-            cap *= 2;
-        if (cap > UINT32_MAX - 1)
-            return 0;
-        char *np = realloc(st->pool, cap);
-        if (!np)
-            return 0;
-        st->pool = np;
-        st->pool_cap = cap;
-    }
+    if (st->pool_len + n + 1 > UINT32_MAX - 1 ||
+        CS_GROW(st->pool, st->pool_cap, st->pool_len + n + 1, 64 * 1024) != 0)
+        return 0;
     uint32_t id = (uint32_t)st->pool_len + 1;
     memcpy(st->pool + st->pool_len, s, n);
     st->pool[st->pool_len + n] = '\0';
@@ -108,14 +100,8 @@ static void store_free(imp_store_t *st)
 
 static int store_add(imp_store_t *st, const imp_row_t *row)
 {
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 4096;
-        imp_rec_t *nr = realloc(st->recs, cap * sizeof(*nr));
-        if (!nr)
-            return -1;
-        st->recs = nr;
-        st->cap = cap;
-    }
+    if (CS_GROW(st->recs, st->cap, st->n + 1, 4096) != 0)
+        return -1;
     imp_rec_t *r = &st->recs[st->n];
     memset(r, 0, sizeof(*r));
     r->time_ms = row->time_ms;

@@ -3,9 +3,11 @@
  * one growable byte buffer and only turned into pointers when the record is complete, so a
  * realloc never leaves a dangling field pointer. */
 #include "csv_reader.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +35,8 @@ struct imp_reader_s {
     size_t *starts; /* offsets of fields in buf */
     size_t *lens;
     char **fields;
-    int nfields, fields_cap;
+    int nfields;
+    size_t fields_cap;
 };
 
 imp_reader_t *imp_reader_open(const char *path, int delimiter, char *errstr, size_t errstr_size)
@@ -106,36 +109,17 @@ static int rd_peek(imp_reader_t *r)
 
 static int rd_put(imp_reader_t *r, char c)
 {
-    if (r->buf_len + 1 >= r->buf_cap) {
-        size_t cap = r->buf_cap ? r->buf_cap * 2 : 1024;
-        char *nb = realloc(r->buf, cap);
-        if (!nb)
-            return -1;
-        r->buf = nb;
-        r->buf_cap = cap;
-    }
+    if (CS_GROW(r->buf, r->buf_cap, r->buf_len + 2, 1024) != 0)
+        return -1;
     r->buf[r->buf_len++] = c;
     return 0;
 }
 
 static int rd_field_begin(imp_reader_t *r)
 {
-    if (r->nfields == r->fields_cap) {
-        int cap = r->fields_cap ? r->fields_cap * 2 : 16;
-        size_t *ns = realloc(r->starts, (size_t)cap * sizeof(*ns));
-        if (!ns)
-            return -1;
-        r->starts = ns;
-        size_t *nl = realloc(r->lens, (size_t)cap * sizeof(*nl));
-        if (!nl)
-            return -1;
-        r->lens = nl;
-        char **nf = realloc(r->fields, (size_t)cap * sizeof(*nf));
-        if (!nf)
-            return -1;
-        r->fields = nf;
-        r->fields_cap = cap;
-    }
+    if (r->nfields >= INT_MAX ||
+        CS_GROW3(r->starts, r->lens, r->fields, r->fields_cap, (size_t)r->nfields + 1, 16) != 0)
+        return -1;
     r->starts[r->nfields++] = r->buf_len;
     return 0;
 }

@@ -8,6 +8,7 @@
  * past midnight wait in the buffer for the next day. */
 #include "gen.h"
 #include "gen_internal.h"
+#include "grow.h"
 #include "outfile.h"
 
 #include <errno.h>
@@ -124,14 +125,8 @@ int gen_user_info(const gen_t *g, int64_t idx, gen_user_info_t *out)
 int gen_emit(gen_t *g, uint32_t user, ev_type_t type, int64_t t_ms, double amount, uint32_t item,
              int category, int channel)
 {
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 4096;
-        gen_rec_t *nb = realloc(g->buf, cap * sizeof(*nb));
-        if (!nb)
-            return -1;
-        g->buf = nb;
-        g->cap = cap;
-    }
+    if (CS_GROW(g->buf, g->cap, g->n + 1, 4096) != 0)
+        return -1;
     gen_rec_t *e = &g->buf[g->n++];
     e->t_ms = t_ms;
     e->amount = amount;

@@ -1,6 +1,7 @@
 /* Kafka time-range source for replay: assign (no group join), read each partition from the
  * offset for `from` to the offset for `to`, decode, keep compact records, sort by event time. */
 #include "kafka_source.h"
+#include "grow.h"
 #include "kafka.h"
 
 #include <stdio.h>
@@ -32,16 +33,8 @@ static int pool_add(ks_t *ks, const char *s, size_t n, uint32_t *off)
 {
     if (ks->pool_len + n > UINT32_MAX)
         return -1;
-    if (ks->pool_len + n > ks->pool_cap) {
-        size_t cap = ks->pool_cap ? ks->pool_cap * 2 : 1 << 20;
-        while (cap < ks->pool_len + n)
-            cap *= 2;
-        char *p = realloc(ks->pool, cap);
-        if (!p)
-            return -1;
-        ks->pool = p;
-        ks->pool_cap = cap;
-    }
+    if (CS_GROW(ks->pool, ks->pool_cap, ks->pool_len + n, 1 << 20) != 0)
+        return -1;
     memcpy(ks->pool + ks->pool_len, s, n);
     *off = (uint32_t)ks->pool_len;
     ks->pool_len += n;
@@ -50,14 +43,8 @@ static int pool_add(ks_t *ks, const char *s, size_t n, uint32_t *off)
 
 static ks_rec_t *rec_new(ks_t *ks)
 {
-    if (ks->n == ks->cap) {
-        size_t cap = ks->cap ? ks->cap * 2 : 65536;
-        ks_rec_t *r = realloc(ks->recs, cap * sizeof(*r));
-        if (!r)
-            return NULL;
-        ks->recs = r;
-        ks->cap = cap;
-    }
+    if (CS_GROW(ks->recs, ks->cap, ks->n + 1, 65536) != 0)
+        return NULL;
     return &ks->recs[ks->n++];
 }
 
