@@ -122,6 +122,12 @@ int gen_user_info(const gen_t *g, int64_t idx, gen_user_info_t *out)
 
 /* ---- event buffer ------------------------------------------------------------------ */
 
+void gen_user_reset(const gen_t *g, int64_t idx, gen_user_t *u)
+{
+    memset(u, 0, sizeof(*u));
+    rng_seed(&u->rng, g->p.seed ^ ((uint64_t)(idx + 1) * 0xD1B54A32D192ED03ULL));
+}
+
 int gen_emit(gen_t *g, uint32_t user, ev_type_t type, int64_t t_ms, double amount, uint32_t item,
              int category, int channel)
 {

@@ -41,8 +41,7 @@ void gen_btyd_user_init(gen_t *g, int64_t idx, gen_user_t *u)
 {
     const gen_params_t *p = &g->p;
     int64_t end_ms = p->start_ms + (int64_t)p->days * DAY_MS;
-    memset(u, 0, sizeof(*u));
-    rng_seed(&u->rng, p->seed ^ ((uint64_t)(idx + 1) * 0xD1B54A32D192ED03ULL));
+    gen_user_reset(g, idx, u);
     rng_t *r = &u->rng;
     u->join_ms = p->start_ms + (int64_t)(rng_uniform(r) * (double)p->cohort_days * DAY_MS);
     u->lambda_per_day = gen_gamma(r, p->r, 1.0 / p->alpha_days);

@@ -63,6 +63,9 @@ struct gen_s {
     int64_t emitted;
 };
 
+/* Zeroes *u and seeds its stream from the seed and the user index (so user u000042 behaves
+ * the same whatever --users is). */
+void gen_user_reset(const gen_t *g, int64_t idx, gen_user_t *u);
 /* Appends one record to the day's buffer. -1 on out of memory. */
 int gen_emit(gen_t *g, uint32_t user, ev_type_t type, int64_t t_ms, double amount, uint32_t item,
              int category, int channel);

@@ -21,8 +21,7 @@ void gen_planted_user_init(gen_t *g, int64_t idx, gen_user_t *u)
 {
     const gen_params_t *p = &g->p;
     int64_t end_ms = p->start_ms + (int64_t)p->days * DAY_MS;
-    memset(u, 0, sizeof(*u));
-    rng_seed(&u->rng, p->seed ^ ((uint64_t)(idx + 1) * 0xD1B54A32D192ED03ULL));
+    gen_user_reset(g, idx, u);
     rng_t *r = &u->rng;
 
     int churner = rng_uniform(r) < p->churn_rate;
