@@ -20,10 +20,10 @@
 #                      logged (item 9)
 #   redis_lost_idle  - Redis loses its data (FLUSHALL; a restart without persistence) while
 #                      the only partition is idle: it is re-read without a new message (item 9)
-#   forget_outbox    - alerts pile up in the outbox while the alerts topic refuses writes;
+#   forget_outbox    - alerts pile up in the outbox while the broker throttles the producer;
 #                      `forget USER` reports them removed, and none of them reaches the topic
 #                      once it accepts writes again (only those forget reported as already
-#                      handed to Kafka, or sent before the block took effect, may) (item 4)
+#                      handed to Kafka, or already on the topic, may) (item 4)
 #   replay_future    - one row dated 2026 in a 2024 log is rejected by replay (bounded by the
 #                      log's own event time, counted in the summary) and changes no figure;
 #                      a genuine 60-day quiet spell is kept (item 10)
@@ -365,37 +365,40 @@ case_redis_lost_idle() {
 }
 
 # ---- item 4: forget and the daemon's outbox agree ---------------------------------------------
-# topic_config TOPIC --add-config K=V | --delete-config K: Kafka's own ConfigCommand.
-topic_config() {
-    local libs t=$1
+# client_quota CLIENT_ID --add-config K=V | --delete-config K: Kafka's own ConfigCommand.
+client_quota() { # CLIENT_ID ARGS...: kafka-configs --alter on a client id's quotas
+    local libs c=$1
     shift
     libs=$(. "$CS_ROOT/tests/services/common.sh" && echo "$SVC_KAFKA_LIBS")
     java -Xmx128m -XX:TieredStopAtLevel=1 -cp "$libs/*" kafka.admin.ConfigCommand \
-        --bootstrap-server "$B" --alter --entity-type topics --entity-name "$t" "$@" \
+        --bootstrap-server "$B" --alter --entity-type clients --entity-name "$c" "$@" \
         >>"$tmp/$case.config.log" 2>&1
 }
 case_forget_outbox() {
-    local t ta port prefix="hd$$f:" n user held out removed inflight got early
+    local t ta port prefix="hd$$f:" n user held out removed inflight got early client
     t=$(new_topic forget 1) || fail "cannot create a topic"
     ta=$(new_topic forget-alerts 1) || fail "cannot create the alerts topic"
-    # The alerts topic refuses writes (min.insync.replicas above the single broker's one
-    # replica: NOT_ENOUGH_REPLICAS, which the producer retries), like a broker that is paused
-    # for alerts only, while events flow: alerts pile up in the outbox.
-    topic_config "$ta" --add-config min.insync.replicas=2 || fail "cannot block $ta"
+    # The daemon's produce requests are throttled to a trickle (a broker quota of 64 bytes/s
+    # on its client id; consumers are not throttled), like a broker that barely accepts
+    # alerts while events flow: the delivery window fills and the alerts after it wait
+    # unclaimed in the outbox. (min.insync.replicas=2 on the single-replica alerts topic,
+    # used before, does not refuse writes on this KRaft broker: the case passed by timing.)
+    client="hd-forget-$$"
+    client_quota "$client" --add-config producer_byte_rate=64 || fail "cannot throttle $client"
     "$CS_BIN" gen --users 100 --days 60 --seed 8 --quiet --topic "$t" \
         --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
     n=$("$EO" end-offsets "$B" "$t")
     port=$(free_port)
     start_run a --topic.events="$t" --topic.dlq="$t.dlq" --topic.alerts="$ta" \
         --kafka.group.id="g-$t" --state.prefix="$prefix" --metrics.port="$port" \
-        --alert.threshold=0 --model.min_examples=0
+        --alert.threshold=0 --model.min_examples=0 --kafka.client.id="$client"
     wait_for 60 stored_offset_is "$prefix" "$n" || fail "never caught up with the $n events"
     read -r user held < <(python3 "$CS_ROOT/tests/e2e/outbox_peek.py" "$CS_REDIS_PORT" "$prefix" top-user)
     [ "$user" != - ] && [ "$held" -gt 0 ] ||
         fail "no alert waiting unclaimed in the outbox ($(python3 "$CS_ROOT/tests/e2e/outbox_peek.py" "$CS_REDIS_PORT" "$prefix" count))"
-    # The block is a topic config change, which the broker applies asynchronously: an alert
-    # delivered before it took effect is on the topic already (and trimmed from the outbox,
-    # so forget can neither remove it nor report it in flight). Count those first.
+    # Alerts of the user delivered before forget (the throttle lets a few bytes through) are
+    # on the topic already and trimmed from the outbox, so forget can neither remove them
+    # nor report them in flight. Count those first.
     kcat -C -b "$B" -t "$ta" -o beginning -e -q -f '%k\n' >"$tmp/$case.keys0" 2>"$tmp/kcat.err" ||
         fail "cannot read $ta: $(cat "$tmp/kcat.err")"
     early=$(grep -cxF -- "$user" "$tmp/$case.keys0" || true)
@@ -406,8 +409,8 @@ case_forget_outbox() {
     inflight=$(sed -nE 's/^note: ([0-9]+) alerts? .*/\1/p' <<<"$out")
     inflight=${inflight:-0}
     [ -n "$removed" ] && [ "$removed" -gt 0 ] || fail "forget removed nothing: $out"
-    # Unblock the alerts topic: everything in flight and waiting goes out.
-    topic_config "$ta" --delete-config min.insync.replicas || fail "cannot unblock $ta"
+    # Lift the throttle: everything in flight and waiting goes out.
+    client_quota "$client" --delete-config producer_byte_rate || fail "cannot unthrottle $client"
     outbox_empty() { [ "$(redis-cli -p "$CS_REDIS_PORT" HLEN "${prefix}outbox")" = 0 ]; }
     wait_for 120 outbox_empty || fail "the outbox never drained after the unblock"
     stop_timed "$run_pid"
