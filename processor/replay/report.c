@@ -15,6 +15,7 @@
 #include "outfile.h"
 #include "report_data.h"
 #include "report_svg.h"
+#include "replay_outcomes.h"
 
 #define GREY "#9a9a9a"
 
@@ -500,14 +501,18 @@ static int write_doc(FILE *f, const rep_t *rp)
     fputs("<nav><a href=\"#input\">input</a> &middot; <a href=\"#metrics\">metrics</a> &middot; "
           "<a href=\"#roc\">ROC</a> &middot; <a href=\"#calibration\">calibration</a> &middot; "
           "<a href=\"#time\">over time</a> &middot; <a href=\"#segments\">segments</a> &middot; "
-          "<a href=\"#alerts\">alerts</a> &middot; <a href=\"#weights\">weights</a></nav>\n",
+          "<a href=\"#alerts\">alerts</a> &middot; <a href=\"#outcomes\">outcomes</a> &middot; "
+          "<a href=\"#weights\">weights</a></nav>\n",
           f);
     write_summary(f, rp);
     write_experts(f, rp);
     write_roc(f, rp);
     write_calibration(f, rp);
     if (write_over_time(f, rp) != 0 || write_segments(f, rp, named ? names : NULL) != 0 ||
-        report_alerts_chart(f, rp->sum) != 0 || write_weights(f, rp, named ? names : NULL) != 0)
+        report_alerts_chart(f, rp->sum) != 0)
+        return -1;
+    rp_report_outcomes_html(f, rp->sum);
+    if (write_weights(f, rp, named ? names : NULL) != 0)
         return -1;
     fputs("</body>\n</html>\n", f);
     return 0;
