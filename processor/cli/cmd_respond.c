@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "codec.h"
+#include "event.h"
 #include "commands.h"
 #include "dm_internal.h" /* dm_kafka_log_cb: librdkafka logs through log.h */
 #include "log.h"
@@ -51,6 +52,11 @@ static void usage(FILE *out)
           "                    below outcome.window)\n"
           "  --from-beginning  read the alerts from the start of the topic (default: the end)\n"
           "  --timeout S       exit when no alert arrived for S seconds (default: never)\n"
+          "  --advance-to DATE at exit, one `other` event at DATE (YYYY-MM-DD or ISO-8601,\n"
+          "                    UTC) on every partition of topic.events, each by a user of\n"
+          "                    its own (respond-clock-<partition>): the daemon's watermark\n"
+          "                    (a minimum over partitions) reaches DATE, so every outcome\n"
+          "                    window that ends before it closes\n"
           "\n"
           "A summary line goes to stderr at exit. Exit status: 0, 1 Kafka failure, 2 usage.\n",
           out);
@@ -141,6 +147,7 @@ typedef struct resp_opts_s {
     double delay_days;
     int from_beginning;
     double timeout_s;
+    int64_t advance_to_ms; /* INT64_MIN = none */
 } resp_opts_t;
 
 static int parse_opts(int argc, char **argv, resp_opts_t *o)
@@ -151,9 +158,10 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
                                              {"delay-days", required_argument, 0, 'd'},
                                              {"from-beginning", no_argument, 0, 'b'},
                                              {"timeout", required_argument, 0, 'T'},
+                                             {"advance-to", required_argument, 0, 'a'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    *o = (resp_opts_t){.effect = 0.2, .seed = 1, .delay_days = 3};
+    *o = (resp_opts_t){.effect = 0.2, .seed = 1, .delay_days = 3, .advance_to_ms = INT64_MIN};
     int c;
     char *end;
     optind = 1;
@@ -175,6 +183,13 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
         case 'd': o->delay_days = v; break;
         case 'T': o->timeout_s = v; break;
         case 'b': o->from_beginning = 1; break;
+        case 'a':
+            if (ev_parse_iso_ms(optarg, &o->advance_to_ms) != 0) {
+                fprintf(stderr, "churnstream respond: --advance-to: expected a UTC date, got "
+                                "\"%s\"\n", optarg);
+                return 2;
+            }
+            break;
         case 's':
             o->seed = strtoull(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0') {
@@ -278,7 +293,8 @@ static double draw(const resp_t *r, uint8_t salt, const char *alert_id)
     return (double)(alert_siphash24(key, alert_id, strlen(alert_id)) >> 11) / 9007199254740992.0;
 }
 
-static void produce_event(resp_t *r, const char *uid, ev_type_t type, int64_t t_ms, double amount)
+static void produce_event(resp_t *r, const char *uid, ev_type_t type, int64_t t_ms, double amount,
+                          int32_t partition)
 {
     ev_event_t ev;
     memset(&ev, 0, sizeof ev);
@@ -295,7 +311,7 @@ static void produce_event(resp_t *r, const char *uid, ev_type_t type, int64_t t_
     }
     rd_kafka_resp_err_t err =
         rd_kafka_producev(r->prod, RD_KAFKA_V_TOPIC(r->events_topic),
-                          RD_KAFKA_V_KEY(uid, ev.user_id_len), RD_KAFKA_V_VALUE((void *)buf, len),
+                          RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(uid, ev.user_id_len), RD_KAFKA_V_VALUE((void *)buf, len),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err) {
         log_warn("respond", "produce to %s: %s", r->events_topic, rd_kafka_err2str(err));
@@ -320,8 +336,8 @@ static void on_alert(resp_t *r, const alert_t *a)
     const int64_t span = (int64_t)(r->o.delay_days * (double)DAY_MS) - 3600000;
     int64_t t = a->created_at_ms + 3600000 +
                 (span > 0 ? (int64_t)(draw(r, 2, a->alert_id) * (double)span) : 0);
-    produce_event(r, a->user_id, EV_SESSION_START, t, 0);
-    produce_event(r, a->user_id, EV_PURCHASE, t + 600000, 25.0);
+    produce_event(r, a->user_id, EV_SESSION_START, t, 0, RD_KAFKA_PARTITION_UA);
+    produce_event(r, a->user_id, EV_PURCHASE, t + 600000, 25.0, RD_KAFKA_PARTITION_UA);
 }
 
 static int consume(resp_t *r, rd_kafka_t *rk, const char *topic)
@@ -364,6 +380,29 @@ static int consume(resp_t *r, rd_kafka_t *rk, const char *topic)
     return rc;
 }
 
+/* --advance-to: one event per partition of topic.events (after every return, which were
+ * produced before: per partition, Kafka keeps the order). 0, or -1 when the topic's
+ * partitions are unknown. */
+static int advance(resp_t *r)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->prod, r->events_topic, NULL);
+    int n = 0;
+    if (rkt && !rd_kafka_metadata(r->prod, 0, rkt, &md, 10000) && md->topic_cnt == 1 &&
+        !md->topics[0].err)
+        n = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    for (int p = 0; p < n; p++) {
+        char uid[48];
+        snprintf(uid, sizeof uid, "respond-clock-%d", p);
+        produce_event(r, uid, EV_OTHER, r->o.advance_to_ms, 0, p);
+    }
+    return n > 0 ? 0 : -1;
+}
+
 int cmd_respond(cfg_t *cfg, int argc, char **argv)
 {
     resp_t r;
@@ -389,6 +428,11 @@ int cmd_respond(cfg_t *cfg, int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     rc = consume(&r, cons, cfg->topic_alerts);
+    if (rc == 0 && r.o.advance_to_ms != INT64_MIN && advance(&r) != 0) {
+        fprintf(stderr, "churnstream respond: --advance-to: no partitions of %s\n",
+                r.events_topic);
+        rc = 1;
+    }
     if (rd_kafka_flush(r.prod, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "churnstream respond: %d events not delivered in 30 s\n",
                 rd_kafka_outq_len(r.prod));

@@ -6,10 +6,11 @@ gen (every user a planted churner) -> `churnstream run` -> alerts -> `churnstrea
 within a day of the alert) -> events -> the same daemon, which decides each alert's outcome.
 The three run at once, gen paced by --rate, so a return reaches the daemon while its alert's
 outcome window is still open in event time (a return after the window closed would count
-for nothing). Then the responder stops and one "clock" event outcome.window + 1 day after
-the log's end moves the watermark so every window of an alert made before the end closes:
+for nothing). Then the responder stops and one "clock" event per partition, outcome.window
++ 1 day after the log's end, moves the watermark so every window of an alert made before the end closes:
 without it the retained outcomes (decided at the return) would be counted while the not
 retained ones (decided when the window closes) still waited, which biases the share up.
+The responder produces that event itself (respond --advance-to), after its last return.
 
 alert.cooldown (32d) > outcome.window (30d), so every alert opens its own outcome (no
 repeat shares a window with another alert's coin). The planted effect acts on users who
@@ -22,8 +23,7 @@ Run: tests/run-all.sh build, or python3 -m pytest -q tests/python/test_closed_lo
 the CS_* variables of tests/services set.
 """
 
-import io
-import json
+import datetime as dt
 import math
 import os
 import socket
@@ -31,7 +31,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import fastavro
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +44,6 @@ USERS, DAYS, SEED, RATE = 1500, 150, 5, 20000
 END_MS = START_MS + DAYS * DAY_MS
 WINDOW_DAYS = 30
 DEADLINE_S = 180
-
-with open(ROOT / "schemas" / "event.avsc") as f:
-    EVENT_SCHEMA = fastavro.parse_schema(json.load(f))
 
 
 def free_port():
@@ -94,22 +90,6 @@ def lag(m):
     return sum(v for k, v in m.items() if k.startswith("churnstream_consumer_lag{"))
 
 
-def clock_events(topic, t_ms, partitions=4):
-    """A purchase at t_ms on every partition (the watermark is the minimum over partitions),
-    each by a user of its own, Confluent-framed (schema id 1)."""
-    for p in range(partitions):
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, EVENT_SCHEMA, {
-            "user_id": f"zz-clock-{p}", "event_time": t_ms, "event_type": "purchase",
-            "amount": 1.0, "item_id": None, "category": None, "channel": None})
-        path = Path(os.environ.get("CS_TMP", "/tmp")) / f"clock-{os.getpid()}-{p}.bin"
-        path.write_bytes(b"\x00\x00\x00\x00\x01" + buf.getvalue())
-        # A file argument is one message whatever bytes it holds (stdin would split at \n).
-        subprocess.run(["kcat", "-P", "-b", BROKERS, "-t", topic, "-p", str(p), "-k",
-                        f"zz-clock-{p}", str(path)], check=True, timeout=30)
-        path.unlink()
-
-
 def watermark_ms(m):
     """The event-time watermark, from the wall clock minus its lag."""
     return time.time() * 1000 - m.get("churnstream_watermark_lag_seconds", 1e18) * 1000
@@ -148,17 +128,17 @@ def loop(tmp, effect, tag):
         # The truth file first (same seed, same users), so the responder knows the churners.
         subprocess.run(gen + ["--out", str(tmp / f"ev-{tag}.avro"), "--truth", str(truth)],
                        check=True, timeout=120, capture_output=True)
+        clock_ms = END_MS + (WINDOW_DAYS + 1) * DAY_MS
+        clock = dt.datetime.fromtimestamp(clock_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d")
         resp = subprocess.Popen(
             [b, "respond", *common, "--truth", str(truth), "--effect", str(effect), "--seed", "1",
-             "--delay-days", "1", "--from-beginning", "--timeout", "8"],
+             "--delay-days", "1", "--from-beginning", "--timeout", "8", "--advance-to", clock],
             stdout=open(resp_log, "w"), stderr=subprocess.STDOUT)
         subprocess.run(gen + ["--topic", topic, "--rate", str(RATE)], check=True, timeout=300,
                        capture_output=True)
-        # The responder exits 8 s after the last alert; its returns are then all produced.
+        # The responder exits 8 s after the last alert, its returns all produced, and then
+        # moves the watermark (--advance-to: one event per partition after the returns).
         assert resp.wait(timeout=DEADLINE_S) == 0, f"respond failed: {resp_log}"
-        wait_for(lambda m: lag(m) == 0, "the daemon consumed the returns", port, run_log)
-        clock_ms = END_MS + (WINDOW_DAYS + 1) * DAY_MS
-        clock_events(topic, clock_ms)
         last = {"n": None, "since": time.monotonic()}
 
         def settled(m):
