@@ -12,10 +12,14 @@
 const char *oc_outcome_name(oc_outcome_t o)
 {
     switch (o) {
-    case OC_RETAINED: return "retained";
-    case OC_NOT_RETAINED: return "not_retained";
-    case OC_CENSORED: return "censored";
-    case OC_REPEAT: return "repeat";
+    case OC_RETAINED:
+        return "retained";
+    case OC_NOT_RETAINED:
+        return "not_retained";
+    case OC_CENSORED:
+        return "censored";
+    case OC_REPEAT:
+        return "repeat";
     }
     return "unknown";
 }
@@ -101,8 +105,8 @@ int oc_finish(user_rec_t *rec, int64_t end_ms, int64_t window_ms, oc_result_t *o
     return decide(rec, window_end(a, window_ms) < end_ms ? OC_NOT_RETAINED : OC_CENSORED, out);
 }
 
-void oc_uplift(uint64_t n_t, uint64_t r_t, uint64_t n_h, uint64_t r_h, double *uplift,
-               double *lo, double *hi)
+void oc_uplift(uint64_t n_t, uint64_t r_t, uint64_t n_h, uint64_t r_h, double *uplift, double *lo,
+               double *hi)
 {
     if (n_t == 0 || n_h == 0) {
         *uplift = *lo = *hi = NAN;
@@ -201,9 +205,15 @@ int oc_stats_merge(oc_stats_t *dst, const oc_stats_t *src)
 static void key_of(const cell_t *c, oc_by_t by, char *key, size_t size)
 {
     switch (by) {
-    case OC_BY_ALL: snprintf(key, size, "all"); break;
-    case OC_BY_KIND: snprintf(key, size, "%s", alert_kind_name(c->kind)); break;
-    case OC_BY_ACTION: snprintf(key, size, "%s", c->action); break;
+    case OC_BY_ALL:
+        snprintf(key, size, "all");
+        break;
+    case OC_BY_KIND:
+        snprintf(key, size, "%s", alert_kind_name(c->kind));
+        break;
+    case OC_BY_ACTION:
+        snprintf(key, size, "%s", c->action);
+        break;
     case OC_BY_SEGMENT:
         snprintf(key, size, "seg %d (%s)", c->seg, alert_archetype_name(c->arch));
         break;
@@ -238,10 +248,9 @@ size_t oc_stats_rows(const oc_stats_t *st, oc_by_t by, oc_row_t **rows)
     }
     for (size_t j = 0; j < n; j++) {
         for (int arm = 0; arm < 2; arm++)
-            r[j].share[arm] =
-                r[j].n[arm] ? (double)r[j].retained[arm] / (double)r[j].n[arm] : NAN;
-        oc_uplift(r[j].n[0], r[j].retained[0], r[j].n[1], r[j].retained[1], &r[j].uplift,
-                  &r[j].lo, &r[j].hi);
+            r[j].share[arm] = r[j].n[arm] ? (double)r[j].retained[arm] / (double)r[j].n[arm] : NAN;
+        oc_uplift(r[j].n[0], r[j].retained[0], r[j].n[1], r[j].retained[1], &r[j].uplift, &r[j].lo,
+                  &r[j].hi);
     }
     qsort(r, n, sizeof(*r), cmp_row);
     *rows = r;

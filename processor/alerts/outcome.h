@@ -61,8 +61,8 @@ int oc_finish(user_rec_t *rec, int64_t end_ms, int64_t window_ms, oc_result_t *o
 /* 95% interval of a difference of two proportions, treatment minus holdout: the normal
  * approximation with the unpooled (Wald) standard error sqrt(p1 q1 / n1 + p0 q0 / n0),
  * z = 1.959964. NaN in all three when either arm has no outcome. */
-void oc_uplift(uint64_t n_t, uint64_t r_t, uint64_t n_h, uint64_t r_h, double *uplift,
-               double *lo, double *hi);
+void oc_uplift(uint64_t n_t, uint64_t r_t, uint64_t n_h, uint64_t r_h, double *uplift, double *lo,
+               double *hi);
 
 /* ---- counts ---- */
 

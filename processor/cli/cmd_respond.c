@@ -170,23 +170,38 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
         double v = 0;
         if (c == 'e' || c == 'd' || c == 'T') {
             v = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(v >= 0) || v > 1e6 ||
-                (c == 'e' && v > 1) || (c != 'e' && v <= 0)) {
+            if (*optarg == '\0' || *end != '\0' || !(v >= 0) || v > 1e6 || (c == 'e' && v > 1) ||
+                (c != 'e' && v <= 0)) {
                 fprintf(stderr, "churnstream respond: --%s: bad value \"%s\"\n",
-                        c == 'e' ? "effect" : c == 'd' ? "delay-days" : "timeout", optarg);
+                        c == 'e'   ? "effect"
+                        : c == 'd' ? "delay-days"
+                                   : "timeout",
+                        optarg);
                 return 2;
             }
         }
         switch (c) {
-        case 't': o->truth = optarg; break;
-        case 'e': o->effect = v; break;
-        case 'd': o->delay_days = v; break;
-        case 'T': o->timeout_s = v; break;
-        case 'b': o->from_beginning = 1; break;
+        case 't':
+            o->truth = optarg;
+            break;
+        case 'e':
+            o->effect = v;
+            break;
+        case 'd':
+            o->delay_days = v;
+            break;
+        case 'T':
+            o->timeout_s = v;
+            break;
+        case 'b':
+            o->from_beginning = 1;
+            break;
         case 'a':
             if (ev_parse_iso_ms(optarg, &o->advance_to_ms) != 0) {
-                fprintf(stderr, "churnstream respond: --advance-to: expected a UTC date, got "
-                                "\"%s\"\n", optarg);
+                fprintf(stderr,
+                        "churnstream respond: --advance-to: expected a UTC date, got "
+                        "\"%s\"\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -197,7 +212,9 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "churnstream respond: unknown or incomplete option \"%s\"\n",
                     argv[optind - 1]);
@@ -248,9 +265,12 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int from_beginning, dou
 
 static rd_kafka_t *make_client(cfg_t *cfg, rd_kafka_type_t type, char *err, size_t errsz)
 {
-    static const char *const cons_extra[] = {"enable.auto.commit",     "false",
-                                             "enable.auto.offset.store", "false",
-                                             "enable.partition.eof",     "false",
+    static const char *const cons_extra[] = {"enable.auto.commit",
+                                             "false",
+                                             "enable.auto.offset.store",
+                                             "false",
+                                             "enable.partition.eof",
+                                             "false",
                                              NULL};
     static const char *const prod_extra[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
     rd_kafka_conf_t *conf = type == RD_KAFKA_CONSUMER
@@ -309,10 +329,10 @@ static void produce_event(resp_t *r, const char *uid, ev_type_t type, int64_t t_
         r->failed++;
         return;
     }
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(r->prod, RD_KAFKA_V_TOPIC(r->events_topic),
-                          RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(uid, ev.user_id_len), RD_KAFKA_V_VALUE((void *)buf, len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        r->prod, RD_KAFKA_V_TOPIC(r->events_topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(uid, ev.user_id_len), RD_KAFKA_V_VALUE((void *)buf, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err) {
         log_warn("respond", "produce to %s: %s", r->events_topic, rd_kafka_err2str(err));
         r->failed++;
@@ -429,8 +449,7 @@ int cmd_respond(cfg_t *cfg, int argc, char **argv)
     signal(SIGINT, on_signal);
     rc = consume(&r, cons, cfg->topic_alerts);
     if (rc == 0 && r.o.advance_to_ms != INT64_MIN && advance(&r) != 0) {
-        fprintf(stderr, "churnstream respond: --advance-to: no partitions of %s\n",
-                r.events_topic);
+        fprintf(stderr, "churnstream respond: --advance-to: no partitions of %s\n", r.events_topic);
         rc = 1;
     }
     if (rd_kafka_flush(r.prod, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -98,8 +98,9 @@ static void json_row(FILE *out, const oc_row_t *r)
     json_str(out, r->key);
     static const char *const arm[2] = {"treatment", "holdout"};
     for (int a = 0; a < 2; a++) {
-        fprintf(out, ",\"%s\":{\"alerted\":%llu,\"retained\":%llu,\"censored\":%llu,"
-                     "\"repeats\":%llu,",
+        fprintf(out,
+                ",\"%s\":{\"alerted\":%llu,\"retained\":%llu,\"censored\":%llu,"
+                "\"repeats\":%llu,",
                 arm[a], (unsigned long long)r->n[a], (unsigned long long)r->retained[a],
                 (unsigned long long)r->censored[a], (unsigned long long)r->repeats[a]);
         json_num(out, "retained_share", r->share[a], 0);
@@ -137,11 +138,20 @@ static void html_text(FILE *out, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '&': fputs("&amp;", out); break;
-        case '"': fputs("&quot;", out); break;
-        default: fputc(*s, out);
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        default:
+            fputc(*s, out);
         }
     }
 }
@@ -154,9 +164,10 @@ static void html_rows(FILE *out, const oc_stats_t *st, oc_by_t by, const char *t
         free(rows);
         return;
     }
-    fprintf(out, "<h3>%s</h3>\n<table><tr><th></th><th>treatment: alerted</th><th>retained</th>"
-                 "<th>holdout: alerted</th><th>retained</th><th>uplift (pts)</th>"
-                 "<th>95%% interval</th></tr>\n",
+    fprintf(out,
+            "<h3>%s</h3>\n<table><tr><th></th><th>treatment: alerted</th><th>retained</th>"
+            "<th>holdout: alerted</th><th>retained</th><th>uplift (pts)</th>"
+            "<th>95%% interval</th></tr>\n",
             title);
     for (size_t i = 0; i < n; i++) {
         const oc_row_t *r = &rows[i];

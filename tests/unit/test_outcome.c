@@ -125,8 +125,12 @@ static void test_uplift_interval(void **unused)
 static void add(oc_stats_t *st, alert_arm_t arm, alert_kind_t kind, const char *action,
                 oc_outcome_t o, int n)
 {
-    oc_result_t r = {.outcome = o, .arm = arm, .kind = kind, .seg = 2,
-                     .arch = ALERT_ARCH_CHAMPIONS, .action = action};
+    oc_result_t r = {.outcome = o,
+                     .arm = arm,
+                     .kind = kind,
+                     .seg = 2,
+                     .arch = ALERT_ARCH_CHAMPIONS,
+                     .action = action};
     for (int i = 0; i < n; i++)
         assert_int_equal(oc_stats_add(st, &r), 0);
 }
