@@ -3,6 +3,7 @@
  * and keeps each snapshot's prequential score until its label arrives, so the backtest is
  * measured on exactly the snapshots the protocol defines. */
 #include "replay.h"
+#include "replay_business.h"
 #include "replay_future.h"
 
 #include <errno.h>
@@ -216,6 +217,8 @@ static void on_alert(void *opaque, const alert_t *a)
     replay_t *rp = opaque;
     rp_summary_t *sum = rp->sum;
     sum->alerts++;
+    if (rp_business_add_alert(sum, a) != 0)
+        rp->oom = 1;
     sum->alerts_by_bucket[a->risk_bucket]++;
     sum->alerts_by_arm[a->arm]++;
     if (rp->nalerted == rp->capalerted) {

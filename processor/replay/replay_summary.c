@@ -15,6 +15,9 @@ void rp_summary_free(rp_summary_t *sum)
     free(sum->alert_tick_ms);
     free(sum->alert_tick_count);
     oc_stats_destroy(sum->outcomes);
+    free(sum->contacts);
+    sum->contacts = NULL;
+    sum->ncontacts = sum->capcontacts = 0;
     sum->outcomes = NULL;
     sum->alert_tick_ms = NULL;
     sum->alert_tick_count = NULL;
