@@ -37,6 +37,7 @@ static void usage(FILE *out)
 {
     fputs("usage: churnstream respond [--truth FILE.csv] [--effect P] [--seed S]\n"
           "                           [--delay-days D] [--from-beginning] [--timeout S]\n"
+          "                           [--advance-to DATE]\n"
           "\n"
           "Simulated customers for closed-loop tests: reads topic.alerts and, for every\n"
           "treatment-arm alert of a planted churner, produces with probability P a return\n"
