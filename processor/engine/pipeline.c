@@ -14,6 +14,7 @@ struct pl_s {
     pl_hooks_t hooks;
     int64_t horizon_ms, lookback_ms;
     int64_t outcome_window_ms; /* outcome.window */
+    int64_t lateness_ms;       /* events.allowed_lateness */
     int64_t pop_tick_ms; /* the tick being refitted (pop_visit's reference time) */
     bgnbd_table_t *pop;  /* the BG/NBD refit's population table, reused every tick */
     ex_summary_t *rows;  /* its rows before sorting */
@@ -34,11 +35,17 @@ static void outcome_out(pl_t *pl, const char *uid, oc_result_t *r)
         pl->hooks.outcome(pl->hooks.opaque, uid, r);
 }
 
-/* An alert fired: its outcome opens in the user's record (or it is a repeat). */
+/* An alert fired: its outcome opens in the user's record (or it is a repeat). An event has
+ * been seen at created_at or later (the tick swept, the event that scored it), so no event
+ * before created_at - lateness can still come: an open window that closed before that is
+ * decided first (not retained), and the new alert is no repeat of it. */
 static void outcome_open(pl_t *pl, const char *uid, user_rec_t *rec, const alert_t *a)
 {
     int arch = ALERT_ARCH_NONE;
     char label[8];
+    oc_result_t old;
+    if (oc_settle(rec, a->created_at_ms - pl->lateness_ms, pl->outcome_window_ms, &old))
+        outcome_out(pl, uid, &old);
     if (a->segment_id < 0 ||
         !model_segment_name(pred_model(pl->pred), a->segment_id, &arch, label, sizeof label))
         arch = ALERT_ARCH_NONE;
@@ -246,6 +253,7 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store
     pl->horizon_ms = cfg->label_horizon_ms;
     pl->lookback_ms = cfg->label_lookback_ms;
     pl->outcome_window_ms = cfg->outcome_window_ms > 0 ? cfg->outcome_window_ms : 30 * FEAT_DAY_MS;
+    pl->lateness_ms = cfg->events_allowed_lateness_ms;
     /* A --model-in snapshot may come from another horizon: the configured H decides. */
     ex_set_horizon_days(model_experts(pred_model(pred)),
                         (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
@@ -282,7 +290,11 @@ static void outcome_activity(pl_t *pl, const ev_event_t *ev, user_rec_t *rec)
     if (rec->outcome_alert_ms == INT64_MIN)
         return;
     eng_get_progress(pl->eng, &pr);
-    if (!oc_activity(rec, ev->event_time_ms, pl->outcome_window_ms, pr.watermark_ms, &r))
+    /* No event before this one's time - lateness can still come, whatever the watermark. */
+    int64_t closed = ev->event_time_ms - pl->lateness_ms;
+    if (pr.watermark_ms != INT64_MIN && pr.watermark_ms > closed)
+        closed = pr.watermark_ms;
+    if (!oc_activity(rec, ev->event_time_ms, pl->outcome_window_ms, closed, &r))
         return;
     if (pl->store.touched)
         pl->store.touched(pl->store.opaque, ev->user_id, rec);
