@@ -33,6 +33,8 @@ static const command_t commands[] = {
     {"inspect", cmd_inspect, "show a user's features, score and segment, or the model's segments"},
     {"forget", cmd_forget, "delete a user's state everywhere (privacy requests)"},
     {"tail", cmd_tail, "print the alerts on topic.alerts as they arrive, one line each"},
+    {"respond", cmd_respond,
+     "simulated customers: treated planted churners return (closed-loop uplift tests)"},
     {"compose", cmd_compose, "write a retention message per alert with a language model"},
     /* Hidden from the list (a demo and test aid, not for production); documented in its own
      * --help and the README's demo section. */

@@ -135,6 +135,10 @@ const cfg_key_t cfg_keys[] = {
     K_BOOL("alert.medium", "false", alert_medium,
            "Also alert on users in the medium bucket (p >= the MEDIUM cut of alert.buckets), not "
            "only at p >= alert.threshold."),
+    K_DUR("outcome.window", "30d", MS_S, 3650 * MS_D, outcome_window_ms,
+          "An alert's user is retained when active again (any event but refund and "
+          "subscription_cancel) within this event time after the alert; the uplift compares "
+          "the treatment and holdout arms' retained shares."),
 
     K_STR("topic.messages", "retention-messages", CFG_F_NONEMPTY, topic_messages,
           "compose: topic RetentionMessage records are produced to (key = user_id)."),

@@ -83,6 +83,7 @@ typedef struct cfg_s {
     char *alert_actions; /* alert.actions: "segment:bucket=action,..." table, "" = defaults */
     char *alert_buckets; /* alert.buckets: "MEDIUM,HIGH" cut points (alert_buckets_parse) */
     int alert_medium;    /* alert.medium: also alert in the medium bucket below the threshold */
+    int64_t outcome_window_ms; /* outcome.window: retained = active again within it */
 
     /* compose (retention messages written by a language model) */
     char *topic_messages;     /* topic.messages */

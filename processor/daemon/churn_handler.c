@@ -74,6 +74,9 @@ struct chn_s {
     dm_alert_t *dm_alerts;
     size_t cap_dm;
     int alert_oom;
+    /* outcomes decided in the batch (reported once it is committed) */
+    dm_outcome_t *outcomes;
+    size_t noutcomes, capoutcomes;
     /* outbox re-send at start */
     st_outbox_t outbox;
 };
@@ -93,6 +96,26 @@ static void alerts_clear(chn_t *ch)
         free(ch->alerts[i].value);
     ch->nalerts = 0;
     ch->alert_oom = 0;
+    ch->noutcomes = 0;
+}
+
+/* An outcome decided in this batch: counted in /metrics once the batch is committed (a
+ * redone batch decides it again, from the same committed record). */
+static void on_outcome(void *opaque, const char *user_id, const oc_result_t *r)
+{
+    chn_t *ch = opaque;
+    if (ch->noutcomes == ch->capoutcomes) {
+        size_t cap = ch->capoutcomes ? ch->capoutcomes * 2 : 64;
+        dm_outcome_t *p = realloc(ch->outcomes, cap * sizeof(*p));
+        if (!p)
+            return; /* metrics only: the outcome itself is in the committed record */
+        ch->outcomes = p;
+        ch->capoutcomes = cap;
+    }
+    ch->outcomes[ch->noutcomes++] = (dm_outcome_t){.arm = (int)r->arm,
+                                                   .kind = alert_kind_name(r->kind),
+                                                   .action = r->action ? r->action : "",
+                                                   .outcome = oc_outcome_name(r->outcome)};
 }
 
 static void on_alert(void *opaque, const alert_t *a)
@@ -246,7 +269,8 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         return NULL;
     }
     pl_hooks_t hooks = {
-        .opaque = ch, .alert = on_alert, .prequential_metrics = 1, .bounded_sweeps = 1};
+        .opaque = ch, .alert = on_alert, .outcome = on_outcome, .prequential_metrics = 1,
+        .bounded_sweeps = 1};
     pl_t *pl = pl_new(ch->cfg, ch->pred, ch->policy, &ops, &hooks, err, errsz);
     if (!pl)
         return NULL;
@@ -717,6 +741,8 @@ done:
     }
     res->alerts = ch->dm_alerts;
     res->n_alerts = na;
+    res->outcomes = ch->outcomes;
+    res->n_outcomes = ch->noutcomes;
     res->watermark_ms = ch->watermark_ms;
     const pm_t *pm = model_metrics(ch->model);
     res->model_labels = pm_count(pm);
@@ -833,6 +859,7 @@ void chn_destroy(chn_t *ch)
     free(ch->model_bytes);
     alerts_clear(ch);
     free(ch->alerts);
+    free(ch->outcomes);
     free(ch->dm_alerts);
     free(ch->evs);
     free(ch->ev_part);

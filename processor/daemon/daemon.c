@@ -214,6 +214,10 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
         if (r->index < dm->n_batch)
             dm_produce_dlq(dm, &dm->msgs[r->index], r);
     }
+    for (size_t i = 0; i < res->n_outcomes; i++) {
+        const dm_outcome_t *o = &res->outcomes[i];
+        dm_metrics_add_outcome(mt, o->arm, o->kind, o->action, o->outcome, 1);
+    }
     for (size_t i = 0; i < res->n_alerts; i++)
         dm_queue_alert(dm, &res->alerts[i]);
     dm_alerts_pump(dm);

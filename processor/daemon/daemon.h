@@ -47,6 +47,13 @@ typedef struct dm_alert_s {
     const char *kind, *trigger;
 } dm_alert_t;
 
+/* An alert outcome decided in the batch (outcome.h), for outcomes_total. Strings are static
+ * or the handler's, valid until its next call. */
+typedef struct dm_outcome_s {
+    int arm; /* alert_arm_t */
+    const char *kind, *action, *outcome;
+} dm_outcome_t;
+
 /* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch
  * size) and zeroes the rest before each call; the handler fills it. alerts point into
  * handler memory that stays valid until the handler's next call. */
@@ -56,6 +63,8 @@ typedef struct dm_batch_result_s {
     size_t n_rejects;
     const dm_alert_t *alerts;
     size_t n_alerts;
+    const dm_outcome_t *outcomes; /* committed with the batch */
+    size_t n_outcomes;
     uint64_t redis_round_trips;
     int64_t watermark_ms; /* event-time watermark after the batch; INT64_MIN = unknown */
     /* The model's prequential metrics (each label scored before it is learnt) and version;

@@ -46,6 +46,32 @@ static double double_of(uint64_t u)
     return v;
 }
 
+void dm_metrics_add_outcome(dm_metrics_t *m, int arm, const char *kind, const char *action,
+                            const char *outcome, uint64_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    struct dm_outcome_cell_s *c = NULL;
+    for (size_t i = 0; i < m->n_outcomes && !c; i++) {
+        struct dm_outcome_cell_s *x = &m->outcome_cells[i];
+        if (x->arm == arm && !strcmp(x->kind, kind) && !strcmp(x->action, action) &&
+            !strcmp(x->outcome, outcome))
+            c = x;
+    }
+    if (!c && m->n_outcomes < DM_OUTCOME_CELLS) {
+        c = &m->outcome_cells[m->n_outcomes++];
+        c->arm = arm ? 1 : 0;
+        snprintf(c->kind, sizeof c->kind, "%s", kind);
+        snprintf(c->action, sizeof c->action, "%s", action);
+        snprintf(c->outcome, sizeof c->outcome, "%s", outcome);
+        c->count = 0;
+    }
+    if (c)
+        c->count += n;
+    else
+        m->outcome_cells_dropped += n;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, double auc,
                           double logloss)
 {
@@ -193,6 +219,76 @@ static void gauge(sbuf_t *b, const char *name, const char *help, double v)
     sample(b, name, v);
 }
 
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_value(char *out, size_t size, const char *v)
+{
+    size_t o = 0;
+    for (; *v && o + 3 < size; v++) {
+        if (*v == '\\' || *v == '"') {
+            out[o++] = '\\';
+            out[o++] = *v;
+        } else if (*v == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *v;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* outcomes_total per cell, then the uplift of all outcomes so far and of each kind
+ * (treatment minus holdout retained share, 95% Wald interval; NaN while an arm has none). */
+static void render_outcomes(sbuf_t *b, dm_metrics_t *m)
+{
+    static const char *const kinds[3] = {"all", "at_risk", "lapsed"};
+    uint64_t n[3][2] = {{0}}, r[3][2] = {{0}};
+    sb_printf(b, "# HELP churnstream_alert_outcomes_total Alert outcomes decided since start: "
+                 "retained (active again within outcome.window), not_retained, repeat (an alert "
+                 "while the user's previous outcome was open; not counted).\n"
+                 "# TYPE churnstream_alert_outcomes_total counter\n");
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_outcomes; i++) {
+        const struct dm_outcome_cell_s *c = &m->outcome_cells[i];
+        char action[2 * sizeof c->action];
+        label_value(action, sizeof action, c->action);
+        sb_printf(b,
+                  "churnstream_alert_outcomes_total{arm=\"%s\",kind=\"%s\",action=\"%s\","
+                  "outcome=\"%s\"} %" PRIu64 "\n",
+                  arm_names[c->arm], c->kind, action, c->outcome, c->count);
+        int decided = !strcmp(c->outcome, "retained") || !strcmp(c->outcome, "not_retained");
+        for (int k = 0; k < 3 && decided; k++) {
+            if (k > 0 && strcmp(c->kind, kinds[k]) != 0)
+                continue;
+            n[k][c->arm] += c->count;
+            if (!strcmp(c->outcome, "retained"))
+                r[k][c->arm] += c->count;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    static const char *const series[3] = {"churnstream_alert_uplift", "churnstream_alert_uplift_lo",
+                                          "churnstream_alert_uplift_hi"};
+    static const char *const help[3] = {
+        "Treatment minus holdout retained share of alert outcomes decided since start.",
+        "Lower end of the uplift's 95% interval (normal approximation, unpooled).",
+        "Upper end of the uplift's 95% interval."};
+    for (int s = 0; s < 3; s++) {
+        sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", series[s], help[s], series[s]);
+        for (int k = 0; k < 3; k++) {
+            double v = NAN;
+            if (n[k][0] && n[k][1]) {
+                double p1 = (double)r[k][0] / (double)n[k][0];
+                double p0 = (double)r[k][1] / (double)n[k][1];
+                double se = sqrt(p1 * (1 - p1) / (double)n[k][0] + p0 * (1 - p0) / (double)n[k][1]);
+                v = p1 - p0 + (s == 0 ? 0 : s == 1 ? -1.959964 * se : 1.959964 * se);
+            }
+            char name[96];
+            snprintf(name, sizeof name, "%s{kind=\"%s\"}", series[s], kinds[k]);
+            sample(b, name, v);
+        }
+    }
+}
+
 char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
 {
     sbuf_t b = {malloc(4096), 0, 4096, 0};
@@ -289,6 +385,7 @@ char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
     for (int i = 0; i < 3; i++)
         expert_sample(&b, "churnstream_expert_logloss", expert_names[i],
                       ek ? double_of(atomic_load(&m->expert_logloss_bits[i])) : NAN);
+    render_outcomes(&b, m);
     gauge(&b, "churnstream_assigned_partitions", "Partitions currently assigned.",
           atomic_load(&m->assigned_partitions));
     gauge(&b, "churnstream_handler_healthy", "1 while the handler's store answers, else 0.",

@@ -14,6 +14,7 @@
 
 #define DM_HIST_BUCKETS   12 /* batch_seconds upper bounds, +Inf added when rendered */
 #define DM_LAG_PARTITIONS 256
+#define DM_OUTCOME_CELLS  512 /* arm x kind x action x outcome: 2 x 2 x (9 + alert.actions) x 3 */
 
 typedef struct dm_metrics_s {
     atomic_uint_fast64_t events_in;                     /* messages processed and accepted */
@@ -40,6 +41,17 @@ typedef struct dm_metrics_s {
 
     atomic_int stopping;
 
+    /* Alert outcomes decided in committed batches since start (outcome.h), behind lock:
+     * one cell per (arm, kind, action, outcome). Rendered as outcomes_total and, from the
+     * same counts, the uplift gauges. */
+    size_t n_outcomes;
+    struct dm_outcome_cell_s {
+        int arm; /* 0 treatment, 1 holdout */
+        char kind[16], action[96], outcome[16];
+        uint64_t count;
+    } outcome_cells[DM_OUTCOME_CELLS];
+    uint64_t outcome_cells_dropped; /* cells beyond DM_OUTCOME_CELLS (never with the defaults) */
+
     pthread_mutex_t lock;    /* guards the lag table and health_detail */
     char health_detail[256]; /* why the handler is failing (its last error) */
     char kafka_detail[512];  /* why the consumer is not consuming */
@@ -62,6 +74,11 @@ void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, do
 /* The experts' weights and graded log-losses after a batch (3 each: recency, bgnbd,
  * logreg). */
 void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3]);
+
+/* Counts n outcomes of one (arm, kind, action, outcome), e.g. (0, "lapsed", "win-back
+ * campaign", "retained"): strings are copied (truncated to the cell's fields). */
+void dm_metrics_add_outcome(dm_metrics_t *m, int arm, const char *kind, const char *action,
+                            const char *outcome, uint64_t n);
 
 /* Replaces the lag table (partition -> high watermark - next offset to process). */
 void dm_metrics_set_lag(dm_metrics_t *m, const int32_t *partitions, const int64_t *lag, size_t n);

@@ -202,6 +202,8 @@ static void pending_visit(void *opaque, const char *uid, user_rec_t *rec)
 {
     sweep_ctx_t *c = opaque;
     c->visits++;
+    if (c->eng->sink.visited)
+        c->eng->sink.visited(c->eng->sink.opaque, uid, rec, c->tick_ms + c->eng->p.horizon_ms);
     if (rec->pending_positive_ms != c->tick_ms)
         return;
     emit(c->eng, uid, rec, c->tick_ms, 1);
@@ -214,6 +216,9 @@ static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
 {
     sweep_ctx_t *c = opaque;
     c->visits++;
+    if (c->eng->sink.visited)
+        c->eng->sink.visited(c->eng->sink.opaque, uid, rec,
+                             c->positive ? c->tick_ms + c->eng->p.horizon_ms : c->tick_ms);
     if (c->positive) {
         if (rec->resolved_tick_ms >= c->tick_ms)
             return; /* an event of this batch already resolved it */

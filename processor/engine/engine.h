@@ -60,6 +60,12 @@ typedef struct eng_sink_s {
     void (*tick_start)(void *opaque, int64_t tick_ms);
     /* Tick T's sweep is complete (every snapshot of T that the sweep owns was scored). */
     void (*tick_done)(void *opaque, int64_t tick_ms);
+    /* A sweep or positive resolution visited the user, at a moment when no event before
+     * now_ms can still arrive (the sweep's tick, or the resolved tick + H). Every user whose
+     * last activity is in (now - H - L, now) is visited at some tick, so this is where
+     * bookkeeping that waits on the watermark (pending alert outcomes) is settled. The sink
+     * calls store->touched itself when it changes the record. */
+    void (*visited)(void *opaque, const char *user_id, user_rec_t *rec, int64_t now_ms);
 } eng_sink_t;
 
 /* The engine's own progress, persisted with the model and the offsets so a restart resumes

@@ -13,6 +13,8 @@ struct pl_s {
     store_ops_t store;
     pl_hooks_t hooks;
     int64_t horizon_ms, lookback_ms;
+    int64_t outcome_window_ms; /* outcome.window */
+    int64_t lateness_ms;       /* events.allowed_lateness */
     int64_t pop_tick_ms; /* the tick being refitted (pop_visit's reference time) */
     bgnbd_table_t *pop;  /* the BG/NBD refit's population table, reused every tick */
     ex_summary_t *rows;  /* its rows before sorting */
@@ -23,6 +25,35 @@ struct pl_s {
 int pl_is_strong_signal(ev_type_t t)
 {
     return t == EV_SUBSCRIPTION_CANCEL || t == EV_REFUND || t == EV_SUPPORT_TICKET;
+}
+
+/* Hands a decided outcome (or a repeat) to the hook, named by the policy's action. */
+static void outcome_out(pl_t *pl, const char *uid, oc_result_t *r)
+{
+    r->action = alert_policy_action(pl->policy, r->seg, r->bucket, r->kind, r->arch);
+    if (pl->hooks.outcome)
+        pl->hooks.outcome(pl->hooks.opaque, uid, r);
+}
+
+/* An alert fired: its outcome opens in the user's record (or it is a repeat). An event has
+ * been seen at created_at or later (the tick swept, the event that scored it), so no event
+ * before created_at - lateness can still come: an open window that closed before that is
+ * decided first (not retained), and the new alert is no repeat of it. */
+static void outcome_open(pl_t *pl, const char *uid, user_rec_t *rec, const alert_t *a)
+{
+    int arch = ALERT_ARCH_NONE;
+    char label[8];
+    oc_result_t old;
+    if (oc_settle(rec, a->created_at_ms - pl->lateness_ms, pl->outcome_window_ms, &old))
+        outcome_out(pl, uid, &old);
+    if (a->segment_id < 0 ||
+        !model_segment_name(pred_model(pl->pred), a->segment_id, &arch, label, sizeof label))
+        arch = ALERT_ARCH_NONE;
+    oc_result_t r;
+    if (oc_start(rec, a, (alert_archetype_t)arch, &r) == 0)
+        outcome_out(pl, uid, &r);
+    else if (pl->store.touched)
+        pl->store.touched(pl->store.opaque, uid, rec);
 }
 
 /* Runs the policy on one scoring; an alert marks the record dirty (its cooldown moved). */
@@ -48,9 +79,23 @@ static void consider(pl_t *pl, const char *uid, user_rec_t *rec, const alert_tri
     if (rc == 1) {
         if (pl->store.touched)
             pl->store.touched(pl->store.opaque, uid, rec);
+        outcome_open(pl, uid, rec, &a);
         if (pl->hooks.alert)
             pl->hooks.alert(pl->hooks.opaque, &a);
     }
+}
+
+/* A sweep visit: no event before now_ms can still come, so a window closed before it is
+ * decided (not retained). */
+static void on_visited(void *opaque, const char *uid, user_rec_t *rec, int64_t now_ms)
+{
+    pl_t *pl = opaque;
+    oc_result_t r;
+    if (!pl->policy || !oc_settle(rec, now_ms, pl->outcome_window_ms, &r))
+        return;
+    if (pl->store.touched)
+        pl->store.touched(pl->store.opaque, uid, rec);
+    outcome_out(pl, uid, &r);
 }
 
 static void on_score(void *opaque, const eng_snapshot_t *s)
@@ -174,8 +219,14 @@ static void on_tick_done(void *opaque, int64_t tick_ms)
         size_t n = 0;
         if (alert_policy_tick_done(pl->policy, tick_ms, &acc, &alerts, &n) != 0)
             pl->oom = 1;
-        for (size_t i = 0; i < n && pl->hooks.alert; i++)
-            pl->hooks.alert(pl->hooks.opaque, &alerts[i]);
+        for (size_t i = 0; i < n; i++) {
+            const alert_t *a = &alerts[i];
+            user_rec_t *rec = pl->store.get(pl->store.opaque, a->user_id, strlen(a->user_id));
+            if (rec)
+                outcome_open(pl, a->user_id, rec, a);
+            if (pl->hooks.alert)
+                pl->hooks.alert(pl->hooks.opaque, a);
+        }
     }
     if (pl->hooks.tick_done)
         pl->hooks.tick_done(pl->hooks.opaque, tick_ms);
@@ -197,9 +248,12 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store
                        .score = on_score,
                        .label = on_label,
                        .tick_start = on_tick_start,
-                       .tick_done = on_tick_done};
+                       .tick_done = on_tick_done,
+                       .visited = on_visited};
     pl->horizon_ms = cfg->label_horizon_ms;
     pl->lookback_ms = cfg->label_lookback_ms;
+    pl->outcome_window_ms = cfg->outcome_window_ms > 0 ? cfg->outcome_window_ms : 30 * FEAT_DAY_MS;
+    pl->lateness_ms = cfg->events_allowed_lateness_ms;
     /* A --model-in snapshot may come from another horizon: the configured H decides. */
     ex_set_horizon_days(model_experts(pred_model(pred)),
                         (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
@@ -228,13 +282,39 @@ void pl_destroy(pl_t *pl)
     free(pl);
 }
 
+/* An activity event was applied: it may decide the user's pending outcome. */
+static void outcome_activity(pl_t *pl, const ev_event_t *ev, user_rec_t *rec)
+{
+    eng_progress_t pr;
+    oc_result_t r;
+    if (rec->outcome_alert_ms == INT64_MIN)
+        return;
+    eng_get_progress(pl->eng, &pr);
+    /* No event before this one's time - lateness can still come, whatever the watermark. */
+    int64_t closed = ev->event_time_ms - pl->lateness_ms;
+    if (pr.watermark_ms != INT64_MIN && pr.watermark_ms > closed)
+        closed = pr.watermark_ms;
+    if (!oc_activity(rec, ev->event_time_ms, pl->outcome_window_ms, closed, &r))
+        return;
+    if (pl->store.touched)
+        pl->store.touched(pl->store.opaque, ev->user_id, rec);
+    outcome_out(pl, ev->user_id, &r);
+}
+
 void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 {
     eng_event(pl->eng, ev);
-    if (!pl->policy || !pl_is_strong_signal(ev->type))
+    if (!pl->policy)
+        return;
+    const int activity = ev_is_activity(ev->type);
+    if (!activity && !pl_is_strong_signal(ev->type))
         return;
     user_rec_t *rec = pl->store.get(pl->store.opaque, ev->user_id, ev->user_id_len);
     if (!rec)
+        return;
+    if (activity)
+        outcome_activity(pl, ev, rec);
+    if (!pl_is_strong_signal(ev->type))
         return;
     float x[FEAT_DIM], z[FEAT_DIM];
     feat_vector(&rec->feat, ev->event_time_ms, x);
@@ -277,6 +357,19 @@ int pl_finish(pl_t *pl, int64_t end_ms)
         pl->oom = 1;
     complete_ticks(pl);
     return pl->oom ? -1 : 0;
+}
+
+void pl_finish_outcome(pl_t *pl, const char *user_id, int64_t end_ms)
+{
+    oc_result_t r;
+    if (!pl->policy)
+        return;
+    user_rec_t *rec = pl->store.get(pl->store.opaque, user_id, strlen(user_id));
+    if (!rec || !oc_finish(rec, end_ms, pl->outcome_window_ms, &r))
+        return;
+    if (pl->store.touched)
+        pl->store.touched(pl->store.opaque, user_id, rec);
+    outcome_out(pl, user_id, &r);
 }
 
 eng_t *pl_engine(pl_t *pl)

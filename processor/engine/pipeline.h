@@ -11,6 +11,7 @@
 #include "config.h"
 #include "engine.h"
 #include "alert.h"
+#include "outcome.h"
 #include "predictor.h"
 
 typedef struct pl_hooks_s {
@@ -25,6 +26,9 @@ typedef struct pl_hooks_s {
     void (*tick_done)(void *opaque, int64_t tick_ms);
     /* An alert fired (the user's cooldown is already set in its record). */
     void (*alert)(void *opaque, const alert_t *a);
+    /* An alert's outcome was decided, or an alert was a repeat (outcome.h); r->action is
+     * the policy's (static storage). Exactly once per alert, with the user's record. */
+    void (*outcome)(void *opaque, const char *user_id, const oc_result_t *r);
     /* 1: keep the model's prequential metrics (model_metrics: each label scored by the model
      * before it is learnt; one more scoring per label). `run` exports them; a replay has its
      * exact backtest metrics and skips the cost. */
@@ -56,6 +60,11 @@ int pl_batch_end(pl_t *pl, int64_t watermark_ms);
 
 /* End of a replay's input (see eng_finish), then learns the last labels. */
 int pl_finish(pl_t *pl, int64_t end_ms);
+
+/* After pl_finish: decides the user's outcome if one is still pending (outcome.h:
+ * oc_finish: not retained, or censored when its window reaches end_ms), through the outcome
+ * hook. A replay calls it once per alerted user, at the very end. */
+void pl_finish_outcome(pl_t *pl, const char *user_id, int64_t end_ms);
 
 eng_t *pl_engine(pl_t *pl);
 

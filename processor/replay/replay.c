@@ -3,6 +3,7 @@
  * and keeps each snapshot's prequential score until its label arrives, so the backtest is
  * measured on exactly the snapshots the protocol defines. */
 #include "replay.h"
+#include "replay_business.h"
 #include "replay_future.h"
 
 #include <errno.h>
@@ -204,11 +205,20 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
     free(p);
 }
 
+static void on_outcome(void *opaque, const char *user_id, const oc_result_t *r)
+{
+    replay_t *rp = opaque;
+    if (oc_stats_add(rp->sum->outcomes, r) != 0)
+        rp->oom = 1;
+}
+
 static void on_alert(void *opaque, const alert_t *a)
 {
     replay_t *rp = opaque;
     rp_summary_t *sum = rp->sum;
     sum->alerts++;
+    if (rp_business_add_alert(sum, a) != 0)
+        rp->oom = 1;
     sum->alerts_by_bucket[a->risk_bucket]++;
     sum->alerts_by_arm[a->arm]++;
     if (rp->nalerted == rp->capalerted) {
@@ -618,6 +628,16 @@ static int finish_lead(replay_t *rp, const store_ops_t *store, int64_t end_ms)
     return 0;
 }
 
+/* Decides every outcome still pending at the end: not retained, or censored when the window
+ * reaches past the end. rp->alerted is sorted by user (finish_lead). */
+static int finish_outcomes(replay_t *rp, pl_t *pl)
+{
+    for (size_t i = 0; i < rp->nalerted; i++)
+        if (i == 0 || strcmp(rp->alerted[i].uid, rp->alerted[i - 1].uid) != 0)
+            pl_finish_outcome(pl, rp->alerted[i].uid, rp->sum->end_ms);
+    return rp->oom ? -1 : 0;
+}
+
 /* Collects the labelled rows whose window [T, T+H) lies before the end into bt rows (model
  * score and recency baseline) and fills the summary's metrics. */
 static int finish_metrics(replay_t *rp, int64_t end_ms)
@@ -752,7 +772,13 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
                         .scored = on_scored,
                         .labelled = on_labelled,
                         .tick_done = on_tick_done,
-                        .alert = on_alert};
+                        .alert = on_alert,
+                        .outcome = on_outcome};
+    sum->outcome_window_ms = cfg->outcome_window_ms;
+    if (!(sum->outcomes = oc_stats_new())) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
     if (!(policy = alert_policy_new(cfg, errstr, errstr_size)))
         goto out;
     if (!(pl = pl_new(cfg, rp.pred, policy, &ops, &hooks, errstr, errstr_size)))
@@ -847,7 +873,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     /* The input ends with the last event's UTC day, as in the independent scorer. */
     sum->end_ms = (max_t >= 0 ? max_t / DAY_MS : (max_t - DAY_MS + 1) / DAY_MS) * DAY_MS + DAY_MS;
     if (pl_finish(pl, sum->end_ms) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0 ||
-        finish_lead(&rp, &ops, sum->end_ms) != 0) {
+        finish_lead(&rp, &ops, sum->end_ms) != 0 || finish_outcomes(&rp, pl) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }

@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "config.h"
 #include "experts.h"
+#include "outcome.h"
 
 typedef struct rp_opts_s {
     const char *input;         /* .avro container file, JSON lines (.jsonl[.gz], .ndjson,
@@ -78,6 +79,17 @@ typedef struct rp_summary_s {
     size_t alert_ticks;       /* entries of alert_tick_ms / alert_tick_count */
     int64_t *alert_tick_ms;   /* per tick (alert time floored to the tick), ascending; owned */
     size_t *alert_tick_count; /* by the summary: rp_summary_free() */
+    /* Alert outcomes (outcome.h): retained or not within outcome.window, censored at the
+     * end, repeats; owned (rp_summary_free). NULL when the run failed. */
+    oc_stats_t *outcomes;
+    int64_t outcome_window_ms;
+    /* For the report's business section (replay_business.c): alerts and the sum of the
+     * alerted users' revenue_90d by segment ([0] unsegmented, [s + 1] segment s), and
+     * treatment-arm alerts (contacts) by action and week; owned (rp_summary_free). */
+    size_t seg_alerts[RP_MAX_SEGMENTS + 1];
+    double seg_alert_revenue[RP_MAX_SEGMENTS + 1];
+    struct rp_contacts_s *contacts;
+    size_t ncontacts, capcontacts;
     size_t seg_size[RP_MAX_SEGMENTS]; /* labelled snapshots per segment at scoring */
     size_t seg_positives[RP_MAX_SEGMENTS];
     double seconds;

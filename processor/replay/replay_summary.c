@@ -2,6 +2,7 @@
  * and machines (one JSON object). Separate from replay.c, which runs the replay and fills
  * the summary. */
 #include "replay.h"
+#include "replay_outcomes.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,11 @@ void rp_summary_free(rp_summary_t *sum)
 {
     free(sum->alert_tick_ms);
     free(sum->alert_tick_count);
+    oc_stats_destroy(sum->outcomes);
+    free(sum->contacts);
+    sum->contacts = NULL;
+    sum->ncontacts = sum->capcontacts = 0;
+    sum->outcomes = NULL;
     sum->alert_tick_ms = NULL;
     sum->alert_tick_count = NULL;
     sum->alert_ticks = 0;
@@ -78,7 +84,9 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
                 s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
                 s->alerts_by_trigger[ALERT_BY_EVENT], s->lead_silent, s->lead_before);
         print_json_num(out, "lead_median_days", s->lead_median_days, 0);
-        fputs("},\"model\":", out);
+        fputs("},", out);
+        rp_print_outcomes_json(out, s);
+        fputs(",\"model\":", out);
         print_metrics_json(out, &s->model);
         fputs(",\"recency_baseline\":", out);
         print_metrics_json(out, &s->recency);
@@ -148,6 +156,7 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
                 s->lead_silent, s->lead_before,
                 100.0 * (double)s->lead_before / (double)s->lead_silent, fabs(s->lead_median_days),
                 s->lead_median_days >= 0 ? "before" : "after");
+    rp_print_outcomes_text(out, s);
     fprintf(out, "model      version %llu, %llu examples learnt\n",
             (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
     fprintf(out, "segments  ");

@@ -15,6 +15,8 @@
 #include "outfile.h"
 #include "report_data.h"
 #include "report_svg.h"
+#include "replay_business.h"
+#include "replay_outcomes.h"
 
 #define GREY "#9a9a9a"
 
@@ -497,10 +499,18 @@ static int write_doc(FILE *f, const rep_t *rp)
         fprintf(f, "<p>%zu labelled snapshots (%zu churned) over %zu tick%s, %s to %s.</p>\n",
                 rp->n, rp->pos, rp->nticks, rp->nticks == 1 ? "" : "s", d0, d1);
     }
-    fputs("<nav><a href=\"#input\">input</a> &middot; <a href=\"#metrics\">metrics</a> &middot; "
+    fputs("<nav><a href=\"#business\">for marketing</a> &middot; <a href=\"#outcomes\">did the "
+          "alerts work?</a> &middot; <a href=\"#input\">input</a> &middot; "
+          "<a href=\"#metrics\">metrics</a> &middot; "
           "<a href=\"#roc\">ROC</a> &middot; <a href=\"#calibration\">calibration</a> &middot; "
           "<a href=\"#time\">over time</a> &middot; <a href=\"#segments\">segments</a> &middot; "
           "<a href=\"#alerts\">alerts</a> &middot; <a href=\"#weights\">weights</a></nav>\n",
+          f);
+    /* For the people who act on the alerts first; the data science figures follow. */
+    rp_report_business_html(f, rp->sum, rp->m, rp->n);
+    rp_report_outcomes_html(f, rp->sum);
+    fputs("<h2 id=\"data-science\">Data science</h2>\n<p class=\"note\">How well the model "
+          "ranks and calibrates, against the recency baseline, per tick and segment.</p>\n",
           f);
     write_summary(f, rp);
     write_experts(f, rp);

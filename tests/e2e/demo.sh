@@ -21,6 +21,12 @@ DAYS=${DEMO_DAYS:-200}
 SEED=${DEMO_SEED:-42}
 LIMIT_S=${DEMO_LIMIT_S:-120}
 SETTLE_S=${DEMO_SETTLE_S:-6}
+# The closed loop (README: Alerts, Outcomes): `churnstream respond` makes treated planted
+# churners come back with probability EFFECT; half the alerted users are held out so the
+# uplift has a usable interval; gen is paced so a return arrives while its window is open.
+EFFECT=${DEMO_EFFECT:-0.2}
+HOLDOUT=${DEMO_HOLDOUT:-50}
+RATE=${DEMO_RATE:-20000}
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/churnstream-demo.XXXXXX")
 START_MS=$(svc_now_ms)
 
@@ -112,7 +118,8 @@ METRICS_PORT=$(svc_free_ports 1)
 COMMON=(--kafka.bootstrap.servers="$BOOT")
 RUN_ARGS=("${COMMON[@]}" --log.level=warn --redis.host=127.0.0.1 --redis.port="$REDIS_PORT"
     --state.prefix=demo: --tick.idle_advance=1h --model.min_examples=300
-    --batch.max_wait=200ms --metrics.port="$METRICS_PORT" --kafka.session.timeout.ms=6000)
+    --batch.max_wait=200ms --metrics.port="$METRICS_PORT" --kafka.session.timeout.ms=6000
+    --alert.holdout_percent="$HOLDOUT" --alert.cooldown=32d)
 
 say "starting the daemon: churnstream run"
 "$BIN" run "${RUN_ARGS[@]}" >"$DIR/run.log" 2>&1 &
@@ -146,6 +153,10 @@ cat <<EOF
     Each user browses, searches, carts, buys, uses coupons, asks support; about 30% are
     planted churners whose activity fades over a few weeks before they go silent (some
     cancel first). gen writes the truth (who churns, when) to a file the daemon never sees.
+    \`churnstream respond\` plays the customers: a treatment-arm alert of a planted churner
+    brings the user back within a day with probability $EFFECT (the planted effect);
+    holdout alerts ($HOLDOUT% of users) get nothing. The daemon measures whether each
+    alerted user was active again within 30 days (the outcome) and the uplift.
     Event time runs from 2024-01-01; the daemon's clock follows the events, so 200 days
     pass in seconds. The model alerts once it has 300 labelled examples (a user's label is
     known only after the label horizon): the first alerts are rough guesses about new
@@ -161,8 +172,21 @@ ${B}Alerts below${N}: each line is one ChurnAlert the daemon produced to topic c
     (BUCKET: low/medium/high by alert.buckets; the action follows the bucket, the kind and
      the segment's name: see \`churnstream help actions\`)
 EOF
+# The truth first (same seed, same users): the responder needs to know the planted churners.
+"$BIN" gen --users "$USERS" --days "$DAYS" --seed "$SEED" --out "$DIR/events.avro" \
+    --truth "$DIR/truth.csv" --quiet >"$DIR/gen-truth.log" 2>&1 ||
+    fail "churnstream gen (truth) failed" "$DIR/gen-truth.log"
+rm -f "$DIR/events.avro"
+# After its last alert the responder moves event time to the log's end + outcome.window + 1
+# day, so every alert made before the end gets its outcome.
+ADVANCE=$(date -u -d "2024-01-01 + $((DAYS + 31)) days" +%F)
+"$BIN" respond "${COMMON[@]}" --log.level=warn --truth "$DIR/truth.csv" --effect "$EFFECT" \
+    --seed "$SEED" --delay-days 1 --from-beginning --timeout $((SETTLE_S + 2)) \
+    --advance-to "$ADVANCE" >"$DIR/respond.log" 2>&1 &
+respond_pid=$!
+echo "$respond_pid" >>"$DIR/pids"
 "$BIN" gen "${COMMON[@]}" --users "$USERS" --days "$DAYS" --seed "$SEED" --topic events \
-    --rate 0 --truth "$DIR/truth.csv" --quiet >"$DIR/gen.log" 2>&1 &
+    --rate "$RATE" --truth "$DIR/truth-topic.csv" --quiet >"$DIR/gen.log" 2>&1 &
 gen_pid=$!
 echo "$gen_pid" >>"$DIR/pids"
 wait "$gen_pid" || { gen_pid=''; fail "churnstream gen failed" "$DIR/gen.log"; }
@@ -193,34 +217,67 @@ while :; do
 done
 sleep 0.3
 
+# --- the loop's end: the responder's last returns, then event time past every window ---
+for ((i = 0; i < 120; i++)); do
+    svc_pid_alive "$respond_pid" || break
+    sleep 0.5
+done
+wait "$respond_pid" || fail "churnstream respond failed" "$DIR/respond.log"
+advance_ms=$(($(date -u -d "$ADVANCE" +%s) * 1000))
+last_o=-1
+stable_since=$(svc_now_ms)
+for ((i = 0; i < 120; i++)); do
+    lag_s=$(curl -fsS --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
+        awk '$1 == "churnstream_watermark_lag_seconds" { printf "%d\n", $2 }')
+    o=$(metric churnstream_alert_outcomes_total)
+    [ "$o" != "$last_o" ] && { last_o=$o; stable_since=$(svc_now_ms); }
+    if [ -n "$lag_s" ] && [ $(($(svc_now_ms) - lag_s * 1000)) -ge $((advance_ms - 7200000)) ] &&
+        [ $(($(svc_now_ms) - stable_since)) -ge 2000 ]; then
+        break
+    fi
+    sleep 0.5
+done
+curl -fsS --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" >"$DIR/metrics.txt" 2>/dev/null || true
+
 # --- summary ---
 ALERTS_IN=$(metric churnstream_alerts_total)
 say "summary after $(svc_elapsed "$START_MS") s"
-"${SVC_PYTHON}" - "$DIR/alerts.txt" "$DIR/truth.csv" "$EVENTS" "${consumed:-0}" "${ALERTS_IN:-?}" <<'PY'
-import csv, sys, datetime as dt
-alerts_path, truth_path, events, consumed, produced = sys.argv[1:6]
+"${SVC_PYTHON}" - "$DIR/alerts.txt" "$DIR/truth.csv" "$EVENTS" "${consumed:-0}" "${ALERTS_IN:-?}" \
+    "$DIR/metrics.txt" "$EFFECT" "$DIR/respond.log" "$DAYS" <<'PY'
+import csv, math, sys, datetime as dt
+alerts_path, truth_path, events, consumed, produced, metrics_path, effect, resp_log, days = \
+    sys.argv[1:10]
+end_date = (dt.date(2024, 1, 1) + dt.timedelta(days=int(days))).isoformat()
 churn = {}
 with open(truth_path) as f:
     for row in csv.DictReader(f):
         churn[row["user_id"]] = int(row["churn_time_ms"]) if row["churn_time_ms"] else None
-lines = [l.split() for l in open(alerts_path) if l.strip()]
+all_lines = [l.split() for l in open(alerts_path) if l.strip()]
+# Alerts dated after the log's end come from the days the responder's --advance-to moves
+# event time through (to close the outcome windows), when every user looks quiet: the
+# counts by bucket, arm, kind and action are of every alert on the screen; precision,
+# recall and lead time are about the log's own alerts.
+lines = [w for w in all_lines if w[0] < end_date]
 buckets, arms, kinds, actions, first = {}, {}, {}, {}, {}
 for line in open(alerts_path):
     if " -> " in line and " [" in line:
         act = line.split(" -> ", 1)[1].rsplit(" [", 1)[0]
         actions[act] = actions.get(act, 0) + 1
-for w in lines:
+for w in all_lines:
     date, user, bucket, kind = w[0], w[1], w[3], w[4]
     kinds[kind] = kinds.get(kind, 0) + 1
     arm = next((x.strip("[]") for x in w if x.startswith("[") and x.endswith("]")), "?")
     buckets[bucket] = buckets.get(bucket, 0) + 1
     arms[arm] = arms.get(arm, 0) + 1
-    first.setdefault(user, date)
+    if date < end_date:
+        first.setdefault(user, date)
 users = len(first)
 planted = sum(1 for v in churn.values() if v is not None)
 hits = [u for u in first if churn.get(u) is not None]
 print(f"    events: {int(events):,} generated, {int(consumed):,} consumed by the daemon")
-print(f"    alerts: {len(lines)} printed ({produced} produced by the daemon) for {users} users")
+print(f"    alerts: {len(all_lines)} printed ({produced} produced by the daemon); "
+      f"{len(lines)} for {users} users up to the log's end ({end_date}), "
+      f"{len(all_lines) - len(lines)} after it (event time moved on to close the outcome windows)")
 print("    by bucket: " + ", ".join(f"{k} {v}" for k, v in sorted(buckets.items())) +
       "; by arm: " + ", ".join(f"{k} {v}" for k, v in sorted(arms.items())) +
       "; by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
@@ -249,6 +306,33 @@ if users:
             f"{-med:.0f} days after" if med <= -0.5 else "on the day of")
         print(f"    lead time: the first alert came before the planted churn time for "
               f"{ahead}/{len(leads)} of them (median: {when} it)")
+# The closed loop, from the daemon's /metrics (outcomes it decided, exactly once).
+n = {"treatment": [0, 0], "holdout": [0, 0]}
+for line in open(metrics_path):
+    if line.startswith("churnstream_alert_outcomes_total{"):
+        key, v = line.rsplit(" ", 1)
+        arm = "holdout" if 'arm="holdout"' in key else "treatment"
+        if 'outcome="retained"' in key:
+            n[arm][0] += int(float(v)); n[arm][1] += int(float(v))
+        elif 'outcome="not_retained"' in key:
+            n[arm][1] += int(float(v))
+resp = [l.strip() for l in open(resp_log) if l.startswith("respond:")]
+if resp:
+    print("    closed loop: " + resp[-1][len("respond: "):])
+(r1, n1), (r0, n0) = n["treatment"], n["holdout"]
+if n1 and n0:
+    p1, p0 = r1 / n1, r0 / n0
+    se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    u, lo, hi = p1 - p0, p1 - p0 - 1.959964 * se, p1 - p0 + 1.959964 * se
+    k = 1 - p0
+    ok = "yes" if lo / k <= float(effect) <= hi / k else "NO"
+    print(f"    outcomes (active again within 30 days): treatment {100 * p1:.1f}% of {n1}, "
+          f"holdout {100 * p0:.1f}% of {n0}")
+    print(f"    uplift: {100 * u:+.1f} points [95% interval {100 * lo:+.1f}, {100 * hi:+.1f}]; "
+          f"planted effect {effect} on users who would not come back: estimated "
+          f"{u / k:.2f} [{lo / k:.2f}, {hi / k:.2f}], recovered: {ok}")
+else:
+    print(f"    outcomes: treatment {n1}, holdout {n0} decided: no uplift yet")
 PY
 N_ALERTS=$(wc -l <"$DIR/alerts.txt")
 if [ "$N_ALERTS" -eq 0 ]; then

@@ -25,7 +25,7 @@ while read -r pid; do
         fail "pid $pid ($(ps -o args= -p "$pid" || true)) outlived the demo"
     fi
 done <"$dir/pids"
-[ "$n" -ge 7 ] || fail "only $n pids recorded in $dir/pids (want script, redis, mock, run, tail, display, gen)"
+[ "$n" -ge 8 ] || fail "only $n pids recorded in $dir/pids (want script, redis, mock, run, tail, display, respond, gen)"
 
 # At least a handful of alerts in the documented one-line form.
 re='^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] u[0-9]{6} p=[01]\.[0-9]{2} (low|medium|high) (at_risk|lapsed) (tick|event) seg [-0-9]'
@@ -46,6 +46,11 @@ actions=$(grep -E "$re" "$out" | sed -E 's/.* -> (.*) \[(treatment|holdout)\].*/
 grep -qE "^    by action \($actions\): " "$out" || fail "the summary does not count the $actions actions"
 grep -qE '^    by bucket: .*medium [0-9]+.*; by arm: .*; by kind: ' "$out" ||
     fail "the summary does not break alerts down by bucket (with medium), arm and kind"
+# Issue 14, part 5: the closed loop's uplift recovers the planted effect within its interval.
+grep -qE '^    closed loop: [0-9]+ alerts, [0-9]+ treatment, [0-9]+ eligible, [0-9]+ returned' "$out" ||
+    fail "no closed-loop line from churnstream respond"
+grep -qE '^    uplift: [-+][0-9.]+ points \[95% interval [-+][0-9.]+, [-+][0-9.]+\]; planted effect .* recovered: yes$' "$out" ||
+    fail "the measured uplift does not recover the planted effect"
 [ "$elapsed" -lt 180 ] || fail "took ${elapsed}s (budget: under 3 minutes)"
 rm -rf "$dir"
 echo "test_demo: ok ($alerts alerts, $buckets buckets, $actions actions in ${elapsed}s)"

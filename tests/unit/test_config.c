@@ -123,6 +123,7 @@ static const struct {
     {"alert.actions", "string", ""},
     {"alert.buckets", "string", "0.5,0.85"},
     {"alert.medium", "bool", "false"},
+    {"outcome.window", "duration", "30d"},
     {"topic.messages", "string", "retention-messages"},
     {"compose.group_id", "string", "churnstream-compose"},
     {"alerts.schemas_dir", "string", ""},

@@ -156,6 +156,38 @@ static void test_expert_series(void **state)
     dm_metrics_destroy(&m);
 }
 
+static void test_outcome_series(void **state)
+{
+    (void)state;
+    dm_metrics_t m;
+    dm_metrics_init(&m);
+    char *t = dm_metrics_render(&m, 1000000);
+    assert_line(t, "churnstream_alert_uplift{kind=\"all\"} NaN");
+    free(t);
+    /* treatment 75/100 retained, holdout 25/100: uplift 0.5 +- 1.959964 sqrt(0.00375) =
+     * 0.5 +- 0.120024. */
+    dm_metrics_add_outcome(&m, 0, "lapsed", "win-back campaign", "retained", 60);
+    dm_metrics_add_outcome(&m, 0, "lapsed", "win-back campaign", "retained", 15);
+    dm_metrics_add_outcome(&m, 0, "lapsed", "win-back campaign", "not_retained", 25);
+    dm_metrics_add_outcome(&m, 1, "lapsed", "win-back campaign", "retained", 25);
+    dm_metrics_add_outcome(&m, 1, "lapsed", "win-back campaign", "not_retained", 75);
+    dm_metrics_add_outcome(&m, 1, "lapsed", "win-back campaign", "repeat", 7);
+    dm_metrics_add_outcome(&m, 0, "at_risk", "say \"hi\"", "retained", 1);
+    t = dm_metrics_render(&m, 1000000);
+    assert_line(t, "churnstream_alert_outcomes_total{arm=\"treatment\",kind=\"lapsed\","
+                   "action=\"win-back campaign\",outcome=\"retained\"} 75");
+    assert_line(t, "churnstream_alert_outcomes_total{arm=\"holdout\",kind=\"lapsed\","
+                   "action=\"win-back campaign\",outcome=\"repeat\"} 7");
+    assert_line(t, "churnstream_alert_outcomes_total{arm=\"treatment\",kind=\"at_risk\","
+                   "action=\"say \\\"hi\\\"\",outcome=\"retained\"} 1");
+    assert_line(t, "churnstream_alert_uplift{kind=\"lapsed\"} 0.5");
+    assert_non_null(strstr(t, "churnstream_alert_uplift_lo{kind=\"lapsed\"} 0.37997"));
+    assert_non_null(strstr(t, "churnstream_alert_uplift_hi{kind=\"lapsed\"} 0.62002"));
+    assert_line(t, "churnstream_alert_uplift{kind=\"at_risk\"} NaN");
+    free(t);
+    dm_metrics_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_histogram_buckets_cumulative),
         cmocka_unit_test(test_health_states),
         cmocka_unit_test(test_expert_series),
+        cmocka_unit_test(test_outcome_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,12 @@ static void assert_recs_identical(const user_rec_t *a, const user_rec_t *b)
     assert_int_equal(x->cooldown_until_ms, y->cooldown_until_ms);
     assert_int_equal(a->scored_tick_ms, b->scored_tick_ms);
     assert_int_equal(a->resolved_tick_ms, b->resolved_tick_ms);
+    assert_int_equal(a->outcome_alert_ms, b->outcome_alert_ms);
+    assert_int_equal(a->outcome_arm, b->outcome_arm);
+    assert_int_equal(a->outcome_kind, b->outcome_kind);
+    assert_int_equal(a->outcome_bucket, b->outcome_bucket);
+    assert_int_equal(a->outcome_arch, b->outcome_arch);
+    assert_int_equal(a->outcome_seg, b->outcome_seg);
     assert_int_equal(a->pending_positive_ms, b->pending_positive_ms);
 }
 
@@ -170,6 +176,14 @@ static void random_rec(rng_t *r, user_rec_t *rec)
     rec->scored_tick_ms = pick_derived(r, s->t_ref_ms);
     rec->resolved_tick_ms = pick_derived(r, s->t_ref_ms);
     rec->pending_positive_ms = pick_derived(r, s->t_ref_ms);
+    rec->outcome_alert_ms = pick_derived(r, s->t_ref_ms);
+    if (rec->outcome_alert_ms != INT64_MIN) {
+        rec->outcome_arm = (uint8_t)rng_below(r, 2);
+        rec->outcome_kind = (uint8_t)rng_below(r, 2);
+        rec->outcome_bucket = (uint8_t)rng_below(r, 3);
+        rec->outcome_arch = (uint8_t)rng_below(r, 16);
+        rec->outcome_seg = (int16_t)((int)rng_below(r, 256) - 1);
+    }
 }
 
 static void test_round_trip_random(void **unused)
@@ -213,13 +227,14 @@ static void layout_rec(user_rec_t *rec)
 
 /* clang-format off */
 static const uint8_t layout_bytes[] = {
-    0x02,                                           /* version */
+    0x03,                                           /* version */
     0x81, 0x84, 0x3c, 0x80, 0xb2, 0xce, 0xea, 0x89, 0x63, 0x00, 0xfb, 0x98, 0xff, 0xcd,
     0x01, 0x80, 0xba, 0xb7, 0x03, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0x40, 0x00,
     0x00, 0x00, 0x3f, 0x05, 0xab, 0x02, 0x00, 0x74, /* feature state (test_features.c) */
     0x0c,                                           /* scored: +1 day */
     0x8f, 0x8c, 0x02,                               /* resolved: -4290 min */
-    0x00};                                          /* pending: none */
+    0x00,                                           /* pending: none */
+    0x00};                                          /* outcome: none */
 /* clang-format on */
 
 static void test_layout(void **unused)
@@ -232,7 +247,7 @@ static void test_layout(void **unused)
     round_trip(&rec);
 
     user_rec_init(&rec);
-    static const uint8_t empty[] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x00};
+    static const uint8_t empty[] = {0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
     assert_int_equal(user_rec_encode(&rec, buf, sizeof buf), sizeof empty);
     assert_memory_equal(buf, empty, sizeof empty);
     /* Every cap below the size fails, the size itself works. */
@@ -240,6 +255,48 @@ static void test_layout(void **unused)
     for (size_t cap = 0; cap < sizeof layout_bytes; cap++)
         assert_int_equal(user_rec_encode(&rec, buf, cap), 0);
     assert_int_equal(user_rec_encode(&rec, buf, sizeof layout_bytes), sizeof layout_bytes);
+
+    /* A pending outcome: its time code, then arm | kind << 1 | bucket << 2 | arch << 4 and
+     * seg + 1. */
+    rec.outcome_alert_ms = T0 + DAY;
+    rec.outcome_arm = 1;    /* holdout */
+    rec.outcome_kind = 1;   /* lapsed */
+    rec.outcome_bucket = 2; /* high */
+    rec.outcome_arch = 4;   /* champions */
+    rec.outcome_seg = 3;
+    uint8_t want[sizeof layout_bytes + 2];
+    memcpy(want, layout_bytes, sizeof layout_bytes - 1);
+    want[sizeof layout_bytes - 1] = 0x0c; /* +1 day */
+    want[sizeof layout_bytes] = 0x4b;
+    want[sizeof layout_bytes + 1] = 0x04;
+    assert_int_equal(user_rec_encode(&rec, buf, sizeof buf), sizeof want);
+    assert_memory_equal(buf, want, sizeof want);
+    round_trip(&rec);
+}
+
+/* A version-2 record (no outcome field) reads as version 3 with no pending outcome and is
+ * written back as version 3. */
+static void test_reads_version_2(void **unused)
+{
+    uint8_t v2[sizeof layout_bytes - 1];
+    memcpy(v2, layout_bytes, sizeof v2);
+    v2[0] = 0x02;
+    user_rec_t rec, want;
+    layout_rec(&want);
+    char err[256] = "";
+    if (decode_exact(&rec, v2, sizeof v2, err, sizeof err) != 0)
+        fail_msg("version 2: %s", err);
+    assert_recs_identical(&rec, &want);
+    assert_int_equal(rec.outcome_alert_ms, INT64_MIN);
+    uint8_t buf[USER_REC_MAX_BYTES];
+    assert_int_equal(user_rec_encode(&rec, buf, sizeof buf), sizeof layout_bytes);
+    assert_memory_equal(buf, layout_bytes, sizeof layout_bytes);
+    /* A version-2 record with the version-3 outcome byte has a trailing byte. */
+    uint8_t v2_long[sizeof layout_bytes];
+    memcpy(v2_long, layout_bytes, sizeof v2_long);
+    v2_long[0] = 0x02;
+    assert_int_equal(decode_exact(&rec, v2_long, sizeof v2_long, err, sizeof err), -1);
+    assert_non_null(strstr(err, "1 trailing bytes"));
 }
 
 /* Every field at the value that costs the most bytes: the bound is reached exactly. */
@@ -262,11 +319,13 @@ static void worst_rec(user_rec_t *rec)
     rec->scored_tick_ms = -D + 3;
     rec->resolved_tick_ms = -D + 5;
     rec->pending_positive_ms = -D + 7;
+    rec->outcome_alert_ms = -D + 9;
+    rec->outcome_seg = 254;
 }
 
 static void test_extremes_and_bound(void **unused)
 {
-    assert_int_equal(USER_REC_MAX_BYTES, 153);
+    assert_int_equal(USER_REC_MAX_BYTES, 163);
     user_rec_t rec;
     worst_rec(&rec);
     assert_int_equal(round_trip(&rec), USER_REC_MAX_BYTES);
@@ -279,17 +338,17 @@ static void test_extremes_and_bound(void **unused)
         int counters; /* how many counters are set (to 3.0f) */
         size_t size;
     } cases[] = {
-        /* empty: version + flags + 4 NEVER codes */
-        {"empty", FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 0, 6},
+        /* empty: version + flags + 5 NEVER codes */
+        {"empty", FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 0, 7},
         /* events but no activity: flags 3, t_ref 6, 2 counters */
-        {"no activity", T0, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 2, 22},
+        {"no activity", T0, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 2, 23},
         /* one activity now, counters all zero: flags 3, t_ref 6, 1+1, bits 1, life 1 */
-        {"zero counters", T0 + 5, T0 + 5, T0 + 5, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 0, 18},
+        {"zero counters", T0 + 5, T0 + 5, T0 + 5, FEAT_NEVER, FEAT_NEVER, INT64_MIN, 0, 19},
         /* negative times (1969), all counters */
-        {"negative", -DAY - 7, -DAY - 7, -9 * DAY, -2 * DAY, -DAY + 14 * DAY, 0, 16, 89},
+        {"negative", -DAY - 7, -DAY - 7, -9 * DAY, -2 * DAY, -DAY + 14 * DAY, 0, 16, 90},
         {"t_ref -2^50", -FEAT_TIME_LIMIT_MS, -FEAT_TIME_LIMIT_MS, -FEAT_TIME_LIMIT_MS, FEAT_NEVER,
-         FEAT_DERIVED_TIME_LIMIT_MS, -FEAT_DERIVED_TIME_LIMIT_MS, 1, 45},
-        {"epoch", 0, 0, 0, 0, 0, 0, 16, 79},
+         FEAT_DERIVED_TIME_LIMIT_MS, -FEAT_DERIVED_TIME_LIMIT_MS, 1, 46},
+        {"epoch", 0, 0, 0, 0, 0, 0, 16, 80},
     };
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
         user_rec_init(&rec);
@@ -336,7 +395,7 @@ static void test_heavy_user_fits(void **unused)
     rec.scored_tick_ms = T0 + 201 * DAY;
     rec.resolved_tick_ms = T0 + 110 * DAY;
     rec.pending_positive_ms = T0 + 120 * DAY;
-    assert_int_equal(round_trip(&rec), 115);
+    assert_int_equal(round_trip(&rec), 116);
 }
 
 /* ---- hostile input ---- */
@@ -382,25 +441,29 @@ static void test_decode_rejects(void **unused)
         size_t n_new;
         const char *expect;
     } cases[] = {
-        {0, 42, {0}, 0, "user record: empty value"},
-        {0, 1, {0x01}, 1, "unsupported version 1 (this build reads version 2: version 1 came"},
-        {0, 1, {0x00}, 1, "unsupported version 0 (this build reads version 2)"},
-        {0, 1, {0x03}, 1, "unsupported version 3"},
+        {0, 43, {0}, 0, "user record: empty value"},
+        {0, 1, {0x01}, 1, "unsupported version 1 (this build reads versions 2 and 3: version 1 came"},
+        {0, 1, {0x00}, 1, "unsupported version 0 (this build reads versions 2 and 3)"},
+        {0, 1, {0x04}, 1, "unsupported version 4"},
         {0, 1, {0xff}, 1, "unsupported version 255"},
-        {1, 41, {0}, 0, "user record: feature state: corrupt value: flags: truncated"},
+        {1, 42, {0}, 0, "user record: feature state: corrupt value: flags: truncated"},
         {37, 1, {0x8c, 0x00}, 2, "scored_tick_ms: overlong varint"},
-        {37, 5, {0x8c}, 1, "scored_tick_ms: truncated"},
-        {38, 4, {0x8f, 0x8c}, 2, "resolved_tick_ms: truncated"},
+        {37, 6, {0x8c}, 1, "scored_tick_ms: truncated"},
+        {38, 5, {0x8f, 0x8c}, 2, "resolved_tick_ms: truncated"},
         {38, 3, {0x8f, 0x8c}, 2, "resolved_tick_ms: overlong varint"}, /* 8f 8c 00 */
-        {41, 1, {0}, 0, "pending_positive_ms: truncated"},
+        {41, 2, {0}, 0, "pending_positive_ms: truncated"},
         {41, 1, {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02}, 10,
          "pending_positive_ms: varint overflows 64 bits"},
         {41, 1, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 10,
          "pending_positive_ms: time outside +-2^52 ms"},
         {37, 1, {0x01}, 1, "scored_tick_ms: non-canonical time unit"}, /* 0 in ms */
         {37, 1, {0x83, 0x5a}, 2, "scored_tick_ms: non-canonical time unit"}, /* 1440 min */
-        {42, 0, {0x00}, 1, "1 trailing bytes after a 42-byte record"},
-        {42, 0, {0x00, 0x00, 0x00}, 3, "3 trailing bytes"},
+        {43, 0, {0x00}, 1, "1 trailing bytes after a 43-byte record"},
+        {43, 0, {0x00, 0x00, 0x00}, 3, "3 trailing bytes"},
+        {42, 1, {0}, 0, "outcome_alert_ms: truncated"},
+        {42, 1, {0x0c}, 1, "outcome: truncated"},
+        {42, 1, {0x0c, 0x00}, 2, "outcome: truncated"},
+        {42, 1, {0x0c, 0x0c, 0x00}, 3, "outcome: bad bucket"},
     };
     /* clang-format on */
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
@@ -719,6 +782,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_reads_version_2),
         cmocka_unit_test(test_extremes_and_bound),
         cmocka_unit_test(test_heavy_user_fits),
         cmocka_unit_test(test_round_trip_random),
