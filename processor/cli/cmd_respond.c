@@ -20,7 +20,7 @@
 #include "codec.h"
 #include "event.h"
 #include "commands.h"
-#include "dm_internal.h" /* dm_kafka_log_cb: librdkafka logs through log.h */
+#include "kafka.h"
 #include "log.h"
 
 #define DAY_MS 86400000LL
@@ -61,13 +61,6 @@ static void usage(FILE *out)
           "\n"
           "A summary line goes to stderr at exit. Exit status: 0, 1 Kafka failure, 2 usage.\n",
           out);
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- planted churners ---- */
@@ -232,38 +225,6 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
 
 /* ---- Kafka ---- */
 
-/* Assigns every partition of topic (as `tail` does; the topic may not exist yet). Returns
- * the partition count, 0 on deadline or signal, -1 on error. */
-static int assign_all(rd_kafka_t *rk, const char *topic, int from_beginning, double deadline_s)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    if (!rkt)
-        return -1;
-    int nparts = 0;
-    while (!stop_requested && nparts == 0) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 2000);
-        if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
-            nparts = md->topics[0].partition_cnt;
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        if (nparts == 0 && deadline_s > 0 && mono_s() > deadline_s)
-            break;
-        if (nparts == 0)
-            usleep(200 * 1000);
-    }
-    rd_kafka_topic_destroy(rkt);
-    if (nparts == 0)
-        return 0;
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
-    for (int p = 0; p < nparts; p++)
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t err = rd_kafka_assign(rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    return err ? -1 : nparts;
-}
-
 static rd_kafka_t *make_client(cfg_t *cfg, rd_kafka_type_t type, char *err, size_t errsz)
 {
     static const char *const cons_extra[] = {"enable.auto.commit",
@@ -274,9 +235,8 @@ static rd_kafka_t *make_client(cfg_t *cfg, rd_kafka_type_t type, char *err, size
                                              "false",
                                              NULL};
     static const char *const prod_extra[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
-    rd_kafka_conf_t *conf = type == RD_KAFKA_CONSUMER
-                                ? cfg_kafka_conf(cfg, cons_extra, err, errsz)
-                                : cfg_kafka_producer_conf(cfg, prod_extra, err, errsz);
+    rd_kafka_conf_t *conf =
+        kf_conf(cfg, type, type == RD_KAFKA_CONSUMER ? cons_extra : prod_extra, err, errsz);
     if (!conf)
         return NULL;
     char group[64];
@@ -286,11 +246,7 @@ static rd_kafka_t *make_client(cfg_t *cfg, rd_kafka_type_t type, char *err, size
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_conf_set_log_cb(conf, dm_kafka_log_cb);
-    rd_kafka_t *rk = rd_kafka_new(type, conf, err, errsz);
-    if (!rk)
-        rd_kafka_conf_destroy(conf);
-    return rk;
+    return kf_new(type, conf, err, errsz);
 }
 
 /* ---- the response ---- */
@@ -367,24 +323,27 @@ static int consume(resp_t *r, rd_kafka_t *rk, const char *topic)
     alert_decoder_t *dec = alert_decoder_new(err, sizeof err);
     if (!dec)
         return 1;
-    double last_s = mono_s();
-    int n = assign_all(rk, topic, r->o.from_beginning,
-                       r->o.timeout_s > 0 ? last_s + r->o.timeout_s : 0);
+    double last_s = kf_mono_s();
+    int n = kf_assign_all(rk, topic, r->o.from_beginning,
+                          r->o.timeout_s > 0 ? last_s + r->o.timeout_s : 0, &stop_requested, err,
+                          sizeof err);
     int rc = n < 0 ? 1 : 0;
+    if (n < 0)
+        fprintf(stderr, "churnstream respond: %s\n", err);
     if (n == 0 && !stop_requested)
         fprintf(stderr, "churnstream respond: topic %s: no partitions found\n", topic);
     while (n > 0 && !stop_requested) {
         rd_kafka_poll(r->prod, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
-            if (r->o.timeout_s > 0 && mono_s() - last_s > r->o.timeout_s)
+            if (r->o.timeout_s > 0 && kf_mono_s() - last_s > r->o.timeout_s)
                 break;
             continue;
         }
         alert_t a;
         char why[256];
         if (!m->err) {
-            last_s = mono_s();
+            last_s = kf_mono_s();
             if (alert_decode(dec, m->payload, m->len, &a, why, sizeof why) == 0)
                 on_alert(r, &a);
             else

@@ -54,13 +54,6 @@ static void usage(FILE *out)
           out);
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Writes the one-line form of a (no newline). */
 static void print_line(FILE *out, const alert_t *a)
 {
@@ -87,48 +80,6 @@ static void print_line(FILE *out, const alert_t *a)
                     a->top_factors[i].feature, a->top_factors[i].value,
                     a->top_factors[i].contribution);
     }
-}
-
-/* Assigns every partition of topic at the start or end. The topic may not exist yet (the
- * daemon has not produced): metadata is retried until deadline. Returns the partition count,
- * 0 when the deadline passed or a signal came, -1 on a Kafka error (errstr set). */
-static int assign_all(rd_kafka_t *rk, const char *topic, int from_beginning, double deadline_s,
-                      char *errstr, size_t errstr_size)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    if (!rkt) {
-        snprintf(errstr, errstr_size, "topic %s: %s", topic,
-                 rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
-    }
-    int nparts = 0;
-    while (!stop_requested) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 2000);
-        if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
-            nparts = md->topics[0].partition_cnt;
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        if (nparts > 0 || (deadline_s > 0 && mono_s() > deadline_s))
-            break;
-        if (err && err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT)
-            log_debug("tail", "metadata of %s: %s", topic, rd_kafka_err2str(err));
-        usleep(200 * 1000);
-    }
-    rd_kafka_topic_destroy(rkt);
-    if (nparts == 0)
-        return 0;
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
-    for (int p = 0; p < nparts; p++)
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-    rd_kafka_resp_err_t err = rd_kafka_assign(rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (err) {
-        snprintf(errstr, errstr_size, "assign %s: %s", topic, rd_kafka_err2str(err));
-        return -1;
-    }
-    return nparts;
 }
 
 typedef struct tail_opts_s {
@@ -230,11 +181,11 @@ static int print_alerts(rd_kafka_t *rk, alert_decoder_t *dec, const tail_opts_t 
 {
     int rc = 0;
     long long printed = 0, bad = 0;
-    double last_s = mono_s();
+    double last_s = kf_mono_s();
     while (rc == 0 && !stop_requested) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
-            if (o->timeout_s > 0 && mono_s() - last_s > o->timeout_s)
+            if (o->timeout_s > 0 && kf_mono_s() - last_s > o->timeout_s)
                 break;
             continue;
         }
@@ -248,7 +199,7 @@ static int print_alerts(rd_kafka_t *rk, alert_decoder_t *dec, const tail_opts_t 
             rd_kafka_message_destroy(m);
             continue;
         }
-        last_s = mono_s();
+        last_s = kf_mono_s();
         alert_t a;
         char why[256];
         if (alert_decode(dec, m->payload, m->len, &a, why, sizeof why) != 0) {
@@ -302,8 +253,9 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
 
     int rc = 0;
     long long printed = 0, bad = 0;
-    int nparts = assign_all(rk, o.topic, o.from_beginning,
-                            o.timeout_s > 0 ? mono_s() + o.timeout_s : 0, err, sizeof err);
+    int nparts = kf_assign_all(rk, o.topic, o.from_beginning,
+                               o.timeout_s > 0 ? kf_mono_s() + o.timeout_s : 0, &stop_requested,
+                               err, sizeof err);
     char *jbuf = malloc(JSON_MAX);
     if (nparts < 0) {
         fprintf(stderr, "churnstream tail: %s\n", err);

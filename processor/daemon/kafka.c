@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 rd_kafka_conf_t *kf_conf(const cfg_t *cfg, rd_kafka_type_t type, const char *const *extra,
                          char *errstr, size_t errstr_size)
@@ -36,4 +38,50 @@ void kf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf
     if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER && strcmp(fac, "CONFWARN") == 0)
         l = LOG_DEBUG;
     log_emit(l, "kafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+double kf_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int kf_assign_all(rd_kafka_t *rk, const char *topic, int from_beginning, double deadline_s,
+                  volatile const sig_atomic_t *stop, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(errstr, errstr_size, "topic %s: %s", topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    int nparts = 0;
+    while (!*stop) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 2000);
+        if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
+            nparts = md->topics[0].partition_cnt;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (nparts > 0 || (deadline_s > 0 && kf_mono_s() > deadline_s))
+            break;
+        if (err && err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT)
+            log_debug("kafka", "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        usleep(200 * 1000);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (nparts == 0)
+        return 0;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    for (int p = 0; p < nparts; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err) {
+        snprintf(errstr, errstr_size, "assign %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    return nparts;
 }
