@@ -492,6 +492,38 @@ static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, al
         *arch_out = arch;
 }
 
+alert_bucket_t alert_policy_bucket(const alert_policy_t *ap, double p)
+{
+    return alert_bucket_of(p, ap->cut_medium, ap->cut_high);
+}
+
+alert_archetype_t alert_segment_archetype(const model_t *m, int seg)
+{
+    int arch;
+    char label[8];
+    double centre[FEAT_DIM];
+    if (seg < 0 || seg >= model_k(m) || model_dim(m) != FEAT_DIM)
+        return ALERT_ARCH_NONE;
+    if (model_segment_name(m, seg, &arch, label, sizeof label))
+        return arch >= 0 && arch < ALERT_ARCH_COUNT ? (alert_archetype_t)arch : ALERT_ARCH_NONE;
+    if (model_segment_centre(m, seg, centre) != 0)
+        return ALERT_ARCH_NONE;
+    return alert_archetype_of(centre);
+}
+
+int alert_policy_describe(alert_policy_t *ap, const alert_input_t *in, alert_t *out)
+{
+    if (!ap || !in || !out || !in->user_id || !in->z || !in->state || !in->model)
+        return -1;
+    size_t uid_len = strnlen(in->user_id, EV_USER_ID_MAX + 1);
+    if (uid_len == 0 || uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0) ||
+        model_dim(in->model) != FEAT_DIM)
+        return -1;
+    memset(out, 0, sizeof *out);
+    fill(ap, in, uid_len, out, NULL, NULL, NULL);
+    return 0;
+}
+
 static int64_t add_sat(int64_t a, int64_t b)
 {
     if (b > 0 && a > INT64_MAX - b)
