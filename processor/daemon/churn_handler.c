@@ -15,6 +15,7 @@
 #include "model.h"
 #include "pipeline.h"
 #include "predictor.h"
+#include "score_batch.h"
 #include "store_redis.h"
 
 typedef struct chn_part_s {
@@ -73,7 +74,8 @@ struct chn_s {
     size_t nalerts, capalerts;
     dm_alert_t *dm_alerts;
     size_t cap_dm;
-    int alert_oom;
+    int alert_oom;   /* an alert or a latest score could not be kept: the batch is retried */
+    sb_t *scores;    /* the batch's latest scoring per user (P score:<id>) */
     /* outbox re-send at start */
     st_outbox_t outbox;
 };
@@ -93,6 +95,34 @@ static void alerts_clear(chn_t *ch)
         free(ch->alerts[i].value);
     ch->nalerts = 0;
     ch->alert_oom = 0;
+    sb_clear(ch->scores);
+}
+
+/* ---- latest scores of the batch (committed to P score:<id>) ---- */
+
+static void keep_score(chn_t *ch, const char *uid, const user_rec_t *rec, int64_t t_ms, float p,
+                       int seg, alert_trigger_kind_t trigger)
+{
+    double hv[FEAT_DIM];
+    feat_human_values(&rec->feat, t_ms, hv);
+    const char *bucket = alert_bucket_name(alert_policy_bucket(ch->policy, (double)p));
+    const char *name = alert_archetype_name(alert_segment_archetype(ch->model, seg));
+    if (sb_put(ch->scores, uid, (double)p, bucket, seg, name, alert_kind_name(alert_kind_of(hv)),
+               alert_trigger_name(trigger), t_ms) != 0)
+        ch->alert_oom = 1;
+}
+
+static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
+                      const ex_scores_t *experts)
+{
+    (void)experts;
+    keep_score(opaque, s->user_id, s->rec, s->tick_ms, p, seg, ALERT_BY_TICK);
+}
+
+static void on_rescored(void *opaque, const char *uid, user_rec_t *rec, int64_t t_ms, float p,
+                        int seg)
+{
+    keep_score(opaque, uid, rec, t_ms, p, seg, ALERT_BY_EVENT);
 }
 
 static void on_alert(void *opaque, const alert_t *a)
@@ -129,6 +159,7 @@ static void on_alert(void *opaque, const alert_t *a)
     x->kind = a->kind;
     x->trigger = a->trigger;
     ch->nalerts++;
+    sb_alerted(ch->scores, a->user_id, a->event_time_ms, a->alert_id);
 }
 
 /* ---- model and partitions ---- */
@@ -245,8 +276,12 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         snprintf(err, errsz, "out of memory");
         return NULL;
     }
-    pl_hooks_t hooks = {
-        .opaque = ch, .alert = on_alert, .prequential_metrics = 1, .bounded_sweeps = 1};
+    pl_hooks_t hooks = {.opaque = ch,
+                        .scored = on_scored,
+                        .rescored = on_rescored,
+                        .alert = on_alert,
+                        .prequential_metrics = 1,
+                        .bounded_sweeps = 1};
     pl_t *pl = pl_new(ch->cfg, ch->pred, ch->policy, &ops, &hooks, err, errsz);
     if (!pl)
         return NULL;
@@ -656,6 +691,10 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
                      .outbox_user_ids = ob_uids,
                      .outbox_values = ob_vals,
                      .outbox_lens = ob_lens};
+    if (sb_scores(ch->scores, &c.scores, &c.n_scores) != 0) {
+        snprintf(err, errsz, "out of memory");
+        goto done;
+    }
     if (model_version(ch->model) != ch->model_version_committed) {
         if (model_encode(ch->model, &mbuf, &mlen) != 0) {
             snprintf(err, errsz, "out of memory");
@@ -818,6 +857,11 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
         chn_destroy(ch);
         return NULL;
     }
+    if (!(ch->scores = sb_new())) {
+        snprintf(errstr, errstr_size, "out of memory");
+        chn_destroy(ch);
+        return NULL;
+    }
     return ch;
 }
 
@@ -832,6 +876,7 @@ void chn_destroy(chn_t *ch)
     model_drop(ch);
     free(ch->model_bytes);
     alerts_clear(ch);
+    sb_destroy(ch->scores);
     free(ch->alerts);
     free(ch->dm_alerts);
     free(ch->evs);
