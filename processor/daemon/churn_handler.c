@@ -17,6 +17,7 @@
 #include "predictor.h"
 #include "score_batch.h"
 #include "store_redis.h"
+#include "user_api.h"
 
 typedef struct chn_part_s {
     int32_t partition;
@@ -76,6 +77,7 @@ struct chn_s {
     size_t cap_dm;
     int alert_oom;   /* an alert or a latest score could not be kept: the batch is retried */
     sb_t *scores;    /* the batch's latest scoring per user (P score:<id>) */
+    ua_t *api;       /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
     /* outbox re-send at start */
     st_outbox_t outbox;
 };
@@ -862,6 +864,10 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
         chn_destroy(ch);
         return NULL;
     }
+    if (!(ch->api = ua_new(cfg, errstr, errstr_size))) {
+        chn_destroy(ch);
+        return NULL;
+    }
     return ch;
 }
 
@@ -877,6 +883,7 @@ void chn_destroy(chn_t *ch)
     free(ch->model_bytes);
     alerts_clear(ch);
     sb_destroy(ch->scores);
+    ua_destroy(ch->api);
     free(ch->alerts);
     free(ch->dm_alerts);
     free(ch->evs);
@@ -902,6 +909,8 @@ void chn_handler(chn_t *ch, dm_handler_t *out)
     out->on_alerts_delivered = on_alerts_delivered;
     out->pending_alerts = pending_alerts;
     out->claim_alerts = claim_alerts;
+    out->user_get = ua_get_user;
+    out->user_api = ch->api;
     out->name = "churn pipeline (engine, models, alerts; Redis state)";
     out->idle_call_ms = 1000;
 }
