@@ -218,13 +218,12 @@ typedef struct alert_input_s {
  * was already done are judged by the threshold only. Event triggers never rank. */
 int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *out);
 
-/* What an alert on this input would say, without deciding anything: *out is filled as
- * alert_policy_consider fills an alert (bucket, segment label, action, kind, top factors,
- * arm, features, an id from in->trigger), the gates are not applied and no cooldown or
- * ranking changes. Like an alert, it freezes the segment's name in in->model when the
- * segment has none yet (model_set_segment_name): pass a private copy of a live model.
- * Returns 0, or -1 on a bad input (as alert_policy_consider). For `inspect user` and
- * GET /v1/users/{id}. */
+/* What an alert on this input would say, without deciding or changing anything: *out is
+ * filled as alert_policy_consider fills an alert (bucket, segment label, action, kind, top
+ * factors, arm, features, an id from in->trigger); the gates are not applied, no cooldown or
+ * ranking changes, and a segment without a frozen name is named from its centre without
+ * recording it in in->model (which is not modified). Returns 0, or -1 on a bad input (as
+ * alert_policy_consider). For `inspect user` and GET /v1/users/{id}. */
 int alert_policy_describe(alert_policy_t *ap, const alert_input_t *in, alert_t *out);
 /* Risk bucket of p by this policy's alert.buckets. */
 alert_bucket_t alert_policy_bucket(const alert_policy_t *ap, double p);

@@ -19,8 +19,8 @@
 typedef struct uv_input_s {
     const char *user_id;  /* NUL-terminated */
     const user_rec_t *rec; /* the stored record */
-    /* The scoring model, or NULL when none is stored (score fields are then null). Like an
-     * alert, the view may freeze a segment's name in it (alert_policy_describe): a copy. */
+    /* The scoring model, or NULL when none is stored (score fields are then null). Read
+     * only (alert_policy_describe records nothing in it). */
     model_t *model;
     alert_policy_t *policy;       /* bucket cut points, actions, holdout arm */
     const st_fields_t *last_score; /* P score:<id> as stored; NULL or n = 0: none */
