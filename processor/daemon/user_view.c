@@ -1,6 +1,6 @@
 /* Owns the one JSON shape of a user (user_view.h) shared by `inspect user --json` and
  * GET /v1/users/{id}, built with jansson from the record, the model and the stored latest
- * score, and the request parsing in front of it (the %-encoded id, the time). */
+ * score. The request parsing in front of it is user_request.c. */
 #include "user_view.h"
 
 #include <errno.h>
@@ -199,72 +199,4 @@ char *uv_error_json(const char *what, const char *user_id)
         s = uv_dump(o);
     json_decref(o);
     return s;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int uv_decode_id(const char *raw, char *out, size_t cap, size_t *len, char *why,
-                 size_t why_size)
-{
-    size_t n = 0, bad;
-    *len = 0;
-    if (cap == 0) {
-        snprintf(why, why_size, "no room for the id");
-        return -1;
-    }
-    out[0] = '\0';
-    for (const char *p = raw; *p; p++) {
-        int c = (unsigned char)*p;
-        if (c == '%') {
-            int hi = hexval((unsigned char)p[1]), lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
-            if (hi < 0 || lo < 0) {
-                snprintf(why, why_size, "bad %%-escape at byte %zu of the path", (size_t)(p - raw));
-                return -1;
-            }
-            c = hi * 16 + lo;
-            p += 2;
-        }
-        if (c == 0) {
-            snprintf(why, why_size, "user id holds a NUL byte");
-            return -1;
-        }
-        if (n >= EV_USER_ID_MAX || n + 1 >= cap) {
-            snprintf(why, why_size, "user id longer than %d bytes", EV_USER_ID_MAX);
-            return -1;
-        }
-        out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    if (n == 0) {
-        snprintf(why, why_size, "empty user id: GET /v1/users/{id}");
-        return -1;
-    }
-    if (!ev_utf8_valid(out, n, &bad)) {
-        snprintf(why, why_size, "user id is not UTF-8 (byte %zu)", bad);
-        out[0] = '\0';
-        return -1;
-    }
-    *len = n;
-    return 0;
-}
-
-int uv_parse_time(const char *text, int64_t *out_ms)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end != text && *end == '\0' && errno == 0) {
-        *out_ms = v;
-        return 0;
-    }
-    return ev_parse_iso_ms(text, out_ms);
 }
