@@ -4,6 +4,7 @@
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
 #   fuzz_config  the config file parser (tests/fuzz/corpus/config)
+#   fuzz_user_id the user id of GET /v1/users/{id} and its `at` (tests/fuzz/corpus/user_id)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_TO_RUN="${1:-45}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config user_id)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -38,6 +39,9 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
     config)
         echo processor/config/config.c processor/core/numfmt.c
         ;;
+    user_id)
+        echo processor/daemon/user_request.c processor/core/event.c processor/core/log.c
+        ;;
     *)
         echo "unknown fuzz target $1" >&2
         return 1
@@ -49,6 +53,7 @@ libs_of() {
     decode) pkg-config --cflags --libs avro-c zlib ;; # codec_file.c inflates container blocks
     csv) pkg-config --cflags --libs zlib ;;
     config) pkg-config --cflags --libs rdkafka ;;
+    user_id) pkg-config --cflags jansson hiredis ;; # headers only, via user_view.h
     esac
 }
 
