@@ -105,6 +105,8 @@ static void alerts_clear(chn_t *ch)
 static void keep_score(chn_t *ch, const char *uid, const user_rec_t *rec, int64_t t_ms, float p,
                        int seg, alert_trigger_kind_t trigger)
 {
+    if (!ch->cfg->state_scores)
+        return;
     double hv[FEAT_DIM];
     feat_human_values(&rec->feat, t_ms, hv);
     const char *bucket = alert_bucket_name(alert_policy_bucket(ch->policy, (double)p));

@@ -198,3 +198,16 @@ def test_forget_deletes_the_hash(world):
     assert "record deleted, latest score deleted" in out, out
     assert rcli("EXISTS", p + "score:" + uid).strip() == "0"
     assert http_get(w["port"], f"/v1/users/{uid}")[0] == 404
+
+
+def test_state_scores_false_writes_no_hash(world):
+    w, _ = world
+    tag = w["prefix"].rstrip(":") + "-off"
+    off = dict(w, prefix=tag + ":")
+    run = Run(off, tag, off["prefix"], tag + "-alerts", "off", extra=["--state.scores=false"])
+    try:
+        run.wait_done(off, off["prefix"])
+    finally:
+        run.term()
+    assert len(scan(off["prefix"] + "u:*")) >= 0.95 * USERS
+    assert scan(off["prefix"] + "score:*") == []
