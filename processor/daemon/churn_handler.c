@@ -105,14 +105,9 @@ static void alerts_clear(chn_t *ch)
 static void keep_score(chn_t *ch, const char *uid, const user_rec_t *rec, int64_t t_ms, float p,
                        int seg, alert_trigger_kind_t trigger)
 {
-    if (!ch->cfg->state_scores)
-        return;
-    double hv[FEAT_DIM];
-    feat_human_values(&rec->feat, t_ms, hv);
-    const char *bucket = alert_bucket_name(alert_policy_bucket(ch->policy, (double)p));
-    const char *name = alert_archetype_name(alert_segment_archetype(ch->model, seg));
-    if (sb_put(ch->scores, uid, (double)p, bucket, seg, name, alert_kind_name(alert_kind_of(hv)),
-               alert_trigger_name(trigger), t_ms) != 0)
+    if (ch->cfg->state_scores &&
+        sb_put_scoring(ch->scores, ch->policy, ch->model, uid, &rec->feat, t_ms, p, seg,
+                       trigger) != 0)
         ch->alert_oom = 1;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "store_redis.h"
 
 typedef struct sb_s sb_t;
@@ -22,6 +23,12 @@ void sb_clear(sb_t *sb);
  * memory (the set is then unchanged). */
 int sb_put(sb_t *sb, const char *user_id, double p, const char *bucket, int segment_id,
            const char *segment_name, const char *kind, const char *trigger, int64_t time_ms);
+/* sb_put of one scoring as the hash shows it: bucket by the policy's alert.buckets, the
+ * segment's archetype name (alert_segment_archetype: the model is not modified), the kind
+ * from the user's features at t_ms, the trigger's name. 0, -1 on out of memory. */
+int sb_put_scoring(sb_t *sb, const alert_policy_t *policy, const model_t *model,
+                   const char *user_id, const feat_state_t *st, int64_t t_ms, float p, int seg,
+                   alert_trigger_kind_t trigger);
 /* An alert fired for user_id at time_ms: when the user's entry describes that scoring (same
  * time), it gets the alert id (copied); otherwise nothing changes. */
 void sb_alerted(sb_t *sb, const char *user_id, int64_t time_ms, const char *alert_id);
