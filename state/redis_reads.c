@@ -529,8 +529,7 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
         res.outbox_in_flight < res.outbox_alerts ? res.outbox_in_flight : res.outbox_alerts;
     if (out)
         *out = res;
-    rc = res.record || res.score || res.seen_entries || res.outbox_alerts ||
-         res.outbox_in_flight;
+    rc = res.record || res.score || res.seen_entries || res.outbox_alerts || res.outbox_in_flight;
 done:
     if (r)
         freeReplyObject(r);

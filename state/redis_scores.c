@@ -100,8 +100,8 @@ static int queue_read(st_redis_t *st, const char *cmd, const char *mid, const ch
     return rc_append(&st->conn, &st->args, errstr, errstr_size);
 }
 
-int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec_t *rec,
-                       int *found, st_fields_t *score, char *errstr, size_t errstr_size)
+int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec_t *rec, int *found,
+                       st_fields_t *score, char *errstr, size_t errstr_size)
 {
     redisReply *r = NULL;
     int rc = -1;
@@ -133,8 +133,8 @@ int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec
     const redisReply *rv = r->element[0], *hv = r->element[1];
     if (rv->type == REDIS_REPLY_STRING) {
         if (user_rec_decode(rec, (const uint8_t *)rv->str, rv->len, why, sizeof(why)) != 0) {
-            snprintf(errstr, errstr_size, "redis %s: key \"%su:%s\": %s", st->conn.addr,
-                     st->prefix, key, why);
+            snprintf(errstr, errstr_size, "redis %s: key \"%su:%s\": %s", st->conn.addr, st->prefix,
+                     key, why);
             goto done;
         }
         *found = 1;
@@ -145,7 +145,8 @@ int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec
     }
     if (hv->type != REDIS_REPLY_ARRAY) {
         snprintf(errstr, errstr_size, "redis %s: HGETALL \"%sscore:%s\": %s", st->conn.addr,
-                 st->prefix, key, hv->type == REDIS_REPLY_ERROR ? hv->str : "unexpected reply type");
+                 st->prefix, key,
+                 hv->type == REDIS_REPLY_ERROR ? hv->str : "unexpected reply type");
         goto done;
     }
     if (fields_from_reply(score, hv) != 0) {

@@ -158,8 +158,8 @@ typedef struct st_fields_s {
     char **names, **values; /* NUL-terminated copies */
 } st_fields_t;
 void st_fields_free(st_fields_t *f);
-int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec_t *rec,
-                       int *found, st_fields_t *score, char *errstr, size_t errstr_size);
+int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec_t *rec, int *found,
+                       st_fields_t *score, char *errstr, size_t errstr_size);
 /* The first bytes of the stored model (model_encode: magic, format, length, dim, k, seed,
  * version: ST_MODEL_STAMP_BYTES), which change whenever the model does: a reader that
  * caches the model checks them instead of fetching 100+ KB. *len = 0 when no model. */
@@ -177,10 +177,10 @@ typedef struct st_forget_s {
                                 handed to Kafka (they may still arrive; removed too) */
 } st_forget_t;
 /* Deletes a user everywhere: the record, the latest-score hash, every P seen:* entry (found
- * by SCAN), pending outbox alerts of the user, in one MULTI/EXEC. Returns 1 when something was removed, 0
- * when nothing was, -1 on error; *out (may be NULL) gets the details. A daemon batch that
- * holds the user in its cache at that moment writes it back: forget a user whose events
- * have stopped, or run it again. */
+ * by SCAN), pending outbox alerts of the user, in one MULTI/EXEC. Returns 1 when something was
+ * removed, 0 when nothing was, -1 on error; *out (may be NULL) gets the details. A daemon batch
+ * that holds the user in its cache at that moment writes it back: forget a user whose events have
+ * stopped, or run it again. */
 int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char *errstr,
                     size_t errstr_size);
 

@@ -1,5 +1,6 @@
 /* `churnstream forget ID`: deletes a user's state everywhere in Redis (the record, the
- * latest-score hash, every seen index entry, pending alerts) for privacy requests, and says what it removed. */
+ * latest-score hash, every seen index entry, pending alerts) for privacy requests, and says what it
+ * removed. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,8 @@ static void usage(FILE *out)
           "Deletes user ID's state everywhere (privacy requests): the record\n"
           "<state.prefix>u:<ID>, the latest score <state.prefix>score:<ID>, its entry in\n"
           "every <state.prefix>seen:<partition> index and its pending alerts in\n"
-          "<state.prefix>outbox, in one transaction, and prints what was removed. Exit status 0 also when nothing was stored (it says so).\n"
+          "<state.prefix>outbox, in one transaction, and prints what was removed. Exit status 0 "
+          "also when nothing was stored (it says so).\n"
           "A running daemon that holds the user in its current batch writes it back: forget\n"
           "users whose events have stopped, or run forget again. A running daemon checks\n"
           "the outbox before it hands an alert to Kafka (at most 100 at a time), so removed\n"
@@ -68,8 +70,7 @@ int cmd_forget(cfg_t *cfg, int argc, char **argv)
         printf("user \"%s\" forgotten: record %s, latest score %s, %zu seen index entr%s, "
                "%zu pending alert%s removed (never sent)\n",
                uid, res.record ? "deleted" : "absent", res.score ? "deleted" : "absent",
-               res.seen_entries,
-               res.seen_entries == 1 ? "y" : "ies", res.outbox_alerts,
+               res.seen_entries, res.seen_entries == 1 ? "y" : "ies", res.outbox_alerts,
                res.outbox_alerts == 1 ? "" : "s");
     if (rc > 0 && res.outbox_in_flight)
         printf("note: %zu alert%s of \"%s\" had already been handed to Kafka by a running "

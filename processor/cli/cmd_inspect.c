@@ -111,19 +111,17 @@ static int inspect_user_json(const cfg_t *cfg, const char *uid, const user_rec_t
         fprintf(stderr, "churnstream inspect: %s\n", err);
         return 1;
     }
-    uv_input_t in = {.user_id = uid,
-                     .rec = rec,
-                     .model = m,
-                     .policy = ap,
-                     .last_score = last,
-                     .at_ms = at_ms};
+    uv_input_t in = {
+        .user_id = uid, .rec = rec, .model = m, .policy = ap, .last_score = last, .at_ms = at_ms};
     json_t *j = uv_user_json(&in);
     char *text = j ? uv_dump(j) : NULL;
     json_decref(j);
     alert_policy_destroy(ap);
     if (!text) {
-        fprintf(stderr, "churnstream inspect: user \"%s\": cannot build the JSON (not UTF-8, or "
-                        "out of memory)\n", uid);
+        fprintf(stderr,
+                "churnstream inspect: user \"%s\": cannot build the JSON (not UTF-8, or "
+                "out of memory)\n",
+                uid);
         return 1;
     }
     printf("%s\n", text);

@@ -75,9 +75,9 @@ struct chn_s {
     size_t nalerts, capalerts;
     dm_alert_t *dm_alerts;
     size_t cap_dm;
-    int alert_oom;   /* an alert or a latest score could not be kept: the batch is retried */
-    sb_t *scores;    /* the batch's latest scoring per user (P score:<id>) */
-    ua_t *api;       /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
+    int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
+    sb_t *scores;  /* the batch's latest scoring per user (P score:<id>) */
+    ua_t *api;     /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
     /* outbox re-send at start */
     st_outbox_t outbox;
 };
@@ -105,9 +105,8 @@ static void alerts_clear(chn_t *ch)
 static void keep_score(chn_t *ch, const char *uid, const user_rec_t *rec, int64_t t_ms, float p,
                        int seg, alert_trigger_kind_t trigger)
 {
-    if (ch->cfg->state_scores &&
-        sb_put_scoring(ch->scores, ch->policy, ch->model, uid, &rec->feat, t_ms, p, seg,
-                       trigger) != 0)
+    if (ch->cfg->state_scores && sb_put_scoring(ch->scores, ch->policy, ch->model, uid, &rec->feat,
+                                                t_ms, p, seg, trigger) != 0)
         ch->alert_oom = 1;
 }
 

@@ -112,8 +112,7 @@ typedef struct dm_handler_s {
      * user_id is decoded and checked (uv_decode_id: UTF-8, no NUL, 1..EV_USER_ID_MAX bytes),
      * at the decoded `at` query argument or NULL. Returns the HTTP status and a malloc'd
      * JSON body in *body (NULL = out of memory). */
-    int (*user_get)(void *user_api, const char *user_id, size_t len, const char *at,
-                    char **body);
+    int (*user_get)(void *user_api, const char *user_id, size_t len, const char *at, char **body);
     void *user_api;
     /* Optional: one line naming the handler, for the startup log. */
     const char *name;

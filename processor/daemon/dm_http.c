@@ -66,7 +66,8 @@ static enum MHD_Result users_request(dm_t *dm, struct MHD_Connection *c, const c
     char id[EV_USER_ID_MAX + 1], at[64], why[128];
     size_t len, at_len;
     if (!dm->h->user_get)
-        return reply_json(c, MHD_HTTP_NOT_FOUND, uv_error_json("no user data in this daemon", NULL));
+        return reply_json(c, MHD_HTTP_NOT_FOUND,
+                          uv_error_json("no user data in this daemon", NULL));
     if (uv_decode_id(raw_id, id, sizeof(id), &len, why, sizeof(why)) != 0)
         return reply_json(c, MHD_HTTP_BAD_REQUEST, uv_error_json(why, NULL));
     const char *at_raw = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "at");

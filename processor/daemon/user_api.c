@@ -121,8 +121,7 @@ static int get_locked(ua_t *ua, const char *user_id, size_t len, int64_t at_ms, 
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!ua->st && !(ua->st = st_redis_new(ua->cfg, err, sizeof(err))))
             continue;
-        if (st_redis_read_user(ua->st, user_id, len, &rec, &found, &last, err, sizeof(err)) ==
-                0 &&
+        if (st_redis_read_user(ua->st, user_id, len, &rec, &found, &last, err, sizeof(err)) == 0 &&
             refresh_model(ua, err, sizeof(err)) == 0)
             break;
         st_fields_free(&last);

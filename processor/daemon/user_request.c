@@ -20,8 +20,7 @@ static int hexval(int c)
     return -1;
 }
 
-int uv_decode_id(const char *raw, char *out, size_t cap, size_t *len, char *why,
-                 size_t why_size)
+int uv_decode_id(const char *raw, char *out, size_t cap, size_t *len, char *why, size_t why_size)
 {
     size_t n = 0, bad;
     *len = 0;

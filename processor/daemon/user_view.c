@@ -147,8 +147,8 @@ static int model_part(json_t *o, const uv_input_t *in, user_rec_t *rec)
         put(o, "bucket", json_string(alert_bucket_name(a.risk_bucket))) ||
         put(o, "segment", segment) || put(o, "kind", json_string(alert_kind_name(a.kind))) ||
         put(o, "recommended_action", json_string(a.recommended_action)) ||
-        put(o, "arm", json_string(alert_arm_name(a.arm))) || put(o, "top_factors", factors_json(&a)) ||
-        put(o, "experts", experts) ||
+        put(o, "arm", json_string(alert_arm_name(a.arm))) ||
+        put(o, "top_factors", factors_json(&a)) || put(o, "experts", experts) ||
         put(o, "model_version", json_integer((json_int_t)model_version(in->model))))
         return -1;
     return 0;
@@ -170,9 +170,9 @@ json_t *uv_user_json(const uv_input_t *in)
         if (model_part(o, in, &rec) != 0)
             goto fail;
     } else {
-        static const char *const none[] = {"score", "bucket", "segment", "kind",
-                                           "recommended_action", "arm", "top_factors",
-                                           "experts", "model_version"};
+        static const char *const none[] = {
+            "score", "bucket",      "segment", "kind",         "recommended_action",
+            "arm",   "top_factors", "experts", "model_version"};
         for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
             if (put(o, none[i], json_null()) != 0)
                 goto fail;

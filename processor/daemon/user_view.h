@@ -17,14 +17,14 @@
 
 /* What the view is built from; everything borrowed for the call. */
 typedef struct uv_input_s {
-    const char *user_id;  /* NUL-terminated */
+    const char *user_id;   /* NUL-terminated */
     const user_rec_t *rec; /* the stored record */
     /* The scoring model, or NULL when none is stored (score fields are then null). Read
      * only (alert_policy_describe records nothing in it). */
     model_t *model;
-    alert_policy_t *policy;       /* bucket cut points, actions, holdout arm */
+    alert_policy_t *policy;        /* bucket cut points, actions, holdout arm */
     const st_fields_t *last_score; /* P score:<id> as stored; NULL or n = 0: none */
-    int64_t at_ms;                /* the time features and score are computed at */
+    int64_t at_ms;                 /* the time features and score are computed at */
 } uv_input_t;
 
 /* The user's JSON object: user_id, at_ms, activity times (null when never), features by
@@ -48,8 +48,7 @@ char *uv_error_json(const char *what, const char *user_id);
  * why[why_size] when the id is empty, longer than EV_USER_ID_MAX bytes once decoded, holds a
  * bad %-escape, a NUL, or is not UTF-8. Never reads past the NUL of `raw` nor writes past
  * out[cap - 1]. */
-int uv_decode_id(const char *raw, char *out, size_t cap, size_t *len, char *why,
-                 size_t why_size);
+int uv_decode_id(const char *raw, char *out, size_t cap, size_t *len, char *why, size_t why_size);
 
 /* A time: epoch milliseconds ("1704067200000", optionally negative), or ISO-8601 UTC
  * (ev_parse_iso_ms: "2024-05-01", "2024-05-01T12:00:00Z", ...). 0, or -1. */

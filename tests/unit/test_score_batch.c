@@ -29,7 +29,7 @@ static void test_last_scoring_wins(void **state)
     assert_int_equal(sb_put(sb, "a", 0.2, "low", 1, "loyal", "at_risk", "tick", 100), 0);
     assert_int_equal(sb_put(sb, "b", 0.9, "high", -1, "unsegmented", "lapsed", "tick", 100), 0);
     sb_alerted(sb, "b", 100, "0123456789abcdef0123456789abcdef");
-    sb_alerted(sb, "a", 99, "ffffffffffffffffffffffffffffffff"); /* another scoring: ignored */
+    sb_alerted(sb, "a", 99, "ffffffffffffffffffffffffffffffff");   /* another scoring: ignored */
     sb_alerted(sb, "zz", 100, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"); /* unknown user: ignored */
     assert_int_equal(sb_put(sb, "a", 0.8, "medium", 2, "new", "lapsed", "event", 150), 0);
     const st_score_t *v;

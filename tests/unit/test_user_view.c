@@ -87,9 +87,15 @@ static void test_json_with_model(void **state)
     model_t *m = mkmodel();
     user_rec_t rec;
     mkrec(&rec);
-    char *names[] = {"score", "bucket", "segment", "segment_name", "kind", "trigger", "time_ms",
-                     "alert_id"};
-    char *values[] = {"0.912345", "high", "2", "loyal", "at_risk", "tick", "1699920000000",
+    char *names[] = {"score", "bucket",  "segment", "segment_name",
+                     "kind",  "trigger", "time_ms", "alert_id"};
+    char *values[] = {"0.912345",
+                      "high",
+                      "2",
+                      "loyal",
+                      "at_risk",
+                      "tick",
+                      "1699920000000",
                       "01f97fee437b5702d1ef839feb61b6f7"};
     st_fields_t last = {.n = 8, .names = names, .values = values};
     uint64_t version = model_version(m);
@@ -101,9 +107,10 @@ static void test_json_with_model(void **state)
         assert_int_equal(model_segment_name(m, k, &(int){0}, (char[8]){0}, 8), 0);
 
     /* Key order is part of the contract (a diff of two answers is readable). */
-    static const char *const keys[] = {"user_id", "at_ms", "activity", "features", "score",
-                                       "bucket", "segment", "kind", "recommended_action", "arm",
-                                       "top_factors", "experts", "model_version", "last_score"};
+    static const char *const keys[] = {
+        "user_id",     "at_ms",   "activity",      "features",           "score",
+        "bucket",      "segment", "kind",          "recommended_action", "arm",
+        "top_factors", "experts", "model_version", "last_score"};
     char *text = uv_dump(j);
     assert_non_null(text);
     const char *prev = text;
@@ -214,9 +221,9 @@ static void test_json_without_model_or_score(void **state)
     user_rec_init(&rec); /* never active: every time null */
     json_t *j = build("nobody", &rec, NULL, ap, NULL, T0);
     assert_non_null(j);
-    static const char *const nulls[] = {"score", "bucket", "segment", "kind", "recommended_action",
-                                        "arm", "top_factors", "experts", "model_version",
-                                        "last_score"};
+    static const char *const nulls[] = {
+        "score", "bucket",      "segment", "kind",          "recommended_action",
+        "arm",   "top_factors", "experts", "model_version", "last_score"};
     for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
         assert_true(json_is_null(json_object_get(j, nulls[i])));
     json_t *act = json_object_get(j, "activity");
@@ -288,9 +295,9 @@ static void test_decode_id(void **state)
         {"%4g", 0, NULL},
         {"a%00b", 0, NULL},
         {"%ff", 0, NULL},
-        {"%C0%AF", 0, NULL},       /* overlong '/' */
-        {"%ED%A0%80", 0, NULL},    /* a surrogate */
-        {"%E2%82", 0, NULL},       /* truncated sequence */
+        {"%C0%AF", 0, NULL},    /* overlong '/' */
+        {"%ED%A0%80", 0, NULL}, /* a surrogate */
+        {"%E2%82", 0, NULL},    /* truncated sequence */
         {"\xe2\x82", 0, NULL},
     };
     char out[EV_USER_ID_MAX + 1], why[128];
