@@ -21,7 +21,8 @@ import tempfile
 import time
 
 import benchlib as bl
-from live import Redis, end_offsets, free_port, metrics, offsets, stop_pid, svc, utc_now
+from live import (Redis, commandstats, end_offsets, free_port, metrics, offsets, stop_pid,
+                  svc, utc_now)
 
 SERVICES = os.path.join(bl.ROOT, "tests", "services")
 
@@ -106,6 +107,43 @@ def memory_cost(rport, prefix):
             "record_usage_median": rec_usage[len(rec_usage) // 2]}
 
 
+def consume(build, broker, topic, rport, ends, prefix, group, scores, tmp):
+    """One `run` from the start of the topic with state.scores on or off: events/s (from the
+    first stored offset to the last), Redis commands per event (INFO commandstats delta)."""
+    r = Redis(rport)
+    before = sum(commandstats(r).values())
+    calls0 = r.calls
+    p = subprocess.Popen(
+        [bl.churnstream(build), "run", "--kafka.bootstrap.servers=" + broker,
+         "--topic.events=" + topic, "--topic.alerts=" + topic + ".alerts",
+         "--topic.dlq=" + topic + ".dlq", "--kafka.group.id=" + group,
+         "--state.prefix=" + prefix, "--redis.port=%d" % rport, "--metrics.port=0",
+         "--tick.idle_advance=1h", "--log.level=warn",
+         "--state.scores=" + ("true" if scores else "false")],
+        stdout=open(os.path.join(tmp, group + ".log"), "wb"), stderr=subprocess.STDOUT)
+    try:
+        t0 = t_first = None
+        t_start = time.monotonic()
+        while True:
+            o = offsets(r, prefix)
+            now = time.monotonic()
+            if o and t_first is None:
+                t_first = now
+            if o == ends:
+                break
+            if p.poll() is not None or now - t_start > 600:
+                raise RuntimeError("run (state.scores=%s) did not finish" % scores)
+            time.sleep(0.01)
+        t0 = t_first
+        seconds = time.monotonic() - t0
+    finally:
+        stop_pid(p)
+    total = sum(ends.values())
+    cmds = sum(commandstats(r).values()) - before - (r.calls - calls0)
+    r.close()
+    return {"scores": scores, "eps": total / seconds, "cmds_per_event": cmds / total}
+
+
 def cpu_model():
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -183,6 +221,16 @@ def main():
             bl.log("run %d: GET /v1/users p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 %.3f ms" %
                    (i + 1, h["p50_ms"], h["p99_ms"], g["p50_ms"], g["p99_ms"]))
             runs.append({"http": h, "hgetall": g})
+        # Write cost: the same topic consumed again from the start, state.scores off and on
+        # alternately (fresh group and prefix each), so both see the same machine load.
+        cost = []
+        for i in range(a.runs):
+            for on in (False, True):
+                c = consume(build, broker, topic, rport, ends, "wc%d%d:" % (i, on),
+                            "wc-%d-%d" % (i, on), on, tmp)
+                bl.log("write cost: state.scores=%s %.0f events/s, %.3f Redis commands/event" %
+                       (on, c["eps"], c["cmds_per_event"]))
+                cost.append(c)
         # Under load: the same requests while `run` consumes a paced stream at half the rate
         # it consumed the fill (fresh days after the fill, like bench/live.py's latency).
         rate = 0.5 * sum(ends.values()) / consumed_s
@@ -208,7 +256,7 @@ def main():
                "median %d" % (mem["hashes"], mem["bytes_per_user"], mem["memory_usage_median"]))
         out = {"params": {"users": a.users, "days": a.days, "seed": 1, "requests": a.requests,
                           "runs": a.runs, "messages": sum(ends.values())},
-               "runs": runs, "memory": mem, "loaded": loaded,
+               "runs": runs, "memory": mem, "loaded": loaded, "write_cost": cost,
                "http_p50_ms": bl.stats([x["http"]["p50_ms"] for x in runs]),
                "http_p99_ms": bl.stats([x["http"]["p99_ms"] for x in runs]),
                "http_max_ms": bl.stats([x["http"]["max_ms"] for x in runs]),

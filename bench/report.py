@@ -503,8 +503,22 @@ def section_readable(d):
                 name, ld[k]["p50_ms"], ld[k]["p99_ms"], ld[k]["max_ms"],
                 met(ld[k]["p99_ms"] <= 1.0)))
         L.append("")
-    L += [
-          "Memory of the hashes (after the runs): %s users with a hash (%s records); INFO "
+    wc = d.get("write_cost")
+    if wc:
+        on = [x for x in wc if x["scores"]]
+        off = [x for x in wc if not x["scores"]]
+
+        def st(xs, k):
+            return bl.stats([x[k] for x in xs])
+        L += ["Write cost: the same topic consumed again by `run` from the start (fresh group "
+              "and prefix, metrics off), `state.scores` off and on alternately, %d runs each; "
+              "events/s from the first to the last stored offset, Redis commands per event "
+              "from INFO commandstats:" % len(on), "",
+              "| state.scores | run events/s | Redis commands per event |", "|---|---|---|",
+              "| false | %s | %s |" % (eps(st(off, "eps")), ratio(st(off, "cmds_per_event"), 3)),
+              "| true | %s | %s |" % (eps(st(on, "eps")), ratio(st(on, "cmds_per_event"), 3)),
+              ""]
+    L += ["Memory of the hashes (after the runs): %s users with a hash (%s records); INFO "
           "memory used_memory %s bytes before and %s after `DEL` of every "
           "`<prefix>score:*` key: **%.0f bytes per user** (key, hash, expiry entry); "
           "`MEMORY USAGE` of a hash: median %d, max %d bytes (a record `<prefix>u:*`: median "
