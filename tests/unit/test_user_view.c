@@ -80,6 +80,59 @@ static json_t *build(const char *uid, const user_rec_t *rec, model_t *m, alert_p
     return uv_user_json(&in);
 }
 
+/* Score and segment as the model says; bucket, label, action, kind, arm and factors as an
+ * alert on the same scoring says (alert_policy_describe: one way to build them). */
+static void check_model_fields(json_t *j, user_rec_t *rec, model_t *m, alert_policy_t *ap)
+{
+    float x[FEAT_DIM], z[FEAT_DIM], p;
+    int seg;
+    ex_summary_t sum;
+    feat_vector(&rec->feat, T0, x);
+    ex_summary_of(&rec->feat, T0, &sum);
+    model_score(m, x, &sum, 1, z, &p, &seg, NULL);
+    assert_float_equal(json_real_value(json_object_get(j, "score")), (double)p, 1e-9);
+    alert_t a;
+    alert_input_t ai = {.user_id = "u-1",
+                        .trigger = {.tick_ms = T0},
+                        .event_time_ms = T0,
+                        .p = p,
+                        .seg = seg,
+                        .z = z,
+                        .state = &rec->feat,
+                        .model = m};
+    assert_int_equal(alert_policy_describe(ap, &ai, &a), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "bucket")),
+                        alert_bucket_name(a.risk_bucket));
+    json_t *sg = json_object_get(j, "segment");
+    assert_int_equal(json_integer_value(json_object_get(sg, "id")), seg);
+    assert_true(seg >= 0);
+    assert_string_equal(json_string_value(json_object_get(sg, "label")), a.segment_label);
+    const char *name = json_string_value(json_object_get(sg, "name"));
+    assert_non_null(name);
+    assert_int_equal(strncmp(a.segment_label, name, strlen(name)), 0); /* "name (...)" */
+    assert_string_equal(json_string_value(json_object_get(j, "recommended_action")),
+                        a.recommended_action);
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), alert_kind_name(a.kind));
+    assert_string_equal(json_string_value(json_object_get(j, "arm")), alert_arm_name(a.arm));
+    json_t *tf = json_object_get(j, "top_factors");
+    assert_int_equal(json_array_size(tf), a.n_factors);
+    assert_true(a.n_factors >= 1);
+    for (int i = 0; i < a.n_factors; i++) {
+        json_t *o = json_array_get(tf, (size_t)i);
+        assert_int_equal(json_object_size(o), 4);
+        assert_string_equal(json_string_value(json_object_get(o, "feature")),
+                            a.top_factors[i].feature);
+        assert_string_equal(json_string_value(json_object_get(o, "direction")),
+                            a.top_factors[i].direction);
+        assert_float_equal(json_real_value(json_object_get(o, "value")), a.top_factors[i].value,
+                           1e-12);
+        assert_float_equal(json_real_value(json_object_get(o, "contribution")),
+                           a.top_factors[i].contribution, 1e-12);
+    }
+    assert_int_equal(json_object_size(json_object_get(j, "experts")), EX_N);
+    assert_int_equal(json_integer_value(json_object_get(j, "model_version")), model_version(m));
+}
+
 static void test_json_with_model(void **state)
 {
     (void)state;
@@ -137,55 +190,7 @@ static void test_json_with_model(void **state)
     assert_int_equal(json_integer_value(json_object_get(act, "last_ms")), T0 - 2 * DAY);
     assert_true(json_is_null(json_object_get(act, "cooldown_until_ms")));
 
-    /* Score and segment as the model says; bucket, label, action, kind, arm and factors as an
-     * alert on the same scoring says (alert_policy_describe: one way to build them). */
-    float x[FEAT_DIM], z[FEAT_DIM], p;
-    int seg;
-    ex_summary_t sum;
-    feat_vector(&rec.feat, T0, x);
-    ex_summary_of(&rec.feat, T0, &sum);
-    model_score(m, x, &sum, 1, z, &p, &seg, NULL);
-    assert_float_equal(json_real_value(json_object_get(j, "score")), (double)p, 1e-9);
-    alert_t a;
-    alert_input_t ai = {.user_id = "u-1",
-                        .trigger = {.tick_ms = T0},
-                        .event_time_ms = T0,
-                        .p = p,
-                        .seg = seg,
-                        .z = z,
-                        .state = &rec.feat,
-                        .model = m};
-    assert_int_equal(alert_policy_describe(ap, &ai, &a), 0);
-    assert_string_equal(json_string_value(json_object_get(j, "bucket")),
-                        alert_bucket_name(a.risk_bucket));
-    json_t *sg = json_object_get(j, "segment");
-    assert_int_equal(json_integer_value(json_object_get(sg, "id")), seg);
-    assert_true(seg >= 0);
-    assert_string_equal(json_string_value(json_object_get(sg, "label")), a.segment_label);
-    const char *name = json_string_value(json_object_get(sg, "name"));
-    assert_non_null(name);
-    assert_int_equal(strncmp(a.segment_label, name, strlen(name)), 0); /* "name (...)" */
-    assert_string_equal(json_string_value(json_object_get(j, "recommended_action")),
-                        a.recommended_action);
-    assert_string_equal(json_string_value(json_object_get(j, "kind")), alert_kind_name(a.kind));
-    assert_string_equal(json_string_value(json_object_get(j, "arm")), alert_arm_name(a.arm));
-    json_t *tf = json_object_get(j, "top_factors");
-    assert_int_equal(json_array_size(tf), a.n_factors);
-    assert_true(a.n_factors >= 1);
-    for (int i = 0; i < a.n_factors; i++) {
-        json_t *o = json_array_get(tf, (size_t)i);
-        assert_int_equal(json_object_size(o), 4);
-        assert_string_equal(json_string_value(json_object_get(o, "feature")),
-                            a.top_factors[i].feature);
-        assert_string_equal(json_string_value(json_object_get(o, "direction")),
-                            a.top_factors[i].direction);
-        assert_float_equal(json_real_value(json_object_get(o, "value")), a.top_factors[i].value,
-                           1e-12);
-        assert_float_equal(json_real_value(json_object_get(o, "contribution")),
-                           a.top_factors[i].contribution, 1e-12);
-    }
-    assert_int_equal(json_object_size(json_object_get(j, "experts")), EX_N);
-    assert_int_equal(json_integer_value(json_object_get(j, "model_version")), model_version(m));
+    check_model_fields(j, &rec, m, ap);
 
     /* The stored hash: numbers typed, text as stored, Redis's field order kept. */
     json_t *ls = json_object_get(j, "last_score");
