@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Readable scores benchmark (issue 14 part 3): latency of GET /v1/users/{id} and of HGETALL
-<prefix>score:<id> over loopback (p50/p99/max of N requests per run, one keep-alive
-connection each, users drawn at random), and the memory the score hashes cost per user
-(INFO memory used_memory before and after deleting every hash, and MEMORY USAGE per key).
-Starts its own Redis and Kafka broker (tests/services/*.sh), fills a topic with `gen`, lets
+<prefix>score:<id> over loopback (p50/p99/max of N requests per run from a C client,
+bench_users.c: one keep-alive connection each, users drawn at random), the write cost of the
+hashes (run events/s and Redis commands per event with state.scores off and on), and the
+memory they cost per user (INFO memory used_memory before and after deleting every hash,
+MEMORY USAGE per key). Starts its own Redis and Kafka broker (tests/services/*.sh), fills a topic with `gen`, lets
 `churnstream run` consume it (tick.idle_advance 1h: event time stays in the generated
 year), measures with the daemon idle (the model version unchanged for 5 s) and again while
 it consumes a paced stream (`gen --rate`), and stops everything it started by pid. Writes
@@ -11,9 +12,8 @@ bench/out/readable.json; `--splice` also rewrites the section of bench/RESULTS.m
 
 import argparse
 import datetime
-import http.client
+import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -33,41 +33,15 @@ def quantiles(ns):
     return {"p50_ms": q(0.50), "p99_ms": q(0.99), "max_ms": v[-1] / 1e6, "n": len(v)}
 
 
-def http_latency(port, users, n, rng):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    ns, statuses = [], {}
-    for i in range(n + 100):  # the first 100 warm the connection and the model copy
-        uid = rng.choice(users)
-        t0 = time.perf_counter_ns()
-        c.request("GET", "/v1/users/" + uid)
-        r = c.getresponse()
-        body = r.read()
-        dt = time.perf_counter_ns() - t0
-        if i >= 100:
-            ns.append(dt)
-            statuses[r.status] = statuses.get(r.status, 0) + 1
-        if r.status != 200 or not body.startswith(b"{"):
-            raise RuntimeError("GET /v1/users/%s: %d %r" % (uid, r.status, body[:200]))
-    c.close()
-    out = quantiles(ns)
-    out["statuses"] = statuses
-    return out
-
-
-def hgetall_latency(rport, prefix, users, n, rng):
-    r = Redis(rport)
-    ns = []
-    for i in range(n + 100):
-        uid = rng.choice(users)
-        t0 = time.perf_counter_ns()
-        v = r.cmd("HGETALL", prefix + "score:" + uid)
-        dt = time.perf_counter_ns() - t0
-        if i >= 100:
-            ns.append(dt)
-        if not v:
-            raise RuntimeError("HGETALL %sscore:%s: empty" % (prefix, uid))
-    r.close()
-    return quantiles(ns)
+def latency(build, mport, rport, prefix, users_file, n, seed):
+    """bench_users (C client): n GET /v1/users/{id} on one keep-alive connection, then n
+    HGETALL on one hiredis connection; p50/p99/max ms of each."""
+    out = subprocess.run([bl.bench_bin(build, "bench_users"), str(mport), str(rport), prefix,
+                          users_file, str(n), str(seed)], capture_output=True, text=True,
+                         timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("bench_users: %s" % out.stderr[-2000:])
+    return json.loads(out.stdout)
 
 
 def info_used_memory(r):
@@ -213,14 +187,16 @@ def main():
                (last, time.monotonic() - t1))
         users = sorted(k.decode()[len(prefix) + 6:] for k in scan_keys(r, prefix + "score:*"))
         r.close()
+        users_file = os.path.join(tmp, "users.txt")
+        with open(users_file, "w") as f:
+            f.write("\n".join(users) + "\n")
         runs = []
         for i in range(a.runs):
-            rng = random.Random(i)
-            h = http_latency(mport, users, a.requests, rng)
-            g = hgetall_latency(rport, prefix, users, a.requests, rng)
+            x = latency(build, mport, rport, prefix, users_file, a.requests, i + 1)
+            h, g = x["http"], x["hgetall"]
             bl.log("run %d: GET /v1/users p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 %.3f ms" %
                    (i + 1, h["p50_ms"], h["p99_ms"], g["p50_ms"], g["p99_ms"]))
-            runs.append({"http": h, "hgetall": g})
+            runs.append(x)
         # Write cost: the same topic consumed again from the start, state.scores off and on
         # alternately (fresh group and prefix each), so both see the same machine load.
         cost = []
@@ -242,9 +218,8 @@ def main():
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(2)
-            rng = random.Random(99)
-            loaded = {"rate_eps": rate, "http": http_latency(mport, users, a.requests, rng),
-                      "hgetall": hgetall_latency(rport, prefix, users, a.requests, rng)}
+            loaded = latency(build, mport, rport, prefix, users_file, a.requests, 99)
+            loaded["rate_eps"] = rate
         finally:
             stop_pid(g)
         bl.log("under load (%.0f events/s): GET p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 "

@@ -475,11 +475,12 @@ def section_readable(d):
           "`%s`, %s (%s cores); Redis, a single-node Kafka 3.9 broker (tests/services) and "
           "`churnstream run` on this machine. `gen --users %d --days %d --seed %d --topic` "
           "(%s messages) consumed by `run` (tick.idle_advance 1h), then, with the daemon "
-          "idle, per run (%d runs, median (min – max)): %s requests `GET /v1/users/{id}` on "
-          "one keep-alive connection (Python http.client) and %s `HGETALL <prefix>score:<id>` "
-          "on one connection (a minimal RESP client), users drawn at random (100 warm-up "
-          "requests not counted). Latency is the client's wall time per request, Python "
-          "client overhead included. Target (issue 14): p99 <= 1 ms." % (
+          "idle (model version unchanged for 5 s), per run (%d runs, median (min – max)): %s "
+          "requests `GET /v1/users/{id}` on one keep-alive connection and %s `HGETALL "
+          "<prefix>score:<id>` on one hiredis connection, from a C client "
+          "(build/bench/bench_users), users drawn at random (100 warm-up requests not "
+          "counted). Latency is the client's wall time per request (request written to "
+          "response read). Target (issue 14): p99 <= 1 ms." % (
               w["date_utc"], w.get("date_end_utc", "?"), " ".join(w["loadavg_start"]),
               " ".join(w.get("loadavg_end", [])), w["commit"][:12], w.get("cpu", "?"),
               w["cores"], p["users"], p["days"], p["seed"], "{:,}".format(p["messages"]),
