@@ -463,6 +463,97 @@ def section_live(d):
     return L
 
 
+READABLE_TITLE = "## Readable scores (GET /v1/users/{id}, the score hash)"
+
+
+def section_readable(d):
+    L = [READABLE_TITLE, ""]
+    if not d:
+        return L + ["not measured (bench/readable.py did not run or failed)", ""]
+    p, w, m = d["params"], d["when"], d["memory"]
+    L += ["Measured by bench/readable.py from %s to %s (load %s at start, %s at end), commit "
+          "`%s`, %s (%s cores); Redis, a single-node Kafka 3.9 broker (tests/services) and "
+          "`churnstream run` on this machine. `gen --users %d --days %d --seed %d --topic` "
+          "(%s messages) consumed by `run` (tick.idle_advance 1h), then, with the daemon "
+          "idle (model version unchanged for 5 s), per run (%d runs, median (min – max)): %s "
+          "requests `GET /v1/users/{id}` on one keep-alive connection and %s `HGETALL "
+          "<prefix>score:<id>` on one hiredis connection, from a C client "
+          "(build/bench/bench_users), users drawn at random (100 warm-up requests not "
+          "counted). Latency is the client's wall time per request (request written to "
+          "response read). Target (issue 14): p99 <= 1 ms." % (
+              w["date_utc"], w.get("date_end_utc", "?"), " ".join(w["loadavg_start"]),
+              " ".join(w.get("loadavg_end", [])), w["commit"][:12], w.get("cpu", "?"),
+              w["cores"], p["users"], p["days"], p["seed"], "{:,}".format(p["messages"]),
+              p["runs"], "{:,}".format(p["requests"]), "{:,}".format(p["requests"])), "",
+          "| request | p50 ms | p99 ms | max ms | p99 <= 1 ms |", "|---|---|---|---|---|",
+          "| GET /v1/users/{id} | %s | %s | %s | %s |" % (
+              ratio(d["http_p50_ms"], 3), ratio(d["http_p99_ms"], 3),
+              ratio(d["http_max_ms"], 2), met(d["http_p99_ms"]["max"] <= 1.0)),
+          "| HGETALL score hash | %s | %s | %s | %s |" % (
+              ratio(d["hgetall_p50_ms"], 3), ratio(d["hgetall_p99_ms"], 3),
+              ratio(d["hgetall_max_ms"], 2), met(d["hgetall_p99_ms"]["max"] <= 1.0)), ""]
+    ld = d.get("loaded")
+    if ld:
+        L += ["While `run` consumes a paced stream (`gen --rate %.0f`, half the rate it "
+              "consumed the fill; one run, the same request counts; the daemon, Redis, the "
+              "broker and the client share the %s cores):" % (ld["rate_eps"], w["cores"]), "",
+              "| request under load | p50 ms | p99 ms | max ms | p99 <= 1 ms |",
+              "|---|---|---|---|---|"]
+        for name, k in (("GET /v1/users/{id}", "http"), ("HGETALL score hash", "hgetall")):
+            L.append("| %s | %.3f | %.3f | %.2f | %s |" % (
+                name, ld[k]["p50_ms"], ld[k]["p99_ms"], ld[k]["max_ms"],
+                met(ld[k]["p99_ms"] <= 1.0)))
+        L.append("")
+    wc = d.get("write_cost")
+    if wc:
+        on = [x for x in wc if x["scores"]]
+        off = [x for x in wc if not x["scores"]]
+
+        def st(xs, k):
+            return bl.stats([x[k] for x in xs])
+        L += ["Write cost: the same topic consumed again by `run` from the start (fresh group "
+              "and prefix, metrics off), `state.scores` off and on alternately, %d runs each; "
+              "events/s from the first to the last stored offset, Redis commands per event "
+              "from INFO commandstats:" % len(on), "",
+              "| state.scores | run events/s | Redis commands per event |", "|---|---|---|",
+              "| false | %s | %s |" % (eps(st(off, "eps")), ratio(st(off, "cmds_per_event"), 3)),
+              "| true | %s | %s |" % (eps(st(on, "eps")), ratio(st(on, "cmds_per_event"), 3)),
+              ""]
+    L += ["Memory of the hashes (after the runs): %s users with a hash (%s records); INFO "
+          "memory used_memory %s bytes before and %s after `DEL` of every "
+          "`<prefix>score:*` key: **%.0f bytes per user** (key, hash, expiry entry); "
+          "`MEMORY USAGE` of a hash: median %d, max %d bytes (a record `<prefix>u:*`: median "
+          "%d)." % ("{:,}".format(m["hashes"]), "{:,}".format(m["records"]),
+                    "{:,}".format(m["used_memory_before"]), "{:,}".format(m["used_memory_after"]),
+                    m["bytes_per_user"], m["memory_usage_median"], m["memory_usage_max"],
+                    m["record_usage_median"]), ""]
+    return L
+
+
+def splice_section(name):
+    """Rewrites one section of RESULTS.md from its JSON (a step run on its own, e.g.
+    bench/readable.py --splice): the section is replaced where it is, else appended."""
+    assert name == "readable"
+    path = os.path.join(bl.ROOT, "bench", "RESULTS.md")
+    with open(path) as f:
+        lines = f.read().split("\n")
+    new = section_readable(load("readable"))
+    if READABLE_TITLE in lines:
+        i = lines.index(READABLE_TITLE)
+        j = i + 1
+        while j < len(lines) and not lines[j].startswith("## "):
+            j += 1
+        lines[i:j] = new
+    else:
+        if lines and lines[-1] != "":
+            lines.append("")
+        lines += new
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".tmp", path)
+    bl.log("rewrote the %s section of %s" % (name, os.path.relpath(path, bl.ROOT)))
+
+
 def render(total_s, out_path):
     m = load("machine")
     L = ["# churnstream benchmark results", "",
@@ -476,6 +567,7 @@ def render(total_s, out_path):
     L += section_resources(r, load("rss"))
     L += section_baselines(load("baselines"))
     L += section_live(load("live"))
+    L += section_readable(load("readable"))
     with open(out_path + ".tmp", "w") as f:
         f.write("\n".join(L))
     os.replace(out_path + ".tmp", out_path)

@@ -38,12 +38,12 @@ step() {
     shift 2
     local t0
     t0=$(date +%s)
-    echo "== bench $n/6: $name (load $(cut -d' ' -f1-3 /proc/loadavg)) =="
+    echo "== bench $n/7: $name (load $(cut -d' ' -f1-3 /proc/loadavg)) =="
     if ! "$@"; then
-        echo "== bench $n/6: $name FAILED =="
+        echo "== bench $n/7: $name FAILED =="
         failed+=("$name")
     fi
-    echo "== bench $n/6: $name done in $(($(date +%s) - t0)) s, $(($(date +%s) - start_s)) s in all =="
+    echo "== bench $n/7: $name done in $(($(date +%s) - t0)) s, $(($(date +%s) - start_s)) s in all =="
 }
 
 export BUILD
@@ -54,6 +54,7 @@ step 3 replay "$PYTHON" bench/replay.py --build "$BUILD" --runs "$RUNS"
 step 4 "rss (10M-event replay)" "$PYTHON" bench/rss.py --build "$BUILD" --runs "$RUNS"
 step 5 "baselines (river, scikit-learn)" "$PYTHON" bench/baselines/run.py --build "$BUILD" --runs "$RUNS"
 step 6 "live path (Kafka, Redis)" "$PYTHON" bench/live.py --build "$BUILD" --runs "$RUNS"
+step 7 "readable scores (GET /v1/users, HGETALL)" "$PYTHON" bench/readable.py --build "$BUILD" --runs "$RUNS"
 "$PYTHON" bench/report.py machine end || failed+=("machine")
 total=$(($(date +%s) - start_s))
 "$PYTHON" bench/report.py render --total-seconds "$total" || failed+=("report")

@@ -1,6 +1,6 @@
 /* Internals shared by the Redis store's files, not a public API: the connection
  * (redis_conn.c), binary-safe command arguments and reply helpers (redis_args.c), the batch
- * cache (redis_cache.c) and the store itself (store_redis.c, redis_reads.c). */
+ * cache (redis_cache.c) and the store itself (store_redis.c, redis_reads.c, redis_scores.c). */
 #ifndef CS_REDIS_INTERNAL_H
 #define CS_REDIS_INTERNAL_H
 
@@ -142,6 +142,9 @@ void st_redis_latch(st_redis_t *st, const char *msg);
  * cache is unchanged. */
 int st_redis_load(st_redis_t *st, int32_t partition, const char *const *ids, const size_t *lens,
                   size_t n, char *errstr, size_t errstr_size);
+/* Queues the HSET (and PEXPIRE or PERSIST) of every latest score of c inside the commit's
+ * MULTI (redis_scores.c). Returns commands queued, -1 on error. */
+int st_redis_queue_scores(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
 /* Adds one key argument: prefix + mid + id. */
 void st_redis_key(st_redis_t *st, const char *mid, const char *id, size_t len);
 

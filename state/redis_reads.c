@@ -1,6 +1,7 @@
 /* The Redis store outside the batch path: what a restart reads back (offsets, progress,
- * model, pending outbox), one user's record for `inspect`, and `forget` (the record, every
- * seen index entry and the user's pending alerts, in one MULTI/EXEC). */
+ * model, pending outbox), one user's record for `inspect`, and `forget` (the record, the
+ * latest-score hash, every seen index entry and the user's pending alerts, in one
+ * MULTI/EXEC). */
 #include "redis_internal.h"
 
 #include <errno.h>
@@ -457,6 +458,11 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
     if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
         goto done;
     q++;
+    rc_args_str(&st->args, "DEL");
+    st_redis_key(st, "score:", user_id, ul);
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+        goto done;
+    q++;
     for (size_t i = 0; i < seen.n; i++) {
         rc_args_str(&st->args, "ZREM");
         rc_args_add(&st->args, seen.v[i], seen.len[i]);
@@ -506,11 +512,14 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
                      i + 1, e->type == REDIS_REPLY_ERROR ? e->str : "bad reply");
             goto done;
         }
+        /* Replies in the order queued: record, score hash, seen entries, outbox, claims. */
         if (i == 0)
             res.record = e->integer > 0;
-        else if (i <= seen.n)
+        else if (i == 1)
+            res.score = e->integer > 0;
+        else if (i <= seen.n + 1)
             res.seen_entries += (size_t)e->integer;
-        else if (i == seen.n + 1)
+        else if (i == seen.n + 2)
             res.outbox_alerts += (size_t)e->integer;
         else
             res.outbox_in_flight += (size_t)e->integer;
@@ -520,7 +529,7 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
         res.outbox_in_flight < res.outbox_alerts ? res.outbox_in_flight : res.outbox_alerts;
     if (out)
         *out = res;
-    rc = res.record || res.seen_entries || res.outbox_alerts || res.outbox_in_flight;
+    rc = res.record || res.score || res.seen_entries || res.outbox_alerts || res.outbox_in_flight;
 done:
     if (r)
         freeReplyObject(r);

@@ -1,6 +1,7 @@
 /* The Redis store's batch path: prefetch (one pipelined round of MGETs), the engine's
  * callbacks over the cache (get, range on P seen:<partition>, touched), and the commit of
- * everything a batch changed in one MULTI/EXEC. Reads outside batches: redis_reads.c. */
+ * everything a batch changed in one MULTI/EXEC. Reads outside batches: redis_reads.c; the
+ * latest-score hashes: redis_scores.c. */
 #include "redis_internal.h"
 
 #include <stdio.h>
@@ -589,7 +590,9 @@ static int queue_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size
             return -1;
         q++;
     }
-    return q;
+    if ((k = st_redis_queue_scores(st, c, errstr, errstr_size)) < 0)
+        return -1;
+    return q + k;
 fail:
     free(parts);
     return -1;
@@ -597,7 +600,7 @@ fail:
 
 static int has_writes(const st_redis_t *st, const st_commit_t *c)
 {
-    if (c && (c->n_offsets || c->n_progress || c->model || c->n_outbox))
+    if (c && (c->n_offsets || c->n_progress || c->model || c->n_outbox || c->n_scores))
         return 1;
     for (size_t i = 0; i < st->cache.n; i++)
         if (st->cache.items[i]->dirty || st->cache.items[i]->unindex_partition >= 0)

@@ -10,10 +10,20 @@
  *                                the encoded alert (so forget can find a user's alerts)
  *   P outbox:sending     SET     alert ids a running daemon handed to Kafka (claimed), not
  *                                yet trimmed: what forget can no longer stop
+ *   P score:<user_id>    HASH    the user's latest scoring, readable by other services
+ *                                (HGETALL), PX state.ttl like the record; fields, all
+ *                                decimal or text: score (churn probability, 6 decimals),
+ *                                bucket (low|medium|high), segment (id, -1 unsegmented),
+ *                                segment_name (archetype, e.g. "champions"), kind
+ *                                (at_risk|lapsed), trigger (tick|event), time_ms (event time
+ *                                the score describes: the tick or the event's time, epoch
+ *                                ms), alert_id (the alert this scoring raised, "" if none).
+ *                                Written by the same MULTI/EXEC as the batch's records
+ *                                (redis_scores.c), deleted by forget.
  * A batch works on a cache: st_redis_prefetch() loads the batch's users in one pipelined
  * round (MGET in chunks), the engine reads and writes records in the cache, and
  * st_redis_commit() writes every dirty record, the last-seen updates, offsets, progress,
- * model and outbox in ONE MULTI/EXEC, so state and offsets always move together.
+ * model, outbox and latest scores in ONE MULTI/EXEC, so state and offsets always move together.
  *
  * Invariant: a stored record with an activity has exactly one seen entry, in the ZSET of
  * the partition that last moved its activity, scored with its last activity. Members whose
@@ -60,6 +70,20 @@ int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user
  * not committed). 0, or -1 on out of memory. The store must outlive the engine. */
 int st_redis_engine_ops(st_redis_t *st, int32_t partition, store_ops_t *ops);
 
+/* One user's latest scoring, for P score:<user_id> (fields in the key layout above). Every
+ * pointer is borrowed for the st_redis_commit call. */
+typedef struct st_score_s {
+    const char *user_id;      /* NUL-terminated */
+    double score;             /* churn probability in [0, 1] */
+    const char *bucket;       /* "low", "medium", "high" */
+    int segment_id;           /* -1 while k-means is not seeded */
+    const char *segment_name; /* the segment's archetype name, "unsegmented" */
+    const char *kind;         /* "at_risk", "lapsed" */
+    const char *trigger;      /* "tick", "event" */
+    int64_t time_ms;          /* event time the score describes */
+    const char *alert_id;     /* the alert this scoring raised; "" when none */
+} st_score_t;
+
 /* What a batch commits besides the dirty records. Arrays may be empty. */
 typedef struct st_commit_s {
     size_t n_offsets;
@@ -75,6 +99,8 @@ typedef struct st_commit_s {
     const char *const *outbox_user_ids; /* the user each alert is about (for forget) */
     const uint8_t *const *outbox_values;
     const size_t *outbox_lens;
+    size_t n_scores; /* at most one per user: a later entry of a user overwrites fields */
+    const st_score_t *scores;
 } st_commit_t;
 
 /* Writes every dirty record (SET PX ttl, or MSET when state.ttl = 0), last-seen updates
@@ -122,19 +148,39 @@ int st_redis_outbox_unclaim_all(st_redis_t *st, char *errstr, size_t errstr_size
 /* Reads one user's record without touching the cache. *found = 0 when absent. */
 int st_redis_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *found,
                       char *errstr, size_t errstr_size);
+/* One user's record and latest-score hash (P score:<id>) in one round trip and one
+ * MULTI/EXEC (so both come from the same batch commit), without touching the cache: the
+ * reads of `inspect user` and GET /v1/users/{id}. *found = 0 when
+ * the record is absent. *score gets the hash's fields in Redis's order (n = 0 when there is
+ * none); free it with st_fields_free, also after an error. */
+typedef struct st_fields_s {
+    size_t n;
+    char **names, **values; /* NUL-terminated copies */
+} st_fields_t;
+void st_fields_free(st_fields_t *f);
+int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec_t *rec, int *found,
+                       st_fields_t *score, char *errstr, size_t errstr_size);
+/* The first bytes of the stored model (model_encode: magic, format, length, dim, k, seed,
+ * version: ST_MODEL_STAMP_BYTES), which change whenever the model does: a reader that
+ * caches the model checks them instead of fetching 100+ KB. *len = 0 when no model. */
+#define ST_MODEL_STAMP_BYTES 40
+int st_redis_model_stamp(st_redis_t *st, uint8_t stamp[ST_MODEL_STAMP_BYTES], size_t *len,
+                         char *errstr, size_t errstr_size);
+
 /* What forget removed. */
 typedef struct st_forget_s {
     int record;              /* 1 when P u:<id> existed */
+    int score;               /* 1 when P score:<id> existed */
     size_t seen_entries;     /* P seen:* entries removed (one per partition index holding it) */
     size_t outbox_alerts;    /* pending alerts of the user removed before any was sent */
     size_t outbox_in_flight; /* of the user's alerts, those a running daemon had already
                                 handed to Kafka (they may still arrive; removed too) */
 } st_forget_t;
-/* Deletes a user everywhere: the record, every P seen:* entry (found by SCAN), pending
- * outbox alerts of the user, in one MULTI/EXEC. Returns 1 when something was removed, 0
- * when nothing was, -1 on error; *out (may be NULL) gets the details. A daemon batch that
- * holds the user in its cache at that moment writes it back: forget a user whose events
- * have stopped, or run it again. */
+/* Deletes a user everywhere: the record, the latest-score hash, every P seen:* entry (found
+ * by SCAN), pending outbox alerts of the user, in one MULTI/EXEC. Returns 1 when something was
+ * removed, 0 when nothing was, -1 on error; *out (may be NULL) gets the details. A daemon batch
+ * that holds the user in its cache at that moment writes it back: forget a user whose events have
+ * stopped, or run it again. */
 int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char *errstr,
                     size_t errstr_size);
 

@@ -218,6 +218,20 @@ typedef struct alert_input_s {
  * was already done are judged by the threshold only. Event triggers never rank. */
 int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *out);
 
+/* What an alert on this input would say, without deciding or changing anything: *out is
+ * filled as alert_policy_consider fills an alert (bucket, segment label, action, kind, top
+ * factors, arm, features, an id from in->trigger); the gates are not applied, no cooldown or
+ * ranking changes, and a segment without a frozen name is named from its centre without
+ * recording it in in->model (which is not modified). Returns 0, or -1 on a bad input (as
+ * alert_policy_consider). For `inspect user` and GET /v1/users/{id}. */
+int alert_policy_describe(alert_policy_t *ap, const alert_input_t *in, alert_t *out);
+/* Risk bucket of p by this policy's alert.buckets. */
+alert_bucket_t alert_policy_bucket(const alert_policy_t *ap, double p);
+/* Archetype of segment seg: from its frozen name when it has one under the current segment
+ * version, else from its centre now, without freezing it (only alerts name segments).
+ * ALERT_ARCH_NONE for -1 or a segment that does not exist (yet). */
+alert_archetype_t alert_segment_archetype(const model_t *m, int seg);
+
 /* How tick_done reaches user state to check and set cooldowns. `state` returns the user's
  * state (valid until the next call) or NULL when the user is gone (the candidate is then
  * dropped); `touched` (may be NULL) is told after the policy set a user's cooldown, so the

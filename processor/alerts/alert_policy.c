@@ -433,7 +433,8 @@ static int top_factors(const model_t *m, const float *z, const double *hv, const
 /* The segment's name and archetype for this segment version, into *si: the model's frozen
  * name when it has one, else computed from the centre now and frozen in the model (which the
  * batch commits, so a restart names the segment the same). NULL for an unsegmented user. */
-static const seg_info_t *segment_info(const alert_policy_t *ap, model_t *m, int seg, seg_info_t *si)
+static const seg_info_t *segment_info(const alert_policy_t *ap, model_t *m, int seg, seg_info_t *si,
+                                      int freeze)
 {
     if (seg < 0 || seg >= model_k(m))
         return NULL;
@@ -451,12 +452,14 @@ static const seg_info_t *segment_info(const alert_policy_t *ap, model_t *m, int 
     si->arch = alert_archetype_of(centre);
     snprintf(si->label, sizeof si->label, "%s (%.120s)", alert_archetype_name(si->arch), expl);
     si->valid = 1;
-    (void)model_set_segment_name(m, seg, (int)si->arch, si->label);
+    if (freeze)
+        (void)model_set_segment_name(m, seg, (int)si->arch, si->label);
     return si;
 }
 
+/* freeze = 0: the segment's name is computed but not recorded in the model (describe). */
 static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, alert_t *a,
-                 uint8_t *factor_idx, uint8_t *factor_low, alert_archetype_t *arch_out)
+                 uint8_t *factor_idx, uint8_t *factor_low, alert_archetype_t *arch_out, int freeze)
 {
     memcpy(a->user_id, in->user_id, uid_len);
     a->user_id[uid_len] = '\0';
@@ -466,7 +469,7 @@ static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, al
     a->risk_bucket = alert_bucket_of(in->p, ap->cut_medium, ap->cut_high);
     a->segment_id = in->seg;
     seg_info_t scratch;
-    const seg_info_t *si = segment_info(ap, in->model, in->seg, &scratch);
+    const seg_info_t *si = segment_info(ap, in->model, in->seg, &scratch, freeze);
     alert_archetype_t arch = si ? si->arch : ALERT_ARCH_NONE;
     snprintf(a->segment_label, sizeof a->segment_label, "%s", si ? si->label : UNSEGMENTED);
     feat_human_values(in->state, in->event_time_ms, a->features);
@@ -490,6 +493,38 @@ static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, al
     }
     if (arch_out)
         *arch_out = arch;
+}
+
+alert_bucket_t alert_policy_bucket(const alert_policy_t *ap, double p)
+{
+    return alert_bucket_of(p, ap->cut_medium, ap->cut_high);
+}
+
+alert_archetype_t alert_segment_archetype(const model_t *m, int seg)
+{
+    int arch;
+    char label[8];
+    double centre[FEAT_DIM];
+    if (seg < 0 || seg >= model_k(m) || model_dim(m) != FEAT_DIM)
+        return ALERT_ARCH_NONE;
+    if (model_segment_name(m, seg, &arch, label, sizeof label))
+        return arch >= 0 && arch < ALERT_ARCH_COUNT ? (alert_archetype_t)arch : ALERT_ARCH_NONE;
+    if (model_segment_centre(m, seg, centre) != 0)
+        return ALERT_ARCH_NONE;
+    return alert_archetype_of(centre);
+}
+
+int alert_policy_describe(alert_policy_t *ap, const alert_input_t *in, alert_t *out)
+{
+    if (!ap || !in || !out || !in->user_id || !in->z || !in->state || !in->model)
+        return -1;
+    size_t uid_len = strnlen(in->user_id, EV_USER_ID_MAX + 1);
+    if (uid_len == 0 || uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0) ||
+        model_dim(in->model) != FEAT_DIM)
+        return -1;
+    memset(out, 0, sizeof *out);
+    fill(ap, in, uid_len, out, NULL, NULL, NULL, 0);
+    return 0;
 }
 
 static int64_t add_sat(int64_t a, int64_t b)
@@ -663,7 +698,7 @@ int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *
         if (pl && pool_add(pl, in, uid_len, NULL, NULL, NULL, ALERT_ARCH_NONE) != 0)
             return -1;
         memset(out, 0, sizeof *out);
-        fill(ap, in, uid_len, out, NULL, NULL, NULL);
+        fill(ap, in, uid_len, out, NULL, NULL, NULL, 1);
         feat_set_cooldown_until_ms(in->state, add_sat(in->event_time_ms, ap->cooldown_ms));
         return 1;
     }
@@ -675,7 +710,7 @@ int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *
     uint8_t factor_idx[ALERT_TOP_FACTORS], factor_low[ALERT_TOP_FACTORS];
     alert_archetype_t arch;
     memset(&a, 0, sizeof a);
-    fill(ap, in, uid_len, &a, factor_idx, factor_low, &arch);
+    fill(ap, in, uid_len, &a, factor_idx, factor_low, &arch, 1);
     return pool_add(pl, in, uid_len, &a, factor_idx, factor_low, arch);
 }
 

@@ -1,5 +1,6 @@
-/* `churnstream forget ID`: deletes a user's state everywhere in Redis (the record, every
- * seen index entry, pending alerts) for privacy requests, and says what it removed. */
+/* `churnstream forget ID`: deletes a user's state everywhere in Redis (the record, the
+ * latest-score hash, every seen index entry, pending alerts) for privacy requests, and says what it
+ * removed. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,9 +13,10 @@ static void usage(FILE *out)
     fputs("usage: churnstream forget [options] ID\n"
           "\n"
           "Deletes user ID's state everywhere (privacy requests): the record\n"
-          "<state.prefix>u:<ID>, its entry in every <state.prefix>seen:<partition> index\n"
-          "and its pending alerts in <state.prefix>outbox, in one transaction, and prints\n"
-          "what was removed. Exit status 0 also when nothing was stored (it says so).\n"
+          "<state.prefix>u:<ID>, the latest score <state.prefix>score:<ID>, its entry in\n"
+          "every <state.prefix>seen:<partition> index and its pending alerts in\n"
+          "<state.prefix>outbox, in one transaction, and prints what was removed. Exit status 0 "
+          "also when nothing was stored (it says so).\n"
           "A running daemon that holds the user in its current batch writes it back: forget\n"
           "users whose events have stopped, or run forget again. A running daemon checks\n"
           "the outbox before it hands an alert to Kafka (at most 100 at a time), so removed\n"
@@ -65,10 +67,10 @@ int cmd_forget(cfg_t *cfg, int argc, char **argv)
         printf("user \"%s\": nothing stored under prefix %s on redis %s: nothing to forget\n", uid,
                cfg->state_prefix, st_redis_address(st));
     else
-        printf("user \"%s\" forgotten: record %s, %zu seen index entr%s, %zu pending "
-               "alert%s removed (never sent)\n",
-               uid, res.record ? "deleted" : "absent", res.seen_entries,
-               res.seen_entries == 1 ? "y" : "ies", res.outbox_alerts,
+        printf("user \"%s\" forgotten: record %s, latest score %s, %zu seen index entr%s, "
+               "%zu pending alert%s removed (never sent)\n",
+               uid, res.record ? "deleted" : "absent", res.score ? "deleted" : "absent",
+               res.seen_entries, res.seen_entries == 1 ? "y" : "ies", res.outbox_alerts,
                res.outbox_alerts == 1 ? "" : "s");
     if (rc > 0 && res.outbox_in_flight)
         printf("note: %zu alert%s of \"%s\" had already been handed to Kafka by a running "

@@ -8,21 +8,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert.h"
 #include "commands.h"
 #include "config_load.h"
 #include "feat.h"
 #include "model.h"
 #include "store_redis.h"
+#include "user_view.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: churnstream inspect user ID [--at TIME] [--model FILE]\n"
+    fputs("usage: churnstream inspect user ID [--at TIME] [--model FILE] [--json]\n"
           "       churnstream inspect model [--model FILE]\n"
           "\n"
           "user: reads the user's record from Redis (key <state.prefix>u:<ID>) and prints\n"
           "first/last activity, every feature (name, unit, value, model input) at TIME\n"
           "(default now) and, when a model is stored (or given), the churn probability and\n"
-          "the segment with its label. Exit status 1 when the user is unknown.\n"
+          "the segment with its label, then the latest score the daemon stored\n"
+          "(<state.prefix>score:<ID>). Exit status 1 when the user is unknown.\n"
+          "--json: one JSON object instead (the body of the daemon's GET /v1/users/{id}):\n"
+          "features by name, score, bucket, segment {id, name, label}, kind, action, arm,\n"
+          "top factors {feature, value, direction, contribution}, experts, last_score.\n"
           "model: the stored model (or FILE): version, the experts (weights, graded log-loss,\n"
           "BG/NBD's fit), segments (size, label, centres as z-scores of each feature) and\n"
           "the logistic regression's weights by |weight|.\n"
@@ -30,32 +36,12 @@ static void usage(FILE *out)
           "options:\n"
           "  --at TIME      epoch milliseconds, or UTC 2024-05-01, 2024-05-01T12:00:00[Z]\n"
           "  --model FILE   a model snapshot file (replay --model-out) instead of Redis's\n"
+          "  --json         user: one JSON object on one line\n"
           "  --help         this text\n"
           "\n"
-          "Config keys that matter here: redis.*, state.prefix.\n",
+          "Config keys that matter here: redis.*, state.prefix, alert.* (bucket cut points,\n"
+          "actions and holdout arm of the JSON).\n",
           out);
-}
-
-/* Epoch ms, or a UTC date/time. 0 / -1. */
-static int parse_time_ms(const char *s, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end != s && *end == '\0') {
-        *out = v;
-        return 0;
-    }
-    static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"};
-    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        const char *rest = strptime(s, fmts[i], &tm);
-        if (rest && (*rest == '\0' || strcmp(rest, "Z") == 0)) {
-            *out = (int64_t)timegm(&tm) * 1000;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 static void format_time(int64_t t_ms, char *buf, size_t cap)
@@ -115,25 +101,74 @@ static const char *const *feature_names(void)
     return names;
 }
 
+/* The --json form: uv_user_json, the same object GET /v1/users/{id} answers. */
+static int inspect_user_json(const cfg_t *cfg, const char *uid, const user_rec_t *rec, model_t *m,
+                             const st_fields_t *last, int64_t at_ms)
+{
+    char err[512];
+    alert_policy_t *ap = alert_policy_new(cfg, err, sizeof(err));
+    if (!ap) {
+        fprintf(stderr, "churnstream inspect: %s\n", err);
+        return 1;
+    }
+    uv_input_t in = {
+        .user_id = uid, .rec = rec, .model = m, .policy = ap, .last_score = last, .at_ms = at_ms};
+    json_t *j = uv_user_json(&in);
+    char *text = j ? uv_dump(j) : NULL;
+    json_decref(j);
+    alert_policy_destroy(ap);
+    if (!text) {
+        fprintf(stderr,
+                "churnstream inspect: user \"%s\": cannot build the JSON (not UTF-8, or "
+                "out of memory)\n",
+                uid);
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+static void print_last_score(const st_fields_t *last)
+{
+    if (last->n == 0) {
+        printf("latest score      none stored (the daemon writes it at each scoring)\n");
+        return;
+    }
+    printf("latest score     ");
+    for (size_t i = 0; i < last->n; i++)
+        printf(" %s=%s", last->names[i], last->values[i]);
+    putchar('\n');
+}
+
 static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64_t at_ms,
-                        int at_given, const char *model_file)
+                        int at_given, const char *model_file, int json)
 {
     char err[512], t[96];
     user_rec_t rec;
     int found;
-    if (st_redis_get_user(st, uid, &rec, &found, err, sizeof(err)) != 0) {
+    st_fields_t last;
+    if (st_redis_read_user(st, uid, strlen(uid), &rec, &found, &last, err, sizeof(err)) != 0) {
         fprintf(stderr, "churnstream inspect: %s\n", err);
         return 1;
     }
     if (!found) {
+        st_fields_free(&last);
         fprintf(stderr, "churnstream inspect: unknown user \"%s\": no key %su:%s on redis %s\n",
                 uid, cfg->state_prefix, uid, st_redis_address(st));
         return 1;
     }
     model_t *m = NULL;
     if (load_model(st, model_file, &m, err, sizeof(err)) != 0) {
+        st_fields_free(&last);
         fprintf(stderr, "churnstream inspect: %s\n", err);
         return 1;
+    }
+    if (json) {
+        int rc = inspect_user_json(cfg, uid, &rec, m, &last, at_ms);
+        model_destroy(m);
+        st_fields_free(&last);
+        return rc;
     }
     printf("user            %s\n", uid);
     format_time(feat_first_activity_ms(&rec.feat), t, sizeof(t));
@@ -151,6 +186,8 @@ static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64
     feat_print_user(stdout, &rec.feat, at_ms);
     if (!m) {
         printf("\nno model stored under %smodel: no score\n", cfg->state_prefix);
+        print_last_score(&last);
+        st_fields_free(&last);
         return 0;
     }
     float x[FEAT_DIM], z[FEAT_DIM], p;
@@ -177,6 +214,8 @@ static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64
     } else {
         printf("segment           none yet (k-means not seeded)\n");
     }
+    print_last_score(&last);
+    st_fields_free(&last);
     model_destroy(m);
     return 0;
 }
@@ -278,14 +317,15 @@ static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_fil
 
 int cmd_inspect(cfg_t *cfg, int argc, char **argv)
 {
-    enum { O_AT = 1, O_MODEL, O_HELP };
+    enum { O_AT = 1, O_MODEL, O_JSON, O_HELP };
     static const struct option longopts[] = {{"at", required_argument, 0, O_AT},
                                              {"model", required_argument, 0, O_MODEL},
+                                             {"json", no_argument, 0, O_JSON},
                                              {"help", no_argument, 0, O_HELP},
                                              {0, 0, 0, 0}};
     const char *model_file = NULL;
     int64_t at_ms = 0;
-    int at_given = 0, c;
+    int at_given = 0, json = 0, c;
     optind = 1;
     opterr = 0;
     /* GNU getopt permutes: options may follow the operands ("inspect user ID --at T"); an
@@ -293,7 +333,7 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_AT:
-            if (parse_time_ms(optarg, &at_ms) != 0) {
+            if (uv_parse_time(optarg, &at_ms) != 0) {
                 fprintf(stderr,
                         "churnstream inspect: --at: expected epoch ms or a UTC time "
                         "like 2024-05-01T12:00:00Z, got \"%s\"\n",
@@ -304,6 +344,9 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
             break;
         case O_MODEL:
             model_file = optarg;
+            break;
+        case O_JSON:
+            json = 1;
             break;
         case 'h':
         case O_HELP:
@@ -327,6 +370,10 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (json && !ok_user) {
+        fprintf(stderr, "churnstream inspect: --json is for \"inspect user ID\"\n");
+        return 2;
+    }
     if (!at_given)
         at_ms = now_ms();
 
@@ -341,7 +388,7 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "churnstream inspect: %s\n", err);
         return 1;
     }
-    int rc = ok_user ? inspect_user(cfg, st, uid, at_ms, at_given, model_file)
+    int rc = ok_user ? inspect_user(cfg, st, uid, at_ms, at_given, model_file, json)
                      : inspect_model(cfg, st, model_file);
     st_redis_destroy(st);
     return rc;

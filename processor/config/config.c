@@ -68,6 +68,9 @@ const cfg_key_t cfg_keys[] = {
     K_STR("state.prefix", "cs:", 0, state_prefix, "Prefix of every Redis key written."),
     K_DUR("state.ttl", "400d", 0, 3650 * MS_D, state_ttl_ms,
           "A user's state expires after this long without events; 0 = never."),
+    K_BOOL("state.scores", "true", state_scores,
+           "run: keep each user's latest score in the hash <state.prefix>score:<id> (about 270 "
+           "bytes per user; read by GET /v1/users/{id} and inspect); false = none written."),
 
     K_INT("batch.max_messages", "1000", 1, 1000000, batch_max_messages,
           "Most messages processed (and committed) as one batch."),
@@ -169,7 +172,7 @@ const cfg_key_t cfg_keys[] = {
           "compose: how long the open breaker keeps the endpoint unasked."),
 
     K_INT("metrics.port", "9464", 0, 65535, metrics_port,
-          "Port of /metrics and /healthz; 0 = disabled."),
+          "Port of /metrics, /healthz and /v1/users/{id}; 0 = disabled."),
     K_STR("metrics.bind", "127.0.0.1", CFG_F_NONEMPTY, metrics_bind,
           "Address the metrics server listens on."),
 };

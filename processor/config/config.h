@@ -47,6 +47,7 @@ typedef struct cfg_s {
     /* state */
     char *state_prefix;   /* state.prefix, default "cs:" */
     int64_t state_ttl_ms; /* state.ttl: idle users expire; 0 = never */
+    int state_scores;     /* state.scores: run writes the latest-score hashes */
 
     /* batching */
     int batch_max_messages;

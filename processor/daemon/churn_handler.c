@@ -15,7 +15,9 @@
 #include "model.h"
 #include "pipeline.h"
 #include "predictor.h"
+#include "score_batch.h"
 #include "store_redis.h"
+#include "user_api.h"
 
 typedef struct chn_part_s {
     int32_t partition;
@@ -73,10 +75,12 @@ struct chn_s {
     size_t nalerts, capalerts;
     dm_alert_t *dm_alerts;
     size_t cap_dm;
-    int alert_oom;
+    int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
     /* outcomes decided in the batch (reported once it is committed) */
     dm_outcome_t *outcomes;
     size_t noutcomes, capoutcomes;
+    sb_t *scores; /* the batch's latest scoring per user (P score:<id>) */
+    ua_t *api;    /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
     /* outbox re-send at start */
     st_outbox_t outbox;
 };
@@ -97,6 +101,7 @@ static void alerts_clear(chn_t *ch)
     ch->nalerts = 0;
     ch->alert_oom = 0;
     ch->noutcomes = 0;
+    sb_clear(ch->scores);
 }
 
 /* An outcome decided in this batch: counted in /metrics once the batch is committed (a
@@ -116,6 +121,29 @@ static void on_outcome(void *opaque, const char *user_id, const oc_result_t *r)
                                                    .kind = alert_kind_name(r->kind),
                                                    .action = r->action ? r->action : "",
                                                    .outcome = oc_outcome_name(r->outcome)};
+}
+
+/* ---- latest scores of the batch (committed to P score:<id>) ---- */
+
+static void keep_score(chn_t *ch, const char *uid, const user_rec_t *rec, int64_t t_ms, float p,
+                       int seg, alert_trigger_kind_t trigger)
+{
+    if (ch->cfg->state_scores && sb_put_scoring(ch->scores, ch->policy, ch->model, uid, &rec->feat,
+                                                t_ms, p, seg, trigger) != 0)
+        ch->alert_oom = 1;
+}
+
+static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
+                      const ex_scores_t *experts)
+{
+    (void)experts;
+    keep_score(opaque, s->user_id, s->rec, s->tick_ms, p, seg, ALERT_BY_TICK);
+}
+
+static void on_rescored(void *opaque, const char *uid, user_rec_t *rec, int64_t t_ms, float p,
+                        int seg)
+{
+    keep_score(opaque, uid, rec, t_ms, p, seg, ALERT_BY_EVENT);
 }
 
 static void on_alert(void *opaque, const alert_t *a)
@@ -152,6 +180,7 @@ static void on_alert(void *opaque, const alert_t *a)
     x->kind = a->kind;
     x->trigger = a->trigger;
     ch->nalerts++;
+    sb_alerted(ch->scores, a->user_id, a->event_time_ms, a->alert_id);
 }
 
 /* ---- model and partitions ---- */
@@ -268,9 +297,13 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
         snprintf(err, errsz, "out of memory");
         return NULL;
     }
-    pl_hooks_t hooks = {
-        .opaque = ch, .alert = on_alert, .outcome = on_outcome, .prequential_metrics = 1,
-        .bounded_sweeps = 1};
+    pl_hooks_t hooks = {.opaque = ch,
+                        .scored = on_scored,
+                        .rescored = on_rescored,
+                        .alert = on_alert,
+                        .outcome = on_outcome,
+                        .prequential_metrics = 1,
+                        .bounded_sweeps = 1};
     pl_t *pl = pl_new(ch->cfg, ch->pred, ch->policy, &ops, &hooks, err, errsz);
     if (!pl)
         return NULL;
@@ -680,6 +713,10 @@ static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_
                      .outbox_user_ids = ob_uids,
                      .outbox_values = ob_vals,
                      .outbox_lens = ob_lens};
+    if (sb_scores(ch->scores, &c.scores, &c.n_scores) != 0) {
+        snprintf(err, errsz, "out of memory");
+        goto done;
+    }
     if (model_version(ch->model) != ch->model_version_committed) {
         if (model_encode(ch->model, &mbuf, &mlen) != 0) {
             snprintf(err, errsz, "out of memory");
@@ -844,6 +881,15 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
         chn_destroy(ch);
         return NULL;
     }
+    if (!(ch->scores = sb_new())) {
+        snprintf(errstr, errstr_size, "out of memory");
+        chn_destroy(ch);
+        return NULL;
+    }
+    if (!(ch->api = ua_new(cfg, errstr, errstr_size))) {
+        chn_destroy(ch);
+        return NULL;
+    }
     return ch;
 }
 
@@ -858,6 +904,8 @@ void chn_destroy(chn_t *ch)
     model_drop(ch);
     free(ch->model_bytes);
     alerts_clear(ch);
+    sb_destroy(ch->scores);
+    ua_destroy(ch->api);
     free(ch->alerts);
     free(ch->outcomes);
     free(ch->dm_alerts);
@@ -884,6 +932,8 @@ void chn_handler(chn_t *ch, dm_handler_t *out)
     out->on_alerts_delivered = on_alerts_delivered;
     out->pending_alerts = pending_alerts;
     out->claim_alerts = claim_alerts;
+    out->user_get = ua_get_user;
+    out->user_api = ch->api;
     out->name = "churn pipeline (engine, models, alerts; Redis state)";
     out->idle_call_ms = 1000;
 }

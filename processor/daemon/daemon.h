@@ -115,6 +115,14 @@ typedef struct dm_handler_s {
      * (handler memory, valid until the next handler call). 0 or -1 with err set. */
     int (*pending_alerts)(void *opaque, const dm_alert_t **alerts, size_t *n, char *err,
                           size_t errsz);
+    /* Optional (NULL = /v1/users/ answers 404): GET /v1/users/{id} on the metrics server.
+     * Called on the HTTP server's threads, concurrently with every other callback and with
+     * itself: it must use only user_api (a Redis connection of its own, never the batch's).
+     * user_id is decoded and checked (uv_decode_id: UTF-8, no NUL, 1..EV_USER_ID_MAX bytes),
+     * at the decoded `at` query argument or NULL. Returns the HTTP status and a malloc'd
+     * JSON body in *body (NULL = out of memory). */
+    int (*user_get)(void *user_api, const char *user_id, size_t len, const char *at, char **body);
+    void *user_api;
     /* Optional: one line naming the handler, for the startup log. */
     const char *name;
     /* When > 0: while no message arrives, process_batch is called with n = 0 at most every

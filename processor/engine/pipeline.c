@@ -322,6 +322,8 @@ void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
     ex_summary_of(&rec->feat, ev->event_time_ms, &sum);
     int seg;
     float p = pred_score(pl->pred, x, &sum, &seg, z, NULL);
+    if (pl->hooks.rescored)
+        pl->hooks.rescored(pl->hooks.opaque, ev->user_id, rec, ev->event_time_ms, p, seg);
     alert_trigger_t trig = {.is_event = 1, .partition = partition, .offset = offset};
     consider(pl, ev->user_id, rec, &trig, ev->event_time_ms, p, seg, z);
 }

@@ -20,6 +20,10 @@ typedef struct pl_hooks_s {
      * experts what each expert said (experts.h). */
     void (*scored)(void *opaque, const eng_snapshot_t *s, float p, int seg,
                    const ex_scores_t *experts);
+    /* A strong-signal event rescored its user at the event's time (pl_event; not a tick
+     * snapshot: no label follows, replay's scores and metrics never see it). May be NULL. */
+    void (*rescored)(void *opaque, const char *user_id, user_rec_t *rec, int64_t t_ms, float p,
+                     int seg);
     /* A snapshot's label arrived (it was scored before). */
     void (*labelled)(void *opaque, const eng_snapshot_t *s);
     /* Tick T's sweep is complete (after its top-percent alerts, if any, were emitted). */

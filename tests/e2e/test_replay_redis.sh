@@ -126,7 +126,7 @@ grep -q "^segments" "$tmp/model.txt" && grep -q "^weights" "$tmp/model.txt" &&
 
 # forget: removes the record and the index entry; inspect then says unknown (exit 1).
 "$CS_BIN" forget u000020 "${redis[@]}" > "$tmp/forget.txt"
-grep -q 'forgotten: record deleted, 1 seen index entry' "$tmp/forget.txt" \
+grep -q 'forgotten: record deleted, latest score absent, 1 seen index entry' "$tmp/forget.txt" \
     || { cat "$tmp/forget.txt"; exit 1; }
 [ "$(rcli EXISTS "${prefix}u:u000020")" -eq 0 ] && [ -z "$(rcli ZSCORE "${prefix}seen:0" u000020)" ]
 set +e

@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 45: the
-# six targets and their builds take about 5.5 minutes on the 2-core machine):
+# Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 30: the
+# seven targets and their builds take about 5 minutes on the 2-core machine):
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
 #   fuzz_config  the config file parser (tests/fuzz/corpus/config)
 #   fuzz_jsonl   the JSON lines event parser of replay (tests/fuzz/corpus/jsonl)
 #   fuzz_record  the per-user record decoder (bytes from Redis; tests/fuzz/corpus/record)
 #   fuzz_model   the model snapshot decoder (Redis model key, --model-in; corpus/model)
+#   fuzz_user_id the user id of GET /v1/users/{id} and its `at` (tests/fuzz/corpus/user_id)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECONDS_TO_RUN="${1:-45}"
+SECONDS_TO_RUN="${1:-30}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record model)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record model user_id)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -52,6 +53,9 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
         echo processor/config/config.c processor/config/config_value.c \
             processor/config/config_source.c processor/config/config_print.c processor/core/numfmt.c
         ;;
+    user_id)
+        echo processor/daemon/user_request.c processor/core/event.c processor/core/log.c
+        ;;
     *)
         echo "unknown fuzz target $1" >&2
         return 1
@@ -64,6 +68,7 @@ libs_of() {
     csv | jsonl) pkg-config --cflags --libs zlib ;;
     model) pkg-config --cflags --libs zlib openblas ;;
     config) pkg-config --cflags --libs rdkafka ;;
+    user_id) pkg-config --cflags jansson hiredis ;; # headers only, via user_view.h
     esac
 }
 

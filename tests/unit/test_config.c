@@ -95,6 +95,7 @@ static const struct {
     {"redis.command_timeout", "duration", "5s"},
     {"state.prefix", "string", "cs:"},
     {"state.ttl", "duration", "400d"},
+    {"state.scores", "bool", "true"},
     {"batch.max_messages", "integer", "1000"},
     {"batch.max_wait", "duration", "100ms"},
     {"tick.interval", "duration", "1d"},
