@@ -107,6 +107,8 @@ int rcl_wrap(const struct st_redis_s *st);
 
 /* The cluster paths of the store's public functions (redis_cluster_ops.c). */
 int rcl_commit(struct st_redis_s *st, const void *commit, char *errstr, size_t errstr_size);
+int rcl_prefetch(struct st_redis_s *st, int32_t partition, const char *const *user_ids, size_t n,
+                 char *errstr, size_t errstr_size);
 void rcl_wrap_ops(struct st_redis_s *st, struct store_ops_s *ops);
 /* redis_cluster_reads.c; types from store_redis.h. */
 struct st_outbox_s;

@@ -13,13 +13,15 @@ REDIS_CLUSTER_READY_TIMEOUT_S=${REDIS_CLUSTER_READY_TIMEOUT_S:-20}
 REDIS_CLUSTER_NODES=${REDIS_CLUSTER_NODES:-3}
 
 # Launch one node on PORT (cluster bus on BUSPORT, given explicitly: the default PORT+10000
-# may be taken or above 65535) in DIR/node-PORT; echo its pid. Does not wait.
+# may be taken or above 65535) in DIR/node-PORT; echo its pid. Does not wait. A master that
+# a reshard empties stays a master (no replica migration), so tests can move slots back.
 _redis_cluster_node() {
     local dir=$1 port=$2 bus=$3 nd="$1/node-$2"
     mkdir -p "$nd"
     redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --dir "$nd" \
         --daemonize no --logfile "" --save "" --appendonly no --cluster-enabled yes \
         --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+        --cluster-allow-replica-migration no \
         </dev/null >>"$nd/redis.log" 2>&1 &
     echo $!
 }
