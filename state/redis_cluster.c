@@ -10,6 +10,7 @@
  * are the store's totals and stay in st->conn across swaps; every key an operation sends
  * starts with st->prefix, so all keys of one routed operation share the tag's slot
  * (CROSSSLOT cannot happen; rcl_route asserts the tag's slot is the one routed to). */
+#include "log.h"
 #include "redis_internal.h"
 
 #include <assert.h>
@@ -247,6 +248,7 @@ void rcl_destroy(st_redis_t *st)
             rc_fini(&cl->nodes[i].conn);
     free(cl->nodes);
     free(cl->ob_parts);
+    free(cl->known_parts);
     rc_fini(&cl->tmpl);
     free(st->prefix);
     st->prefix = cl->base; /* the store frees it */
@@ -345,22 +347,30 @@ int rcl_retry(st_redis_t *st, int attempt, char *errstr, size_t errstr_size)
     switch (r.kind) {
     case RCL_REDIR_MOVED:
         cl->k.moved++;
+        log_info("state", "redis cluster: slot %d MOVED from %s to %s:%d (slot map updated)",
+                 r.slot, st->conn.addr, r.host, r.port);
         if ((node = node_index(st, r.host, r.port)) < 0)
             return 0;
         cl->slot_node[r.slot] = (uint16_t)node;
         break;
     case RCL_REDIR_ASK:
         cl->k.ask++;
+        log_info("state", "redis cluster: slot %d migrating, ASK %s:%d (ASKING, once)", r.slot,
+                 r.host, r.port);
         if ((node = node_index(st, r.host, r.port)) < 0)
             return 0;
         cl->ask_node = node;
         break;
     case RCL_REDIR_TRYAGAIN:
         cl->k.tryagain++;
+        log_debug("state", "redis cluster: TRYAGAIN on %s, retrying in %d ms", st->conn.addr,
+                  backoff);
         sleep_ms(backoff);
         break;
     default:
         cl->k.clusterdown++;
+        log_warn("state", "redis cluster: CLUSTERDOWN on %s, retrying in %d ms", st->conn.addr,
+                 backoff);
         sleep_ms(backoff);
         refresh(st, errstr, errstr_size); /* best effort: the next route says what is wrong */
         break;

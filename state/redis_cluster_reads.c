@@ -203,18 +203,46 @@ out:
     return rc;
 }
 
-int rcl_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *found, char *errstr,
-                 size_t errstr_size)
+/* GET of the user's record in each partition in parts[] (one round trip each). */
+static int get_in(st_redis_t *st, const char *user_id, const int32_t *parts, size_t n,
+                  user_rec_t *rec, int *found, char *errstr, size_t errstr_size)
 {
-    int32_t *parts;
-    size_t n;
-    *found = 0;
-    if (user_partitions(st, user_id, &parts, &n, errstr, errstr_size) != 0)
-        return -1;
     int rc = 0;
     for (size_t i = 0; i < n && !*found && rc == 0; i++)
         RCL_CALL(st, parts[i], rc, st_redis_get_user(st, user_id, rec, found, errstr, errstr_size),
                  errstr, errstr_size);
+    return rc;
+}
+
+int rcl_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *found, char *errstr,
+                 size_t errstr_size)
+{
+    rcl_t *cl = st->cl;
+    *found = 0;
+    /* The partitions with stored offsets, scanned once: a lookup costs one GET per partition,
+     * not a SCAN of the keyspace. Not found there: scan again (a new partition), then look
+     * for the record itself (a partition whose offsets are gone). */
+    if (cl->known_scanned &&
+        get_in(st, user_id, cl->known_parts, cl->n_known_parts, rec, found, errstr,
+               errstr_size) != 0)
+        return -1;
+    if (*found)
+        return 0;
+    int32_t *parts;
+    size_t n;
+    if (rcl_scan_partitions(st, "offsets", &parts, &n, errstr, errstr_size) != 0)
+        return -1;
+    free(cl->known_parts);
+    cl->known_parts = parts;
+    cl->n_known_parts = n;
+    cl->known_scanned = 1;
+    if (get_in(st, user_id, parts, n, rec, found, errstr, errstr_size) != 0)
+        return -1;
+    if (*found)
+        return 0;
+    if (user_partitions(st, user_id, &parts, &n, errstr, errstr_size) != 0)
+        return -1;
+    int rc = get_in(st, user_id, parts, n, rec, found, errstr, errstr_size);
     free(parts);
     return rc;
 }

@@ -178,6 +178,9 @@ struct rcl_s {
     rcl_counters_t k;
     int32_t *ob_parts; /* partitions known to hold an outbox (scan at load, commits since) */
     size_t n_ob_parts, cap_ob_parts;
+    int32_t *known_parts; /* partitions with stored offsets, as last scanned (get_user) */
+    size_t n_known_parts;
+    int known_scanned;
 };
 
 /* Makes node i's connection st->conn (redis_cluster.c). */
