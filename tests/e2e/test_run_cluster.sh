@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # `churnstream run` against a real 3-master Redis Cluster (redis.cluster=true) and the real
-# broker: ~100,000 generated events on a 6-partition topic. Mid-run the daemon is SIGKILLed
-# and restarted (batches commit one transaction per partition's slot: a crash between them
-# must replay only the uncommitted partitions), and `redis-cli --cluster reshard` moves the
-# slots through partition 1's tag {p1} to another master while the daemon commits. Then the
-# stored offsets must equal the topic's end offsets, every user's record (event-derived
-# part) must equal an uninterrupted in-memory replay of the same events (eo_tool verify,
-# EO_REDIS_CLUSTER=1: the check test_run_exactly_once.sh makes of a single node), and the
-# daemon must have logged the redirections it followed (MOVED or ASK).
+# broker: ~100,000 generated events on a 6-partition topic consumed by 3 instances in one
+# consumer group. Mid-run one instance is SIGKILLed and another one joins (batches commit
+# one transaction per partition's slot: a crash between them must replay only the
+# uncommitted partitions, on whichever instance gets them), and `redis-cli --cluster
+# reshard` moves the slots through partition 1's tag {p1} to another master while the
+# instances commit. Then the stored offsets must equal the topic's end offsets, every user's
+# record (event-derived part) must equal an uninterrupted in-memory replay of the same
+# events (eo_tool verify, EO_REDIS_CLUSTER=1: the check test_run_exactly_once.sh makes of a
+# single node), and the instances must have logged the redirections they followed (MOVED or
+# ASK). Not checked: the shared model (last writer wins until issue 15 part 1).
 # Needs CS_BIN, CS_ROOT, CS_KAFKA_BROKERS, CS_REDIS_CLUSTER_PORT (tests/run-all.sh sets them).
 set -euo pipefail
 : "${CS_BIN:?}" "${CS_ROOT:?}" "${CS_KAFKA_BROKERS:?set by tests/run-all.sh}"
@@ -17,11 +19,12 @@ USERS=1000 DAYS=61 GEN_SEED=17
 SEED_PORT=$CS_REDIS_CLUSTER_PORT
 B=$CS_KAFKA_BROKERS
 tmp=$(mktemp -d "${CS_TMP:-/tmp}/run-cluster.XXXXXX")
-run_pid=""
+run_pids=()
 reshard_pid=""
 keep=0
 cleanup() {
-    [ -n "$run_pid" ] && kill -KILL "$run_pid" 2>/dev/null || true
+    local p
+    for p in "${run_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     [ -n "$reshard_pid" ] && kill -TERM "$reshard_pid" 2>/dev/null || true
     if [ "$keep" -eq 1 ]; then echo "(logs kept in $tmp)"; else rm -rf "$tmp"; fi
 }
@@ -29,7 +32,12 @@ trap cleanup EXIT
 die() {
     keep=1
     echo "FAIL: $*" >&2
-    [ -f "$tmp/run.log" ] && { echo "--- last warnings/errors of run.log:" >&2; grep -E 'level=(warn|error)' "$tmp/run.log" | tail -n 8 >&2 || true; }
+    local f
+    for f in "$tmp"/run-*.log; do
+        [ -f "$f" ] || continue
+        echo "--- last warnings/errors of $f:" >&2
+        grep -E 'level=(warn|error)' "$f" | tail -n 8 >&2 || true
+    done
     exit 1
 }
 t_start=$(date +%s%3N)
@@ -46,13 +54,19 @@ prefix="cl$$:"
 total=$("$EO" end-offsets "$B" "$topic")
 echo "topic $topic: $total events on 6 partitions"
 
+# start_run NAME: one instance in the background, its pid in $run_pid and run_pids.
 start_run() {
     "$CS_BIN" run --kafka.bootstrap.servers="$B" --topic.events="$topic" --topic.dlq="$topic.dlq" \
         --topic.alerts="$topic.alerts" --kafka.group.id="g-$topic" --state.prefix="$prefix" \
         --redis.cluster=true --redis.port="$SEED_PORT" --redis.connect_timeout=1s \
         --metrics.port=0 --kafka.session.timeout.ms=6000 --kafka.heartbeat.interval.ms=500 \
-        --tick.idle_advance=1h --batch.max_messages=50 >>"$tmp/run.log" 2>&1 &
+        --tick.idle_advance=1h --batch.max_messages=50 >>"$tmp/run-$1.log" 2>&1 &
     run_pid=$!
+    run_pids+=("$run_pid")
+}
+alive() {
+    local p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null || die "churnstream run (pid $p) exited early"; done
 }
 # The sum of the stored next offsets, read through the cluster (-c follows MOVED).
 stored_sum() {
@@ -68,21 +82,29 @@ wait_progress() {
     for ((i = 0; i < 1200; i++)); do
         s=$(stored_sum)
         [ "$s" -gt "$above" ] && { echo "$s"; return 0; }
-        kill -0 "$run_pid" 2>/dev/null || die "churnstream run exited early"
+        alive "${live[@]}"
         sleep 0.05
     done
     die "no progress past $above stored offsets in 60 s"
 }
 
-# --- 1. a run, SIGKILLed mid-way and restarted ---
-start_run
+# --- 1. three instances in one group; one SIGKILLed mid-way, another one joins ---
+start_run a
+a=$run_pid
+start_run b
+b=$run_pid
+start_run c
+c=$run_pid
+live=("$a" "$b" "$c")
 sum=$(wait_progress $((total / 5)))
-kill -KILL "$run_pid"
-wait "$run_pid" 2>/dev/null || true
+kill -KILL "$b"
+wait "$b" 2>/dev/null || true
 sum=$(stored_sum)
-echo "  SIGKILL at $sum of $total stored; restarting"
+echo "  instance b SIGKILLed at $sum of $total stored; instance d joins"
 [ "$sum" -lt "$total" ] || die "the kill came after the end: the crash was not mid-run"
-start_run
+start_run d
+d=$run_pid
+live=("$a" "$c" "$d")
 
 # --- 2. a reshard of the slots through {p1}'s slot while the daemon commits ---
 slot=$(redis-cli -p "$SEED_PORT" CLUSTER KEYSLOT "{p1}")
@@ -116,15 +138,17 @@ owner=$(redis-cli -p "$SEED_PORT" CLUSTER NODES | awk -v s="$slot" '$3 ~ /master
 # --- 3. caught up, stopped, verified ---
 EO_REDIS_CLUSTER=1 "$EO" wait-offsets "$B" "$topic" 127.0.0.1 "$SEED_PORT" "$prefix" 90 ||
     die "never caught up"
-kill -TERM "$run_pid"
-rc=0
-wait "$run_pid" || rc=$?
-run_pid=""
-[ "$rc" -eq 0 ] || die "churnstream run exited $rc after SIGTERM, want 0"
+for p in "${live[@]}"; do kill -TERM "$p"; done
+for p in "${live[@]}"; do
+    rc=0
+    wait "$p" || rc=$?
+    [ "$rc" -eq 0 ] || die "churnstream run (pid $p) exited $rc after SIGTERM, want 0"
+done
+run_pids=()
 EO_REDIS_CLUSTER=1 "$EO" verify "$tmp/events.avro" "$B" "$topic" 127.0.0.1 "$SEED_PORT" "$prefix" ||
     die "the final state differs from the replay"
-moved=$(grep -c "redis cluster: slot [0-9]* MOVED" "$tmp/run.log" || true)
-ask=$(grep -c "redis cluster: slot [0-9]* migrating, ASK" "$tmp/run.log" || true)
+moved=$(cat "$tmp"/run-*.log | grep -c "redis cluster: slot [0-9]* MOVED" || true)
+ask=$(cat "$tmp"/run-*.log | grep -c "redis cluster: slot [0-9]* migrating, ASK" || true)
 echo "  redirections logged by the daemon: MOVED $moved, ASK $ask"
 [ $((moved + ask)) -gt 0 ] || die "the daemon logged no MOVED or ASK although slot $slot moved"
 echo "test_run_cluster: ok in $(($(date +%s%3N) - t_start)) ms"
