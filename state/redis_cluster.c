@@ -249,6 +249,8 @@ void rcl_destroy(st_redis_t *st)
     free(cl->nodes);
     free(cl->ob_parts);
     free(cl->known_parts);
+    free(cl->last_prog);
+    free(cl->last_prog_ok);
     rc_fini(&cl->tmpl);
     free(st->prefix);
     st->prefix = cl->base; /* the store frees it */

@@ -214,6 +214,35 @@ out:
     return rc;
 }
 
+/* 1 when p's progress is the one this store last committed (nothing else to write then). */
+static int progress_unchanged(const rcl_t *cl, int32_t p, const store_progress_t *pr)
+{
+    return p >= 0 && (size_t)p < cl->n_last_prog && cl->last_prog_ok[p] &&
+           memcmp(cl->last_prog[p].b, pr->b, STORE_PROGRESS_BYTES) == 0;
+}
+
+/* Notes p's committed progress (best effort: on OOM the next batch just writes it again). */
+static void progress_note(rcl_t *cl, int32_t p, const store_progress_t *pr)
+{
+    if (p < 0)
+        return;
+    if ((size_t)p >= cl->n_last_prog) {
+        size_t n = (size_t)p + 16;
+        store_progress_t *g = realloc(cl->last_prog, n * sizeof(*g));
+        if (g)
+            cl->last_prog = g;
+        uint8_t *ok = realloc(cl->last_prog_ok, n);
+        if (ok)
+            cl->last_prog_ok = ok;
+        if (!g || !ok)
+            return;
+        memset(ok + cl->n_last_prog, 0, n - cl->n_last_prog);
+        cl->n_last_prog = n;
+    }
+    cl->last_prog[p] = *pr;
+    cl->last_prog_ok[p] = 1;
+}
+
 /* Puts the entries not committed yet back into st->cache after a failed partition. */
 static void restore(st_redis_t *st, rc_entry_t **all, size_t n)
 {
@@ -265,8 +294,10 @@ int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_s
     for (size_t i = 0; i < c->n_offsets; i++)
         if (parts_add(&parts, &np, &cap, c->offset_partitions[i]) != 0)
             goto oom;
+    /* A partition whose only write is the progress it already has costs no transaction. */
     for (size_t i = 0; i < c->n_progress; i++)
-        if (parts_add(&parts, &np, &cap, c->progress_partitions[i]) != 0)
+        if (!progress_unchanged(st->cl, c->progress_partitions[i], &c->progress[i]) &&
+            parts_add(&parts, &np, &cap, c->progress_partitions[i]) != 0)
             goto oom;
     if (np)
         qsort(parts, np, sizeof(*parts), cmp_i32);
@@ -283,12 +314,17 @@ int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_s
                 goto oom;
             }
         if (commit_one(st, parts[k], &sub, c, alert_part, errstr, errstr_size) != 0) {
+            if (st->cl->n_last_prog) /* the outcome is unknown */
+                memset(st->cl->last_prog_ok, 0, st->cl->n_last_prog);
             sub.n = 0;
             rc_cache_free(&sub);
             restore(st, all, n);
             goto out;
         }
         rc_cache_free(&sub); /* empty: the commit freed the entries */
+        for (size_t i = 0; i < c->n_progress; i++)
+            if (c->progress_partitions[i] == parts[k])
+                progress_note(st->cl, parts[k], &c->progress[i]);
         for (size_t i = 0; i < n; i++)
             if (grp[i] == parts[k])
                 all[i] = NULL;

@@ -181,6 +181,12 @@ struct rcl_s {
     int32_t *known_parts; /* partitions with stored offsets, as last scanned (get_user) */
     size_t n_known_parts;
     int known_scanned;
+    /* The progress this store last committed per partition (index = partition), so a batch
+     * does not spend a transaction on a partition whose only write would rewrite the same
+     * bytes. Dropped after any failed commit (what Redis holds is then unknown). */
+    store_progress_t *last_prog;
+    uint8_t *last_prog_ok;
+    size_t n_last_prog;
 };
 
 /* Makes node i's connection st->conn (redis_cluster.c). */

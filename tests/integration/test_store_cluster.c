@@ -330,6 +330,42 @@ static void test_partitions_commit_in_their_slots(void **state)
     assert_int_equal(k.moved + k.ask + k.tryagain + k.clusterdown, 0);
 }
 
+static void test_unchanged_progress_costs_nothing(void **state)
+{
+    fx_t *fx = *state;
+    char err[512];
+    if (batch(fx, fx->st, 0, err, sizeof(err)) != 0)
+        fail_msg("batch: %s", err);
+    /* Batch 0 committed 6 partitions and the model: 7 transactions. */
+    st_redis_counters_t k0, k1;
+    st_redis_counters(fx->st, &k0);
+    assert_int_equal(k0.commits, NPART + 1);
+    /* The daemon sends every assigned partition's progress with each batch: the same bytes
+     * again cost no transaction; a changed one costs one, in its partition's slot. */
+    int32_t parts[NPART];
+    store_progress_t prog[NPART];
+    int b = 0;
+    for (int p = 0; p < NPART; p++) {
+        parts[p] = p;
+        memset(prog[p].b, 0, sizeof(prog[p].b));
+        memcpy(prog[p].b, &b, sizeof(b));
+    }
+    st_commit_t c = {.n_progress = NPART, .progress_partitions = parts, .progress = prog};
+    assert_int_equal(st_redis_commit(fx->st, &c, err, sizeof(err)), 0);
+    st_redis_counters(fx->st, &k1);
+    assert_int_equal(k1.commits, k0.commits);
+    assert_int_equal(k1.round_trips, k0.round_trips);
+    prog[4].b[STORE_PROGRESS_BYTES - 1] = 7;
+    assert_int_equal(st_redis_commit(fx->st, &c, err, sizeof(err)), 0);
+    st_redis_counters(fx->st, &k1);
+    assert_int_equal(k1.commits, k0.commits + 1);
+    store_progress_t got;
+    int found;
+    assert_int_equal(st_redis_load_progress(fx->st, 4, &got, &found, err, sizeof(err)), 0);
+    assert_true(found);
+    assert_memory_equal(got.b, prog[4].b, STORE_PROGRESS_BYTES);
+}
+
 typedef struct mig_s {
     int src_port, dst_port, slot;
     char src_id[64], dst_id[64];
@@ -472,6 +508,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_partitions_commit_in_their_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_progress_costs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_migration_ask_tryagain_moved, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reshard_during_batches, setup, teardown),
