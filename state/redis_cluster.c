@@ -110,11 +110,10 @@ void rcl_node_select(st_redis_t *st, int i)
 }
 
 /* Host of one CLUSTER SLOTS endpoint: "" or "?" (unknown endpoint) means the node asked. */
-static int endpoint(const redisReply *e, const rc_conn_t *asked, char *host, size_t cap,
-                    int *port)
+static int endpoint(const redisReply *e, const rc_conn_t *asked, char *host, size_t cap, int *port)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[1]->type != REDIS_REPLY_INTEGER)
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_INTEGER)
         return -1;
     const redisReply *h = e->element[0];
     if (h->len == 0 || (h->len == 1 && h->str[0] == '?'))
@@ -151,10 +150,11 @@ static int refresh_on_active(st_redis_t *st, char *errstr, size_t errstr_size)
         char host[256];
         int port, node;
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[0]->type != REDIS_REPLY_INTEGER || e->element[1]->type != REDIS_REPLY_INTEGER ||
+            e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER ||
             endpoint(e->element[2], &st->conn, host, sizeof(host), &port) != 0) {
-            snprintf(errstr, errstr_size, "redis %s: CLUSTER SLOTS: malformed entry %zu", st->conn.addr,
-                     i);
+            snprintf(errstr, errstr_size, "redis %s: CLUSTER SLOTS: malformed entry %zu",
+                     st->conn.addr, i);
             rc = -1;
             break;
         }
@@ -195,14 +195,16 @@ static int refresh(st_redis_t *st, char *errstr, size_t errstr_size)
 int rcl_init(st_redis_t *st, const cfg_t *cfg, char *errstr, size_t errstr_size)
 {
     if (cfg->redis_db != 0) {
-        snprintf(errstr, errstr_size, "redis.cluster: redis.db must be 0 (a cluster has one "
-                                      "database), got %d",
+        snprintf(errstr, errstr_size,
+                 "redis.cluster: redis.db must be 0 (a cluster has one "
+                 "database), got %d",
                  cfg->redis_db);
         return -1;
     }
     if (strpbrk(st->prefix, "{}")) {
-        snprintf(errstr, errstr_size, "redis.cluster: state.prefix \"%s\" must not contain '{' or "
-                                      "'}' (the partition's hash tag follows it)",
+        snprintf(errstr, errstr_size,
+                 "redis.cluster: state.prefix \"%s\" must not contain '{' or "
+                 "'}' (the partition's hash tag follows it)",
                  st->prefix);
         return -1;
     }

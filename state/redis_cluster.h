@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RCL_SLOTS 16384
+#define RCL_SLOTS           16384
 #define RCL_MODEL_PARTITION (-2) /* rcl_route target of the model key */
 
 /* ---- pure functions (redis_slot.c), unit tested ---- */

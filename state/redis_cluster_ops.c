@@ -335,8 +335,8 @@ int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_s
     rc = 0;
     if (c->model) {
         st_commit_t mc = {.model = c->model, .model_len = c->model_len};
-        RCL_CALL(st, RCL_MODEL_PARTITION, rc, st_redis_commit(st, &mc, errstr, errstr_size),
-                 errstr, errstr_size);
+        RCL_CALL(st, RCL_MODEL_PARTITION, rc, st_redis_commit(st, &mc, errstr, errstr_size), errstr,
+                 errstr_size);
     }
     goto out;
 oom:

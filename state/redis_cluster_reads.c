@@ -222,9 +222,8 @@ int rcl_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *foun
     /* The partitions with stored offsets, scanned once: a lookup costs one GET per partition,
      * not a SCAN of the keyspace. Not found there: scan again (a new partition), then look
      * for the record itself (a partition whose offsets are gone). */
-    if (cl->known_scanned &&
-        get_in(st, user_id, cl->known_parts, cl->n_known_parts, rec, found, errstr,
-               errstr_size) != 0)
+    if (cl->known_scanned && get_in(st, user_id, cl->known_parts, cl->n_known_parts, rec, found,
+                                    errstr, errstr_size) != 0)
         return -1;
     if (*found)
         return 0;

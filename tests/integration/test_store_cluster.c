@@ -29,9 +29,9 @@
 #include "user.h"
 
 #define BASE_MS 1704067200000LL /* 2024-01-01 */
-#define DAY_MS 86400000LL
-#define NPART 6
-#define NUSER 12 /* per partition */
+#define DAY_MS  86400000LL
+#define NPART   6
+#define NUSER   12 /* per partition */
 
 typedef struct fx_s {
     char prefix[128];
@@ -509,8 +509,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_partitions_commit_in_their_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_progress_costs_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_manual_migration_ask_tryagain_moved, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_manual_migration_ask_tryagain_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reshard_during_batches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

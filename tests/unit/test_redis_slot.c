@@ -45,14 +45,14 @@ static void test_keyslot_matches_cluster_keyslot(void **state)
         {"cs:{p3}:u:alice", 3689},
         {"cs:{p5}:seen:5", 11951},
         {"cs:{model}:model", 11204},
-        {"{}abc", 5980},          /* empty tag: the whole key */
-        {"foo{}{bar}", 8363},     /* the first '{' opens an empty tag: the whole key */
-        {"foo{{bar}}zap", 4015},  /* tag "{bar" */
+        {"{}abc", 5980},         /* empty tag: the whole key */
+        {"foo{}{bar}", 8363},    /* the first '{' opens an empty tag: the whole key */
+        {"foo{{bar}}zap", 4015}, /* tag "{bar" */
         {"{bar", 4015},
-        {"foo{bar}{zap}", 5061},  /* only the first tag counts: "bar" */
-        {"a{b", 13340},           /* no closing brace: the whole key */
-        {"a}b{c}", 7365},         /* a '}' before the first '{' does not count: tag "c" */
-        {"h{\xc3\xa9}", 10180},   /* UTF-8 bytes in the tag */
+        {"foo{bar}{zap}", 5061}, /* only the first tag counts: "bar" */
+        {"a{b", 13340},          /* no closing brace: the whole key */
+        {"a}b{c}", 7365},        /* a '}' before the first '{' does not count: tag "c" */
+        {"h{\xc3\xa9}", 10180},  /* UTF-8 bytes in the tag */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int got = rcl_keyslot(cases[i].key, strlen(cases[i].key));
@@ -127,10 +127,10 @@ static void test_parse_others(void **state)
         {"MOVED", RCL_REDIR_NONE},
         {"MOVED 16384 h:1", RCL_REDIR_NONE}, /* slot out of range */
         {"MOVED -1 h:1", RCL_REDIR_NONE},
-        {"MOVED 12 h", RCL_REDIR_NONE},      /* no port */
+        {"MOVED 12 h", RCL_REDIR_NONE}, /* no port */
         {"MOVED 12 h:0", RCL_REDIR_NONE},
         {"MOVED 12 h:70000", RCL_REDIR_NONE},
-        {"MOVED 12 :6379", RCL_REDIR_NONE},  /* no host */
+        {"MOVED 12 :6379", RCL_REDIR_NONE}, /* no host */
         {"ASK x h:1", RCL_REDIR_NONE},
         {"ASKING", RCL_REDIR_NONE},
     };
