@@ -131,6 +131,22 @@ int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
     }
     for (size_t i = 0; i < a->n; i++)
         a->argv[i] = a->ptr[i] ? a->ptr[i] : a->buf + a->off[i];
+    /* Cluster ASK redirection: ASKING before each command outside MULTI; inside, the flag
+     * set before MULTI lasts until EXEC, and queued ASKINGs would change EXEC's reply. */
+    int is_multi = a->len[0] == 5 && memcmp(a->argv[0], "MULTI", 5) == 0;
+    int is_exec = a->len[0] == 4 && memcmp(a->argv[0], "EXEC", 4) == 0;
+    int in_multi = rc->in_multi;
+    if (is_multi)
+        rc->in_multi = 1;
+    else if (is_exec)
+        rc->in_multi = 0;
+    if (rc->asking && !in_multi) {
+        if (redisAppendCommand(rc->ctx, "ASKING") != REDIS_OK) {
+            rc_args_reset(a);
+            return rc_io_error(rc, "appending a command", errstr, errstr_size);
+        }
+        rc->asking_unread++;
+    }
     int r = redisAppendCommandArgv(rc->ctx, (int)a->n, a->argv, a->len);
     rc_args_reset(a);
     if (r != REDIS_OK)
@@ -149,9 +165,21 @@ int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, s
     if (rc->ctx->obuf && sdslen(rc->ctx->obuf) > 0)
         rc->round_trips++;
     errno = 0;
+    if (rc->asking_unread > 0) { /* the reply of the ASKING sent before this command */
+        if (redisGetReply(rc->ctx, &r) != REDIS_OK || !r)
+            return rc_io_error(rc, what, errstr, errstr_size);
+        freeReplyObject(r);
+        r = NULL;
+        rc->asking_unread--;
+    }
     if (redisGetReply(rc->ctx, &r) != REDIS_OK || !r)
         return rc_io_error(rc, what, errstr, errstr_size);
     *reply = r;
+    /* Cluster redirections are noted whatever the caller makes of the error (an element of
+     * MGET's reply is never one: a redirection always answers a whole command). */
+    const redisReply *rr = r;
+    if (rr->type == REDIS_REPLY_ERROR && rc->redirect.kind == RCL_REDIR_NONE)
+        rcl_parse_redirect(rr->str, rr->len, &rc->redirect);
     return 0;
 }
 

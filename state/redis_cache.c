@@ -28,18 +28,6 @@ rc_entry_t *rc_cache_find(const rc_cache_t *c, const char *uid, size_t len)
 
 rc_entry_t *rc_cache_add(rc_cache_t *c, const char *uid, size_t len)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        if (cap > UINT32_MAX - 1)
-            return NULL;
-        rc_entry_t **items = realloc(c->items, cap * sizeof(*items));
-        if (!items)
-            return NULL;
-        c->items = items;
-        c->cap = cap;
-        if (uid_index_rebuild(&c->index, cap * 2, c->n, cache_key, c) != 0)
-            return NULL;
-    }
     rc_entry_t *e = malloc(sizeof(*e) + len + 1);
     if (!e)
         return NULL;
@@ -53,10 +41,31 @@ rc_entry_t *rc_cache_add(rc_cache_t *c, const char *uid, size_t len)
     e->uid_len = (uint32_t)len;
     memcpy(e->uid, uid, len);
     e->uid[len] = '\0';
-    size_t s = find_slot(c, uid, len);
+    if (rc_cache_adopt(c, e) != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+int rc_cache_adopt(rc_cache_t *c, rc_entry_t *e)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        if (cap > UINT32_MAX - 1)
+            return -1;
+        rc_entry_t **items = realloc(c->items, cap * sizeof(*items));
+        if (!items)
+            return -1;
+        c->items = items;
+        c->cap = cap;
+        if (uid_index_rebuild(&c->index, cap * 2, c->n, cache_key, c) != 0)
+            return -1;
+    }
+    size_t s = find_slot(c, e->uid, e->uid_len);
     c->items[c->n++] = e;
     c->index.slots[s] = (uint32_t)c->n;
-    return e;
+    return 0;
 }
 
 void rc_cache_truncate(rc_cache_t *c, size_t n)

@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
+#include "redis_cluster.h"
 #include "store_redis.h"
 #include "uid_index.h"
 #include "user.h"
@@ -28,6 +29,13 @@ typedef struct rc_conn_s {
     int64_t connect_timeout_ms, command_timeout_ms;
     char addr[300];                 /* "host:port", for messages */
     uint64_t commands, round_trips; /* counters for st_redis_counters */
+    /* Cluster mode (redis_cluster.c): the first redirection error read since the last
+     * rcl_route, and ASK handling: when `asking`, every command goes out after an ASKING,
+     * whose +OK (or +QUEUED inside MULTI) rc_read skips. */
+    rcl_redir_t redirect;
+    int asking;
+    int in_multi; /* between MULTI and EXEC as appended */
+    size_t asking_unread;
 } rc_conn_t;
 
 /* Copies what it needs from cfg. -1 on out of memory. */
@@ -109,6 +117,9 @@ typedef struct rc_cache_s {
 rc_entry_t *rc_cache_find(const rc_cache_t *c, const char *uid, size_t len);
 /* Adds an absent user with an empty record (user_rec_init), partition -1. NULL on OOM. */
 rc_entry_t *rc_cache_add(rc_cache_t *c, const char *uid, size_t len);
+/* Adds an entry allocated elsewhere (the cluster commit splits a cache by partition); the
+ * cache frees it from then on. -1 on OOM (e is then not added). */
+int rc_cache_adopt(rc_cache_t *c, rc_entry_t *e);
 /* Removes the entries added after the first n (undo of a failed load). */
 void rc_cache_truncate(rc_cache_t *c, size_t n);
 void rc_cache_clear(rc_cache_t *c);
@@ -123,9 +134,10 @@ typedef struct rc_part_s {
 } rc_part_t;
 
 struct st_redis_s {
-    rc_conn_t conn;
-    char *prefix;
+    rc_conn_t conn; /* in cluster mode: the connection of the node routed to last */
+    char *prefix;   /* in cluster mode: base prefix + the routed partition's tag "{pN}:" */
     size_t prefix_len;
+    rcl_t *cl; /* NULL = single node */
     int64_t ttl_ms;
     rc_cache_t cache;
     rc_args_t args;
@@ -147,6 +159,46 @@ int st_redis_load(st_redis_t *st, int32_t partition, const char *const *ids, con
 int st_redis_queue_scores(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
 /* Adds one key argument: prefix + mid + id. */
 void st_redis_key(st_redis_t *st, const char *mid, const char *id, size_t len);
+
+/* ---- cluster mode (redis_cluster.c; redis_cluster.h has the key layout) ---- */
+
+#define RCL_NO_NODE 0xFFFF
+
+typedef struct rcl_node_s {
+    rc_conn_t conn; /* stale while the node is the active one (see the invariants) */
+} rcl_node_t;
+
+struct rcl_s {
+    rcl_node_t *nodes;
+    size_t n_nodes, cap_nodes;
+    uint16_t slot_node[RCL_SLOTS]; /* node index, RCL_NO_NODE when unknown */
+    int active;                    /* node whose connection is in st->conn, -1 = none */
+    int ask_node;                  /* >= 0: the next rcl_route goes there, with ASKING */
+    int routed;                    /* inside a routed call (rcl_enter) */
+    char *base;                    /* state.prefix */
+    size_t base_len;
+    rc_conn_t tmpl; /* credentials and timeouts copied from the config, never connected */
+    rcl_counters_t k;
+    int32_t *ob_parts; /* partitions known to hold an outbox (scan at load, commits since) */
+    size_t n_ob_parts, cap_ob_parts;
+    int32_t *known_parts; /* partitions with stored offsets, as last scanned (get_user) */
+    size_t n_known_parts;
+    int known_scanned;
+    /* The progress this store last committed per partition (index = partition), so a batch
+     * does not spend a transaction on a partition whose only write would rewrite the same
+     * bytes. Dropped after any failed commit (what Redis holds is then unknown). */
+    store_progress_t *last_prog;
+    uint8_t *last_prog_ok;
+    size_t n_last_prog;
+};
+
+/* Makes node i's connection st->conn (redis_cluster.c). */
+void rcl_node_select(st_redis_t *st, int i);
+/* The partitions N with a key "<state.prefix>{pN}:<suffix_glob>" on any master, by SCAN
+ * (never KEYS), sorted and distinct; *parts malloc'd (caller frees). suffix_glob is a
+ * Redis glob whose special characters the caller escaped (redis_cluster_ops.c). */
+int rcl_scan_partitions(st_redis_t *st, const char *suffix_glob, int32_t **parts, size_t *n,
+                        char *errstr, size_t errstr_size);
 
 #define RC_MGET_CHUNK 512 /* keys per MGET, pairs per MSET/ZADD */
 

@@ -39,6 +39,13 @@ int st_redis_load_offset(st_redis_t *st, int32_t partition, int64_t *next_offset
 {
     redisReply *r;
     *found = 0;
+    if (rcl_wrap(st)) {
+        int rc;
+        RCL_CALL(st, partition, rc,
+                 st_redis_load_offset(st, partition, next_offset, found, errstr, errstr_size),
+                 errstr, errstr_size);
+        return rc;
+    }
     if (hget_partition(st, "offsets", partition, &r, errstr, errstr_size) != 0)
         return -1;
     if (!r)
@@ -69,6 +76,13 @@ int st_redis_load_progress(st_redis_t *st, int32_t partition, store_progress_t *
 {
     redisReply *r;
     *found = 0;
+    if (rcl_wrap(st)) {
+        int rc;
+        RCL_CALL(st, partition, rc,
+                 st_redis_load_progress(st, partition, out, found, errstr, errstr_size), errstr,
+                 errstr_size);
+        return rc;
+    }
     if (hget_partition(st, "progress", partition, &r, errstr, errstr_size) != 0)
         return -1;
     if (!r)
@@ -115,6 +129,12 @@ int st_redis_load_model(st_redis_t *st, uint8_t **buf, size_t *len, char *errstr
     redisReply *r;
     *buf = NULL;
     *len = 0;
+    if (rcl_wrap(st)) {
+        int rc;
+        RCL_CALL(st, RCL_MODEL_PARTITION, rc, st_redis_load_model(st, buf, len, errstr, errstr_size),
+                 errstr, errstr_size);
+        return rc;
+    }
     if (get_key(st, "model", NULL, 0, &r, errstr, errstr_size) != 0)
         return -1;
     if (!r)
@@ -137,6 +157,8 @@ int st_redis_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int 
     redisReply *r;
     size_t len = strlen(user_id);
     *found = 0;
+    if (rcl_wrap(st))
+        return rcl_get_user(st, user_id, rec, found, errstr, errstr_size);
     if (get_key(st, "u:", user_id, len, &r, errstr, errstr_size) != 0)
         return -1;
     if (!r)
@@ -204,6 +226,8 @@ void st_redis_outbox_free(st_outbox_t *ob)
 
 int st_redis_outbox_load(st_redis_t *st, st_outbox_t *out, char *errstr, size_t errstr_size)
 {
+    if (rcl_wrap(st))
+        return rcl_outbox_load(st, out, errstr, errstr_size);
     memset(out, 0, sizeof(*out));
     redisReply *r = hgetall_outbox(st, errstr, errstr_size);
     if (!r)
@@ -251,6 +275,8 @@ int st_redis_outbox_remove(st_redis_t *st, const char *const *ids, size_t n, cha
 {
     if (n == 0)
         return 0;
+    if (rcl_wrap(st))
+        return rcl_outbox_remove(st, ids, n, errstr, errstr_size);
     rc_args_str(&st->args, "HDEL");
     st_redis_key(st, "outbox", NULL, 0);
     for (size_t i = 0; i < n; i++)
@@ -288,6 +314,8 @@ int st_redis_outbox_claim(st_redis_t *st, const char *const *ids, size_t n, uint
 {
     if (n == 0)
         return 0;
+    if (rcl_wrap(st))
+        return rcl_outbox_claim(st, ids, n, claimed, errstr, errstr_size);
     rc_args_str(&st->args, "EVAL");
     rc_args_str(&st->args, claim_script);
     rc_args_str(&st->args, "2");
@@ -313,6 +341,8 @@ int st_redis_outbox_claim(st_redis_t *st, const char *const *ids, size_t n, uint
 
 int st_redis_outbox_unclaim_all(st_redis_t *st, char *errstr, size_t errstr_size)
 {
+    if (rcl_wrap(st))
+        return rcl_outbox_unclaim_all(st, errstr, errstr_size);
     rc_args_str(&st->args, "DEL");
     st_redis_key(st, "outbox:sending", NULL, 0);
     redisReply *r = rc_command(&st->conn, &st->args, "DEL outbox:sending", errstr, errstr_size);
@@ -423,6 +453,8 @@ static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t err
 int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char *errstr,
                     size_t errstr_size)
 {
+    if (rcl_wrap(st))
+        return rcl_forget(st, user_id, out, errstr, errstr_size);
     st_forget_t res = {0};
     strs_t seen = {0}, alerts = {0};
     size_t ul = strlen(user_id);

@@ -105,6 +105,8 @@ int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec
 {
     redisReply *r = NULL;
     int rc = -1;
+    if (rcl_wrap(st))
+        return rcl_read_user(st, user_id, len, rec, found, score, errstr, errstr_size);
     *found = 0;
     memset(score, 0, sizeof(*score));
     /* MULTI/EXEC: the record and the hash as one batch commit left them (a commit landing

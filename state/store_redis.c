@@ -28,7 +28,8 @@ st_redis_t *st_redis_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
     }
     st->prefix_len = strlen(st->prefix);
     st->ttl_ms = cfg->state_ttl_ms;
-    if (rc_connect(&st->conn, errstr, errstr_size) != 0) {
+    if (rc_connect(&st->conn, errstr, errstr_size) != 0 ||
+        (cfg->redis_cluster && rcl_init(st, cfg, errstr, errstr_size) != 0)) {
         st_redis_destroy(st);
         return NULL;
     }
@@ -39,6 +40,7 @@ void st_redis_destroy(st_redis_t *st)
 {
     if (!st)
         return;
+    rcl_destroy(st);
     rc_fini(&st->conn);
     rc_cache_free(&st->cache);
     rc_args_free(&st->args);
@@ -53,6 +55,8 @@ void st_redis_destroy(st_redis_t *st)
 
 int st_redis_reconnect(st_redis_t *st, char *errstr, size_t errstr_size)
 {
+    if (st->cl)
+        return rcl_reconnect(st, errstr, errstr_size);
     return rc_connect(&st->conn, errstr, errstr_size);
 }
 
@@ -186,6 +190,8 @@ fail:
 int st_redis_prefetch(st_redis_t *st, int32_t partition, const char *const *user_ids, size_t n,
                       char *errstr, size_t errstr_size)
 {
+    if (rcl_wrap(st))
+        return rcl_prefetch(st, partition, user_ids, n, errstr, errstr_size);
     if (st_redis_load(st, partition, user_ids, NULL, n, errstr, errstr_size) != 0)
         return -1;
     /* Users a range query loaded without an owner now belong to this partition's batch. */
@@ -363,6 +369,8 @@ int st_redis_engine_ops(st_redis_t *st, int32_t partition, store_ops_t *ops)
     ops->get = op_get;
     ops->range = op_range;
     ops->touched = op_touched;
+    if (st->cl)
+        rcl_wrap_ops(st, ops);
     return 0;
 }
 
@@ -610,6 +618,8 @@ static int has_writes(const st_redis_t *st, const st_commit_t *c)
 
 int st_redis_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size)
 {
+    if (rcl_wrap(st))
+        return rcl_commit(st, c, errstr, errstr_size);
     if (st->latched[0]) {
         snprintf(errstr, errstr_size, "%s", st->latched);
         return -1;

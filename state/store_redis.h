@@ -31,7 +31,22 @@
  * another partition: only when a topic is repartitioned) are skipped by range queries and
  * removed by the next commit.
  * User ids are NUL-terminated C strings but otherwise any bytes (spaces, colons, UTF-8):
- * every command is sent with explicit argument lengths. */
+ * every command is sent with explicit argument lengths.
+ *
+ * Redis Cluster (redis.cluster = true; redis_cluster.h): every key of partition N carries the
+ * hash tag {pN} right after the prefix, so all of them share one slot:
+ *   P{pN}:u:<user_id>  P{pN}:seen:N  P{pN}:offsets  P{pN}:progress  P{pN}:outbox
+ *   P{pN}:outbox:sending           and the model alone in its slot: P{model}:model
+ * (the hashes keep the partition as field name, as above, so the code is the same). A
+ * commit is then one MULTI/EXEC per partition the batch touched (its records, index entries,
+ * offset, progress and the alerts of its users), in partition order, then one for the model.
+ * Exactly-once holds per partition: N's offset moves in the same transaction as N's state,
+ * and a user's events all come from one partition (Kafka key = user id), so a crash between
+ * two partitions' transactions makes only the uncommitted partitions read their messages
+ * again, against state that never saw them. Not exact: the model, committed last, loses the
+ * learning of such a batch (model deltas per partition, issue 15 part 1, would close that).
+ * A record is looked up in its partition's slot: after a repartitioning of the topic a user
+ * starts afresh in the new partition (re-import by replay; see README, Redis Cluster). */
 #ifndef CS_STORE_REDIS_H
 #define CS_STORE_REDIS_H
 

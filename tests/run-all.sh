@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything `make test` runs, in order: unit tests; then a real Redis and a real Kafka broker
-# on free loopback ports for the integration binaries, the e2e scripts and the Python tests;
+# Everything `make test` runs, in order: unit tests; then a real Redis, a real Kafka broker
+# and a 3-master Redis Cluster on free loopback ports for the integration binaries, the e2e scripts and the Python tests;
 # then the services are stopped by pid (on failure and Ctrl-C too). Usage:
 #   tests/run-all.sh BUILD_DIR        (e.g. build or build-san)
 # Last line: "TOTAL: N passed, N failed"; exit status 1 on any failure.
@@ -14,6 +14,8 @@ cd "$ROOT" || exit 2
 . tests/services/redis.sh
 # shellcheck source=services/kafka.sh
 . tests/services/kafka.sh
+# shellcheck source=services/redis-cluster.sh
+. tests/services/redis-cluster.sh
 
 TIMEOUT_S=${CS_TEST_TIMEOUT_S:-900}
 total_passed=0
@@ -27,6 +29,7 @@ cleanup() {
     trap - EXIT INT TERM
     kafka_stop "$SVC_DIR/kafka" || true
     redis_stop "$SVC_DIR/redis" || true
+    redis_cluster_stop "$SVC_DIR/redis-cluster" || true
     if [ "$total_failed" -eq 0 ]; then
         rm -rf "$CS_TMP"
     else
@@ -98,7 +101,8 @@ bash tests/run-tests.sh unit $(test_binaries "$BUILD/tests/unit") 2>&1 | tee "$o
 add_counts unit
 
 # --- services ---
-if ! redis_start "$SVC_DIR/redis" || ! kafka_start "$SVC_DIR/kafka"; then
+if ! redis_start "$SVC_DIR/redis" || ! kafka_start "$SVC_DIR/kafka" ||
+    ! redis_cluster_start "$SVC_DIR/redis-cluster"; then
     echo "!! could not start the test services: integration, e2e and python tests not run"
     total_failed=$((total_failed + 1))
     echo "TOTAL: $total_passed passed, $total_failed failed"
@@ -111,6 +115,9 @@ CS_REDIS_PORT=$(cat "$SVC_DIR/redis/port")
 CS_KAFKA_BROKERS=127.0.0.1:$(cat "$SVC_DIR/kafka/port")
 # For tests that stop, kill or restart a service (tests/services/{redis,kafka}.sh DIR).
 export CS_REDIS_DIR=$SVC_DIR/redis CS_KAFKA_DIR=$SVC_DIR/kafka
+# A 3-master Redis Cluster (tests/services/redis-cluster.sh): a seed port and its directory.
+export CS_REDIS_CLUSTER_PORT CS_REDIS_CLUSTER_DIR=$SVC_DIR/redis-cluster
+CS_REDIS_CLUSTER_PORT=$(cat "$SVC_DIR/redis-cluster/port")
 
 # --- integration ---
 # shellcheck disable=SC2046

@@ -12,6 +12,7 @@ int cmd_gen(cfg_t *cfg, int argc, char **argv);
 int cmd_import(cfg_t *cfg, int argc, char **argv);
 int cmd_inspect(cfg_t *cfg, int argc, char **argv);
 int cmd_forget(cfg_t *cfg, int argc, char **argv);
+int cmd_migrate(cfg_t *cfg, int argc, char **argv);
 int cmd_tail(cfg_t *cfg, int argc, char **argv);
 int cmd_respond(cfg_t *cfg, int argc, char **argv);
 int cmd_compose(cfg_t *cfg, int argc, char **argv);

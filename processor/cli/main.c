@@ -32,6 +32,7 @@ static const command_t commands[] = {
     {"import", cmd_import, "convert Online Retail or any mapped CSV to an Avro container file"},
     {"inspect", cmd_inspect, "show a user's features, score and segment, or the model's segments"},
     {"forget", cmd_forget, "delete a user's state everywhere (privacy requests)"},
+    {"migrate", cmd_migrate, "copy a single-node Redis store into the Redis Cluster layout"},
     {"tail", cmd_tail, "print the alerts on topic.alerts as they arrive, one line each"},
     {"respond", cmd_respond,
      "simulated customers: treated planted churners return (closed-loop uplift tests)"},

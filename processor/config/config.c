@@ -64,6 +64,10 @@ const cfg_key_t cfg_keys[] = {
           "Timeout of one connection attempt to Redis."),
     K_DUR("redis.command_timeout", "5s", 1, MS_H, redis_command_timeout_ms,
           "Timeout of one Redis command or transaction."),
+    K_BOOL("redis.cluster", "false", redis_cluster,
+           "Redis Cluster mode: redis.host/port is a seed node, keys carry a hash tag per Kafka "
+           "partition ({p<N>}), a batch commits one transaction per partition (README, Scaling "
+           "out). redis.db must be 0."),
 
     K_STR("state.prefix", "cs:", 0, state_prefix, "Prefix of every Redis key written."),
     K_DUR("state.ttl", "400d", 0, 3650 * MS_D, state_ttl_ms,

@@ -43,6 +43,7 @@ typedef struct cfg_s {
     int redis_db;
     int64_t redis_connect_timeout_ms;
     int64_t redis_command_timeout_ms;
+    int redis_cluster; /* redis.cluster: 1 = Redis Cluster (slot map, per-partition hash tags) */
 
     /* state */
     char *state_prefix;   /* state.prefix, default "cs:" */

@@ -200,7 +200,8 @@ static void on_tick_start(void *opaque, int64_t tick_ms)
     pl->pop_tick_ms = tick_ms;
     pl->store.range(pl->store.opaque, tick_ms - pl->horizon_ms - pl->lookback_ms, tick_ms,
                     pop_visit, pl);
-    qsort(pl->rows, pl->nrows, sizeof(*pl->rows), cmp_summary);
+    if (pl->nrows) /* rows is NULL until a first visit: qsort(NULL, 0) is UB (UBSan) */
+        qsort(pl->rows, pl->nrows, sizeof(*pl->rows), cmp_summary);
     bgnbd_table_clear(pl->pop);
     for (size_t i = 0; i < pl->nrows; i++)
         if (bgnbd_table_add(pl->pop, pl->rows[i].rep, pl->rows[i].t_x, pl->rows[i].age, 1) != 0)

@@ -2,7 +2,9 @@
  * waits until `churnstream run` has stored offsets equal to the topic's end offsets, and
  * compares every user's record in Redis with an uninterrupted in-memory replay of the same
  * events (feat_apply per user in file order: the event-derived part needs nothing else).
- * Not installed. Every failure prints one line starting with "eo_tool: FAIL" and exits 1. */
+ * Not installed. Every failure prints one line starting with "eo_tool: FAIL" and exits 1.
+ * EO_REDIS_CLUSTER=1: REDIS_HOST:REDIS_PORT is a seed of a Redis Cluster, and the store is
+ * read in cluster mode (keys P{pN}:..., see state/redis_cluster.h). */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <hiredis.h>
@@ -146,6 +148,45 @@ static redisContext *redis(const char *host, const char *port)
     return rc;
 }
 
+static int cluster_mode(void)
+{
+    const char *v = getenv("EO_REDIS_CLUSTER");
+    return v && strcmp(v, "1") == 0;
+}
+
+/* The store, in cluster mode when EO_REDIS_CLUSTER=1. NULL with err when unreachable. */
+static st_redis_t *store_open(cfg_t **cfg, const char *host, const char *port, const char *prefix,
+                              char *err, size_t errsz)
+{
+    if (!(*cfg = cfg_new()) || cfg_set(*cfg, "redis.host", host, "eo_tool", err, errsz) != 0 ||
+        cfg_set(*cfg, "redis.port", port, "eo_tool", err, errsz) != 0 ||
+        cfg_set(*cfg, "state.prefix", prefix, "eo_tool", err, errsz) != 0 ||
+        cfg_set(*cfg, "redis.cluster", cluster_mode() ? "true" : "false", "eo_tool", err,
+                errsz) != 0)
+        fail("config: %s%s", err, "");
+    return st_redis_new(*cfg, err, errsz);
+}
+
+/* Cluster mode: each partition's stored offset through the store. */
+static int stored_offsets_cluster(const char *host, const char *port, const char *prefix,
+                                  int64_t *off, int n)
+{
+    char err[512];
+    cfg_t *cfg;
+    st_redis_t *s = store_open(&cfg, host, port, prefix, err, sizeof(err));
+    int rc = s ? 0 : -1;
+    for (int p = 0; s && p < n && rc == 0; p++) {
+        int found;
+        int64_t v;
+        rc = st_redis_load_offset(s, p, &v, &found, err, sizeof(err));
+        if (rc == 0 && found)
+            off[p] = v;
+    }
+    st_redis_destroy(s);
+    cfg_destroy(cfg);
+    return rc;
+}
+
 /* Stored next offsets (HGETALL P offsets); -1 for a partition without one. -1 when Redis is
  * unreachable (the wait goes on: the crash test restarts Redis). */
 static int stored_offsets(const char *host, const char *port, const char *prefix, int64_t *off,
@@ -153,6 +194,8 @@ static int stored_offsets(const char *host, const char *port, const char *prefix
 {
     for (int p = 0; p < n; p++)
         off[p] = -1;
+    if (cluster_mode())
+        return stored_offsets_cluster(host, port, prefix, off, n);
     redisContext *rc = redisConnect(host, atoi(port));
     if (!rc || rc->err) {
         redisFree(rc);
@@ -286,6 +329,65 @@ static void describe(const char *who, const feat_state_t *f)
             (double)f->counter[FEAT_C_PAGE_VIEWS_30D], (double)f->counter[FEAT_C_PURCHASES_90D]);
 }
 
+/* The nodes to SCAN: the given one, or every master of a cluster (CLUSTER NODES). */
+static int redis_nodes(const char *host, const char *port, char ports[][16])
+{
+    if (!cluster_mode()) {
+        snprintf(ports[0], 16, "%s", port);
+        return 1;
+    }
+    redisContext *rc = redis(host, port);
+    redisReply *r = redisCommand(rc, "CLUSTER NODES");
+    if (!r || r->type != REDIS_REPLY_STRING)
+        fail("CLUSTER NODES on %s:%s failed", host, port);
+    int n = 0;
+    for (char *save = NULL, *line = strtok_r(r->str, "\n", &save); line && n < EO_MAX_PARTS;
+         line = strtok_r(NULL, "\n", &save)) {
+        char id[64], addr[128], flags[128];
+        char *colon;
+        if (sscanf(line, "%63s %127s %127s", id, addr, flags) == 3 && strstr(flags, "master") &&
+            (colon = strrchr(addr, ':')))
+            snprintf(ports[n++], 16, "%d", atoi(colon + 1));
+    }
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+/* SCANs one node for the users' keys, marks them seen; returns how many were new. */
+static size_t scan_users(const char *host, const char *port, const char *prefix, users_t *users)
+{
+    redisContext *rc = redis(host, port);
+    char pattern[300];
+    snprintf(pattern, sizeof(pattern), cluster_mode() ? "%s{p*}:u:*" : "%su:*", prefix);
+    char cursor[32] = "0";
+    size_t in_redis = 0;
+    do {
+        redisReply *x = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!x || x->type != REDIS_REPLY_ARRAY || x->elements != 2)
+            fail("SCAN on %s:%s failed", host, port);
+        snprintf(cursor, sizeof(cursor), "%s", x->element[0]->str);
+        for (size_t i = 0; i < x->element[1]->elements; i++) {
+            const char *key = x->element[1]->element[i]->str;
+            const char *id = key + strlen(prefix) + 2; /* after "P u:" */
+            if (cluster_mode()) {
+                const char *t = strstr(key + strlen(prefix), "}:u:");
+                id = t ? t + 4 : key;
+            }
+            user_t *u = users_find(users, id, 0);
+            if (!u)
+                fail("Redis holds %s, a user the events do not have", key, "");
+            if (!u->seen_in_redis) {
+                u->seen_in_redis = 1;
+                in_redis++;
+            }
+        }
+        freeReplyObject(x);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(rc);
+    return in_redis;
+}
+
 static int verify(const char *file, const char *brokers, const char *topic, const char *host,
                   const char *port, const char *prefix)
 {
@@ -331,39 +433,17 @@ static int verify(const char *file, const char *brokers, const char *topic, cons
         exit(1);
     }
 
-    /* 3. Every P u:* key in Redis is a user of the file (SCAN), ... */
-    redisContext *rc = redis(host, port);
-    char pattern[300];
-    snprintf(pattern, sizeof(pattern), "%su:*", prefix);
-    size_t plen = strlen(prefix) + 2;
-    char cursor[32] = "0";
+    /* 3. Every P u:* key in Redis (P{pN}:u:* on every master of a cluster) is a user of
+     * the file (SCAN), ... */
+    char ports[EO_MAX_PARTS][16];
+    int nports = redis_nodes(host, port, ports);
     size_t in_redis = 0;
-    do {
-        redisReply *x = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (!x || x->type != REDIS_REPLY_ARRAY || x->elements != 2)
-            fail("SCAN on %s:%s failed", host, port);
-        snprintf(cursor, sizeof(cursor), "%s", x->element[0]->str);
-        for (size_t i = 0; i < x->element[1]->elements; i++) {
-            const char *key = x->element[1]->element[i]->str;
-            user_t *u = users_find(&users, key + plen, 0);
-            if (!u)
-                fail("Redis holds %s, a user the events do not have", key, "");
-            if (!u->seen_in_redis) {
-                u->seen_in_redis = 1;
-                in_redis++;
-            }
-        }
-        freeReplyObject(x);
-    } while (strcmp(cursor, "0") != 0);
-    redisFree(rc);
+    for (int k = 0; k < nports; k++)
+        in_redis += scan_users(host, ports[k], prefix, &users);
 
     /* ... and every user of the file has a record whose event part equals the replay's. */
-    cfg_t *cfg = cfg_new();
-    if (!cfg || cfg_set(cfg, "redis.host", host, "eo_tool", err, sizeof(err)) != 0 ||
-        cfg_set(cfg, "redis.port", port, "eo_tool", err, sizeof(err)) != 0 ||
-        cfg_set(cfg, "state.prefix", prefix, "eo_tool", err, sizeof(err)) != 0)
-        fail("config: %s%s", err, "");
-    st_redis_t *s = st_redis_new(cfg, err, sizeof(err));
+    cfg_t *cfg;
+    st_redis_t *s = store_open(&cfg, host, port, prefix, err, sizeof(err));
     if (!s)
         fail("%s%s", err, "");
     size_t compared = 0, differ = 0, missing = 0;

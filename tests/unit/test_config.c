@@ -93,6 +93,7 @@ static const struct {
     {"redis.db", "integer", "0"},
     {"redis.connect_timeout", "duration", "2s"},
     {"redis.command_timeout", "duration", "5s"},
+    {"redis.cluster", "bool", "false"},
     {"state.prefix", "string", "cs:"},
     {"state.ttl", "duration", "400d"},
     {"state.scores", "bool", "true"},
@@ -162,6 +163,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->redis_db, 0);
     assert_int_equal(c->redis_connect_timeout_ms, 2000);
     assert_int_equal(c->redis_command_timeout_ms, 5000);
+    assert_int_equal(c->redis_cluster, 0);
     assert_string_equal(c->state_prefix, "cs:");
     assert_int_equal(c->state_ttl_ms, 400LL * 86400000);
     assert_int_equal(c->batch_max_messages, 1000);
