@@ -275,7 +275,7 @@ static void test_logreg_ramp(void **state)
 {
     (void)state;
     const double p[EX_N] = {0.5, 0.5, 0.5};
-    double full = EX_LOGREG_RAMP_H * 91 / 7.0; /* weeks: 6.5 for H = 91 d */
+    double full = EX_LOGREG_RAMP_H * 91 / 7.0; /* weeks: 13 for H = 91 d */
     ex_t *wk = ex_new(91), *dy = ex_new(91);
     rng_t r;
     rng_seed(&r, 3);
@@ -293,7 +293,7 @@ static void test_logreg_ramp(void **state)
         feed_tick(dy, t * DAY, 10, 0.3, p, p, &r);
     assert_true(fabs(ex_logreg_share(wk) - 3 / full) < 1e-12);
     assert_true(fabs(ex_logreg_share(dy) - 3 / full) < 1e-9);
-    for (int t = 3; t < 7; t++)
+    for (int t = 3; t < (int)ceil(full); t++)
         feed_tick(wk, t * WEEK, 10, 0.3, p, p, &r);
     assert_true(ex_logreg_share(wk) == 1);
     ex_weights(wk, w);
