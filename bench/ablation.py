@@ -5,6 +5,7 @@ regression alone, the recency prior alone; on both shared logs and, when given, 
 bench/btyd_sim.py simulated (--sim DIR). One Markdown table: AUC pooled / second half.
 
 Usage: python3 bench/ablation.py [--churnstream ./churnstream] [--shared ../shared] [--sim DIR]
+                                 [--tick 7d]
 """
 import argparse
 import json
@@ -15,8 +16,8 @@ CJ2_MAP = "user_id=user_id,event_time=event_time:iso,event_type=event_type,amoun
 MODES = ["hedge", "equal", "bgnbd", "logreg", "recency"]
 
 
-def replay(binary, mode, args, path):
-    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=7d",
+def replay(binary, mode, args, path, tick):
+    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=" + tick,
            "--model.experts=" + mode, *args, path]
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
@@ -27,6 +28,8 @@ def main():
     ap.add_argument("--churnstream", default=os.path.join(here, "..", "churnstream"))
     ap.add_argument("--shared", default=os.path.join(here, "..", "..", "shared"))
     ap.add_argument("--sim", default=None, help="folder of bench/btyd_sim.py --out (its *.avro)")
+    ap.add_argument("--tick", default="7d",
+                    help="tick.interval (7d: the shared protocol; 1d: churnstream's default)")
     a = ap.parse_args()
     data = os.path.join(a.shared, "data")
     logs = [("Online Retail", ["--preset", "online-retail"], os.path.join(data, "online_retail.csv.gz")),
@@ -42,7 +45,7 @@ def main():
     for name, args, path in logs:
         cells = []
         for mode in MODES:
-            m = replay(a.churnstream, mode, args, path)["model"]
+            m = replay(a.churnstream, mode, args, path, a.tick)["model"]
             cells.append("%.3f / %.3f" % (m["auc"], m["auc_second_half"]))
         print("| %s | %s |" % (name, " | ".join(cells)), flush=True)
 

@@ -4,7 +4,8 @@
 For each parameter set (time unit days; weeks x 7 for the published fits):
   1. `churnstream gen --process bgnbd` writes the log (Avro) and, with the same seed, the same
      events as CSV (the events format of backtest_score.py) plus the truth file;
-  2. `churnstream replay LOG.avro --tick.interval=7d --scores-out S.csv --json` scores it;
+  2. `churnstream replay LOG.avro --tick.interval=7d --scores-out S.csv --json` scores it
+     (--tick 1d: daily ticks, churnstream's default, for the replay and the snapshots);
   3. the snapshots and labels are built by ../shared/tools/backtest_score.py (imported, not
      reimplemented: build_snapshots, evaluate, auc), which also checks the replay's coverage;
   4. on exactly the snapshots churnstream scored, AUC (pooled, second half of the ticks) of:
@@ -219,7 +220,7 @@ def one_set(a, bs, name, desc, r, alpha_w, pa, pb):
     if truth.read_bytes() != (out / f"{name}.truth2.csv").read_bytes():
         raise SystemExit(f"{name}: gen is not deterministic (two truth files differ)")
     os.remove(out / f"{name}.truth2.csv")
-    summary = json.loads(run([a.churnstream, "replay", str(log), "--tick.interval=7d",
+    summary = json.loads(run([a.churnstream, "replay", str(log), "--tick.interval=" + a.tick,
                               "--scores-out", str(scores), "--json", "--quiet"]))
     replay_s = time.time() - t0
 
@@ -227,7 +228,7 @@ def one_set(a, bs, name, desc, r, alpha_w, pa, pb):
     if summary["events_read"] != len(ev):
         raise SystemExit(f"{name}: replay read {summary['events_read']} events, the CSV has "
                          f"{len(ev)}")
-    snaps = bs.build_snapshots(ev, TICK_MS, H_DAYS * DAY_MS, H_DAYS * DAY_MS)
+    snaps = bs.build_snapshots(ev, bs.duration_ms(a.tick), H_DAYS * DAY_MS, H_DAYS * DAY_MS)
     sc = pd.read_csv(scores, dtype={"user_id": str})
     sc = pd.DataFrame({"user_id": bs.norm_uid(sc.user_id), "tick_ms": sc.tick_ms.astype(np.int64),
                        "score": pd.to_numeric(sc.score, errors="coerce")})
@@ -276,6 +277,8 @@ def one_set(a, bs, name, desc, r, alpha_w, pa, pb):
             "duplicate_rows": metrics["duplicate_rows"],
             "backtest_score": {k: metrics.get(k) for k in ("auc", "auc_second_half")},
             "replay_model": {k: summary["model"].get(k) for k in ("auc", "auc_second_half")},
+            "replay_experts": {e: {k: v.get(k) for k in ("auc", "auc_second_half")}
+                               for e, v in summary.get("experts", {}).items()},
             "auc": aucs, "fit_tick_ms": int(t_fit),
             "fit_day": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                         for k, v in fit_day.items()},
@@ -298,13 +301,14 @@ def render(results, a):
              f"`python3 bench/btyd_sim.py --churnstream {a.churnstream} --out {a.out} "
              f"--users {a.users} --days {a.days} --seed {a.seed}`: per set `churnstream gen "
              f"--process bgnbd --users {a.users} --days {a.days} --seed {a.seed}` (alpha in days "
-             f"= 7 x weeks), `replay --tick.interval=7d`, labels by backtest_score.py (H = L = "
+             f"= 7 x weeks), `replay --tick.interval={a.tick}`, labels by backtest_score.py (H = L = "
              f"{H_DAYS} d). AUC on the snapshots churnstream scored; gap = oracle - churnstream.",
              "",
              "| set | r, alpha (d), a, b | events | snapshots (ticks, pos. rate) | coverage "
              "| churnstream AUC pooled / 2nd half | oracle AUC pooled / 2nd half "
-             "| gap pooled / 2nd half | recency 2nd half | individual-truth bound 2nd half |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| gap pooled / 2nd half | recency 2nd half | individual-truth bound 2nd half "
+             "| replay's BG/NBD / LR 2nd half |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         c, o = res["auc"]["churnstream"], res["auc"]["oracle"]
         t = res["true"]
@@ -316,7 +320,9 @@ def render(results, a):
             f"| {fmt(o['pooled'])} / **{fmt(o['second_half'])}** "
             f"| {fmt(o['pooled'] - c['pooled'], 3)} / {fmt(o['second_half'] - c['second_half'], 3)} "
             f"| {fmt(res['auc']['recency']['second_half'])} "
-            f"| {fmt(res['auc']['bound']['second_half'])} |")
+            f"| {fmt(res['auc']['bound']['second_half'])} "
+            f"| {fmt(res['replay_experts'].get('bgnbd', {}).get('auc_second_half'))} / "
+            f"{fmt(res['replay_experts'].get('logreg', {}).get('auc_second_half'))} |")
     lines += ["", "Independent BG/NBD fit (L-BFGS-B on log-parameters) at the last weekly tick; "
               "SE from the inverse Hessian (delta method); within 2 SE of the truth?", "",
               "| set | summary | users | param | true | fitted | SE | (fit - true) / SE "
@@ -355,6 +361,8 @@ def main():
     ap.add_argument("--users", type=int, default=5000)
     ap.add_argument("--days", type=int, default=546, help="default 78 weeks, as CDNOW's")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tick", default="7d", help="the replay's tick.interval (and the "
+                    "snapshots'); the independent fits stay at the last weekly tick")
     ap.add_argument("--sets", default=",".join(s[0] for s in SETS),
                     help="comma-separated subset of " + ", ".join(s[0] for s in SETS))
     ap.add_argument("--shared", help="the project's shared folder (default ../shared, "

@@ -244,8 +244,9 @@ static void print_experts(const ex_t *ex)
     ex_losses(ex, (double[EX_N]){0}, &ticks);
     ex_fit_stats(ex, &users, &ll, &iters);
     const bgnbd_params_t *bg = ex_bgnbd_params(ex);
-    printf("\nexperts  (score = sigmoid(sum of weight x logit); %llu complete ticks graded)\n",
-           (unsigned long long)ticks);
+    printf("\nexperts  (score = sigmoid(sum of weight x logit); %llu complete ticks graded; "
+           "regression's prior at %.0f%% of its share)\n",
+           (unsigned long long)ticks, 100 * ex_logreg_share(ex));
     for (int i = 0; i < EX_N; i++)
         printf("  %-8s weight %.3f  graded log-loss %.4f\n", ex_name((ex_expert_t)i), w[i],
                loss[i]);

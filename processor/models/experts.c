@@ -37,6 +37,7 @@ struct ex_s {
     double loss_weight;       /* the same discounted sum of the ticks' scales (for means) */
     double labels, positives; /* the same discounted sums of complete ticks' label counts */
     uint64_t ticks_folded;    /* complete ticks measured */
+    double graded_weeks;      /* the same ticks' scales, undiscounted: weeks of complete ticks */
     int64_t last_folded_ms;   /* INT64_MIN: none */
     ex_tick_t *pending;       /* incomplete ticks, ascending tick_ms */
     size_t npending, cap;
@@ -160,7 +161,9 @@ static void weights_now(const ex_t *ex, double w[EX_N])
     }
     double prior[EX_N] = {EX_PRIOR_RECENCY, 1 - EX_PRIOR_RECENCY, 0};
     if (ex->ticks_folded > 0) {
-        prior[EX_BGNBD] = prior[EX_LOGREG] = (1 - EX_PRIOR_RECENCY) / 2;
+        double share = ex_logreg_share(ex);
+        prior[EX_LOGREG] = (1 - EX_PRIOR_RECENCY) * share / 2;
+        prior[EX_BGNBD] = (1 - EX_PRIOR_RECENCY) - prior[EX_LOGREG];
     }
     double lmin = INFINITY;
     for (int i = 0; i < EX_N; i++)
@@ -361,6 +364,7 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         ex->labels = decay * ex->labels + scale * t->n;
         ex->positives = decay * ex->positives + scale * t->pos;
         ex->loss_weight = decay * ex->loss_weight + (t->n > 0 ? scale : 0);
+        ex->graded_weeks += t->n > 0 ? scale : 0;
         ex->last_folded_ms = t->tick_ms;
         if (t->n > 0)
             ex->ticks_folded++;
@@ -382,6 +386,14 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         ex->nfrozen -= drop;
     }
     return (int)k;
+}
+
+double ex_logreg_share(const ex_t *ex)
+{
+    if (ex->ticks_folded == 0)
+        return 0;
+    double full = EX_LOGREG_RAMP_H * ex->horizon_days / 7.0; /* in weeks */
+    return ex->graded_weeks >= full ? 1.0 : ex->graded_weeks / full;
 }
 
 double ex_base_rate(const ex_t *ex)
@@ -406,7 +418,7 @@ void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded)
 /* ---- snapshot section ----
  * f64 horizon_days | f64 r, alpha, a, b | u64 fit_tick_ms | f64 fit_users, fit_loglik |
  * u32 fit_iterations | f64 loss[EX_N] | f64 loss_weight, labels, positives | u64 ticks_folded | u64
- * last_folded_ms | u32 npending | npending x (u64 tick_ms, f64 n, f64 pos, f64 loss[EX_N]) | u32
+ * last_folded_ms | f64 graded_weeks (format 4) | u32 npending | npending x (u64 tick_ms, f64 n, f64 pos, f64 loss[EX_N]) | u32
  * dim | u32 nfrozen | nfrozen x (u64 tick_ms, f64 r, alpha, a, b, f64 cal_a, cal_b, f64 coef[dim +
  * 1]) */
 void ex_encode(const ex_t *ex, mw_buf_t *b)
@@ -427,6 +439,7 @@ void ex_encode(const ex_t *ex, mw_buf_t *b)
     mw_put_f64(b, ex->positives);
     mw_put_u64(b, ex->ticks_folded);
     mw_put_u64(b, (uint64_t)ex->last_folded_ms);
+    mw_put_f64(b, ex->graded_weeks);
     mw_put_u32(b, (uint32_t)ex->npending);
     for (size_t i = 0; i < ex->npending; i++) {
         mw_put_u64(b, (uint64_t)ex->pending[i].tick_ms);
@@ -487,6 +500,9 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
            ex->positives > ex->labels;
     ex->ticks_folded = mw_get_u64(r);
     ex->last_folded_ms = (int64_t)mw_get_u64(r);
+    ex->graded_weeks = mw_get_f64(r);
+    bad |= !isfinite(ex->graded_weeks) || ex->graded_weeks < 0 ||
+           (ex->graded_weeks > 0) != (ex->ticks_folded > 0);
     uint32_t n = mw_get_u32(r);
     /* Each pending tick takes 24 + 8 EX_N bytes: refuse counts the input cannot hold. */
     if (!bad && !r->failed && (n > EX_MAX_PENDING || n > (r->len - r->off) / (24 + 8 * EX_N)))

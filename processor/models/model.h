@@ -16,7 +16,7 @@
 #include "pmetrics.h"
 #include "scaler.h"
 
-#define MODEL_FORMAT_VERSION 3 /* 3: experts section (BG/NBD fit, Hedge weights) */
+#define MODEL_FORMAT_VERSION 4 /* 3: experts section (BG/NBD fit, Hedge weights); 4: graded weeks */
 #define MODEL_MAGIC          "CSMD"
 
 typedef struct model_s model_t;

@@ -1,5 +1,6 @@
 /* Experts and their Hedge weighting (experts.h): the BTYD summary of a state, BG/NBD
- * before any label, the regression joining after the first complete tick, the weights
+ * before any label, the regression joining after the first complete tick (its prior ramped
+ * over EX_LOGREG_RAMP_H x H of complete ticks, the same at daily and weekly ticks), the weights
  * moving to the best expert, the regret bound on an adversarial label sequence, the
  * pool's convexity bound, and the snapshot section's round trip and corruption checks. */
 #include <math.h>
@@ -138,7 +139,8 @@ static double logit(double p)
  * fixed opposite opinions; recency stays at 0.5. The pool's mean log-loss summed over the
  * ticks, L_pool, is at most the weighted mean of the experts' (convexity of log-loss in
  * the logit), and the weighted mean is within ln(1/pi_i)/eta + eta n l_max^2 / 8 of expert
- * i's total (Hedge, losses in [0, l_max]); discounting only forgets, and with a half-life
+ * i's total (Hedge, losses in [0, l_max]; pi_i the smallest prior i had, the regression's
+ * ramp included); discounting only forgets, and with a half-life
  * of 26 ticks over 12 ticks the bound holds with the loss totals it tracks. */
 static void test_adversarial_regret(void **state)
 {
@@ -173,11 +175,15 @@ static void test_adversarial_regret(void **state)
             assert_int_equal(ex_observe(ex, t * WEEK, NULL, &s, y, &sc), 0);
         assert_int_equal(ex_complete_through(ex, t * WEEK), 1);
     }
-    double best = fmin(expert_total[EX_BGNBD], expert_total[EX_LOGREG]);
-    double prior = (1 - EX_PRIOR_RECENCY) / 2;
-    double bound = log(1 / prior) / EX_HEDGE_ETA + EX_HEDGE_ETA * n_ticks * lmax * lmax / 8;
+    /* Each expert's bound with its smallest prior over the run: BG/NBD's never falls below
+     * its full share, the regression's starts at 1 / (weeks of the ramp) of it. */
+    double prior_bg = (1 - EX_PRIOR_RECENCY) / 2;
+    double prior_lr = prior_bg / (EX_LOGREG_RAMP_H * 90 / 7.0);
+    double slack = EX_HEDGE_ETA * n_ticks * lmax * lmax / 8;
+    double bound_bg = expert_total[EX_BGNBD] + log(1 / prior_bg) / EX_HEDGE_ETA + slack;
+    double bound_lr = expert_total[EX_LOGREG] + log(1 / prior_lr) / EX_HEDGE_ETA + slack;
     /* + one tick of loss for the first tick, when the regression had no weight yet. */
-    assert_true(pool_total <= best + bound + lmax);
+    assert_true(pool_total <= fmin(bound_bg, bound_lr) + lmax);
     ex_destroy(ex);
 }
 
@@ -263,6 +269,49 @@ static void test_graded_as_scored(void **state)
     ex_destroy(ex);
 }
 
+/* The regression's prior ramps with the weeks of complete ticks graded (EX_LOGREG_RAMP_H x H),
+ * the same at daily and weekly ticks: with equal losses its weight is its ramped prior. */
+static void test_logreg_ramp(void **state)
+{
+    (void)state;
+    const double p[EX_N] = {0.5, 0.5, 0.5};
+    double full = EX_LOGREG_RAMP_H * 91 / 7.0; /* weeks: 13 for H = 91 d */
+    ex_t *wk = ex_new(91), *dy = ex_new(91);
+    rng_t r;
+    rng_seed(&r, 3);
+    assert_true(ex_logreg_share(wk) == 0);
+    feed_tick(wk, 0, 10, 0.3, p, p, &r);
+    assert_true(fabs(ex_logreg_share(wk) - 1 / full) < 1e-12);
+    double w[EX_N];
+    ex_weights(wk, w);
+    assert_true(fabs(w[EX_LOGREG] - (1 - EX_PRIOR_RECENCY) / (2 * full)) < 1e-12);
+    assert_true(fabs(w[EX_BGNBD] - (1 - EX_PRIOR_RECENCY) * (1 - 1 / (2 * full))) < 1e-12);
+    for (int t = 1; t < 3; t++)
+        feed_tick(wk, t * WEEK, 10, 0.3, p, p, &r);
+    /* Daily ticks over the same span (the first complete tick counts a week, as weekly). */
+    for (int t = 0; t <= 14; t++)
+        feed_tick(dy, t * DAY, 10, 0.3, p, p, &r);
+    assert_true(fabs(ex_logreg_share(wk) - 3 / full) < 1e-12);
+    assert_true(fabs(ex_logreg_share(dy) - 3 / full) < 1e-9);
+    for (int t = 3; t < (int)ceil(full); t++)
+        feed_tick(wk, t * WEEK, 10, 0.3, p, p, &r);
+    assert_true(ex_logreg_share(wk) == 1);
+    ex_weights(wk, w);
+    assert_true(fabs(w[EX_LOGREG] - w[EX_BGNBD]) < 1e-12);
+    /* The share survives a snapshot round trip. */
+    mw_buf_t b = {0};
+    ex_encode(dy, &b);
+    mw_reader_t rd = {.p = b.data, .len = b.len};
+    char err[128];
+    ex_t *back = ex_decode(&rd, err, sizeof(err));
+    assert_non_null(back);
+    assert_true(ex_logreg_share(back) == ex_logreg_share(dy));
+    ex_destroy(back);
+    free(b.data);
+    ex_destroy(wk);
+    ex_destroy(dy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_adversarial_regret),
         cmocka_unit_test(test_round_trip_and_corruption),
         cmocka_unit_test(test_graded_as_scored),
+        cmocka_unit_test(test_logreg_ramp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

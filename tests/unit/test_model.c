@@ -244,6 +244,12 @@ static void test_rejects_bad_input(void **state)
     snprintf(want, sizeof(want), "unsupported snapshot format version %d",
              MODEL_FORMAT_VERSION + 1);
     expect_reject(copy, len, want);
+    /* the previous format (3: no graded weeks in the experts section) is refused by name */
+    memcpy(copy, buf, len);
+    copy[4] = MODEL_FORMAT_VERSION - 1;
+    snprintf(want, sizeof(want), "unsupported snapshot format version %d (this build reads %d)",
+             MODEL_FORMAT_VERSION - 1, MODEL_FORMAT_VERSION);
+    expect_reject(copy, len, want);
     memcpy(copy, buf, len);
     copy[len / 2] ^= 1;
     expect_reject(copy, len, "checksum");
