@@ -1,91 +1,17 @@
 /* Churn handler: the daemon's batches through decode, per-partition pipelines on the Redis
- * store, and one transaction per batch. Memory ownership: the handler owns every pipeline,
- * the model and predictor, and the batch's alert copies (valid until the next call, as
- * daemon.h requires). */
-#include "churn_handler.h"
+ * store, and one transaction per batch (the batch itself: churn_batch.c). This file owns the
+ * handler's lifecycle, the partitions' pipelines, the model and the daemon callbacks.
+ * Memory ownership: the handler owns every pipeline, the model and predictor, and the
+ * batch's alert copies (valid until the next call, as daemon.h requires). */
+#include "churn_internal.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "alert.h"
-#include "codec.h"
-#include "log.h"
-#include "model.h"
-#include "pipeline.h"
-#include "predictor.h"
-#include "score_batch.h"
-#include "store_redis.h"
-#include "user_api.h"
-
-typedef struct chn_part_s {
-    int32_t partition;
-    pl_t *pl;
-    int64_t max_event_ms;     /* INT64_MIN before the first event seen by this instance */
-    int64_t last_msg_wall_ms; /* wall time of the last message (idle detection) */
-    int64_t next_offset;      /* the stored next offset; messages below it were applied */
-    int in_batch;             /* the current batch holds messages of this partition */
-    /* Reopened after a rollback with a stored offset behind what this instance had stored:
-     * Redis lost acknowledged commits (restarted from an AOF missing its last second, a
-     * failover to a lagging replica) while the consumer kept its position. The next batch
-     * holding the partition is refused as DM_BATCH_STALE so the daemon seeks back to the
-     * stored offset (dm_consumer_resync -> on_assign, which clears this). */
-    int reseek;
-} chn_part_t;
-
-typedef struct chn_alert_s {
-    char id[ALERT_ID_LEN + 1];
-    char user_id[EV_USER_ID_MAX + 1];
-    uint8_t *value;
-    size_t len;
-    int arm, bucket;
-    alert_kind_t kind;
-    alert_trigger_kind_t trigger;
-} chn_alert_t;
-
-struct chn_s {
-    const cfg_t *cfg;
-    char *model_in;
-    st_redis_t *st;
-    ev_decoder_t *dec;
-    alert_policy_t *policy;
-    alert_encoder_t *aenc;
-    model_t *model;
-    pred_t *pred;
-    uint8_t *model_bytes; /* the snapshot last committed (or loaded): the rollback point */
-    size_t model_len;
-    uint64_t model_version_committed;
-    chn_part_t *parts; /* open pipelines */
-    size_t nparts, capparts;
-    int32_t *assigned; /* the daemon's assignment (reopened after a rollback) */
-    /* Per assigned partition: the next offset it had in Redis as this instance last knew it
-     * (loaded at assignment, then written by its commits); -1 when none. Survives a
-     * rollback, so a reload can tell that Redis went back in time. */
-    int64_t *assigned_next;
-    size_t nassigned, capassigned;
-    int64_t watermark_ms; /* global, INT64_MIN before the first */
-    /* batch scratch */
-    ev_event_t *evs;
-    int32_t *ev_part;
-    int64_t *ev_off;
-    const char **ids;
-    size_t cap_evs;
-    chn_alert_t *alerts;
-    size_t nalerts, capalerts;
-    dm_alert_t *dm_alerts;
-    size_t cap_dm;
-    int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
-    /* outcomes decided in the batch (reported once it is committed) */
-    dm_outcome_t *outcomes;
-    size_t noutcomes, capoutcomes;
-    sb_t *scores; /* the batch's latest scoring per user (P score:<id>) */
-    ua_t *api;    /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
-    /* outbox re-send at start */
-    st_outbox_t outbox;
-};
-
-static int64_t wall_ms(void)
+int64_t chn_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -94,7 +20,7 @@ static int64_t wall_ms(void)
 
 /* ---- alerts of the batch ---- */
 
-static void alerts_clear(chn_t *ch)
+void chn_alerts_clear(chn_t *ch)
 {
     for (size_t i = 0; i < ch->nalerts; i++)
         free(ch->alerts[i].value);
@@ -254,7 +180,7 @@ static int model_load(chn_t *ch, char *err, size_t errsz)
     return 0;
 }
 
-static chn_part_t *part_find(chn_t *ch, int32_t partition)
+chn_part_t *chn_part_find(chn_t *ch, int32_t partition)
 {
     for (size_t i = 0; i < ch->nparts; i++)
         if (ch->parts[i].partition == partition)
@@ -263,9 +189,9 @@ static chn_part_t *part_find(chn_t *ch, int32_t partition)
 }
 
 /* Opens a partition's pipeline from what Redis holds (next offset, engine progress). */
-static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
+chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
 {
-    chn_part_t *p = part_find(ch, partition);
+    chn_part_t *p = chn_part_find(ch, partition);
     if (p)
         return p;
     int64_t off;
@@ -313,7 +239,7 @@ static chn_part_t *part_open(chn_t *ch, int32_t partition, char *err, size_t err
     p->pl = pl;
     p->next_offset = found_off ? off : -1;
     p->max_event_ms = INT64_MIN;
-    p->last_msg_wall_ms = wall_ms();
+    p->last_msg_wall_ms = chn_wall_ms();
     if (found_pr) {
         eng_set_progress(pl_engine(pl), &pr);
         /* The watermark a partition had reached bounds its event times from below. */
@@ -347,10 +273,10 @@ static void watermark_reset(chn_t *ch)
 /* Back to what Redis holds: model, engines, cache. Used after a failed commit (Redis down,
  * lost connection: the outcome is re-read from the stored offsets). The model and the
  * pipelines are rebuilt from Redis by the next process_batch (Redis may still be down). */
-static void rollback(chn_t *ch)
+void chn_rollback(chn_t *ch)
 {
     st_redis_discard(ch->st);
-    alerts_clear(ch);
+    chn_alerts_clear(ch);
     parts_destroy(ch);
     model_drop(ch);
     ch->watermark_ms = INT64_MIN;
@@ -359,12 +285,12 @@ static void rollback(chn_t *ch)
 /* Re-opens the model and every assigned partition after a rollback. A stored offset behind
  * the one this instance had stored means Redis lost commits: the partition is marked for a
  * seek back (chn_part_t.reseek). */
-static int reopen(chn_t *ch, char *err, size_t errsz)
+int chn_reopen(chn_t *ch, char *err, size_t errsz)
 {
     if (st_redis_reconnect(ch->st, err, errsz) != 0 || model_load(ch, err, errsz) != 0)
         return -1;
     for (size_t i = 0; i < ch->nassigned; i++) {
-        chn_part_t *p = part_open(ch, ch->assigned[i], err, errsz);
+        chn_part_t *p = chn_part_open(ch, ch->assigned[i], err, errsz);
         if (!p)
             return -1;
         if (ch->assigned_next[i] >= 0 && p->next_offset < ch->assigned_next[i]) {
@@ -383,7 +309,7 @@ static int reopen(chn_t *ch, char *err, size_t errsz)
 
 /* 1 when Redis holds, for some assigned partition, a next offset behind (or none where) this
  * instance committed one: Redis lost acknowledged writes. 0 when not, -1 on a Redis error. */
-static int lost_commits(chn_t *ch, char *err, size_t errsz)
+int chn_lost_commits(chn_t *ch, char *err, size_t errsz)
 {
     int lost = 0;
     for (size_t i = 0; i < ch->nassigned; i++) {
@@ -412,7 +338,7 @@ static int lost_commits(chn_t *ch, char *err, size_t errsz)
 }
 
 /* Remembers a partition's stored next offset (see chn_s.assigned_next). */
-static void note_stored(chn_t *ch, int32_t partition, int64_t next_offset)
+void chn_note_stored(chn_t *ch, int32_t partition, int64_t next_offset)
 {
     for (size_t i = 0; i < ch->nassigned; i++)
         if (ch->assigned[i] == partition)
@@ -451,14 +377,14 @@ static int on_assign(void *opaque, const int32_t *partitions, size_t n, int64_t 
     if (st_redis_reconnect(ch->st, err, errsz) != 0 || model_load(ch, err, errsz) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        chn_part_t *p = part_open(ch, partitions[i], err, errsz);
+        chn_part_t *p = chn_part_open(ch, partitions[i], err, errsz);
         if (!p)
             return -1;
         /* The daemon seeks to what is returned here (a new assignment, or a resync after
          * DM_BATCH_STALE): the consumer and Redis agree again. */
         start_offsets[i] = p->next_offset;
         p->reseek = 0;
-        note_stored(ch, partitions[i], p->next_offset);
+        chn_note_stored(ch, partitions[i], p->next_offset);
     }
     watermark_reset(ch);
     return 0;
@@ -483,313 +409,6 @@ static void on_revoke(void *opaque, const int32_t *partitions, size_t n)
         }
     }
     st_redis_discard(ch->st);
-}
-
-static int grow_batch(chn_t *ch, size_t n)
-{
-    if (n <= ch->cap_evs)
-        return 0;
-    ev_event_t *e = realloc(ch->evs, n * sizeof(*e));
-    if (e)
-        ch->evs = e;
-    int32_t *p = realloc(ch->ev_part, n * sizeof(*p));
-    if (p)
-        ch->ev_part = p;
-    int64_t *o = realloc(ch->ev_off, n * sizeof(*o));
-    if (o)
-        ch->ev_off = o;
-    const char **ids = realloc(ch->ids, n * sizeof(*ids));
-    if (ids)
-        ch->ids = ids;
-    if (!e || !p || !o || !ids)
-        return -1;
-    ch->cap_evs = n;
-    return 0;
-}
-
-static void add_reject(dm_batch_result_t *res, size_t index, ev_reason_t r, const char *why)
-{
-    if (res->n_rejects >= res->rejects_cap)
-        return;
-    dm_reject_t *x = &res->rejects[res->n_rejects++];
-    x->index = index;
-    x->reason = (int)r;
-    snprintf(x->text, sizeof(x->text), "%s", why[0] ? why : ev_reason_code(r));
-}
-
-/* Global watermark: min over assigned partitions of (max event time - lateness); a
- * partition without messages for tick.idle_advance of wall time follows the wall clock
- * (now - idle_advance) instead, so silence still moves ticks forward. */
-static int64_t watermark(const chn_t *ch, int64_t now)
-{
-    int64_t wm = INT64_MAX;
-    for (size_t i = 0; i < ch->nparts; i++) {
-        const chn_part_t *p = &ch->parts[i];
-        int64_t c = p->max_event_ms == INT64_MIN
-                        ? INT64_MIN
-                        : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
-        if (now - p->last_msg_wall_ms >= ch->cfg->tick_idle_advance_ms) {
-            int64_t idle = now - ch->cfg->tick_idle_advance_ms;
-            if (idle > c)
-                c = idle;
-        }
-        if (c < wm)
-            wm = c;
-    }
-    return wm == INT64_MAX ? INT64_MIN : wm;
-}
-
-static int process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
-                         char *err, size_t errsz)
-{
-    chn_t *ch = opaque;
-    st_redis_counters_t k0, k1;
-    st_redis_counters(ch->st, &k0);
-    const int64_t now = wall_ms();
-
-    /* After a rollback the pipelines are rebuilt from Redis before anything else. */
-    if (!ch->model && reopen(ch, err, errsz) != 0) {
-        rollback(ch);
-        return DM_BATCH_RETRY;
-    }
-    /* With no message in hand, check that Redis still holds what this instance committed:
-     * a Redis that lost its data without dropping the connection (FLUSHALL, a failover to
-     * an empty replica) is noticed here, not at the partition's next message, which may
-     * never come. */
-    if (n == 0) {
-        int lost = lost_commits(ch, err, errsz);
-        if (lost < 0) {
-            rollback(ch);
-            return DM_BATCH_RETRY;
-        }
-        if (lost) {
-            rollback(ch); /* the daemon's resync reopens everything from Redis */
-            return DM_BATCH_STALE;
-        }
-    }
-    /* A partition whose stored offset went back (found by reopen) is re-read now, whether
-     * or not this batch holds its messages: the daemon seeks every assigned partition to
-     * the stored offsets. */
-    for (size_t i = 0; i < ch->nparts; i++)
-        if (ch->parts[i].reseek) {
-            snprintf(err, errsz,
-                     "partition %d: Redis lost commits, its stored next offset %lld is behind "
-                     "what this instance committed; seeking back to it",
-                     (int)ch->parts[i].partition, (long long)ch->parts[i].next_offset);
-            st_redis_discard(ch->st);
-            return DM_BATCH_STALE;
-        }
-    if (grow_batch(ch, n ? n : 1) != 0) {
-        snprintf(err, errsz, "out of memory");
-        return DM_BATCH_RETRY;
-    }
-    alerts_clear(ch);
-    for (size_t i = 0; i < ch->nparts; i++)
-        ch->parts[i].in_batch = 0;
-
-    /* 1. Decode and validate; skip what a previous, committed attempt already applied. */
-    size_t nev = 0;
-    for (size_t i = 0; i < n; i++) {
-        const dm_msg_t *m = &msgs[i];
-        chn_part_t *p = part_open(ch, m->partition, err, errsz);
-        if (!p) {
-            rollback(ch);
-            return DM_BATCH_RETRY;
-        }
-        if (p->reseek) {
-            /* Nothing was applied yet: the pipelines are as reopened from Redis. */
-            snprintf(err, errsz,
-                     "partition %d: Redis lost commits, its stored next offset %lld is behind "
-                     "this batch; seeking back to it",
-                     (int)p->partition, (long long)p->next_offset);
-            st_redis_discard(ch->st);
-            return DM_BATCH_STALE;
-        }
-        p->in_batch = 1;
-        p->last_msg_wall_ms = now;
-        if (p->next_offset >= 0 && m->offset < p->next_offset)
-            continue;
-        char why[256] = "";
-        ev_event_t *ev = &ch->evs[nev];
-        ev_reason_t r = ev_decode(ch->dec, EV_WIRE_AUTO, m->value, m->len, ev, why, sizeof(why));
-        if (r == EV_OK) {
-            r = ev_check_time(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
-                              ch->cfg->events_max_future_ms);
-            if (r != EV_OK)
-                ev_time_window_why(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
-                                   ch->cfg->events_max_future_ms, why, sizeof(why));
-        }
-        if (r != EV_OK) {
-            add_reject(res, i, r, why);
-            continue;
-        }
-        ch->ev_part[nev] = m->partition;
-        ch->ev_off[nev] = m->offset;
-        nev++;
-    }
-
-    /* 2. One pipelined read of every user of the batch, per partition. */
-    for (size_t i = 0; i < ch->nparts; i++) {
-        size_t k = 0;
-        for (size_t j = 0; j < nev; j++)
-            if (ch->ev_part[j] == ch->parts[i].partition)
-                ch->ids[k++] = ch->evs[j].user_id;
-        if (k && st_redis_prefetch(ch->st, ch->parts[i].partition, ch->ids, k, err, errsz) != 0) {
-            rollback(ch);
-            return DM_BATCH_RETRY;
-        }
-    }
-
-    /* 3. Events in order through their partition's pipeline. */
-    for (size_t j = 0; j < nev; j++) {
-        chn_part_t *p = part_find(ch, ch->ev_part[j]);
-        pl_event(p->pl, &ch->evs[j], ch->ev_part[j], ch->ev_off[j]);
-        if (ch->evs[j].event_time_ms > p->max_event_ms)
-            p->max_event_ms = ch->evs[j].event_time_ms;
-    }
-
-    /* 4. Batch boundary on every partition: learn, move the watermark, sweep. */
-    int64_t wm = watermark(ch, now);
-    if (wm != INT64_MIN && (ch->watermark_ms == INT64_MIN || wm > ch->watermark_ms))
-        ch->watermark_ms = wm;
-    for (size_t i = 0; i < ch->nparts; i++) {
-        if (pl_batch_end(ch->parts[i].pl, ch->watermark_ms) != 0) {
-            snprintf(err, errsz, "out of memory");
-            rollback(ch);
-            return DM_BATCH_RETRY;
-        }
-    }
-    if (ch->alert_oom) {
-        snprintf(err, errsz, "out of memory");
-        rollback(ch);
-        return DM_BATCH_RETRY;
-    }
-
-    /* 5. One transaction: records, index, offsets, progress, model, outbox. */
-    size_t np = ch->nparts;
-    int32_t *op = calloc(np ? np : 1, sizeof(*op)), *pp = calloc(np ? np : 1, sizeof(*pp));
-    int64_t *oo = calloc(np ? np : 1, sizeof(*oo));
-    store_progress_t *prog = calloc(np ? np : 1, sizeof(*prog));
-    const char **ob_ids = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(char *));
-    const char **ob_uids = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(char *));
-    const uint8_t **ob_vals = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(uint8_t *));
-    size_t *ob_lens = calloc(ch->nalerts ? ch->nalerts : 1, sizeof(size_t));
-    uint8_t *mbuf = NULL;
-    size_t mlen = 0, noff = 0;
-    int rc = -1;
-    if (!op || !pp || !oo || !prog || !ob_ids || !ob_uids || !ob_vals || !ob_lens) {
-        snprintf(err, errsz, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < np; i++) {
-        chn_part_t *p = &ch->parts[i];
-        pp[i] = p->partition;
-        eng_progress_t ep;
-        eng_get_progress(pl_engine(p->pl), &ep);
-        eng_progress_pack(&ep, &prog[i]);
-        if (!p->in_batch)
-            continue;
-        int64_t next = -1;
-        for (size_t j = 0; j < n; j++)
-            if (msgs[j].partition == p->partition && msgs[j].offset + 1 > next)
-                next = msgs[j].offset + 1;
-        op[noff] = p->partition;
-        oo[noff++] = next;
-    }
-    for (size_t i = 0; i < ch->nalerts; i++) {
-        ob_ids[i] = ch->alerts[i].id;
-        ob_uids[i] = ch->alerts[i].user_id;
-        ob_vals[i] = ch->alerts[i].value;
-        ob_lens[i] = ch->alerts[i].len;
-    }
-    st_commit_t c = {.n_offsets = noff,
-                     .offset_partitions = op,
-                     .next_offsets = oo,
-                     .n_progress = np,
-                     .progress_partitions = pp,
-                     .progress = prog,
-                     .n_outbox = ch->nalerts,
-                     .outbox_ids = ob_ids,
-                     .outbox_user_ids = ob_uids,
-                     .outbox_values = ob_vals,
-                     .outbox_lens = ob_lens};
-    if (sb_scores(ch->scores, &c.scores, &c.n_scores) != 0) {
-        snprintf(err, errsz, "out of memory");
-        goto done;
-    }
-    if (model_version(ch->model) != ch->model_version_committed) {
-        if (model_encode(ch->model, &mbuf, &mlen) != 0) {
-            snprintf(err, errsz, "out of memory");
-            goto done;
-        }
-        c.model = mbuf;
-        c.model_len = mlen;
-    }
-    if (st_redis_commit(ch->st, &c, err, errsz) != 0)
-        goto done;
-    rc = 0;
-    for (size_t i = 0; i < noff; i++) {
-        part_find(ch, op[i])->next_offset = oo[i];
-        note_stored(ch, op[i], oo[i]);
-    }
-    if (mbuf) {
-        free(ch->model_bytes);
-        ch->model_bytes = mbuf;
-        ch->model_len = mlen;
-        mbuf = NULL;
-        ch->model_version_committed = model_version(ch->model);
-    }
-done:
-    free(mbuf);
-    free(op);
-    free(pp);
-    free(oo);
-    free(prog);
-    free(ob_ids);
-    free(ob_uids);
-    free(ob_vals);
-    free(ob_lens);
-    st_redis_counters(ch->st, &k1);
-    res->redis_round_trips = k1.round_trips - k0.round_trips;
-    if (rc != 0) {
-        rollback(ch);
-        return DM_BATCH_RETRY;
-    }
-    /* The alerts go out after the commit; the outbox keeps them until delivered. */
-    if (ch->nalerts > ch->cap_dm) {
-        dm_alert_t *d = realloc(ch->dm_alerts, ch->nalerts * sizeof(*d));
-        if (d) {
-            ch->dm_alerts = d;
-            ch->cap_dm = ch->nalerts;
-        }
-    }
-    size_t na = ch->nalerts <= ch->cap_dm ? ch->nalerts : 0; /* OOM: the outbox re-sends */
-    for (size_t i = 0; i < na; i++) {
-        const chn_alert_t *a = &ch->alerts[i];
-        ch->dm_alerts[i] = (dm_alert_t){.id = a->id,
-                                        .key = a->user_id,
-                                        .key_len = strlen(a->user_id),
-                                        .value = a->value,
-                                        .len = a->len,
-                                        .arm = a->arm,
-                                        .bucket = a->bucket,
-                                        .kind = alert_kind_name(a->kind),
-                                        .trigger = alert_trigger_name(a->trigger)};
-    }
-    res->alerts = ch->dm_alerts;
-    res->n_alerts = na;
-    res->outcomes = ch->outcomes;
-    res->n_outcomes = ch->noutcomes;
-    res->watermark_ms = ch->watermark_ms;
-    const pm_t *pm = model_metrics(ch->model);
-    res->model_labels = pm_count(pm);
-    res->model_version = model_version(ch->model);
-    res->model_auc = pm_auc(pm);
-    res->model_logloss = pm_logloss(pm);
-    ex_weights(model_experts(ch->model), res->expert_weight);
-    ex_mean_losses(model_experts(ch->model), res->expert_logloss);
-    res->experts_known = 1;
-    return 0;
 }
 
 static void on_alerts_delivered(void *opaque, const char *const *ids, size_t n)
@@ -903,16 +522,13 @@ void chn_destroy(chn_t *ch)
     free(ch->assigned_next);
     model_drop(ch);
     free(ch->model_bytes);
-    alerts_clear(ch);
+    chn_alerts_clear(ch);
     sb_destroy(ch->scores);
     ua_destroy(ch->api);
     free(ch->alerts);
     free(ch->outcomes);
     free(ch->dm_alerts);
-    free(ch->evs);
-    free(ch->ev_part);
-    free(ch->ev_off);
-    free(ch->ids);
+    chn_batch_free(ch);
     st_redis_outbox_free(&ch->outbox);
     st_redis_destroy(ch->st);
     alert_encoder_destroy(ch->aenc);
@@ -928,7 +544,7 @@ void chn_handler(chn_t *ch, dm_handler_t *out)
     out->opaque = ch;
     out->on_assign = on_assign;
     out->on_revoke = on_revoke;
-    out->process_batch = process_batch;
+    out->process_batch = chn_process_batch;
     out->on_alerts_delivered = on_alerts_delivered;
     out->pending_alerts = pending_alerts;
     out->claim_alerts = claim_alerts;

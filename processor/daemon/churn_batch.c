@@ -1,0 +1,327 @@
+/* One batch of the churn handler (churn_internal.h): checks that Redis still holds what this
+ * instance committed, decodes and validates the messages (rejects go to the DLQ), reads
+ * every user of the batch in one pipelined round per partition, runs the events through
+ * their partition's pipeline, ends the batch on every partition (learn, watermark, sweeps),
+ * and commits records, index, offsets, progress, model, outbox and latest scores in one
+ * transaction. Anything short of the commit rolls back (chn_rollback) and the daemon retries
+ * the same messages. The scratch arrays live in chn_t and are reused across batches. */
+#include "churn_internal.h"
+#include "grow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add_reject(dm_batch_result_t *res, size_t index, ev_reason_t r, const char *why)
+{
+    if (res->n_rejects >= res->rejects_cap)
+        return;
+    dm_reject_t *x = &res->rejects[res->n_rejects++];
+    x->index = index;
+    x->reason = (int)r;
+    snprintf(x->text, sizeof(x->text), "%s", why[0] ? why : ev_reason_code(r));
+}
+
+/* Global watermark: min over assigned partitions of (max event time - lateness); a
+ * partition without messages for tick.idle_advance of wall time follows the wall clock
+ * (now - idle_advance) instead, so silence still moves ticks forward. */
+static int64_t watermark(const chn_t *ch, int64_t now)
+{
+    int64_t wm = INT64_MAX;
+    for (size_t i = 0; i < ch->nparts; i++) {
+        const chn_part_t *p = &ch->parts[i];
+        int64_t c = p->max_event_ms == INT64_MIN
+                        ? INT64_MIN
+                        : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
+        if (now - p->last_msg_wall_ms >= ch->cfg->tick_idle_advance_ms) {
+            int64_t idle = now - ch->cfg->tick_idle_advance_ms;
+            if (idle > c)
+                c = idle;
+        }
+        if (c < wm)
+            wm = c;
+    }
+    return wm == INT64_MAX ? INT64_MIN : wm;
+}
+
+/* Before anything is applied: rebuilt after a rollback, Redis still holding what was
+ * committed, no partition waiting to seek back. 0 to go on, else DM_BATCH_RETRY or _STALE. */
+static int precheck(chn_t *ch, size_t n, char *err, size_t errsz)
+{
+    /* After a rollback the pipelines are rebuilt from Redis before anything else. */
+    if (!ch->model && chn_reopen(ch, err, errsz) != 0) {
+        chn_rollback(ch);
+        return DM_BATCH_RETRY;
+    }
+    /* With no message in hand, check that Redis still holds what this instance committed:
+     * a Redis that lost its data without dropping the connection (FLUSHALL, a failover to
+     * an empty replica) is noticed here, not at the partition's next message, which may
+     * never come. */
+    if (n == 0) {
+        int lost = chn_lost_commits(ch, err, errsz);
+        if (lost < 0) {
+            chn_rollback(ch);
+            return DM_BATCH_RETRY;
+        }
+        if (lost) {
+            chn_rollback(ch); /* the daemon's resync reopens everything from Redis */
+            return DM_BATCH_STALE;
+        }
+    }
+    /* A partition whose stored offset went back (found by reopen) is re-read now, whether
+     * or not this batch holds its messages: the daemon seeks every assigned partition to
+     * the stored offsets. */
+    for (size_t i = 0; i < ch->nparts; i++)
+        if (ch->parts[i].reseek) {
+            snprintf(err, errsz,
+                     "partition %d: Redis lost commits, its stored next offset %lld is behind "
+                     "what this instance committed; seeking back to it",
+                     (int)ch->parts[i].partition, (long long)ch->parts[i].next_offset);
+            st_redis_discard(ch->st);
+            return DM_BATCH_STALE;
+        }
+    if (CS_GROW4(ch->evs, ch->ev_part, ch->ev_off, ch->ids, ch->cap_evs, n ? n : 1, 64) != 0) {
+        snprintf(err, errsz, "out of memory");
+        return DM_BATCH_RETRY;
+    }
+    return 0;
+}
+
+/* 1. Decodes and validates each message into ch->evs (*nev of them); skips what a previous,
+ * committed attempt already applied; rejects go to res. 0, or DM_BATCH_RETRY / _STALE. */
+static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_batch_result_t *res,
+                  size_t *nev_out, char *err, size_t errsz)
+{
+    size_t nev = 0;
+    for (size_t i = 0; i < n; i++) {
+        const dm_msg_t *m = &msgs[i];
+        chn_part_t *p = chn_part_open(ch, m->partition, err, errsz);
+        if (!p) {
+            chn_rollback(ch);
+            return DM_BATCH_RETRY;
+        }
+        if (p->reseek) {
+            /* Nothing was applied yet: the pipelines are as reopened from Redis. */
+            snprintf(err, errsz,
+                     "partition %d: Redis lost commits, its stored next offset %lld is behind "
+                     "this batch; seeking back to it",
+                     (int)p->partition, (long long)p->next_offset);
+            st_redis_discard(ch->st);
+            return DM_BATCH_STALE;
+        }
+        p->in_batch = 1;
+        p->last_msg_wall_ms = now;
+        if (p->next_offset >= 0 && m->offset < p->next_offset)
+            continue;
+        char why[256] = "";
+        ev_event_t *ev = &ch->evs[nev];
+        ev_reason_t r = ev_decode(ch->dec, EV_WIRE_AUTO, m->value, m->len, ev, why, sizeof(why));
+        if (r == EV_OK) {
+            r = ev_check_time(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
+                              ch->cfg->events_max_future_ms);
+            if (r != EV_OK)
+                ev_time_window_why(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
+                                   ch->cfg->events_max_future_ms, why, sizeof(why));
+        }
+        if (r != EV_OK) {
+            add_reject(res, i, r, why);
+            continue;
+        }
+        ch->ev_part[nev] = m->partition;
+        ch->ev_off[nev] = m->offset;
+        nev++;
+    }
+    *nev_out = nev;
+    return 0;
+}
+
+/* 2-4. One pipelined read of every user of the batch per partition, the events in order
+ * through their partition's pipeline, then the batch boundary on every partition (learn,
+ * move the watermark, sweep). 0, or DM_BATCH_RETRY (rolled back). */
+static int apply(chn_t *ch, size_t nev, int64_t now, char *err, size_t errsz)
+{
+    for (size_t i = 0; i < ch->nparts; i++) {
+        size_t k = 0;
+        for (size_t j = 0; j < nev; j++)
+            if (ch->ev_part[j] == ch->parts[i].partition)
+                ch->ids[k++] = ch->evs[j].user_id;
+        if (k && st_redis_prefetch(ch->st, ch->parts[i].partition, ch->ids, k, err, errsz) != 0) {
+            chn_rollback(ch);
+            return DM_BATCH_RETRY;
+        }
+    }
+    for (size_t j = 0; j < nev; j++) {
+        chn_part_t *p = chn_part_find(ch, ch->ev_part[j]);
+        pl_event(p->pl, &ch->evs[j], ch->ev_part[j], ch->ev_off[j]);
+        if (ch->evs[j].event_time_ms > p->max_event_ms)
+            p->max_event_ms = ch->evs[j].event_time_ms;
+    }
+    int64_t wm = watermark(ch, now);
+    if (wm != INT64_MIN && (ch->watermark_ms == INT64_MIN || wm > ch->watermark_ms))
+        ch->watermark_ms = wm;
+    for (size_t i = 0; i < ch->nparts; i++)
+        if (pl_batch_end(ch->parts[i].pl, ch->watermark_ms) != 0) {
+            ch->alert_oom = 1;
+            break;
+        }
+    if (ch->alert_oom) {
+        snprintf(err, errsz, "out of memory");
+        chn_rollback(ch);
+        return DM_BATCH_RETRY;
+    }
+    return 0;
+}
+
+/* 5. One transaction: records, index, offsets, progress, model, outbox, latest scores.
+ * 0, or -1 with err (nothing is known to be applied: the caller rolls back). */
+static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t errsz)
+{
+    size_t np = ch->nparts, noff = 0;
+    if (CS_GROW4(ch->c_offset_parts, ch->c_progress_parts, ch->c_next_offsets, ch->c_progress,
+                 ch->cap_c, np + 1, 16) != 0 ||
+        CS_GROW4(ch->c_ob_ids, ch->c_ob_uids, ch->c_ob_vals, ch->c_ob_lens, ch->cap_ob,
+                 ch->nalerts + 1, 64) != 0) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < np; i++) {
+        chn_part_t *p = &ch->parts[i];
+        ch->c_progress_parts[i] = p->partition;
+        eng_progress_t ep;
+        eng_get_progress(pl_engine(p->pl), &ep);
+        eng_progress_pack(&ep, &ch->c_progress[i]);
+        if (!p->in_batch)
+            continue;
+        int64_t next = -1;
+        for (size_t j = 0; j < n; j++)
+            if (msgs[j].partition == p->partition && msgs[j].offset + 1 > next)
+                next = msgs[j].offset + 1;
+        ch->c_offset_parts[noff] = p->partition;
+        ch->c_next_offsets[noff++] = next;
+    }
+    for (size_t i = 0; i < ch->nalerts; i++) {
+        ch->c_ob_ids[i] = ch->alerts[i].id;
+        ch->c_ob_uids[i] = ch->alerts[i].user_id;
+        ch->c_ob_vals[i] = ch->alerts[i].value;
+        ch->c_ob_lens[i] = ch->alerts[i].len;
+    }
+    st_commit_t c = {.n_offsets = noff,
+                     .offset_partitions = ch->c_offset_parts,
+                     .next_offsets = ch->c_next_offsets,
+                     .n_progress = np,
+                     .progress_partitions = ch->c_progress_parts,
+                     .progress = ch->c_progress,
+                     .n_outbox = ch->nalerts,
+                     .outbox_ids = ch->c_ob_ids,
+                     .outbox_user_ids = ch->c_ob_uids,
+                     .outbox_values = ch->c_ob_vals,
+                     .outbox_lens = ch->c_ob_lens};
+    uint8_t *mbuf = NULL;
+    size_t mlen = 0;
+    if (sb_scores(ch->scores, &c.scores, &c.n_scores) != 0 ||
+        (model_version(ch->model) != ch->model_version_committed &&
+         model_encode(ch->model, &mbuf, &mlen) != 0)) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    c.model = mbuf;
+    c.model_len = mlen;
+    if (st_redis_commit(ch->st, &c, err, errsz) != 0) {
+        free(mbuf);
+        return -1;
+    }
+    for (size_t i = 0; i < noff; i++) {
+        chn_part_find(ch, ch->c_offset_parts[i])->next_offset = ch->c_next_offsets[i];
+        chn_note_stored(ch, ch->c_offset_parts[i], ch->c_next_offsets[i]);
+    }
+    if (mbuf) {
+        free(ch->model_bytes);
+        ch->model_bytes = mbuf; /* the new rollback point */
+        ch->model_len = mlen;
+        ch->model_version_committed = model_version(ch->model);
+    }
+    return 0;
+}
+
+/* After the commit: the alerts to hand to Kafka (the outbox keeps them until delivered),
+ * the outcomes and the model's figures for /metrics. */
+static void report(chn_t *ch, dm_batch_result_t *res)
+{
+    if (ch->nalerts > ch->cap_dm) {
+        dm_alert_t *d = realloc(ch->dm_alerts, ch->nalerts * sizeof(*d));
+        if (d) {
+            ch->dm_alerts = d;
+            ch->cap_dm = ch->nalerts;
+        }
+    }
+    size_t na = ch->nalerts <= ch->cap_dm ? ch->nalerts : 0; /* OOM: the outbox re-sends */
+    for (size_t i = 0; i < na; i++) {
+        const chn_alert_t *a = &ch->alerts[i];
+        ch->dm_alerts[i] = (dm_alert_t){.id = a->id,
+                                        .key = a->user_id,
+                                        .key_len = strlen(a->user_id),
+                                        .value = a->value,
+                                        .len = a->len,
+                                        .arm = a->arm,
+                                        .bucket = a->bucket,
+                                        .kind = alert_kind_name(a->kind),
+                                        .trigger = alert_trigger_name(a->trigger)};
+    }
+    res->alerts = ch->dm_alerts;
+    res->n_alerts = na;
+    res->outcomes = ch->outcomes;
+    res->n_outcomes = ch->noutcomes;
+    res->watermark_ms = ch->watermark_ms;
+    const pm_t *pm = model_metrics(ch->model);
+    res->model_labels = pm_count(pm);
+    res->model_version = model_version(ch->model);
+    res->model_auc = pm_auc(pm);
+    res->model_logloss = pm_logloss(pm);
+    ex_weights(model_experts(ch->model), res->expert_weight);
+    ex_mean_losses(model_experts(ch->model), res->expert_logloss);
+    res->experts_known = 1;
+}
+
+int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
+                      char *err, size_t errsz)
+{
+    chn_t *ch = opaque;
+    st_redis_counters_t k0, k1;
+    st_redis_counters(ch->st, &k0);
+    const int64_t now = chn_wall_ms();
+    size_t nev = 0;
+    int rc = precheck(ch, n, err, errsz);
+    if (rc != 0)
+        return rc;
+    chn_alerts_clear(ch);
+    for (size_t i = 0; i < ch->nparts; i++)
+        ch->parts[i].in_batch = 0;
+    if ((rc = decode(ch, msgs, n, now, res, &nev, err, errsz)) != 0 ||
+        (rc = apply(ch, nev, now, err, errsz)) != 0)
+        return rc;
+    int crc = commit(ch, msgs, n, err, errsz);
+    st_redis_counters(ch->st, &k1);
+    res->redis_round_trips = k1.round_trips - k0.round_trips;
+    if (crc != 0) {
+        chn_rollback(ch);
+        return DM_BATCH_RETRY;
+    }
+    report(ch, res);
+    return 0;
+}
+
+void chn_batch_free(chn_t *ch)
+{
+    free(ch->evs);
+    free(ch->ev_part);
+    free(ch->ev_off);
+    free(ch->ids);
+    free(ch->c_offset_parts);
+    free(ch->c_progress_parts);
+    free(ch->c_next_offsets);
+    free(ch->c_progress);
+    free(ch->c_ob_ids);
+    free(ch->c_ob_uids);
+    free(ch->c_ob_vals);
+    free(ch->c_ob_lens);
+}

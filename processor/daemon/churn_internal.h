@@ -1,0 +1,114 @@
+/* The churn handler's insides, shared by churn_handler.c (lifecycle, partitions, model,
+ * daemon callbacks) and churn_batch.c (one batch: decode, prefetch, pipelines, one
+ * commit). Not for use outside daemon/. */
+#ifndef CS_CHURN_INTERNAL_H
+#define CS_CHURN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+#include "churn_handler.h"
+#include "codec.h"
+#include "daemon.h"
+#include "model.h"
+#include "pipeline.h"
+#include "predictor.h"
+#include "score_batch.h"
+#include "store_redis.h"
+#include "user_api.h"
+
+typedef struct chn_part_s {
+    int32_t partition;
+    pl_t *pl;
+    int64_t max_event_ms;     /* INT64_MIN before the first event seen by this instance */
+    int64_t last_msg_wall_ms; /* wall time of the last message (idle detection) */
+    int64_t next_offset;      /* the stored next offset; messages below it were applied */
+    int in_batch;             /* the current batch holds messages of this partition */
+    /* Reopened after a rollback with a stored offset behind what this instance had stored:
+     * Redis lost acknowledged commits (restarted from an AOF missing its last second, a
+     * failover to a lagging replica) while the consumer kept its position. The next batch
+     * holding the partition is refused as DM_BATCH_STALE so the daemon seeks back to the
+     * stored offset (dm_consumer_resync -> on_assign, which clears this). */
+    int reseek;
+} chn_part_t;
+
+typedef struct chn_alert_s {
+    char id[ALERT_ID_LEN + 1];
+    char user_id[EV_USER_ID_MAX + 1];
+    uint8_t *value;
+    size_t len;
+    int arm, bucket;
+    alert_kind_t kind;
+    alert_trigger_kind_t trigger;
+} chn_alert_t;
+
+struct chn_s {
+    const cfg_t *cfg;
+    char *model_in;
+    st_redis_t *st;
+    ev_decoder_t *dec;
+    alert_policy_t *policy;
+    alert_encoder_t *aenc;
+    model_t *model;
+    pred_t *pred;
+    uint8_t *model_bytes; /* the snapshot last committed (or loaded): the rollback point */
+    size_t model_len;
+    uint64_t model_version_committed;
+    chn_part_t *parts; /* open pipelines */
+    size_t nparts, capparts;
+    int32_t *assigned; /* the daemon's assignment (reopened after a rollback) */
+    /* Per assigned partition: the next offset it had in Redis as this instance last knew it
+     * (loaded at assignment, then written by its commits); -1 when none. Survives a
+     * rollback, so a reload can tell that Redis went back in time. */
+    int64_t *assigned_next;
+    size_t nassigned, capassigned;
+    int64_t watermark_ms; /* global, INT64_MIN before the first */
+    /* batch scratch, reused across batches (churn_batch.c) */
+    ev_event_t *evs;
+    int32_t *ev_part;
+    int64_t *ev_off;
+    const char **ids;
+    size_t cap_evs;
+    int32_t *c_offset_parts, *c_progress_parts; /* the commit's per-partition arrays */
+    int64_t *c_next_offsets;
+    store_progress_t *c_progress;
+    size_t cap_c;
+    const char **c_ob_ids, **c_ob_uids; /* the commit's outbox arrays */
+    const uint8_t **c_ob_vals;
+    size_t *c_ob_lens;
+    size_t cap_ob;
+    chn_alert_t *alerts;
+    size_t nalerts, capalerts;
+    dm_alert_t *dm_alerts;
+    size_t cap_dm;
+    int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
+    /* outcomes decided in the batch (reported once it is committed) */
+    dm_outcome_t *outcomes;
+    size_t noutcomes, capoutcomes;
+    sb_t *scores; /* the batch's latest scoring per user (P score:<id>) */
+    ua_t *api;    /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
+    /* outbox re-send at start */
+    st_outbox_t outbox;
+};
+
+/* churn_handler.c */
+int64_t chn_wall_ms(void);
+void chn_alerts_clear(chn_t *ch);
+chn_part_t *chn_part_find(chn_t *ch, int32_t partition);
+/* The partition's pipeline, opened from what Redis holds on first use. NULL with err. */
+chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz);
+/* Drops everything uncommitted: pipelines, model, cache (chn_reopen rebuilds from Redis). */
+void chn_rollback(chn_t *ch);
+int chn_reopen(chn_t *ch, char *err, size_t errsz);
+/* 1 when Redis no longer holds what this instance committed, 0 when it does, -1 on error. */
+int chn_lost_commits(chn_t *ch, char *err, size_t errsz);
+void chn_note_stored(chn_t *ch, int32_t partition, int64_t next_offset);
+
+/* churn_batch.c: dm_handler_t.process_batch. */
+int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
+                      char *err, size_t errsz);
+/* Frees the batch scratch arrays. */
+void chn_batch_free(chn_t *ch);
+
+#endif
