@@ -2,7 +2,7 @@
  * it through the engine in micro-batches exactly as `run` does (validation, engine, model),
  * and keeps each snapshot's prequential score until its label arrives, so the backtest is
  * measured on exactly the snapshots the protocol defines. */
-#include "replay.h"
+#include "replay_internal.h"
 #include "replay_business.h"
 #include "replay_future.h"
 
@@ -14,18 +14,11 @@
 #include <unistd.h>
 
 #include "alert.h"
-#include "csv_import.h"
 #include "engine.h"
-#include "jsonl.h"
-#include "kafka_source.h"
-#include "pipeline.h"
 #include "log.h"
-#include "model.h"
 #include "predictor.h"
 #include "outfile.h"
 #include "report.h"
-#include "store_mem.h"
-#include "store_redis.h"
 
 #define DAY_MS 86400000LL
 
@@ -280,283 +273,6 @@ static void on_tick_done(void *opaque, int64_t tick_ms)
     rp->sum->ticks++;
 }
 
-/* ---- event sources ---- */
-
-typedef struct source_s {
-    ev_file_reader_t *avro;
-    jl_reader_t *jsonl;
-    ks_t *kafka;
-    size_t kafka_next;
-    imp_result_t csv;
-    int is_csv;
-    size_t csv_next;
-} source_t;
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int input_is_jsonl(const rp_opts_t *o)
-{
-    return ends_with(o->input, ".jsonl") || ends_with(o->input, ".jsonl.gz") ||
-           ends_with(o->input, ".ndjson") || ends_with(o->input, ".json");
-}
-
-static int input_is_csv(const rp_opts_t *o)
-{
-    return strncmp(o->input, "kafka:", 6) != 0 && !input_is_jsonl(o) &&
-           (o->preset || o->map || ends_with(o->input, ".csv") || ends_with(o->input, ".csv.gz") ||
-            ends_with(o->input, ".tsv"));
-}
-
-static int source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
-                       size_t errstr_size)
-{
-    memset(src, 0, sizeof(*src));
-    if (strncmp(o->input, "kafka:", 6) == 0) {
-        src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr, errstr_size);
-        return src->kafka ? 0 : -1;
-    }
-    if (input_is_jsonl(o)) {
-        src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
-        return src->jsonl ? 0 : -1;
-    }
-    if (!input_is_csv(o)) {
-        src->avro = ev_file_reader_open(o->input, errstr, errstr_size);
-        return src->avro ? 0 : -1;
-    }
-    imp_spec_t spec;
-    if (imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header, errstr, errstr_size) !=
-        0)
-        return -1;
-    src->is_csv = 1;
-    if (imp_load(&spec, o->input, &src->csv, errstr, errstr_size) != 0)
-        return -1;
-    if (src->csv.bad_rows > 0)
-        imp_result_print_summary(&src->csv, o->input, stderr);
-    return 0;
-}
-
-int rp_check_opts(const rp_opts_t *o, char *errstr, size_t errstr_size)
-{
-    imp_spec_t spec;
-    if (input_is_csv(o) && imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header,
-                                          errstr, errstr_size) != 0)
-        return -1;
-    return 0;
-}
-
-/* 1 with *ev, 0 at the end, -1 on a corrupt input. */
-static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char *why,
-                       size_t why_size, char *errstr, size_t errstr_size)
-{
-    if (src->kafka) {
-        if (src->kafka_next >= ks_count(src->kafka))
-            return 0;
-        *reason = ks_get(src->kafka, src->kafka_next++, ev, why, why_size);
-        return 1;
-    }
-    if (src->jsonl) {
-        long line_no;
-        int rc = jl_reader_next(src->jsonl, ev, reason, why, why_size, &line_no);
-        if (rc < 0)
-            snprintf(errstr, errstr_size, "%s", why);
-        else if (rc > 0 && *reason != EV_OK) {
-            size_t n = strlen(why);
-            snprintf(why + n, why_size - n, " (line %ld)", line_no);
-        }
-        return rc;
-    }
-    if (!src->is_csv)
-        return ev_file_reader_next(src->avro, ev, reason, errstr, errstr_size);
-    if (src->csv_next >= src->csv.n_events)
-        return 0;
-    imp_result_get(&src->csv, src->csv_next++, ev);
-    *reason = EV_OK;
-    return 1;
-}
-
-static int source_next_cb(void *src, ev_event_t *ev, ev_reason_t *reason, char *why,
-                          size_t why_size, char *errstr, size_t errstr_size)
-{
-    return source_next(src, ev, reason, why, why_size, errstr, errstr_size);
-}
-
-/* Events in the input when known up front (CSV and Kafka are loaded whole), else 0. */
-static size_t source_total(const source_t *src)
-{
-    if (src->kafka)
-        return ks_count(src->kafka);
-    if (src->is_csv)
-        return src->csv.n_events;
-    return 0;
-}
-
-static void source_close(source_t *src)
-{
-    if (src->kafka)
-        ks_destroy(src->kafka);
-    else if (src->jsonl)
-        jl_reader_close(src->jsonl);
-    else if (src->is_csv)
-        imp_result_free(&src->csv);
-    else
-        ev_file_reader_close(src->avro);
-}
-
-/* ---- state: memory or Redis (--state) ----
- * Memory applies each event at once. Redis runs the live path: a batch's events are held
- * until its end, its distinct users prefetched in one round, the events applied, and the
- * batch committed in one MULTI/EXEC (partition 0; offset = events read so far). The engine
- * sees the same calls in the same order either way. */
-
-typedef struct rp_store_s {
-    st_mem_t *mem;
-    st_redis_t *redis;
-    ev_event_t *batch; /* redis: the batch's accepted events */
-    int64_t *offsets;  /* their positions in the input (alert ids of strong signals) */
-    size_t n, cap;
-    uint64_t committed_model_version;
-    int has_committed_model;
-} rp_store_t;
-
-static int store_open(rp_store_t *s, const cfg_t *cfg, int redis, store_ops_t *ops, char *errstr,
-                      size_t errstr_size)
-{
-    memset(s, 0, sizeof(*s));
-    if (!redis) {
-        if (!(s->mem = st_mem_new())) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return -1;
-        }
-        st_mem_engine_ops(s->mem, ops);
-        return 0;
-    }
-    if (!(s->redis = st_redis_new(cfg, errstr, errstr_size)))
-        return -1;
-    /* A replay starts from empty state: refuse a prefix that already holds some. */
-    store_progress_t pr;
-    int64_t off;
-    int found_off = 0, found_pr = 0;
-    if (st_redis_load_offset(s->redis, 0, &off, &found_off, errstr, errstr_size) != 0 ||
-        st_redis_load_progress(s->redis, 0, &pr, &found_pr, errstr, errstr_size) != 0)
-        return -1;
-    if (found_off || found_pr) {
-        snprintf(errstr, errstr_size,
-                 "redis %s: prefix \"%s\" already holds state: replay "
-                 "into an unused --state.prefix (e.g. --state.prefix=bt:) or delete its keys",
-                 st_redis_address(s->redis), cfg->state_prefix);
-        return -1;
-    }
-    if (st_redis_engine_ops(s->redis, 0, ops) != 0) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-static void store_close(rp_store_t *s)
-{
-    st_mem_destroy(s->mem);
-    st_redis_destroy(s->redis);
-    free(s->batch);
-    free(s->offsets);
-}
-
-/* An accepted event: applied now (memory) or at the batch's end (Redis). */
-static int store_event(rp_store_t *s, pl_t *pl, const ev_event_t *ev, int64_t offset)
-{
-    if (s->mem) {
-        pl_event(pl, ev, 0, offset);
-        return 0;
-    }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 1024;
-        ev_event_t *b = realloc(s->batch, cap * sizeof(*b));
-        if (b)
-            s->batch = b;
-        int64_t *o = realloc(s->offsets, cap * sizeof(*o));
-        if (o)
-            s->offsets = o;
-        if (!b || !o)
-            return -1;
-        s->cap = cap;
-    }
-    s->offsets[s->n] = offset;
-    s->batch[s->n++] = *ev;
-    return 0;
-}
-
-/* Redis: prefetches the held events' users in one round, then applies the events. */
-static int store_apply(rp_store_t *s, pl_t *pl, char *errstr, size_t errstr_size)
-{
-    if (!s->redis || s->n == 0)
-        return 0;
-    const char **ids = malloc(s->n * sizeof(*ids));
-    if (!ids) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < s->n; i++)
-        ids[i] = s->batch[i].user_id;
-    int rc = st_redis_prefetch(s->redis, 0, ids, s->n, errstr, errstr_size);
-    free(ids);
-    if (rc != 0)
-        return -1;
-    for (size_t i = 0; i < s->n; i++)
-        pl_event(pl, &s->batch[i], 0, s->offsets[i]);
-    s->n = 0;
-    return 0;
-}
-
-/* Redis: commits the batch (records, index, offset, progress, model when it changed). */
-static int store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t events_read,
-                        char *errstr, size_t errstr_size)
-{
-    if (!s->redis)
-        return 0;
-    int32_t part = 0;
-    eng_progress_t prog;
-    store_progress_t pr;
-    eng_get_progress(pl_engine(pl), &prog);
-    eng_progress_pack(&prog, &pr);
-    st_commit_t c = {.n_offsets = 1,
-                     .offset_partitions = &part,
-                     .next_offsets = &events_read,
-                     .n_progress = 1,
-                     .progress_partitions = &part,
-                     .progress = &pr};
-    uint8_t *mbuf = NULL;
-    size_t mlen = 0;
-    uint64_t version = model_version(model);
-    if (!s->has_committed_model || version != s->committed_model_version) {
-        if (model_encode(model, &mbuf, &mlen) != 0) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return -1;
-        }
-        c.model = mbuf;
-        c.model_len = mlen;
-    }
-    int rc = st_redis_commit(s->redis, &c, errstr, errstr_size);
-    free(mbuf);
-    if (rc != 0)
-        return -1;
-    s->committed_model_version = version;
-    s->has_committed_model = 1;
-    return 0;
-}
-
-static size_t store_users(const rp_store_t *s)
-{
-    if (s->mem)
-        return st_mem_count(s->mem);
-    st_redis_counters_t k;
-    st_redis_counters(s->redis, &k);
-    return (size_t)k.users_created;
-}
-
 /* ---- the run ---- */
 
 static double now_s(void)
@@ -706,107 +422,155 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
     return rc;
 }
 
-int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr,
-           size_t errstr_size)
-{
-    memset(sum, 0, sizeof(*sum));
-    double t0 = now_s();
-    int rc = -1;
-    replay_t rp = {.cfg = cfg, .opts = o, .sum = sum};
-    source_t src;
-    rp_store_t st = {0};
-    pl_t *pl = NULL;
-    alert_policy_t *policy = NULL;
-    FILE *rejects = NULL;
-    /* Output files, published at the end (see of_open); rp's FILE pointers are theirs. */
-    of_t *of_scores = NULL, *of_alerts = NULL, *of_snapshots = NULL, *of_rejects = NULL;
-    int src_open = 0;
-    rpf_t *future = NULL;
+/* The output files, published at the end (see of_open); rp's FILE pointers are theirs. */
+typedef struct outputs_s {
+    of_t *scores, *alerts, *snapshots, *rejects;
+    FILE *rejects_f;
+} outputs_t;
 
-    if (o->model_in)
-        rp.model = model_load_file(o->model_in, errstr, errstr_size);
-    else
-        rp.model = pl_model_new(cfg, errstr, errstr_size);
-    if (!rp.model)
-        goto out;
-    if (model_dim(rp.model) != FEAT_DIM) {
-        snprintf(errstr, errstr_size, "%s: model has %d features, this build has %d", o->model_in,
-                 model_dim(rp.model), FEAT_DIM);
-        goto out;
-    }
-    if (!(rp.pred = pred_new(rp.model))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        goto out;
-    }
+static int open_outputs(replay_t *rp, const rp_opts_t *o, outputs_t *out, char *errstr,
+                        size_t errstr_size)
+{
     if (o->scores_out) {
-        if (!(of_scores = of_open(o->scores_out, errstr, errstr_size)))
-            goto out;
-        rp.scores = of_file(of_scores);
-        fputs("user_id,tick_ms,score\n", rp.scores);
+        if (!(out->scores = of_open(o->scores_out, errstr, errstr_size)))
+            return -1;
+        rp->scores = of_file(out->scores);
+        fputs("user_id,tick_ms,score\n", rp->scores);
     }
     if (o->alerts_out) {
-        if (!(of_alerts = of_open(o->alerts_out, errstr, errstr_size)))
-            goto out;
-        rp.alerts = of_file(of_alerts);
+        if (!(out->alerts = of_open(o->alerts_out, errstr, errstr_size)))
+            return -1;
+        rp->alerts = of_file(out->alerts);
     }
     if (o->snapshots_out) {
-        if (!(of_snapshots = of_open(o->snapshots_out, errstr, errstr_size)))
-            goto out;
-        rp.snapshots = of_file(of_snapshots);
-        fputs("user_id,tick_ms,y,score", rp.snapshots);
+        if (!(out->snapshots = of_open(o->snapshots_out, errstr, errstr_size)))
+            return -1;
+        rp->snapshots = of_file(out->snapshots);
+        fputs("user_id,tick_ms,y,score", rp->snapshots);
         for (int i = 0; i < FEAT_DIM; i++)
-            fprintf(rp.snapshots, ",%s", feat_info[i].name);
-        fputc('\n', rp.snapshots);
+            fprintf(rp->snapshots, ",%s", feat_info[i].name);
+        fputc('\n', rp->snapshots);
     }
     if (o->rejects_out) {
-        if (!(of_rejects = of_open(o->rejects_out, errstr, errstr_size)))
-            goto out;
-        rejects = of_file(of_rejects);
-        fputs("reason,user_id,event_time_ms,detail\n", rejects);
+        if (!(out->rejects = of_open(o->rejects_out, errstr, errstr_size)))
+            return -1;
+        out->rejects_f = of_file(out->rejects);
+        fputs("reason,user_id,event_time_ms,detail\n", out->rejects_f);
     }
+    return 0;
+}
 
-    store_ops_t ops;
-    if (store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0)
-        goto out;
-    pl_hooks_t hooks = {.opaque = &rp,
+/* Outputs are published only when the run succeeded (a failed run leaves the previous
+ * files); the rejects are published either way: they describe the input read so far, which
+ * is what a failed run needs explained. Returns rc, or -1 when publishing failed. */
+static int close_outputs(outputs_t *out, int rc, char *errstr, size_t errstr_size)
+{
+    of_t *outs[] = {out->scores, out->alerts, out->snapshots};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        if (rc == 0 && of_commit(outs[i], errstr, errstr_size) != 0)
+            rc = -1;
+        else if (rc != 0)
+            of_abort(outs[i]);
+    }
+    char rej_err[512];
+    if (of_commit(out->rejects, rej_err, sizeof rej_err) != 0 && rc == 0) {
+        snprintf(errstr, errstr_size, "%s", rej_err);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The model (--model-in or a new one) and its predictor. */
+static int open_model(replay_t *rp, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
+                      size_t errstr_size)
+{
+    if (o->model_in)
+        rp->model = model_load_file(o->model_in, errstr, errstr_size);
+    else
+        rp->model = pl_model_new(cfg, errstr, errstr_size);
+    if (!rp->model)
+        return -1;
+    if (model_dim(rp->model) != FEAT_DIM) {
+        snprintf(errstr, errstr_size, "%s: model has %d features, this build has %d", o->model_in,
+                 model_dim(rp->model), FEAT_DIM);
+        return -1;
+    }
+    if (!(rp->pred = pred_new(rp->model))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* The alert policy and the pipeline on the store's ops, with replay's hooks. */
+static int open_pipeline(replay_t *rp, const cfg_t *cfg, const store_ops_t *ops,
+                         alert_policy_t **policy, pl_t **pl, char *errstr, size_t errstr_size)
+{
+    pl_hooks_t hooks = {.opaque = rp,
                         .scored = on_scored,
                         .labelled = on_labelled,
                         .tick_done = on_tick_done,
                         .alert = on_alert,
                         .outcome = on_outcome};
-    sum->outcome_window_ms = cfg->outcome_window_ms;
-    if (!(sum->outcomes = oc_stats_new())) {
+    rp->sum->outcome_window_ms = cfg->outcome_window_ms;
+    if (!(rp->sum->outcomes = oc_stats_new())) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto out;
+        return -1;
     }
-    if (!(policy = alert_policy_new(cfg, errstr, errstr_size)))
-        goto out;
-    if (!(pl = pl_new(cfg, rp.pred, policy, &ops, &hooks, errstr, errstr_size)))
-        goto out;
-    if (source_open(&src, cfg, o, errstr, errstr_size) != 0)
-        goto out;
-    src_open = 1;
+    if (!(*policy = alert_policy_new(cfg, errstr, errstr_size)) ||
+        !(*pl = pl_new(cfg, rp->pred, *policy, ops, &hooks, errstr, errstr_size)))
+        return -1;
+    return 0;
+}
 
+/* The progress line on stderr (at most once a second). */
+static void show_progress(const rp_summary_t *sum, const source_t *src, const rp_store_t *st,
+                          double t_loop, double *last)
+{
+    double t = now_s();
+    if (t - *last < 1.0)
+        return;
+    *last = t;
+    double rate = (double)sum->events_read / (t - t_loop);
+    size_t total = rp_source_total(src);
+    fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users", (long long)sum->events_read,
+            rate, rp_store_users(st));
+    if (total > 0 && rate > 0)
+        fprintf(stderr, ", %.0f%%, ETA %.0f s", 100.0 * (double)sum->events_read / (double)total,
+                (double)(total - (size_t)sum->events_read) / rate);
+    fputs("   ", stderr);
+}
+
+/* Reads the whole input through the engine in micro-batches, as `run` does: validation
+ * (rejects written and counted), the store, and at every batch.max_messages the batch
+ * boundary (learn what is known, then move the watermark) and the store's commit. The
+ * latest event time in *max_t. 0, or -1 with errstr. */
+static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE *rejects,
+                    int64_t *max_t_out, char *errstr, size_t errstr_size)
+{
+    const cfg_t *cfg = rp->cfg;
+    rp_summary_t *sum = rp->sum;
     ev_event_t ev;
     ev_reason_t reason;
     char why[256];
     int64_t max_t = INT64_MIN;
-    int in_batch = 0;
+    int in_batch = 0, rc = -1;
     /* Rates count from here: loading a CSV or a topic is not replay time. */
     const double t_loop = now_s();
     double last_progress = t_loop;
     /* The future side is bounded by the log's own event time, not the wall clock (a 2024 log
      * replayed in 2026 would let a row dated 2026 through): replay_future.h. */
-    if (!(future = rpf_new(cfg->events_max_future_ms))) {
+    rpf_t *future = rpf_new(cfg->events_max_future_ms);
+    if (!future) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto out;
+        return -1;
     }
     sum->first_event_ms = INT64_MAX;
     for (;;) {
         why[0] = '\0';
         int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
         int is_future = 0;
-        int got = rpf_next(future, source_next_cb, &src, wm, &ev, &reason, &is_future, why,
+        int got = rpf_next(future, rp_source_next_cb, src, wm, &ev, &reason, &is_future, why,
                            sizeof(why), errstr, errstr_size);
         if (got < 0)
             goto out;
@@ -825,7 +589,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
-        if (store_event(&st, pl, &ev, sum->events_read - 1) != 0) {
+        if (rp_store_event(st, pl, &ev, sum->events_read - 1) != 0) {
             snprintf(errstr, errstr_size, "out of memory");
             goto out;
         }
@@ -834,36 +598,67 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
             max_t = ev.event_time_ms;
         if (ev.event_time_ms < sum->first_event_ms)
             sum->first_event_ms = ev.event_time_ms;
-        if (++in_batch >= cfg->batch_max_messages) {
-            /* Batch boundary, as in `run`: learn what is known, then move the watermark. */
-            in_batch = 0;
-            if (store_apply(&st, pl, errstr, errstr_size) != 0)
-                goto out;
-            if (pl_batch_end(pl, max_t - cfg->events_allowed_lateness_ms) != 0)
-                rp.oom = 1;
-            if (rp.oom) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-            }
-            if (store_commit(&st, pl, rp.model, sum->events_read, errstr, errstr_size) != 0)
-                goto out;
-            if (o->progress && now_s() - last_progress >= 1.0) {
-                last_progress = now_s();
-                double rate = (double)sum->events_read / (last_progress - t_loop);
-                size_t total = source_total(&src);
-                fprintf(stderr, "\rreplay: %lld events, %.0f events/s, %zu users",
-                        (long long)sum->events_read, rate, store_users(&st));
-                if (total > 0 && rate > 0)
-                    fprintf(stderr, ", %.0f%%, ETA %.0f s",
-                            100.0 * (double)sum->events_read / (double)total,
-                            (double)(total - (size_t)sum->events_read) / rate);
-                fputs("   ", stderr);
-            }
+        if (++in_batch < cfg->batch_max_messages)
+            continue;
+        in_batch = 0;
+        if (rp_store_apply(st, pl, errstr, errstr_size) != 0)
+            goto out;
+        if (pl_batch_end(pl, max_t - cfg->events_allowed_lateness_ms) != 0 || rp->oom) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto out;
         }
+        if (rp_store_commit(st, pl, rp->model, sum->events_read, errstr, errstr_size) != 0)
+            goto out;
+        if (rp->opts->progress)
+            show_progress(sum, src, st, t_loop, &last_progress);
     }
-    if (o->progress)
+    if (rp->opts->progress)
         fputc('\n', stderr);
-    if (store_apply(&st, pl, errstr, errstr_size) != 0)
+    *max_t_out = max_t;
+    rc = rp_store_apply(st, pl, errstr, errstr_size);
+out:
+    rpf_destroy(future);
+    return rc;
+}
+
+/* The model's figures for the summary. */
+static void summarize_model(const replay_t *rp, rp_summary_t *sum)
+{
+    const ex_t *ex = model_experts(rp->model);
+    const bgnbd_params_t *bg = ex_bgnbd_params(ex);
+    sum->model_version = model_version(rp->model);
+    sum->model_examples = model_examples_seen(rp->model);
+    ex_weights(ex, sum->weights);
+    sum->bgnbd[0] = bg->r;
+    sum->bgnbd[1] = bg->alpha;
+    sum->bgnbd[2] = bg->a;
+    sum->bgnbd[3] = bg->b;
+    sum->k = model_k(rp->model);
+}
+
+int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr,
+           size_t errstr_size)
+{
+    memset(sum, 0, sizeof(*sum));
+    double t0 = now_s();
+    int rc = -1, src_open = 0;
+    replay_t rp = {.cfg = cfg, .opts = o, .sum = sum};
+    source_t src;
+    rp_store_t st = {0};
+    pl_t *pl = NULL;
+    alert_policy_t *policy = NULL;
+    outputs_t outs = {0};
+    store_ops_t ops;
+    int64_t max_t = INT64_MIN;
+
+    if (open_model(&rp, cfg, o, errstr, errstr_size) != 0 ||
+        open_outputs(&rp, o, &outs, errstr, errstr_size) != 0 ||
+        rp_store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0 ||
+        open_pipeline(&rp, cfg, &ops, &policy, &pl, errstr, errstr_size) != 0 ||
+        rp_source_open(&src, cfg, o, errstr, errstr_size) != 0)
+        goto out;
+    src_open = 1;
+    if (read_all(&rp, &src, &st, pl, outs.rejects_f, &max_t, errstr, errstr_size) != 0)
         goto out;
     if (sum->events_applied == 0) {
         snprintf(errstr, errstr_size, "%s: no valid events", o->input);
@@ -877,42 +672,28 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
-    if (store_commit(&st, pl, rp.model, sum->events_read, errstr, errstr_size) != 0)
+    if (rp_store_commit(&st, pl, rp.model, sum->events_read, errstr, errstr_size) != 0)
         goto out;
-    sum->users = store_users(&st);
-    sum->model_version = model_version(rp.model);
-    sum->model_examples = model_examples_seen(rp.model);
-    {
-        const ex_t *ex = model_experts(rp.model);
-        const bgnbd_params_t *bg = ex_bgnbd_params(ex);
-        ex_weights(ex, sum->weights);
-        sum->bgnbd[0] = bg->r;
-        sum->bgnbd[1] = bg->alpha;
-        sum->bgnbd[2] = bg->a;
-        sum->bgnbd[3] = bg->b;
-    }
-    sum->k = model_k(rp.model);
+    sum->users = rp_store_users(&st);
+    summarize_model(&rp, sum);
     if (rp.scores && (fflush(rp.scores) != 0 || ferror(rp.scores))) {
         snprintf(errstr, errstr_size, "%s: write failed: %s", o->scores_out, strerror(errno));
         goto out;
     }
-    if (o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0)
+    if ((o->model_out && model_save_file(rp.model, o->model_out, errstr, errstr_size) != 0) ||
+        (o->report &&
+         report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr, errstr_size) != 0))
         goto out;
-    if (o->report &&
-        report_write(o->report, sum, rp.rows, rp.nrows, rp.model, errstr, errstr_size) != 0)
-        goto out;
-
     rc = 0;
 out:
     sum->seconds = now_s() - t0;
     if (rc != 0)
         rp_summary_free(sum);
     if (src_open)
-        source_close(&src);
-    rpf_destroy(future);
+        rp_source_close(&src);
     pl_destroy(pl);
     alert_policy_destroy(policy);
-    store_close(&st);
+    rp_store_close(&st);
     pred_destroy(rp.pred);
     model_destroy(rp.model);
     pending_free(&rp.pending);
@@ -920,20 +701,5 @@ out:
     for (size_t i = 0; i < rp.nalerted; i++)
         free(rp.alerted[i].uid);
     free(rp.alerted);
-    /* Outputs are published only when the run succeeded (a failed run leaves the previous
-     * files); the rejects are published either way: they describe the input read so far,
-     * which is what a failed run needs explained. */
-    of_t *outs[] = {of_scores, of_alerts, of_snapshots};
-    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
-        if (rc == 0 && of_commit(outs[i], errstr, errstr_size) != 0)
-            rc = -1;
-        else if (rc != 0)
-            of_abort(outs[i]);
-    }
-    char rej_err[512];
-    if (of_commit(of_rejects, rej_err, sizeof rej_err) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s", rej_err);
-        rc = -1;
-    }
-    return rc;
+    return close_outputs(&outs, rc, errstr, errstr_size);
 }

@@ -1,0 +1,67 @@
+/* Replay's insides shared by its files: the event sources (replay_source.c: Avro, CSV,
+ * JSON lines, a Kafka time range) and the user state (replay_store.c: memory or Redis).
+ * Not for use outside replay/. */
+#ifndef CS_REPLAY_INTERNAL_H
+#define CS_REPLAY_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "csv_import.h"
+#include "jsonl.h"
+#include "kafka_source.h"
+#include "model.h"
+#include "pipeline.h"
+#include "replay.h"
+#include "store_mem.h"
+#include "store_redis.h"
+
+typedef struct source_s {
+    ev_file_reader_t *avro;
+    jl_reader_t *jsonl;
+    ks_t *kafka;
+    size_t kafka_next;
+    imp_result_t csv;
+    int is_csv;
+    size_t csv_next;
+} source_t;
+
+/* Opens o->input (by its name: kafka:TOPIC, .jsonl, .csv/--map/--preset, else Avro). */
+int rp_source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
+                   size_t errstr_size);
+/* rpf_next's source callback: 1 with an event (or a reject reason), 0 at the end, -1. */
+int rp_source_next_cb(void *src, ev_event_t *ev, ev_reason_t *reason, char *why, size_t why_size,
+                      char *errstr, size_t errstr_size);
+/* Events in the input when known up front (CSV, Kafka), else 0. */
+size_t rp_source_total(const source_t *src);
+void rp_source_close(source_t *src);
+
+/* ---- state: memory or Redis (--state) ----
+ * Memory applies each event at once. Redis runs the live path: a batch's events are held
+ * until its end, its distinct users prefetched in one round, the events applied, and the
+ * batch committed in one MULTI/EXEC (partition 0; offset = events read so far). The engine
+ * sees the same calls in the same order either way. */
+typedef struct rp_store_s {
+    st_mem_t *mem;
+    st_redis_t *redis;
+    ev_event_t *batch; /* redis: the batch's accepted events */
+    int64_t *offsets;  /* their positions in the input (alert ids of strong signals) */
+    size_t n, cap;
+    uint64_t committed_model_version;
+    int has_committed_model;
+} rp_store_t;
+
+int rp_store_open(rp_store_t *s, const cfg_t *cfg, int redis, store_ops_t *ops, char *errstr,
+                  size_t errstr_size);
+void rp_store_close(rp_store_t *s);
+/* One accepted event (offset: its position in the input). -1 on out of memory. */
+int rp_store_event(rp_store_t *s, pl_t *pl, const ev_event_t *ev, int64_t offset);
+/* Redis: prefetches the batch's users and applies its events. 0 / -1 with errstr. */
+int rp_store_apply(rp_store_t *s, pl_t *pl, char *errstr, size_t errstr_size);
+/* Redis: commits the batch (records, index, offset, progress, model when it changed). */
+int rp_store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t events_read,
+                    char *errstr, size_t errstr_size);
+size_t rp_store_users(const rp_store_t *s);
+
+#endif
