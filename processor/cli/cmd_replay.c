@@ -61,7 +61,9 @@ static void usage(FILE *out)
           out);
 }
 
-int cmd_replay(cfg_t *cfg, int argc, char **argv)
+/* Parses argv into *o (input included), *json and *quiet: 0 to run, 1 after --help, -1 on a
+ * usage error (message printed). */
+static int parse_args(int argc, char **argv, rp_opts_t *o, int *json, int *quiet)
 {
     enum {
         O_PRESET = 1,
@@ -100,60 +102,60 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
                                              {"help", no_argument, 0, O_HELP},
                                              {"state", required_argument, 0, O_STATE},
                                              {0, 0, 0, 0}};
-    rp_opts_t o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX};
-    int json = 0, quiet = 0, c;
+    *o = (rp_opts_t){.from_ms = INT64_MIN, .to_ms = INT64_MAX};
+    int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_PRESET:
-            o.preset = optarg;
+            o->preset = optarg;
             break;
         case O_MAP:
-            o.map = optarg;
+            o->map = optarg;
             break;
         case O_DELIM:
-            o.delimiter = optarg;
+            o->delimiter = optarg;
             break;
         case O_NOHDR:
-            o.no_header = 1;
+            o->no_header = 1;
             break;
         case O_SCORES:
-            o.scores_out = optarg;
+            o->scores_out = optarg;
             break;
         case O_REJECTS:
-            o.rejects_out = optarg;
+            o->rejects_out = optarg;
             break;
         case O_SNAP:
-            o.snapshots_out = optarg;
+            o->snapshots_out = optarg;
             break;
         case O_ALERTS:
-            o.alerts_out = optarg;
+            o->alerts_out = optarg;
             break;
         case O_FROM:
         case O_TO:
-            if (ks_parse_time(optarg, c == O_FROM ? &o.from_ms : &o.to_ms) != 0) {
+            if (ks_parse_time(optarg, c == O_FROM ? &o->from_ms : &o->to_ms) != 0) {
                 fprintf(stderr,
                         "churnstream replay: --%s: expected 2011-06-01, "
                         "2011-06-01T12:00:00Z or epoch ms, got \"%s\"\n",
                         c == O_FROM ? "from" : "to", optarg);
-                return 2;
+                return -1;
             }
             break;
         case O_REPORT:
-            o.report = optarg;
+            o->report = optarg;
             break;
         case O_MIN:
-            o.model_in = optarg;
+            o->model_in = optarg;
             break;
         case O_MOUT:
-            o.model_out = optarg;
+            o->model_out = optarg;
             break;
         case O_JSON:
-            json = 1;
+            *json = 1;
             break;
         case O_QUIET:
-            quiet = 1;
+            *quiet = 1;
             break;
         case O_STATE:
             if (strcmp(optarg, "memory") != 0 && strcmp(optarg, "redis") != 0) {
@@ -161,27 +163,37 @@ int cmd_replay(cfg_t *cfg, int argc, char **argv)
                         "churnstream replay: --state: expected memory or redis, got "
                         "\"%s\"\n",
                         optarg);
-                return 2;
+                return -1;
             }
-            o.state_redis = strcmp(optarg, "redis") == 0;
+            o->state_redis = strcmp(optarg, "redis") == 0;
             break;
         case 'h':
         case O_HELP:
             usage(stdout);
-            return 0;
+            return 1;
         default:
             fprintf(stderr, "churnstream replay: unknown or incomplete option \"%s\"\n",
                     argv[optind - 1]);
             usage(stderr);
-            return 2;
+            return -1;
         }
     }
     if (optind != argc - 1) {
         fprintf(stderr, "churnstream replay: expected exactly one INPUT, got %d\n", argc - optind);
         usage(stderr);
-        return 2;
+        return -1;
     }
-    o.input = argv[optind];
+    o->input = argv[optind];
+    return 0;
+}
+
+int cmd_replay(cfg_t *cfg, int argc, char **argv)
+{
+    rp_opts_t o;
+    int json = 0, quiet = 0;
+    int prc = parse_args(argc, argv, &o, &json, &quiet);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
     if ((o.from_ms != INT64_MIN || o.to_ms != INT64_MAX) && strncmp(o.input, "kafka:", 6) != 0) {
         fprintf(stderr, "churnstream replay: --from/--to apply to kafka:TOPIC inputs only\n");
         return 2;
