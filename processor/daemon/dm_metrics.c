@@ -289,6 +289,33 @@ static void render_outcomes(sbuf_t *b, dm_metrics_t *m)
     }
 }
 
+/* The model's prequential figures and the experts' weights and losses. */
+static void render_model(sbuf_t *bp, dm_metrics_t *m)
+{
+    uint64_t labels = atomic_load(&m->model_labels);
+    counter(bp, "churnstream_model_labels_total",
+            "Labelled snapshots scored before learning (prequential).", labels);
+    gauge(bp, "churnstream_model_version", "Model snapshot version.",
+          (double)atomic_load(&m->model_version));
+    gauge(bp, "churnstream_model_auc", "Prequential ROC AUC of the model (NaN until labels).",
+          labels ? double_of(atomic_load(&m->model_auc_bits)) : NAN);
+    gauge(bp, "churnstream_model_logloss", "Prequential log-loss of the model (NaN until labels).",
+          labels ? double_of(atomic_load(&m->model_logloss_bits)) : NAN);
+    static const char *const expert_names[3] = {"recency", "bgnbd", "logreg"};
+    int ek = atomic_load(&m->experts_known);
+    sb_printf(bp, "# HELP churnstream_expert_weight Weight of each expert in the churn score "
+                  "(NaN until known).\n# TYPE churnstream_expert_weight gauge\n");
+    for (int i = 0; i < 3; i++)
+        expert_sample(bp, "churnstream_expert_weight", expert_names[i],
+                      ek ? double_of(atomic_load(&m->expert_weight_bits[i])) : NAN);
+    sb_printf(bp, "# HELP churnstream_expert_logloss Each expert's log-loss per snapshot as "
+                  "scored, discounted mean over complete ticks (NaN until one).\n"
+                  "# TYPE churnstream_expert_logloss gauge\n");
+    for (int i = 0; i < 3; i++)
+        expert_sample(bp, "churnstream_expert_logloss", expert_names[i],
+                      ek ? double_of(atomic_load(&m->expert_logloss_bits[i])) : NAN);
+}
+
 char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
 {
     sbuf_t b = {malloc(4096), 0, 4096, 0};
@@ -363,28 +390,7 @@ char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
     else
         sb_printf(&b, "churnstream_watermark_lag_seconds %.3f\n", (double)(now_ms - wm) / 1e3);
 
-    uint64_t labels = atomic_load(&m->model_labels);
-    counter(&b, "churnstream_model_labels_total",
-            "Labelled snapshots scored before learning (prequential).", labels);
-    gauge(&b, "churnstream_model_version", "Model snapshot version.",
-          (double)atomic_load(&m->model_version));
-    gauge(&b, "churnstream_model_auc", "Prequential ROC AUC of the model (NaN until labels).",
-          labels ? double_of(atomic_load(&m->model_auc_bits)) : NAN);
-    gauge(&b, "churnstream_model_logloss", "Prequential log-loss of the model (NaN until labels).",
-          labels ? double_of(atomic_load(&m->model_logloss_bits)) : NAN);
-    static const char *const expert_names[3] = {"recency", "bgnbd", "logreg"};
-    int ek = atomic_load(&m->experts_known);
-    sb_printf(&b, "# HELP churnstream_expert_weight Weight of each expert in the churn score "
-                  "(NaN until known).\n# TYPE churnstream_expert_weight gauge\n");
-    for (int i = 0; i < 3; i++)
-        expert_sample(&b, "churnstream_expert_weight", expert_names[i],
-                      ek ? double_of(atomic_load(&m->expert_weight_bits[i])) : NAN);
-    sb_printf(&b, "# HELP churnstream_expert_logloss Each expert's log-loss per snapshot as "
-                  "scored, discounted mean over complete ticks (NaN until one).\n"
-                  "# TYPE churnstream_expert_logloss gauge\n");
-    for (int i = 0; i < 3; i++)
-        expert_sample(&b, "churnstream_expert_logloss", expert_names[i],
-                      ek ? double_of(atomic_load(&m->expert_logloss_bits[i])) : NAN);
+    render_model(&b, m);
     render_outcomes(&b, m);
     gauge(&b, "churnstream_assigned_partitions", "Partitions currently assigned.",
           atomic_load(&m->assigned_partitions));
