@@ -55,63 +55,65 @@ static void print_metrics_json(FILE *out, const bt_metrics_t *m)
     fputc('}', out);
 }
 
-void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
+/* The summary as one JSON object (replay --json). */
+static void print_json(FILE *out, const rp_summary_t *s)
+{
+    fprintf(out, "{\"events_read\":%lld,\"events_applied\":%lld,\"rejected\":{",
+            (long long)s->events_read, (long long)s->events_applied);
+    for (int r = 1; r < EV_ERR_COUNT; r++)
+        fprintf(out, "\"%s\":%lld%s", ev_reason_code((ev_reason_t)r), (long long)s->rejects[r],
+                r + 1 < EV_ERR_COUNT ? "," : "");
+    fprintf(out, "},\"future_rejected\":%lld", (long long)s->future_rejects);
+    fprintf(out,
+            ",\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
+            "\"end_ms\":%lld,\"ticks\":%zu,\"scored\":%zu,\"labelled\":%zu,"
+            "\"censored\":%zu,\"model_version\":%llu,\"model_examples\":%llu,",
+            s->users, (long long)s->first_event_ms, (long long)s->last_event_ms,
+            (long long)s->end_ms, s->ticks, s->scored, s->labelled, s->censored,
+            (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
+    fprintf(out,
+            "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
+            "\"treatment\":%zu,\"holdout\":%zu,\"at_risk\":%zu,\"lapsed\":%zu,"
+            "\"tick\":%zu,\"event\":%zu,\"lead_silent\":%zu,\"lead_before\":%zu,",
+            s->alerts, s->alerts_by_bucket[ALERT_LOW], s->alerts_by_bucket[ALERT_MEDIUM],
+            s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_arm[ALERT_TREATMENT],
+            s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
+            s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
+            s->alerts_by_trigger[ALERT_BY_EVENT], s->lead_silent, s->lead_before);
+    print_json_num(out, "lead_median_days", s->lead_median_days, 0);
+    fputs("},", out);
+    rp_print_outcomes_json(out, s);
+    fputs(",\"model\":", out);
+    print_metrics_json(out, &s->model);
+    fputs(",\"recency_baseline\":", out);
+    print_metrics_json(out, &s->recency);
+    fputs(",\"experts\":{", out);
+    for (int x = 0; x < EX_N; x++) {
+        fprintf(out, "%s\"%s\":", x ? "," : "", ex_name((ex_expert_t)x));
+        print_metrics_json(out, &s->experts[x]);
+    }
+    fputs("},", out);
+    print_json_num(out, "auc_early_warning", s->auc_early, 0);
+    fputc(',', out);
+    print_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);
+    fputs(",\"segments\":[", out);
+    for (int k = 0, first = 1; k < s->k && k < RP_MAX_SEGMENTS; k++) {
+        fprintf(out, "%s{\"segment\":%d,\"snapshots\":%zu,", first ? "" : ",", k, s->seg_size[k]);
+        print_json_num(out, "churn_rate",
+                       s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k] : NAN,
+                       0);
+        fputc('}', out);
+        first = 0;
+    }
+    fprintf(out, "],\"seconds\":%.3f}\n", s->seconds);
+}
+
+/* The summary as text. */
+static void print_text(FILE *out, const rp_summary_t *s)
 {
     int64_t rejected = 0;
     for (int r = 1; r < EV_ERR_COUNT; r++)
         rejected += s->rejects[r];
-    if (json) {
-        fprintf(out, "{\"events_read\":%lld,\"events_applied\":%lld,\"rejected\":{",
-                (long long)s->events_read, (long long)s->events_applied);
-        for (int r = 1; r < EV_ERR_COUNT; r++)
-            fprintf(out, "\"%s\":%lld%s", ev_reason_code((ev_reason_t)r), (long long)s->rejects[r],
-                    r + 1 < EV_ERR_COUNT ? "," : "");
-        fprintf(out, "},\"future_rejected\":%lld", (long long)s->future_rejects);
-        fprintf(out,
-                ",\"users\":%zu,\"first_event_ms\":%lld,\"last_event_ms\":%lld,"
-                "\"end_ms\":%lld,\"ticks\":%zu,\"scored\":%zu,\"labelled\":%zu,"
-                "\"censored\":%zu,\"model_version\":%llu,\"model_examples\":%llu,",
-                s->users, (long long)s->first_event_ms, (long long)s->last_event_ms,
-                (long long)s->end_ms, s->ticks, s->scored, s->labelled, s->censored,
-                (unsigned long long)s->model_version, (unsigned long long)s->model_examples);
-        fprintf(out,
-                "\"alerts\":{\"total\":%zu,\"low\":%zu,\"medium\":%zu,\"high\":%zu,"
-                "\"treatment\":%zu,\"holdout\":%zu,\"at_risk\":%zu,\"lapsed\":%zu,"
-                "\"tick\":%zu,\"event\":%zu,\"lead_silent\":%zu,\"lead_before\":%zu,",
-                s->alerts, s->alerts_by_bucket[ALERT_LOW], s->alerts_by_bucket[ALERT_MEDIUM],
-                s->alerts_by_bucket[ALERT_HIGH], s->alerts_by_arm[ALERT_TREATMENT],
-                s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
-                s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
-                s->alerts_by_trigger[ALERT_BY_EVENT], s->lead_silent, s->lead_before);
-        print_json_num(out, "lead_median_days", s->lead_median_days, 0);
-        fputs("},", out);
-        rp_print_outcomes_json(out, s);
-        fputs(",\"model\":", out);
-        print_metrics_json(out, &s->model);
-        fputs(",\"recency_baseline\":", out);
-        print_metrics_json(out, &s->recency);
-        fputs(",\"experts\":{", out);
-        for (int x = 0; x < EX_N; x++) {
-            fprintf(out, "%s\"%s\":", x ? "," : "", ex_name((ex_expert_t)x));
-            print_metrics_json(out, &s->experts[x]);
-        }
-        fputs("},", out);
-        print_json_num(out, "auc_early_warning", s->auc_early, 0);
-        fputc(',', out);
-        print_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);
-        fputs(",\"segments\":[", out);
-        for (int k = 0, first = 1; k < s->k && k < RP_MAX_SEGMENTS; k++) {
-            fprintf(out, "%s{\"segment\":%d,\"snapshots\":%zu,", first ? "" : ",", k,
-                    s->seg_size[k]);
-            print_json_num(
-                out, "churn_rate",
-                s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k] : NAN, 0);
-            fputc('}', out);
-            first = 0;
-        }
-        fprintf(out, "],\"seconds\":%.3f}\n", s->seconds);
-        return;
-    }
     fprintf(out, "events     %lld read, %lld applied, %lld rejected", (long long)s->events_read,
             (long long)s->events_applied, (long long)rejected);
     for (int r = 1; r < EV_ERR_COUNT; r++)
@@ -166,4 +168,12 @@ void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
                     (double)s->seg_positives[k] / (double)s->seg_size[k]);
     fprintf(out, "\ntime       %.2f s (%.0f events/s)\n", s->seconds,
             s->seconds > 0 ? (double)s->events_read / s->seconds : 0.0);
+}
+
+void rp_print_summary(FILE *out, const rp_summary_t *s, int json)
+{
+    if (json)
+        print_json(out, s);
+    else
+        print_text(out, s);
 }
