@@ -261,6 +261,49 @@ static void restore(st_redis_t *st, rc_entry_t **all, size_t n)
         }
 }
 
+/* The partition of each alert and latest score: their user's, in the batch cache (the batch
+ * made them from that record); those partitions join parts. 0, or -1 with errstr. */
+static int place_user_writes(st_redis_t *st, const st_commit_t *c, int32_t *alert_part,
+                             int32_t *score_part, int32_t **parts, size_t *np, size_t *cap,
+                             char *errstr, size_t errstr_size)
+{
+    /* Each latest-score hash goes with its user's record (the batch scored that record). */
+    for (size_t i = 0; i < c->n_scores; i++) {
+        const char *u = c->scores[i].user_id;
+        rc_entry_t *e = rc_cache_find(&st->cache, u, strlen(u));
+        if (!e || e->partition < 0) {
+            snprintf(errstr, errstr_size,
+                     "redis cluster: a score of user \"%.64s\", who is not in the batch: no "
+                     "partition to commit it with",
+                     u);
+            return -1;
+        }
+        score_part[i] = e->partition;
+        if (parts_add(parts, np, cap, e->partition) != 0)
+            goto oom;
+    }
+    /* Each alert goes to the outbox of its user's partition (in the cache: the batch made
+     * the alert from that record). */
+    for (size_t i = 0; i < c->n_outbox; i++) {
+        const char *u = c->outbox_user_ids ? c->outbox_user_ids[i] : "";
+        rc_entry_t *e = rc_cache_find(&st->cache, u, strlen(u));
+        if (!e || e->partition < 0) {
+            snprintf(errstr, errstr_size,
+                     "redis cluster: alert %s is about user \"%.64s\", who is not in the batch: "
+                     "no partition to commit it with",
+                     c->outbox_ids[i], u);
+            return -1;
+        }
+        alert_part[i] = e->partition;
+        if (parts_add(parts, np, cap, e->partition) != 0)
+            goto oom;
+    }
+    return 0;
+oom:
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+}
+
 int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_size)
 {
     const st_commit_t *c = commit, empty = {0};
@@ -278,37 +321,10 @@ int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_s
     int rc = -1;
     if (!grp || !alert_part || !score_part || !all)
         goto oom;
-    /* Each latest-score hash goes with its user's record (the batch scored that record). */
-    for (size_t i = 0; i < c->n_scores; i++) {
-        const char *u = c->scores[i].user_id;
-        rc_entry_t *e = rc_cache_find(&st->cache, u, strlen(u));
-        if (!e || e->partition < 0) {
-            snprintf(errstr, errstr_size,
-                     "redis cluster: a score of user \"%.64s\", who is not in the batch: no "
-                     "partition to commit it with",
-                     u);
-            goto out;
-        }
-        score_part[i] = e->partition;
-        if (parts_add(&parts, &np, &cap, e->partition) != 0)
-            goto oom;
-    }
-    /* Each alert goes to the outbox of its user's partition (in the cache: the batch made
-     * the alert from that record). */
-    for (size_t i = 0; i < c->n_outbox; i++) {
-        const char *u = c->outbox_user_ids ? c->outbox_user_ids[i] : "";
-        rc_entry_t *e = rc_cache_find(&st->cache, u, strlen(u));
-        if (!e || e->partition < 0) {
-            snprintf(errstr, errstr_size,
-                     "redis cluster: alert %s is about user \"%.64s\", who is not in the batch: "
-                     "no partition to commit it with",
-                     c->outbox_ids[i], u);
-            goto out;
-        }
-        alert_part[i] = e->partition;
-        if (parts_add(&parts, &np, &cap, e->partition) != 0)
-            goto oom;
-    }
+    if ((rc = place_user_writes(st, c, alert_part, score_part, &parts, &np, &cap, errstr,
+                                errstr_size)) != 0)
+        goto out;
+    rc = -1;
     for (size_t i = 0; i < n; i++) {
         all[i] = st->cache.items[i];
         grp[i] = entry_group(all[i]);

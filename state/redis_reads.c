@@ -131,8 +131,8 @@ int st_redis_load_model(st_redis_t *st, uint8_t **buf, size_t *len, char *errstr
     *len = 0;
     if (rcl_wrap(st)) {
         int rc;
-        RCL_CALL(st, RCL_MODEL_PARTITION, rc, st_redis_load_model(st, buf, len, errstr, errstr_size),
-                 errstr, errstr_size);
+        RCL_CALL(st, RCL_MODEL_PARTITION, rc,
+                 st_redis_load_model(st, buf, len, errstr, errstr_size), errstr, errstr_size);
         return rc;
     }
     if (get_key(st, "model", NULL, 0, &r, errstr, errstr_size) != 0)
@@ -450,6 +450,54 @@ static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t err
     return 0;
 }
 
+/* Queues forget's MULTI and its commands (record, score hash, the user in every seen
+ * index, its outbox alerts and their claims). Returns the number of commands queued after
+ * MULTI, or -1 with errstr. */
+static int queue_forget(st_redis_t *st, const char *user_id, size_t ul, const strs_t *seen,
+                        const strs_t *alerts, char *errstr, size_t errstr_size)
+{
+    int q = 0;
+    rc_args_str(&st->args, "MULTI");
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+        return -1;
+    rc_args_str(&st->args, "DEL");
+    st_redis_key(st, "u:", user_id, ul);
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+        return -1;
+    q++;
+    rc_args_str(&st->args, "DEL");
+    st_redis_key(st, "score:", user_id, ul);
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+        return -1;
+    q++;
+    for (size_t i = 0; i < seen->n; i++) {
+        rc_args_str(&st->args, "ZREM");
+        rc_args_add(&st->args, seen->v[i], seen->len[i]);
+        rc_args_add(&st->args, user_id, ul);
+        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+            return -1;
+        q++;
+    }
+    if (alerts->n) {
+        rc_args_str(&st->args, "HDEL");
+        st_redis_key(st, "outbox", NULL, 0);
+        for (size_t i = 0; i < alerts->n; i++)
+            rc_args_add(&st->args, alerts->v[i], alerts->len[i]);
+        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+            return -1;
+        q++;
+        /* Those a running daemon already claimed for sending are on their way to Kafka. */
+        rc_args_str(&st->args, "SREM");
+        st_redis_key(st, "outbox:sending", NULL, 0);
+        for (size_t i = 0; i < alerts->n; i++)
+            rc_args_add(&st->args, alerts->v[i], alerts->len[i]);
+        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+            return -1;
+        q++;
+    }
+    return q;
+}
+
 int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char *errstr,
                     size_t errstr_size)
 {
@@ -481,45 +529,9 @@ int st_redis_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char 
     r = NULL;
 
     /* One transaction: a reader never sees the user half forgotten. */
-    int q = 0;
-    rc_args_str(&st->args, "MULTI");
-    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+    int q = queue_forget(st, user_id, ul, &seen, &alerts, errstr, errstr_size);
+    if (q < 0)
         goto done;
-    rc_args_str(&st->args, "DEL");
-    st_redis_key(st, "u:", user_id, ul);
-    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
-        goto done;
-    q++;
-    rc_args_str(&st->args, "DEL");
-    st_redis_key(st, "score:", user_id, ul);
-    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
-        goto done;
-    q++;
-    for (size_t i = 0; i < seen.n; i++) {
-        rc_args_str(&st->args, "ZREM");
-        rc_args_add(&st->args, seen.v[i], seen.len[i]);
-        rc_args_add(&st->args, user_id, ul);
-        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
-            goto done;
-        q++;
-    }
-    if (alerts.n) {
-        rc_args_str(&st->args, "HDEL");
-        st_redis_key(st, "outbox", NULL, 0);
-        for (size_t i = 0; i < alerts.n; i++)
-            rc_args_add(&st->args, alerts.v[i], alerts.len[i]);
-        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
-            goto done;
-        q++;
-        /* Those a running daemon already claimed for sending are on their way to Kafka. */
-        rc_args_str(&st->args, "SREM");
-        st_redis_key(st, "outbox:sending", NULL, 0);
-        for (size_t i = 0; i < alerts.n; i++)
-            rc_args_add(&st->args, alerts.v[i], alerts.len[i]);
-        if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
-            goto done;
-        q++;
-    }
     rc_args_str(&st->args, "EXEC");
     if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
         goto done;
