@@ -80,19 +80,20 @@ static int precheck(chn_t *ch, size_t n, char *err, size_t errsz)
             st_redis_discard(ch->st);
             return DM_BATCH_STALE;
         }
-    if (CS_GROW4(ch->evs, ch->ev_part, ch->ev_off, ch->ids, ch->cap_evs, n ? n : 1, 64) != 0) {
+    batch_clear(&ch->batch);
+    if (batch_reserve(&ch->batch, n ? n : 1) != 0) {
         snprintf(err, errsz, "out of memory");
         return DM_BATCH_RETRY;
     }
     return 0;
 }
 
-/* 1. Decodes and validates each message into ch->evs (*nev of them); skips what a previous,
- * committed attempt already applied; rejects go to res. 0, or DM_BATCH_RETRY / _STALE. */
+/* 1. Decodes and validates each message into ch->batch; skips what a previous, committed
+ * attempt already applied; rejects go to res. 0, or DM_BATCH_RETRY / _STALE. */
 static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_batch_result_t *res,
-                  size_t *nev_out, char *err, size_t errsz)
+                  char *err, size_t errsz)
 {
-    size_t nev = 0;
+    batch_t *b = &ch->batch;
     for (size_t i = 0; i < n; i++) {
         const dm_msg_t *m = &msgs[i];
         chn_part_t *p = chn_part_open(ch, m->partition, err, errsz);
@@ -114,7 +115,7 @@ static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_bat
         if (p->next_offset >= 0 && m->offset < p->next_offset)
             continue;
         char why[256] = "";
-        ev_event_t *ev = &ch->evs[nev];
+        ev_event_t *ev = &b->evs[b->n];
         ev_reason_t r = ev_decode(ch->dec, EV_WIRE_AUTO, m->value, m->len, ev, why, sizeof(why));
         if (r == EV_OK) {
             r = ev_check_time(ev, ch->watermark_ms, now, ch->cfg->events_max_past_ms,
@@ -127,34 +128,34 @@ static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_bat
             add_reject(res, i, r, why);
             continue;
         }
-        ch->ev_part[nev] = m->partition;
-        ch->ev_off[nev] = m->offset;
-        nev++;
+        b->part[b->n] = m->partition;
+        b->off[b->n++] = m->offset;
+        if (ev->event_time_ms > p->max_event_ms)
+            p->max_event_ms = ev->event_time_ms;
     }
-    *nev_out = nev;
     return 0;
 }
 
-/* 2-4. One pipelined read of every user of the batch per partition, the events in order
- * through their partition's pipeline, then the batch boundary on every partition (learn,
- * move the watermark, sweep). 0, or DM_BATCH_RETRY (rolled back). */
-static int apply(chn_t *ch, size_t nev, int64_t now, char *err, size_t errsz)
+static pl_t *part_pipeline(void *opaque, int32_t partition)
 {
-    for (size_t i = 0; i < ch->nparts; i++) {
-        size_t k = 0;
-        for (size_t j = 0; j < nev; j++)
-            if (ch->ev_part[j] == ch->parts[i].partition)
-                ch->ids[k++] = ch->evs[j].user_id;
-        if (k && st_redis_prefetch(ch->st, ch->parts[i].partition, ch->ids, k, err, errsz) != 0) {
-            chn_rollback(ch);
-            return DM_BATCH_RETRY;
-        }
-    }
-    for (size_t j = 0; j < nev; j++) {
-        chn_part_t *p = chn_part_find(ch, ch->ev_part[j]);
-        pl_event(p->pl, &ch->evs[j], ch->ev_part[j], ch->ev_off[j]);
-        if (ch->evs[j].event_time_ms > p->max_event_ms)
-            p->max_event_ms = ch->evs[j].event_time_ms;
+    return chn_part_find(opaque, partition)->pl;
+}
+
+static int part_prefetch(void *opaque, int32_t partition, const char *const *ids, size_t n,
+                         char *err, size_t errsz)
+{
+    return st_redis_prefetch(((chn_t *)opaque)->st, partition, ids, n, err, errsz);
+}
+
+/* 2-4. The batch driver (one pipelined read of every user of the batch per partition, then
+ * the events in order through their partition's pipeline), then the batch boundary on every
+ * partition (learn, move the watermark, sweep). 0, or DM_BATCH_RETRY (rolled back). */
+static int apply(chn_t *ch, int64_t now, char *err, size_t errsz)
+{
+    batch_ops_t ops = {.opaque = ch, .pipeline = part_pipeline, .prefetch = part_prefetch};
+    if (batch_apply(&ch->batch, &ops, err, errsz) != 0) {
+        chn_rollback(ch);
+        return DM_BATCH_RETRY;
     }
     int64_t wm = watermark(ch, now);
     if (wm != INT64_MIN && (ch->watermark_ms == INT64_MIN || wm > ch->watermark_ms))
@@ -289,15 +290,14 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
     st_redis_counters_t k0, k1;
     st_redis_counters(ch->st, &k0);
     const int64_t now = chn_wall_ms();
-    size_t nev = 0;
     int rc = precheck(ch, n, err, errsz);
     if (rc != 0)
         return rc;
     chn_alerts_clear(ch);
     for (size_t i = 0; i < ch->nparts; i++)
         ch->parts[i].in_batch = 0;
-    if ((rc = decode(ch, msgs, n, now, res, &nev, err, errsz)) != 0 ||
-        (rc = apply(ch, nev, now, err, errsz)) != 0)
+    if ((rc = decode(ch, msgs, n, now, res, err, errsz)) != 0 ||
+        (rc = apply(ch, now, err, errsz)) != 0)
         return rc;
     int crc = commit(ch, msgs, n, err, errsz);
     st_redis_counters(ch->st, &k1);
@@ -312,10 +312,7 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
 
 void chn_batch_free(chn_t *ch)
 {
-    free(ch->evs);
-    free(ch->ev_part);
-    free(ch->ev_off);
-    free(ch->ids);
+    batch_free(&ch->batch);
     free(ch->c_offset_parts);
     free(ch->c_progress_parts);
     free(ch->c_next_offsets);

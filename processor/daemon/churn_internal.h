@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "alert.h"
+#include "batch.h"
 #include "churn_handler.h"
 #include "codec.h"
 #include "daemon.h"
@@ -65,11 +66,7 @@ struct chn_s {
     size_t nassigned, capassigned;
     int64_t watermark_ms; /* global, INT64_MIN before the first */
     /* batch scratch, reused across batches (churn_batch.c) */
-    ev_event_t *evs;
-    int32_t *ev_part;
-    int64_t *ev_off;
-    const char **ids;
-    size_t cap_evs;
+    batch_t batch; /* the accepted events, through the batch driver (engine/batch.h) */
     int32_t *c_offset_parts, *c_progress_parts; /* the commit's per-partition arrays */
     int64_t *c_next_offsets;
     store_progress_t *c_progress;

@@ -548,6 +548,7 @@ static void show_progress(const rp_summary_t *sum, const source_t *src, const rp
 static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE *rejects,
                     int64_t *max_t_out, char *errstr, size_t errstr_size)
 {
+    batch_t batch = {0};
     const cfg_t *cfg = rp->cfg;
     rp_summary_t *sum = rp->sum;
     ev_event_t ev;
@@ -589,7 +590,7 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
             write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
-        if (rp_store_event(st, pl, &ev, sum->events_read - 1) != 0) {
+        if (batch_add(&batch, &ev, 0, sum->events_read - 1) != 0) {
             snprintf(errstr, errstr_size, "out of memory");
             goto out;
         }
@@ -601,7 +602,7 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
         if (++in_batch < cfg->batch_max_messages)
             continue;
         in_batch = 0;
-        if (rp_store_apply(st, pl, errstr, errstr_size) != 0)
+        if (rp_store_apply(st, &batch, pl, errstr, errstr_size) != 0)
             goto out;
         if (pl_batch_end(pl, max_t - cfg->events_allowed_lateness_ms) != 0 || rp->oom) {
             snprintf(errstr, errstr_size, "out of memory");
@@ -615,9 +616,10 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     if (rp->opts->progress)
         fputc('\n', stderr);
     *max_t_out = max_t;
-    rc = rp_store_apply(st, pl, errstr, errstr_size);
+    rc = rp_store_apply(st, &batch, pl, errstr, errstr_size);
 out:
     rpf_destroy(future);
+    batch_free(&batch);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "codec.h"
 #include "csv_import.h"
 #include "jsonl.h"
@@ -45,9 +46,6 @@ void rp_source_close(source_t *src);
 typedef struct rp_store_s {
     st_mem_t *mem;
     st_redis_t *redis;
-    ev_event_t *batch; /* redis: the batch's accepted events */
-    int64_t *offsets;  /* their positions in the input (alert ids of strong signals) */
-    size_t n, cap;
     uint64_t committed_model_version;
     int has_committed_model;
 } rp_store_t;
@@ -55,10 +53,9 @@ typedef struct rp_store_s {
 int rp_store_open(rp_store_t *s, const cfg_t *cfg, int redis, store_ops_t *ops, char *errstr,
                   size_t errstr_size);
 void rp_store_close(rp_store_t *s);
-/* One accepted event (offset: its position in the input). -1 on out of memory. */
-int rp_store_event(rp_store_t *s, pl_t *pl, const ev_event_t *ev, int64_t offset);
-/* Redis: prefetches the batch's users and applies its events. 0 / -1 with errstr. */
-int rp_store_apply(rp_store_t *s, pl_t *pl, char *errstr, size_t errstr_size);
+/* Applies the batch's events through the batch driver (engine/batch.h): on Redis one
+ * prefetch of its users first. 0 / -1 with errstr. */
+int rp_store_apply(rp_store_t *s, batch_t *b, pl_t *pl, char *errstr, size_t errstr_size);
 /* Redis: commits the batch (records, index, offset, progress, model when it changed). */
 int rp_store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t events_read,
                     char *errstr, size_t errstr_size);

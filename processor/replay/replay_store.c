@@ -50,54 +50,33 @@ void rp_store_close(rp_store_t *s)
 {
     st_mem_destroy(s->mem);
     st_redis_destroy(s->redis);
-    free(s->batch);
-    free(s->offsets);
 }
 
 /* An accepted event: applied now (memory) or at the batch's end (Redis). */
-int rp_store_event(rp_store_t *s, pl_t *pl, const ev_event_t *ev, int64_t offset)
+/* The batch driver's view of replay: one pipeline, and the Redis store's prefetch. */
+typedef struct apply_ctx_s {
+    rp_store_t *s;
+    pl_t *pl;
+} apply_ctx_t;
+
+static pl_t *only_pipeline(void *opaque, int32_t partition)
 {
-    if (s->mem) {
-        pl_event(pl, ev, 0, offset);
-        return 0;
-    }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 1024;
-        ev_event_t *b = realloc(s->batch, cap * sizeof(*b));
-        if (b)
-            s->batch = b;
-        int64_t *o = realloc(s->offsets, cap * sizeof(*o));
-        if (o)
-            s->offsets = o;
-        if (!b || !o)
-            return -1;
-        s->cap = cap;
-    }
-    s->offsets[s->n] = offset;
-    s->batch[s->n++] = *ev;
-    return 0;
+    (void)partition;
+    return ((apply_ctx_t *)opaque)->pl;
 }
 
-/* Redis: prefetches the held events' users in one round, then applies the events. */
-int rp_store_apply(rp_store_t *s, pl_t *pl, char *errstr, size_t errstr_size)
+static int redis_prefetch(void *opaque, int32_t partition, const char *const *ids, size_t n,
+                          char *err, size_t errsz)
 {
-    if (!s->redis || s->n == 0)
-        return 0;
-    const char **ids = malloc(s->n * sizeof(*ids));
-    if (!ids) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < s->n; i++)
-        ids[i] = s->batch[i].user_id;
-    int rc = st_redis_prefetch(s->redis, 0, ids, s->n, errstr, errstr_size);
-    free(ids);
-    if (rc != 0)
-        return -1;
-    for (size_t i = 0; i < s->n; i++)
-        pl_event(pl, &s->batch[i], 0, s->offsets[i]);
-    s->n = 0;
-    return 0;
+    return st_redis_prefetch(((apply_ctx_t *)opaque)->s->redis, partition, ids, n, err, errsz);
+}
+
+int rp_store_apply(rp_store_t *s, batch_t *b, pl_t *pl, char *errstr, size_t errstr_size)
+{
+    apply_ctx_t ctx = {s, pl};
+    batch_ops_t ops = {
+        .opaque = &ctx, .pipeline = only_pipeline, .prefetch = s->redis ? redis_prefetch : NULL};
+    return batch_apply(b, &ops, errstr, errstr_size);
 }
 
 /* Redis: commits the batch (records, index, offset, progress, model when it changed). */
