@@ -7,7 +7,30 @@
  * until the tick is complete (every label known: T + H passed), and only then folds it into
  * exponentially decayed statistics and refits p = sigmoid(a * logit + b). A tick's
  * histogram has the true class mix, so the fit has no delay bias, and the decay keeps it
- * following the drift. Before the first complete tick it is the identity. */
+ * following the drift. Before the first complete tick it is the identity.
+ *
+ * The logits it learns from are the current regression's at label time, so a negative (label
+ * at the next activity) is graded by a regression close to the one that scored it and a
+ * positive by one 90 days wiser. Tried against that mismatch and not kept (issue 12;
+ * `churnstream replay --json --tick.interval=1d` on the shared logs; before: Online Retail
+ * 0.715 / 0.746 pooled / second half, the regression's log-loss 0.778; completejourney2 0.886 /
+ * 0.898, 0.177):
+ *  - the logit the frozen scorer of the label's tick gave (the pairing the Hedge grading
+ *    uses): the young regressions of the first months rank backwards, the map learnt flat or
+ *    inverted slopes, and the regression's AUC fell to 0.555 / 0.656 (Online Retail) and
+ *    0.478 / 0.545 (completejourney2); the blends 0.708 / 0.743 and 0.863 / 0.864;
+ *  - rows, not logits: a deterministic reservoir (Algorithm R, splitmix64 of tick and count)
+ *    of 8 rows per day of tick and class per pending tick, kept 3 half-lives once complete,
+ *    each standing for n / k of its tick's class; at every tick start Platt refitted on the
+ *    logits the regression gives those rows then (weights scaled to the rows kept, the prior
+ *    of 10 rows towards the identity, the slope held >= 0: a young regression ranked the
+ *    first complete rows backwards, a = -0.34 on completejourney2). Its log-loss fell to
+ *    0.707 (Online Retail) and 0.154 (completejourney2) and Online Retail's second half rose
+ *    to 0.748, but pooled AUC fell (0.712, 0.881) and at weekly ticks completejourney2's
+ *    regression's second half 0.888 -> 0.867 (slopes ~0.4 against ~0.8 here, its per-tick
+ *    maps shifting scores between ticks); with experts.h's sleeping rule the simulated
+ *    sparse log's second half fell to 0.685 weekly. Unstratified: the same within 0.001.
+ *    It also made the snapshot ~120 KB larger (rows of 24 floats). */
 #ifndef CS_CALIBRATOR_H
 #define CS_CALIBRATOR_H
 
