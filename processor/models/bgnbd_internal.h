@@ -1,0 +1,35 @@
+/* The BG/NBD collapsed table's layout, shared by bgnbd.c (building it) and bgnbd_fit.c
+ * (the fit's passes over it). Not for use outside models/. */
+#ifndef CS_BGNBD_INTERNAL_H
+#define CS_BGNBD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bgnbd.h"
+
+typedef struct bg_row_s {
+    double x, t_x, T, w;
+    uint32_t ix, itx, iT; /* indices into the distinct x and time arrays */
+} bg_row_t;
+
+/* Open-addressing index: slot holds (array index + 1), 0 = empty; load kept <= 1/2. */
+typedef struct bg_slots_s {
+    uint32_t *slot;
+    size_t mask; /* capacity - 1 (power of two), 0 before the first allocation */
+} bg_slots_t;
+
+struct bgnbd_table_s {
+    bg_row_t *rows;
+    size_t nrows, rows_cap;
+    bg_slots_t row_idx;
+    double *xv, *xw; /* distinct x values, their total weight */
+    size_t nx, x_cap;
+    bg_slots_t x_idx;
+    double *tv; /* distinct time values (T and t_x alike) */
+    size_t nt, t_cap;
+    bg_slots_t t_idx;
+    double weight;
+};
+
+#endif
