@@ -1,0 +1,40 @@
+/* The model's layout, shared by model.c (the pipeline over the parts) and model_snapshot.c
+ * (its versioned bytes). Not for use outside models/. */
+#ifndef CS_MODEL_INTERNAL_H
+#define CS_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+#define MODEL_HEADER_BYTES 48 /* magic .. examples_seen */
+#define MODEL_MAX_BYTES    ((uint64_t)1 << 32)
+
+struct model_s {
+    int dim;
+    int k;
+    uint64_t seed;
+    uint64_t version;
+    uint64_t examples_seen;
+    sc_t *sc;
+    km_t *km;
+    lr_t *lr;
+    pm_t *pm;
+    cal_t *cal;
+    ex_t *ex;
+    /* Balanced class weights for the regression, from the churn rate of complete ticks
+     * (ex_base_rate), not from the running label counts: those lack the positives of the
+     * last H (they arrive at T + H), so early on they weighed the few positives by the
+     * thousand and AdaGrad's accumulators never recovered (completejourney2, daily ticks:
+     * the regression's second-half AUC 0.54; 0.87 with complete-tick weights). Set by
+     * model_new from params and by model_set_class_balance; not in the snapshot. */
+    int balanced;
+    /* Segment names (model_segment_name) of segment version names_version; k entries. */
+    uint64_t names_version;
+    struct seg_name_s {
+        uint8_t valid, arch;
+        char label[MODEL_SEG_NAME_MAX];
+    } * names;
+};
+
+#endif
