@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void model_params_default(model_params_t *p)
 {
     p->scaler_half_life = 0;
