@@ -22,105 +22,6 @@
 
 #define DAY_MS 86400000LL
 
-/* ---- pending scores: (user, tick) -> score, until the snapshot's label arrives ---- */
-
-typedef struct pending_s {
-    char *user_id; /* owned */
-    int64_t tick_ms;
-    float score, recency_days;
-    float expert[EX_N]; /* each expert's probability (experts.h) */
-    int seg;
-    struct pending_s *next;
-} pending_t;
-
-typedef struct pending_map_s {
-    pending_t **buckets;
-    size_t nbuckets, count;
-} pending_map_t;
-
-static uint64_t pending_hash(const char *uid, int64_t tick_ms)
-{
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)tick_ms;
-    for (; *uid; uid++) {
-        h ^= (unsigned char)*uid;
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
-static int pending_grow(pending_map_t *m)
-{
-    size_t n = m->nbuckets ? m->nbuckets * 2 : 4096;
-    pending_t **b = calloc(n, sizeof(*b));
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (pending_t *p = m->buckets[i], *next; p; p = next) {
-            next = p->next;
-            size_t k = pending_hash(p->user_id, p->tick_ms) & (n - 1);
-            p->next = b[k];
-            b[k] = p;
-        }
-    }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = n;
-    return 0;
-}
-
-static int pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
-                       float recency_days, int seg, const ex_scores_t *ex)
-{
-    if (m->count >= m->nbuckets && pending_grow(m) != 0)
-        return -1;
-    pending_t *p = malloc(sizeof(*p));
-    if (!p || !(p->user_id = strdup(uid))) {
-        free(p);
-        return -1;
-    }
-    p->tick_ms = tick_ms;
-    p->score = score;
-    p->recency_days = recency_days;
-    for (int i = 0; i < EX_N; i++)
-        p->expert[i] = (float)ex->p[i];
-    p->seg = seg;
-    size_t k = pending_hash(uid, tick_ms) & (m->nbuckets - 1);
-    p->next = m->buckets[k];
-    m->buckets[k] = p;
-    m->count++;
-    return 0;
-}
-
-/* Unlinks and returns the entry (caller frees it and its id), NULL when absent. */
-static pending_t *pending_take(pending_map_t *m, const char *uid, int64_t tick_ms)
-{
-    if (!m->nbuckets)
-        return NULL;
-    pending_t **pp = &m->buckets[pending_hash(uid, tick_ms) & (m->nbuckets - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        pending_t *p = *pp;
-        if (p->tick_ms == tick_ms && strcmp(p->user_id, uid) == 0) {
-            *pp = p->next;
-            m->count--;
-            return p;
-        }
-    }
-    return NULL;
-}
-
-static void pending_free(pending_map_t *m)
-{
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (pending_t *p = m->buckets[i], *next; p; p = next) {
-            next = p->next;
-            free(p->user_id);
-            free(p);
-        }
-    }
-    free(m->buckets);
-    memset(m, 0, sizeof(*m));
-}
-
 /* ---- labelled rows, kept until the end when the censoring cut is known ---- */
 
 typedef struct replay_s {
@@ -153,14 +54,14 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
     rp->sum->scored++;
     if (rp->scores)
         fprintf(rp->scores, "%s,%lld,%.6f\n", s->user_id, (long long)s->tick_ms, p);
-    if (pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg, ex) != 0)
+    if (rp_pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg, ex) != 0)
         rp->oom = 1;
 }
 
 static void on_labelled(void *opaque, const eng_snapshot_t *s)
 {
     replay_t *rp = opaque;
-    pending_t *p = pending_take(&rp->pending, s->user_id, s->tick_ms);
+    pending_t *p = rp_pending_take(&rp->pending, s->user_id, s->tick_ms);
     if (!p) {
         /* The engine scores before it labels (tests/unit/test_engine.c); a miss here is a
          * bug, reported rather than hidden. */
@@ -422,64 +323,6 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
     return rc;
 }
 
-/* The output files, published at the end (see of_open); rp's FILE pointers are theirs. */
-typedef struct outputs_s {
-    of_t *scores, *alerts, *snapshots, *rejects;
-    FILE *rejects_f;
-} outputs_t;
-
-static int open_outputs(replay_t *rp, const rp_opts_t *o, outputs_t *out, char *errstr,
-                        size_t errstr_size)
-{
-    if (o->scores_out) {
-        if (!(out->scores = of_open(o->scores_out, errstr, errstr_size)))
-            return -1;
-        rp->scores = of_file(out->scores);
-        fputs("user_id,tick_ms,score\n", rp->scores);
-    }
-    if (o->alerts_out) {
-        if (!(out->alerts = of_open(o->alerts_out, errstr, errstr_size)))
-            return -1;
-        rp->alerts = of_file(out->alerts);
-    }
-    if (o->snapshots_out) {
-        if (!(out->snapshots = of_open(o->snapshots_out, errstr, errstr_size)))
-            return -1;
-        rp->snapshots = of_file(out->snapshots);
-        fputs("user_id,tick_ms,y,score", rp->snapshots);
-        for (int i = 0; i < FEAT_DIM; i++)
-            fprintf(rp->snapshots, ",%s", feat_info[i].name);
-        fputc('\n', rp->snapshots);
-    }
-    if (o->rejects_out) {
-        if (!(out->rejects = of_open(o->rejects_out, errstr, errstr_size)))
-            return -1;
-        out->rejects_f = of_file(out->rejects);
-        fputs("reason,user_id,event_time_ms,detail\n", out->rejects_f);
-    }
-    return 0;
-}
-
-/* Outputs are published only when the run succeeded (a failed run leaves the previous
- * files); the rejects are published either way: they describe the input read so far, which
- * is what a failed run needs explained. Returns rc, or -1 when publishing failed. */
-static int close_outputs(outputs_t *out, int rc, char *errstr, size_t errstr_size)
-{
-    of_t *outs[] = {out->scores, out->alerts, out->snapshots};
-    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
-        if (rc == 0 && of_commit(outs[i], errstr, errstr_size) != 0)
-            rc = -1;
-        else if (rc != 0)
-            of_abort(outs[i]);
-    }
-    char rej_err[512];
-    if (of_commit(out->rejects, rej_err, sizeof rej_err) != 0 && rc == 0) {
-        snprintf(errstr, errstr_size, "%s", rej_err);
-        rc = -1;
-    }
-    return rc;
-}
-
 /* The model (--model-in or a new one) and its predictor. */
 static int open_model(replay_t *rp, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
                       size_t errstr_size)
@@ -654,12 +497,15 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     int64_t max_t = INT64_MIN;
 
     if (open_model(&rp, cfg, o, errstr, errstr_size) != 0 ||
-        open_outputs(&rp, o, &outs, errstr, errstr_size) != 0 ||
+        rp_open_outputs(o, &outs, errstr, errstr_size) != 0 ||
         rp_store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0 ||
         open_pipeline(&rp, cfg, &ops, &policy, &pl, errstr, errstr_size) != 0 ||
         rp_source_open(&src, cfg, o, errstr, errstr_size) != 0)
         goto out;
     src_open = 1;
+    rp.scores = outs.scores_f;
+    rp.alerts = outs.alerts_f;
+    rp.snapshots = outs.snapshots_f;
     if (read_all(&rp, &src, &st, pl, outs.rejects_f, &max_t, errstr, errstr_size) != 0)
         goto out;
     if (sum->events_applied == 0) {
@@ -698,10 +544,10 @@ out:
     rp_store_close(&st);
     pred_destroy(rp.pred);
     model_destroy(rp.model);
-    pending_free(&rp.pending);
+    rp_pending_free(&rp.pending);
     free(rp.rows);
     for (size_t i = 0; i < rp.nalerted; i++)
         free(rp.alerted[i].uid);
     free(rp.alerted);
-    return close_outputs(&outs, rc, errstr, errstr_size);
+    return rp_close_outputs(&outs, rc, errstr, errstr_size);
 }

@@ -13,6 +13,7 @@
 #include "jsonl.h"
 #include "kafka_source.h"
 #include "model.h"
+#include "outfile.h"
 #include "pipeline.h"
 #include "replay.h"
 #include "store_mem.h"
@@ -60,5 +61,41 @@ int rp_store_apply(rp_store_t *s, batch_t *b, pl_t *pl, char *errstr, size_t err
 int rp_store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t events_read,
                     char *errstr, size_t errstr_size);
 size_t rp_store_users(const rp_store_t *s);
+
+/* Pending scores: (user, tick) -> what was scored, kept until the snapshot's label arrives
+ * (replay_pending.c, a chained hash map; user ids copied). */
+typedef struct pending_s {
+    char *user_id; /* owned */
+    int64_t tick_ms;
+    float score, recency_days;
+    float expert[EX_N]; /* each expert's probability (experts.h) */
+    int seg;
+    struct pending_s *next;
+} pending_t;
+
+typedef struct pending_map_s {
+    pending_t **buckets;
+    size_t nbuckets, count;
+} pending_map_t;
+
+/* Adds a scored snapshot. 0, or -1 on out of memory. */
+int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
+                   float recency_days, int seg, const ex_scores_t *ex);
+/* Removes and returns the snapshot's entry (the caller frees it and its user id), or NULL. */
+pending_t *rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms);
+void rp_pending_free(pending_map_t *m);
+
+/* The output files (replay_outputs.c), published at the end (see of_open). */
+typedef struct outputs_s {
+    of_t *scores, *alerts, *snapshots, *rejects;
+    FILE *scores_f, *alerts_f, *snapshots_f, *rejects_f; /* theirs, NULL when not asked */
+} outputs_t;
+
+/* Opens the files o asks for (scores, alerts, snapshots, rejects) and writes their headers.
+ * 0, or -1 with errstr (those opened are left for rp_close_outputs). */
+int rp_open_outputs(const rp_opts_t *o, outputs_t *out, char *errstr, size_t errstr_size);
+/* Publishes the outputs when rc is 0 (else drops them); the rejects either way. Returns rc,
+ * or -1 when publishing failed. */
+int rp_close_outputs(outputs_t *out, int rc, char *errstr, size_t errstr_size);
 
 #endif
