@@ -1,4 +1,4 @@
-/* Numeric option values of the commands (cli_args.h). */
+/* Numeric option values and the stop flag of the commands (cli_args.h). */
 #include "cli_args.h"
 
 #include <errno.h>
@@ -38,4 +38,19 @@ int cli_double(const char *cmd, const char *flag, const char *text, double lo, d
     fprintf(stderr, "churnstream %s: %s: expected a number in %g..%g, got \"%s\"\n", cmd, flag, lo,
             hi, text);
     return -1;
+}
+
+volatile sig_atomic_t cli_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop_requested = 1;
+}
+
+void cli_catch_stop_signals(void)
+{
+    cli_stop_requested = 0;
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGINT, on_stop_signal);
 }

@@ -24,14 +24,6 @@
 #include "log.h"
 #include "outfile.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static void usage(FILE *out)
 {
     fputs("usage: churnstream compose [--max N] [--timeout S] [--print] [config options]\n"
@@ -148,8 +140,7 @@ static int dry_run(cfg_t *cfg, const char *in_path, const char *out_path)
         fclose(in);
         return 1;
     }
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    cli_catch_stop_signals();
     char *line = NULL;
     size_t line_cap = 0;
     long long lineno = 0, bad = 0, dup = 0;
@@ -160,7 +151,7 @@ static int dry_run(cfg_t *cfg, const char *in_path, const char *out_path)
         fprintf(stderr, "churnstream compose: out of memory\n");
         rc = 1;
     }
-    while (!rc && !stop_requested && getline(&line, &line_cap, in) > 0) {
+    while (!rc && !cli_stop_requested && getline(&line, &line_cap, in) > 0) {
         lineno++;
         if (line[strspn(line, " \t\r\n")] == '\0')
             continue;
@@ -197,7 +188,7 @@ static int dry_run(cfg_t *cfg, const char *in_path, const char *out_path)
         fprintf(stderr, "churnstream compose: --alerts-in %s: read error\n", in_path);
         rc = 1;
     }
-    if (stop_requested && !rc) {
+    if (cli_stop_requested && !rc) {
         fprintf(stderr, "churnstream compose: interrupted: %s not written\n", out_path);
         of_abort(of);
         rc = 1;
@@ -384,7 +375,7 @@ static void commit_past(live_t *l, const rd_kafka_message_t *m)
 static int live_loop(live_t *l, long long max_messages, double timeout_s)
 {
     double last_s = mono_s();
-    while (!stop_requested) {
+    while (!cli_stop_requested) {
         rd_kafka_poll(l->pk, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(l->ck, 200);
         if (!m) {
@@ -429,8 +420,7 @@ static int live(cfg_t *cfg, long long max_messages, double timeout_s, int print)
         ar_destroy(l.dec);
         return 2;
     }
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    cli_catch_stop_signals();
     log_info("compose", "reading %s in group %s, writing %s; endpoint model %s", cfg->topic_alerts,
              cfg->compose_group_id, cfg->topic_messages, cfg->llm_model);
     int rc = 0;

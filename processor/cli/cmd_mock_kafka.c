@@ -11,18 +11,11 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "kafka.h"
 #include "outfile.h"
 #include "log.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -152,12 +145,11 @@ int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "churnstream mock-kafka: %s\n", err);
         rc = 2;
     } else {
-        signal(SIGTERM, on_signal);
-        signal(SIGINT, on_signal);
+        cli_catch_stop_signals();
         printf("%s\n", boot);
         fflush(stdout);
         log_info("mock-kafka", "mock cluster up: bootstrap %s, topics %s", boot, topics);
-        while (!stop_requested)
+        while (!cli_stop_requested)
             usleep(100 * 1000);
         log_info("mock-kafka", "stopping");
     }

@@ -63,27 +63,102 @@ static void usage(FILE *out)
 
 /* Parses argv into *o (input included), *json and *quiet: 0 to run, 1 after --help, -1 on a
  * usage error (message printed). */
+enum {
+    O_PRESET = 1,
+    O_MAP,
+    O_DELIM,
+    O_NOHDR,
+    O_SCORES,
+    O_REJECTS,
+    O_MIN,
+    O_MOUT,
+    O_SNAP,
+    O_REPORT,
+    O_ALERTS,
+    O_FROM,
+    O_TO,
+    O_JSON,
+    O_QUIET,
+    O_HELP,
+    O_STATE
+};
+
+/* Applies option c with argument a: 0, 1 after --help, -1 on a bad value (message printed),
+ * -2 for an unknown option. */
+static int apply_option(rp_opts_t *o, int *json, int *quiet, int c, const char *a)
+{
+    switch (c) {
+    case O_PRESET:
+        o->preset = a;
+        break;
+    case O_MAP:
+        o->map = a;
+        break;
+    case O_DELIM:
+        o->delimiter = a;
+        break;
+    case O_NOHDR:
+        o->no_header = 1;
+        break;
+    case O_SCORES:
+        o->scores_out = a;
+        break;
+    case O_REJECTS:
+        o->rejects_out = a;
+        break;
+    case O_SNAP:
+        o->snapshots_out = a;
+        break;
+    case O_ALERTS:
+        o->alerts_out = a;
+        break;
+    case O_FROM:
+    case O_TO:
+        if (ks_parse_time(a, c == O_FROM ? &o->from_ms : &o->to_ms) != 0) {
+            fprintf(stderr,
+                    "churnstream replay: --%s: expected 2011-06-01, "
+                    "2011-06-01T12:00:00Z or epoch ms, got \"%s\"\n",
+                    c == O_FROM ? "from" : "to", a);
+            return -1;
+        }
+        break;
+    case O_REPORT:
+        o->report = a;
+        break;
+    case O_MIN:
+        o->model_in = a;
+        break;
+    case O_MOUT:
+        o->model_out = a;
+        break;
+    case O_JSON:
+        *json = 1;
+        break;
+    case O_QUIET:
+        *quiet = 1;
+        break;
+    case O_STATE:
+        if (strcmp(a, "memory") != 0 && strcmp(a, "redis") != 0) {
+            fprintf(stderr,
+                    "churnstream replay: --state: expected memory or redis, got "
+                    "\"%s\"\n",
+                    a);
+            return -1;
+        }
+        o->state_redis = strcmp(a, "redis") == 0;
+        break;
+    case 'h':
+    case O_HELP:
+        usage(stdout);
+        return 1;
+    default:
+        return -2;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, rp_opts_t *o, int *json, int *quiet)
 {
-    enum {
-        O_PRESET = 1,
-        O_MAP,
-        O_DELIM,
-        O_NOHDR,
-        O_SCORES,
-        O_REJECTS,
-        O_MIN,
-        O_MOUT,
-        O_SNAP,
-        O_REPORT,
-        O_ALERTS,
-        O_FROM,
-        O_TO,
-        O_JSON,
-        O_QUIET,
-        O_HELP,
-        O_STATE
-    };
     static const struct option longopts[] = {{"preset", required_argument, 0, O_PRESET},
                                              {"map", required_argument, 0, O_MAP},
                                              {"delimiter", required_argument, 0, O_DELIM},
@@ -107,76 +182,15 @@ static int parse_args(int argc, char **argv, rp_opts_t *o, int *json, int *quiet
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_PRESET:
-            o->preset = optarg;
-            break;
-        case O_MAP:
-            o->map = optarg;
-            break;
-        case O_DELIM:
-            o->delimiter = optarg;
-            break;
-        case O_NOHDR:
-            o->no_header = 1;
-            break;
-        case O_SCORES:
-            o->scores_out = optarg;
-            break;
-        case O_REJECTS:
-            o->rejects_out = optarg;
-            break;
-        case O_SNAP:
-            o->snapshots_out = optarg;
-            break;
-        case O_ALERTS:
-            o->alerts_out = optarg;
-            break;
-        case O_FROM:
-        case O_TO:
-            if (ks_parse_time(optarg, c == O_FROM ? &o->from_ms : &o->to_ms) != 0) {
-                fprintf(stderr,
-                        "churnstream replay: --%s: expected 2011-06-01, "
-                        "2011-06-01T12:00:00Z or epoch ms, got \"%s\"\n",
-                        c == O_FROM ? "from" : "to", optarg);
-                return -1;
-            }
-            break;
-        case O_REPORT:
-            o->report = optarg;
-            break;
-        case O_MIN:
-            o->model_in = optarg;
-            break;
-        case O_MOUT:
-            o->model_out = optarg;
-            break;
-        case O_JSON:
-            *json = 1;
-            break;
-        case O_QUIET:
-            *quiet = 1;
-            break;
-        case O_STATE:
-            if (strcmp(optarg, "memory") != 0 && strcmp(optarg, "redis") != 0) {
-                fprintf(stderr,
-                        "churnstream replay: --state: expected memory or redis, got "
-                        "\"%s\"\n",
-                        optarg);
-                return -1;
-            }
-            o->state_redis = strcmp(optarg, "redis") == 0;
-            break;
-        case 'h':
-        case O_HELP:
-            usage(stdout);
-            return 1;
-        default:
+        int rc = apply_option(o, json, quiet, c, optarg);
+        if (rc == -2) {
             fprintf(stderr, "churnstream replay: unknown or incomplete option \"%s\"\n",
                     argv[optind - 1]);
             usage(stderr);
             return -1;
         }
+        if (rc != 0)
+            return rc;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "churnstream replay: expected exactly one INPUT, got %d\n", argc - optind);

@@ -16,6 +16,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "cli_args.h"
 #include "alert.h"
 #include "codec.h"
 #include "event.h"
@@ -24,14 +25,6 @@
 #include "log.h"
 
 #define DAY_MS 86400000LL
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -325,14 +318,14 @@ static int consume(resp_t *r, rd_kafka_t *rk, const char *topic)
         return 1;
     double last_s = kf_mono_s();
     int n = kf_assign_all(rk, topic, r->o.from_beginning,
-                          r->o.timeout_s > 0 ? last_s + r->o.timeout_s : 0, &stop_requested, err,
-                          sizeof err);
+                          r->o.timeout_s > 0 ? last_s + r->o.timeout_s : 0, &cli_stop_requested,
+                          err, sizeof err);
     int rc = n < 0 ? 1 : 0;
     if (n < 0)
         fprintf(stderr, "churnstream respond: %s\n", err);
-    if (n == 0 && !stop_requested)
+    if (n == 0 && !cli_stop_requested)
         fprintf(stderr, "churnstream respond: topic %s: no partitions found\n", topic);
-    while (n > 0 && !stop_requested) {
+    while (n > 0 && !cli_stop_requested) {
         rd_kafka_poll(r->prod, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
@@ -405,8 +398,7 @@ int cmd_respond(cfg_t *cfg, int argc, char **argv)
         goto out;
     }
     rd_kafka_poll_set_consumer(cons);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    cli_catch_stop_signals();
     rc = consume(&r, cons, cfg->topic_alerts);
     if (rc == 0 && r.o.advance_to_ms != INT64_MIN && advance(&r) != 0) {
         fprintf(stderr, "churnstream respond: --advance-to: no partitions of %s\n", r.events_topic);

@@ -19,14 +19,6 @@
 #include "kafka.h"
 #include "log.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static void usage(FILE *out)
 {
     fputs("usage: churnstream tail [--topic T] [--from-beginning] [--max N] [--timeout S]\n"
@@ -182,7 +174,7 @@ static int print_alerts(rd_kafka_t *rk, alert_decoder_t *dec, const tail_opts_t 
     int rc = 0;
     long long printed = 0, bad = 0;
     double last_s = kf_mono_s();
-    while (rc == 0 && !stop_requested) {
+    while (rc == 0 && !cli_stop_requested) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
             if (o->timeout_s > 0 && kf_mono_s() - last_s > o->timeout_s)
@@ -248,19 +240,18 @@ int cmd_tail(cfg_t *cfg, int argc, char **argv)
         alert_decoder_destroy(dec);
         return 2;
     }
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    cli_catch_stop_signals();
 
     int rc = 0;
     long long printed = 0, bad = 0;
     int nparts = kf_assign_all(rk, o.topic, o.from_beginning,
-                               o.timeout_s > 0 ? kf_mono_s() + o.timeout_s : 0, &stop_requested,
+                               o.timeout_s > 0 ? kf_mono_s() + o.timeout_s : 0, &cli_stop_requested,
                                err, sizeof err);
     char *jbuf = malloc(JSON_MAX);
     if (nparts < 0) {
         fprintf(stderr, "churnstream tail: %s\n", err);
         rc = 1;
-    } else if (nparts == 0 && !stop_requested) {
+    } else if (nparts == 0 && !cli_stop_requested) {
         fprintf(stderr,
                 "churnstream tail: topic %s: no partitions found in %g s (is %s reachable, "
                 "does the topic exist?)\n",

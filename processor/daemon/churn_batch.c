@@ -22,28 +22,6 @@ static void add_reject(dm_batch_result_t *res, size_t index, ev_reason_t r, cons
     snprintf(x->text, sizeof(x->text), "%s", why[0] ? why : ev_reason_code(r));
 }
 
-/* Global watermark: min over assigned partitions of (max event time - lateness); a
- * partition without messages for tick.idle_advance of wall time follows the wall clock
- * (now - idle_advance) instead, so silence still moves ticks forward. */
-static int64_t watermark(const chn_t *ch, int64_t now)
-{
-    int64_t wm = INT64_MAX;
-    for (size_t i = 0; i < ch->nparts; i++) {
-        const chn_part_t *p = &ch->parts[i];
-        int64_t c = p->max_event_ms == INT64_MIN
-                        ? INT64_MIN
-                        : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
-        if (now - p->last_msg_wall_ms >= ch->cfg->tick_idle_advance_ms) {
-            int64_t idle = now - ch->cfg->tick_idle_advance_ms;
-            if (idle > c)
-                c = idle;
-        }
-        if (c < wm)
-            wm = c;
-    }
-    return wm == INT64_MAX ? INT64_MIN : wm;
-}
-
 /* Before anything is applied: rebuilt after a rollback, Redis still holding what was
  * committed, no partition waiting to seek back. 0 to go on, else DM_BATCH_RETRY or _STALE. */
 static int precheck(chn_t *ch, size_t n, char *err, size_t errsz)
@@ -157,7 +135,7 @@ static int apply(chn_t *ch, int64_t now, char *err, size_t errsz)
         chn_rollback(ch);
         return DM_BATCH_RETRY;
     }
-    int64_t wm = watermark(ch, now);
+    int64_t wm = chn_watermark(ch, now, 1);
     if (wm != INT64_MIN && (ch->watermark_ms == INT64_MIN || wm > ch->watermark_ms))
         ch->watermark_ms = wm;
     for (size_t i = 0; i < ch->nparts; i++)

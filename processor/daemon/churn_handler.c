@@ -258,16 +258,26 @@ chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
  * The engines are unaffected: each keeps its own progress and never goes back. */
 static void watermark_reset(chn_t *ch)
 {
+    ch->watermark_ms = chn_watermark(ch, 0, 0);
+}
+
+int64_t chn_watermark(const chn_t *ch, int64_t now, int idle)
+{
     int64_t wm = INT64_MAX;
     for (size_t i = 0; i < ch->nparts; i++) {
         const chn_part_t *p = &ch->parts[i];
         int64_t c = p->max_event_ms == INT64_MIN
                         ? INT64_MIN
                         : p->max_event_ms - ch->cfg->events_allowed_lateness_ms;
+        if (idle && now - p->last_msg_wall_ms >= ch->cfg->tick_idle_advance_ms) {
+            int64_t w = now - ch->cfg->tick_idle_advance_ms;
+            if (w > c)
+                c = w;
+        }
         if (c < wm)
             wm = c;
     }
-    ch->watermark_ms = wm == INT64_MAX ? INT64_MIN : wm;
+    return wm == INT64_MAX ? INT64_MIN : wm;
 }
 
 /* Back to what Redis holds: model, engines, cache. Used after a failed commit (Redis down,

@@ -101,6 +101,11 @@ int chn_reopen(chn_t *ch, char *err, size_t errsz);
 /* 1 when Redis no longer holds what this instance committed, 0 when it does, -1 on error. */
 int chn_lost_commits(chn_t *ch, char *err, size_t errsz);
 void chn_note_stored(chn_t *ch, int32_t partition, int64_t next_offset);
+/* The global watermark: min over open partitions of (max event time - lateness); with
+ * idle, a partition without messages for tick.idle_advance of wall time follows the wall
+ * clock (now - idle_advance) instead, so silence still moves ticks forward. INT64_MIN
+ * while unknown. */
+int64_t chn_watermark(const chn_t *ch, int64_t now, int idle);
 
 /* churn_batch.c: dm_handler_t.process_batch. */
 int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
