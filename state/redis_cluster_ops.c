@@ -73,15 +73,8 @@ static int scan_node(st_redis_t *st, const char *pat, size_t pat_len, int32_t **
         redisReply *r = rc_command(&st->conn, &st->args, "SCAN", errstr, errstr_size);
         if (!r)
             return -1;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof(cursor) ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(errstr, errstr_size, "redis %s: SCAN: unexpected reply", st->conn.addr);
-            freeReplyObject(r);
+        if (st_redis_scan_cursor(st, r, cursor, sizeof(cursor), errstr, errstr_size) != 0)
             return -1;
-        }
-        memcpy(cursor, r->element[0]->str, r->element[0]->len);
-        cursor[r->element[0]->len] = '\0';
         for (size_t i = 0; i < r->element[1]->elements; i++) {
             const redisReply *k = r->element[1]->element[i];
             if (k->type != REDIS_REPLY_STRING || k->len <= off)

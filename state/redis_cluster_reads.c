@@ -214,6 +214,22 @@ static int get_in(st_redis_t *st, const char *user_id, const int32_t *parts, siz
     return rc;
 }
 
+/* The partitions with stored offsets, scanned again into cl->known_parts (a lookup then
+ * costs one GET per partition, not a SCAN of the keyspace). 0, or -1 with errstr. */
+static int rescan_known(st_redis_t *st, char *errstr, size_t errstr_size)
+{
+    rcl_t *cl = st->cl;
+    int32_t *parts;
+    size_t n;
+    if (rcl_scan_partitions(st, "offsets", &parts, &n, errstr, errstr_size) != 0)
+        return -1;
+    free(cl->known_parts);
+    cl->known_parts = parts;
+    cl->n_known_parts = n;
+    cl->known_scanned = 1;
+    return 0;
+}
+
 int rcl_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *found, char *errstr,
                  size_t errstr_size)
 {
@@ -227,18 +243,15 @@ int rcl_get_user(st_redis_t *st, const char *user_id, user_rec_t *rec, int *foun
         return -1;
     if (*found)
         return 0;
-    int32_t *parts;
-    size_t n;
-    if (rcl_scan_partitions(st, "offsets", &parts, &n, errstr, errstr_size) != 0)
+    if (rescan_known(st, errstr, errstr_size) != 0)
         return -1;
-    free(cl->known_parts);
-    cl->known_parts = parts;
-    cl->n_known_parts = n;
-    cl->known_scanned = 1;
-    if (get_in(st, user_id, parts, n, rec, found, errstr, errstr_size) != 0)
+    if (get_in(st, user_id, cl->known_parts, cl->n_known_parts, rec, found, errstr, errstr_size) !=
+        0)
         return -1;
     if (*found)
         return 0;
+    int32_t *parts;
+    size_t n;
     if (user_partitions(st, user_id, &parts, &n, errstr, errstr_size) != 0)
         return -1;
     int rc = get_in(st, user_id, parts, n, rec, found, errstr, errstr_size);
@@ -273,15 +286,10 @@ int rcl_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec_t *r
         return -1;
     if (*found)
         return 0;
-    int32_t *parts;
-    size_t n;
-    if (rcl_scan_partitions(st, "offsets", &parts, &n, errstr, errstr_size) != 0)
+    if (rescan_known(st, errstr, errstr_size) != 0)
         return -1;
-    free(cl->known_parts);
-    cl->known_parts = parts;
-    cl->n_known_parts = n;
-    cl->known_scanned = 1;
-    return read_in(st, user_id, len, parts, n, rec, found, score, errstr, errstr_size);
+    return read_in(st, user_id, len, cl->known_parts, cl->n_known_parts, rec, found, score, errstr,
+                   errstr_size);
 }
 
 int rcl_forget(st_redis_t *st, const char *user_id, st_forget_t *out, char *errstr,

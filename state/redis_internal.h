@@ -202,4 +202,9 @@ int rcl_scan_partitions(st_redis_t *st, const char *suffix_glob, int32_t **parts
 
 #define RC_MGET_CHUNK 512 /* keys per MGET, pairs per MSET/ZADD */
 
+/* redis_reads.c: checks a SCAN reply and copies its next cursor (cap bytes). 0, or -1 with
+ * errstr and r freed. */
+int st_redis_scan_cursor(st_redis_t *st, redisReply *r, char *cursor, size_t cap, char *errstr,
+                         size_t errstr_size);
+
 #endif

@@ -411,6 +411,23 @@ static void strs_free(strs_t *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* Checks a SCAN reply (cursor, array of keys) and copies its next cursor into cursor (cap
+ * bytes). 0, or -1 with errstr and r freed. */
+int st_redis_scan_cursor(st_redis_t *st, redisReply *r, char *cursor, size_t cap, char *errstr,
+                         size_t errstr_size)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= cap ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: SCAN: unexpected reply", st->conn.addr);
+        freeReplyObject(r);
+        return -1;
+    }
+    memcpy(cursor, r->element[0]->str, r->element[0]->len);
+    cursor[r->element[0]->len] = '\0';
+    return 0;
+}
+
 /* Every "P seen:*" key, by SCAN (never KEYS: it would block a large server). */
 static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t errstr_size)
 {
@@ -427,15 +444,8 @@ static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t err
         redisReply *r = rc_command(&st->conn, &st->args, "SCAN", errstr, errstr_size);
         if (!r)
             return -1;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof(cursor) ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(errstr, errstr_size, "redis %s: SCAN: unexpected reply", st->conn.addr);
-            freeReplyObject(r);
+        if (st_redis_scan_cursor(st, r, cursor, sizeof(cursor), errstr, errstr_size) != 0)
             return -1;
-        }
-        memcpy(cursor, r->element[0]->str, r->element[0]->len);
-        cursor[r->element[0]->len] = '\0';
         const redisReply *ks = r->element[1];
         for (size_t i = 0; i < ks->elements; i++) {
             if (ks->element[i]->type == REDIS_REPLY_STRING &&
