@@ -107,6 +107,7 @@ int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->auc = out->auc_second_half = out->logloss = out->brier = NAN;
+    out->logloss_second_half = NAN;
     out->top10_precision = out->top10_lift = NAN;
     out->snapshots = n;
     if (n == 0)
@@ -164,5 +165,11 @@ int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
         out->top10_lift = lift_sum / (double)lift_ticks;
     out->auc = bt_auc(rows, n);
     out->auc_second_half = bt_auc(rows + half_start, n - half_start);
+    if (probs_open && half_start < n) {
+        double ll2 = 0;
+        for (size_t i = half_start; i < n; i++)
+            ll2 += rows[i].y ? -log(rows[i].score) : -log1p(-rows[i].score);
+        out->logloss_second_half = ll2 / (double)(n - half_start);
+    }
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Exact offline metrics of a backtest over its labelled snapshots, computed the way
  * shared/tools/backtest_score.py does (DESIGN.md section 4): ROC AUC with tied scores
- * averaged, pooled and on the second half of the ticks; log-loss and Brier; precision and
+ * averaged, pooled and on the second half of the ticks; log-loss (pooled and second half) and
+ * Brier; precision and
  * lift in the top 10% of each tick, averaged over ticks. */
 #ifndef CS_BACKTEST_H
 #define CS_BACKTEST_H
@@ -19,6 +20,7 @@ typedef struct bt_metrics_s {
     double positive_rate;
     double auc, auc_second_half; /* NaN when one class is missing */
     double logloss, brier;       /* NaN unless every score is a probability in (0,1) / [0,1] */
+    double logloss_second_half;  /* the log-loss of the second half of the ticks, as auc's */
     double top10_precision, top10_lift;
 } bt_metrics_t;
 

@@ -27,10 +27,10 @@ void rp_summary_free(rp_summary_t *sum)
 static void print_metrics_text(FILE *out, const char *name, const bt_metrics_t *m)
 {
     fprintf(out,
-            "  %-10s auc %.4f  auc(2nd half) %.4f  logloss %.4f  brier %.4f  "
-            "top10%% precision %.4f  lift %.2f\n",
-            name, m->auc, m->auc_second_half, m->logloss, m->brier, m->top10_precision,
-            m->top10_lift);
+            "  %-10s auc %.4f  auc(2nd half) %.4f  logloss %.4f  logloss(2nd half) %.4f  "
+            "brier %.4f  top10%% precision %.4f  lift %.2f\n",
+            name, m->auc, m->auc_second_half, m->logloss, m->logloss_second_half, m->brier,
+            m->top10_precision, m->top10_lift);
 }
 
 static void print_json_num(FILE *out, const char *key, double v, int comma)
@@ -49,6 +49,7 @@ static void print_metrics_json(FILE *out, const bt_metrics_t *m)
     print_json_num(out, "auc", m->auc, 1);
     print_json_num(out, "auc_second_half", m->auc_second_half, 1);
     print_json_num(out, "logloss", m->logloss, 1);
+    print_json_num(out, "logloss_second_half", m->logloss_second_half, 1);
     print_json_num(out, "brier", m->brier, 1);
     print_json_num(out, "top10_precision", m->top10_precision, 1);
     print_json_num(out, "top10_lift", m->top10_lift, 0);

@@ -61,15 +61,18 @@ static void test_compute_by_hand(void **state)
      * (24 - 6) / 21 */
     assert_float_equal(m.auc_second_half, 18.0 / 21.0, 1e-12);
     /* Brier and log-loss straight from the definitions */
-    double brier = 0, ll = 0;
+    double brier = 0, ll = 0, ll2 = 0;
     for (int i = 0; i < 10; i++) {
         double s = 0.9 - 0.05 * i;
         int y1 = i < 2, y2 = i >= 1 && i <= 3;
         brier += (s - y1) * (s - y1) + (s - y2) * (s - y2);
         ll += -(y1 ? log(s) : log(1 - s)) - (y2 ? log(s) : log(1 - s));
+        ll2 += -(y2 ? log(s) : log(1 - s));
     }
     assert_float_equal(m.brier, brier / 20, 1e-12);
     assert_float_equal(m.logloss, ll / 20, 1e-12);
+    /* second half = tick 200 only, as for the AUC */
+    assert_float_equal(m.logloss_second_half, ll2 / 10, 1e-12);
 }
 
 static void test_top_precision_ties(void **state)
