@@ -65,12 +65,21 @@ make -C "$CS_ROOT" --no-print-directory build/tests/tools/eo_tool >"$tmp/make.ou
 # A case runs in a subshell: `fail` ends the case, the script goes on with the next one.
 fail() {
     echo "FAIL [$case]: $*" >&2
-    local f
+    local f p
     for f in "$tmp/$case".*.log; do
         [ -f "$f" ] || continue
         echo "--- last lines of $f:" >&2
         tail -n 12 "$f" >&2
     done
+    # The case runs in a subshell: what it started (its daemons, its own Redis) is known
+    # here, not to the script's EXIT trap, so it is stopped here.
+    kill -CONT "$KAFKA_PID" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    if [ -n "$own_redis" ]; then
+        kill -CONT "$(cat "$own_redis/pid" 2>/dev/null)" 2>/dev/null || true
+        redis_stop "$own_redis" >/dev/null 2>&1 || true
+    fi
     exit 1
 }
 
