@@ -132,7 +132,8 @@ static void note_latency(cm_composer_t *cm, int64_t ms)
 /* Asks for one part; returns CG_OK with the normalized text in out, or the reason. Endpoint
  * outcomes drive the breaker; guardrail rejections do not (the endpoint answered). */
 static cg_reason_t ask(cm_composer_t *cm, const char *system, const char *user, int max_sentences,
-                       size_t min_len, size_t max_len, char *out, size_t cap, int64_t *latency_ms)
+                       size_t min_len, size_t max_len, const char *approved, char *out, size_t cap,
+                       int64_t *latency_ms)
 {
     char raw[4096], why[256];
     int64_t ms = 0;
@@ -159,7 +160,7 @@ static cg_reason_t ask(cm_composer_t *cm, const char *system, const char *user, 
     cm->breaker_is_open = 0;
     cg_normalize(raw, out, cap);
     cg_first_sentences(out, max_sentences);
-    return cg_check(out, min_len, max_len);
+    return cg_check(out, min_len, max_len, approved);
 }
 
 static void fill_template(const alert_t *a, cm_result_t *r)
@@ -189,12 +190,12 @@ void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
         asked = 1;
         message_prompt(a, prompt, sizeof prompt);
         why = ask(cm, message_system, prompt, CM_MESSAGE_SENTENCES, CG_MESSAGE_MIN, CG_MESSAGE_MAX,
-                  msg, sizeof msg, &asked_ms);
+                  a->recommended_action, msg, sizeof msg, &asked_ms);
         r->part = "message";
         if (why == CG_OK) {
             explanation_prompt(a, prompt, sizeof prompt);
             why = ask(cm, explanation_system, prompt, CM_EXPLANATION_SENTENCES, CG_EXPLANATION_MIN,
-                      CG_EXPLANATION_MAX, expl, sizeof expl, &asked_ms);
+                      CG_EXPLANATION_MAX, a->recommended_action, expl, sizeof expl, &asked_ms);
             r->part = "explanation";
         }
     }

@@ -16,6 +16,7 @@ static const char *const reason_names[CG_REASON_COUNT] = {
     [CG_TOO_LONG] = "too_long",
     [CG_DIGIT] = "digit",
     [CG_CURRENCY] = "currency",
+    [CG_OFFER] = "offer",
     [CG_URL] = "url",
     [CG_SLOT] = "slot",
     [CG_NAME] = "name",
@@ -117,6 +118,35 @@ static int has_currency(const char *t)
     return 0;
 }
 
+/* An offer in words, case-insensitive, a whole word or its plural: what a customer would take for a
+ * promise (a gift, a discount, something free). Only clear offer phrases are listed ("free"
+ * alone is not: "feel free to write to us" is no offer); a miss is what the currency and
+ * digit checks do not catch either, a false alarm costs a template message. */
+static int has_offer(const char *t, const char *approved)
+{
+    static const char *const phrases[] = {
+        "gift",          "voucher",        "coupon",       "discount",      "promo code",
+        "promotion",     "cashback",       "cash back",    "rebate",        "complimentary",
+        "free shipping", "free delivery",  "free trial",   "free month",    "free gift",
+        "for free",      "percent off",    "half price",   "half-price",    "bonus points",
+        "reward points", "loyalty points", "store credit", "special price", NULL};
+    for (const char *p = t; *p; p++) {
+        if (p > t && isalnum((unsigned char)p[-1]))
+            continue;
+        for (int i = 0; phrases[i]; i++) {
+            size_t n = strlen(phrases[i]);
+            if (strncasecmp(p, phrases[i], n) != 0)
+                continue;
+            const char *e = p + n; /* a whole word, or its plural */
+            if ((*e == 's' || *e == 'S') && !isalnum((unsigned char)e[1]))
+                e++;
+            if (!isalnum((unsigned char)*e) && !(approved && contains_ci(approved, phrases[i])))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* A capitalized word that does not start a sentence. */
 static int has_name(const char *t)
 {
@@ -202,7 +232,7 @@ size_t cg_words_of(const char *name, char *out, size_t cap)
     return n;
 }
 
-cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len)
+cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len, const char *approved)
 {
     if (!text)
         return CG_EMPTY;
@@ -223,6 +253,8 @@ cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len)
     for (const char *p = b; *p; p++)
         if (isdigit((unsigned char)*p) || *p == '%')
             return CG_DIGIT;
+    if (has_offer(b, approved))
+        return CG_OFFER;
     if (has_name(b))
         return CG_NAME;
     if (has_echo(b))

@@ -17,6 +17,8 @@ typedef enum {
     CG_TOO_LONG,     /* more than the part's maximum bytes */
     CG_DIGIT,        /* a digit: numbers are churnstream's, never the model's */
     CG_CURRENCY,     /* a currency sign or code ($, EUR, ...): offers are churnstream's */
+    CG_OFFER,        /* an offer in words ("gift card", "free shipping", "coupon"): the
+                        model invented it; only the template's offer line makes one */
     CG_URL,          /* a link (scheme, www., a domain ending) or an e-mail address */
     CG_SLOT,         /* template braces or a chat-template token left in the text */
     CG_NAME,         /* a capitalized word inside a sentence: a name the model made up */
@@ -38,12 +40,14 @@ const char *cg_reason_name(cg_reason_t r);
 #define CG_EXPLANATION_MAX 900
 
 /* Checks one part of the model's answer (text, NUL-terminated) against [min_len, max_len]
- * after trimming white space. Returns CG_OK or the first failed check, in the order empty,
- * slot, url, currency, digit, name, echo, length. The name check is a heuristic on purpose: any
- * word that starts with a capital letter and does not start a sentence (other than "I" and
- * its contractions) is taken for a name; a false alarm costs a template message. Pure: no
- * state, no allocation. */
-cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len);
+ * after trimming white space. approved (NULL: none) is what churnstream itself will state
+ * (the recommended action): an offer phrase that also occurs there is the approved offer
+ * repeated, not an invented one. Returns CG_OK or the first failed check, in the order empty,
+ * slot, url, currency, digit, offer, name, echo, length. The name check is a heuristic on purpose:
+ * any word that starts with a capital letter and does not start a sentence (other than "I" and its
+ * contractions) is taken for a name; a false alarm costs a template message. Pure: no state, no
+ * allocation. */
+cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len, const char *approved);
 
 /* Copies text into out (cap bytes, NUL-terminated), trimming surrounding white space and
  * quotes and folding runs of white space (new lines included) into one space. Returns the

@@ -31,6 +31,11 @@ static void test_check_table(void **state)
         {"Come back for a special gift worth ten \xe2\x82\xac today.", CG_CURRENCY},
         {"Come back for a special gift worth ten \xc2\xa3 today.", CG_CURRENCY},
         {"Come back for a special gift worth ten EUR today.", CG_CURRENCY},
+        {"Come back and enjoy free shipping on your next order.", CG_OFFER},
+        {"We have a little gift waiting for you when you return.", CG_OFFER},
+        {"Use your personal coupon and come back to us soon.", CG_OFFER},
+        {"Get a discount on anything you like, just for you.", CG_OFFER},
+        {"Your loyalty points are waiting, come back and use them.", CG_OFFER},
         {"Visit https://example.org/deal to see what is new.", CG_URL},
         {"Visit www.example.org to see what is new for you.", CG_URL},
         {"Visit shop.example.com to see what is new for you.", CG_URL},
@@ -49,14 +54,25 @@ static void test_check_table(void **state)
         /* not false positives: a sentence-ending period, words that contain codes */
         {"We would love to see you back. Come. See what is new.", CG_OK},
         {"EURopean friends are always welcome back here.", CG_OK},
+        /* not false positives: "free" alone, offer words inside other words */
+        {"Feel free to write to us, we would love to hear from you.", CG_OK},
+        {"We are thankful for the gifted people who shop with us.", CG_OK},
+        {"Two little gifts are waiting for you, come and see.", CG_OFFER},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cg_reason_t got = cg_check(cases[i].text, CG_MESSAGE_MIN, CG_MESSAGE_MAX);
+        cg_reason_t got = cg_check(cases[i].text, CG_MESSAGE_MIN, CG_MESSAGE_MAX, NULL);
         if (got != cases[i].want)
             fail_msg("case %zu \"%s\": got %s, want %s", i, cases[i].text, cg_reason_name(got),
                      cg_reason_name(cases[i].want));
     }
-    assert_int_equal(cg_check(NULL, 1, 10), CG_EMPTY);
+    assert_int_equal(cg_check(NULL, 1, 10, NULL), CG_EMPTY);
+    /* the approved action's own offer words are its repetition, not an invention */
+    assert_int_equal(cg_check("Use your coupon and come back to us soon.", CG_MESSAGE_MIN,
+                              CG_MESSAGE_MAX, "coupon for the next order"),
+                     CG_OK);
+    assert_int_equal(cg_check("Use your coupon and enjoy free shipping soon.", CG_MESSAGE_MIN,
+                              CG_MESSAGE_MAX, "coupon for the next order"),
+                     CG_OFFER);
 }
 
 static void test_check_length_bounds(void **state)
@@ -65,15 +81,16 @@ static void test_check_length_bounds(void **state)
     char buf[CG_MESSAGE_MAX + 2];
     memset(buf, 'a', sizeof buf - 1);
     buf[sizeof buf - 1] = '\0';
-    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX), CG_TOO_LONG); /* max + 1 */
+    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX, NULL),
+                     CG_TOO_LONG); /* max + 1 */
     buf[CG_MESSAGE_MAX] = '\0';
-    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX), CG_OK); /* exactly max */
+    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX, NULL), CG_OK); /* exactly max */
     buf[CG_MESSAGE_MIN] = '\0';
-    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX), CG_OK); /* exactly min */
+    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX, NULL), CG_OK); /* exactly min */
     buf[CG_MESSAGE_MIN - 1] = '\0';
-    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX), CG_TOO_SHORT);
+    assert_int_equal(cg_check(buf, CG_MESSAGE_MIN, CG_MESSAGE_MAX, NULL), CG_TOO_SHORT);
     /* surrounding white space does not count toward the length */
-    assert_int_equal(cg_check("   aaaaaaaaaa   ", 11, 100), CG_TOO_SHORT);
+    assert_int_equal(cg_check("   aaaaaaaaaa   ", 11, 100, NULL), CG_TOO_SHORT);
 }
 
 static void test_reason_names(void **state)
@@ -159,7 +176,7 @@ static void test_template_slots(void **state)
     assert_string_equal(out, "We miss you, and we want to make your next visit worth it. Our "
                              "suggestion for you: 10% win-back coupon.");
     /* the template may carry digits (the offer is churnstream's); the model may not */
-    assert_int_equal(cg_check(out, CG_MESSAGE_MIN, CG_MESSAGE_MAX), CG_DIGIT);
+    assert_int_equal(cg_check(out, CG_MESSAGE_MIN, CG_MESSAGE_MAX, NULL), CG_DIGIT);
 
     n = cg_template_explanation(&a, out, sizeof out);
     assert_true(n > 0);
