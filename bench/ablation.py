@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Ablation of the churn score (issue 12): the same replay with each way of making the score
 (config model.experts): hedge (the default), equal weights, BG/NBD alone, the logistic
-regression alone, the recency prior alone; on both shared logs and, when given, on the logs
+regression alone, the recency prior alone, and hedge with BG/NBD in calendar days instead of
+open days (model.open_days=false); on both shared logs and, when given, on the logs
 bench/btyd_sim.py simulated (--sim DIR). One Markdown table: AUC pooled / second half.
 
 Usage: python3 bench/ablation.py [--churnstream ./churnstream] [--shared ../shared] [--sim DIR]
@@ -13,12 +14,15 @@ import os
 import subprocess
 
 CJ2_MAP = "user_id=user_id,event_time=event_time:iso,event_type=event_type,amount=amount"
-MODES = ["hedge", "equal", "bgnbd", "logreg", "recency"]
+# (column, config overrides)
+MODES = [("hedge", ["--model.experts=hedge"]), ("equal", ["--model.experts=equal"]),
+         ("bgnbd", ["--model.experts=bgnbd"]), ("logreg", ["--model.experts=logreg"]),
+         ("recency", ["--model.experts=recency"]),
+         ("hedge, calendar days", ["--model.open_days=false"])]
 
 
 def replay(binary, mode, args, path, tick):
-    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=" + tick,
-           "--model.experts=" + mode, *args, path]
+    cmd = [binary, "replay", "--json", "--quiet", "--tick.interval=" + tick, *mode, *args, path]
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
@@ -40,11 +44,11 @@ def main():
             path = os.path.join(a.sim, name + ".avro")
             if os.path.exists(path):
                 logs.append(("simulated BG/NBD, " + name, [], path))
-    print("| log | " + " | ".join(MODES) + " |")
+    print("| log | " + " | ".join(name for name, _ in MODES) + " |")
     print("|---|" + "---|" * len(MODES))
     for name, args, path in logs:
         cells = []
-        for mode in MODES:
+        for _, mode in MODES:
             m = replay(a.churnstream, mode, args, path, a.tick)["model"]
             cells.append("%.3f / %.3f" % (m["auc"], m["auc_second_half"]))
         print("| %s | %s |" % (name, " | ".join(cells)), flush=True)

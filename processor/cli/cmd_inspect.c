@@ -195,7 +195,7 @@ static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64
     feat_vector(&rec.feat, at_ms, x);
     ex_summary_t sum;
     ex_scores_t ex;
-    ex_summary_of(&rec.feat, at_ms, &sum);
+    ex_summary_of(model_experts(m), &rec.feat, at_ms, &sum);
     model_score(m, x, &sum, 1, z, &p, &seg, &ex);
     printf("\nchurn probability %.4f (model version %llu, %llu examples)\n", (double)p,
            (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m));
@@ -234,6 +234,15 @@ static int cmp_abs_desc(const void *a, const void *b)
 }
 
 /* The experts behind the score: weights, graded log-loss, BG/NBD's population fit. */
+/* A day number (days since 1970-01-01) as YYYY-MM-DD. */
+static void day_text(int64_t day, char *out, size_t cap)
+{
+    time_t t = (time_t)(day * 86400);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%d", &tm))
+        snprintf(out, cap, "day %lld", (long long)day);
+}
+
 static void print_experts(const ex_t *ex)
 {
     double w[EX_N], loss[EX_N], users, ll;
@@ -253,6 +262,16 @@ static void print_experts(const ex_t *ex)
     printf("  BG/NBD   r %.4g, alpha %.4g days, a %.4g, b %.4g (fit on %.0f users, LL %.1f, %d "
            "Newton steps); horizon %.0f days; churn rate of complete ticks %.4f\n",
            bg->r, bg->alpha, bg->a, bg->b, users, ll, iters, ex_horizon_days(ex), ex_base_rate(ex));
+    const od_t *od = ex_open_days(ex);
+    if (od->ndays > 0) { /* alpha's days are open days (open_days.h) */
+        int64_t end = od->base + od->ndays;
+        char from[16], to[16];
+        day_text(od->base, from, sizeof(from));
+        day_text(end - 1, to, sizeof(to));
+        printf("  open days %.0f of the %u days %s .. %s; %.1f%% of the last 365\n",
+               od_before(od, end) - od_before(od, od->base), od->ndays, from, to,
+               100 * od_share(od, end, 365));
+    }
 }
 
 static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_file)

@@ -122,6 +122,10 @@ const cfg_key_t cfg_keys[] = {
            "How the experts make the score: hedge = online weights from each expert's "
            "log-loss on complete ticks; equal = fixed equal weights; or one expert alone "
            "(diagnostics, ablations)."),
+    K_BOOL("model.open_days", "true", model_open_days,
+           "BG/NBD counts time in open days (days with any activity in the log), so a "
+           "closed day, a holiday or a data outage is nobody's silence; false = calendar "
+           "days."),
 
     K_DOUBLE("alert.threshold", "0.7", 0, 1, alert_threshold,
              "An alert fires when the churn probability is at least this."),

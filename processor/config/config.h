@@ -75,6 +75,7 @@ typedef struct cfg_s {
     double model_scaler_half_life; /* events; 0 = no decay */
     int model_class_weight;        /* 0 = none, 1 = balanced */
     int model_experts;             /* ex_mode_t (experts.h): 0 = hedge */
+    int model_open_days;           /* BG/NBD counts open days (open_days.h) */
 
     /* alerts */
     double alert_threshold;

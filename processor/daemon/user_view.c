@@ -115,7 +115,7 @@ static int model_part(json_t *o, const uv_input_t *in, user_rec_t *rec)
     ex_summary_t sum;
     ex_scores_t ex;
     feat_vector(&rec->feat, in->at_ms, x);
-    ex_summary_of(&rec->feat, in->at_ms, &sum);
+    ex_summary_of(model_experts(in->model), &rec->feat, in->at_ms, &sum);
     model_score(in->model, x, &sum, 1, z, &p, &seg, &ex);
     alert_t a;
     alert_input_t ai = {.user_id = in->user_id,

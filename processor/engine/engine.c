@@ -113,7 +113,7 @@ static int64_t first_tick_above(const eng_t *eng, int64_t after_ms)
     return t < eng->prog.first_tick_ms ? eng->prog.first_tick_ms : t;
 }
 
-void eng_event(eng_t *eng, const ev_event_t *ev)
+int eng_event(eng_t *eng, const ev_event_t *ev)
 {
     const int64_t t = ev->event_time_ms, I = eng->p.tick_ms, L = eng->p.lookback_ms;
     if (eng->prog.swept_through_ms == ENG_NO_TIME) {
@@ -186,9 +186,11 @@ void eng_event(eng_t *eng, const ev_event_t *ev)
         }
     }
 
+    const unsigned days = feat_lifetime_active_days(&rec->feat);
     feat_apply(&rec->feat, ev);
     if (eng->store.touched)
         eng->store.touched(eng->store.opaque, ev->user_id, rec);
+    return feat_lifetime_active_days(&rec->feat) > days;
 }
 
 typedef struct sweep_ctx_s {

@@ -95,7 +95,9 @@ void eng_destroy(eng_t *eng);
 
 /* Applies one validated event: scores the user's pending snapshots, resolves negatives,
  * then updates the user's features. Does not move the watermark. */
-void eng_event(eng_t *eng, const ev_event_t *ev);
+/* Returns 1 when the event is an activity on a UTC day its user had no activity on yet (an
+ * active user-day: what the calendar of open days counts), else 0. */
+int eng_event(eng_t *eng, const ev_event_t *ev);
 
 /* Moves the watermark forward (never back) to watermark_ms and runs, in time order, the
  * tick sweeps at T <= watermark and the positive resolutions at T + H <= watermark, within

@@ -15,9 +15,9 @@ struct pl_s {
     int64_t horizon_ms, lookback_ms;
     int64_t outcome_window_ms; /* outcome.window */
     int64_t lateness_ms;       /* events.allowed_lateness */
-    int64_t pop_tick_ms; /* the tick being refitted (pop_visit's reference time) */
-    bgnbd_table_t *pop;  /* the BG/NBD refit's population table, reused every tick */
-    ex_summary_t *rows;  /* its rows before sorting */
+    int64_t pop_tick_ms;       /* the tick being refitted (pop_visit's reference time) */
+    bgnbd_table_t *pop;        /* the BG/NBD refit's population table, reused every tick */
+    ex_summary_t *rows;        /* its rows before sorting */
     size_t nrows, cap;
     int oom;
 };
@@ -105,7 +105,7 @@ static void on_score(void *opaque, const eng_snapshot_t *s)
     float z[FEAT_DIM];
     ex_summary_t sum;
     ex_scores_t ex;
-    ex_summary_of(&s->rec->feat, s->tick_ms, &sum);
+    ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
     float p = pred_score(pl->pred, s->x, &sum, &seg, z, &ex);
     if (pl->hooks.scored)
         pl->hooks.scored(pl->hooks.opaque, s, p, seg, &ex);
@@ -135,7 +135,7 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
     pl_t *pl = opaque;
     /* Prequential metrics kept with the model: the label is scored before it is learnt. */
     ex_summary_t sum;
-    ex_summary_of(&s->rec->feat, s->tick_ms, &sum);
+    ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
     if (pl->hooks.prequential_metrics)
         pm_add_one(model_metrics(pred_model(pl->pred)),
                    (double)pred_score(pl->pred, s->x, &sum, NULL, NULL, NULL), s->y);
@@ -169,7 +169,8 @@ static void pop_visit(void *ctx, const char *uid, user_rec_t *rec)
         pl->rows = r;
         pl->cap = cap;
     }
-    ex_summary_of(&rec->feat, pl->pop_tick_ms, &pl->rows[pl->nrows]);
+    ex_summary_of(model_experts(pred_model(pl->pred)), &rec->feat, pl->pop_tick_ms,
+                  &pl->rows[pl->nrows]);
     if (pl->rows[pl->nrows].age > 0)
         pl->nrows++;
 }
@@ -259,6 +260,7 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store
     ex_set_horizon_days(model_experts(pred_model(pred)),
                         (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
     ex_set_mode(model_experts(pred_model(pred)), (ex_mode_t)cfg->model_experts);
+    ex_set_open_days(model_experts(pred_model(pred)), cfg->model_open_days);
     model_set_class_balance(pred_model(pred), cfg->model_class_weight);
     eng_params_t ep = {.tick_ms = cfg->tick_interval_ms,
                        .horizon_ms = cfg->label_horizon_ms,
@@ -304,10 +306,13 @@ static void outcome_activity(pl_t *pl, const ev_event_t *ev, user_rec_t *rec)
 
 void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 {
-    eng_event(pl->eng, ev);
+    const int new_day = eng_event(pl->eng, ev);
+    if (new_day &&
+        ex_mark_day(model_experts(pred_model(pl->pred)), feat_day_of(ev->event_time_ms)) != 0)
+        pl->oom = 1;
+    const int activity = ev_is_activity(ev->type);
     if (!pl->policy)
         return;
-    const int activity = ev_is_activity(ev->type);
     if (!activity && !pl_is_strong_signal(ev->type))
         return;
     user_rec_t *rec = pl->store.get(pl->store.opaque, ev->user_id, ev->user_id_len);
@@ -320,7 +325,7 @@ void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
     float x[FEAT_DIM], z[FEAT_DIM];
     feat_vector(&rec->feat, ev->event_time_ms, x);
     ex_summary_t sum;
-    ex_summary_of(&rec->feat, ev->event_time_ms, &sum);
+    ex_summary_of(model_experts(pred_model(pl->pred)), &rec->feat, ev->event_time_ms, &sum);
     int seg;
     float p = pred_score(pl->pred, x, &sum, &seg, z, NULL);
     if (pl->hooks.rescored)

@@ -28,6 +28,8 @@ typedef struct ex_frozen_s {
 struct ex_s {
     double horizon_days;
     ex_mode_t mode;
+    int open_days_on; /* summaries in open days (1, default) or calendar days */
+    od_t days;        /* the calendar of open days (open_days.h) */
     bgnbd_params_t bg;
     int64_t fit_tick_ms; /* INT64_MIN: never fitted */
     double fit_users, fit_loglik;
@@ -62,21 +64,51 @@ const char *ex_name(ex_expert_t e)
     return (unsigned)e < EX_N ? names[e] : "?";
 }
 
-void ex_summary_of(const feat_state_t *st, int64_t t_ms, ex_summary_t *out)
+/* Days counted from the first activity: open days or calendar days (ex->open_days_on). */
+static double days_before(const ex_t *ex, int64_t day)
+{
+    return ex->open_days_on ? od_before(&ex->days, day) : (double)day;
+}
+
+void ex_summary_of(const ex_t *ex, const feat_state_t *st, int64_t t_ms, ex_summary_t *out)
 {
     out->rep = out->t_x = out->age = 0;
+    out->h = ex->horizon_days;
     if (st->first_activity_ms == FEAT_NEVER || st->last_activity_ms == FEAT_NEVER)
         return;
     int64_t first_day = feat_day_of(st->first_activity_ms);
     int64_t last_day = feat_day_of(st->last_activity_ms);
     if (t_ms < st->last_activity_ms)
         t_ms = st->last_activity_ms;
+    int64_t t_day = feat_day_of(t_ms);
+    double first = days_before(ex, first_day);
     unsigned days = feat_lifetime_active_days(st);
     out->rep = days > 1 ? (double)(days - 1) : 0.0;
-    out->t_x = out->rep > 0 ? (double)(last_day - first_day) : 0.0;
-    out->age = (double)(t_ms - first_day * FEAT_DAY_MS) / (double)FEAT_DAY_MS;
+    out->t_x = out->rep > 0 ? days_before(ex, last_day) - first : 0.0;
+    if (ex->open_days_on)
+        out->age = days_before(ex, t_day) - first +
+                   (double)(t_ms - t_day * FEAT_DAY_MS) / (double)FEAT_DAY_MS;
+    else /* the calendar-day expression of format 4, bit for bit */
+        out->age = (double)(t_ms - first_day * FEAT_DAY_MS) / (double)FEAT_DAY_MS;
     if (out->age < out->t_x)
         out->age = out->t_x;
+    if (ex->open_days_on)
+        out->h *= od_share(&ex->days, t_day, 365);
+}
+
+int ex_mark_day(ex_t *ex, int64_t day)
+{
+    return od_mark(&ex->days, day);
+}
+
+void ex_set_open_days(ex_t *ex, int on)
+{
+    ex->open_days_on = on != 0;
+}
+
+const od_t *ex_open_days(const ex_t *ex)
+{
+    return &ex->days;
 }
 
 ex_t *ex_new(double horizon_days)
@@ -87,6 +119,8 @@ ex_t *ex_new(double horizon_days)
     if (!ex)
         return NULL;
     ex->horizon_days = horizon_days;
+    ex->open_days_on = 1;
+    od_init(&ex->days);
     bgnbd_params_default(&ex->bg);
     ex->fit_tick_ms = INT64_MIN;
     ex->last_folded_ms = INT64_MIN;
@@ -102,6 +136,7 @@ void ex_destroy(ex_t *ex)
     for (size_t i = 0; i < ex->nfrozen; i++)
         free(ex->frozen[i].coef);
     free(ex->frozen);
+    od_free(&ex->days);
     free(ex);
 }
 
@@ -181,7 +216,7 @@ static void weights_now(const ex_t *ex, double w[EX_N])
 void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_t *out)
 {
     out->p[EX_RECENCY] = ex_recency_prior(s->age - s->t_x);
-    out->p[EX_BGNBD] = bgnbd_p_none(&ex->bg, s->rep, s->t_x, s->age, ex->horizon_days);
+    out->p[EX_BGNBD] = bgnbd_p_none(&ex->bg, s->rep, s->t_x, s->age, s->h);
     out->p[EX_LOGREG] = p_logreg;
     double z = 0;
     for (int i = 0; i < EX_N; i++) {
@@ -317,7 +352,7 @@ static void frozen_score(const ex_t *ex, const ex_frozen_t *f, const float *x,
     double l = frozen_raw_logit(ex, f, x);
     l = l > CAL_LOGIT_MAX ? CAL_LOGIT_MAX : l < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX : l;
     out->p[EX_RECENCY] = clip(ex_recency_prior(s->age - s->t_x));
-    out->p[EX_BGNBD] = clip(bgnbd_p_none(&f->bg, s->rep, s->t_x, s->age, ex->horizon_days));
+    out->p[EX_BGNBD] = clip(bgnbd_p_none(&f->bg, s->rep, s->t_x, s->age, s->h));
     out->p[EX_LOGREG] = clip(1.0 / (1.0 + exp(-(f->cal_a * l + f->cal_b))));
     out->blend = NAN; /* not needed for grading */
 }
@@ -418,9 +453,9 @@ void ex_losses(const ex_t *ex, double loss[EX_N], uint64_t *ticks_folded)
 /* ---- snapshot section ----
  * f64 horizon_days | f64 r, alpha, a, b | u64 fit_tick_ms | f64 fit_users, fit_loglik |
  * u32 fit_iterations | f64 loss[EX_N] | f64 loss_weight, labels, positives | u64 ticks_folded | u64
- * last_folded_ms | f64 graded_weeks (format 4) | u32 npending | npending x (u64 tick_ms, f64 n, f64 pos, f64 loss[EX_N]) | u32
- * dim | u32 nfrozen | nfrozen x (u64 tick_ms, f64 r, alpha, a, b, f64 cal_a, cal_b, f64 coef[dim +
- * 1]) */
+ * last_folded_ms | f64 graded_weeks (format 4) | u32 npending | npending x (u64 tick_ms, f64 n, f64
+ * pos, f64 loss[EX_N]) | u32 dim | u32 nfrozen | nfrozen x (u64 tick_ms, f64 r, alpha, a, b, f64
+ * cal_a, cal_b, f64 coef[dim + 1]) | the open days (open_days.h; format 5) */
 void ex_encode(const ex_t *ex, mw_buf_t *b)
 {
     mw_put_f64(b, ex->horizon_days);
@@ -462,6 +497,7 @@ void ex_encode(const ex_t *ex, mw_buf_t *b)
         for (int j = 0; j <= ex->dim; j++)
             mw_put_f64(b, f->coef[j]);
     }
+    od_encode(&ex->days, b);
 }
 
 static int positive(double v)
@@ -469,7 +505,7 @@ static int positive(double v)
     return isfinite(v) && v > 0;
 }
 
-ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
+ex_t *ex_decode(mw_reader_t *r, int format, char *errstr, size_t errstr_size)
 {
     double h = mw_get_f64(r);
     ex_t *ex = ex_new(positive(h) ? h : 1);
@@ -552,6 +588,8 @@ ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
             bad |= !isfinite(f->coef[j]);
         }
     }
+    if (!bad && !r->failed && format >= 5 && od_decode(&ex->days, r) != 0)
+        bad = 1;
     if (bad || r->failed) {
         snprintf(errstr, errstr_size, "experts section corrupt or truncated");
         ex_destroy(ex);

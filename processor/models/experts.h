@@ -133,6 +133,7 @@
 #include "bgnbd.h"
 #include "feat.h"
 #include "model_wire.h"
+#include "open_days.h"
 
 #define EX_N 3
 typedef enum { EX_RECENCY = 0, EX_BGNBD, EX_LOGREG } ex_expert_t;
@@ -164,24 +165,37 @@ typedef enum {
 /* Pending (incomplete) ticks kept for the weighting; a tick beyond that is not measured. */
 #define EX_MAX_PENDING 4096
 
-/* A user's buy-till-you-die summary at a time t, in days from the UTC day of the first
- * activity: rep = repeat active days (lifetime active days - 1), t_x = day of the last
- * activity - day of the first, age = (t - midnight of the first day) / 1 day. All 0 for a
- * user with no activity. Invariants: 0 <= t_x <= age, rep = 0 => t_x = 0. */
+/* A user's buy-till-you-die summary at a time t, in open days (open_days.h; calendar days
+ * when model.open_days is off or the calendar is empty) from the UTC day of the first
+ * activity: rep = repeat active days (lifetime active days - 1), t_x = open days from the
+ * first active day to the last, age = open days from the first active day to t's day plus
+ * the elapsed fraction of t's day, h = the label horizon H in the same unit (H times the
+ * share of open days in the 365 days before t's day: the open days the next H calendar
+ * days are expected to hold). All 0 but h for a user with no activity. Invariants:
+ * 0 <= t_x <= age, rep = 0 => t_x = 0, h > 0. */
 typedef struct ex_summary_s {
-    double rep, t_x, age;
+    double rep, t_x, age, h;
 } ex_summary_t;
 
-/* Summary of state st at t_ms (t_ms before the last activity reads at the last activity). */
-void ex_summary_of(const feat_state_t *st, int64_t t_ms, ex_summary_t *out);
+typedef struct ex_s ex_t;
+
+/* Summary of state st at t_ms (t_ms before the last activity reads at the last activity),
+ * in ex's time unit. */
+void ex_summary_of(const ex_t *ex, const feat_state_t *st, int64_t t_ms, ex_summary_t *out);
+
+/* Records an activity event's UTC day in the calendar of open days (every accepted activity
+ * event; cheap when the day is known). Returns 0, -1 when out of memory. */
+int ex_mark_day(ex_t *ex, int64_t day);
+/* 1 (default): summaries count open days; 0: calendar days (config model.open_days; not
+ * part of the snapshot). The calendar is kept either way. */
+void ex_set_open_days(ex_t *ex, int on);
+const od_t *ex_open_days(const ex_t *ex);
 
 /* What every expert says about one snapshot, and the pool. Probabilities of churn. */
 typedef struct ex_scores_s {
     double p[EX_N];
     double blend;
 } ex_scores_t;
-
-typedef struct ex_s ex_t;
 
 /* horizon_days: H of the labels (> 0). NULL on a bad argument or out of memory. */
 ex_t *ex_new(double horizon_days);
@@ -248,6 +262,8 @@ double ex_logreg_share(const ex_t *ex);
 const char *ex_name(ex_expert_t e);
 
 void ex_encode(const ex_t *ex, mw_buf_t *b);
-ex_t *ex_decode(mw_reader_t *r, char *errstr, size_t errstr_size);
+/* format: the snapshot's (model.h); before 5 there is no calendar (it starts empty: the
+ * history before the upgrade reads as calendar time). */
+ex_t *ex_decode(mw_reader_t *r, int format, char *errstr, size_t errstr_size);
 
 #endif

@@ -16,8 +16,11 @@
 #include "pmetrics.h"
 #include "scaler.h"
 
-#define MODEL_FORMAT_VERSION 4 /* 3: experts section (BG/NBD fit, Hedge weights); 4: graded weeks */
-#define MODEL_MAGIC          "CSMD"
+#define MODEL_FORMAT_VERSION                                                                       \
+    5 /* 3: experts section (BG/NBD fit, Hedge weights); 4: graded                                 \
+       * weeks; 5: open days (format 4 still loads) */
+#define MODEL_FORMAT_OLDEST 4
+#define MODEL_MAGIC         "CSMD"
 
 typedef struct model_s model_t;
 

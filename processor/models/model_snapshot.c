@@ -102,11 +102,11 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
     }
     mw_reader_t r = {.p = buf, .len = len, .off = 4};
     uint32_t format = mw_get_u32(&r);
-    if (format != MODEL_FORMAT_VERSION) {
+    if (format < MODEL_FORMAT_OLDEST || format > MODEL_FORMAT_VERSION) {
         snprintf(errstr, errstr_size,
-                 "model: unsupported snapshot format version %u (this build reads %d); "
+                 "model: unsupported snapshot format version %u (this build reads %d..%d); "
                  "retrain or convert the model",
-                 format, MODEL_FORMAT_VERSION);
+                 format, MODEL_FORMAT_OLDEST, MODEL_FORMAT_VERSION);
         return NULL;
     }
     if (len < MODEL_HEADER_BYTES + 4) {
@@ -154,7 +154,7 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
         part = "metrics";
     else if (!(m->cal = cal_decode(&r, part_err, sizeof(part_err))))
         part = "calibration";
-    else if (!(m->ex = ex_decode(&r, part_err, sizeof(part_err))))
+    else if (!(m->ex = ex_decode(&r, (int)format, part_err, sizeof(part_err))))
         part = "experts";
     else if (names_decode(m, &r) != 0) {
         snprintf(part_err, sizeof(part_err), "corrupt or truncated");

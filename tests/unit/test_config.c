@@ -117,6 +117,7 @@ static const struct {
     {"model.scaler_half_life", "number", "0"},
     {"model.class_weight", "enum", "balanced"},
     {"model.experts", "enum", "hedge"},
+    {"model.open_days", "bool", "true"},
     {"alert.threshold", "number", "0.7"},
     {"alert.top_percent", "number", "0"},
     {"alert.cooldown", "duration", "14d"},
@@ -183,6 +184,7 @@ static void test_defaults(void **state)
     assert_true(c->model_kmeans_half_life == 100000.0);
     assert_true(c->model_scaler_half_life == 0.0);
     assert_int_equal(c->model_class_weight, 1);
+    assert_int_equal(c->model_open_days, 1);
     assert_true(c->alert_threshold == 0.7);
     assert_true(c->alert_top_percent == 0.0);
     assert_int_equal(c->alert_cooldown_ms, 14LL * 86400000);

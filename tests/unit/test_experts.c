@@ -34,11 +34,13 @@ static ev_event_t purchase(int64_t t_ms)
 static void test_summary_of_state(void **state)
 {
     (void)state;
+    ex_t *ex = ex_new(90);
+    assert_non_null(ex);
     feat_state_t st;
     feat_state_init(&st);
     ex_summary_t s;
-    ex_summary_of(&st, 100 * DAY, &s);
-    assert_true(s.rep == 0 && s.t_x == 0 && s.age == 0);
+    ex_summary_of(ex, &st, 100 * DAY, &s);
+    assert_true(s.rep == 0 && s.t_x == 0 && s.age == 0 && s.h == 90);
     /* Days 10 (twice), 12 and 20, read at the midnight of day 30. */
     const int64_t times[] = {10 * DAY + 3600000, 10 * DAY + 7200000, 12 * DAY + 60000,
                              20 * DAY + 1000};
@@ -46,18 +48,41 @@ static void test_summary_of_state(void **state)
         ev_event_t ev = purchase(times[i]);
         feat_apply(&st, &ev);
     }
-    ex_summary_of(&st, 30 * DAY, &s);
+    /* An empty calendar reads every day as open: calendar days. */
+    ex_summary_of(ex, &st, 30 * DAY, &s);
     assert_true(s.rep == 2);  /* 3 distinct active days */
     assert_true(s.t_x == 10); /* day 20 - day 10 */
     assert_true(s.age == 20); /* midnight of day 30 - midnight of day 10 */
-    ex_summary_of(&st, 30 * DAY + DAY / 2, &s);
+    assert_true(s.h == 90);
+    ex_summary_of(ex, &st, 30 * DAY + DAY / 2, &s);
     assert_true(s.age == 20.5); /* fractional days between ticks */
+    /* Open days: a busy shop (5 user-days a day) active on days 10..19 except 13 and 14 (a
+     * closed weekend), and on 20..24; days 25..29 had no activity at all (a holiday). */
+    for (int d = 10; d < 25; d++)
+        for (int k = 0; d != 13 && d != 14 && k < 5; k++)
+            assert_int_equal(ex_mark_day(ex, d), 0);
+    ex_summary_of(ex, &st, 30 * DAY, &s);
+    assert_true(s.rep == 2);
+    assert_true(s.t_x == 8);  /* days 10..19 open but 13, 14 */
+    assert_true(s.age == 13); /* and 20..24 */
+    /* H scales by the open share of the 365 days before day 30 (days before the first
+     * mark, day 10, count as open): 345 + 13 of 365. */
+    assert_true(fabs(s.h - 90.0 * 358.0 / 365.0) < 1e-12);
+    ex_summary_of(ex, &st, 30 * DAY + DAY / 4, &s);
+    assert_true(s.age == 13.25);
+    /* Off (model.open_days=false): calendar days again, the calendar kept. */
+    ex_set_open_days(ex, 0);
+    ex_summary_of(ex, &st, 30 * DAY, &s);
+    assert_true(s.t_x == 10 && s.age == 20 && s.h == 90);
+    assert_int_equal(ex_open_days(ex)->ndays, 15);
+    ex_set_open_days(ex, 1);
     /* A single active day: x = 0, t_x = 0. */
     feat_state_init(&st);
     ev_event_t ev = purchase(5 * DAY + 1);
     feat_apply(&st, &ev);
-    ex_summary_of(&st, 7 * DAY, &s);
-    assert_true(s.rep == 0 && s.t_x == 0 && s.age == 2);
+    ex_summary_of(ex, &st, 7 * DAY, &s);
+    assert_true(s.rep == 0 && s.t_x == 0 && s.age == 2); /* before the calendar: open */
+    ex_destroy(ex);
 }
 
 /* Before any complete tick the pool is BG/NBD and the recency prior only: an untrained
@@ -71,8 +96,9 @@ static void test_bgnbd_leads_before_labels(void **state)
     ex_weights(ex, w);
     assert_true(w[EX_LOGREG] == 0);
     assert_true(w[EX_BGNBD] > 0.9);
-    ex_summary_t quiet = {.rep = 10, .t_x = 30, .age = 200}; /* frequent buyer, gone quiet */
-    ex_summary_t busy = {.rep = 10, .t_x = 199, .age = 200};
+    ex_summary_t quiet = {
+        .rep = 10, .t_x = 30, .age = 200, .h = 90}; /* frequent buyer, gone quiet */
+    ex_summary_t busy = {.rep = 10, .t_x = 199, .age = 200, .h = 90};
     ex_scores_t a, b;
     ex_score(ex, &quiet, 0.5, &a);
     ex_score(ex, &busy, 0.5, &b);
@@ -82,7 +108,7 @@ static void test_bgnbd_leads_before_labels(void **state)
 }
 
 /* Feeds one tick: n snapshots, expert probabilities p[i] given y, folded at once. */
-static const ex_summary_t dummy = {.rep = 1, .t_x = 1, .age = 2};
+static const ex_summary_t dummy = {.rep = 1, .t_x = 1, .age = 2, .h = 90};
 
 static void feed_tick(ex_t *ex, int64_t tick, int n, double pos_rate, const double p1[EX_N],
                       const double p0[EX_N], rng_t *r)
@@ -152,7 +178,7 @@ static void test_adversarial_regret(void **state)
     double lmax = log(1 / 0.2);
     /* The first tick teaches nothing adversarial: measure both experts once. */
     for (int t = 0; t < n_ticks; t++) {
-        ex_summary_t s = {.rep = 1, .t_x = 1, .age = 2};
+        ex_summary_t s = {.rep = 1, .t_x = 1, .age = 2, .h = 90};
         ex_scores_t sc;
         ex_score(ex, &s, pl, &sc);
         sc.p[EX_BGNBD] = pb; /* fixed opinions, whatever the summary */
@@ -208,13 +234,16 @@ static void test_round_trip_and_corruption(void **state)
         assert_int_equal(bgnbd_table_add(t, i % 7, (i % 7) * 3, 30 + i % 11, 1), 0);
     assert_int_equal(ex_refit(ex, t, 5 * WEEK), 0);
     bgnbd_table_destroy(t);
+    for (int d = 100; d < 300; d += 3) /* a calendar of open days travels with the section */
+        for (int k = 0; k < 4; k++)
+            assert_int_equal(ex_mark_day(ex, d), 0);
 
     mw_buf_t b = {0};
     ex_encode(ex, &b);
     assert_false(b.failed);
     mw_reader_t rd = {.p = b.data, .len = b.len};
     char err[128];
-    ex_t *back = ex_decode(&rd, err, sizeof(err));
+    ex_t *back = ex_decode(&rd, 5, err, sizeof(err));
     assert_non_null(back);
     assert_int_equal(rd.off, b.len);
     mw_buf_t b2 = {0};
@@ -223,17 +252,27 @@ static void test_round_trip_and_corruption(void **state)
     assert_memory_equal(b2.data, b.data, b.len);
     assert_true(ex_horizon_days(back) == 45);
     assert_int_equal(ex_fit_tick_ms(back), 5 * WEEK);
+    assert_true(od_before(ex_open_days(back), 300) - od_before(ex_open_days(back), 100) == 67);
+    assert_true(od_before(ex_open_days(back), 300) == od_before(ex_open_days(ex), 300));
     ex_destroy(back);
+    /* Format 4 had no calendar: the bytes up to it load, with an empty one. */
+    const size_t od_bytes = 4 + 8 + 2 * 199; /* days 100..298 */
+    mw_reader_t r4 = {.p = b.data, .len = b.len - od_bytes};
+    ex_t *old = ex_decode(&r4, 4, err, sizeof(err));
+    assert_non_null(old);
+    assert_int_equal(r4.off, r4.len);
+    assert_int_equal(ex_open_days(old)->ndays, 0);
+    ex_destroy(old);
     /* Every truncation fails cleanly. */
     for (size_t cut = 0; cut < b.len; cut++) {
         mw_reader_t tr = {.p = b.data, .len = cut};
-        ex_t *bad = ex_decode(&tr, err, sizeof(err));
+        ex_t *bad = ex_decode(&tr, 5, err, sizeof(err));
         assert_null(bad);
     }
     /* A negative parameter (r's sign bit, byte 15) is refused. */
     b.data[15] ^= 0x80;
     mw_reader_t cr = {.p = b.data, .len = b.len};
-    assert_null(ex_decode(&cr, err, sizeof(err)));
+    assert_null(ex_decode(&cr, 5, err, sizeof(err)));
     free(b.data);
     free(b2.data);
     ex_destroy(ex);
@@ -252,7 +291,7 @@ static void test_graded_as_scored(void **state)
     const double coef[3] = {l / 2, l / 2, -l / 2}; /* l/2 * 2 + l/2 * 1 - l/2 = l */
     assert_int_equal(ex_tick_start(ex, 0, coef, 2, 1.0, 0.0), 0);
     ex_scores_t now = {.p = {0.5, 0.5, 0.1}};
-    ex_summary_t s = {.rep = 0, .t_x = 0, .age = 10};
+    ex_summary_t s = {.rep = 0, .t_x = 0, .age = 10, .h = 90};
     assert_int_equal(ex_observe(ex, 0, x, &s, 1, &now), 0);
     assert_int_equal(ex_complete_through(ex, 0), 1);
     double loss[EX_N];
@@ -303,7 +342,7 @@ static void test_logreg_ramp(void **state)
     ex_encode(dy, &b);
     mw_reader_t rd = {.p = b.data, .len = b.len};
     char err[128];
-    ex_t *back = ex_decode(&rd, err, sizeof(err));
+    ex_t *back = ex_decode(&rd, 5, err, sizeof(err));
     assert_non_null(back);
     assert_true(ex_logreg_share(back) == ex_logreg_share(dy));
     ex_destroy(back);

@@ -244,11 +244,11 @@ static void test_rejects_bad_input(void **state)
     snprintf(want, sizeof(want), "unsupported snapshot format version %d",
              MODEL_FORMAT_VERSION + 1);
     expect_reject(copy, len, want);
-    /* the previous format (3: no graded weeks in the experts section) is refused by name */
+    /* a format before the oldest this build migrates (3: no graded weeks) is refused by name */
     memcpy(copy, buf, len);
-    copy[4] = MODEL_FORMAT_VERSION - 1;
-    snprintf(want, sizeof(want), "unsupported snapshot format version %d (this build reads %d)",
-             MODEL_FORMAT_VERSION - 1, MODEL_FORMAT_VERSION);
+    copy[4] = MODEL_FORMAT_OLDEST - 1;
+    snprintf(want, sizeof(want), "unsupported snapshot format version %d (this build reads %d..%d)",
+             MODEL_FORMAT_OLDEST - 1, MODEL_FORMAT_OLDEST, MODEL_FORMAT_VERSION);
     expect_reject(copy, len, want);
     memcpy(copy, buf, len);
     copy[len / 2] ^= 1;
@@ -352,7 +352,7 @@ static void test_balance_from_complete_ticks(void **state)
         for (int j = 0; j < DIM; j++)
             x[i * DIM + j] = (float)rng_normal(&r);
         y[i] = (float)(rng_uniform(&r) < 0.05);
-        s[i] = (ex_summary_t){.rep = 1, .t_x = 1, .age = 10};
+        s[i] = (ex_summary_t){.rep = 1, .t_x = 1, .age = 10, .h = 90};
         tick[i] = 0;
     }
     for (int k = 0; k < 5; k++)
@@ -370,6 +370,55 @@ static void test_balance_from_complete_ticks(void **state)
     model_destroy(m);
 }
 
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Format 4 (no calendar of open days) still loads: the same snapshot written without the
+ * calendar's bytes, under format 4, decodes to a model with an empty calendar, which
+ * re-encodes as format 5 with no day. */
+static void test_loads_format_4(void **state)
+{
+    (void)state;
+    model_t *m = trained_model(4, 1500, batches, 6);
+    uint8_t *a, *b;
+    size_t alen, blen;
+    encode_ok(m, &a, &alen); /* empty calendar: its section is one u32 0 */
+    assert_int_equal(ex_mark_day(model_experts(m), 15000), 0);
+    encode_ok(m, &b, &blen);
+    assert_int_equal(blen, alen + 10); /* base and one day */
+    size_t at = 16;                    /* after magic, format and total length */
+    while (at < alen && a[at] == b[at])
+        at++;
+    assert_true(at + 4 <= alen - 4);
+    assert_true(a[at] == 0 && a[at + 1] == 0 && a[at + 2] == 0 && a[at + 3] == 0);
+    size_t len4 = alen - 4;
+    uint8_t *v4 = malloc(len4);
+    memcpy(v4, a, at);
+    memcpy(v4 + at, a + at + 4, alen - at - 4);
+    put_le(v4 + 4, 4, 4);
+    put_le(v4 + 8, len4, 8);
+    put_le(v4 + len4 - 4, (uint32_t)crc32_z(0L, v4, len4 - 4), 4);
+    char err[256] = "";
+    model_t *old = model_decode(v4, len4, err, sizeof(err));
+    if (!old)
+        fail_msg("format 4 refused: %s", err);
+    assert_int_equal(ex_open_days(model_experts(old))->ndays, 0);
+    uint8_t *c;
+    size_t clen;
+    encode_ok(old, &c, &clen);
+    assert_int_equal(clen, alen);
+    assert_memory_equal(c, a, alen);
+    free(a);
+    free(b);
+    free(c);
+    free(v4);
+    model_destroy(old);
+    model_destroy(m);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
@@ -379,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_deterministic_bytes),
         cmocka_unit_test(test_roundtrip_identical),
         cmocka_unit_test(test_rejects_bad_input),
+        cmocka_unit_test(test_loads_format_4),
         cmocka_unit_test(test_save_and_load_file),
         cmocka_unit_test(test_balance_from_complete_ticks),
     };

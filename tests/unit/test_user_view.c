@@ -88,7 +88,7 @@ static void check_model_fields(json_t *j, user_rec_t *rec, model_t *m, alert_pol
     int seg;
     ex_summary_t sum;
     feat_vector(&rec->feat, T0, x);
-    ex_summary_of(&rec->feat, T0, &sum);
+    ex_summary_of(model_experts(m), &rec->feat, T0, &sum);
     model_score(m, x, &sum, 1, z, &p, &seg, NULL);
     assert_float_equal(json_real_value(json_object_get(j, "score")), (double)p, 1e-9);
     alert_t a;
