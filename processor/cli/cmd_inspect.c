@@ -294,6 +294,10 @@ static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_fil
            (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m), dim, k,
            (unsigned long long)km_segment_version(km));
     print_experts(model_experts(m));
+    double ca, cb, cw;
+    model_calibration(m, &ca, &cb, &cw);
+    printf("  regression calibration p = sigmoid(%.4f logit %+.4f) (%.0f labels' decayed weight)\n",
+           ca, cb, cw);
     const char *const *names = dim == FEAT_DIM ? feature_names() : NULL;
     if (!km_is_seeded(km)) {
         printf("segments none yet (k-means not seeded)\n");

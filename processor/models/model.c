@@ -288,6 +288,11 @@ int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms)
     return ex_refit(m->ex, table, tick_ms);
 }
 
+void model_calibration(const model_t *m, double *a, double *b, double *weight)
+{
+    cal_params(m->cal, a, b, weight);
+}
+
 ex_t *model_experts(const model_t *m)
 {
     return m->ex;

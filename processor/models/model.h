@@ -118,6 +118,9 @@ int model_tick_start(model_t *m, int64_t tick_ms);
 int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms);
 /* The experts (owned by the model). */
 ex_t *model_experts(const model_t *m);
+/* The regression's calibration p = sigmoid(a logit + b) and the decayed label weight behind it
+ * (calibrator.h). */
+void model_calibration(const model_t *m, double *a, double *b, double *weight);
 /* Learns from n labelled rows, in this order: scaler moments, then k-means and logistic
  * regression on the rows standardized with the updated scaler. y[i] in [0, 1]; sample_weight
  * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */
