@@ -30,6 +30,10 @@ static void import_usage(FILE *out)
           "                          (default iso). event_type: a column of schema symbols\n"
           "                          (unknown values become other) or a constant like purchase.\n"
           "                          Entries override the preset's. Empty amounts are 0.\n"
+          "                          Without --preset and --map, a header naming user_id,\n"
+          "                          event_type and ts_ms (epoch ms) or event_time (ISO-8601),\n"
+          "                          amount optional, maps itself (gen's CSV, the shared\n"
+          "                          scorer's events format).\n"
           "  --delimiter C           one character (default ','), tab, or ws (runs of blanks)\n"
           "  --no-header             the first line is data; columns are indexes\n"
           "  --strict                fail on the first bad row instead of counting it\n"
@@ -135,13 +139,17 @@ int cmd_import(cfg_t *cfg, int argc, char **argv)
                 out_path);
         return 2;
     }
-    if (!preset && !map) {
-        fprintf(stderr, "churnstream import: give --preset online-retail or --map SPEC (see "
-                        "--help)\n");
-        return 2;
+    char err[1024], auto_map[256];
+    if (!preset && !map) { /* churnstream's own layouts, by header names */
+        if (no_header ||
+            imp_auto_map(in_path, delim, auto_map, sizeof(auto_map), err, sizeof(err)) != 0) {
+            fprintf(stderr, "churnstream import: %s\n",
+                    no_header ? "give --preset online-retail or --map SPEC (see --help)" : err);
+            return 2;
+        }
+        map = auto_map;
     }
 
-    char err[1024];
     imp_spec_t spec;
     if (imp_spec_parse(&spec, preset, map, delim, no_header, err, sizeof(err)) < 0) {
         fprintf(stderr, "churnstream import: %s\n", err);

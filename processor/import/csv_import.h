@@ -63,6 +63,14 @@ typedef struct imp_spec_s {
 int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const char *delimiter,
                    int no_header, char *errstr, size_t errstr_size);
 
+/* The map of churnstream's own CSV layouts when neither --preset nor --map is given: reads
+ * the header of path (with --delimiter's value, NULL for ",") and, when it names user_id,
+ * event_type and ts_ms (epoch ms) or event_time (ISO-8601), plus amount if present, writes
+ * the equivalent --map text into map. Returns 0, or -1 with errstr saying what --map the
+ * file needs (or why it cannot be read). */
+int imp_auto_map(const char *path, const char *delimiter, char *map, size_t map_size,
+                 char *errstr, size_t errstr_size);
+
 /* Why a row was dropped. IMP_DROP_NO_USER under a preset that filters is not a bad row. */
 typedef enum {
     IMP_DROP_COLUMNS = 0, /* wrong column count (an unterminated quote fails the load) */

@@ -27,6 +27,20 @@ static int input_is_csv(const rp_opts_t *o)
             ends_with(o->input, ".tsv"));
 }
 
+/* The CSV mapping: --preset/--map, else the columns of churnstream's own layouts by header
+ * name (imp_auto_map). */
+static int csv_spec(const rp_opts_t *o, imp_spec_t *spec, char *errstr, size_t errstr_size)
+{
+    char map[256];
+    const char *m = o->map;
+    if (!o->preset && !o->map && !o->no_header) {
+        if (imp_auto_map(o->input, o->delimiter, map, sizeof(map), errstr, errstr_size) != 0)
+            return -1;
+        m = map;
+    }
+    return imp_spec_parse(spec, o->preset, m, o->delimiter, o->no_header, errstr, errstr_size);
+}
+
 int rp_source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
                    size_t errstr_size)
 {
@@ -44,8 +58,7 @@ int rp_source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *er
         return src->avro ? 0 : -1;
     }
     imp_spec_t spec;
-    if (imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header, errstr, errstr_size) !=
-        0)
+    if (csv_spec(o, &spec, errstr, errstr_size) != 0)
         return -1;
     src->is_csv = 1;
     if (imp_load(&spec, o->input, &src->csv, errstr, errstr_size) != 0)
@@ -58,8 +71,7 @@ int rp_source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *er
 int rp_check_opts(const rp_opts_t *o, char *errstr, size_t errstr_size)
 {
     imp_spec_t spec;
-    if (input_is_csv(o) && imp_spec_parse(&spec, o->preset, o->map, o->delimiter, o->no_header,
-                                          errstr, errstr_size) != 0)
+    if (input_is_csv(o) && csv_spec(o, &spec, errstr, errstr_size) != 0)
         return -1;
     return 0;
 }

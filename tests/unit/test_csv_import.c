@@ -739,6 +739,50 @@ static void test_online_retail_full_file(void **state)
     imp_result_free(&res);
 }
 
+/* churnstream's own layouts map themselves by header names (imp_auto_map); anything else
+ * gets an error that names the header and asks for --map. */
+static void test_auto_map(void **state)
+{
+    (void)state;
+    char path[64], map[256], err[512];
+    write_temp(path, sizeof(path),
+               "user_id,ts_ms,event_type,amount\nu1,1704112322940,purchase,19.33\n", 0);
+    assert_int_equal(imp_auto_map(path, NULL, map, sizeof(map), err, sizeof(err)), 0);
+    assert_string_equal(map, "user_id=user_id,event_type=event_type,event_time=ts_ms:epoch_ms,"
+                             "amount=amount");
+    imp_spec_t spec;
+    assert_int_equal(imp_spec_parse(&spec, NULL, map, NULL, 0, err, sizeof(err)), 0);
+    imp_result_t res;
+    assert_int_equal(imp_load(&spec, path, &res, err, sizeof(err)), 0);
+    assert_int_equal(res.n_events, 1);
+    ev_event_t ev;
+    imp_result_get(&res, 0, &ev);
+    assert_int_equal(ev.event_time_ms, 1704112322940LL);
+    assert_int_equal(ev.type, EV_PURCHASE);
+    imp_result_free(&res);
+    unlink(path);
+    /* event_time in ISO-8601, columns in another order, no amount, gzip, a ';' delimiter */
+    write_temp(path, sizeof(path),
+               " event_type ; event_time ;user_id\npage_view;2017-01-07T18:55:24Z;7\n", 1);
+    assert_int_equal(imp_auto_map(path, ";", map, sizeof(map), err, sizeof(err)), 0);
+    assert_string_equal(map, "user_id=user_id,event_type=event_type,event_time=event_time:iso");
+    unlink(path);
+    /* a header without the names: the error shows it and asks for --map */
+    write_temp(path, sizeof(path), "customer,date,what\n1,2020-01-01,purchase\n", 0);
+    assert_int_equal(imp_auto_map(path, NULL, map, sizeof(map), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "(customer,date,what)"));
+    assert_non_null(strstr(err, "give --map"));
+    unlink(path);
+    write_temp(path, sizeof(path), "", 0);
+    assert_int_equal(imp_auto_map(path, NULL, map, sizeof(map), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "empty file"));
+    unlink(path);
+    assert_int_equal(imp_auto_map("/nonexistent/x.csv", NULL, map, sizeof(map), err, sizeof(err)),
+                     -1);
+    assert_int_equal(imp_auto_map(path, "xy", map, sizeof(map), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--delimiter"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_online_retail_fixture),
         cmocka_unit_test(test_online_retail_bad_customer_id),
         cmocka_unit_test(test_online_retail_full_file),
+        cmocka_unit_test(test_auto_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
