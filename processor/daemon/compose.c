@@ -1,7 +1,8 @@
 /* The composer (compose.h): prompts, the guardrail decision, the circuit breaker, the
  * run's counts, and the RetentionMessage wire and JSON forms. What leaves the process for
- * the endpoint is only this alert's risk bucket, segment label, recommended action and the
- * names and signs of its top factors: no probability, no raw feature value, no event. */
+ * the endpoint is only this alert's risk bucket, segment label, recommended action, kind and
+ * (llm.facts=user) the names of its top factors: no user id, no probability, no raw feature
+ * value, no event. */
 #include "compose.h"
 
 #include <avro.h>
@@ -20,6 +21,7 @@
 struct cm_composer_s {
     llm_t *llm;
     char *model;
+    cfg_llm_facts_t facts; /* llm.facts: user or segment-level prompts */
     int breaker_failures;
     int64_t breaker_cooldown_ms;
     int consecutive_failures;
@@ -56,6 +58,7 @@ cm_composer_t *cm_new(const cfg_t *cfg, int64_t (*now_ms)(void), char *errstr, s
         cm_destroy(cm);
         return NULL;
     }
+    cm->facts = cfg->llm_facts;
     cm->breaker_failures = cfg->llm_breaker_failures;
     cm->breaker_cooldown_ms = cfg->llm_breaker_cooldown_ms;
     cm->now_ms = now_ms ? now_ms : mono_ms;
@@ -96,7 +99,14 @@ static void message_prompt(const alert_t *a, char *out, size_t cap)
              alert_bucket_name(a->risk_bucket), action);
 }
 
-static void explanation_prompt(const alert_t *a, char *out, size_t cap)
+/* What the kind adds to a prompt: words only, nothing when unknown (an older alert). */
+static const char *kind_words(alert_kind_t k)
+{
+    return k == ALERT_LAPSED ? ", no recent visit" : k == ALERT_AT_RISK ? ", still active" : "";
+}
+
+/* llm.facts=user: the segment and the names of this alert's top factors. */
+static void explanation_prompt_user(const alert_t *a, char *out, size_t cap)
 {
     char label[sizeof a->segment_label], word[96];
     cg_words_of(a->segment_label, label, sizeof label);
@@ -114,6 +124,20 @@ static void explanation_prompt(const alert_t *a, char *out, size_t cap)
     if (len + 1 < cap)
         snprintf(out + len, cap - len, "%s. In two sentences, explain why they might leave.",
                  a->n_factors ? "" : " nothing in particular");
+}
+
+/* llm.facts=segment: what every customer of the segment shares (label, bucket, action,
+ * kind), nothing of this customer's own (no factor, no number, no id). */
+static void explanation_prompt_segment(const alert_t *a, char *out, size_t cap)
+{
+    char label[sizeof a->segment_label], action[sizeof a->recommended_action];
+    cg_words_of(a->segment_label, label, sizeof label);
+    cg_words_of(a->recommended_action, action, sizeof action);
+    snprintf(out, cap,
+             "A customer from the segment \"%s\" (%s churn risk%s) may leave; we plan a %s. In "
+             "two sentences, explain why customers like this might leave.",
+             a->segment_id >= 0 && label[0] ? label : "not segmented yet",
+             alert_bucket_name(a->risk_bucket), kind_words(a->kind), action);
 }
 
 static void note_latency(cm_composer_t *cm, int64_t ms)
@@ -178,6 +202,8 @@ void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
     snprintf(r->alert_id, sizeof r->alert_id, "%s", a->alert_id);
     snprintf(r->user_id, sizeof r->user_id, "%s", a->user_id);
     r->part = "";
+    r->prompt_version =
+        cm->facts == CFG_LLM_FACTS_SEGMENT ? CM_PROMPT_VERSION_SEGMENT : CM_PROMPT_VERSION;
     cg_reason_t why = CG_OK;
     int64_t asked_ms = 0;
     int asked = 0;
@@ -193,7 +219,10 @@ void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
                   a->recommended_action, msg, sizeof msg, &asked_ms);
         r->part = "message";
         if (why == CG_OK) {
-            explanation_prompt(a, prompt, sizeof prompt);
+            if (cm->facts == CFG_LLM_FACTS_SEGMENT)
+                explanation_prompt_segment(a, prompt, sizeof prompt);
+            else
+                explanation_prompt_user(a, prompt, sizeof prompt);
             why = ask(cm, explanation_system, prompt, CM_EXPLANATION_SENTENCES, CG_EXPLANATION_MIN,
                       CG_EXPLANATION_MAX, a->recommended_action, expl, sizeof expl, &asked_ms);
             r->part = "explanation";
@@ -283,13 +312,18 @@ void cm_print_summary(const cm_composer_t *cm, FILE *out)
                 (long long)p50, (long long)p99);
 }
 
+static const char *result_prompt_version(const cm_result_t *r)
+{
+    return r->prompt_version ? r->prompt_version : CM_PROMPT_VERSION;
+}
+
 char *cm_result_to_json(const cm_result_t *r, const char *model)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "alert_id", r->alert_id,
                           "user_id", r->user_id, "message", r->message, "explanation",
                           r->explanation, "source", r->from_llm ? "llm" : "template", "model",
                           model, "latency_ms", (json_int_t)r->latency_ms, "prompt_version",
-                          CM_PROMPT_VERSION, "fallback_reason", r->fallback_reason);
+                          result_prompt_version(r), "fallback_reason", r->fallback_reason);
     if (!o)
         return NULL; /* invalid UTF-8 in a string */
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -317,8 +351,9 @@ uint64_t cm_schema_fingerprint(void)
 int64_t cm_encode(const cm_result_t *r, const char *model, uint8_t *buf, size_t cap)
 {
     const char *strs[] = {r->alert_id, r->user_id, r->message, r->explanation};
-    size_t need = CS_WIRE_HEADER_MAX + 5 * 10 + 10 + 10 + strlen(model) +
-                  strlen(CM_PROMPT_VERSION) + strlen(r->fallback_reason) + 4 * 10;
+    const char *pv = result_prompt_version(r);
+    size_t need = CS_WIRE_HEADER_MAX + 5 * 10 + 10 + 10 + strlen(model) + strlen(pv) +
+                  strlen(r->fallback_reason) + 4 * 10;
     for (int i = 0; i < 4; i++)
         need += strlen(strs[i]);
     if (need > cap)
@@ -332,7 +367,7 @@ int64_t cm_encode(const cm_result_t *r, const char *model, uint8_t *buf, size_t 
     p = cs_put_long(p, r->from_llm ? 0 : 1); /* MessageSource: llm, template */
     p = cs_put_string(p, model, strlen(model));
     p = cs_put_long(p, r->latency_ms);
-    p = cs_put_string(p, CM_PROMPT_VERSION, strlen(CM_PROMPT_VERSION));
+    p = cs_put_string(p, pv, strlen(pv));
     p = cs_put_string(p, r->fallback_reason, strlen(r->fallback_reason));
     return (int64_t)(p - buf);
 }
@@ -405,6 +440,10 @@ int cm_alert_from_json(const char *line, alert_t *a, char names[][65], char *why
         goto done;
     }
     a->segment_id = (int)json_integer_value(seg);
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    a->kind = kind && !strcmp(kind, "at_risk")  ? ALERT_AT_RISK
+              : kind && !strcmp(kind, "lapsed") ? ALERT_LAPSED
+                                                : ALERT_KIND_UNKNOWN; /* older replays */
     json_t *et = json_object_get(o, "event_time");
     if (json_is_integer(et))
         a->event_time_ms = json_integer_value(et);

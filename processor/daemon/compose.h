@@ -16,7 +16,8 @@
 #include "config.h"
 
 /* Version of the prompts and templates, written in every message: change it with them. */
-#define CM_PROMPT_VERSION "compose-v1"
+#define CM_PROMPT_VERSION         "compose-v1"
+#define CM_PROMPT_VERSION_SEGMENT "compose-v1-segment" /* llm.facts=segment */
 
 #define CM_MESSAGE_MAX     1024
 #define CM_EXPLANATION_MAX 2048
@@ -31,6 +32,7 @@ typedef struct cm_result_s {
     const char *part;   /* "message" / "explanation" for a rejection, else "" */
     int64_t latency_ms; /* time spent asking the endpoint (0 when not asked) */
     char fallback_reason[48];
+    const char *prompt_version; /* static string; NULL reads as CM_PROMPT_VERSION */
 } cm_result_t;
 
 typedef struct cm_composer_s cm_composer_t;

@@ -194,6 +194,39 @@ static void test_llm_wording_with_churnstream_offer(void **state)
     cfg_destroy(cfg);
 }
 
+/* llm.facts=segment: the prompts carry the segment's facts only, never this customer's. */
+static void test_segment_facts_only(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(NULL, "5s");
+    char err[256];
+    assert_int_equal(cfg_set(cfg, "llm.facts", "segment", "test", err, sizeof err), 0);
+    cm_composer_t *cm = cm_new(cfg, test_clock, err, sizeof err);
+    assert_non_null(cm);
+    fake_set(200, good);
+    alert_t a = sample_alert();
+    a.kind = ALERT_LAPSED;
+    a.top_factors[0].value = 37.5;
+    cm_result_t r;
+    cm_compose(cm, &a, &r); /* the body kept is the last request's: the explanation */
+    assert_int_equal(r.from_llm, 1);
+    assert_string_equal(r.prompt_version, CM_PROMPT_VERSION_SEGMENT);
+    assert_non_null(strstr(fake.body, "segment \\\"falling sessions\\\""));
+    assert_non_null(strstr(fake.body, "high churn risk, no recent visit"));
+    assert_non_null(strstr(fake.body, "win back coupon"));
+    assert_null(strstr(fake.body, "u42"));
+    assert_null(strstr(fake.body, "0.91"));
+    assert_null(strstr(fake.body, "91"));
+    assert_null(strstr(fake.body, "37"));
+    assert_null(strstr(fake.body, "days since activity")); /* no factor of this user */
+    assert_null(strstr(fake.body, "days_since_activity"));
+    /* the facts line churnstream appends still has them: only the prompt is reduced */
+    assert_non_null(strstr(r.explanation, "churn probability 91% (high risk)"));
+    assert_int_equal(cfg_set(cfg, "llm.facts", "user,segment", "test", err, sizeof err), -1);
+    cm_destroy(cm);
+    cfg_destroy(cfg);
+}
+
 static void test_guardrail_rejections_fall_back(void **state)
 {
     (void)state;
@@ -441,6 +474,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llm_wording_with_churnstream_offer),
+        cmocka_unit_test(test_segment_facts_only),
         cmocka_unit_test(test_guardrail_rejections_fall_back),
         cmocka_unit_test(test_explanation_checked_too),
         cmocka_unit_test(test_endpoint_errors_and_breaker),
