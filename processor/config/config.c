@@ -167,9 +167,11 @@ const cfg_key_t cfg_keys[] = {
           "compose: whole-request timeout of one completion; past it the template is used."),
     K_INT("llm.max_tokens", "96", 1, 4096, llm_max_tokens,
           "compose: max_tokens of each completion."),
-    K_INT("llm.concurrency", "1", 1, 1, llm_concurrency,
-          "compose: requests in flight; this version sends one at a time (only 1 is "
-          "accepted)."),
+    K_INT("llm.concurrency", "1", 1, 64, llm_concurrency,
+          "compose: alerts answered at once (one request each in flight); 1 suits a local "
+          "server that runs one request at a time, match the server's parallel slots (vLLM, "
+          "llama-server -np N, a hosted API's rate limit) otherwise. Messages are produced in "
+          "the order answered."),
     K_ENUM("llm.facts", "user", "user|segment", llm_facts,
            "compose: what the prompts tell the endpoint: user = bucket, segment label, action "
            "and the names of the alert's top factors; segment = the segment-level facts only "
