@@ -113,7 +113,7 @@ static int dry_answer_all(dry_t *d, cm_composer_t *cm, FILE *out)
     }
     int rc = 0;
     while (!rc && !cli_stop_requested) {
-        while (!eof && cm_pending(cm) < cm_capacity(cm)) {
+        while (!eof && cm_ready(cm)) {
             int s = dry_submit_next(d, cm);
             if (s < 0) {
                 fprintf(stderr, "churnstream compose: out of memory\n");

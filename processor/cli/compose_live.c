@@ -220,8 +220,7 @@ static int live_loop(live_t *l, long long max_messages, double timeout_s)
             reading = 0;
         int busy = cm_pending(l->cm) > 0, got = 0;
         rd_kafka_poll(l->pk, 0);
-        if (reading && cm_pending(l->cm) < cm_capacity(l->cm) &&
-            ct_pending_count(l->pending) < LIVE_PENDING_MAX) {
+        if (reading && cm_ready(l->cm) && ct_pending_count(l->pending) < LIVE_PENDING_MAX) {
             got = poll_alert(l, busy || l->in_acks ? 0 : 200);
             if (got < 0)
                 l->failed = 1;

@@ -31,7 +31,7 @@ struct cm_composer_s {
     llm_t *llm;
     cm_job_t *jobs; /* llm.concurrency slots */
     int njobs, pending;
-    int probe_in_flight; /* half-open: the probe is out, every other alert gets the template */
+    int probe_in_flight; /* half-open: the probe is out, no other alert is taken */
     char *model;
     cfg_llm_facts_t facts; /* llm.facts: user or segment-level prompts */
     int breaker_failures;
@@ -310,8 +310,16 @@ int cm_pending(const cm_composer_t *cm)
     return cm->pending;
 }
 
+int cm_ready(const cm_composer_t *cm)
+{
+    /* half-open: the probe decides before any other alert asks (or gets a template) */
+    return cm->pending < cm->njobs && !(cm->breaker_is_open && cm->probe_in_flight);
+}
+
 int cm_submit(cm_composer_t *cm, const alert_t *a, void *tag)
 {
+    if (!cm_ready(cm))
+        return -1;
     cm_job_t *j = NULL;
     for (int i = 0; i < cm->njobs && !j; i++)
         if (cm->jobs[i].state == JOB_FREE)
@@ -333,13 +341,13 @@ int cm_submit(cm_composer_t *cm, const alert_t *a, void *tag)
     r->prompt_version =
         cm->facts == CFG_LLM_FACTS_SEGMENT ? CM_PROMPT_VERSION_SEGMENT : CM_PROMPT_VERSION;
     cm->pending++;
-    if (cm_breaker_open(cm) || (cm->breaker_is_open && cm->probe_in_flight)) {
+    if (cm_breaker_open(cm)) {
         finish(cm, j, CG_BREAKER_OPEN, NULL);
         return 0;
     }
     if (cm->breaker_is_open) {
         /* half-open after the cool-down: this request decides (one failure re-opens), and
-         * until it has, the other alerts get the template */
+         * until it has, cm_ready() takes no other alert */
         cm->consecutive_failures = cm->breaker_failures - 1;
         cm->probe_in_flight = j->probe = 1;
     }

@@ -53,9 +53,14 @@ int cm_capacity(const cm_composer_t *cm);
 /* Alerts taken by cm_submit() and not yet returned by cm_next(). */
 int cm_pending(const cm_composer_t *cm);
 
+/* 1 when cm_submit() takes an alert now: a slot is free and the breaker is not half-open
+ * with its probe out (one alert's request decides whether the endpoint is back; the others
+ * wait for it, at most llm.timeout, as they would one at a time). 0: call cm_next() first. */
+int cm_ready(const cm_composer_t *cm);
+
 /* Takes alert a (copied, its factor names too) to answer; tag comes back with its message
- * from cm_next(). Returns 0, or -1 when cm_pending() == cm_capacity() (take a message with
- * cm_next() first). With the breaker open the message is the template, ready at once. */
+ * from cm_next(). Returns 0, or -1 when !cm_ready() (nothing taken). With the breaker open
+ * the message is the template, ready at once. */
 int cm_submit(cm_composer_t *cm, const alert_t *a, void *tag);
 
 /* Drives the requests in flight for at most timeout_ms (0: no wait) until an alert is

@@ -415,8 +415,10 @@ static void test_concurrent_alerts_each_answered_once(void **state)
             assert_int_equal(cm_submit(cm, &a, (void *)(intptr_t)(submitted + 1)), 0);
             submitted++;
         }
-        if (cm_pending(cm) == cm_capacity(cm))
+        if (cm_pending(cm) == cm_capacity(cm)) {
+            assert_int_equal(cm_ready(cm), 0);
             assert_int_equal(cm_submit(cm, &a, NULL), -1); /* full: nothing taken */
+        }
         if (cm_next(cm, 1000, &r, &tag) == 1) {
             int i = (int)(intptr_t)tag - 1;
             assert_true(i >= 0 && i < 8);
@@ -446,7 +448,7 @@ static void test_concurrent_alerts_each_answered_once(void **state)
 
 /* The breaker with several requests in flight: failures that finish together open it once,
  * alerts submitted while it is open get the template at once, and in half-open only one
- * alert asks (the probe) while the others get the template until it has answered. */
+ * alert asks (the probe) while the others wait until it has answered. */
 static void test_breaker_with_requests_in_flight(void **state)
 {
     (void)state;
@@ -476,25 +478,24 @@ static void test_breaker_with_requests_in_flight(void **state)
 
     fake_now += 10001; /* half-open */
     fake_set(200, good);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(cm_submit(cm, &a, (void *)(intptr_t)(i + 1)), 0);
-    int llm = 0, open = 0;
+    assert_int_equal(cm_ready(cm), 1);
+    assert_int_equal(cm_submit(cm, &a, (void *)(intptr_t)1), 0); /* the probe */
+    assert_int_equal(cm_ready(cm), 0); /* the others wait for its answer */
+    assert_int_equal(cm_submit(cm, &a, NULL), -1);
     void *tag;
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(cm_next(cm, 2000, &r, &tag), 1);
-        if (r.from_llm) {
-            llm++;
-            assert_int_equal((int)(intptr_t)tag, 1); /* the first one was the probe */
-        } else {
-            assert_string_equal(r.fallback_reason, "breaker_open");
-            open++;
-        }
-    }
-    assert_int_equal(llm, 1);
-    assert_int_equal(open, 2);
+    assert_int_equal(cm_next(cm, 2000, &r, &tag), 1);
+    assert_int_equal(r.from_llm, 1);
+    assert_int_equal((int)(intptr_t)tag, 1);
     pthread_mutex_lock(&fake.mu);
     assert_int_equal(fake.requests - before, 2); /* the probe's message and explanation */
     pthread_mutex_unlock(&fake.mu);
+    assert_int_equal(cm_ready(cm), 1); /* closed: all slots again */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cm_submit(cm, &a, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cm_next(cm, 2000, &r, NULL), 1);
+        assert_int_equal(r.from_llm, 1);
+    }
     assert_int_equal(cm_breaker_open(cm), 0);
     set_delay(0);
     cm_destroy(cm);
