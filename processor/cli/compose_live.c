@@ -49,9 +49,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     int64_t h = (int64_t)(intptr_t)m->_private;
     l->in_acks--;
     if (m->err) {
-        log_error("compose", "message for %.*s not delivered: %s; its alert's offset is not "
-                  "committed, it will be read again", (int)m->key_len, (const char *)m->key,
-                  rd_kafka_err2str(m->err));
+        log_error("compose",
+                  "message for %.*s not delivered: %s; its alert's offset is not "
+                  "committed, it will be read again",
+                  (int)m->key_len, (const char *)m->key, rd_kafka_err2str(m->err));
         l->failed = 1;
         return;
     }

@@ -1,9 +1,9 @@
 /* The composer (compose.h): prompts, the guardrail decision, the circuit breaker, the
  * alerts in flight (llm.concurrency jobs, each asking for its message, then its explanation)
  * and the run's counts; the RetentionMessage wire and JSON forms are compose_wire.c's. What
- * leaves the process for the endpoint is only this alert's risk bucket, segment label, recommended action, kind and
- * (llm.facts=user) the names of its top factors: no user id, no probability, no raw feature
- * value, no event. */
+ * leaves the process for the endpoint is only this alert's risk bucket, segment label, recommended
+ * action, kind and (llm.facts=user) the names of its top factors: no user id, no probability, no
+ * raw feature value, no event. */
 #include "compose.h"
 
 #include <stdlib.h>
@@ -21,8 +21,8 @@ typedef struct cm_job_s {
     alert_t a; /* a copy: top_factors point into names */
     char names[ALERT_TOP_FACTORS][65];
     char msg[CG_EXPLANATION_MAX * 2]; /* the model's customer wording, once it passed */
-    int64_t asked_ms;            /* endpoint time of its requests so far */
-    int asked;                   /* 1 once the endpoint was asked (breaker not open) */
+    int64_t asked_ms;                 /* endpoint time of its requests so far */
+    int asked;                        /* 1 once the endpoint was asked (breaker not open) */
     void *tag;
     cm_result_t r;
 } cm_job_t;
@@ -288,9 +288,9 @@ static void on_answer(cm_composer_t *cm, cm_job_t *j, const llm_answer_t *ans, c
     int is_msg = j->state == JOB_MESSAGE;
     cg_normalize(raw, text, sizeof text);
     cg_first_sentences(text, is_msg ? CM_MESSAGE_SENTENCES : CM_EXPLANATION_SENTENCES);
-    cg_reason_t why = cg_check(text, is_msg ? CG_MESSAGE_MIN : CG_EXPLANATION_MIN,
-                               is_msg ? CG_MESSAGE_MAX : CG_EXPLANATION_MAX,
-                               j->a.recommended_action);
+    cg_reason_t why =
+        cg_check(text, is_msg ? CG_MESSAGE_MIN : CG_EXPLANATION_MIN,
+                 is_msg ? CG_MESSAGE_MAX : CG_EXPLANATION_MAX, j->a.recommended_action);
     if (why != CG_OK || !is_msg) {
         finish(cm, j, why, text);
         return;

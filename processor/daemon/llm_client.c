@@ -165,8 +165,7 @@ void llm_destroy(llm_t *l)
     free(l);
 }
 
-int llm_start(llm_t *l, const char *system, const char *user, void *tag, char *why,
-              size_t why_size)
+int llm_start(llm_t *l, const char *system, const char *user, void *tag, char *why, size_t why_size)
 {
     llm_req_t *q = calloc(1, sizeof *q);
     json_t *body =

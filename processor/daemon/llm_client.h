@@ -33,7 +33,7 @@ int llm_in_flight(const llm_t *llm);
 
 /* One finished request, as llm_next_done() returns it. */
 typedef struct llm_answer_s {
-    void *tag;          /* llm_start's */
+    void *tag; /* llm_start's */
     llm_status_t status;
     int64_t latency_ms; /* the request's wall time, start to end, either way */
     char why[256];      /* the failure ("HTTP 500", "no answer within llm.timeout ...") */

@@ -63,7 +63,7 @@ static void test_pending_out_of_order(void **state)
     size_t n = ct_pending_commits(p, c, 8);
     assert_int_equal(n, 1);
     assert_int_equal(commit_of(c, n, 0), 13);
-    assert_int_equal(ct_pending_count(p), 3); /* b5, b6 (blocked by b5), a13 */
+    assert_int_equal(ct_pending_count(p), 3);         /* b5, b6 (blocked by b5), a13 */
     assert_int_equal(ct_pending_commits(p, c, 8), 0); /* nothing new */
 
     ct_pending_done(p, b5);
