@@ -36,9 +36,13 @@ awk -v n="$N" -v t="$total" 'BEGIN { k = t > n ? t / n : 1 } (NR - 1) % k < 1 &&
     "$tmp/alerts-all.jsonl" >"$tmp/alerts.jsonl"
 echo "compose_eval: $(wc -l <"$tmp/alerts.jsonl") of $total alerts"
 
+model_desc="SmolLM2-135M-Instruct Q4_1 on llama-cpp-python's server (one thread, GGML_NATIVE=OFF)"
 if [ -z "${LLM_URL:-}" ]; then
     llm_start "$tmp/llm"
     LLM_URL=$(llm_url "$tmp/llm")
+else
+    # never the URL itself in the figures: it may carry a key
+    model_desc="${LLM_MODEL:-the llm.model default} at an endpoint given by LLM_URL"
 fi
 args=(--llm.url="$LLM_URL" --llm.concurrency="${LLM_CONCURRENCY:-1}")
 [ -n "${LLM_MODEL:-}" ] && args+=(--llm.model="$LLM_MODEL")
@@ -50,7 +54,7 @@ echo "compose_eval: wall time ${wall_s}s"
 if [ -n "${EVAL_JSON:-}" ]; then
     python3 "$ROOT/bench/compose_summary.py" write "$tmp/messages.jsonl" "$tmp/compose.out" \
         --wall-s "$wall_s" --alerts-total "$total" --concurrency "${LLM_CONCURRENCY:-1}" \
-        --model "${LLM_MODEL:-SmolLM2-135M-Instruct Q4_1}" --out "$EVAL_JSON" >/dev/null
+        --model "$model_desc" --out "$EVAL_JSON" >/dev/null
 fi
 python3 - "$tmp/messages.jsonl" <<'PY'
 import json, sys

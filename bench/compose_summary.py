@@ -60,8 +60,7 @@ def section_compose(d):
     L += ["Measured by bench/compose_eval.sh on %s, commit `%s`, %s cores (load %s at the "
           "end): %d alerts spread over the replay of `gen --users 2000 --days 365 --seed 7` "
           "(%d alerts in all), answered by `compose --dry-run` (llm.concurrency %d, prompts "
-          "%s) against %s on llama-cpp-python's server (one thread, `GGML_NATIVE=OFF`), "
-          "temperature 0. One run: the wording is deterministic at temperature 0, only the "
+          "%s) against %s, temperature 0. One run: the wording is deterministic at temperature 0, only the "
           "latency varies. Latency is the endpoint's wall time per alert (its message and "
           "explanation requests), nearest rank." % (
               d["date_utc"], d["commit"][:12], d["cores"], " ".join(d["loadavg_end"]),
@@ -84,7 +83,7 @@ def main():
     w.add_argument("--wall-s", type=float, required=True)
     w.add_argument("--alerts-total", type=int, required=True)
     w.add_argument("--concurrency", type=int, default=1)
-    w.add_argument("--model", default="SmolLM2-135M-Instruct Q4_1")
+    w.add_argument("--model", required=True, help="what answered, in words (no URL)")
     w.add_argument("--out", default=os.path.join(bl.OUT_DIR, "compose.json"))
     s = sub.add_parser("skipped")
     s.add_argument("reason")
