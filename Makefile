@@ -76,7 +76,7 @@ $(GEN)/%_avsc.h: schemas/%.avsc
 	  echo '0x00};'; } > $@.tmp && mv $@.tmp $@
 $(BUILD)/processor/codec/codec_schema.o: $(GEN)/event_avsc.h
 $(BUILD)/processor/alerts/alert_codec.o: $(GEN)/alert_avsc.h
-$(BUILD)/processor/daemon/compose.o: $(GEN)/retention_message_avsc.h
+$(BUILD)/processor/daemon/compose_wire.o: $(GEN)/retention_message_avsc.h
 
 # Helper the python interop tests drive (tests/python/avro_tool.c); not installed.
 $(BUILD)/tests/python/avro_tool: tests/python/avro_tool.c $(LIB)

@@ -2,11 +2,13 @@
 # Evaluation of `churnstream compose` (issue 17): alerts from a replay of generated events,
 # answered by the test model (SmolLM2-135M-Instruct on llama-cpp-python's server, cached venv
 # of `make deps`) through `compose --dry-run`; prints compose's summary (LLM vs template,
-# fallbacks by reason, latency p50/p99) and the first messages. Not part of bench/run.sh (it
-# needs the model venv and takes minutes). Usage:
+# fallbacks by reason, latency p50/p99) and the first messages. Step 8 of bench/run.sh when
+# the model venv is cached (`make deps` builds it; `make bench` does not). Usage:
 #   bench/compose_eval.sh [BUILD_DIR] [N_ALERTS]     (default build, 100)
 # LLM_URL=... points it at another endpoint instead (no local server is started then);
-# LLM_MODEL and CHURNSTREAM_LLM_API_KEY as for compose.
+# LLM_MODEL and CHURNSTREAM_LLM_API_KEY as for compose; LLM_CONCURRENCY sets llm.concurrency
+# (default 1: the local server runs one request at a time). EVAL_JSON=FILE also writes the
+# figures as JSON (bench/compose_summary.py; run.sh uses bench/out/compose.json).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,15 +36,26 @@ awk -v n="$N" -v t="$total" 'BEGIN { k = t > n ? t / n : 1 } (NR - 1) % k < 1 &&
     "$tmp/alerts-all.jsonl" >"$tmp/alerts.jsonl"
 echo "compose_eval: $(wc -l <"$tmp/alerts.jsonl") of $total alerts"
 
+model_desc="SmolLM2-135M-Instruct Q4_1 on llama-cpp-python's server (one thread, GGML_NATIVE=OFF)"
 if [ -z "${LLM_URL:-}" ]; then
     llm_start "$tmp/llm"
     LLM_URL=$(llm_url "$tmp/llm")
+else
+    # never the URL itself in the figures: it may carry a key
+    model_desc="${LLM_MODEL:-the llm.model default} at an endpoint given by LLM_URL"
 fi
-args=(--llm.url="$LLM_URL")
+args=(--llm.url="$LLM_URL" --llm.concurrency="${LLM_CONCURRENCY:-1}")
 [ -n "${LLM_MODEL:-}" ] && args+=(--llm.model="$LLM_MODEL")
 start_ms=$(svc_now_ms)
-"$BIN" compose --dry-run --alerts-in "$tmp/alerts.jsonl" --out "$tmp/messages.jsonl" "${args[@]}"
-echo "compose_eval: wall time $(svc_elapsed "$start_ms")s"
+"$BIN" compose --dry-run --alerts-in "$tmp/alerts.jsonl" --out "$tmp/messages.jsonl" "${args[@]}" |
+    tee "$tmp/compose.out"
+wall_s=$(svc_elapsed "$start_ms")
+echo "compose_eval: wall time ${wall_s}s"
+if [ -n "${EVAL_JSON:-}" ]; then
+    python3 "$ROOT/bench/compose_summary.py" write "$tmp/messages.jsonl" "$tmp/compose.out" \
+        --wall-s "$wall_s" --alerts-total "$total" --concurrency "${LLM_CONCURRENCY:-1}" \
+        --model "$model_desc" --out "$EVAL_JSON" >/dev/null
+fi
 python3 - "$tmp/messages.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

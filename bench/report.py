@@ -16,6 +16,7 @@ import sys
 import time
 
 import benchlib as bl
+from compose_summary import section_compose
 
 
 
@@ -568,6 +569,7 @@ def render(total_s, out_path):
     L += section_baselines(load("baselines"))
     L += section_live(load("live"))
     L += section_readable(load("readable"))
+    L += section_compose(load("compose"))
     with open(out_path + ".tmp", "w") as f:
         f.write("\n".join(L))
     os.replace(out_path + ".tmp", out_path)

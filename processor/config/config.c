@@ -31,7 +31,8 @@
 #define K_ENUM(n, d, ch, f, h)        {n, CFG_T_ENUM, d, 0, 0, ch, 0, OFF(f), h}
 /* clang-format on */
 
-/* Enum choice order must match the C enums they are stored as (log_level_t, cfg_framing_t). */
+/* Enum choice order must match the C enums they are stored as (log_level_t, cfg_framing_t,
+ * cfg_llm_facts_t). */
 const cfg_key_t cfg_keys[] = {
     K_ENUM("log.level", "info", "debug|info|warn|error", log_level,
            "Lowest level of log lines written to stderr."),
@@ -170,9 +171,16 @@ const cfg_key_t cfg_keys[] = {
           "compose: whole-request timeout of one completion; past it the template is used."),
     K_INT("llm.max_tokens", "96", 1, 4096, llm_max_tokens,
           "compose: max_tokens of each completion."),
-    K_INT("llm.concurrency", "1", 1, 1, llm_concurrency,
-          "compose: requests in flight; this version sends one at a time (only 1 is "
-          "accepted)."),
+    K_INT("llm.concurrency", "1", 1, 64, llm_concurrency,
+          "compose: alerts answered at once (one request each in flight); 1 suits a local "
+          "server that runs one request at a time, match the server's parallel slots (vLLM, "
+          "llama-server -np N, a hosted API's rate limit) otherwise. Messages are produced in "
+          "the order answered."),
+    K_ENUM("llm.facts", "user", "user|segment", llm_facts,
+           "compose: what the prompts tell the endpoint: user = bucket, segment label, action "
+           "and the names of the alert's top factors; segment = the segment-level facts only "
+           "(segment label, action, bucket, kind). Never the user id, the probability or a "
+           "feature value."),
     K_INT("llm.breaker_failures", "3", 1, 1000, llm_breaker_failures,
           "compose: consecutive endpoint failures (errors, timeouts) that open the circuit "
           "breaker: template-only until llm.breaker_cooldown has passed."),

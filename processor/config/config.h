@@ -19,6 +19,12 @@ typedef enum {
     CFG_FRAMING_PLAIN
 } cfg_framing_t;
 
+/* llm.facts: what compose tells the endpoint about an alert. */
+typedef enum {
+    CFG_LLM_FACTS_USER = 0, /* bucket, segment label, action, the top factors' names */
+    CFG_LLM_FACTS_SEGMENT   /* the segment-level facts only: no factor of this user */
+} cfg_llm_facts_t;
+
 /* Every field is owned by the cfg_t; strings are heap copies freed by cfg_destroy().
  * Durations are milliseconds (suffixes ms/s/m/h/d accepted in text). */
 typedef struct cfg_s {
@@ -98,6 +104,7 @@ typedef struct cfg_s {
     int64_t llm_timeout_ms;
     int llm_max_tokens;
     int llm_concurrency;
+    cfg_llm_facts_t llm_facts; /* llm.facts */
     int llm_breaker_failures;
     int64_t llm_breaker_cooldown_ms;
 

@@ -39,6 +39,7 @@ typedef struct {
 
 _Static_assert(sizeof(int32_t) == sizeof(int), "alerts.schema_id is stored through an int");
 _Static_assert(sizeof(cfg_framing_t) == sizeof(int), "enums are stored through an int");
+_Static_assert(sizeof(cfg_llm_facts_t) == sizeof(int), "enums are stored through an int");
 
 #define KAFKA_PREFIX     "kafka."
 #define KAFKA_PREFIX_LEN 6

@@ -1,25 +1,39 @@
 /* The composer (compose.h): prompts, the guardrail decision, the circuit breaker, the
- * run's counts, and the RetentionMessage wire and JSON forms. What leaves the process for
- * the endpoint is only this alert's risk bucket, segment label, recommended action and the
- * names and signs of its top factors: no probability, no raw feature value, no event. */
+ * alerts in flight (llm.concurrency jobs, each asking for its message, then its explanation)
+ * and the run's counts; the RetentionMessage wire and JSON forms are compose_wire.c's. What
+ * leaves the process for the endpoint is only this alert's risk bucket, segment label, recommended
+ * action, kind and (llm.facts=user) the names of its top factors: no user id, no probability, no
+ * raw feature value, no event. */
 #include "compose.h"
 
-#include <avro.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "codec_internal.h"
 #include "llm_client.h"
 #include "log.h"
 
-/* The built-in schemas/retention_message.avsc (generated header, included once here). */
-#include "retention_message_avsc.h"
+/* One alert being answered. Its requests carry the job as their llm tag. */
+typedef enum { JOB_FREE = 0, JOB_MESSAGE, JOB_EXPLANATION, JOB_DONE } job_state_t;
+typedef struct cm_job_s {
+    job_state_t state;
+    int probe; /* its first request is the half-open breaker's single probe */
+    alert_t a; /* a copy: top_factors point into names */
+    char names[ALERT_TOP_FACTORS][65];
+    char msg[CG_EXPLANATION_MAX * 2]; /* the model's customer wording, once it passed */
+    int64_t asked_ms;                 /* endpoint time of its requests so far */
+    int asked;                        /* 1 once the endpoint was asked (breaker not open) */
+    void *tag;
+    cm_result_t r;
+} cm_job_t;
 
 struct cm_composer_s {
     llm_t *llm;
+    cm_job_t *jobs; /* llm.concurrency slots */
+    int njobs, pending;
+    int probe_in_flight; /* half-open: the probe is out, no other alert is taken */
     char *model;
+    cfg_llm_facts_t facts; /* llm.facts: user or segment-level prompts */
     int breaker_failures;
     int64_t breaker_cooldown_ms;
     int consecutive_failures;
@@ -56,6 +70,13 @@ cm_composer_t *cm_new(const cfg_t *cfg, int64_t (*now_ms)(void), char *errstr, s
         cm_destroy(cm);
         return NULL;
     }
+    cm->njobs = cfg->llm_concurrency > 0 ? cfg->llm_concurrency : 1;
+    if (!(cm->jobs = calloc((size_t)cm->njobs, sizeof *cm->jobs))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        cm_destroy(cm);
+        return NULL;
+    }
+    cm->facts = cfg->llm_facts;
     cm->breaker_failures = cfg->llm_breaker_failures;
     cm->breaker_cooldown_ms = cfg->llm_breaker_cooldown_ms;
     cm->now_ms = now_ms ? now_ms : mono_ms;
@@ -67,9 +88,15 @@ void cm_destroy(cm_composer_t *cm)
     if (!cm)
         return;
     llm_destroy(cm->llm);
+    free(cm->jobs);
     free(cm->model);
     free(cm->lat);
     free(cm);
+}
+
+const char *cm_model(const cm_composer_t *cm)
+{
+    return cm->model;
 }
 
 int cm_breaker_open(const cm_composer_t *cm)
@@ -96,7 +123,14 @@ static void message_prompt(const alert_t *a, char *out, size_t cap)
              alert_bucket_name(a->risk_bucket), action);
 }
 
-static void explanation_prompt(const alert_t *a, char *out, size_t cap)
+/* What the kind adds to a prompt: words only, nothing when unknown (an older alert). */
+static const char *kind_words(alert_kind_t k)
+{
+    return k == ALERT_LAPSED ? ", no recent visit" : k == ALERT_AT_RISK ? ", still active" : "";
+}
+
+/* llm.facts=user: the segment and the names of this alert's top factors. */
+static void explanation_prompt_user(const alert_t *a, char *out, size_t cap)
 {
     char label[sizeof a->segment_label], word[96];
     cg_words_of(a->segment_label, label, sizeof label);
@@ -116,6 +150,20 @@ static void explanation_prompt(const alert_t *a, char *out, size_t cap)
                  a->n_factors ? "" : " nothing in particular");
 }
 
+/* llm.facts=segment: what every customer of the segment shares (label, bucket, action,
+ * kind), nothing of this customer's own (no factor, no number, no id). */
+static void explanation_prompt_segment(const alert_t *a, char *out, size_t cap)
+{
+    char label[sizeof a->segment_label], action[sizeof a->recommended_action];
+    cg_words_of(a->segment_label, label, sizeof label);
+    cg_words_of(a->recommended_action, action, sizeof action);
+    snprintf(out, cap,
+             "A customer from the segment \"%s\" (%s churn risk%s) may leave; we plan a %s. In "
+             "two sentences, explain why customers like this might leave.",
+             a->segment_id >= 0 && label[0] ? label : "not segmented yet",
+             alert_bucket_name(a->risk_bucket), kind_words(a->kind), action);
+}
+
 static void note_latency(cm_composer_t *cm, int64_t ms)
 {
     if (cm->nlat == cm->caplat) {
@@ -129,16 +177,14 @@ static void note_latency(cm_composer_t *cm, int64_t ms)
     cm->lat[cm->nlat++] = ms;
 }
 
-/* Asks for one part; returns CG_OK with the normalized text in out, or the reason. Endpoint
- * outcomes drive the breaker; guardrail rejections do not (the endpoint answered). */
-static cg_reason_t ask(cm_composer_t *cm, const char *system, const char *user, int max_sentences,
-                       size_t min_len, size_t max_len, const char *approved, char *out, size_t cap,
-                       int64_t *latency_ms)
+/* An endpoint outcome drives the breaker; guardrail rejections do not (it answered). */
+static void endpoint_outcome(cm_composer_t *cm, cm_job_t *j, llm_status_t st, int64_t ms,
+                             const char *why)
 {
-    char raw[4096], why[256];
-    int64_t ms = 0;
-    llm_status_t st = llm_chat(cm->llm, system, user, raw, sizeof raw, &ms, why, sizeof why);
-    *latency_ms += ms;
+    if (j->probe) {
+        j->probe = 0;
+        cm->probe_in_flight = 0;
+    }
     if (st != LLM_OK) {
         cm->consecutive_failures++;
         log_warn("compose", "endpoint %s after %lld ms: %s (%d consecutive)",
@@ -152,15 +198,12 @@ static cg_reason_t ask(cm_composer_t *cm, const char *system, const char *user, 
             log_warn("compose", "circuit breaker open for %lld ms: template messages only",
                      (long long)cm->breaker_cooldown_ms);
         }
-        return st == LLM_ERR_TIMEOUT ? CG_TIMEOUT : CG_ENDPOINT;
+        return;
     }
     if (cm->breaker_is_open)
         log_info("compose", "endpoint answered again: circuit breaker closed");
     cm->consecutive_failures = 0;
     cm->breaker_is_open = 0;
-    cg_normalize(raw, out, cap);
-    cg_first_sentences(out, max_sentences);
-    return cg_check(out, min_len, max_len, approved);
 }
 
 static void fill_template(const alert_t *a, cm_result_t *r)
@@ -171,41 +214,21 @@ static void fill_template(const alert_t *a, cm_result_t *r)
         snprintf(r->explanation, sizeof r->explanation, "The churn model flags this customer.");
 }
 
-void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
+/* Ends job j: the model's wording (j->msg, expl) with churnstream's lines when why is CG_OK,
+ * else the template; counts it. The job waits in JOB_DONE for cm_next(). */
+static void finish(cm_composer_t *cm, cm_job_t *j, cg_reason_t why, const char *expl)
 {
-    char prompt[2048], msg[CG_MESSAGE_MAX * 2], expl[CG_EXPLANATION_MAX * 2], line[1024];
-    memset(r, 0, sizeof *r);
-    snprintf(r->alert_id, sizeof r->alert_id, "%s", a->alert_id);
-    snprintf(r->user_id, sizeof r->user_id, "%s", a->user_id);
-    r->part = "";
-    cg_reason_t why = CG_OK;
-    int64_t asked_ms = 0;
-    int asked = 0;
-    if (cm_breaker_open(cm)) {
-        why = CG_BREAKER_OPEN;
-    } else {
-        /* half-open after the cool-down: this request decides (one failure re-opens) */
-        if (cm->breaker_is_open)
-            cm->consecutive_failures = cm->breaker_failures - 1;
-        asked = 1;
-        message_prompt(a, prompt, sizeof prompt);
-        why = ask(cm, message_system, prompt, CM_MESSAGE_SENTENCES, CG_MESSAGE_MIN, CG_MESSAGE_MAX,
-                  a->recommended_action, msg, sizeof msg, &asked_ms);
-        r->part = "message";
-        if (why == CG_OK) {
-            explanation_prompt(a, prompt, sizeof prompt);
-            why = ask(cm, explanation_system, prompt, CM_EXPLANATION_SENTENCES, CG_EXPLANATION_MIN,
-                      CG_EXPLANATION_MAX, a->recommended_action, expl, sizeof expl, &asked_ms);
-            r->part = "explanation";
-        }
-    }
-    r->latency_ms = asked_ms;
-    if (asked)
-        note_latency(cm, asked_ms);
+    const alert_t *a = &j->a;
+    cm_result_t *r = &j->r;
+    char line[1024];
+    j->state = JOB_DONE;
+    r->latency_ms = j->asked_ms;
+    if (j->asked)
+        note_latency(cm, j->asked_ms);
     cm->counts.total++;
     if (why == CG_OK) {
         int n1 = cg_offer_line(a, line, sizeof line);
-        int ok = n1 >= 0 && snprintf(r->message, sizeof r->message, "%s %s", msg, line) <
+        int ok = n1 >= 0 && snprintf(r->message, sizeof r->message, "%s %s", j->msg, line) <
                                 (int)sizeof r->message;
         int n2 = ok ? cg_facts_line(a, line, sizeof line) : -1;
         ok = ok && n2 >= 0 &&
@@ -227,6 +250,151 @@ void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
     fill_template(a, r);
     cm->counts.templ++;
     cm->counts.by_reason[why]++;
+}
+
+/* Asks the endpoint for job j's next part (its state says which). A request that cannot even
+ * start counts as an endpoint failure and ends the job. */
+static void start_part(cm_composer_t *cm, cm_job_t *j)
+{
+    char prompt[2048], why[256];
+    const char *system = message_system;
+    if (j->state == JOB_MESSAGE) {
+        message_prompt(&j->a, prompt, sizeof prompt);
+        j->r.part = "message";
+    } else {
+        if (cm->facts == CFG_LLM_FACTS_SEGMENT)
+            explanation_prompt_segment(&j->a, prompt, sizeof prompt);
+        else
+            explanation_prompt_user(&j->a, prompt, sizeof prompt);
+        system = explanation_system;
+        j->r.part = "explanation";
+    }
+    if (llm_start(cm->llm, system, prompt, j, why, sizeof why) != 0) {
+        endpoint_outcome(cm, j, LLM_ERR_ENDPOINT, 0, why);
+        finish(cm, j, CG_ENDPOINT, NULL);
+    }
+}
+
+/* Judges one answer of job j's current part, then asks for the next part or ends the job. */
+static void on_answer(cm_composer_t *cm, cm_job_t *j, const llm_answer_t *ans, const char *raw)
+{
+    char text[CG_EXPLANATION_MAX * 2];
+    j->asked_ms += ans->latency_ms;
+    endpoint_outcome(cm, j, ans->status, ans->latency_ms, ans->why);
+    if (ans->status != LLM_OK) {
+        finish(cm, j, ans->status == LLM_ERR_TIMEOUT ? CG_TIMEOUT : CG_ENDPOINT, NULL);
+        return;
+    }
+    int is_msg = j->state == JOB_MESSAGE;
+    cg_normalize(raw, text, sizeof text);
+    cg_first_sentences(text, is_msg ? CM_MESSAGE_SENTENCES : CM_EXPLANATION_SENTENCES);
+    cg_reason_t why =
+        cg_check(text, is_msg ? CG_MESSAGE_MIN : CG_EXPLANATION_MIN,
+                 is_msg ? CG_MESSAGE_MAX : CG_EXPLANATION_MAX, j->a.recommended_action);
+    if (why != CG_OK || !is_msg) {
+        finish(cm, j, why, text);
+        return;
+    }
+    snprintf(j->msg, sizeof j->msg, "%s", text);
+    j->state = JOB_EXPLANATION;
+    start_part(cm, j);
+}
+
+int cm_capacity(const cm_composer_t *cm)
+{
+    return cm->njobs;
+}
+
+int cm_pending(const cm_composer_t *cm)
+{
+    return cm->pending;
+}
+
+int cm_ready(const cm_composer_t *cm)
+{
+    /* half-open: the probe decides before any other alert asks (or gets a template) */
+    return cm->pending < cm->njobs && !(cm->breaker_is_open && cm->probe_in_flight);
+}
+
+int cm_submit(cm_composer_t *cm, const alert_t *a, void *tag)
+{
+    if (!cm_ready(cm))
+        return -1;
+    cm_job_t *j = NULL;
+    for (int i = 0; i < cm->njobs && !j; i++)
+        if (cm->jobs[i].state == JOB_FREE)
+            j = &cm->jobs[i];
+    if (!j)
+        return -1;
+    memset(j, 0, sizeof *j);
+    j->a = *a;
+    for (int i = 0; i < a->n_factors && i < ALERT_TOP_FACTORS; i++) {
+        snprintf(j->names[i], sizeof j->names[i], "%s",
+                 a->top_factors[i].feature ? a->top_factors[i].feature : "");
+        j->a.top_factors[i].feature = j->names[i];
+    }
+    j->tag = tag;
+    cm_result_t *r = &j->r;
+    snprintf(r->alert_id, sizeof r->alert_id, "%s", a->alert_id);
+    snprintf(r->user_id, sizeof r->user_id, "%s", a->user_id);
+    r->part = "";
+    r->prompt_version =
+        cm->facts == CFG_LLM_FACTS_SEGMENT ? CM_PROMPT_VERSION_SEGMENT : CM_PROMPT_VERSION;
+    cm->pending++;
+    if (cm_breaker_open(cm)) {
+        finish(cm, j, CG_BREAKER_OPEN, NULL);
+        return 0;
+    }
+    if (cm->breaker_is_open) {
+        /* half-open after the cool-down: this request decides (one failure re-opens), and
+         * until it has, cm_ready() takes no other alert */
+        cm->consecutive_failures = cm->breaker_failures - 1;
+        cm->probe_in_flight = j->probe = 1;
+    }
+    j->asked = 1;
+    j->state = JOB_MESSAGE;
+    start_part(cm, j);
+    return 0;
+}
+
+static int take_done(cm_composer_t *cm, cm_result_t *r, void **tag)
+{
+    for (int i = 0; i < cm->njobs; i++) {
+        cm_job_t *j = &cm->jobs[i];
+        if (j->state == JOB_DONE) {
+            *r = j->r;
+            if (tag)
+                *tag = j->tag;
+            j->state = JOB_FREE;
+            cm->pending--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cm_next(cm_composer_t *cm, int timeout_ms, cm_result_t *r, void **tag)
+{
+    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    char raw[4096];
+    llm_answer_t ans;
+    for (;;) {
+        if (take_done(cm, r, tag))
+            return 1;
+        int64_t left = deadline - mono_ms();
+        if (llm_in_flight(cm->llm) == 0 ||
+            llm_next_done(cm->llm, left > 0 ? (int)left : 0, &ans, raw, sizeof raw) == 0)
+            return take_done(cm, r, tag);
+        on_answer(cm, ans.tag, &ans, raw);
+    }
+}
+
+void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r)
+{
+    if (cm->pending != 0 || cm_submit(cm, a, NULL) != 0)
+        abort(); /* a caller bug: cm_compose never shares the composer with cm_submit */
+    while (cm_next(cm, 1000, r, NULL) == 0)
+        ;
 }
 
 void cm_counts(const cm_composer_t *cm, cm_counts_t *out)
@@ -281,152 +449,4 @@ void cm_print_summary(const cm_composer_t *cm, FILE *out)
     else
         fprintf(out, "compose: latency per alert (%zu asked): p50 %lld ms, p99 %lld ms\n", cm->nlat,
                 (long long)p50, (long long)p99);
-}
-
-char *cm_result_to_json(const cm_result_t *r, const char *model)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "alert_id", r->alert_id,
-                          "user_id", r->user_id, "message", r->message, "explanation",
-                          r->explanation, "source", r->from_llm ? "llm" : "template", "model",
-                          model, "latency_ms", (json_int_t)r->latency_ms, "prompt_version",
-                          CM_PROMPT_VERSION, "fallback_reason", r->fallback_reason);
-    if (!o)
-        return NULL; /* invalid UTF-8 in a string */
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
-}
-
-uint64_t cm_schema_fingerprint(void)
-{
-    static uint64_t fp;
-    static int done;
-    if (!done) {
-        avro_schema_t schema = NULL;
-        if (avro_schema_from_json_length(cs_retention_message_avsc_json,
-                                         strlen(cs_retention_message_avsc_json), &schema) == 0) {
-            if (cs_schema_fingerprint(schema, &fp) != 0)
-                fp = 0;
-            avro_schema_decref(schema);
-        }
-        done = 1;
-    }
-    return fp;
-}
-
-int64_t cm_encode(const cm_result_t *r, const char *model, uint8_t *buf, size_t cap)
-{
-    const char *strs[] = {r->alert_id, r->user_id, r->message, r->explanation};
-    size_t need = CS_WIRE_HEADER_MAX + 5 * 10 + 10 + 10 + strlen(model) +
-                  strlen(CM_PROMPT_VERSION) + strlen(r->fallback_reason) + 4 * 10;
-    for (int i = 0; i < 4; i++)
-        need += strlen(strs[i]);
-    if (need > cap)
-        return -1;
-    uint8_t hdr[CS_WIRE_HEADER_MAX];
-    size_t hl = cs_wire_header(EV_WIRE_SINGLE_OBJECT, 0, cm_schema_fingerprint(), hdr);
-    memcpy(buf, hdr, hl);
-    uint8_t *p = buf + hl;
-    for (int i = 0; i < 4; i++)
-        p = cs_put_string(p, strs[i], strlen(strs[i]));
-    p = cs_put_long(p, r->from_llm ? 0 : 1); /* MessageSource: llm, template */
-    p = cs_put_string(p, model, strlen(model));
-    p = cs_put_long(p, r->latency_ms);
-    p = cs_put_string(p, CM_PROMPT_VERSION, strlen(CM_PROMPT_VERSION));
-    p = cs_put_string(p, r->fallback_reason, strlen(r->fallback_reason));
-    return (int64_t)(p - buf);
-}
-
-static int json_str(json_t *o, const char *k, char *dst, size_t cap, char *why, size_t why_size)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    if (!s) {
-        snprintf(why, why_size, "%s: missing or not a string", k);
-        return -1;
-    }
-    if (strlen(s) >= cap) {
-        snprintf(why, why_size, "%s: longer than %zu bytes", k, cap - 1);
-        return -1;
-    }
-    memcpy(dst, s, strlen(s) + 1);
-    return 0;
-}
-
-int cm_alert_from_json(const char *line, alert_t *a, char names[][65], char *why, size_t why_size)
-{
-    json_error_t jerr;
-    json_t *o = json_loads(line, 0, &jerr);
-    int rc = -1;
-    memset(a, 0, sizeof *a);
-    if (!o || !json_is_object(o)) {
-        snprintf(why, why_size, "not a JSON object: %s", o ? "another value" : jerr.text);
-        goto done;
-    }
-    if (json_str(o, "alert_id", a->alert_id, sizeof a->alert_id, why, why_size) ||
-        json_str(o, "user_id", a->user_id, sizeof a->user_id, why, why_size) ||
-        json_str(o, "segment_label", a->segment_label, sizeof a->segment_label, why, why_size) ||
-        json_str(o, "recommended_action", a->recommended_action, sizeof a->recommended_action, why,
-                 why_size))
-        goto done;
-    if (!a->user_id[0] || !a->alert_id[0]) {
-        snprintf(why, why_size, "alert_id and user_id must not be empty");
-        goto done;
-    }
-    json_t *p = json_object_get(o, "churn_probability");
-    if (!json_is_number(p) || !(json_number_value(p) >= 0 && json_number_value(p) <= 1)) {
-        snprintf(why, why_size, "churn_probability: expected a number in [0, 1]");
-        goto done;
-    }
-    a->churn_probability = json_number_value(p);
-    const char *b = json_string_value(json_object_get(o, "risk_bucket"));
-    if (b && !strcmp(b, "low"))
-        a->risk_bucket = ALERT_LOW;
-    else if (b && !strcmp(b, "medium"))
-        a->risk_bucket = ALERT_MEDIUM;
-    else if (b && !strcmp(b, "high"))
-        a->risk_bucket = ALERT_HIGH;
-    else {
-        snprintf(why, why_size, "risk_bucket: expected low, medium or high");
-        goto done;
-    }
-    const char *arm = json_string_value(json_object_get(o, "arm"));
-    if (arm && !strcmp(arm, "treatment"))
-        a->arm = ALERT_TREATMENT;
-    else if (arm && !strcmp(arm, "holdout"))
-        a->arm = ALERT_HOLDOUT;
-    else {
-        snprintf(why, why_size, "arm: expected treatment or holdout");
-        goto done;
-    }
-    json_t *seg = json_object_get(o, "segment_id");
-    if (!json_is_integer(seg) || json_integer_value(seg) < -1 ||
-        json_integer_value(seg) > 1000000) {
-        snprintf(why, why_size, "segment_id: expected an integer >= -1");
-        goto done;
-    }
-    a->segment_id = (int)json_integer_value(seg);
-    json_t *et = json_object_get(o, "event_time");
-    if (json_is_integer(et))
-        a->event_time_ms = json_integer_value(et);
-    json_t *f = json_object_get(o, "top_factors");
-    if (!json_is_array(f) || json_array_size(f) > ALERT_TOP_FACTORS) {
-        snprintf(why, why_size, "top_factors: expected an array of at most %d", ALERT_TOP_FACTORS);
-        goto done;
-    }
-    for (size_t i = 0; i < json_array_size(f); i++) {
-        json_t *fi = json_array_get(f, i);
-        json_t *c = json_object_get(fi, "contribution");
-        if (json_str(fi, "feature", names[i], 65, why, why_size) != 0 || !json_is_number(c)) {
-            if (json_is_string(json_object_get(fi, "feature")))
-                snprintf(why, why_size, "top_factors[%zu]: contribution missing", i);
-            goto done;
-        }
-        a->top_factors[i].feature = names[i];
-        a->top_factors[i].contribution = json_number_value(c);
-        a->n_factors = (int)i + 1;
-    }
-    rc = 0;
-done:
-    json_decref(o);
-    return rc;
 }

@@ -16,7 +16,8 @@
 #include "config.h"
 
 /* Version of the prompts and templates, written in every message: change it with them. */
-#define CM_PROMPT_VERSION "compose-v1"
+#define CM_PROMPT_VERSION         "compose-v1"
+#define CM_PROMPT_VERSION_SEGMENT "compose-v1-segment" /* llm.facts=segment */
 
 #define CM_MESSAGE_MAX     1024
 #define CM_EXPLANATION_MAX 2048
@@ -31,6 +32,7 @@ typedef struct cm_result_s {
     const char *part;   /* "message" / "explanation" for a rejection, else "" */
     int64_t latency_ms; /* time spent asking the endpoint (0 when not asked) */
     char fallback_reason[48];
+    const char *prompt_version; /* static string; NULL reads as CM_PROMPT_VERSION */
 } cm_result_t;
 
 typedef struct cm_composer_s cm_composer_t;
@@ -39,11 +41,37 @@ typedef struct cm_composer_s cm_composer_t;
  * clock) or a test clock. Returns NULL with errstr set (never containing llm.api_key).
  * Free with cm_destroy(). */
 cm_composer_t *cm_new(const cfg_t *cfg, int64_t (*now_ms)(void), char *errstr, size_t errstr_size);
-/* Frees; NULL is a no-op. */
+/* Frees; NULL is a no-op. Requests still in flight are aborted. */
 void cm_destroy(cm_composer_t *cm);
 
-/* Writes the message for alert a into *r (overwritten). Never fails: every path that is not
- * the model's ends in the template. Counts the outcome for cm_summary(). */
+/* llm.model, as written in each message (owned by the composer). */
+const char *cm_model(const cm_composer_t *cm);
+
+/* Alerts the composer answers at once: llm.concurrency (each has at most one request in
+ * flight: its message, then its explanation). */
+int cm_capacity(const cm_composer_t *cm);
+/* Alerts taken by cm_submit() and not yet returned by cm_next(). */
+int cm_pending(const cm_composer_t *cm);
+
+/* 1 when cm_submit() takes an alert now: a slot is free and the breaker is not half-open
+ * with its probe out (one alert's request decides whether the endpoint is back; the others
+ * wait for it, at most llm.timeout, as they would one at a time). 0: call cm_next() first. */
+int cm_ready(const cm_composer_t *cm);
+
+/* Takes alert a (copied, its factor names too) to answer; tag comes back with its message
+ * from cm_next(). Returns 0, or -1 when !cm_ready() (nothing taken). With the breaker open
+ * the message is the template, ready at once. */
+int cm_submit(cm_composer_t *cm, const alert_t *a, void *tag);
+
+/* Drives the requests in flight for at most timeout_ms (0: no wait) until an alert is
+ * answered: returns 1 with its message in *r and its tag in *tag (tag may be NULL), 0 when
+ * none is ready. Every submitted alert comes back exactly once, in the order they are
+ * answered (not the order submitted). Never fails: every path that is not the model's ends
+ * in the template. Counts the outcome for cm_print_summary(). */
+int cm_next(cm_composer_t *cm, int timeout_ms, cm_result_t *r, void **tag);
+
+/* Writes the message for alert a into *r (overwritten): cm_submit() then cm_next() until it
+ * is answered. Only for a composer with nothing pending (it aborts otherwise). */
 void cm_compose(cm_composer_t *cm, const alert_t *a, cm_result_t *r);
 
 /* 1 while the circuit breaker is open (the endpoint is not asked). */

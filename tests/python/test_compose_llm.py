@@ -9,6 +9,8 @@ group answers nothing twice.
 
 Needs CS_KAFKA_BROKERS, CS_BIN, CS_TMP (tests/run-all.sh); skipped with that reason
 otherwise. Under run-all a missing model venv is a failure, not a skip.
+CS_COMPOSE_CONCURRENCY=N runs compose with llm.concurrency N (default 1, what run-all uses;
+the local server answers one request at a time, so more only queues there).
 Run: tests/run-all.sh build (or python3 -m pytest -s tests/python/test_compose_llm.py with
 the CS_* variables set).
 """
@@ -178,7 +180,9 @@ def test_compose_real_model_kill_restart():
            "--topic.alerts=" + alerts_topic, "--topic.messages=" + messages_topic,
            "--compose.group_id=compose-" + suffix, "--llm.url=" + url,
            "--llm.timeout=20s", "--llm.breaker_failures=2", "--llm.breaker_cooldown=2s",
-           "--alerts.schemas_dir=" + str(V3_DIR), "--timeout", "120"]
+           "--alerts.schemas_dir=" + str(V3_DIR),
+           "--llm.concurrency=" + os.environ.get("CS_COMPOSE_CONCURRENCY", "1"),
+           "--timeout", "120"]
     framings = ["plain", "confluent", "single-object", "v3"]
     alerts = [make_alert(i, base) for i in range(24)]
     batches = [alerts[0:8], alerts[8:16], alerts[16:24]]

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alert.h"
@@ -194,6 +195,48 @@ static void test_llm_wording_with_churnstream_offer(void **state)
     cfg_destroy(cfg);
 }
 
+/* A composer on a make_cfg(NULL, "5s") configuration with one more key set. */
+static cm_composer_t *composer_with(cfg_t **cfg, const char *key, const char *value)
+{
+    char err[256];
+    *cfg = make_cfg(NULL, "5s");
+    assert_int_equal(cfg_set(*cfg, key, value, "test", err, sizeof err), 0);
+    cm_composer_t *cm = cm_new(*cfg, test_clock, err, sizeof err);
+    assert_non_null(cm);
+    return cm;
+}
+
+/* llm.facts=segment: the prompts carry the segment's facts only, never this customer's. */
+static void test_segment_facts_only(void **state)
+{
+    (void)state;
+    cfg_t *cfg;
+    cm_composer_t *cm = composer_with(&cfg, "llm.facts", "segment");
+    char err[256];
+    fake_set(200, good);
+    alert_t a = sample_alert();
+    a.kind = ALERT_LAPSED;
+    a.top_factors[0].value = 37.5;
+    cm_result_t r;
+    cm_compose(cm, &a, &r); /* the body kept is the last request's: the explanation */
+    assert_int_equal(r.from_llm, 1);
+    assert_string_equal(r.prompt_version, CM_PROMPT_VERSION_SEGMENT);
+    assert_non_null(strstr(fake.body, "segment \\\"falling sessions\\\""));
+    assert_non_null(strstr(fake.body, "high churn risk, no recent visit"));
+    assert_non_null(strstr(fake.body, "win back coupon"));
+    assert_null(strstr(fake.body, "u42"));
+    assert_null(strstr(fake.body, "0.91"));
+    assert_null(strstr(fake.body, "91"));
+    assert_null(strstr(fake.body, "37"));
+    assert_null(strstr(fake.body, "days since activity")); /* no factor of this user */
+    assert_null(strstr(fake.body, "days_since_activity"));
+    /* the facts line churnstream appends still has them: only the prompt is reduced */
+    assert_non_null(strstr(r.explanation, "churn probability 91% (high risk)"));
+    assert_int_equal(cfg_set(cfg, "llm.facts", "user,segment", "test", err, sizeof err), -1);
+    cm_destroy(cm);
+    cfg_destroy(cfg);
+}
+
 static void test_guardrail_rejections_fall_back(void **state)
 {
     (void)state;
@@ -337,6 +380,128 @@ static void test_endpoint_errors_and_breaker(void **state)
     cfg_destroy(cfg);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_delay(int ms)
+{
+    pthread_mutex_lock(&fake.mu);
+    fake.delay_ms = ms;
+    pthread_mutex_unlock(&fake.mu);
+}
+
+/* llm.concurrency 4: 8 alerts with 2 slow requests each take about 2 x 2 request times, not
+ * 8 x 2, and each comes back exactly once with its own tag and alert id. */
+static void test_concurrent_alerts_each_answered_once(void **state)
+{
+    (void)state;
+    cfg_t *cfg;
+    cm_composer_t *cm = composer_with(&cfg, "llm.concurrency", "4");
+    assert_int_equal(cm_capacity(cm), 4);
+    fake_set(200, good);
+    set_delay(200);
+    alert_t a = sample_alert();
+    int seen[8] = {0}, submitted = 0, answered = 0;
+    int64_t t0 = wall_ms();
+    cm_result_t r;
+    void *tag;
+    while (answered < 8) {
+        while (submitted < 8 && cm_pending(cm) < cm_capacity(cm)) {
+            snprintf(a.alert_id, sizeof a.alert_id, "%032d", submitted);
+            assert_int_equal(cm_submit(cm, &a, (void *)(intptr_t)(submitted + 1)), 0);
+            submitted++;
+        }
+        if (cm_pending(cm) == cm_capacity(cm)) {
+            assert_int_equal(cm_ready(cm), 0);
+            assert_int_equal(cm_submit(cm, &a, NULL), -1); /* full: nothing taken */
+        }
+        if (cm_next(cm, 1000, &r, &tag) == 1) {
+            int i = (int)(intptr_t)tag - 1;
+            assert_true(i >= 0 && i < 8);
+            char want[ALERT_ID_LEN + 1];
+            snprintf(want, sizeof want, "%032d", i);
+            assert_string_equal(r.alert_id, want);
+            assert_int_equal(r.from_llm, 1);
+            seen[i]++;
+            answered++;
+        }
+    }
+    int64_t took = wall_ms() - t0;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(cm_pending(cm), 0);
+    assert_int_equal(cm_next(cm, 0, &r, &tag), 0);
+    /* one at a time: 8 x 2 x 200 ms = 3.2 s; four at a time: about 0.8 s */
+    assert_true(took >= 700 && took < 2000);
+    cm_counts_t c;
+    cm_counts(cm, &c);
+    assert_int_equal(c.total, 8);
+    assert_int_equal(c.llm, 8);
+    set_delay(0);
+    cm_destroy(cm);
+    cfg_destroy(cfg);
+}
+
+/* The breaker with several requests in flight: failures that finish together open it once,
+ * alerts submitted while it is open get the template at once, and in half-open only one
+ * alert asks (the probe) while the others wait until it has answered. */
+static void test_breaker_with_requests_in_flight(void **state)
+{
+    (void)state;
+    fake_now = 50000;
+    cfg_t *cfg; /* breaker_failures 2, cool-down 10 s */
+    cm_composer_t *cm = composer_with(&cfg, "llm.concurrency", "4");
+    alert_t a = sample_alert();
+    cm_result_t r;
+    fake_set(500, "boom");
+    set_delay(100);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cm_submit(cm, &a, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cm_next(cm, 2000, &r, NULL), 1);
+        assert_string_equal(r.fallback_reason, "endpoint_error");
+    }
+    assert_int_equal(cm_breaker_open(cm), 1);
+    cm_counts_t c;
+    cm_counts(cm, &c);
+    assert_int_equal(c.breaker_trips, 1);
+    pthread_mutex_lock(&fake.mu);
+    int before = fake.requests;
+    pthread_mutex_unlock(&fake.mu);
+    assert_int_equal(cm_submit(cm, &a, NULL), 0);
+    assert_int_equal(cm_next(cm, 0, &r, NULL), 1); /* ready at once */
+    assert_string_equal(r.fallback_reason, "breaker_open");
+
+    fake_now += 10001; /* half-open */
+    fake_set(200, good);
+    assert_int_equal(cm_ready(cm), 1);
+    assert_int_equal(cm_submit(cm, &a, (void *)(intptr_t)1), 0); /* the probe */
+    assert_int_equal(cm_ready(cm), 0); /* the others wait for its answer */
+    assert_int_equal(cm_submit(cm, &a, NULL), -1);
+    void *tag;
+    assert_int_equal(cm_next(cm, 2000, &r, &tag), 1);
+    assert_int_equal(r.from_llm, 1);
+    assert_int_equal((int)(intptr_t)tag, 1);
+    pthread_mutex_lock(&fake.mu);
+    assert_int_equal(fake.requests - before, 2); /* the probe's message and explanation */
+    pthread_mutex_unlock(&fake.mu);
+    assert_int_equal(cm_ready(cm), 1); /* closed: all slots again */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cm_submit(cm, &a, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cm_next(cm, 2000, &r, NULL), 1);
+        assert_int_equal(r.from_llm, 1);
+    }
+    assert_int_equal(cm_breaker_open(cm), 0);
+    set_delay(0);
+    cm_destroy(cm);
+    cfg_destroy(cfg);
+}
+
 static void test_bad_url_error_hides_it(void **state)
 {
     (void)state;
@@ -441,9 +606,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llm_wording_with_churnstream_offer),
+        cmocka_unit_test(test_segment_facts_only),
         cmocka_unit_test(test_guardrail_rejections_fall_back),
         cmocka_unit_test(test_explanation_checked_too),
         cmocka_unit_test(test_endpoint_errors_and_breaker),
+        cmocka_unit_test(test_concurrent_alerts_each_answered_once),
+        cmocka_unit_test(test_breaker_with_requests_in_flight),
         cmocka_unit_test(test_bad_url_error_hides_it),
         cmocka_unit_test(test_encode_wire),
         cmocka_unit_test(test_alert_from_json),

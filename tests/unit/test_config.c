@@ -136,6 +136,7 @@ static const struct {
     {"llm.timeout", "duration", "10s"},
     {"llm.max_tokens", "integer", "96"},
     {"llm.concurrency", "integer", "1"},
+    {"llm.facts", "enum", "user"},
     {"llm.breaker_failures", "integer", "3"},
     {"llm.breaker_cooldown", "duration", "30s"},
     {"metrics.port", "integer", "9464"},
