@@ -35,7 +35,7 @@ typedef struct replay_s {
     size_t nrows, caprows;
     FILE *scores;
     FILE *snapshots;
-    FILE *alerts;
+    const alert_sink_t *alerts; /* --alerts-out's JSON lines; a zeroed sink when not asked */
     /* every alert's (user, event time), for the lead time at the end; uid owned */
     struct rp_alerted_s {
         char *uid;
@@ -160,11 +160,7 @@ static void on_alert(void *opaque, const alert_t *a)
         i++;
     }
     sum->alert_tick_count[i - 1]++;
-    if (rp->alerts) {
-        char line[8192];
-        if (alert_to_json(a, line, sizeof(line)) > 0)
-            fprintf(rp->alerts, "%s\n", line);
-    }
+    alert_sink_emit(rp->alerts, a); /* a failure is kept and reported by the sink's flush */
 }
 
 static void on_tick_done(void *opaque, int64_t tick_ms)
@@ -504,7 +500,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     src_open = 1;
     rp.scores = outs.scores_f;
-    rp.alerts = outs.alerts_f;
+    rp.alerts = &outs.alerts_sink;
     rp.snapshots = outs.snapshots_f;
     if (read_all(&rp, &src, &st, pl, outs.rejects_f, &max_t, errstr, errstr_size) != 0)
         goto out;
