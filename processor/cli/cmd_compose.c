@@ -492,16 +492,12 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "churnstream compose: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
+            cli_bad_option("compose", argv[optind - 1], usage);
             return 2;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream compose: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("compose", argc, argv, 0) != 0)
         return 2;
-    }
     if (dry) {
         if (!in_path || !out_path) {
             fprintf(stderr,

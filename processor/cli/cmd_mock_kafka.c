@@ -105,16 +105,12 @@ int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "churnstream mock-kafka: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
+            cli_bad_option("mock-kafka", argv[optind - 1], usage);
             return 2;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream mock-kafka: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("mock-kafka", argc, argv, 0) != 0)
         return 2;
-    }
     char defaults[1024];
     if (!topics) {
         snprintf(defaults, sizeof defaults, "%s:4,%s:4,%s:1", cfg->topic_events, cfg->topic_alerts,

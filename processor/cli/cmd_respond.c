@@ -203,16 +203,12 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "churnstream respond: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
+            cli_bad_option("respond", argv[optind - 1], usage);
             return 2;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream respond: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("respond", argc, argv, 0) != 0)
         return 2;
-    }
     return -1;
 }
 

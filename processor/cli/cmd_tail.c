@@ -118,16 +118,12 @@ static int parse_args(cfg_t *cfg, int argc, char **argv, tail_opts_t *o)
             usage(stdout);
             return 1;
         default:
-            fprintf(stderr, "churnstream tail: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
+            cli_bad_option("tail", argv[optind - 1], usage);
             return -1;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream tail: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("tail", argc, argv, 0) != 0)
         return -1;
-    }
     if (o->topic[0] == '\0') {
         fprintf(stderr, "churnstream tail: --topic: empty\n");
         return -1;
