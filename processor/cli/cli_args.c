@@ -35,6 +35,16 @@ void cli_bad_option(const char *cmd, const char *arg, void (*usage)(FILE *out))
         usage(stderr);
 }
 
+int cli_help_or_bad_option(const char *cmd, int c, const char *arg, void (*usage)(FILE *out))
+{
+    if (c == 'h') {
+        usage(stdout);
+        return 0;
+    }
+    cli_bad_option(cmd, arg, usage);
+    return 2;
+}
+
 int cli_no_operands(const char *cmd, int argc, char *const *argv, int see_help)
 {
     if (optind >= argc)

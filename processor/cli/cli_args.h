@@ -23,6 +23,10 @@ int cli_double(const char *cmd, const char *flag, const char *text, double lo, d
  * optind): 0 when none is left, else -1 with "churnstream CMD: unexpected argument "ARG""
  * (and " (see --help)" when see_help) on stderr. */
 void cli_bad_option(const char *cmd, const char *arg, void (*usage)(FILE *out));
+/* The last case of a loop whose only option without a value is -h/--help: for c == 'h',
+ * usage(stdout) and 0; for anything else, cli_bad_option (with usage) and 2 (the exit
+ * status of a usage error). `arg` as for cli_bad_option. */
+int cli_help_or_bad_option(const char *cmd, int c, const char *arg, void (*usage)(FILE *out));
 int cli_no_operands(const char *cmd, int argc, char *const *argv, int see_help);
 
 /* Set by SIGINT or SIGTERM once cli_catch_stop_signals() ran; the loops of tail, compose,

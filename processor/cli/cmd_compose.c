@@ -488,12 +488,8 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
             if (cli_double("compose", "--timeout", optarg, 1e-3, 1e6, &timeout_s) != 0)
                 return 2;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            cli_bad_option("compose", argv[optind - 1], usage);
-            return 2;
+            return cli_help_or_bad_option("compose", c, argv[optind - 1], usage);
         }
     }
     if (cli_no_operands("compose", argc, argv, 0) != 0)

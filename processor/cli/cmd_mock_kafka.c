@@ -101,12 +101,8 @@ int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)
         case 'p':
             port_file = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            cli_bad_option("mock-kafka", argv[optind - 1], usage);
-            return 2;
+            return cli_help_or_bad_option("mock-kafka", c, argv[optind - 1], usage);
         }
     }
     if (cli_no_operands("mock-kafka", argc, argv, 0) != 0)

@@ -199,12 +199,8 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
                 return 2;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            cli_bad_option("respond", argv[optind - 1], usage);
-            return 2;
+            return cli_help_or_bad_option("respond", c, argv[optind - 1], usage);
         }
     }
     if (cli_no_operands("respond", argc, argv, 0) != 0)

@@ -114,12 +114,8 @@ static int parse_args(cfg_t *cfg, int argc, char **argv, tail_opts_t *o)
         case 'j':
             o->json = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return 1;
         default:
-            cli_bad_option("tail", argv[optind - 1], usage);
-            return -1;
+            return cli_help_or_bad_option("tail", c, argv[optind - 1], usage) == 0 ? 1 : -1;
         }
     }
     if (cli_no_operands("tail", argc, argv, 0) != 0)
