@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "grow.h"
 #include "uid_index.h"
 
 typedef struct sb_entry_s {
@@ -78,14 +79,8 @@ int sb_put(sb_t *sb, const char *user_id, double p, const char *bucket, int segm
     size_t len = strlen(user_id), slot;
     sb_entry_t *x = find(sb, user_id, len, &slot);
     if (!x) {
-        if (sb->n == sb->cap) {
-            size_t cap = sb->cap ? 2 * sb->cap : 64;
-            sb_entry_t *g = realloc(sb->e, cap * sizeof(*g));
-            if (!g)
-                return -1;
-            sb->e = g;
-            sb->cap = cap;
-        }
+        if (CS_GROW(sb->e, sb->cap, sb->n + 1, 64) != 0)
+            return -1;
         /* The index stays at least twice the entries (linear probing). */
         if (2 * (sb->n + 1) > sb->ix.nslots) {
             if (uid_index_rebuild(&sb->ix, 2 * sb->ix.nslots, sb->n, key_of, sb) != 0)
