@@ -15,6 +15,7 @@
 
 #include "alert.h"
 #include "engine.h"
+#include "grow.h"
 #include "log.h"
 #include "predictor.h"
 #include "outfile.h"
@@ -69,17 +70,11 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
                   (long long)s->tick_ms);
         return;
     }
-    if (rp->nrows == rp->caprows) {
-        size_t cap = rp->caprows ? rp->caprows * 2 : 65536;
-        rp_row_t *r = realloc(rp->rows, cap * sizeof(*r));
-        if (!r) {
-            rp->oom = 1;
-            free(p->user_id);
-            free(p);
-            return;
-        }
-        rp->rows = r;
-        rp->caprows = cap;
+    if (CS_GROW(rp->rows, rp->caprows, rp->nrows + 1, 65536) != 0) {
+        rp->oom = 1;
+        free(p->user_id);
+        free(p);
+        return;
     }
     rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
                                        .score = p->score,
@@ -115,15 +110,9 @@ static void on_alert(void *opaque, const alert_t *a)
         rp->oom = 1;
     sum->alerts_by_bucket[a->risk_bucket]++;
     sum->alerts_by_arm[a->arm]++;
-    if (rp->nalerted == rp->capalerted) {
-        size_t cap = rp->capalerted ? rp->capalerted * 2 : 1024;
-        struct rp_alerted_s *p = realloc(rp->alerted, cap * sizeof(*p));
-        if (!p) {
-            rp->oom = 1;
-            return;
-        }
-        rp->alerted = p;
-        rp->capalerted = cap;
+    if (CS_GROW(rp->alerted, rp->capalerted, rp->nalerted + 1, 1024) != 0) {
+        rp->oom = 1;
+        return;
     }
     char *uid = strdup(a->user_id);
     if (!uid) {
