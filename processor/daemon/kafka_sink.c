@@ -70,17 +70,12 @@ static int ks_flush(void *self, char *errstr, size_t errstr_size)
 {
     ks_t *ks = self;
     ks->n_handed = 0;
-    if (ks->n > ks->cap_handed) {
-        dm_alert_t *d = realloc(ks->handed, ks->n * sizeof(*d));
-        if (!d) {
-            snprintf(errstr, errstr_size,
-                     "out of memory handing %zu alerts to the producer (they stay in the "
-                     "outbox and are re-sent at the next start)",
-                     ks->n);
-            return -1;
-        }
-        ks->handed = d;
-        ks->cap_handed = ks->n;
+    if (CS_GROW(ks->handed, ks->cap_handed, ks->n, 64) != 0) {
+        snprintf(errstr, errstr_size,
+                 "out of memory handing %zu alerts to the producer (they stay in the outbox "
+                 "and are re-sent at the next start)",
+                 ks->n);
+        return -1;
     }
     for (size_t i = 0; i < ks->n; i++) {
         const ks_alert_t *a = &ks->alerts[i];

@@ -132,13 +132,8 @@ int sb_scores(sb_t *sb, const st_score_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (sb->n > sb->cap_views) {
-        st_score_t *v = realloc(sb->views, sb->n * sizeof(*v));
-        if (!v)
-            return -1;
-        sb->views = v;
-        sb->cap_views = sb->n;
-    }
+    if (CS_GROW(sb->views, sb->cap_views, sb->n, 64) != 0)
+        return -1;
     for (size_t i = 0; i < sb->n; i++) {
         const sb_entry_t *x = &sb->e[i];
         sb->views[i] = (st_score_t){.user_id = x->user_id,
