@@ -1,11 +1,13 @@
 /* Where alerts go: one small interface (the alert sink) between the code that decides alerts
- * (the engine's alert callback, alert.h) and the place they end up. Two implementations:
+ * (the policy, alert.h, through the pipeline's alert hook, pipeline.h) and the place they
+ * end up. Two implementations:
  *   - the JSON-lines file sink (alert_sink.c, below): replay's --alerts-out, one
  *     alert_to_json line per alert, in emission order;
  *   - the Kafka sink (daemon/kafka_sink.h): `run`'s topic.alerts. It lives in daemon/ because
  *     only the daemon holds librdkafka handles, and its emit only stages the encoded alert:
  *     the batch's Redis transaction writes it to the outbox, and flush, after that commit,
- *     hands it to the idempotent producer (exactly-once: design card, section 6).
+ *     hands it to the idempotent producer (the outbox is re-sent at a restart: at-least-once
+ *     delivery with stable alert ids, DESIGN.md section 7).
  * The shape follows the user-store interface (store.h): an ops struct with an opaque state
  * pointer, except that the sink owns its state: close frees it. */
 #ifndef CS_SINK_H

@@ -1,5 +1,7 @@
-/* The Kafka alert sink (sink.h) of `run`: alerts for topic.alerts, exactly once. It does not
- * produce by itself; the exactly-once path stays as the design card has it:
+/* The Kafka alert sink (sink.h) of `run`: alerts for topic.alerts. It does not produce by
+ * itself; the path stays as the design card has it (DESIGN.md section 7: the outbox in the
+ * batch's transaction, produced after it, re-sent at a restart: at-least-once delivery with
+ * stable alert ids):
  *   emit   encodes the alert in alerts.framing and stages it for the batch's transaction;
  *   (the handler's commit writes the staged alerts to the Redis outbox, ks_outbox, in the
  *   same MULTI/EXEC as the records and offsets: a batch retried after a crash stages the
