@@ -10,6 +10,7 @@
  * are the store's totals and stay in st->conn across swaps; every key an operation sends
  * starts with st->prefix, so all keys of one routed operation share the tag's slot
  * (CROSSSLOT cannot happen; rcl_route asserts the tag's slot is the one routed to). */
+#include "grow.h"
 #include "log.h"
 #include "redis_internal.h"
 
@@ -80,14 +81,8 @@ static int node_index(st_redis_t *st, const char *host, int port)
     }
     if (cl->n_nodes >= RCL_NO_NODE)
         return -1;
-    if (cl->n_nodes == cl->cap_nodes) {
-        size_t cap = cl->cap_nodes ? 2 * cl->cap_nodes : 8;
-        rcl_node_t *g = realloc(cl->nodes, cap * sizeof(*g));
-        if (!g)
-            return -1;
-        cl->nodes = g;
-        cl->cap_nodes = cap;
-    }
+    if (CS_GROW(cl->nodes, cl->cap_nodes, cl->n_nodes + 1, 8) != 0)
+        return -1;
     if (node_conn_init(cl, &cl->nodes[cl->n_nodes].conn, host, port) != 0)
         return -1;
     return (int)cl->n_nodes++;

@@ -12,6 +12,7 @@
  * What is not exact here: the model (one key, its own slot, committed after the partitions)
  * loses the learning of a batch whose partitions committed but whose model write did not
  * (issue 15 part 1, model deltas per partition, closes that). */
+#include "grow.h"
 #include "redis_internal.h"
 
 #include <stdio.h>
@@ -26,70 +27,33 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Appends p to a growing list unless present. -1 on OOM. */
-static int parts_add(int32_t **v, size_t *n, size_t *cap, int32_t p)
+int rcl_parts_add(int32_t **v, size_t *n, size_t *cap, int32_t p)
 {
     for (size_t i = 0; i < *n; i++)
         if ((*v)[i] == p)
             return 0;
-    if (*n == *cap) {
-        size_t c = *cap ? 2 * *cap : 8;
-        int32_t *g = realloc(*v, c * sizeof(*g));
-        if (!g)
-            return -1;
-        *v = g;
-        *cap = c;
-    }
+    if (CS_GROW(*v, *cap, *n + 1, 8) != 0)
+        return -1;
     (*v)[(*n)++] = p;
     return 0;
 }
 
-/* Appends s to a Redis glob, escaping its special characters. */
-static size_t glob_escape(char *out, const char *s, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
-            out[o++] = '\\';
-        out[o++] = ch;
-    }
-    return o;
-}
+/* A partition list being filled by a SCAN of "<base>{pN}..." keys. */
+typedef struct parts_scan_s {
+    size_t off; /* after "<base>{p" */
+    int32_t **v;
+    size_t *n, *cap;
+} parts_scan_t;
 
-/* One node's SCAN for the pattern; partitions parsed from the keys' "{pN}". */
-static int scan_node(st_redis_t *st, const char *pat, size_t pat_len, int32_t **v, size_t *n,
-                     size_t *cap, char *errstr, size_t errstr_size)
+static int scan_part_key(void *ctx, const char *key, size_t len)
 {
-    char cursor[32] = "0";
-    size_t off = st->cl->base_len + 2; /* after "<base>{p" */
-    do {
-        rc_args_str(&st->args, "SCAN");
-        rc_args_str(&st->args, cursor);
-        rc_args_str(&st->args, "MATCH");
-        rc_args_add(&st->args, pat, pat_len);
-        rc_args_str(&st->args, "COUNT");
-        rc_args_str(&st->args, "1000");
-        redisReply *r = rc_command(&st->conn, &st->args, "SCAN", errstr, errstr_size);
-        if (!r)
-            return -1;
-        if (st_redis_scan_cursor(st, r, cursor, sizeof(cursor), errstr, errstr_size) != 0)
-            return -1;
-        for (size_t i = 0; i < r->element[1]->elements; i++) {
-            const redisReply *k = r->element[1]->element[i];
-            if (k->type != REDIS_REPLY_STRING || k->len <= off)
-                continue;
-            char *end;
-            long p = strtol(k->str + off, &end, 10);
-            if (end < k->str + k->len && *end == '}' && p >= 0 && p <= INT32_MAX &&
-                parts_add(v, n, cap, (int32_t)p) != 0) {
-                freeReplyObject(r);
-                snprintf(errstr, errstr_size, "out of memory");
-                return -1;
-            }
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
+    parts_scan_t *ps = ctx;
+    if (len <= ps->off)
+        return 0;
+    char *end;
+    long p = strtol(key + ps->off, &end, 10);
+    if (end < key + len && *end == '}' && p >= 0 && p <= INT32_MAX)
+        return rcl_parts_add(ps->v, ps->n, ps->cap, (int32_t)p);
     return 0;
 }
 
@@ -108,7 +72,7 @@ int rcl_scan_partitions(st_redis_t *st, const char *suffix_glob, int32_t **parts
         rc = -1;
         goto out;
     }
-    size_t o = glob_escape(pat, cl->base, cl->base_len);
+    size_t o = st_redis_glob_escape(pat, cl->base, cl->base_len);
     memcpy(pat + o, "{p*}:", 5);
     memcpy(pat + o + 5, suffix_glob, sl);
     /* Every master of the map, once (SCAN walks one node's keys). */
@@ -119,7 +83,9 @@ int rcl_scan_partitions(st_redis_t *st, const char *suffix_glob, int32_t **parts
         done[node] = 1;
         rcl_node_select(st, node);
         if ((!st->conn.ctx && rc_connect(&st->conn, errstr, errstr_size) != 0) ||
-            scan_node(st, pat, o + 5 + sl, parts, n, &cap, errstr, errstr_size) != 0)
+            st_redis_scan(st, pat, o + 5 + sl, NULL, scan_part_key,
+                          &(parts_scan_t){cl->base_len + 2, parts, n, &cap}, errstr,
+                          errstr_size) != 0)
             rc = -1;
     }
     if (rc == 0 && *n)
@@ -197,7 +163,8 @@ static int commit_one(st_redis_t *st, int32_t p, rc_cache_t *sub, const st_commi
     pc.outbox_user_ids = uids;
     pc.outbox_values = vals;
     pc.outbox_lens = lens;
-    if (nob && parts_add(&st->cl->ob_parts, &st->cl->n_ob_parts, &st->cl->cap_ob_parts, p) != 0) {
+    if (nob &&
+        rcl_parts_add(&st->cl->ob_parts, &st->cl->n_ob_parts, &st->cl->cap_ob_parts, p) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -272,7 +239,7 @@ static int place_user_writes(st_redis_t *st, const st_commit_t *c, int32_t *aler
             return -1;
         }
         score_part[i] = e->partition;
-        if (parts_add(parts, np, cap, e->partition) != 0)
+        if (rcl_parts_add(parts, np, cap, e->partition) != 0)
             goto oom;
     }
     /* Each alert goes to the outbox of its user's partition (in the cache: the batch made
@@ -288,7 +255,7 @@ static int place_user_writes(st_redis_t *st, const st_commit_t *c, int32_t *aler
             return -1;
         }
         alert_part[i] = e->partition;
-        if (parts_add(parts, np, cap, e->partition) != 0)
+        if (rcl_parts_add(parts, np, cap, e->partition) != 0)
             goto oom;
     }
     return 0;
@@ -321,16 +288,16 @@ int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_s
     for (size_t i = 0; i < n; i++) {
         all[i] = st->cache.items[i];
         grp[i] = entry_group(all[i]);
-        if (grp[i] >= 0 && parts_add(&parts, &np, &cap, grp[i]) != 0)
+        if (grp[i] >= 0 && rcl_parts_add(&parts, &np, &cap, grp[i]) != 0)
             goto oom;
     }
     for (size_t i = 0; i < c->n_offsets; i++)
-        if (parts_add(&parts, &np, &cap, c->offset_partitions[i]) != 0)
+        if (rcl_parts_add(&parts, &np, &cap, c->offset_partitions[i]) != 0)
             goto oom;
     /* A partition whose only write is the progress it already has costs no transaction. */
     for (size_t i = 0; i < c->n_progress; i++)
         if (!progress_unchanged(st->cl, c->progress_partitions[i], &c->progress[i]) &&
-            parts_add(&parts, &np, &cap, c->progress_partitions[i]) != 0)
+            rcl_parts_add(&parts, &np, &cap, c->progress_partitions[i]) != 0)
             goto oom;
     if (np)
         qsort(parts, np, sizeof(*parts), cmp_i32);

@@ -12,22 +12,9 @@
 /* Adds found[] to the known outbox partitions. */
 static int note_outbox_parts(rcl_t *cl, const int32_t *found, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < cl->n_ob_parts && cl->ob_parts[j] != found[i])
-            j++;
-        if (j < cl->n_ob_parts)
-            continue;
-        if (cl->n_ob_parts == cl->cap_ob_parts) {
-            size_t cap = cl->cap_ob_parts ? 2 * cl->cap_ob_parts : 8;
-            int32_t *g = realloc(cl->ob_parts, cap * sizeof(*g));
-            if (!g)
-                return -1;
-            cl->ob_parts = g;
-            cl->cap_ob_parts = cap;
-        }
-        cl->ob_parts[cl->n_ob_parts++] = found[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        if (rcl_parts_add(&cl->ob_parts, &cl->n_ob_parts, &cl->cap_ob_parts, found[i]) != 0)
+            return -1;
     return 0;
 }
 

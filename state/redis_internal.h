@@ -199,12 +199,22 @@ void rcl_node_select(st_redis_t *st, int i);
  * Redis glob whose special characters the caller escaped (redis_cluster_ops.c). */
 int rcl_scan_partitions(st_redis_t *st, const char *suffix_glob, int32_t **parts, size_t *n,
                         char *errstr, size_t errstr_size);
+/* Appends p to the list (*v, *n, capacity *cap) unless it is there already. -1 on out of
+ * memory (the list is unchanged). */
+int rcl_parts_add(int32_t **v, size_t *n, size_t *cap, int32_t p);
 
 #define RC_MGET_CHUNK 512 /* keys per MGET, pairs per MSET/ZADD */
 
-/* redis_reads.c: checks a SCAN reply and copies its next cursor (cap bytes). 0, or -1 with
- * errstr and r freed. */
-int st_redis_scan_cursor(st_redis_t *st, redisReply *r, char *cursor, size_t cap, char *errstr,
-                         size_t errstr_size);
+/* redis_reads.c: appends s to a Redis glob pattern with a backslash before each of * ? [ ]
+ * and \ (out holds 2 * len bytes). Returns the bytes written. */
+size_t st_redis_glob_escape(char *out, const char *s, size_t len);
+/* redis_reads.c: SCANs the node st->conn is connected to (never KEYS: it would block a large
+ * server) for the keys matching the glob pat (pat_len bytes), of `type` (NULL = any), and
+ * calls visit on each key that is a string; visit returns 0, or -1 on out of memory, which
+ * ends the scan. The one SCAN loop and reply check of the store and the cluster router.
+ * 0, or -1 with errstr. */
+int st_redis_scan(st_redis_t *st, const char *pat, size_t pat_len, const char *type,
+                  int (*visit)(void *ctx, const char *key, size_t len), void *ctx, char *errstr,
+                  size_t errstr_size);
 
 #endif

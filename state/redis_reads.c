@@ -2,6 +2,7 @@
  * model, pending outbox), one user's record for `inspect`, and `forget` (the record, the
  * latest-score hash, every seen index entry and the user's pending alerts, in one
  * MULTI/EXEC). */
+#include "grow.h"
 #include "redis_internal.h"
 
 #include <errno.h>
@@ -355,23 +356,16 @@ int st_redis_outbox_unclaim_all(st_redis_t *st, char *errstr, size_t errstr_size
 /* ---- forget ---- */
 
 /* The SCAN pattern matching "P seen:*", with the prefix's glob characters escaped. */
-static void add_seen_pattern(st_redis_t *st)
+size_t st_redis_glob_escape(char *out, const char *s, size_t len)
 {
-    char *pat = malloc(2 * st->prefix_len + 8);
-    if (!pat) {
-        st->args.oom = 1;
-        return;
-    }
     size_t o = 0;
-    for (size_t i = 0; i < st->prefix_len; i++) {
-        char ch = st->prefix[i];
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
         if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
-            pat[o++] = '\\';
-        pat[o++] = ch;
+            out[o++] = '\\';
+        out[o++] = ch;
     }
-    memcpy(pat + o, "seen:*", 6);
-    rc_args_add(&st->args, pat, o + 6);
-    free(pat);
+    return o;
 }
 
 typedef struct strs_s {
@@ -380,21 +374,10 @@ typedef struct strs_s {
     size_t n, cap;
 } strs_t;
 
-static int strs_push(strs_t *s, const char *p, size_t len)
+static int strs_push(void *ctx, const char *p, size_t len)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 8;
-        char **v = realloc(s->v, cap * sizeof(*v));
-        if (v)
-            s->v = v;
-        size_t *l = realloc(s->len, cap * sizeof(*l));
-        if (l)
-            s->len = l;
-        if (!v || !l)
-            return -1;
-        s->cap = cap;
-    }
-    if (!(s->v[s->n] = malloc(len + 1)))
+    strs_t *s = ctx;
+    if (CS_GROW2(s->v, s->len, s->cap, s->n + 1, 8) != 0 || !(s->v[s->n] = malloc(len + 1)))
         return -1;
     memcpy(s->v[s->n], p, len);
     s->v[s->n][len] = '\0';
@@ -413,8 +396,8 @@ static void strs_free(strs_t *s)
 
 /* Checks a SCAN reply (cursor, array of keys) and copies its next cursor into cursor (cap
  * bytes). 0, or -1 with errstr and r freed. */
-int st_redis_scan_cursor(st_redis_t *st, redisReply *r, char *cursor, size_t cap, char *errstr,
-                         size_t errstr_size)
+static int scan_cursor(st_redis_t *st, redisReply *r, char *cursor, size_t cap, char *errstr,
+                       size_t errstr_size)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= cap ||
@@ -428,28 +411,31 @@ int st_redis_scan_cursor(st_redis_t *st, redisReply *r, char *cursor, size_t cap
     return 0;
 }
 
-/* Every "P seen:*" key, by SCAN (never KEYS: it would block a large server). */
-static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t errstr_size)
+int st_redis_scan(st_redis_t *st, const char *pat, size_t pat_len, const char *type,
+                  int (*visit)(void *ctx, const char *key, size_t len), void *ctx, char *errstr,
+                  size_t errstr_size)
 {
     char cursor[32] = "0";
     do {
         rc_args_str(&st->args, "SCAN");
         rc_args_str(&st->args, cursor);
         rc_args_str(&st->args, "MATCH");
-        add_seen_pattern(st);
+        rc_args_add(&st->args, pat, pat_len);
         rc_args_str(&st->args, "COUNT");
         rc_args_str(&st->args, "1000");
-        rc_args_str(&st->args, "TYPE");
-        rc_args_str(&st->args, "zset");
+        if (type) {
+            rc_args_str(&st->args, "TYPE");
+            rc_args_str(&st->args, type);
+        }
         redisReply *r = rc_command(&st->conn, &st->args, "SCAN", errstr, errstr_size);
         if (!r)
             return -1;
-        if (st_redis_scan_cursor(st, r, cursor, sizeof(cursor), errstr, errstr_size) != 0)
+        if (scan_cursor(st, r, cursor, sizeof(cursor), errstr, errstr_size) != 0)
             return -1;
         const redisReply *ks = r->element[1];
         for (size_t i = 0; i < ks->elements; i++) {
             if (ks->element[i]->type == REDIS_REPLY_STRING &&
-                strs_push(keys, ks->element[i]->str, ks->element[i]->len) != 0) {
+                visit(ctx, ks->element[i]->str, ks->element[i]->len) != 0) {
                 freeReplyObject(r);
                 snprintf(errstr, errstr_size, "out of memory");
                 return -1;
@@ -458,6 +444,21 @@ static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t err
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     return 0;
+}
+
+/* Every "P seen:*" key, by SCAN. */
+static int scan_seen_keys(st_redis_t *st, strs_t *keys, char *errstr, size_t errstr_size)
+{
+    char *pat = malloc(2 * st->prefix_len + 8);
+    if (!pat) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    size_t o = st_redis_glob_escape(pat, st->prefix, st->prefix_len);
+    memcpy(pat + o, "seen:*", 6);
+    int rc = st_redis_scan(st, pat, o + 6, "zset", strs_push, keys, errstr, errstr_size);
+    free(pat);
+    return rc;
 }
 
 /* Queues forget's MULTI and its commands (record, score hash, the user in every seen

@@ -1,6 +1,7 @@
 /* Alert outcomes: the pending outcome in a user's record (open, decide, censor) and the
  * counts behind the retained shares and the uplift interval (outcome.h). */
 #include "outcome.h"
+#include "grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,14 +163,8 @@ static cell_t *cell_for(oc_stats_t *st, alert_arm_t arm, alert_kind_t kind, int 
             strcmp(c->action, action) == 0)
             return c;
     }
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 32;
-        cell_t *p = realloc(st->cells, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        st->cells = p;
-        st->cap = cap;
-    }
+    if (CS_GROW(st->cells, st->cap, st->n + 1, 32) != 0)
+        return NULL;
     cell_t *c = &st->cells[st->n++];
     memset(c, 0, sizeof(*c));
     c->arm = arm;

@@ -1,7 +1,9 @@
-/* Numeric option values and the stop flag of the commands (cli_args.h). */
+/* Numeric option values, the usage errors of the getopt loops and the stop flag of the
+ * commands (cli_args.h). */
 #include "cli_args.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,33 @@ int cli_int(const char *cmd, const char *flag, const char *text, long long lo, l
     else
         fprintf(stderr, "churnstream %s: %s: expected an integer in %lld..%lld, got \"%s\"\n", cmd,
                 flag, lo, hi, text);
+    return -1;
+}
+
+void cli_bad_option(const char *cmd, const char *arg, void (*usage)(FILE *out))
+{
+    fprintf(stderr, "churnstream %s: unknown or incomplete option \"%s\"%s\n", cmd, arg,
+            usage ? "" : " (see --help)");
+    if (usage)
+        usage(stderr);
+}
+
+int cli_help_or_bad_option(const char *cmd, int c, const char *arg, void (*usage)(FILE *out))
+{
+    if (c == 'h') {
+        usage(stdout);
+        return 0;
+    }
+    cli_bad_option(cmd, arg, usage);
+    return 2;
+}
+
+int cli_no_operands(const char *cmd, int argc, char *const *argv, int see_help)
+{
+    if (optind >= argc)
+        return 0;
+    fprintf(stderr, "churnstream %s: unexpected argument \"%s\"%s\n", cmd, argv[optind],
+            see_help ? " (see --help)" : "");
     return -1;
 }
 

@@ -229,20 +229,12 @@ int cmd_compose(cfg_t *cfg, int argc, char **argv)
             if (cli_double("compose", "--timeout", optarg, 1e-3, 1e6, &timeout_s) != 0)
                 return 2;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            fprintf(stderr, "churnstream compose: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
+            return cli_help_or_bad_option("compose", c, argv[optind - 1], usage);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream compose: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("compose", argc, argv, 0) != 0)
         return 2;
-    }
     if (dry) {
         if (!in_path || !out_path) {
             fprintf(stderr,

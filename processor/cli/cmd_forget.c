@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "store_redis.h"
 
@@ -36,13 +37,7 @@ int cmd_forget(cfg_t *cfg, int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
-        fprintf(stderr, "churnstream forget: unknown option \"%s\"\n", argv[optind - 1]);
-        usage(stderr);
-        return 2;
+        return cli_help_or_bad_option("forget", c, argv[optind - 1], usage);
     }
     if (optind != argc - 1 || argv[optind][0] == '\0') {
         fprintf(stderr, "churnstream forget: expected exactly one user ID\n");

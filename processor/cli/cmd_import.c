@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "csv_import.h"
 #include "log.h"
@@ -120,9 +121,7 @@ int cmd_import(cfg_t *cfg, int argc, char **argv)
             import_usage(stdout);
             return 0;
         default:
-            fprintf(stderr,
-                    "churnstream import: unknown or incomplete option \"%s\" (see --help)\n",
-                    argv[optind - 1]);
+            cli_bad_option("import", argv[optind - 1], NULL);
             return 2;
         }
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alert.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "config_load.h"
 #include "feat.h"
@@ -377,9 +378,7 @@ int cmd_inspect(cfg_t *cfg, int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "churnstream inspect: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
+            cli_bad_option("inspect", argv[optind - 1], usage);
             return 2;
         }
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "redis_migrate.h"
 #include "store_redis.h"
@@ -80,19 +81,12 @@ int cmd_migrate(cfg_t *cfg, int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        } else if (c == 'f') {
+        if (c == 'f')
             from = optarg;
-        } else if (c == 'd') {
+        else if (c == 'd')
             db = optarg;
-        } else {
-            fprintf(stderr, "churnstream migrate: unknown option or missing value \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
+        else
+            return cli_help_or_bad_option("migrate", c, argv[optind - 1], usage);
     }
     if (!from || optind != argc) {
         fprintf(stderr, "churnstream migrate: %s\n",

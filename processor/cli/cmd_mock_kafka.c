@@ -101,20 +101,12 @@ int cmd_mock_kafka(cfg_t *cfg, int argc, char **argv)
         case 'p':
             port_file = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            fprintf(stderr, "churnstream mock-kafka: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
+            return cli_help_or_bad_option("mock-kafka", c, argv[optind - 1], usage);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream mock-kafka: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("mock-kafka", argc, argv, 0) != 0)
         return 2;
-    }
     char defaults[1024];
     if (!topics) {
         snprintf(defaults, sizeof defaults, "%s:4,%s:4,%s:1", cfg->topic_events, cfg->topic_alerts,

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "config_load.h"
 #include "kafka_source.h"
@@ -185,9 +186,7 @@ static int parse_args(int argc, char **argv, rp_opts_t *o, int *json, int *quiet
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int rc = apply_option(o, json, quiet, c, optarg);
         if (rc == -2) {
-            fprintf(stderr, "churnstream replay: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
+            cli_bad_option("replay", argv[optind - 1], usage);
             return -1;
         }
         if (rc != 0)

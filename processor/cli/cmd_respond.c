@@ -199,47 +199,23 @@ static int parse_opts(int argc, char **argv, resp_opts_t *o)
                 return 2;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            fprintf(stderr, "churnstream respond: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
+            return cli_help_or_bad_option("respond", c, argv[optind - 1], usage);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream respond: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("respond", argc, argv, 0) != 0)
         return 2;
-    }
     return -1;
 }
 
 /* ---- Kafka ---- */
 
-static rd_kafka_t *make_client(cfg_t *cfg, rd_kafka_type_t type, char *err, size_t errsz)
+/* The outcome events' producer (the reader of alerts is kf_reader). */
+static rd_kafka_t *make_producer(cfg_t *cfg, char *err, size_t errsz)
 {
-    static const char *const cons_extra[] = {"enable.auto.commit",
-                                             "false",
-                                             "enable.auto.offset.store",
-                                             "false",
-                                             "enable.partition.eof",
-                                             "false",
-                                             NULL};
-    static const char *const prod_extra[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
-    rd_kafka_conf_t *conf =
-        kf_conf(cfg, type, type == RD_KAFKA_CONSUMER ? cons_extra : prod_extra, err, errsz);
-    if (!conf)
-        return NULL;
-    char group[64];
-    snprintf(group, sizeof group, "churnstream-respond-%ld", (long)getpid());
-    if (type == RD_KAFKA_CONSUMER &&
-        rd_kafka_conf_set(conf, "group.id", group, err, errsz) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    return kf_new(type, conf, err, errsz);
+    static const char *const extra[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_PRODUCER, extra, err, errsz);
+    return conf ? kf_new(RD_KAFKA_PRODUCER, conf, err, errsz) : NULL;
 }
 
 /* ---- the response ---- */
@@ -392,12 +368,11 @@ int cmd_respond(cfg_t *cfg, int argc, char **argv)
     int rc = 1;
     rd_kafka_t *cons = NULL;
     if (!(r.enc = ev_encoder_new(EV_WIRE_CONFLUENT, 1, err, sizeof err)) ||
-        !(r.prod = make_client(cfg, RD_KAFKA_PRODUCER, err, sizeof err)) ||
-        !(cons = make_client(cfg, RD_KAFKA_CONSUMER, err, sizeof err))) {
+        !(r.prod = make_producer(cfg, err, sizeof err)) ||
+        !(cons = kf_reader(cfg, "respond", err, sizeof err))) {
         fprintf(stderr, "churnstream respond: %s\n", err);
         goto out;
     }
-    rd_kafka_poll_set_consumer(cons);
     cli_catch_stop_signals();
     rc = consume(&r, cons, cfg->topic_alerts);
     if (rc == 0 && r.o.advance_to_ms != INT64_MIN && advance(&r) != 0) {

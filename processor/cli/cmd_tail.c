@@ -114,20 +114,12 @@ static int parse_args(cfg_t *cfg, int argc, char **argv, tail_opts_t *o)
         case 'j':
             o->json = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return 1;
         default:
-            fprintf(stderr, "churnstream tail: unknown or incomplete option \"%s\"\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return -1;
+            return cli_help_or_bad_option("tail", c, argv[optind - 1], usage) == 0 ? 1 : -1;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "churnstream tail: unexpected argument \"%s\"\n", argv[optind]);
+    if (cli_no_operands("tail", argc, argv, 0) != 0)
         return -1;
-    }
     if (o->topic[0] == '\0') {
         fprintf(stderr, "churnstream tail: --topic: empty\n");
         return -1;
@@ -140,28 +132,10 @@ static int parse_args(cfg_t *cfg, int argc, char **argv, tail_opts_t *o)
 static rd_kafka_t *open_consumer(cfg_t *cfg, char *bootstrap, size_t bootstrap_size, char *err,
                                  size_t errsz)
 {
-    /* A group id of its own keeps even the coordinator lookups away from the daemon's group. */
-    static const char *const extra[] = {"enable.auto.commit",
-                                        "false",
-                                        "enable.auto.offset.store",
-                                        "false",
-                                        "enable.partition.eof",
-                                        "false",
-                                        NULL};
-    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, err, errsz);
-    if (!conf)
-        return NULL;
-    char group[64];
-    snprintf(group, sizeof group, "churnstream-tail-%ld", (long)getpid());
-    if (rd_kafka_conf_set(conf, "group.id", group, err, errsz) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
+    rd_kafka_t *rk = kf_reader(cfg, "tail", err, errsz);
     snprintf(bootstrap, bootstrap_size, "?");
-    rd_kafka_conf_get(conf, "bootstrap.servers", bootstrap, &bootstrap_size);
-    rd_kafka_t *rk = kf_new(RD_KAFKA_CONSUMER, conf, err, errsz);
     if (rk)
-        rd_kafka_poll_set_consumer(rk);
+        rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", bootstrap, &bootstrap_size);
     return rk;
 }
 

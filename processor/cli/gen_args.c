@@ -324,17 +324,14 @@ int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         if (c == '?' || c == ':' || (c != 'h' && (c < O_USERS || c > O_HELP))) {
-            fprintf(stderr, "churnstream gen: unknown or incomplete option \"%s\" (see --help)\n",
-                    argv[optind - 1]);
+            cli_bad_option("gen", argv[optind - 1], NULL);
             return -1;
         }
         int rc = apply_option(cfg, o, c, optarg);
         if (rc != 0)
             return rc;
     }
-    if (optind < argc) {
-        fprintf(stderr, "churnstream gen: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+    if (cli_no_operands("gen", argc, argv, 1) != 0)
         return -1;
-    }
     return check_options(o);
 }

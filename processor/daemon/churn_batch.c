@@ -7,6 +7,7 @@
  * the same messages. The scratch arrays live in chn_t and are reused across batches. */
 #include "churn_internal.h"
 #include "grow.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,10 +157,10 @@ static int apply(chn_t *ch, int64_t now, char *err, size_t errsz)
 static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t errsz)
 {
     size_t np = ch->nparts, noff = 0;
+    st_commit_t c = {0};
     if (CS_GROW4(ch->c_offset_parts, ch->c_progress_parts, ch->c_next_offsets, ch->c_progress,
                  ch->cap_c, np + 1, 16) != 0 ||
-        CS_GROW4(ch->c_ob_ids, ch->c_ob_uids, ch->c_ob_vals, ch->c_ob_lens, ch->cap_ob,
-                 ch->nalerts + 1, 64) != 0) {
+        ks_outbox(&ch->alerts, &c) != 0) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
@@ -178,23 +179,12 @@ static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t e
         ch->c_offset_parts[noff] = p->partition;
         ch->c_next_offsets[noff++] = next;
     }
-    for (size_t i = 0; i < ch->nalerts; i++) {
-        ch->c_ob_ids[i] = ch->alerts[i].id;
-        ch->c_ob_uids[i] = ch->alerts[i].user_id;
-        ch->c_ob_vals[i] = ch->alerts[i].value;
-        ch->c_ob_lens[i] = ch->alerts[i].len;
-    }
-    st_commit_t c = {.n_offsets = noff,
-                     .offset_partitions = ch->c_offset_parts,
-                     .next_offsets = ch->c_next_offsets,
-                     .n_progress = np,
-                     .progress_partitions = ch->c_progress_parts,
-                     .progress = ch->c_progress,
-                     .n_outbox = ch->nalerts,
-                     .outbox_ids = ch->c_ob_ids,
-                     .outbox_user_ids = ch->c_ob_uids,
-                     .outbox_values = ch->c_ob_vals,
-                     .outbox_lens = ch->c_ob_lens};
+    c.n_offsets = noff;
+    c.offset_partitions = ch->c_offset_parts;
+    c.next_offsets = ch->c_next_offsets;
+    c.n_progress = np;
+    c.progress_partitions = ch->c_progress_parts;
+    c.progress = ch->c_progress;
     uint8_t *mbuf = NULL;
     size_t mlen = 0;
     if (sb_scores(ch->scores, &c.scores, &c.n_scores) != 0 ||
@@ -222,32 +212,15 @@ static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t e
     return 0;
 }
 
-/* After the commit: the alerts to hand to Kafka (the outbox keeps them until delivered),
- * the outcomes and the model's figures for /metrics. */
+/* After the commit: the alerts to hand to Kafka (the sink's flush; the outbox keeps them
+ * until delivered, and re-sends them at the next start when the flush fails), the outcomes
+ * and the model's figures for /metrics. */
 static void report(chn_t *ch, dm_batch_result_t *res)
 {
-    if (ch->nalerts > ch->cap_dm) {
-        dm_alert_t *d = realloc(ch->dm_alerts, ch->nalerts * sizeof(*d));
-        if (d) {
-            ch->dm_alerts = d;
-            ch->cap_dm = ch->nalerts;
-        }
-    }
-    size_t na = ch->nalerts <= ch->cap_dm ? ch->nalerts : 0; /* OOM: the outbox re-sends */
-    for (size_t i = 0; i < na; i++) {
-        const chn_alert_t *a = &ch->alerts[i];
-        ch->dm_alerts[i] = (dm_alert_t){.id = a->id,
-                                        .key = a->user_id,
-                                        .key_len = strlen(a->user_id),
-                                        .value = a->value,
-                                        .len = a->len,
-                                        .arm = a->arm,
-                                        .bucket = a->bucket,
-                                        .kind = alert_kind_name(a->kind),
-                                        .trigger = alert_trigger_name(a->trigger)};
-    }
-    res->alerts = ch->dm_alerts;
-    res->n_alerts = na;
+    char err[256];
+    if (alert_sink_flush(&ch->alerts, err, sizeof err) != 0)
+        log_warn("alerts", "%s", err);
+    res->alerts = ks_handed(&ch->alerts, &res->n_alerts);
     res->outcomes = ch->outcomes;
     res->n_outcomes = ch->noutcomes;
     res->watermark_ms = ch->watermark_ms;
@@ -295,8 +268,4 @@ void chn_batch_free(chn_t *ch)
     free(ch->c_progress_parts);
     free(ch->c_next_offsets);
     free(ch->c_progress);
-    free(ch->c_ob_ids);
-    free(ch->c_ob_uids);
-    free(ch->c_ob_vals);
-    free(ch->c_ob_lens);
 }

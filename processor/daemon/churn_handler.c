@@ -22,9 +22,7 @@ int64_t chn_wall_ms(void)
 
 void chn_alerts_clear(chn_t *ch)
 {
-    for (size_t i = 0; i < ch->nalerts; i++)
-        free(ch->alerts[i].value);
-    ch->nalerts = 0;
+    ks_clear(&ch->alerts);
     ch->alert_oom = 0;
     ch->noutcomes = 0;
     sb_clear(ch->scores);
@@ -75,37 +73,11 @@ static void on_rescored(void *opaque, const char *uid, user_rec_t *rec, int64_t 
 static void on_alert(void *opaque, const alert_t *a)
 {
     chn_t *ch = opaque;
-    const void *buf;
-    size_t len;
-    if (alert_encode(ch->aenc, a, &buf, &len) != 0) {
-        log_error("alerts", "alert %s for user %s cannot be encoded: dropped", a->alert_id,
-                  a->user_id);
+    if (alert_sink_emit(&ch->alerts, a) != 0) {
+        if (ks_out_of_memory(&ch->alerts))
+            ch->alert_oom = 1; /* the batch is retried; an unencodable alert was dropped */
         return;
     }
-    if (ch->nalerts == ch->capalerts) {
-        size_t cap = ch->capalerts ? ch->capalerts * 2 : 64;
-        chn_alert_t *p = realloc(ch->alerts, cap * sizeof(*p));
-        if (!p) {
-            ch->alert_oom = 1;
-            return;
-        }
-        ch->alerts = p;
-        ch->capalerts = cap;
-    }
-    chn_alert_t *x = &ch->alerts[ch->nalerts];
-    if (!(x->value = malloc(len))) {
-        ch->alert_oom = 1;
-        return;
-    }
-    memcpy(x->value, buf, len);
-    x->len = len;
-    memcpy(x->id, a->alert_id, sizeof(x->id));
-    snprintf(x->user_id, sizeof(x->user_id), "%s", a->user_id);
-    x->arm = (int)a->arm;
-    x->bucket = (int)a->risk_bucket;
-    x->kind = a->kind;
-    x->trigger = a->trigger;
-    ch->nalerts++;
     sb_alerted(ch->scores, a->user_id, a->event_time_ms, a->alert_id);
 }
 
@@ -498,14 +470,11 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
     }
     ch->cfg = cfg;
     ch->watermark_ms = INT64_MIN;
-    ev_wire_t framing = cfg->alerts_framing == CFG_FRAMING_PLAIN           ? EV_WIRE_PLAIN
-                        : cfg->alerts_framing == CFG_FRAMING_SINGLE_OBJECT ? EV_WIRE_SINGLE_OBJECT
-                                                                           : EV_WIRE_CONFLUENT;
     if ((model_in && !(ch->model_in = strdup(model_in))) ||
         !(ch->dec = ev_decoder_new(cfg->schemas_dir && *cfg->schemas_dir ? cfg->schemas_dir : NULL,
                                    errstr, errstr_size)) ||
         !(ch->policy = alert_policy_new(cfg, errstr, errstr_size)) ||
-        !(ch->aenc = alert_encoder_new(framing, cfg->alerts_schema_id, errstr, errstr_size)) ||
+        ks_open(&ch->alerts, cfg, errstr, errstr_size) != 0 ||
         !(ch->st = st_redis_new(cfg, errstr, errstr_size))) {
         chn_destroy(ch);
         return NULL;
@@ -535,13 +504,12 @@ void chn_destroy(chn_t *ch)
     chn_alerts_clear(ch);
     sb_destroy(ch->scores);
     ua_destroy(ch->api);
-    free(ch->alerts);
     free(ch->outcomes);
     free(ch->dm_alerts);
     chn_batch_free(ch);
     st_redis_outbox_free(&ch->outbox);
     st_redis_destroy(ch->st);
-    alert_encoder_destroy(ch->aenc);
+    alert_sink_close(&ch->alerts);
     alert_policy_destroy(ch->policy);
     ev_decoder_destroy(ch->dec);
     free(ch->model_in);

@@ -12,6 +12,7 @@
 #include "churn_handler.h"
 #include "codec.h"
 #include "daemon.h"
+#include "kafka_sink.h"
 #include "model.h"
 #include "pipeline.h"
 #include "predictor.h"
@@ -34,23 +35,15 @@ typedef struct chn_part_s {
     int reseek;
 } chn_part_t;
 
-typedef struct chn_alert_s {
-    char id[ALERT_ID_LEN + 1];
-    char user_id[EV_USER_ID_MAX + 1];
-    uint8_t *value;
-    size_t len;
-    int arm, bucket;
-    alert_kind_t kind;
-    alert_trigger_kind_t trigger;
-} chn_alert_t;
-
 struct chn_s {
     const cfg_t *cfg;
     char *model_in;
     st_redis_t *st;
     ev_decoder_t *dec;
     alert_policy_t *policy;
-    alert_encoder_t *aenc;
+    /* The Kafka sink (kafka_sink.h): the batch's alerts, staged for the outbox in the commit,
+     * then handed to the producer. */
+    alert_sink_t alerts;
     model_t *model;
     pred_t *pred;
     uint8_t *model_bytes; /* the snapshot last committed (or loaded): the rollback point */
@@ -71,13 +64,7 @@ struct chn_s {
     int64_t *c_next_offsets;
     store_progress_t *c_progress;
     size_t cap_c;
-    const char **c_ob_ids, **c_ob_uids; /* the commit's outbox arrays */
-    const uint8_t **c_ob_vals;
-    size_t *c_ob_lens;
-    size_t cap_ob;
-    chn_alert_t *alerts;
-    size_t nalerts, capalerts;
-    dm_alert_t *dm_alerts;
+    dm_alert_t *dm_alerts; /* the outbox re-sent at start (pending_alerts) */
     size_t cap_dm;
     int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
     /* outcomes decided in the batch (reported once it is committed) */

@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "dm_internal.h"
+#include "grow.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -176,14 +177,8 @@ void dm_queue_alert(dm_t *dm, const dm_alert_t *a)
         memmove(dm->aq, dm->aq + dm->aq_head, dm->aq_n * sizeof(*dm->aq));
         dm->aq_head = 0;
     }
-    if (dm->aq_head + dm->aq_n == dm->aq_cap) {
-        size_t cap = dm->aq_cap ? dm->aq_cap * 2 : 64;
-        dm_qalert_t *q = realloc(dm->aq, cap * sizeof(*q));
-        if (!q)
-            goto oom;
-        dm->aq = q;
-        dm->aq_cap = cap;
-    }
+    if (CS_GROW(dm->aq, dm->aq_cap, dm->aq_head + dm->aq_n + 1, 64) != 0)
+        goto oom;
     dm_qalert_t *q = &dm->aq[dm->aq_head + dm->aq_n];
     memset(q, 0, sizeof(*q));
     q->id = strdup(a->id);

@@ -27,6 +27,30 @@ rd_kafka_t *kf_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, si
     return rk;
 }
 
+rd_kafka_t *kf_reader(const cfg_t *cfg, const char *cmd, char *errstr, size_t errstr_size)
+{
+    static const char *const extra[] = {"enable.auto.commit",
+                                        "false",
+                                        "enable.auto.offset.store",
+                                        "false",
+                                        "enable.partition.eof",
+                                        "false",
+                                        NULL};
+    rd_kafka_conf_t *conf = kf_conf(cfg, RD_KAFKA_CONSUMER, extra, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    char group[96];
+    snprintf(group, sizeof group, "churnstream-%s-%ld", cmd, (long)getpid());
+    if (rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = kf_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
 void kf_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     log_level_t l = level <= 3   ? LOG_ERROR

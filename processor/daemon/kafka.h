@@ -22,6 +22,12 @@ rd_kafka_conf_t *kf_conf(const cfg_t *cfg, rd_kafka_type_t type, const char *con
  * failure). Sets the log bridge. NULL with errstr "cannot create the Kafka consumer: ...". */
 rd_kafka_t *kf_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
 
+/* A consumer that only reads (tail, respond): nothing committed or stored, no end-of-partition
+ * events, and a group id of its own, "churnstream-CMD-PID", which keeps even the coordinator
+ * lookups away from the daemon's group; used with kf_assign_all, never subscribed. Its
+ * queue is the consumer's (rd_kafka_poll_set_consumer). NULL with errstr as kf_new. */
+rd_kafka_t *kf_reader(const cfg_t *cfg, const char *cmd, char *errstr, size_t errstr_size);
+
 /* Assigns every partition of topic to consumer rk, each at its beginning or its end: reading
  * without joining a group or committing (tail, respond). The topic may not exist yet:
  * metadata is retried every 200 ms until deadline_s (CLOCK_MONOTONIC seconds; 0 = no

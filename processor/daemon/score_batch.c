@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "grow.h"
 #include "uid_index.h"
 
 typedef struct sb_entry_s {
@@ -78,14 +79,8 @@ int sb_put(sb_t *sb, const char *user_id, double p, const char *bucket, int segm
     size_t len = strlen(user_id), slot;
     sb_entry_t *x = find(sb, user_id, len, &slot);
     if (!x) {
-        if (sb->n == sb->cap) {
-            size_t cap = sb->cap ? 2 * sb->cap : 64;
-            sb_entry_t *g = realloc(sb->e, cap * sizeof(*g));
-            if (!g)
-                return -1;
-            sb->e = g;
-            sb->cap = cap;
-        }
+        if (CS_GROW(sb->e, sb->cap, sb->n + 1, 64) != 0)
+            return -1;
         /* The index stays at least twice the entries (linear probing). */
         if (2 * (sb->n + 1) > sb->ix.nslots) {
             if (uid_index_rebuild(&sb->ix, 2 * sb->ix.nslots, sb->n, key_of, sb) != 0)
@@ -137,13 +132,8 @@ int sb_scores(sb_t *sb, const st_score_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (sb->n > sb->cap_views) {
-        st_score_t *v = realloc(sb->views, sb->n * sizeof(*v));
-        if (!v)
-            return -1;
-        sb->views = v;
-        sb->cap_views = sb->n;
-    }
+    if (CS_GROW(sb->views, sb->cap_views, sb->n, 64) != 0)
+        return -1;
     for (size_t i = 0; i < sb->n; i++) {
         const sb_entry_t *x = &sb->e[i];
         sb->views[i] = (st_score_t){.user_id = x->user_id,

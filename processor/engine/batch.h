@@ -3,9 +3,29 @@
  * order they were read, each with its partition and offset, and it applies them the one way
  * there is: for every partition in the batch one prefetch of its users into the store's
  * cache (one round trip on Redis; nothing in memory), then every event in order through its
- * partition's pipeline (engine, models, alerts). Decoding before and the batch boundary
- * (pl_batch_end: learn, move the watermark, sweep) and the commit after stay with the callers,
- * whose stores and watermarks differ (many partitions and Redis vs one input).
+ * partition's pipeline (engine, models, alerts into the caller's alert sink, sink.h).
+ *
+ * Where the driver stops, and why. Three steps stay with the callers:
+ *   before, decoding and admission (batch_add is handed only accepted events): `run` decodes
+ *     Kafka messages (ev_decode, framing auto-detected), skips offsets below the partition's
+ *     stored next offset (a redone batch) and rejects to the DLQ (churn_batch.c decode());
+ *     `replay` reads a file or topic through replay_source.c and the future-row buffer
+ *     (replay_future.h) and writes rejects to --rejects-out (replay.c read_all()). The time
+ *     checks are the same function (ev_check_time); what differs is the source, the reject
+ *     sink and the redo rule, which only the live path has.
+ *   after, the batch boundary (pl_batch_end: learn, move the watermark, sweep ticks): `run`
+ *     ends every open partition's pipeline at one global watermark (chn_watermark: the min
+ *     over partitions of max event time - lateness, and the wall clock for idle partitions),
+ *     `replay` its one pipeline at max event time - lateness. The call is the same; the
+ *     watermark is each caller's, as its partitions are.
+ *   after that, the commit: `run` writes records, index, offsets, progress, model, alert
+ *     outbox and latest scores in one Redis MULTI/EXEC (churn_batch.c commit()), then flushes
+ *     its Kafka alert sink (the producer sends what the outbox holds); `replay` commits only
+ *     with --state redis (replay_store.c rp_store_commit: offset = events read, no outbox),
+ *     and its JSON-lines alert sink writes as it goes, published with the other outputs at
+ *     the end. A failure before the commit is rolled back by the daemon (chn_rollback,
+ *     retry) and ends a replay: moving the commit in here would make the driver know both
+ *     failure policies and the daemon's outbox and offsets, which are not the engine's.
  *
  * Memory: the batch owns its arrays, reused across batches (batch_clear keeps them);
  * batch_free releases them. Event copies are plain values (ev_event_t holds no pointers). */

@@ -1,5 +1,6 @@
 /* Pipeline: engine sink -> predictor, and the caller's hooks. */
 #include "pipeline.h"
+#include "grow.h"
 
 #include <stdio.h>
 #include <stddef.h>
@@ -159,15 +160,9 @@ static void pop_visit(void *ctx, const char *uid, user_rec_t *rec)
     (void)uid;
     if (pl->oom)
         return;
-    if (pl->nrows == pl->cap) {
-        size_t cap = pl->cap ? pl->cap * 2 : 1024;
-        ex_summary_t *r = realloc(pl->rows, cap * sizeof(*r));
-        if (!r) {
-            pl->oom = 1;
-            return;
-        }
-        pl->rows = r;
-        pl->cap = cap;
+    if (CS_GROW(pl->rows, pl->cap, pl->nrows + 1, 1024) != 0) {
+        pl->oom = 1;
+        return;
     }
     ex_summary_of(model_experts(pred_model(pl->pred)), &rec->feat, pl->pop_tick_ms,
                   &pl->rows[pl->nrows]);

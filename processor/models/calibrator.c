@@ -1,6 +1,7 @@
 /* Calibrator: per-tick (logit, label) histograms, folded when complete, Platt refit by
  * Newton's method on the binned, decayed statistics (32 points, so a refit is ~free). */
 #include "calibrator.h"
+#include "grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -63,14 +64,8 @@ static cal_tick_t *pending_slot(cal_t *cal, int64_t tick_ms)
         i--;
     if (i > 0 && cal->pending[i - 1].tick_ms == tick_ms)
         return &cal->pending[i - 1];
-    if (cal->npending == cal->cap) {
-        size_t cap = cal->cap ? cal->cap * 2 : 32;
-        cal_tick_t *p = realloc(cal->pending, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        cal->pending = p;
-        cal->cap = cap;
-    }
+    if (CS_GROW(cal->pending, cal->cap, cal->npending + 1, 32) != 0)
+        return NULL;
     memmove(&cal->pending[i + 1], &cal->pending[i], (cal->npending - i) * sizeof(cal_tick_t));
     cal->npending++;
     memset(&cal->pending[i], 0, sizeof(cal_tick_t));

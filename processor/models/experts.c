@@ -2,6 +2,7 @@
 #include "experts.h"
 
 #include "calibrator.h"
+#include "grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -271,14 +272,8 @@ static ex_tick_t *pending_slot(ex_t *ex, int64_t tick_ms)
         return &ex->pending[i - 1];
     if (ex->npending == EX_MAX_PENDING)
         return NULL;
-    if (ex->npending == ex->cap) {
-        size_t cap = ex->cap ? ex->cap * 2 : 32;
-        ex_tick_t *np = realloc(ex->pending, cap * sizeof(*np));
-        if (!np)
-            return NULL;
-        ex->pending = np;
-        ex->cap = cap;
-    }
+    if (CS_GROW(ex->pending, ex->cap, ex->npending + 1, 32) != 0)
+        return NULL;
     memmove(&ex->pending[i + 1], &ex->pending[i], (ex->npending - i) * sizeof(*ex->pending));
     ex->npending++;
     memset(&ex->pending[i], 0, sizeof(*ex->pending));

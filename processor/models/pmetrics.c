@@ -110,9 +110,13 @@ double pm_positive_rate(const pm_t *pm)
 }
 
 /* Mann-Whitney in bin order: a positive beats every negative in a lower bin and ties (1/2)
- * with the negatives of its own bin. */
-static void auc_parts(const pm_t *pm, double *wins, double *same_bin)
+ * with the negatives of its own bin. Returns the number of (positive, negative) pairs, 0
+ * when a class is missing (then there is no AUC and wins and same_bin are not set). */
+static double auc_parts(const pm_t *pm, double *wins, double *same_bin)
 {
+    uint64_t n_neg = pm->count - pm->positives;
+    if (!pm->positives || !n_neg)
+        return 0;
     double neg_below = 0;
     *wins = 0;
     *same_bin = 0;
@@ -122,26 +126,19 @@ static void auc_parts(const pm_t *pm, double *wins, double *same_bin)
         *same_bin += pb * nb;
         neg_below += nb;
     }
+    return (double)pm->positives * (double)n_neg;
 }
 
 double pm_auc(const pm_t *pm)
 {
-    uint64_t n_neg = pm->count - pm->positives;
-    if (!pm->positives || !n_neg)
-        return NAN;
-    double wins, same;
-    auc_parts(pm, &wins, &same);
-    return (wins + 0.5 * same) / ((double)pm->positives * (double)n_neg);
+    double wins, same, pairs = auc_parts(pm, &wins, &same);
+    return pairs > 0 ? (wins + 0.5 * same) / pairs : NAN;
 }
 
 double pm_auc_error_bound(const pm_t *pm)
 {
-    uint64_t n_neg = pm->count - pm->positives;
-    if (!pm->positives || !n_neg)
-        return NAN;
-    double wins, same;
-    auc_parts(pm, &wins, &same);
-    return 0.5 * same / ((double)pm->positives * (double)n_neg);
+    double wins, same, pairs = auc_parts(pm, &wins, &same);
+    return pairs > 0 ? 0.5 * same / pairs : NAN;
 }
 
 double pm_logloss(const pm_t *pm)

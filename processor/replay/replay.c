@@ -15,6 +15,7 @@
 
 #include "alert.h"
 #include "engine.h"
+#include "grow.h"
 #include "log.h"
 #include "predictor.h"
 #include "outfile.h"
@@ -35,7 +36,7 @@ typedef struct replay_s {
     size_t nrows, caprows;
     FILE *scores;
     FILE *snapshots;
-    FILE *alerts;
+    const alert_sink_t *alerts; /* --alerts-out's JSON lines; a zeroed sink when not asked */
     /* every alert's (user, event time), for the lead time at the end; uid owned */
     struct rp_alerted_s {
         char *uid;
@@ -69,17 +70,11 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
                   (long long)s->tick_ms);
         return;
     }
-    if (rp->nrows == rp->caprows) {
-        size_t cap = rp->caprows ? rp->caprows * 2 : 65536;
-        rp_row_t *r = realloc(rp->rows, cap * sizeof(*r));
-        if (!r) {
-            rp->oom = 1;
-            free(p->user_id);
-            free(p);
-            return;
-        }
-        rp->rows = r;
-        rp->caprows = cap;
+    if (CS_GROW(rp->rows, rp->caprows, rp->nrows + 1, 65536) != 0) {
+        rp->oom = 1;
+        free(p->user_id);
+        free(p);
+        return;
     }
     rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
                                        .score = p->score,
@@ -115,15 +110,9 @@ static void on_alert(void *opaque, const alert_t *a)
         rp->oom = 1;
     sum->alerts_by_bucket[a->risk_bucket]++;
     sum->alerts_by_arm[a->arm]++;
-    if (rp->nalerted == rp->capalerted) {
-        size_t cap = rp->capalerted ? rp->capalerted * 2 : 1024;
-        struct rp_alerted_s *p = realloc(rp->alerted, cap * sizeof(*p));
-        if (!p) {
-            rp->oom = 1;
-            return;
-        }
-        rp->alerted = p;
-        rp->capalerted = cap;
+    if (CS_GROW(rp->alerted, rp->capalerted, rp->nalerted + 1, 1024) != 0) {
+        rp->oom = 1;
+        return;
     }
     char *uid = strdup(a->user_id);
     if (!uid) {
@@ -160,11 +149,7 @@ static void on_alert(void *opaque, const alert_t *a)
         i++;
     }
     sum->alert_tick_count[i - 1]++;
-    if (rp->alerts) {
-        char line[8192];
-        if (alert_to_json(a, line, sizeof(line)) > 0)
-            fprintf(rp->alerts, "%s\n", line);
-    }
+    alert_sink_emit(rp->alerts, a); /* a failure is kept and reported by the sink's flush */
 }
 
 static void on_tick_done(void *opaque, int64_t tick_ms)
@@ -504,7 +489,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     src_open = 1;
     rp.scores = outs.scores_f;
-    rp.alerts = outs.alerts_f;
+    rp.alerts = &outs.alerts_sink;
     rp.snapshots = outs.snapshots_f;
     if (read_all(&rp, &src, &st, pl, outs.rejects_f, &max_t, errstr, errstr_size) != 0)
         goto out;

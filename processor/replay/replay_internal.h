@@ -16,6 +16,7 @@
 #include "outfile.h"
 #include "pipeline.h"
 #include "replay.h"
+#include "sink.h"
 #include "store_mem.h"
 #include "store_redis.h"
 
@@ -88,7 +89,8 @@ void rp_pending_free(pending_map_t *m);
 /* The output files (replay_outputs.c), published at the end (see of_open). */
 typedef struct outputs_s {
     of_t *scores, *alerts, *snapshots, *rejects;
-    FILE *scores_f, *alerts_f, *snapshots_f, *rejects_f; /* theirs, NULL when not asked */
+    FILE *scores_f, *snapshots_f, *rejects_f; /* theirs, NULL when not asked */
+    alert_sink_t alerts_sink; /* JSON lines into `alerts`; zeroed (a no-op) when not asked */
 } outputs_t;
 
 /* Opens the files o asks for (scores, alerts, snapshots, rejects) and writes their headers.

@@ -69,7 +69,7 @@ void rp_print_outcomes_text(FILE *out, const rp_summary_t *s)
     }
 }
 
-static void json_num(FILE *out, const char *key, double v, int comma)
+void rp_json_num(FILE *out, const char *key, double v, int comma)
 {
     if (isfinite(v))
         fprintf(out, "\"%s\":%.6g%s", key, v, comma ? "," : "");
@@ -103,13 +103,13 @@ static void json_row(FILE *out, const oc_row_t *r)
                 "\"repeats\":%llu,",
                 arm[a], (unsigned long long)r->n[a], (unsigned long long)r->retained[a],
                 (unsigned long long)r->censored[a], (unsigned long long)r->repeats[a]);
-        json_num(out, "retained_share", r->share[a], 0);
+        rp_json_num(out, "retained_share", r->share[a], 0);
         fputc('}', out);
     }
     fputc(',', out);
-    json_num(out, "uplift", r->uplift, 1);
-    json_num(out, "uplift_lo", r->lo, 1);
-    json_num(out, "uplift_hi", r->hi, 0);
+    rp_json_num(out, "uplift", r->uplift, 1);
+    rp_json_num(out, "uplift_lo", r->lo, 1);
+    rp_json_num(out, "uplift_hi", r->hi, 0);
     fputc('}', out);
 }
 

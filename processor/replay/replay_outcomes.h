@@ -16,5 +16,8 @@ void rp_print_outcomes_text(FILE *out, const rp_summary_t *s);
 void rp_print_outcomes_json(FILE *out, const rp_summary_t *s);
 /* The report's "Did the alerts work?" section (h2, explanation, tables). */
 void rp_report_outcomes_html(FILE *out, const rp_summary_t *s);
+/* "KEY":V with %.6g, null when V is not finite (JSON has no NaN), and a comma after when
+ * `comma`: every number of replay's --json goes through it. */
+void rp_json_num(FILE *out, const char *key, double v, int comma);
 
 #endif

@@ -1,5 +1,7 @@
 /* Replay's output files (replay_internal.h): scores, alerts, snapshots and rejects, each
- * written to a temporary file and published only when the run succeeds (rejects always). */
+ * written to a temporary file and published only when the run succeeds (rejects always).
+ * Alerts reach their file through the JSON-lines alert sink (sink.h), the interface `run`'s
+ * Kafka sink implements too. */
 #include "replay_internal.h"
 
 #include <stdio.h>
@@ -15,9 +17,10 @@ int rp_open_outputs(const rp_opts_t *o, outputs_t *out, char *errstr, size_t err
         fputs("user_id,tick_ms,score\n", out->scores_f);
     }
     if (o->alerts_out) {
-        if (!(out->alerts = of_open(o->alerts_out, errstr, errstr_size)))
+        if (!(out->alerts = of_open(o->alerts_out, errstr, errstr_size)) ||
+            alert_sink_jsonl(&out->alerts_sink, of_file(out->alerts), o->alerts_out, errstr,
+                             errstr_size) != 0)
             return -1;
-        out->alerts_f = of_file(out->alerts);
     }
     if (o->snapshots_out) {
         if (!(out->snapshots = of_open(o->snapshots_out, errstr, errstr_size)))
@@ -42,6 +45,9 @@ int rp_open_outputs(const rp_opts_t *o, outputs_t *out, char *errstr, size_t err
  * is what a failed run needs explained. Returns rc, or -1 when publishing failed. */
 int rp_close_outputs(outputs_t *out, int rc, char *errstr, size_t errstr_size)
 {
+    if (rc == 0 && alert_sink_flush(&out->alerts_sink, errstr, errstr_size) != 0)
+        rc = -1;
+    alert_sink_close(&out->alerts_sink);
     of_t *outs[] = {out->scores, out->alerts, out->snapshots};
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
         if (rc == 0 && of_commit(outs[i], errstr, errstr_size) != 0)

@@ -33,26 +33,18 @@ static void print_metrics_text(FILE *out, const char *name, const bt_metrics_t *
             m->top10_precision, m->top10_lift);
 }
 
-static void print_json_num(FILE *out, const char *key, double v, int comma)
-{
-    if (isfinite(v))
-        fprintf(out, "\"%s\":%.6g%s", key, v, comma ? "," : "");
-    else
-        fprintf(out, "\"%s\":null%s", key, comma ? "," : "");
-}
-
 static void print_metrics_json(FILE *out, const bt_metrics_t *m)
 {
     fprintf(out, "{\"snapshots\":%zu,\"positives\":%zu,\"ticks\":%zu,", m->snapshots, m->positives,
             m->ticks);
-    print_json_num(out, "positive_rate", m->positive_rate, 1);
-    print_json_num(out, "auc", m->auc, 1);
-    print_json_num(out, "auc_second_half", m->auc_second_half, 1);
-    print_json_num(out, "logloss", m->logloss, 1);
-    print_json_num(out, "logloss_second_half", m->logloss_second_half, 1);
-    print_json_num(out, "brier", m->brier, 1);
-    print_json_num(out, "top10_precision", m->top10_precision, 1);
-    print_json_num(out, "top10_lift", m->top10_lift, 0);
+    rp_json_num(out, "positive_rate", m->positive_rate, 1);
+    rp_json_num(out, "auc", m->auc, 1);
+    rp_json_num(out, "auc_second_half", m->auc_second_half, 1);
+    rp_json_num(out, "logloss", m->logloss, 1);
+    rp_json_num(out, "logloss_second_half", m->logloss_second_half, 1);
+    rp_json_num(out, "brier", m->brier, 1);
+    rp_json_num(out, "top10_precision", m->top10_precision, 1);
+    rp_json_num(out, "top10_lift", m->top10_lift, 0);
     fputc('}', out);
 }
 
@@ -81,7 +73,7 @@ static void print_json(FILE *out, const rp_summary_t *s)
             s->alerts_by_arm[ALERT_HOLDOUT], s->alerts_by_kind[ALERT_AT_RISK],
             s->alerts_by_kind[ALERT_LAPSED], s->alerts_by_trigger[ALERT_BY_TICK],
             s->alerts_by_trigger[ALERT_BY_EVENT], s->lead_silent, s->lead_before);
-    print_json_num(out, "lead_median_days", s->lead_median_days, 0);
+    rp_json_num(out, "lead_median_days", s->lead_median_days, 0);
     fputs("},", out);
     rp_print_outcomes_json(out, s);
     fputs(",\"model\":", out);
@@ -94,15 +86,14 @@ static void print_json(FILE *out, const rp_summary_t *s)
         print_metrics_json(out, &s->experts[x]);
     }
     fputs("},", out);
-    print_json_num(out, "auc_early_warning", s->auc_early, 0);
+    rp_json_num(out, "auc_early_warning", s->auc_early, 0);
     fputc(',', out);
-    print_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);
+    rp_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);
     fputs(",\"segments\":[", out);
     for (int k = 0, first = 1; k < s->k && k < RP_MAX_SEGMENTS; k++) {
         fprintf(out, "%s{\"segment\":%d,\"snapshots\":%zu,", first ? "" : ",", k, s->seg_size[k]);
-        print_json_num(out, "churn_rate",
-                       s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k] : NAN,
-                       0);
+        rp_json_num(out, "churn_rate",
+                    s->seg_size[k] ? (double)s->seg_positives[k] / (double)s->seg_size[k] : NAN, 0);
         fputc('}', out);
         first = 0;
     }
