@@ -240,21 +240,40 @@ static int finish_outcomes(replay_t *rp, pl_t *pl)
     return rp->oom ? -1 : 0;
 }
 
-/* Collects the labelled rows whose window [T, T+H) lies before the end into bt rows (model
- * score and recency baseline) and fills the summary's metrics. */
+/* Which score of a labelled row a metric reads. */
+typedef enum { COL_MODEL, COL_RECENCY, COL_EXPERT0 } col_t;
+
+/* The in-window rows as bt rows of column col into a (the caller's, rp->nrows long),
+ * filtered: max_recency_days (rows of users active more recently only; INFINITY = all) and
+ * last_tick_ms (rows of ticks up to it only). Returns the count. */
+static size_t bt_fill(const replay_t *rp, bt_row_t *a, int col, double max_recency_days,
+                      int64_t last_tick_ms)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < rp->nrows; i++) {
+        const rp_row_t *row = &rp->rows[i];
+        if (!row->in_window || !(row->recency_days < max_recency_days) ||
+            row->tick_ms > last_tick_ms)
+            continue;
+        double v = col == COL_MODEL     ? row->score
+                   : col == COL_RECENCY ? row->recency_days
+                                        : row->expert[col - COL_EXPERT0];
+        a[k++] = (bt_row_t){row->tick_ms, v, row->y};
+    }
+    return k;
+}
+
+/* Marks the labelled rows whose window [T, T+H) lies before the end and fills the summary's
+ * metrics: the model score, the recency baseline and each expert on the same snapshots. One
+ * bt row array is refilled for each metric (bt_compute sorts it), so the peak memory of the
+ * end of a replay is the rows plus one array (it was three). */
 static int finish_metrics(replay_t *rp, int64_t end_ms)
 {
     rp_summary_t *sum = rp->sum;
-    size_t n = 0, cap = rp->nrows ? rp->nrows : 1;
-    bt_row_t *m = malloc(cap * sizeof(*m));
-    bt_row_t *r = malloc(cap * sizeof(*r));
-    bt_row_t *e = malloc(cap * sizeof(*e));
-    if (!m || !r || !e) {
-        free(m);
-        free(r);
-        free(e);
+    size_t n = 0;
+    bt_row_t *a = malloc((rp->nrows ? rp->nrows : 1) * sizeof(*a));
+    if (!a)
         return -1;
-    }
     int64_t H = rp->cfg->label_horizon_ms;
     int64_t first_tick = INT64_MAX, last_tick = INT64_MIN;
     for (size_t i = 0; i < rp->nrows; i++) {
@@ -262,8 +281,6 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
         row->in_window = row->tick_ms + H <= end_ms;
         if (!row->in_window)
             continue; /* censored: the window reaches past the input */
-        m[n] = (bt_row_t){row->tick_ms, row->score, row->y};
-        r[n] = (bt_row_t){row->tick_ms, row->recency_days, row->y};
         if (row->tick_ms < first_tick)
             first_tick = row->tick_ms;
         if (row->tick_ms > last_tick)
@@ -276,35 +293,17 @@ static int finish_metrics(replay_t *rp, int64_t end_ms)
     }
     sum->labelled = n;
     sum->censored = sum->scored - n;
-    int rc = bt_compute(r, n, &sum->recency);
-    /* Each expert on the same snapshots (bt_compute sorts its rows: refill e each time). */
-    for (int x = 0; rc == 0 && x < EX_N; x++) {
-        size_t k = 0;
-        for (size_t i = 0; i < rp->nrows; i++)
-            if (rp->rows[i].in_window)
-                e[k++] = (bt_row_t){rp->rows[i].tick_ms, rp->rows[i].expert[x], rp->rows[i].y};
-        rc = bt_compute(e, k, &sum->experts[x]);
-    }
+    int rc = bt_compute(a, bt_fill(rp, a, COL_RECENCY, INFINITY, INT64_MAX), &sum->recency);
+    for (int x = 0; rc == 0 && x < EX_N; x++)
+        rc = bt_compute(a, bt_fill(rp, a, COL_EXPERT0 + x, INFINITY, INT64_MAX), &sum->experts[x]);
     /* Early warning: snapshots of users active in the last RP_EARLY_DAYS days. Cold start:
      * the first quarter of the labelled ticks' time span. */
-    size_t k = 0, q = 0;
     int64_t quarter_end = first_tick + (last_tick - first_tick) / 4;
-    for (size_t i = 0; i < rp->nrows; i++) {
-        const rp_row_t *row = &rp->rows[i];
-        if (!row->in_window)
-            continue;
-        if (row->recency_days < RP_EARLY_DAYS)
-            e[k++] = (bt_row_t){row->tick_ms, row->score, row->y};
-        if (row->tick_ms <= quarter_end)
-            r[q++] = (bt_row_t){row->tick_ms, row->score, row->y};
-    }
-    sum->auc_early = bt_auc(e, k);
-    sum->auc_first_quarter = bt_auc(r, q);
+    sum->auc_early = bt_auc(a, bt_fill(rp, a, COL_MODEL, RP_EARLY_DAYS, INT64_MAX));
+    sum->auc_first_quarter = bt_auc(a, bt_fill(rp, a, COL_MODEL, INFINITY, quarter_end));
     if (rc == 0)
-        rc = bt_compute(m, n, &sum->model);
-    free(m);
-    free(r);
-    free(e);
+        rc = bt_compute(a, bt_fill(rp, a, COL_MODEL, INFINITY, INT64_MAX), &sum->model);
+    free(a);
     return rc;
 }
 
