@@ -14,6 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_TO_RUN="${1:-30}"
+case $SECONDS_TO_RUN in
+    '' | *[!0-9]*) echo "usage: tests/fuzz/run.sh [SECONDS] [TARGET...] (SECONDS: a whole number, got '$SECONDS_TO_RUN')" >&2; exit 2 ;;
+esac
 shift || true
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record model user_id)
@@ -41,7 +44,8 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
             processor/core/grow.c
         ;;
     model)
-        echo processor/models/*.c processor/core/outfile.c processor/core/log.c
+        echo processor/models/*.c processor/core/outfile.c processor/core/log.c \
+            processor/core/grow.c
         ;;
     record)
         echo processor/features/user.c processor/features/features.c \
