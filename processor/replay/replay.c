@@ -61,8 +61,8 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
 static void on_labelled(void *opaque, const eng_snapshot_t *s)
 {
     replay_t *rp = opaque;
-    pending_t *p = rp_pending_take(&rp->pending, s->user_id, s->tick_ms);
-    if (!p) {
+    pending_t p;
+    if (!rp_pending_take(&rp->pending, s->user_id, s->tick_ms, &p)) {
         /* The engine scores before it labels (tests/unit/test_engine.c); a miss here is a
          * bug, reported rather than hidden. */
         log_error("replay", "label without a score: user=%s tick_ms=%lld", s->user_id,
@@ -74,29 +74,24 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
         rp_row_t *r = realloc(rp->rows, cap * sizeof(*r));
         if (!r) {
             rp->oom = 1;
-            free(p->user_id);
-            free(p);
             return;
         }
         rp->rows = r;
         rp->caprows = cap;
     }
     rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
-                                       .score = p->score,
-                                       .recency_days = p->recency_days,
-                                       .expert = {p->expert[0], p->expert[1], p->expert[2]},
-                                       .seg = (int16_t)p->seg,
+                                       .score = p.score,
+                                       .recency_days = p.recency_days,
+                                       .expert = {p.expert[0], p.expert[1], p.expert[2]},
+                                       .seg = (int16_t)p.seg,
                                        .y = (int8_t)s->y,
                                        .in_window = 1};
     if (rp->snapshots) {
-        fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y,
-                p->score);
+        fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y, p.score);
         for (int i = 0; i < FEAT_DIM; i++)
             fprintf(rp->snapshots, ",%.6g", s->x[i]);
         fputc('\n', rp->snapshots);
     }
-    free(p->user_id);
-    free(p);
 }
 
 static void on_outcome(void *opaque, const char *user_id, const oc_result_t *r)

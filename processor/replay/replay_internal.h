@@ -18,6 +18,7 @@
 #include "replay.h"
 #include "store_mem.h"
 #include "store_redis.h"
+#include "uid_index.h"
 
 typedef struct source_s {
     ev_file_reader_t *avro;
@@ -63,26 +64,42 @@ int rp_store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t event
 size_t rp_store_users(const rp_store_t *s);
 
 /* Pending scores: (user, tick) -> what was scored, kept until the snapshot's label arrives
- * (replay_pending.c, a chained hash map; user ids copied). */
+ * (replay_pending.c). No allocation per snapshot: each user id is interned once into the
+ * map's id table (one arena of id bytes, a dense array of offsets, a uid_index over them),
+ * and an entry is a plain value keyed by (integer handle, tick) in an open-addressing table
+ * (linear probing, load <= 1/2, backward-shift removal, so no tombstones).
+ *
+ * Memory: the map owns everything (rp_pending_free); the id table only grows (one copy of
+ * each id ever scored, at most the store's users), the entry table holds the snapshots
+ * scored but not yet labelled. */
 typedef struct pending_s {
-    char *user_id; /* owned */
+    uint32_t user1; /* the user's handle + 1; 0 = empty slot */
+    int32_t seg;
     int64_t tick_ms;
     float score, recency_days;
     float expert[EX_N]; /* each expert's probability (experts.h) */
-    int seg;
-    struct pending_s *next;
 } pending_t;
 
 typedef struct pending_map_s {
-    pending_t **buckets;
-    size_t nbuckets, count;
+    /* id table: handle h's id is ids[id_off[h] .. id_off[h] + id_len[h]) */
+    char *ids;
+    size_t ids_len, ids_cap;
+    size_t *id_off;
+    uint16_t *id_len;
+    size_t nids, cap_ids;
+    uid_index_t id_index; /* nslots >= 2 x nids */
+    /* entries */
+    pending_t *slots; /* nslots entries, a power of two (or NULL and 0) */
+    size_t nslots, count;
 } pending_map_t;
 
-/* Adds a scored snapshot. 0, or -1 on out of memory. */
+/* Adds a scored snapshot (the id is copied into the id table the first time it is seen).
+ * 0, or -1 on out of memory (the map unchanged but for a possibly interned id). */
 int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
                    float recency_days, int seg, const ex_scores_t *ex);
-/* Removes and returns the snapshot's entry (the caller frees it and its user id), or NULL. */
-pending_t *rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms);
+/* Removes the snapshot's entry into *out: 1, or 0 when absent. */
+int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out);
+/* Frees what the map holds; the map is empty and reusable after. */
 void rp_pending_free(pending_map_t *m);
 
 /* The output files (replay_outputs.c), published at the end (see of_open). */
