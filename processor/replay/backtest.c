@@ -26,6 +26,59 @@ static uint64_t score_key(double s)
     return (u >> 63) ? ~u : u | (1ULL << 63);
 }
 
+/* One 8-bit digit of a row's sort key for sort_tick_score_desc: digits 0..7 are the score's
+ * (descending: the complemented score_key), 8..15 the tick's (ascending: sign bit flipped),
+ * least significant first. */
+static unsigned row_digit(const bt_row_t *r, int d)
+{
+    uint64_t k = d < 8 ? ~score_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
+    return (unsigned)(k >> (8 * (d & 7))) & 0xff;
+}
+
+/* Sorts rows by tick, then score descending, rows that compare equal kept in their input
+ * order: exactly what a stable sort with cmp_tick_score_desc gives (glibc's qsort is a merge
+ * sort), since the sums over the sorted rows must not move by a bit. LSD radix over the 16
+ * digits, each pass stable; a digit equal in every row is skipped (ticks share their high
+ * bytes, float scores widened to double their low ones). A NaN score compares equal to
+ * everything, which no key reproduces: then, and when the buffer cannot be had, qsort. */
+static void sort_tick_score_desc(bt_row_t *rows, size_t n)
+{
+    size_t(*count)[256] = calloc(16, sizeof(*count)); /* one histogram per digit */
+    bt_row_t *tmp = malloc(n * sizeof(*tmp));
+    int has_nan = 0;
+    for (size_t i = 0; i < n && !has_nan; i++)
+        has_nan = isnan(rows[i].score);
+    if (!count || !tmp || has_nan) {
+        free(count);
+        free(tmp);
+        qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < 16; d++)
+            count[d][row_digit(&rows[i], d)]++;
+    bt_row_t *a = rows, *b = tmp;
+    for (int d = 0; d < 16; d++) {
+        if (count[d][row_digit(&a[0], d)] == n)
+            continue;
+        size_t pos = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t c = count[d][v];
+            count[d][v] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[d][row_digit(&a[i], d)]++] = a[i];
+        bt_row_t *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != rows)
+        memcpy(rows, a, n * sizeof(*rows));
+    free(count);
+    free(tmp);
+}
+
 typedef struct auc_key_s {
     uint64_t key;
     uint64_t y;
@@ -112,7 +165,7 @@ int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
     out->snapshots = n;
     if (n == 0)
         return 0;
-    qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
+    sort_tick_score_desc(rows, n);
 
     int probs_open = 1, probs_closed = 1;
     double ll = 0, brier = 0, prec_sum = 0, lift_sum = 0;
