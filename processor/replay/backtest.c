@@ -26,13 +26,12 @@ static uint64_t score_key(double s)
     return (u >> 63) ? ~u : u | (1ULL << 63);
 }
 
-/* One 8-bit digit of a row's sort key for sort_tick_score_desc: digits 0..7 are the score's
- * (descending: the complemented score_key), 8..15 the tick's (ascending: sign bit flipped),
- * least significant first. */
-static unsigned row_digit(const bt_row_t *r, int d)
+/* A row's two sort keys for sort_tick_score_desc, as unsigned numbers: key 0 the score's
+ * (descending: the complemented score_key), key 1 the tick's (ascending: sign bit flipped).
+ * Digit d (0..15, least significant first) is byte d % 8 of key d / 8. */
+static uint64_t row_key(const bt_row_t *r, int which)
 {
-    uint64_t k = d < 8 ? ~score_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
-    return (unsigned)(k >> (8 * (d & 7))) & 0xff;
+    return which == 0 ? ~score_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
 }
 
 /* Sorts rows by tick, then score descending, rows that compare equal kept in their input
@@ -54,12 +53,17 @@ static void sort_tick_score_desc(bt_row_t *rows, size_t n)
         qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < 16; d++)
-            count[d][row_digit(&rows[i], d)]++;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k0 = row_key(&rows[i], 0), k1 = row_key(&rows[i], 1);
+        for (int d = 0; d < 8; d++) {
+            count[d][(k0 >> (8 * d)) & 0xff]++;
+            count[8 + d][(k1 >> (8 * d)) & 0xff]++;
+        }
+    }
     bt_row_t *a = rows, *b = tmp;
     for (int d = 0; d < 16; d++) {
-        if (count[d][row_digit(&a[0], d)] == n)
+        int which = d / 8, shift = 8 * (d % 8);
+        if (count[d][(row_key(&a[0], which) >> shift) & 0xff] == n)
             continue;
         size_t pos = 0;
         for (int v = 0; v < 256; v++) {
@@ -68,7 +72,7 @@ static void sort_tick_score_desc(bt_row_t *rows, size_t n)
             pos += c;
         }
         for (size_t i = 0; i < n; i++)
-            b[count[d][row_digit(&a[i], d)]++] = a[i];
+            b[count[d][(row_key(&a[i], which) >> shift) & 0xff]++] = a[i];
         bt_row_t *t = a;
         a = b;
         b = t;
