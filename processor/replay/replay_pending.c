@@ -1,6 +1,6 @@
 /* Replay's pending scores (replay_internal.h): each scored snapshot's score and experts'
- * probabilities until its label arrives, keyed by (interned user, tick) in an open-addressing
- * table of plain values, so scoring and labelling a snapshot allocate nothing. */
+ * probabilities until its label arrives, in a per-user array of plain values reached through
+ * the user's interned handle, so scoring and labelling a snapshot allocate nothing. */
 #include "replay_internal.h"
 
 #include <stdint.h>
@@ -36,7 +36,7 @@ static int id_handle(pending_map_t *m, const char *uid, int add, uint32_t *h)
      * most EV_USER_ID_MAX bytes (the decoder rejects longer ones), so id_len fits. */
     if (m->nids >= UINT32_MAX - 1 || len > UINT16_MAX)
         return -1;
-    if (CS_GROW2(m->id_off, m->id_len, m->cap_ids, m->nids + 1, 1024) != 0 ||
+    if (CS_GROW3(m->id_off, m->id_len, m->users, m->cap_ids, m->nids + 1, 1024) != 0 ||
         CS_GROW(m->ids, m->ids_cap, m->ids_len + len, 16384) != 0)
         return -1;
     if (2 * (m->nids + 1) > m->id_index.nslots) {
@@ -47,49 +47,34 @@ static int id_handle(pending_map_t *m, const char *uid, int add, uint32_t *h)
     memcpy(m->ids + m->ids_len, uid, len);
     m->id_off[m->nids] = m->ids_len;
     m->id_len[m->nids] = (uint16_t)len;
+    m->users[m->nids] = (pending_user_t){0};
     m->ids_len += len;
     m->id_index.slots[uid_index_slot(&m->id_index, uid, len, id_key, m)] = (uint32_t)(m->nids + 1);
     *h = (uint32_t)m->nids++;
     return 0;
 }
 
-/* ---- the entries: (handle, tick) -> pending_t ---- */
+/* ---- each user's entries ---- */
 
-static size_t entry_home(const pending_map_t *m, uint32_t user1, int64_t tick_ms)
+/* Room for one more entry at the tail of u's array: compacts when at most half of it is
+ * live (each compaction frees at least half: amortized O(1) a put), else doubles it. */
+static int user_make_room(pending_user_t *u)
 {
-    /* splitmix64's finalizer: ticks are multiples of the interval, handles are dense; both
-     * need mixing before the low bits pick a slot. */
-    uint64_t z = (uint64_t)tick_ms * 0x9e3779b97f4a7c15ULL ^ user1;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (size_t)(z ^ (z >> 31)) & (m->nslots - 1);
-}
-
-/* The slot holding (user1, tick_ms), or the empty slot where it would go. nslots > 0. */
-static size_t entry_slot(const pending_map_t *m, uint32_t user1, int64_t tick_ms)
-{
-    size_t mask = m->nslots - 1;
-    for (size_t s = entry_home(m, user1, tick_ms);; s = (s + 1) & mask) {
-        const pending_t *p = &m->slots[s];
-        if (p->user1 == 0 || (p->user1 == user1 && p->tick_ms == tick_ms))
-            return s;
+    if (u->head + u->n < u->cap)
+        return 0;
+    if (u->head > 0 && u->n <= u->cap / 2) {
+        memmove(u->e, u->e + u->head, u->n * sizeof(*u->e));
+        u->head = 0;
+        return 0;
     }
-}
-
-static int entries_grow(pending_map_t *m)
-{
-    size_t n = m->nslots ? m->nslots * 2 : 4096;
-    pending_t *old = m->slots;
-    size_t nold = m->nslots;
-    if (!(m->slots = calloc(n, sizeof(*m->slots)))) {
-        m->slots = old;
+    if (u->cap > UINT32_MAX / 2)
         return -1;
-    }
-    m->nslots = n;
-    for (size_t i = 0; i < nold; i++)
-        if (old[i].user1)
-            m->slots[entry_slot(m, old[i].user1, old[i].tick_ms)] = old[i];
-    free(old);
+    uint32_t cap = u->cap ? u->cap * 2 : 8;
+    pending_t *e = realloc(u->e, cap * sizeof(*e));
+    if (!e)
+        return -1;
+    u->e = e;
+    u->cap = cap;
     return 0;
 }
 
@@ -99,18 +84,14 @@ int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float sco
     uint32_t h;
     if (id_handle(m, uid, 1, &h) != 0)
         return -1;
-    if (2 * (m->count + 1) > m->nslots && entries_grow(m) != 0)
+    pending_user_t *u = &m->users[h];
+    if (user_make_room(u) != 0)
         return -1;
-    pending_t *p = &m->slots[entry_slot(m, h + 1, tick_ms)];
-    /* The engine scores each snapshot once (engine.h); a repeated key would overwrite. */
-    m->count += p->user1 == 0;
-    *p = (pending_t){.user1 = h + 1,
-                     .seg = seg,
-                     .tick_ms = tick_ms,
-                     .score = score,
-                     .recency_days = recency_days};
+    pending_t *p = &u->e[u->head + u->n++];
+    *p = (pending_t){.tick_ms = tick_ms, .score = score, .recency_days = recency_days, .seg = seg};
     for (int i = 0; i < EX_N; i++)
         p->expert[i] = (float)ex->p[i];
+    m->count++;
     return 0;
 }
 
@@ -119,31 +100,31 @@ int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_
     uint32_t h;
     if (m->count == 0 || id_handle(m, uid, 0, &h) != 0)
         return 0;
-    size_t mask = m->nslots - 1, hole = entry_slot(m, h + 1, tick_ms);
-    if (m->slots[hole].user1 == 0)
-        return 0;
-    *out = m->slots[hole];
-    /* Backward-shift removal: pull each later entry of the run back into the hole when its
-     * home slot is not cyclically in (hole, j], so every entry stays reachable from its
-     * home without tombstones. */
-    for (size_t j = (hole + 1) & mask; m->slots[j].user1; j = (j + 1) & mask) {
-        size_t home = entry_home(m, m->slots[j].user1, m->slots[j].tick_ms);
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            m->slots[hole] = m->slots[j];
-            hole = j;
-        }
+    pending_user_t *u = &m->users[h];
+    for (uint32_t i = u->head, end = u->head + u->n; i < end; i++) {
+        if (u->e[i].tick_ms != tick_ms)
+            continue;
+        *out = u->e[i];
+        if (i == u->head) /* the usual case: labels come oldest first */
+            u->head++;
+        else
+            memmove(&u->e[i], &u->e[i + 1], (end - i - 1) * sizeof(*u->e));
+        if (--u->n == 0)
+            u->head = 0;
+        m->count--;
+        return 1;
     }
-    m->slots[hole].user1 = 0;
-    m->count--;
-    return 1;
+    return 0;
 }
 
 void rp_pending_free(pending_map_t *m)
 {
+    for (size_t i = 0; i < m->nids; i++)
+        free(m->users[i].e);
     free(m->ids);
     free(m->id_off);
     free(m->id_len);
+    free(m->users);
     uid_index_free(&m->id_index);
-    free(m->slots);
     memset(m, 0, sizeof(*m));
 }
