@@ -113,32 +113,64 @@ static auc_key_t *radix_sort(auc_key_t *a, auc_key_t *tmp, size_t n)
     return a;
 }
 
-double bt_auc(const bt_row_t *rows, size_t n)
+/* Bits of auc_key_t.y: the label, membership of the whole set, of the subset from `from` on. */
+#define AUC_Y    1u
+#define AUC_ALL  2u
+#define AUC_FROM 4u
+
+/* Mann-Whitney over keys sorted ascending, counting only the entries with a `member` bit:
+ * the positives' rank sum, ranks taken among the members, ties given their average rank.
+ * Filtering a sorted array keeps it sorted, so a subset needs no sort of its own, and its
+ * tie groups, ranks and sums come out as sorting it alone would give them, bit for bit. */
+static double auc_sorted(const auc_key_t *r, size_t n, uint64_t member)
 {
-    if (n == 0)
-        return NAN;
-    auc_key_t *buf = malloc(2 * n * sizeof(*buf));
-    if (!buf)
-        return NAN;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (auc_key_t){score_key(rows[i].score), (uint64_t)(rows[i].y != 0)};
-    const auc_key_t *r = radix_sort(buf, buf + n, n);
-    /* Mann-Whitney: sum of the positives' ranks, ties given their average rank. */
     double rank_sum = 0, n1 = 0;
+    size_t rank = 0; /* members before the current group */
     for (size_t i = 0; i < n;) {
-        size_t j = i, pos = 0;
-        while (j < n && r[j].key == r[i].key)
-            pos += r[j++].y;
-        double avg_rank = (double)(i + 1 + j) / 2.0; /* ranks i+1 .. j */
-        rank_sum += avg_rank * (double)pos;
-        n1 += (double)pos;
+        size_t j = i, m = 0, pos = 0;
+        for (; j < n && r[j].key == r[i].key; j++) {
+            if (r[j].y & member) {
+                m++;
+                pos += (size_t)(r[j].y & AUC_Y);
+            }
+        }
+        if (m) {
+            double avg_rank = (double)(rank + 1 + rank + m) / 2.0; /* ranks rank+1 .. rank+m */
+            rank_sum += avg_rank * (double)pos;
+            n1 += (double)pos;
+            rank += m;
+        }
         i = j;
     }
-    free(buf);
-    double n0 = (double)n - n1;
+    double n0 = (double)rank - n1;
     if (n1 == 0 || n0 == 0)
         return NAN;
     return (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0);
+}
+
+/* The AUC of rows[0..n) and of rows[from..n) (NaN when a class is missing or out of memory)
+ * from one sort. */
+static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, double *whole,
+                               double *tail)
+{
+    *whole = *tail = NAN;
+    auc_key_t *buf = n ? malloc(2 * n * sizeof(*buf)) : NULL;
+    if (!buf)
+        return;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (auc_key_t){score_key(rows[i].score),
+                             (rows[i].y != 0 ? AUC_Y : 0) | AUC_ALL | (i >= from ? AUC_FROM : 0)};
+    const auc_key_t *r = radix_sort(buf, buf + n, n);
+    *whole = auc_sorted(r, n, AUC_ALL);
+    *tail = auc_sorted(r, n, AUC_FROM);
+    free(buf);
+}
+
+double bt_auc(const bt_row_t *rows, size_t n)
+{
+    double whole, tail;
+    auc_whole_and_from(rows, n, n, &whole, &tail);
+    return whole;
 }
 
 /* Precision in the top 10% of one tick's rows (sorted by score, descending); rows tied at
@@ -220,8 +252,7 @@ int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
     out->top10_precision = prec_sum / (double)out->ticks;
     if (lift_ticks)
         out->top10_lift = lift_sum / (double)lift_ticks;
-    out->auc = bt_auc(rows, n);
-    out->auc_second_half = bt_auc(rows + half_start, n - half_start);
+    auc_whole_and_from(rows, n, half_start, &out->auc, &out->auc_second_half);
     if (probs_open && half_start < n) {
         double ll2 = 0;
         for (size_t i = half_start; i < n; i++)

@@ -149,12 +149,49 @@ static void test_sort_is_stable(void **state)
     free(want);
 }
 
+/* The second half's AUC comes from the pooled sort, filtered: it must equal bt_auc on the
+ * second half's rows alone, bit for bit (heavy ties across the halves, both classes). */
+static void test_second_half_auc_from_one_sort(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    bt_row_t *rows = malloc(N * sizeof(*rows));
+    assert_non_null(rows);
+    uint64_t seed = 12345;
+    for (size_t i = 0; i < N; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t r = (uint32_t)(seed >> 33);
+        rows[i].tick_ms = (int64_t)(r % 7) * 86400000LL;
+        rows[i].score = (double)(float)((r >> 3) % 50) / 50.0; /* 50 values: many ties */
+        rows[i].y = (int)((r >> 12) % 3 == 0);
+    }
+    bt_metrics_t m;
+    assert_int_equal(bt_compute(rows, N, &m), 0);
+    /* rows are sorted by tick now: the second half starts at tick index ticks / 2 */
+    size_t h = 0, tick = 0;
+    while (h < N && tick < m.ticks / 2) {
+        size_t j = h;
+        while (j < N && rows[j].tick_ms == rows[h].tick_ms)
+            j++;
+        h = j;
+        tick++;
+    }
+    double alone = bt_auc(rows + h, N - h), pooled = bt_auc(rows, N);
+    assert_true(h > 0 && h < N);
+    assert_memory_equal(&m.auc_second_half, &alone, sizeof(double));
+    assert_memory_equal(&m.auc, &pooled, sizeof(double));
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auc_table),          cmocka_unit_test(test_compute_by_hand),
-        cmocka_unit_test(test_top_precision_ties), cmocka_unit_test(test_non_probabilities),
+        cmocka_unit_test(test_auc_table),
+        cmocka_unit_test(test_compute_by_hand),
+        cmocka_unit_test(test_top_precision_ties),
+        cmocka_unit_test(test_non_probabilities),
         cmocka_unit_test(test_sort_is_stable),
+        cmocka_unit_test(test_second_half_auc_from_one_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
