@@ -19,7 +19,9 @@ struct st_mem_s {
     int64_t *last_act_ms; /* copy of feat_last_activity_ms() for the range scan */
     uid_index_t index;    /* user id -> dense position */
     uint32_t *visit;      /* range scratch: indices to visit, sorted */
-    size_t visit_cap;
+    uint32_t *visit_tmp;  /* range scratch: the radix sort's other buffer */
+    size_t visit_cap;     /* entries of visit and visit_tmp */
+    size_t radix_count[8][256];
 };
 
 static void mem_key(const void *owner, size_t i, const char **id, size_t *len)
@@ -46,6 +48,7 @@ void st_mem_destroy(st_mem_t *st)
     free(st->last_act_ms);
     uid_index_free(&st->index);
     free(st->visit);
+    free(st->visit_tmp);
     free(st);
 }
 
@@ -124,18 +127,60 @@ static int cmp_visit(const void *a, const void *b, void *arg)
     return li < lj ? -1 : li > lj;
 }
 
+/* Sorts st->visit[0..n) into cmp_visit's order. Ids are unique, so that order is total and
+ * any correct sort gives the same one: an LSD radix sort by last activity (8-bit digits,
+ * those equal in every entry skipped), then each run of equal times by id (cmp_visit; such
+ * ties are few). A sweep sorts ~every user of the window each tick, which qsort_r's
+ * comparator calls made a top cost of replay. */
+static void sort_visit(st_mem_t *st, size_t n)
+{
+    if (n < 64) {
+        if (n > 1) /* visit is NULL before the first range: qsort_r(NULL, 0) is UB */
+            qsort_r(st->visit, n, sizeof(*st->visit), cmp_visit, st);
+        return;
+    }
+    const int64_t *t = st->last_act_ms;
+    memset(st->radix_count, 0, sizeof(st->radix_count));
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = (uint64_t)t[st->visit[i]] ^ (1ULL << 63); /* unsigned order = signed */
+        for (int d = 0; d < 8; d++)
+            st->radix_count[d][(k >> (8 * d)) & 0xff]++;
+    }
+    uint32_t *a = st->visit, *b = st->visit_tmp;
+    for (int d = 0; d < 8; d++) {
+        size_t *count = st->radix_count[d];
+        if (count[(((uint64_t)t[a[0]] ^ (1ULL << 63)) >> (8 * d)) & 0xff] == n)
+            continue;
+        size_t pos = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t c = count[v];
+            count[v] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[(((uint64_t)t[a[i]] ^ (1ULL << 63)) >> (8 * d)) & 0xff]++] = a[i];
+        uint32_t *swap = a;
+        a = b;
+        b = swap;
+    }
+    if (a != st->visit)
+        memcpy(st->visit, a, n * sizeof(*a));
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && t[st->visit[j]] == t[st->visit[i]]; j++)
+            ;
+        if (j - i > 1)
+            qsort_r(st->visit + i, j - i, sizeof(*st->visit), cmp_visit, st);
+    }
+}
+
 static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
                       void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
 {
     st_mem_t *st = opaque;
-    if (st->visit_cap < st->count) {
-        uint32_t *v = realloc(st->visit, st->count * sizeof(*v));
-        if (!v) {
-            log_error("state", "out of memory sweeping %zu users", st->count);
-            abort();
-        }
-        st->visit = v;
-        st->visit_cap = st->count;
+    if (st->visit_cap < st->count &&
+        CS_GROW2(st->visit, st->visit_tmp, st->visit_cap, st->count, 1024) != 0) {
+        log_error("state", "out of memory sweeping %zu users", st->count);
+        abort();
     }
     size_t n = 0;
     for (size_t i = 0; i < st->count; i++) {
@@ -143,7 +188,7 @@ static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
         if (t >= lo_ms && t < hi_ms)
             st->visit[n++] = (uint32_t)i;
     }
-    qsort_r(st->visit, n, sizeof(*st->visit), cmp_visit, st);
+    sort_visit(st, n);
     /* Visiting never inserts, so the arrays cannot move under the loop. */
     for (size_t k = 0; k < n; k++)
         visit(ctx, st->ids[st->visit[k]], &st->recs[st->visit[k]]);

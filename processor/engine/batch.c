@@ -21,6 +21,20 @@ int batch_add(batch_t *b, const ev_event_t *ev, int32_t partition, int64_t offse
     return 0;
 }
 
+ev_event_t *batch_slot(batch_t *b)
+{
+    if (b->n >= b->cap && batch_reserve(b, b->n + 1) != 0)
+        return NULL;
+    return &b->evs[b->n];
+}
+
+void batch_push(batch_t *b, int32_t partition, int64_t offset)
+{
+    b->part[b->n] = partition;
+    b->off[b->n] = offset;
+    b->n++;
+}
+
 /* The distinct partitions of the batch into b->parts, in order of first appearance (a
  * batch holds few: the search is over them, not over the events). */
 static int distinct_partitions(batch_t *b)

@@ -62,6 +62,13 @@ typedef struct batch_ops_s {
 int batch_reserve(batch_t *b, size_t want);
 /* Appends a copy of ev. 0, or -1 on out of memory. */
 int batch_add(batch_t *b, const ev_event_t *ev, int32_t partition, int64_t offset);
+/* The next event's slot, for decoding in place (an event is ~660 bytes: no copy), room
+ * reserved; NULL on out of memory. The slot belongs to the batch and is not counted until
+ * batch_push; a slot left unpushed (a rejected event) is handed out again. Valid until the
+ * next batch_reserve / batch_slot / batch_add. */
+ev_event_t *batch_slot(batch_t *b);
+/* Counts the event written into batch_slot(b), with its partition and offset. */
+void batch_push(batch_t *b, int32_t partition, int64_t offset);
 /* Applies the batch (prefetch per partition, then the events in order) and empties it.
  * 0, or -1 with err when a prefetch failed: then no event was applied and the batch is kept
  * (the caller rolls back its store and retries, or gives up). */

@@ -2,6 +2,8 @@
 #include "pipeline.h"
 #include "grow.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -182,6 +184,69 @@ static int cmp_summary(const void *a, const void *b)
     return 0;
 }
 
+/* A double's bits mapped so that unsigned order is numeric order (negatives flipped whole,
+ * positives with the sign bit set); -0.0 and +0.0 map alike, as == says. Not for NaN. */
+static uint64_t double_key(double v)
+{
+    if (v == 0)
+        v = 0; /* -0.0 -> +0.0 */
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return (u >> 63) ? ~u : u | (1ULL << 63);
+}
+
+static uint64_t summary_key(const ex_summary_t *r, int which)
+{
+    return double_key(which == 0 ? r->age : which == 1 ? r->t_x : r->rep);
+}
+
+/* Sorts the population rows into cmp_summary's order. Only (rep, t_x, age) go on into the
+ * table, and rows tied on all three are alike there, so any correct sort feeds it the same
+ * values: an LSD radix sort (age, then t_x, then rep; 8-bit digits, those equal in every row
+ * skipped), cheaper than qsort's comparator calls over every recent user each tick. A NaN
+ * (no key orders it as cmp_summary does), a small population or no scratch: qsort. */
+static void sort_summaries(ex_summary_t *rows, size_t n)
+{
+    int has_nan = 0;
+    for (size_t i = 0; i < n && !has_nan; i++)
+        has_nan = isnan(rows[i].rep) || isnan(rows[i].t_x) || isnan(rows[i].age);
+    size_t(*count)[256] = n >= 256 && !has_nan ? calloc(24, sizeof(*count)) : NULL;
+    ex_summary_t *tmp = count ? malloc(n * sizeof(*tmp)) : NULL;
+    if (!tmp) {
+        free(count);
+        if (n > 1) /* rows is NULL until a first visit: qsort(NULL, 0) is UB (UBSan) */
+            qsort(rows, n, sizeof(*rows), cmp_summary);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int w = 0; w < 3; w++) {
+            uint64_t k = summary_key(&rows[i], w);
+            for (int d = 0; d < 8; d++)
+                count[8 * w + d][(k >> (8 * d)) & 0xff]++;
+        }
+    ex_summary_t *a = rows, *b = tmp;
+    for (int d = 0; d < 24; d++) {
+        int which = d / 8, shift = 8 * (d % 8);
+        if (count[d][(summary_key(&a[0], which) >> shift) & 0xff] == n)
+            continue;
+        size_t pos = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t c = count[d][v];
+            count[d][v] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[d][(summary_key(&a[i], which) >> shift) & 0xff]++] = a[i];
+        ex_summary_t *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != rows)
+        memcpy(rows, a, n * sizeof(*rows));
+    free(count);
+    free(tmp);
+}
+
 static void on_tick_start(void *opaque, int64_t tick_ms)
 {
     pl_t *pl = opaque;
@@ -196,8 +261,7 @@ static void on_tick_start(void *opaque, int64_t tick_ms)
     pl->pop_tick_ms = tick_ms;
     pl->store.range(pl->store.opaque, tick_ms - pl->horizon_ms - pl->lookback_ms, tick_ms,
                     pop_visit, pl);
-    if (pl->nrows) /* rows is NULL until a first visit: qsort(NULL, 0) is UB (UBSan) */
-        qsort(pl->rows, pl->nrows, sizeof(*pl->rows), cmp_summary);
+    sort_summaries(pl->rows, pl->nrows);
     bgnbd_table_clear(pl->pop);
     for (size_t i = 0; i < pl->nrows; i++)
         if (bgnbd_table_add(pl->pop, pl->rows[i].rep, pl->rows[i].t_x, pl->rows[i].age, 1) != 0)

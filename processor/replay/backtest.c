@@ -26,6 +26,63 @@ static uint64_t score_key(double s)
     return (u >> 63) ? ~u : u | (1ULL << 63);
 }
 
+/* A row's two sort keys for sort_tick_score_desc, as unsigned numbers: key 0 the score's
+ * (descending: the complemented score_key), key 1 the tick's (ascending: sign bit flipped).
+ * Digit d (0..15, least significant first) is byte d % 8 of key d / 8. */
+static uint64_t row_key(const bt_row_t *r, int which)
+{
+    return which == 0 ? ~score_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
+}
+
+/* Sorts rows by tick, then score descending, rows that compare equal kept in their input
+ * order: exactly what a stable sort with cmp_tick_score_desc gives (glibc's qsort is a merge
+ * sort), since the sums over the sorted rows must not move by a bit. LSD radix over the 16
+ * digits, each pass stable; a digit equal in every row is skipped (ticks share their high
+ * bytes, float scores widened to double their low ones). A NaN score compares equal to
+ * everything, which no key reproduces: then, and when the buffer cannot be had, qsort. */
+static void sort_tick_score_desc(bt_row_t *rows, size_t n)
+{
+    size_t(*count)[256] = calloc(16, sizeof(*count)); /* one histogram per digit */
+    bt_row_t *tmp = malloc(n * sizeof(*tmp));
+    int has_nan = 0;
+    for (size_t i = 0; i < n && !has_nan; i++)
+        has_nan = isnan(rows[i].score);
+    if (!count || !tmp || has_nan) {
+        free(count);
+        free(tmp);
+        qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k0 = row_key(&rows[i], 0), k1 = row_key(&rows[i], 1);
+        for (int d = 0; d < 8; d++) {
+            count[d][(k0 >> (8 * d)) & 0xff]++;
+            count[8 + d][(k1 >> (8 * d)) & 0xff]++;
+        }
+    }
+    bt_row_t *a = rows, *b = tmp;
+    for (int d = 0; d < 16; d++) {
+        int which = d / 8, shift = 8 * (d % 8);
+        if (count[d][(row_key(&a[0], which) >> shift) & 0xff] == n)
+            continue;
+        size_t pos = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t c = count[d][v];
+            count[d][v] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[count[d][(row_key(&a[i], which) >> shift) & 0xff]++] = a[i];
+        bt_row_t *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != rows)
+        memcpy(rows, a, n * sizeof(*rows));
+    free(count);
+    free(tmp);
+}
+
 typedef struct auc_key_s {
     uint64_t key;
     uint64_t y;
@@ -56,32 +113,64 @@ static auc_key_t *radix_sort(auc_key_t *a, auc_key_t *tmp, size_t n)
     return a;
 }
 
-double bt_auc(const bt_row_t *rows, size_t n)
+/* Bits of auc_key_t.y: the label, membership of the whole set, of the subset from `from` on. */
+#define AUC_Y    1u
+#define AUC_ALL  2u
+#define AUC_FROM 4u
+
+/* Mann-Whitney over keys sorted ascending, counting only the entries with a `member` bit:
+ * the positives' rank sum, ranks taken among the members, ties given their average rank.
+ * Filtering a sorted array keeps it sorted, so a subset needs no sort of its own, and its
+ * tie groups, ranks and sums come out as sorting it alone would give them, bit for bit. */
+static double auc_sorted(const auc_key_t *r, size_t n, uint64_t member)
 {
-    if (n == 0)
-        return NAN;
-    auc_key_t *buf = malloc(2 * n * sizeof(*buf));
-    if (!buf)
-        return NAN;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (auc_key_t){score_key(rows[i].score), (uint64_t)(rows[i].y != 0)};
-    const auc_key_t *r = radix_sort(buf, buf + n, n);
-    /* Mann-Whitney: sum of the positives' ranks, ties given their average rank. */
     double rank_sum = 0, n1 = 0;
+    size_t rank = 0; /* members before the current group */
     for (size_t i = 0; i < n;) {
-        size_t j = i, pos = 0;
-        while (j < n && r[j].key == r[i].key)
-            pos += r[j++].y;
-        double avg_rank = (double)(i + 1 + j) / 2.0; /* ranks i+1 .. j */
-        rank_sum += avg_rank * (double)pos;
-        n1 += (double)pos;
+        size_t j = i, m = 0, pos = 0;
+        for (; j < n && r[j].key == r[i].key; j++) {
+            if (r[j].y & member) {
+                m++;
+                pos += (size_t)(r[j].y & AUC_Y);
+            }
+        }
+        if (m) {
+            double avg_rank = (double)(rank + 1 + rank + m) / 2.0; /* ranks rank+1 .. rank+m */
+            rank_sum += avg_rank * (double)pos;
+            n1 += (double)pos;
+            rank += m;
+        }
         i = j;
     }
-    free(buf);
-    double n0 = (double)n - n1;
+    double n0 = (double)rank - n1;
     if (n1 == 0 || n0 == 0)
         return NAN;
     return (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0);
+}
+
+/* The AUC of rows[0..n) and of rows[from..n) (NaN when a class is missing or out of memory)
+ * from one sort. */
+static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, double *whole,
+                               double *tail)
+{
+    *whole = *tail = NAN;
+    auc_key_t *buf = n ? malloc(2 * n * sizeof(*buf)) : NULL;
+    if (!buf)
+        return;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (auc_key_t){score_key(rows[i].score),
+                             (rows[i].y != 0 ? AUC_Y : 0) | AUC_ALL | (i >= from ? AUC_FROM : 0)};
+    const auc_key_t *r = radix_sort(buf, buf + n, n);
+    *whole = auc_sorted(r, n, AUC_ALL);
+    *tail = auc_sorted(r, n, AUC_FROM);
+    free(buf);
+}
+
+double bt_auc(const bt_row_t *rows, size_t n)
+{
+    double whole, tail;
+    auc_whole_and_from(rows, n, n, &whole, &tail);
+    return whole;
 }
 
 /* Precision in the top 10% of one tick's rows (sorted by score, descending); rows tied at
@@ -112,7 +201,7 @@ int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
     out->snapshots = n;
     if (n == 0)
         return 0;
-    qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
+    sort_tick_score_desc(rows, n);
 
     int probs_open = 1, probs_closed = 1;
     double ll = 0, brier = 0, prec_sum = 0, lift_sum = 0;
@@ -163,8 +252,7 @@ int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
     out->top10_precision = prec_sum / (double)out->ticks;
     if (lift_ticks)
         out->top10_lift = lift_sum / (double)lift_ticks;
-    out->auc = bt_auc(rows, n);
-    out->auc_second_half = bt_auc(rows + half_start, n - half_start);
+    auc_whole_and_from(rows, n, half_start, &out->auc, &out->auc_second_half);
     if (probs_open && half_start < n) {
         double ll2 = 0;
         for (size_t i = half_start; i < n; i++)

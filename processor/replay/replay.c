@@ -62,8 +62,8 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
 static void on_labelled(void *opaque, const eng_snapshot_t *s)
 {
     replay_t *rp = opaque;
-    pending_t *p = rp_pending_take(&rp->pending, s->user_id, s->tick_ms);
-    if (!p) {
+    pending_t p;
+    if (!rp_pending_take(&rp->pending, s->user_id, s->tick_ms, &p)) {
         /* The engine scores before it labels (tests/unit/test_engine.c); a miss here is a
          * bug, reported rather than hidden. */
         log_error("replay", "label without a score: user=%s tick_ms=%lld", s->user_id,
@@ -72,26 +72,21 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
     }
     if (CS_GROW(rp->rows, rp->caprows, rp->nrows + 1, 65536) != 0) {
         rp->oom = 1;
-        free(p->user_id);
-        free(p);
         return;
     }
     rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
-                                       .score = p->score,
-                                       .recency_days = p->recency_days,
-                                       .expert = {p->expert[0], p->expert[1], p->expert[2]},
-                                       .seg = (int16_t)p->seg,
+                                       .score = p.score,
+                                       .recency_days = p.recency_days,
+                                       .expert = {p.expert[0], p.expert[1], p.expert[2]},
+                                       .seg = (int16_t)p.seg,
                                        .y = (int8_t)s->y,
                                        .in_window = 1};
     if (rp->snapshots) {
-        fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y,
-                p->score);
+        fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y, p.score);
         for (int i = 0; i < FEAT_DIM; i++)
             fprintf(rp->snapshots, ",%.6g", s->x[i]);
         fputc('\n', rp->snapshots);
     }
-    free(p->user_id);
-    free(p);
 }
 
 static void on_outcome(void *opaque, const char *user_id, const oc_result_t *r)
@@ -378,7 +373,6 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     batch_t batch = {0};
     const cfg_t *cfg = rp->cfg;
     rp_summary_t *sum = rp->sum;
-    ev_event_t ev;
     ev_reason_t reason;
     char why[256];
     int64_t max_t = INT64_MIN;
@@ -395,10 +389,16 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     }
     sum->first_event_ms = INT64_MAX;
     for (;;) {
+        /* Decoded straight into the batch's next slot, counted only once accepted. */
+        ev_event_t *ev = batch_slot(&batch);
+        if (!ev) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto out;
+        }
         why[0] = '\0';
         int64_t wm = max_t == INT64_MIN ? INT64_MIN : max_t - cfg->events_allowed_lateness_ms;
         int is_future = 0;
-        int got = rpf_next(future, rp_source_next_cb, src, wm, &ev, &reason, &is_future, why,
+        int got = rpf_next(future, rp_source_next_cb, src, wm, ev, &reason, &is_future, why,
                            sizeof(why), errstr, errstr_size);
         if (got < 0)
             goto out;
@@ -407,25 +407,21 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
         sum->events_read++;
         sum->future_rejects += is_future;
         if (reason == EV_OK) {
-            reason = ev_check_time(&ev, wm, INT64_MIN, cfg->events_max_past_ms, 0);
+            reason = ev_check_time(ev, wm, INT64_MIN, cfg->events_max_past_ms, 0);
             if (reason != EV_OK)
-                ev_time_window_why(&ev, wm, INT64_MIN, cfg->events_max_past_ms, 0, why,
-                                   sizeof(why));
+                ev_time_window_why(ev, wm, INT64_MIN, cfg->events_max_past_ms, 0, why, sizeof(why));
         }
         if (reason != EV_OK) {
             sum->rejects[reason]++;
-            write_reject(rejects, reason, &ev, why[0] ? why : ev_reason_code(reason));
+            write_reject(rejects, reason, ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
-        if (batch_add(&batch, &ev, 0, sum->events_read - 1) != 0) {
-            snprintf(errstr, errstr_size, "out of memory");
-            goto out;
-        }
+        batch_push(&batch, 0, sum->events_read - 1);
         sum->events_applied++;
-        if (ev.event_time_ms > max_t)
-            max_t = ev.event_time_ms;
-        if (ev.event_time_ms < sum->first_event_ms)
-            sum->first_event_ms = ev.event_time_ms;
+        if (ev->event_time_ms > max_t)
+            max_t = ev->event_time_ms;
+        if (ev->event_time_ms < sum->first_event_ms)
+            sum->first_event_ms = ev->event_time_ms;
         if (++in_batch < cfg->batch_max_messages)
             continue;
         in_batch = 0;

@@ -19,6 +19,7 @@
 #include "sink.h"
 #include "store_mem.h"
 #include "store_redis.h"
+#include "uid_index.h"
 
 typedef struct source_s {
     ev_file_reader_t *avro;
@@ -64,26 +65,48 @@ int rp_store_commit(rp_store_t *s, pl_t *pl, const model_t *model, int64_t event
 size_t rp_store_users(const rp_store_t *s);
 
 /* Pending scores: (user, tick) -> what was scored, kept until the snapshot's label arrives
- * (replay_pending.c, a chained hash map; user ids copied). */
+ * (replay_pending.c). No allocation per snapshot: each user id is interned once into the
+ * map's id table (one arena of id bytes, a dense array of offsets, a uid_index over them),
+ * and each user's pending snapshots are plain values in one array of its own, in the order
+ * scored. The engine scores a user's ticks in order and labels them mostly oldest first, so
+ * a take nearly always finds its entry at the head, and the heads and tails of all users'
+ * arrays are what stays in cache (a hash table keyed by (user, tick) missed on every call).
+ *
+ * Memory: the map owns everything (rp_pending_free). The id table only grows (one copy of
+ * each id ever scored, at most the store's users); a user's array grows by doubling, and is
+ * compacted (live entries moved to its front) instead when at most half of it is live. */
 typedef struct pending_s {
-    char *user_id; /* owned */
     int64_t tick_ms;
     float score, recency_days;
     float expert[EX_N]; /* each expert's probability (experts.h) */
-    int seg;
-    struct pending_s *next;
+    int32_t seg;
 } pending_t;
 
+typedef struct pending_user_s {
+    pending_t *e; /* owned; e[head .. head + n) are live, in the order put */
+    uint32_t head, n, cap;
+} pending_user_t;
+
 typedef struct pending_map_s {
-    pending_t **buckets;
-    size_t nbuckets, count;
+    /* id table: handle h's id is ids[id_off[h] .. id_off[h] + id_len[h]) */
+    char *ids;
+    size_t ids_len, ids_cap;
+    size_t *id_off;
+    uint16_t *id_len;
+    pending_user_t *users; /* handle h's pending snapshots */
+    size_t nids, cap_ids;
+    uid_index_t id_index; /* nslots >= 2 x nids */
+    size_t count;         /* live entries over all users */
 } pending_map_t;
 
-/* Adds a scored snapshot. 0, or -1 on out of memory. */
+/* Adds a scored snapshot (the id is copied into the id table the first time it is seen).
+ * 0, or -1 on out of memory (the map unchanged but for a possibly interned id). */
 int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
                    float recency_days, int seg, const ex_scores_t *ex);
-/* Removes and returns the snapshot's entry (the caller frees it and its user id), or NULL. */
-pending_t *rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms);
+/* Removes the snapshot's entry (the oldest, were a key put twice) into *out: 1, or 0 when
+ * absent. */
+int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out);
+/* Frees what the map holds; the map is empty and reusable after. */
 void rp_pending_free(pending_map_t *m);
 
 /* The output files (replay_outputs.c), published at the end (see of_open). */

@@ -1,90 +1,130 @@
 /* Replay's pending scores (replay_internal.h): each scored snapshot's score and experts'
- * probabilities until its label arrives, in a chained hash map keyed by (user, tick). */
+ * probabilities until its label arrives, in a per-user array of plain values reached through
+ * the user's interned handle, so scoring and labelling a snapshot allocate nothing. */
 #include "replay_internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t pending_hash(const char *uid, int64_t tick_ms)
+#include "grow.h"
+
+/* ---- the id table: user id -> dense handle ---- */
+
+static void id_key(const void *owner, size_t i, const char **id, size_t *len)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)tick_ms;
-    for (; *uid; uid++) {
-        h ^= (unsigned char)*uid;
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
+    const pending_map_t *m = owner;
+    *id = m->ids + m->id_off[i];
+    *len = m->id_len[i];
 }
 
-static int pending_grow(pending_map_t *m)
+/* The handle of uid (interned when absent and `add`): 0 with *h, 1 when absent and not
+ * added, -1 on out of memory (or more ids than a handle holds). */
+static int id_handle(pending_map_t *m, const char *uid, int add, uint32_t *h)
 {
-    size_t n = m->nbuckets ? m->nbuckets * 2 : 4096;
-    pending_t **b = calloc(n, sizeof(*b));
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (pending_t *p = m->buckets[i], *next; p; p = next) {
-            next = p->next;
-            size_t k = pending_hash(p->user_id, p->tick_ms) & (n - 1);
-            p->next = b[k];
-            b[k] = p;
+    size_t len = strlen(uid);
+    if (m->id_index.nslots) {
+        size_t s = uid_index_slot(&m->id_index, uid, len, id_key, m);
+        if (m->id_index.slots[s]) {
+            *h = m->id_index.slots[s] - 1;
+            return 0;
         }
     }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = n;
+    if (!add)
+        return 1;
+    /* uid_index keeps 0 for an empty slot: handles + 1 must fit in a uint32_t. Ids are at
+     * most EV_USER_ID_MAX bytes (the decoder rejects longer ones), so id_len fits. */
+    if (m->nids >= UINT32_MAX - 1 || len > UINT16_MAX)
+        return -1;
+    if (CS_GROW3(m->id_off, m->id_len, m->users, m->cap_ids, m->nids + 1, 1024) != 0 ||
+        CS_GROW(m->ids, m->ids_cap, m->ids_len + len, 16384) != 0)
+        return -1;
+    if (2 * (m->nids + 1) > m->id_index.nslots) {
+        size_t n = m->id_index.nslots ? m->id_index.nslots * 2 : 2048;
+        if (uid_index_rebuild(&m->id_index, n, m->nids, id_key, m) != 0)
+            return -1;
+    }
+    memcpy(m->ids + m->ids_len, uid, len);
+    m->id_off[m->nids] = m->ids_len;
+    m->id_len[m->nids] = (uint16_t)len;
+    m->users[m->nids] = (pending_user_t){0};
+    m->ids_len += len;
+    m->id_index.slots[uid_index_slot(&m->id_index, uid, len, id_key, m)] = (uint32_t)(m->nids + 1);
+    *h = (uint32_t)m->nids++;
+    return 0;
+}
+
+/* ---- each user's entries ---- */
+
+/* Room for one more entry at the tail of u's array: compacts when at most half of it is
+ * live (each compaction frees at least half: amortized O(1) a put), else doubles it. */
+static int user_make_room(pending_user_t *u)
+{
+    if (u->head + u->n < u->cap)
+        return 0;
+    if (u->head > 0 && u->n <= u->cap / 2) {
+        memmove(u->e, u->e + u->head, u->n * sizeof(*u->e));
+        u->head = 0;
+        return 0;
+    }
+    if (u->cap > UINT32_MAX / 2)
+        return -1;
+    uint32_t cap = u->cap ? u->cap * 2 : 8;
+    pending_t *e = realloc(u->e, cap * sizeof(*e));
+    if (!e)
+        return -1;
+    u->e = e;
+    u->cap = cap;
     return 0;
 }
 
 int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
                    float recency_days, int seg, const ex_scores_t *ex)
 {
-    if (m->count >= m->nbuckets && pending_grow(m) != 0)
+    uint32_t h;
+    if (id_handle(m, uid, 1, &h) != 0)
         return -1;
-    pending_t *p = malloc(sizeof(*p));
-    if (!p || !(p->user_id = strdup(uid))) {
-        free(p);
+    pending_user_t *u = &m->users[h];
+    if (user_make_room(u) != 0)
         return -1;
-    }
-    p->tick_ms = tick_ms;
-    p->score = score;
-    p->recency_days = recency_days;
+    pending_t *p = &u->e[u->head + u->n++];
+    *p = (pending_t){.tick_ms = tick_ms, .score = score, .recency_days = recency_days, .seg = seg};
     for (int i = 0; i < EX_N; i++)
         p->expert[i] = (float)ex->p[i];
-    p->seg = seg;
-    size_t k = pending_hash(uid, tick_ms) & (m->nbuckets - 1);
-    p->next = m->buckets[k];
-    m->buckets[k] = p;
     m->count++;
     return 0;
 }
 
-/* Unlinks and returns the entry (caller frees it and its id), NULL when absent. */
-pending_t *rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms)
+int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out)
 {
-    if (!m->nbuckets)
-        return NULL;
-    pending_t **pp = &m->buckets[pending_hash(uid, tick_ms) & (m->nbuckets - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        pending_t *p = *pp;
-        if (p->tick_ms == tick_ms && strcmp(p->user_id, uid) == 0) {
-            *pp = p->next;
-            m->count--;
-            return p;
-        }
+    uint32_t h;
+    if (m->count == 0 || id_handle(m, uid, 0, &h) != 0)
+        return 0;
+    pending_user_t *u = &m->users[h];
+    for (uint32_t i = u->head, end = u->head + u->n; i < end; i++) {
+        if (u->e[i].tick_ms != tick_ms)
+            continue;
+        *out = u->e[i];
+        if (i == u->head) /* the usual case: labels come oldest first */
+            u->head++;
+        else
+            memmove(&u->e[i], &u->e[i + 1], (end - i - 1) * sizeof(*u->e));
+        if (--u->n == 0)
+            u->head = 0;
+        m->count--;
+        return 1;
     }
-    return NULL;
+    return 0;
 }
 
 void rp_pending_free(pending_map_t *m)
 {
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (pending_t *p = m->buckets[i], *next; p; p = next) {
-            next = p->next;
-            free(p->user_id);
-            free(p);
-        }
-    }
-    free(m->buckets);
+    for (size_t i = 0; i < m->nids; i++)
+        free(m->users[i].e);
+    free(m->ids);
+    free(m->id_off);
+    free(m->id_len);
+    free(m->users);
+    uid_index_free(&m->id_index);
     memset(m, 0, sizeof(*m));
 }

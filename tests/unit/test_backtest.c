@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -100,6 +102,87 @@ static void test_non_probabilities(void **state)
     assert_float_equal(m.auc, 1.0, 1e-12);
 }
 
+/* bt_compute's sort must give the order of a stable sort by (tick, score descending), ties
+ * in input order (the sums over the rows depend on it): against an insertion sort, on rows
+ * with heavy ties, negative ticks, -0.0 next to +0.0, negative scores and float-widened
+ * scores, large enough for every radix digit to vary. */
+static int before(const bt_row_t *x, const bt_row_t *y)
+{
+    if (x->tick_ms != y->tick_ms)
+        return x->tick_ms < y->tick_ms;
+    return x->score > y->score;
+}
+
+static void test_sort_is_stable(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    bt_row_t *rows = malloc(N * sizeof(*rows)), *want = malloc(N * sizeof(*want));
+    assert_non_null(rows);
+    assert_non_null(want);
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < N; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t r = (uint32_t)(seed >> 33);
+        int64_t ticks[] = {-86400000LL, 0, 1704067200000LL, 1704153600000LL, 1727395200000LL};
+        double scores[] = {0.0, -0.0, 0.25, (double)0.1f, -3.5, 1e-300, 0.9999, 42.0};
+        rows[i].tick_ms = ticks[r % 5];
+        rows[i].score = r % 3 ? scores[(r >> 8) % 8] : (double)(float)((r >> 4) % 9973) / 97.0;
+        rows[i].y = (int)((r >> 20) & 1);
+    }
+    memcpy(want, rows, N * sizeof(*rows));
+    for (size_t i = 1; i < N; i++) {
+        bt_row_t x = want[i];
+        size_t j = i;
+        for (; j > 0 && before(&x, &want[j - 1]); j--)
+            want[j] = want[j - 1];
+        want[j] = x;
+    }
+    bt_metrics_t m;
+    assert_int_equal(bt_compute(rows, N, &m), 0);
+    for (size_t i = 0; i < N; i++) {
+        assert_true(rows[i].tick_ms == want[i].tick_ms);
+        assert_memory_equal(&rows[i].score, &want[i].score, sizeof(double)); /* bits: -0.0 */
+        assert_int_equal(rows[i].y, want[i].y);
+    }
+    free(rows);
+    free(want);
+}
+
+/* The second half's AUC comes from the pooled sort, filtered: it must equal bt_auc on the
+ * second half's rows alone, bit for bit (heavy ties across the halves, both classes). */
+static void test_second_half_auc_from_one_sort(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    bt_row_t *rows = malloc(N * sizeof(*rows));
+    assert_non_null(rows);
+    uint64_t seed = 12345;
+    for (size_t i = 0; i < N; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t r = (uint32_t)(seed >> 33);
+        rows[i].tick_ms = (int64_t)(r % 7) * 86400000LL;
+        rows[i].score = (double)(float)((r >> 3) % 50) / 50.0; /* 50 values: many ties */
+        rows[i].y = (int)((r >> 12) % 3 == 0);
+    }
+    bt_metrics_t m;
+    assert_int_equal(bt_compute(rows, N, &m), 0);
+    /* rows are sorted by tick now: the second half starts at tick index ticks / 2 */
+    size_t h = 0, tick = 0;
+    while (h < N && tick < m.ticks / 2) {
+        size_t j = h;
+        while (j < N && rows[j].tick_ms == rows[h].tick_ms)
+            j++;
+        h = j;
+        tick++;
+    }
+    double alone = bt_auc(rows + h, N - h), pooled = bt_auc(rows, N);
+    assert_true(h > 0 && h < N);
+    assert_memory_equal(&m.auc_second_half, &alone, sizeof(double));
+    assert_memory_equal(&m.auc, &pooled, sizeof(double));
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -107,6 +190,8 @@ int main(void)
         cmocka_unit_test(test_compute_by_hand),
         cmocka_unit_test(test_top_precision_ties),
         cmocka_unit_test(test_non_probabilities),
+        cmocka_unit_test(test_sort_is_stable),
+        cmocka_unit_test(test_second_half_auc_from_one_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
