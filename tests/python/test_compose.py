@@ -32,6 +32,8 @@ CONFIG_H_PATH = ROOT / "processor" / "config" / "config.h"
 CONFIG_C_PATH = ROOT / "processor" / "config" / "config.c"
 
 EXPECTED_TOPICS = {"events", "events.dlq", "churn-alerts"}
+NODES = {"redis-node-1", "redis-node-2", "redis-node-3"}
+SCALED = NODES | {"redis-cluster-init", "churnstream-scaled"}
 METRICS_PORT = 9464
 
 
@@ -231,7 +233,11 @@ def test_compose_services_and_images():
     c = load_compose()
     assert "version" not in c, "the top-level version key is obsolete"
     s = c["services"]
-    assert set(s) == {"kafka", "redis", "topic-init", "churnstream"}
+    assert set(s) == {"kafka", "redis", "topic-init", "churnstream"} | SCALED
+    for name in SCALED:  # the scaled profile never starts with a plain `up`
+        assert s[name].get("profiles") == ["scaled"], name
+    for name in {"kafka", "redis", "topic-init", "churnstream"}:
+        assert "profiles" not in s[name], name
     assert s["kafka"]["image"] == "apache/kafka:3.9.1"
     assert s["topic-init"]["image"] == s["kafka"]["image"], "the tools must match the broker"
     assert s["redis"]["image"] == "redis:7"
@@ -384,8 +390,8 @@ def test_healthy_dependencies_have_healthchecks():
     services = load_compose()["services"]
     targets = {dep for svc in services.values() if isinstance(svc.get("depends_on"), dict)
                for dep, spec in svc["depends_on"].items() if spec.get("condition") == "service_healthy"}
-    assert targets == {"kafka", "redis"}
-    for name in targets | {"churnstream"}:
+    assert targets == {"kafka", "redis"} | NODES
+    for name in targets | {"churnstream", "churnstream-scaled"}:
         hc = services[name].get("healthcheck")
         assert hc and not hc.get("disable"), f"{name} has no healthcheck"
         assert hc["test"][0] in {"CMD", "CMD-SHELL"} and len(hc["test"]) >= 2
@@ -457,7 +463,36 @@ def test_redis_persists_to_a_named_volume():
     assert any(v.split(":")[1] == "/data" for v in redis["volumes"])
     declared = set(c.get("volumes") or {})
     used = {v.split(":")[0] for svc in c["services"].values() for v in svc.get("volumes", [])}
-    assert used == declared == {"kafka-data", "redis-data"}
+    assert used == declared == {"kafka-data", "redis-data"} | {n + "-data" for n in NODES}
+
+
+def test_scaled_profile_runs_processors_on_a_redis_cluster():
+    s = load_compose()["services"]
+    for n in NODES:
+        cmd = s[n]["command"]
+        opts = dict(zip(cmd[1::2], cmd[2::2]))
+        assert cmd[0] == "redis-server" and opts["--cluster-enabled"] == "yes", n
+        assert opts["--appendonly"] == "yes" and "--maxmemory" not in cmd, n
+        assert s[n]["volumes"] == [f"{n}-data:/data"], "each node keeps its own nodes.conf and AOF"
+        assert "ports" not in s[n]
+    init = s["redis-cluster-init"]
+    assert init["entrypoint"][:2] == ["/bin/bash", "-ec"], "errors must fail the job"
+    script = compose_unescape("\n".join(init["command"]))
+    assert "--cluster create" in script and "--cluster-replicas 0" in script
+    assert all(n in script for n in NODES)
+    assert {d: v["condition"] for d, v in init["depends_on"].items()} == {
+        n: "service_healthy" for n in NODES}
+    proc = s["churnstream-scaled"]
+    env = env_of(proc)
+    assert env["CHURNSTREAM_REDIS_CLUSTER"] == "true"
+    assert env["CHURNSTREAM_REDIS_HOST"] in NODES
+    assert env["CHURNSTREAM_KAFKA_GROUP_ID"] != env_of(s["churnstream"]).get(
+        "CHURNSTREAM_KAFKA_GROUP_ID", "churnstream"), "its own group"
+    assert proc["depends_on"]["redis-cluster-init"]["condition"] == "service_completed_successfully"
+    assert "ports" not in proc, "replicas would collide on one host port"
+    assert proc["healthcheck"] == s["churnstream"]["healthcheck"]
+    for name, value in env.items():
+        check_config_key(env_to_key(name), value, f"docker-compose.yml churnstream-scaled {name}")
 
 
 def test_restart_policies():
