@@ -1,5 +1,7 @@
 /* Pipeline: engine sink -> predictor, and the caller's hooks. */
 #include "pipeline.h"
+
+#include "radix.h"
 #include "grow.h"
 
 #include <math.h>
@@ -184,20 +186,9 @@ static int cmp_summary(const void *a, const void *b)
     return 0;
 }
 
-/* A double's bits mapped so that unsigned order is numeric order (negatives flipped whole,
- * positives with the sign bit set); -0.0 and +0.0 map alike, as == says. Not for NaN. */
-static uint64_t double_key(double v)
-{
-    if (v == 0)
-        v = 0; /* -0.0 -> +0.0 */
-    uint64_t u;
-    memcpy(&u, &v, sizeof(u));
-    return (u >> 63) ? ~u : u | (1ULL << 63);
-}
-
 static uint64_t summary_key(const ex_summary_t *r, int which)
 {
-    return double_key(which == 0 ? r->age : which == 1 ? r->t_x : r->rep);
+    return cs_double_key(which == 0 ? r->age : which == 1 ? r->t_x : r->rep);
 }
 
 /* Sorts the population rows into cmp_summary's order. Only (rep, t_x, age) go on into the
@@ -218,31 +209,7 @@ static void sort_summaries(ex_summary_t *rows, size_t n)
             qsort(rows, n, sizeof(*rows), cmp_summary);
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        for (int w = 0; w < 3; w++) {
-            uint64_t k = summary_key(&rows[i], w);
-            for (int d = 0; d < 8; d++)
-                count[8 * w + d][(k >> (8 * d)) & 0xff]++;
-        }
-    ex_summary_t *a = rows, *b = tmp;
-    for (int d = 0; d < 24; d++) {
-        int which = d / 8, shift = 8 * (d % 8);
-        if (count[d][(summary_key(&a[0], which) >> shift) & 0xff] == n)
-            continue;
-        size_t pos = 0;
-        for (int v = 0; v < 256; v++) {
-            size_t c = count[d][v];
-            count[d][v] = pos;
-            pos += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            b[count[d][(summary_key(&a[i], which) >> shift) & 0xff]++] = a[i];
-        ex_summary_t *t = a;
-        a = b;
-        b = t;
-    }
-    if (a != rows)
-        memcpy(rows, a, n * sizeof(*rows));
+    CS_RADIX_SORT(ex_summary_t, rows, tmp, n, 3, count, summary_key);
     free(count);
     free(tmp);
 }

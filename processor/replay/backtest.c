@@ -1,6 +1,8 @@
 /* Backtest metrics over labelled snapshots: exact, by sorting (n log n), no histograms. */
 #include "backtest.h"
 
+#include "radix.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,21 +19,12 @@ static int cmp_tick_score_desc(const void *a, const void *b)
 /* A score's IEEE-754 bits mapped so that unsigned order is numeric order (negatives
  * flipped whole, positives with the sign bit set); -0.0 and +0.0 both map to 0x8000...,
  * so they tie as == says they do. NaN never reaches here (scores are finite). */
-static uint64_t score_key(double s)
-{
-    if (s == 0)
-        s = 0; /* -0.0 -> +0.0 */
-    uint64_t u;
-    memcpy(&u, &s, sizeof(u));
-    return (u >> 63) ? ~u : u | (1ULL << 63);
-}
-
 /* A row's two sort keys for sort_tick_score_desc, as unsigned numbers: key 0 the score's
- * (descending: the complemented score_key), key 1 the tick's (ascending: sign bit flipped).
+ * (descending: the complemented cs_double_key), key 1 the tick's (ascending: sign bit flipped).
  * Digit d (0..15, least significant first) is byte d % 8 of key d / 8. */
 static uint64_t row_key(const bt_row_t *r, int which)
 {
-    return which == 0 ? ~score_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
+    return which == 0 ? ~cs_double_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
 }
 
 /* Sorts rows by tick, then score descending, rows that compare equal kept in their input
@@ -53,32 +46,7 @@ static void sort_tick_score_desc(bt_row_t *rows, size_t n)
         qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k0 = row_key(&rows[i], 0), k1 = row_key(&rows[i], 1);
-        for (int d = 0; d < 8; d++) {
-            count[d][(k0 >> (8 * d)) & 0xff]++;
-            count[8 + d][(k1 >> (8 * d)) & 0xff]++;
-        }
-    }
-    bt_row_t *a = rows, *b = tmp;
-    for (int d = 0; d < 16; d++) {
-        int which = d / 8, shift = 8 * (d % 8);
-        if (count[d][(row_key(&a[0], which) >> shift) & 0xff] == n)
-            continue;
-        size_t pos = 0;
-        for (int v = 0; v < 256; v++) {
-            size_t c = count[d][v];
-            count[d][v] = pos;
-            pos += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            b[count[d][(row_key(&a[i], which) >> shift) & 0xff]++] = a[i];
-        bt_row_t *t = a;
-        a = b;
-        b = t;
-    }
-    if (a != rows)
-        memcpy(rows, a, n * sizeof(*rows));
+    CS_RADIX_SORT(bt_row_t, rows, tmp, n, 2, count, row_key);
     free(count);
     free(tmp);
 }
@@ -158,7 +126,7 @@ static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, doub
     if (!buf)
         return;
     for (size_t i = 0; i < n; i++)
-        buf[i] = (auc_key_t){score_key(rows[i].score),
+        buf[i] = (auc_key_t){cs_double_key(rows[i].score),
                              (rows[i].y != 0 ? AUC_Y : 0) | AUC_ALL | (i >= from ? AUC_FROM : 0)};
     const auc_key_t *r = radix_sort(buf, buf + n, n);
     *whole = auc_sorted(r, n, AUC_ALL);
