@@ -2,26 +2,26 @@
  * --preset nor --map is given (csv_import.h, imp_auto_map). The layouts: `gen --out x.csv`
  * writes user_id,ts_ms,event_type,amount; the shared scorer (backtest_score.py) reads the
  * same or event_time (ISO-8601) instead of ts_ms. Nothing is guessed beyond exact names:
- * any other header gets an error that says which --map it needs. */
+ * any other header gets an error that says which --map it needs. Header names are matched
+ * by imp_header_find, the same match --map's names get. */
 #include "csv_import.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Index of the column named `name` (exact, after trimming blanks), or -1. */
-static int find(const imp_record_t *h, const char *name)
+int imp_header_find(const imp_record_t *header, const char *name)
 {
-    size_t n = strlen(name);
-    for (int i = 0; i < h->nfields; i++) {
-        const char *f = h->fields[i];
-        size_t len = h->lens[i];
-        while (len > 0 && (*f == ' ' || *f == '\t')) {
-            f++;
-            len--;
-        }
-        while (len > 0 && (f[len - 1] == ' ' || f[len - 1] == '\t' || f[len - 1] == '\r'))
-            len--;
-        if (len == n && memcmp(f, name, n) == 0)
+    for (int i = 0; header && i < header->nfields; i++) {
+        const char *h = header->fields[i];
+        if (i == 0 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB &&
+            (unsigned char)h[2] == 0xBF)
+            h += 3; /* UTF-8 byte order mark written by spreadsheet exports */
+        while (*h == ' ' || *h == '\t')
+            h++;
+        size_t hl = strlen(h);
+        while (hl > 0 && (h[hl - 1] == ' ' || h[hl - 1] == '\t'))
+            hl--;
+        if (hl == strlen(name) && strncmp(h, name, hl) == 0)
             return i;
     }
     return -1;
@@ -46,8 +46,9 @@ int imp_auto_map(const char *path, const char *delimiter, char *map, size_t map_
         imp_reader_close(r);
         return -1;
     }
-    int user = find(&h, "user_id"), type = find(&h, "event_type"), ms = find(&h, "ts_ms"),
-        iso = find(&h, "event_time"), amount = find(&h, "amount");
+    int user = imp_header_find(&h, "user_id"), type = imp_header_find(&h, "event_type"),
+        ms = imp_header_find(&h, "ts_ms"), iso = imp_header_find(&h, "event_time"),
+        amount = imp_header_find(&h, "amount");
     if (user < 0 || type < 0 || (ms < 0 && iso < 0)) {
         char names[160] = "";
         size_t len = 0;

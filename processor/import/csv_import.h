@@ -63,13 +63,17 @@ typedef struct imp_spec_s {
 int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const char *delimiter,
                    int no_header, char *errstr, size_t errstr_size);
 
+/* Index of the header column named `name` (blanks around it and a leading UTF-8 byte order
+ * mark ignored, as --map's names are matched), or -1; header may be NULL. */
+int imp_header_find(const imp_record_t *header, const char *name);
+
 /* The map of churnstream's own CSV layouts when neither --preset nor --map is given: reads
  * the header of path (with --delimiter's value, NULL for ",") and, when it names user_id,
  * event_type and ts_ms (epoch ms) or event_time (ISO-8601), plus amount if present, writes
  * the equivalent --map text into map. Returns 0, or -1 with errstr saying what --map the
  * file needs (or why it cannot be read). */
-int imp_auto_map(const char *path, const char *delimiter, char *map, size_t map_size,
-                 char *errstr, size_t errstr_size);
+int imp_auto_map(const char *path, const char *delimiter, char *map, size_t map_size, char *errstr,
+                 size_t errstr_size);
 
 /* Why a row was dropped. IMP_DROP_NO_USER under a preset that filters is not a bad row. */
 typedef enum {

@@ -421,19 +421,10 @@ static int resolve_col(imp_col_t *col, const imp_record_t *header, int ncols, ch
     if (col->kind == IMP_COL_NONE)
         return 0;
     if (col->kind == IMP_COL_NAME) {
-        for (int i = 0; header && i < header->nfields; i++) {
-            const char *h = header->fields[i];
-            if (i == 0 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB &&
-                (unsigned char)h[2] == 0xBF)
-                h += 3; /* UTF-8 byte order mark written by spreadsheet exports */
-            h = skip_blanks(h);
-            size_t hl = strlen(h);
-            while (hl > 0 && (h[hl - 1] == ' ' || h[hl - 1] == '\t'))
-                hl--;
-            if (hl == strlen(col->name) && strncmp(h, col->name, hl) == 0) {
-                col->index = i;
-                return 0;
-            }
+        int i = imp_header_find(header, col->name);
+        if (i >= 0) {
+            col->index = i;
+            return 0;
         }
         snprintf(errstr, errstr_size, "no column named \"%s\" in the header (%d columns)",
                  col->name, header ? header->nfields : 0);

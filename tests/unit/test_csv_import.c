@@ -767,6 +767,11 @@ static void test_auto_map(void **state)
     assert_int_equal(imp_auto_map(path, ";", map, sizeof(map), err, sizeof(err)), 0);
     assert_string_equal(map, "user_id=user_id,event_type=event_type,event_time=event_time:iso");
     unlink(path);
+    /* a spreadsheet export's byte order mark before the first name, as --map's names */
+    write_temp(path, sizeof(path), "\xEF\xBB\xBFuser_id,ts_ms,event_type\nu1,1,purchase\n", 0);
+    assert_int_equal(imp_auto_map(path, NULL, map, sizeof(map), err, sizeof(err)), 0);
+    assert_string_equal(map, "user_id=user_id,event_type=event_type,event_time=ts_ms:epoch_ms");
+    unlink(path);
     /* a header without the names: the error shows it and asks for --map */
     write_temp(path, sizeof(path), "customer,date,what\n1,2020-01-01,purchase\n", 0);
     assert_int_equal(imp_auto_map(path, NULL, map, sizeof(map), err, sizeof(err)), -1);
