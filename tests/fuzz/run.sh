@@ -40,7 +40,8 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
         ;;
     csv)
         echo processor/import/csv_reader.c processor/import/csv_map.c \
-            processor/import/csv_import.c processor/core/event.c processor/core/log.c \
+            processor/import/csv_import.c processor/import/csv_auto.c processor/core/event.c \
+            processor/core/log.c \
             processor/core/grow.c
         ;;
     model)
