@@ -85,6 +85,10 @@ static void print_json(FILE *out, const rp_summary_t *s)
         fprintf(out, "%s\"%s\":", x ? "," : "", ex_name((ex_expert_t)x));
         print_metrics_json(out, &s->experts[x]);
     }
+    /* The experts' final weights (the text summary's "experts" line). */
+    fputs("},\"expert_weights\":{", out);
+    for (int x = 0; x < EX_N; x++)
+        rp_json_num(out, ex_name((ex_expert_t)x), s->weights[x], x + 1 < EX_N);
     fputs("},", out);
     rp_json_num(out, "auc_early_warning", s->auc_early, 0);
     fputc(',', out);
