@@ -166,13 +166,16 @@ def stop_pid(p, timeout_s=15):
             p.wait()
 
 
+RUN_ARGS = []  # --run-arg: extra `run` options (e.g. --batch.catchup_factor=1)
+
+
 def start_run(build, broker, topic, rport, prefix, group, mport, log_path):
     cmd = [bl.churnstream(build), "run",
            "--kafka.bootstrap.servers=" + broker, "--topic.events=" + topic,
            "--topic.alerts=" + topic + ".alerts", "--topic.dlq=" + topic + ".dlq",
            "--kafka.group.id=" + group, "--state.prefix=" + prefix,
            "--redis.port=%d" % rport, "--metrics.port=%d" % mport,
-           "--tick.idle_advance=1h"]
+           "--tick.idle_advance=1h"] + RUN_ARGS
     return subprocess.Popen(cmd, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
 
 
@@ -298,7 +301,7 @@ def latency_phase(a, build, broker, topic, r, prefix, mport, p, sustained_eps):
     """gen --rate (half the sustained rate) while run is caught up; per sampled message,
     produce timestamp (Kafka CreateTime) -> first 10 ms poll whose stored offset in Redis
     covers it."""
-    rate = sustained_eps / 2
+    rate = a.latency_rate if a.latency_rate > 0 else sustained_eps / 2
     start = end_offsets(broker, topic)
     m0 = metrics(mport) or {}
     polls = []
@@ -376,9 +379,16 @@ def main():
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--timeout", type=int, default=600, help="seconds per catch-up")
     ap.add_argument("--latency-seconds", type=int, default=20)
+    ap.add_argument("--latency-rate", type=float, default=0,
+                    help="events/s of the latency phase (default: half the sustained rate), "
+                         "to compare builds or settings at one rate")
     ap.add_argument("--latency-samples", type=int, default=2000)
     ap.add_argument("--sample-users", type=int, default=200)
+    ap.add_argument("--run-arg", action="append", default=[],
+                    help="an extra `churnstream run` option (repeatable), e.g. "
+                         "--run-arg=--batch.catchup_factor=1")
     a = ap.parse_args()
+    RUN_ARGS.extend(a.run_arg)
     build = bl.build_dir(a.build)
     for tool in ("kcat", "redis-server", "java"):
         if not bl.which(tool):

@@ -81,6 +81,11 @@ const cfg_key_t cfg_keys[] = {
           "Most messages processed (and committed) as one batch."),
     K_DUR("batch.max_wait", "100ms", 0, MS_H, batch_max_wait_ms,
           "Longest wait for a batch to fill before it is processed."),
+    K_INT("batch.catchup_factor", "16", 1, 1000, batch_catchup_factor,
+          "run: while 2 or more full batches wait on the broker, each batch may hold "
+          "twice as many messages as the last, up to this many times batch.max_messages; "
+          "batch.max_messages again once caught up. Bigger batches spread the per-batch "
+          "commit (the model is in every transaction) over more events. 1 = fixed batches."),
 
     K_DUR("tick.interval", "1d", MS_S, 365 * MS_D, tick_interval_ms,
           "Ticks fall at every multiple of this since the Unix epoch (UTC)."),

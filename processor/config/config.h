@@ -58,6 +58,7 @@ typedef struct cfg_s {
 
     /* batching */
     int batch_max_messages;
+    int batch_catchup_factor; /* 1 = fixed batches */
     int64_t batch_max_wait_ms;
 
     /* event-time validation and ticks (DESIGN.md section 4) */

@@ -147,6 +147,8 @@ dm_t *dm_new(const cfg_t *cfg, const dm_handler_t *handler, char *errstr, size_t
     dm->cfg = cfg;
     dm->h = handler;
     dm_metrics_init(&dm->metrics);
+    dm->batch_target = (size_t)cfg->batch_max_messages;
+    atomic_store(&dm->metrics.batch_target, cfg->batch_max_messages);
     if (dm_http_start(dm, errstr, errstr_size) != 0 ||
         dm_producer_open(dm, errstr, errstr_size) != 0 ||
         dm_consumer_open(dm, errstr, errstr_size) != 0) {

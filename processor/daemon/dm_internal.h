@@ -45,6 +45,10 @@ struct dm_s {
     /* The batch in hand: messages owned until processed (or dropped on revoke). */
     rd_kafka_message_t **batch;
     size_t n_batch, cap_batch;
+    /* Messages the next batch may hold: batch.max_messages, doubled after each batch that
+     * filled while DM_CATCHUP_BATCHES more full batches waited, up to batch.catchup_factor x
+     * that, back to batch.max_messages otherwise (dm_consumer.c, adapt_target). */
+    size_t batch_target;
     dm_msg_t *msgs;       /* views, same capacity */
     dm_reject_t *rejects; /* same capacity */
     int paused;           /* the assignment is paused while a failed batch is retried */

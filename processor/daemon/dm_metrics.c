@@ -372,6 +372,13 @@ char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
               (double)atomic_load(&m->hist_sum_us) / 1e6);
     sb_printf(&b, "churnstream_batch_seconds_count %" PRIu64 "\n", cum);
 
+    sb_printf(&b,
+              "# HELP churnstream_batch_target_messages Messages the next batch may hold: "
+              "batch.max_messages when caught up, up to batch.catchup_factor times that while "
+              "behind.\n# TYPE churnstream_batch_target_messages gauge\n"
+              "churnstream_batch_target_messages %d\n",
+              atomic_load(&m->batch_target));
+
     sb_printf(&b, "# HELP churnstream_consumer_lag Messages between the partition's high "
                   "watermark and the next offset to process.\n"
                   "# TYPE churnstream_consumer_lag gauge\n");

@@ -29,6 +29,7 @@ typedef struct dm_metrics_s {
     atomic_int handler_healthy; /* 1 while the last store call succeeded */
     atomic_int kafka_healthy;   /* 0 while the consumer has no assignment for too long */
     atomic_int assigned_partitions;
+    atomic_int batch_target; /* messages the next batch may hold (batch.catchup_factor) */
     atomic_int consumer_fatal;
     atomic_int_fast64_t watermark_ms; /* INT64_MIN = unknown */
     /* The model: labels learnt with a prequential score, version, AUC and log-loss (doubles

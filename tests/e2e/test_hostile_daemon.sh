@@ -178,7 +178,8 @@ case_sigterm_redis() {
         --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
     CS_REDIS_PORT=$rport start_run a --topic.events="$t" --topic.dlq="$t.dlq" \
         --topic.alerts="$t.alerts" --kafka.group.id="g-$t" --state.prefix="hd$$r:" \
-        --metrics.port="$port" --redis.command_timeout=3s --batch.max_messages=50
+        --metrics.port="$port" --redis.command_timeout=3s --batch.max_messages=50 \
+        --batch.catchup_factor=1
     wait_for 60 assigned "$port" || fail "no partition assigned within 60 s"
     # Frozen while batches flow: the daemon is inside a Redis call (or about to be).
     kill -STOP "$(cat "$own_redis/pid")"

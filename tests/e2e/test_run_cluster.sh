@@ -61,7 +61,7 @@ start_run() {
         --topic.alerts="$topic.alerts" --kafka.group.id="g-$topic" --state.prefix="$prefix" \
         --redis.cluster=true --redis.port="$SEED_PORT" --redis.connect_timeout=1s \
         --metrics.port=0 --kafka.session.timeout.ms=6000 --kafka.heartbeat.interval.ms=500 \
-        --tick.idle_advance=1h --batch.max_messages=50 >>"$tmp/run-$1.log" 2>&1 &
+        --tick.idle_advance=1h --batch.max_messages=50 --batch.catchup_factor=1 >>"$tmp/run-$1.log" 2>&1 &
     run_pid=$!
     run_pids+=("$run_pid")
 }

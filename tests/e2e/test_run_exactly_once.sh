@@ -75,7 +75,7 @@ start_run() {
         --topic.alerts="$t.alerts" --kafka.group.id="$group" --state.prefix="$prefix" \
         --redis.port="$port" --redis.connect_timeout=1s --metrics.port=0 \
         --kafka.session.timeout.ms=6000 --kafka.heartbeat.interval.ms=500 \
-        --tick.idle_advance=1h --batch.max_messages=100 >>"$tmp/$name.log" 2>&1 &
+        --tick.idle_advance=1h --batch.max_messages=100 --batch.catchup_factor=1 >>"$tmp/$name.log" 2>&1 &
     run_pid=$!
     run_pids+=("$run_pid")
 }

@@ -484,7 +484,7 @@ def outbox_runs(world):
                     "--topic", topic, f"--kafka.bootstrap.servers={BROKERS}"],
                    check=True, capture_output=True, timeout=120)
     ends = end_offsets(topic, 1)
-    extra = ["--batch.max_messages=500", "--batch.max_wait=5s", "--tick.idle_advance=1h"]
+    extra = ["--batch.max_messages=500", "--batch.catchup_factor=1", "--batch.max_wait=5s", "--tick.idle_advance=1h"]
 
     def run_to_end(group, prefix, alerts, tagname):
         r = Run(w, group, prefix, alerts, tagname, extra, topic)

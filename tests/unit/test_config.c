@@ -99,6 +99,7 @@ static const struct {
     {"state.scores", "bool", "true"},
     {"batch.max_messages", "integer", "1000"},
     {"batch.max_wait", "duration", "100ms"},
+    {"batch.catchup_factor", "integer", "16"},
     {"tick.interval", "duration", "1d"},
     {"tick.idle_advance", "duration", "5m"},
     {"tick.sweep_slice", "duration", "30d"},
@@ -170,6 +171,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->state_ttl_ms, 400LL * 86400000);
     assert_int_equal(c->batch_max_messages, 1000);
     assert_int_equal(c->batch_max_wait_ms, 100);
+    assert_int_equal(c->batch_catchup_factor, 16);
     assert_int_equal(c->tick_interval_ms, 86400000);
     assert_int_equal(c->tick_idle_advance_ms, 300000);
     assert_int_equal(c->label_horizon_ms, 90LL * 86400000);
@@ -267,6 +269,7 @@ static const struct {
     {"model.k", "65", "src: model.k: expected 1..64, got \"65\""},
     {"batch.max_messages", "1000001",
      "src: batch.max_messages: expected 1..1000000, got \"1000001\""},
+    {"batch.catchup_factor", "0", "src: batch.catchup_factor: expected 1..1000, got \"0\""},
     {"alerts.schema_id", "2147483648",
      "src: alerts.schema_id: expected 0..2147483647, got \"2147483648\""},
     {"metrics.port", "-1", "src: metrics.port: expected 0..65535, got \"-1\""},
