@@ -22,7 +22,7 @@ CFLAGS   ?= $(OPT) -g
 LAYERS   := core config features models engine codec alerts daemon replay import cli
 SRC_DIRS := $(addprefix processor/,$(LAYERS)) state
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(addprefix -I,$(SRC_DIRS)) \
-	-DCS_VERSION='"$(VERSION)"' -DCS_GIT_REV='"$(GIT_REV)"' \
+	-DCS_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -MMD -MP
 ALL_LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm -lpthread
 ifneq ($(CI),)
@@ -101,6 +101,18 @@ $(BUILD)/tests/tools/eo_tool: tests/tools/eo_tool.c $(LIB)
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The revision `--version` reports, in a header rewritten only when HEAD moves: a commit
+# rebuilds main.o (a -D flag would leave the one built at the previous commit in place).
+REV_H := $(BUILD)/gen/revision.h
+$(REV_H): FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define CS_GIT_REV "$(GIT_REV)"' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/processor/cli/main.o: $(REV_H)
+$(BUILD)/processor/cli/main.o: ALL_CFLAGS += -include $(REV_H)
+.PHONY: FORCE
+FORCE:
 
 $(BIN): $(BUILD)/processor/cli/main.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
