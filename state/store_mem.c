@@ -5,6 +5,7 @@
 #include "grow.h"
 
 #include "log.h"
+#include "radix.h"
 #include "uid_index.h"
 
 #include <stdint.h>
@@ -141,30 +142,10 @@ static void sort_visit(st_mem_t *st, size_t n)
     }
     const int64_t *t = st->last_act_ms;
     memset(st->radix_count, 0, sizeof(st->radix_count));
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = (uint64_t)t[st->visit[i]] ^ (1ULL << 63); /* unsigned order = signed */
-        for (int d = 0; d < 8; d++)
-            st->radix_count[d][(k >> (8 * d)) & 0xff]++;
-    }
-    uint32_t *a = st->visit, *b = st->visit_tmp;
-    for (int d = 0; d < 8; d++) {
-        size_t *count = st->radix_count[d];
-        if (count[(((uint64_t)t[a[0]] ^ (1ULL << 63)) >> (8 * d)) & 0xff] == n)
-            continue;
-        size_t pos = 0;
-        for (int v = 0; v < 256; v++) {
-            size_t c = count[v];
-            count[v] = pos;
-            pos += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            b[count[(((uint64_t)t[a[i]] ^ (1ULL << 63)) >> (8 * d)) & 0xff]++] = a[i];
-        uint32_t *swap = a;
-        a = b;
-        b = swap;
-    }
-    if (a != st->visit)
-        memcpy(st->visit, a, n * sizeof(*a));
+    /* The key of an index: its user's last activity, in unsigned order = signed order. */
+#define VISIT_KEY(p, word) ((uint64_t)t[*(p)] ^ (1ULL << 63))
+    CS_RADIX_SORT(uint32_t, st->visit, st->visit_tmp, n, 1, st->radix_count, VISIT_KEY);
+#undef VISIT_KEY
     for (size_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && t[st->visit[j]] == t[st->visit[i]]; j++)
             ;

@@ -1,6 +1,6 @@
 /* LSD radix sort by multi-word unsigned keys (one definition for the sorts of the replay's
- * metrics and the BG/NBD population; store_mem sorts indices its own way), and the key that
- * orders doubles as unsigned numbers.
+ * metrics and AUCs, the BG/NBD population and the memory store's sweep order), and the key
+ * that orders doubles as unsigned numbers.
  *
  * CS_RADIX_SORT(T, rows, tmp, n, words, count, KEY): sorts rows[n] (type T) by the key
  * words KEY(&row, 0) (least significant) .. KEY(&row, words - 1) (most significant), 8 bits
@@ -36,6 +36,7 @@ static inline uint64_t cs_double_key(double v)
         T *a_ = (rows), *b_ = (tmp);                                                               \
         for (int d_ = 0; d_ < 8 * (words); d_++) {                                                 \
             int w_ = d_ / 8, s_ = 8 * (d_ % 8);                                                    \
+            (void)w_; /* a KEY that ignores its word */                                            \
             if ((count)[d_][(KEY(&a_[0], w_) >> s_) & 0xff] == (n))                                \
                 continue; /* one bucket: the pass would not move anything */                       \
             size_t pos_ = 0;                                                                       \

@@ -56,29 +56,10 @@ typedef struct auc_key_s {
     uint64_t y;
 } auc_key_t;
 
-/* LSD radix sort of n keys by key, 8 bits a pass (stable), skipping passes where every
- * key has the same byte. tmp holds n entries. The result is in a or tmp: returned. */
-static auc_key_t *radix_sort(auc_key_t *a, auc_key_t *tmp, size_t n)
+static uint64_t auc_key(const auc_key_t *k, int word)
 {
-    for (int shift = 0; shift < 64; shift += 8) {
-        size_t count[256] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[(a[i].key >> shift) & 0xff]++;
-        if (count[(a[0].key >> shift) & 0xff] == n)
-            continue; /* one bucket: the pass would not move anything */
-        size_t pos = 0;
-        for (int b = 0; b < 256; b++) {
-            size_t c = count[b];
-            count[b] = pos;
-            pos += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            tmp[count[(a[i].key >> shift) & 0xff]++] = a[i];
-        auc_key_t *t = a;
-        a = tmp;
-        tmp = t;
-    }
-    return a;
+    (void)word;
+    return k->key;
 }
 
 /* Bits of auc_key_t.y: the label, membership of the whole set, of the subset from `from` on. */
@@ -128,9 +109,15 @@ static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, doub
     for (size_t i = 0; i < n; i++)
         buf[i] = (auc_key_t){cs_double_key(rows[i].score),
                              (rows[i].y != 0 ? AUC_Y : 0) | AUC_ALL | (i >= from ? AUC_FROM : 0)};
-    const auc_key_t *r = radix_sort(buf, buf + n, n);
-    *whole = auc_sorted(r, n, AUC_ALL);
-    *tail = auc_sorted(r, n, AUC_FROM);
+    size_t(*count)[256] = calloc(8, sizeof(*count)); /* one histogram per byte of the key */
+    if (!count) {
+        free(buf);
+        return;
+    }
+    CS_RADIX_SORT(auc_key_t, buf, buf + n, n, 1, count, auc_key);
+    free(count);
+    *whole = auc_sorted(buf, n, AUC_ALL);
+    *tail = auc_sorted(buf, n, AUC_FROM);
     free(buf);
 }
 
