@@ -495,6 +495,7 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     sum->last_event_ms = max_t;
     /* The input ends with the last event's UTC day, as in the independent scorer. */
     sum->end_ms = (max_t >= 0 ? max_t / DAY_MS : (max_t - DAY_MS + 1) / DAY_MS) * DAY_MS + DAY_MS;
+    sum->horizon_ms = rp.cfg->label_horizon_ms;
     if (pl_finish(pl, sum->end_ms) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0 ||
         finish_lead(&rp, &ops, sum->end_ms) != 0 || finish_outcomes(&rp, pl) != 0) {
         snprintf(errstr, errstr_size, "out of memory");

@@ -56,6 +56,7 @@ typedef struct rp_summary_s {
     int64_t future_rejects; /* of rejects[time_out_of_window]: beyond the log's own future */
     size_t users;
     int64_t first_event_ms, last_event_ms, end_ms;
+    int64_t horizon_ms; /* label.horizon: a tick's label is known H after it */
     size_t ticks;
     size_t scored;              /* snapshots scored (= rows of --scores-out) */
     size_t labelled;            /* snapshots with a label known before the end */

@@ -122,4 +122,17 @@ got = sorted((r["user_id"], int(r["tick_ms"]), int(r["y"])) for r in csv.DictRea
 if got != want:
     sys.exit(f"edge log: snapshots (user, tick, y)\n got  {got}\n want {want}")
 PY
-echo "replay hand-built log: exact snapshots, labels and counts; scorer coverage 1.0; JSON lines equal; tick and window edges exact"
+# A log shorter than the label horizon: no label can be known, and the summary says why
+# instead of printing NaN metrics alone.
+"$CS_BIN" replay --map 'user_id=user,event_time=ts:%Y-%m-%d %H:%M:%S,event_type=type,amount=amount' \
+    --tick.interval=7d --label.horizon=90d "$tmp/ev.csv" > "$tmp/short.txt"
+grep -q "^ticks .* 0 labelled" "$tmp/short.txt" || { cat "$tmp/short.txt"; exit 1; }
+grep -q "^note       no snapshot could be measured: a tick's label needs label.horizon (90 days) of events after it, and this log spans 49.0 days" "$tmp/short.txt" ||
+    { echo "short log: no note on why nothing was measured" >&2; cat "$tmp/short.txt"; exit 1; }
+"$CS_BIN" replay --map 'user_id=user,event_time=ts:%Y-%m-%d %H:%M:%S,event_type=type,amount=amount' \
+    --tick.interval=7d --label.horizon=14d --label.lookback=14d "$tmp/ev.csv" > "$tmp/long.txt"
+if grep -q "^note       no snapshot" "$tmp/long.txt"; then
+    echo "the note printed although snapshots were measured" >&2
+    exit 1
+fi
+echo "replay hand-built log: exact snapshots, labels and counts; scorer coverage 1.0; JSON lines equal; tick and window edges exact; a log shorter than H says so"
