@@ -25,6 +25,16 @@ static inline uint64_t cs_double_key(double v)
     return (u >> 63) ? ~u : u | (1ULL << 63);
 }
 
+/* The same for a float, in 32 bits. */
+static inline uint32_t cs_float_key(float v)
+{
+    if (v == 0)
+        v = 0; /* -0.0f -> +0.0f */
+    uint32_t u;
+    memcpy(&u, &v, sizeof(u));
+    return (u >> 31) ? ~u : u | (1u << 31);
+}
+
 #define CS_RADIX_SORT(T, rows, tmp, n, words, count, KEY)                                          \
     do {                                                                                           \
         for (size_t i_ = 0; i_ < (n); i_++)                                                        \

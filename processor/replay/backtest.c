@@ -51,18 +51,18 @@ static void sort_tick_score_desc(bt_row_t *rows, size_t n)
     free(tmp);
 }
 
-typedef struct auc_key_s {
-    uint64_t key;
-    uint64_t y;
-} auc_key_t;
+/* An AUC sort key: the score's cs_float_key in the upper 32 bits (the sort key), the row's
+ * bits (AUC_*) in the lower ones (carried along, not sorted on). 8 bytes a row. */
+typedef uint64_t auc_key_t;
+#define AUC_SCORE(k) ((k) >> 32)
 
 static uint64_t auc_key(const auc_key_t *k, int word)
 {
     (void)word;
-    return k->key;
+    return *k & ~(uint64_t)0xffffffffu;
 }
 
-/* Bits of auc_key_t.y: the label, membership of the whole set, of the subset from `from` on. */
+/* Bits of an auc_key_t: the label, membership of the whole set, of the subset from `from` on. */
 #define AUC_Y    1u
 #define AUC_ALL  2u
 #define AUC_FROM 4u
@@ -77,10 +77,10 @@ static double auc_sorted(const auc_key_t *r, size_t n, uint64_t member)
     size_t rank = 0; /* members before the current group */
     for (size_t i = 0; i < n;) {
         size_t j = i, m = 0, pos = 0;
-        for (; j < n && r[j].key == r[i].key; j++) {
-            if (r[j].y & member) {
+        for (; j < n && AUC_SCORE(r[j]) == AUC_SCORE(r[i]); j++) {
+            if (r[j] & member) {
                 m++;
-                pos += (size_t)(r[j].y & AUC_Y);
+                pos += (size_t)(r[j] & AUC_Y);
             }
         }
         if (m) {
@@ -107,8 +107,8 @@ static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, doub
     if (!buf)
         return;
     for (size_t i = 0; i < n; i++)
-        buf[i] = (auc_key_t){cs_double_key(rows[i].score),
-                             (rows[i].y != 0 ? AUC_Y : 0) | AUC_ALL | (i >= from ? AUC_FROM : 0)};
+        buf[i] = (uint64_t)cs_float_key(rows[i].score) << 32 | (rows[i].y != 0 ? AUC_Y : 0) |
+                 AUC_ALL | (i >= from ? AUC_FROM : 0);
     size_t(*count)[256] = calloc(8, sizeof(*count)); /* one histogram per byte of the key */
     if (!count) {
         free(buf);

@@ -9,10 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 16 bytes: a replay keeps one per labelled snapshot while it computes each metric, so the
+ * score is a float, as the replay's own rows hold it (bench/RESULTS.md, memory). */
 typedef struct bt_row_s {
     int64_t tick_ms;
-    double score;
-    int y; /* 0 or 1 */
+    float score;
+    int32_t y; /* 0 or 1 */
 } bt_row_t;
 
 typedef struct bt_metrics_s {

@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -496,8 +499,20 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     /* The input ends with the last event's UTC day, as in the independent scorer. */
     sum->end_ms = (max_t >= 0 ? max_t / DAY_MS : (max_t - DAY_MS + 1) / DAY_MS) * DAY_MS + DAY_MS;
     sum->horizon_ms = rp.cfg->label_horizon_ms;
-    if (pl_finish(pl, sum->end_ms) != 0 || rp.oom || finish_metrics(&rp, sum->end_ms) != 0 ||
-        finish_lead(&rp, &ops, sum->end_ms) != 0 || finish_outcomes(&rp, pl) != 0) {
+    if (pl_finish(pl, sum->end_ms) != 0 || rp.oom) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    /* Every label the log can give is in: the scores still pending are censored snapshots,
+     * counted (scored - labelled) but never read again. Freed before the metrics, whose
+     * arrays are the replay's peak memory (the pending scores of the last H were up to a
+     * third of it). */
+    rp_pending_free(&rp.pending);
+#ifdef __GLIBC__
+    malloc_trim(0); /* the pending scores were many small blocks: give their pages back */
+#endif
+    if (finish_metrics(&rp, sum->end_ms) != 0 || finish_lead(&rp, &ops, sum->end_ms) != 0 ||
+        finish_outcomes(&rp, pl) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }

@@ -65,7 +65,7 @@ static void test_compute_by_hand(void **state)
     /* Brier and log-loss straight from the definitions */
     double brier = 0, ll = 0, ll2 = 0;
     for (int i = 0; i < 10; i++) {
-        double s = 0.9 - 0.05 * i;
+        double s = (float)(0.9 - 0.05 * i); /* bt_row_t holds a float */
         int y1 = i < 2, y2 = i >= 1 && i <= 3;
         brier += (s - y1) * (s - y1) + (s - y2) * (s - y2);
         ll += -(y1 ? log(s) : log(1 - s)) - (y2 ? log(s) : log(1 - s));
