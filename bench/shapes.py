@@ -46,6 +46,7 @@ import generalization  # noqa: E402
 import regular_gen  # noqa: E402
 
 EXPERTS = ("recency", "bgnbd", "logreg")
+REPLAY_ARGS = []  # --replay-arg: extra options for every replay (e.g. --tick.interval=7d)
 
 # Pareto/NBD sets (time unit days). gen's default is the CDNOW fit, and CDNOW ships with the
 # lifetimes/BTYD packages, so it is not used here. These two are stylized populations chosen
@@ -192,7 +193,7 @@ def shapes(a, tmp):
 
 def measure(binary, path, args):
     """One default-config replay: the figures of the table plus the whole summary."""
-    cmd = [binary, "replay", "--json", "--quiet", *args, path]
+    cmd = [binary, "replay", "--json", "--quiet", *args, *REPLAY_ARGS, path]
     res = benchlib.check(benchlib.run_measured(cmd), "replay " + path)
     s = json.loads(res["stdout"])
     m, ex = s["model"], s["experts"]
@@ -259,9 +260,13 @@ def main():
     ap.add_argument("--only", default=None, help="only the shapes whose name contains this (case-insensitive)")
     ap.add_argument("--json", default=None, metavar="FILE", help="write the raw numbers here")
     ap.add_argument("--keep", default=None, metavar="DIR", help="keep the generated inputs here")
+    ap.add_argument("--replay-arg", action="append", default=[],
+                    help="an extra option for every replay (repeatable), e.g. "
+                         "--replay-arg=--tick.interval=7d")
     ap.add_argument("--margin", type=float, default=0.01,
                     help="flag a row when the score's AUC is more than this below the best expert's")
     a = ap.parse_args()
+    REPLAY_ARGS.extend(a.replay_arg)
     a.churnstream = os.path.abspath(a.churnstream)
     if not os.access(a.churnstream, os.X_OK):
         sys.exit("shapes: %s is not executable: run `make` or pass --churnstream" % a.churnstream)
@@ -275,9 +280,11 @@ def main():
     try:
         todo = [s for s in shapes(a, tmp)
                 if (not a.quick or s[2]) and (not a.only or a.only.lower() in s[0].lower())]
-        print("Default configuration (daily ticks), `churnstream replay --json`; AUC cells are "
-              "pooled / second half of the labelled ticks; flagged when the score is more than "
-              "%.3f below the best expert's AUC.\n" % a.margin)
+        config = ("options " + " ".join(REPLAY_ARGS)) if REPLAY_ARGS else \
+            "Default configuration (daily ticks)"
+        print("%s, `churnstream replay --json`; AUC cells are pooled / second half of the "
+              "labelled ticks; flagged when the score is more than %.3f below the best expert's "
+              "AUC.\n" % (config, a.margin))
         print(HEADER)
         sys.stdout.flush()
         for name, group, _, make in todo:
