@@ -5,6 +5,7 @@
  * any other header gets an error that says which --map it needs. Header names are matched
  * by imp_header_find, the same match --map's names get. */
 #include "csv_import.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,4 +78,18 @@ int imp_auto_map(const char *path, const char *delimiter, char *map, size_t map_
         return -1;
     }
     return 0;
+}
+
+void imp_check_epoch_unit(imp_time_kind_t kind, int64_t ms, const char *text)
+{
+    static int warned; /* once per process: one look-alike is enough to tell */
+    /* 1e9 .. 1e10 is 2001-09-09 .. 2286 as seconds, 1970-01-12 .. 1970-04-26 as milliseconds */
+    if (warned || kind != IMP_TIME_EPOCH_MS || ms < 1000000000LL || ms >= 10000000000LL)
+        return;
+    warned = 1;
+    log_warn("import",
+             "event time \"%.40s\" read as epoch milliseconds falls in 1970: it looks like epoch "
+             "seconds; if so, map the column as epoch_s, e.g. --map "
+             "'user_id=user_id,event_time=ts_ms:epoch_s,event_type=event_type,amount=amount'",
+             text);
 }

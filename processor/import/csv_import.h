@@ -66,6 +66,9 @@ int imp_spec_parse(imp_spec_t *spec, const char *preset, const char *map, const 
 /* Index of the header column named `name` (blanks around it and a leading UTF-8 byte order
  * mark ignored, as --map's names are matched), or -1; header may be NULL. */
 int imp_header_find(const imp_record_t *header, const char *name);
+/* Warns once per process when an epoch-milliseconds time looks like epoch seconds (a value
+ * that is 2001..2286 in seconds, the first months of 1970 in milliseconds). */
+void imp_check_epoch_unit(imp_time_kind_t kind, int64_t ms, const char *text);
 
 /* The map of churnstream's own CSV layouts when neither --preset nor --map is given: reads
  * the header of path (with --delimiter's value, NULL for ",") and, when it names user_id,

@@ -540,6 +540,7 @@ int imp_map_row(const imp_spec_t *spec, int ncols, imp_record_t *rec, imp_row_t 
     if (imp_parse_time(spec->time_kind, spec->time_format, ts, &row->time_ms) < 0)
         return fail(reason, IMP_DROP_BAD_TIME, detail, detail_size, "cannot parse time \"%.40s\"",
                     ts);
+    imp_check_epoch_unit(spec->time_kind, row->time_ms, ts);
 
     row->amount = 0.0;
     if (spec->amount.kind != IMP_COL_NONE) {

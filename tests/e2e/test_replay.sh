@@ -135,4 +135,17 @@ if grep -q "^note       no snapshot" "$tmp/long.txt"; then
     echo "the note printed although snapshots were measured" >&2
     exit 1
 fi
-echo "replay hand-built log: exact snapshots, labels and counts; scorer coverage 1.0; JSON lines equal; tick and window edges exact; a log shorter than H says so"
+# Epoch seconds under a ts_ms header: read as milliseconds (the header says so), with a
+# warning naming the fix; real milliseconds get none.
+printf 'user_id,ts_ms,event_type,amount\nu1,1704448800,purchase,10\nu2,1704449800,purchase,5\n' \
+    > "$tmp/sec.csv"
+"$CS_BIN" replay "$tmp/sec.csv" > /dev/null 2> "$tmp/sec.err"
+grep -q "it looks like epoch seconds; if so, map the column as epoch_s" "$tmp/sec.err" ||
+    { echo "ts_ms in seconds: no warning" >&2; cat "$tmp/sec.err" >&2; exit 1; }
+printf 'user_id,ts_ms,event_type,amount\nu1,1704448800000,purchase,10\n' > "$tmp/msec.csv"
+"$CS_BIN" replay "$tmp/msec.csv" > /dev/null 2> "$tmp/msec.err"
+if grep -q "epoch seconds" "$tmp/msec.err"; then
+    echo "ts_ms in milliseconds: a warning about seconds" >&2
+    exit 1
+fi
+echo "replay hand-built log: exact snapshots, labels and counts; scorer coverage 1.0; JSON lines equal; tick and window edges exact; a log shorter than H says so; epoch seconds under ts_ms warned"
