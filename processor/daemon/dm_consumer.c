@@ -11,13 +11,13 @@
 #include "kafka.h"
 #include "log.h"
 
-#define DM_POLL_SLICE_MS 100
-/* Batches grow while at least this many more full batches wait (adapt_target). */
-#define DM_CATCHUP_BATCHES 2
+#define DM_POLL_SLICE_MS   100
 #define DM_LAG_EVERY_MS    1000
 #define DM_SEEK_TIMEOUT_MS 5000
 #define DM_BACKOFF_MIN_MS  100
 #define DM_BACKOFF_MAX_MS  10000
+/* Batches grow while at least this many more full batches wait (adapt_target). */
+#define DM_CATCHUP_BATCHES 2
 
 /* ---- the batch in hand ----------------------------------------------------------------- */
 
@@ -419,7 +419,7 @@ static int64_t messages_waiting(dm_t *dm)
  * batch.max_messages, so that a consumer that keeps up commits small batches at low latency.
  * Why: every transaction carries the whole model (~100 KB) and the batch's fixed costs;
  * while behind, bigger batches spread them over more events (bench/RESULTS.md, live path:
- * +12.5% events/s draining a backlog, a third of the Redis commands per event). Tried and
+ * +14% events/s draining a backlog, 30% of the Redis commands per event). Tried and
  * not kept: growing whenever a batch filled before batch.max_wait (it grew at half load,
  * where 1,000 messages arrive in 15 ms: p50 latency 40 -> 120 ms). Growing only behind 8 full
  * batches did not lower the latency measurably and, since the position and high watermark
