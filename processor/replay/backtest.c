@@ -16,9 +16,6 @@ static int cmp_tick_score_desc(const void *a, const void *b)
     return x->score > y->score ? -1 : x->score < y->score;
 }
 
-/* A score's IEEE-754 bits mapped so that unsigned order is numeric order (negatives
- * flipped whole, positives with the sign bit set); -0.0 and +0.0 both map to 0x8000...,
- * so they tie as == says they do. NaN never reaches here (scores are finite). */
 /* A row's two sort keys for sort_tick_score_desc, as unsigned numbers: key 0 the score's
  * (descending: the complemented cs_double_key), key 1 the tick's (ascending: sign bit flipped).
  * Digit d (0..15, least significant first) is byte d % 8 of key d / 8. */
