@@ -391,6 +391,17 @@ static void housekeeping(dm_t *dm)
 
 static rd_kafka_topic_partition_list_t *assignment_list(dm_t *dm);
 
+/* The high watermark of a partition of the events topic as the fetcher last saw it (cached:
+ * no broker round trip on the main loop), or -1 when not known yet. */
+static int64_t high_watermark(dm_t *dm, int32_t partition)
+{
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(dm->consumer, dm->cfg->topic_events, partition, &lo, &hi) !=
+        0)
+        return -1;
+    return hi;
+}
+
 /* Messages not yet handed to us: per assigned partition, its high watermark as the fetcher
  * last saw it minus the consumer's position (the offset after the last message polled);
  * partitions with either unknown count 0. Local state only: no broker round trip. */
@@ -402,10 +413,10 @@ static int64_t messages_waiting(dm_t *dm)
     int64_t waiting = 0;
     if (rd_kafka_position(dm->consumer, l) == RD_KAFKA_RESP_ERR_NO_ERROR)
         for (int i = 0; i < l->cnt; i++) {
-            int64_t lo = -1, hi = -1, pos = l->elems[i].offset;
-            if (pos < 0 || rd_kafka_get_watermark_offsets(dm->consumer, l->elems[i].topic,
-                                                          l->elems[i].partition, &lo, &hi) != 0)
-                continue;
+            int64_t pos = l->elems[i].offset;
+            if (pos < 0)
+                continue; /* nothing polled from it yet */
+            int64_t hi = high_watermark(dm, l->elems[i].partition);
             if (hi > pos)
                 waiting += hi - pos;
         }
@@ -558,11 +569,8 @@ void dm_consumer_update_lag(dm_t *dm)
     int64_t lag[DM_LAG_PARTITIONS];
     size_t n = 0;
     for (size_t i = 0; i < dm->n_parts && n < DM_LAG_PARTITIONS; i++) {
-        int64_t lo = -1, hi = -1;
-        /* Cached by the fetcher: no broker round trip on the main loop. */
-        if (rd_kafka_get_watermark_offsets(dm->consumer, dm->cfg->topic_events,
-                                           dm->parts[i].partition, &lo, &hi) != 0 ||
-            hi < 0 || dm->parts[i].next_offset < 0)
+        int64_t hi = high_watermark(dm, dm->parts[i].partition);
+        if (hi < 0 || dm->parts[i].next_offset < 0)
             continue;
         ids[n] = dm->parts[i].partition;
         lag[n] = hi > dm->parts[i].next_offset ? hi - dm->parts[i].next_offset : 0;

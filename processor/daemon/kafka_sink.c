@@ -93,13 +93,21 @@ static int ks_flush(void *self, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* Frees the staged alerts' encodings; the arrays stay for the next batch. */
+static void free_staged(ks_t *ks)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        free(ks->alerts[i].value);
+    ks->n = ks->n_handed = 0;
+    ks->oom = 0;
+}
+
 static void ks_close(void *self)
 {
     ks_t *ks = self;
     if (!ks)
         return;
-    for (size_t i = 0; i < ks->n; i++)
-        free(ks->alerts[i].value);
+    free_staged(ks);
     free(ks->alerts);
     free(ks->ob_ids);
     free(ks->ob_uids);
@@ -138,12 +146,8 @@ static ks_t *ks_of(const alert_sink_t *s)
 void ks_clear(alert_sink_t *s)
 {
     ks_t *ks = ks_of(s);
-    if (!ks)
-        return;
-    for (size_t i = 0; i < ks->n; i++)
-        free(ks->alerts[i].value);
-    ks->n = ks->n_handed = 0;
-    ks->oom = 0;
+    if (ks)
+        free_staged(ks);
 }
 
 int ks_out_of_memory(const alert_sink_t *s)

@@ -126,13 +126,13 @@ static void print_text(FILE *out, const rp_summary_t *s)
     fprintf(out, "labels     positive rate %.4f over %zu ticks\n", s->model.positive_rate,
             s->model.ticks);
     if (s->labelled == 0 && s->scored > 0 && s->first_event_ms <= s->last_event_ms &&
-        s->last_event_ms - s->first_event_ms < s->horizon_ms + 86400000)
+        s->last_event_ms - s->first_event_ms < s->horizon_ms + FEAT_DAY_MS)
         fprintf(out,
                 "note       no snapshot could be measured: a tick's label needs label.horizon "
                 "(%.0f days) of events after it, and this log spans %.1f days; give a longer "
                 "log or a shorter --label.horizon\n",
-                (double)s->horizon_ms / 86400000.0,
-                (double)(s->last_event_ms - s->first_event_ms) / 86400000.0);
+                (double)s->horizon_ms / (double)FEAT_DAY_MS,
+                (double)(s->last_event_ms - s->first_event_ms) / (double)FEAT_DAY_MS);
     print_metrics_text(out, "model", &s->model);
     print_metrics_text(out, "recency", &s->recency);
     /* The recency expert ranks like the baseline above; its row is in --json. */
