@@ -9,9 +9,10 @@
  * partition resumes from its own stored offset, so only the uncommitted partitions' messages
  * are read again, against state that never saw them. A user's events all come from one
  * partition (Kafka key = user id), so no record is written by two transactions.
- * What is not exact here: the model (one key, its own slot, committed after the partitions)
- * loses the learning of a batch whose partitions committed but whose model write did not
- * (issue 15 part 1, model deltas per partition, closes that). */
+ * What is not exact here with one model owner: the model (one key, its own slot, committed
+ * after the partitions) loses the learning of a batch whose partitions committed but whose
+ * model write did not. A shared model's journal entries (store_redis.h) commit with their
+ * partition and lose nothing. */
 #include "grow.h"
 #include "redis_internal.h"
 
@@ -144,6 +145,14 @@ static int commit_one(st_redis_t *st, int32_t p, rc_cache_t *sub, const st_commi
             pc.n_offsets = 1;
             pc.offset_partitions = &c->offset_partitions[i];
             pc.next_offsets = &c->next_offsets[i];
+        }
+    for (size_t i = 0; i < c->n_journals; i++)
+        if (c->journal_partitions[i] == p) {
+            pc.n_journals = 1;
+            pc.journal_partitions = &c->journal_partitions[i];
+            pc.journal_seqs = &c->journal_seqs[i];
+            pc.journal_bytes = &c->journal_bytes[i];
+            pc.journal_lens = &c->journal_lens[i];
         }
     for (size_t i = 0; i < c->n_progress; i++)
         if (c->progress_partitions[i] == p) {
@@ -293,6 +302,9 @@ int rcl_commit(st_redis_t *st, const void *commit, char *errstr, size_t errstr_s
     }
     for (size_t i = 0; i < c->n_offsets; i++)
         if (rcl_parts_add(&parts, &np, &cap, c->offset_partitions[i]) != 0)
+            goto oom;
+    for (size_t i = 0; i < c->n_journals; i++)
+        if (rcl_parts_add(&parts, &np, &cap, c->journal_partitions[i]) != 0)
             goto oom;
     /* A partition whose only write is the progress it already has costs no transaction. */
     for (size_t i = 0; i < c->n_progress; i++)

@@ -240,6 +240,9 @@ static int queue_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size
     q += k;
     if ((k = st_redis_queue_scores(st, c, errstr, errstr_size)) < 0)
         return -1;
+    q += k;
+    if ((k = st_redis_queue_journals(st, c, errstr, errstr_size)) < 0)
+        return -1;
     return q + k;
 fail:
     free(parts);
@@ -248,7 +251,8 @@ fail:
 
 static int has_writes(const st_redis_t *st, const st_commit_t *c)
 {
-    if (c && (c->n_offsets || c->n_progress || c->model || c->n_outbox || c->n_scores))
+    if (c && (c->n_offsets || c->n_progress || c->model || c->n_outbox || c->n_scores ||
+              c->n_journals))
         return 1;
     for (size_t i = 0; i < st->cache.n; i++)
         if (st->cache.items[i]->dirty || st->cache.items[i]->unindex_partition >= 0)

@@ -157,6 +157,9 @@ int st_redis_load(st_redis_t *st, int32_t partition, const char *const *ids, con
 /* Queues the HSET (and PEXPIRE or PERSIST) of every latest score of c inside the commit's
  * MULTI (redis_scores.c). Returns commands queued, -1 on error. */
 int st_redis_queue_scores(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
+/* Queues an HSET per journal entry of c (redis_journal.c). Commands queued, -1 on error. */
+int st_redis_queue_journals(st_redis_t *st, const st_commit_t *c, char *errstr,
+                            size_t errstr_size);
 /* Adds one key argument: prefix + mid + id. */
 void st_redis_key(st_redis_t *st, const char *mid, const char *id, size_t len);
 

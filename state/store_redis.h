@@ -6,6 +6,8 @@
  *   P progress           HASH    partition (decimal) -> engine progress (store_progress_t:
  *                                7 little-endian int64, engine.h)
  *   P model              STRING  model snapshot (model_encode)
+ *   P journal:<partition> HASH   shared model: the partition's model journal entries
+ *   P mapplied           HASH    shared model: partition -> first entry not merged (below)
  *   P outbox             HASH    alert_id -> u16 LE length of the user id, the user id, then
  *                                the encoded alert (so forget can find a user's alerts)
  *   P outbox:sending     SET     alert ids a running daemon handed to Kafka (claimed), not
@@ -36,15 +38,17 @@
  * Redis Cluster (redis.cluster = true; redis_cluster.h): every key of partition N carries the
  * hash tag {pN} right after the prefix, so all of them share one slot:
  *   P{pN}:u:<user_id>  P{pN}:seen:N  P{pN}:offsets  P{pN}:progress  P{pN}:outbox
- *   P{pN}:outbox:sending           and the model alone in its slot: P{model}:model
+ *   P{pN}:outbox:sending  P{pN}:journal:N
+ *   and the model alone in its slot: P{model}:model, P{model}:mapplied
  * (the hashes keep the partition as field name, as above, so the code is the same). A
  * commit is then one MULTI/EXEC per partition the batch touched (its records, index entries,
  * offset, progress and the alerts of its users), in partition order, then one for the model.
  * Exactly-once holds per partition: N's offset moves in the same transaction as N's state,
  * and a user's events all come from one partition (Kafka key = user id), so a crash between
  * two partitions' transactions makes only the uncommitted partitions read their messages
- * again, against state that never saw them. Not exact: the model, committed last, loses the
- * learning of such a batch (model deltas per partition, issue 15 part 1, would close that).
+ * again, against state that never saw them. Not exact with one model owner: the model,
+ * committed last, loses the learning of such a batch; a shared model's journal entries
+ * (below) commit in each partition's own transaction and lose nothing.
  * A record is looked up in its partition's slot: after a repartitioning of the topic a user
  * starts afresh in the new partition (re-import by replay; see README, Redis Cluster). */
 #ifndef CS_STORE_REDIS_H
@@ -116,6 +120,13 @@ typedef struct st_commit_s {
     const size_t *outbox_lens;
     size_t n_scores; /* at most one per user: a later entry of a user overwrites fields */
     const st_score_t *scores;
+    /* Model journal entries (below, "Model journals"), at most one per partition: written
+     * by that partition's transaction. */
+    size_t n_journals;
+    const int32_t *journal_partitions;
+    const uint64_t *journal_seqs; /* st_redis_journal_next at the partition's last commit */
+    const uint8_t *const *journal_bytes;
+    const size_t *journal_lens;
 } st_commit_t;
 
 /* Writes every dirty record (SET PX ttl, or MSET when state.ttl = 0), last-seen updates
@@ -181,6 +192,47 @@ int st_redis_read_user(st_redis_t *st, const char *user_id, size_t len, user_rec
 #define ST_MODEL_STAMP_BYTES 40
 int st_redis_model_stamp(st_redis_t *st, uint8_t stamp[ST_MODEL_STAMP_BYTES], size_t *len,
                          char *errstr, size_t errstr_size);
+
+/* ---- Model journals (model.sync_interval > 0: several instances share one model) ----
+ * Key layout (cluster mode: P{pN}:journal:N and P{model}:mapplied):
+ *   P journal:<partition>  HASH  "next" -> the partition's next sequence number; <seq> ->
+ *                                the journal entry of one committed batch (bytes of the
+ *                                caller's format), written with "next" by the commit
+ *   P mapplied             HASH  partition -> the first sequence not merged into P model
+ * Invariant: an entry with seq < P mapplied[partition] is in P model; the model and the
+ * marks change only together (one MULTI/EXEC under WATCH), so whoever merges, however often,
+ * and after any crash, each entry is merged exactly once. */
+typedef struct st_journal_entry_s {
+    int32_t partition;
+    uint64_t seq;
+    const uint8_t *bytes; /* borrowed for the merge callback */
+    size_t len;
+} st_journal_entry_t;
+/* The next sequence number of the partition's journal (0 when it has none). */
+int st_redis_journal_next(st_redis_t *st, int32_t partition, uint64_t *next, char *errstr,
+                          size_t errstr_size);
+/* Folds pending entries into the model: given the stored model (NULL, 0 when none) and the
+ * pending entries sorted by (partition, seq), writes the merged model into *out (malloc'd;
+ * the store frees it). A lost race calls it again on the new model: it must be a function
+ * of its arguments. 0, or -1 with errstr (nothing is written). */
+typedef int (*st_merge_fn)(void *ctx, const uint8_t *model, size_t model_len,
+                           const st_journal_entry_t *entries, size_t n, uint8_t **out,
+                           size_t *out_len, char *errstr, size_t errstr_size);
+typedef struct st_merge_result_s {
+    size_t entries;    /* merged by this call */
+    size_t partitions; /* journals looked at */
+    size_t conflicts;  /* races lost to other instances' merges (each rerun the callback) */
+    size_t trimmed;    /* merged entries deleted from the journals */
+} st_merge_result_t;
+/* One merge: the journals of parts[] and of every partition P mapplied names are read; then,
+ * where the model lives, WATCH P model and P mapplied, read them, call fn on the entries at
+ * or above each partition's mark, and write the model and the new marks in one MULTI/EXEC
+ * (a watched key changed: read again and retry, up to 20 times). Then merged entries are
+ * deleted (HDEL; an entry below its mark is merged, so this is safe whoever runs it). 0
+ * (nothing pending is a success), -1 with errstr (no change to the model, the journals
+ * stay for the next merge). */
+int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st_merge_fn fn,
+                         void *ctx, st_merge_result_t *res, char *errstr, size_t errstr_size);
 
 /* What forget removed. */
 typedef struct st_forget_s {

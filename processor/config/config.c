@@ -132,6 +132,12 @@ const cfg_key_t cfg_keys[] = {
            "BG/NBD counts time in open days (days with any activity in the log), so a "
            "closed day, a holiday or a data outage is nobody's silence; false = calendar "
            "days."),
+    K_DUR("model.sync_interval", "0", 0, MS_H, model_sync_interval_ms,
+          "run: 0 = one instance owns the model (committed with every batch). Above 0, "
+          "several instances in one consumer group share it: each batch commits its "
+          "partitions' model journals instead, and every instance merges all pending "
+          "journals into the stored model and takes the merged model this often "
+          "(README, Scaling out)."),
 
     K_DOUBLE("alert.threshold", "0.7", 0, 1, alert_threshold,
              "An alert fires when the churn probability is at least this."),

@@ -187,15 +187,21 @@ static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t e
     c.progress = ch->c_progress;
     uint8_t *mbuf = NULL;
     size_t mlen = 0;
+    /* One model writer: the model goes with the batch. Shared: its partitions' journals. */
     if (sb_scores(ch->scores, &c.scores, &c.n_scores) != 0 ||
-        (model_version(ch->model) != ch->model_version_committed &&
-         model_encode(ch->model, &mbuf, &mlen) != 0)) {
+        (!ch->shared && model_version(ch->model) != ch->model_version_committed &&
+         model_encode(ch->model, &mbuf, &mlen) != 0) ||
+        chn_journals_stage(ch, &c) != 0) {
+        chn_journals_done(ch, 0);
+        free(mbuf);
         snprintf(err, errsz, "out of memory");
         return -1;
     }
     c.model = mbuf;
     c.model_len = mlen;
-    if (st_redis_commit(ch->st, &c, err, errsz) != 0) {
+    int rc = st_redis_commit(ch->st, &c, err, errsz);
+    chn_journals_done(ch, rc == 0);
+    if (rc != 0) {
         free(mbuf);
         return -1;
     }
@@ -258,6 +264,7 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
         return DM_BATCH_RETRY;
     }
     report(ch, res);
+    chn_model_sync(ch, now, 0);
     return 0;
 }
 
@@ -268,4 +275,10 @@ void chn_batch_free(chn_t *ch)
     free(ch->c_progress_parts);
     free(ch->c_next_offsets);
     free(ch->c_progress);
+    free(ch->c_jparts);
+    free(ch->c_jseqs);
+    free(ch->c_jbufs);
+    free(ch->c_jlens);
+    free(ch->j_known);
+    free(ch->merge_parts);
 }

@@ -90,68 +90,6 @@ static void parts_destroy(chn_t *ch)
     ch->nparts = 0;
 }
 
-static void model_drop(chn_t *ch)
-{
-    pred_destroy(ch->pred);
-    model_destroy(ch->model);
-    ch->pred = NULL;
-    ch->model = NULL;
-}
-
-static int model_from_bytes(chn_t *ch, char *err, size_t errsz)
-{
-    if (!(ch->model = model_decode(ch->model_bytes, ch->model_len, err, errsz)))
-        return -1;
-    if (model_dim(ch->model) != FEAT_DIM) {
-        snprintf(err, errsz, "stored model has %d features, this build has %d",
-                 model_dim(ch->model), FEAT_DIM);
-        return -1;
-    }
-    return 0;
-}
-
-/* Loads the model once: Redis, else --model-in, else new. Sets the rollback point. */
-static int model_load(chn_t *ch, char *err, size_t errsz)
-{
-    if (ch->model)
-        return 0;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (st_redis_load_model(ch->st, &buf, &len, err, errsz) != 0)
-        return -1;
-    if (buf) {
-        free(ch->model_bytes);
-        ch->model_bytes = buf;
-        ch->model_len = len;
-        if (model_from_bytes(ch, err, errsz) != 0)
-            return -1;
-        log_info("run", "model version %llu loaded from Redis",
-                 (unsigned long long)model_version(ch->model));
-    } else if (ch->model_in) {
-        if (!(ch->model = model_load_file(ch->model_in, err, errsz)))
-            return -1;
-        log_info("run", "warm start from %s: model version %llu, %llu examples", ch->model_in,
-                 (unsigned long long)model_version(ch->model),
-                 (unsigned long long)model_examples_seen(ch->model));
-    } else if (!(ch->model = pl_model_new(ch->cfg, err, errsz))) {
-        return -1;
-    }
-    if (!buf) { /* the rollback point is what a failed first batch returns to */
-        free(ch->model_bytes);
-        ch->model_bytes = NULL;
-        if (model_encode(ch->model, &ch->model_bytes, &ch->model_len) != 0) {
-            snprintf(err, errsz, "out of memory");
-            return -1;
-        }
-    }
-    ch->model_version_committed = model_version(ch->model);
-    if (!(ch->pred = pred_new(ch->model))) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 chn_part_t *chn_part_find(chn_t *ch, int32_t partition)
 {
     for (size_t i = 0; i < ch->nparts; i++)
@@ -202,9 +140,13 @@ chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
                         .outcome = on_outcome,
                         .prequential_metrics = 1,
                         .bounded_sweeps = 1};
-    pl_t *pl = pl_new(ch->cfg, ch->pred, ch->policy, &ops, &hooks, err, errsz);
+    uint64_t jseq = 0;
+    if (ch->shared && st_redis_journal_next(ch->st, partition, &jseq, err, errsz) != 0)
+        return NULL;
+    pl_t *pl = pl_new(ch->cfg, ch->model, ch->policy, &ops, &hooks, err, errsz);
     if (!pl)
         return NULL;
+    pl_set_journaling(pl, ch->shared);
     p = &ch->parts[ch->nparts++];
     memset(p, 0, sizeof(*p));
     p->partition = partition;
@@ -212,6 +154,7 @@ chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
     p->next_offset = found_off ? off : -1;
     p->max_event_ms = INT64_MIN;
     p->last_msg_wall_ms = chn_wall_ms();
+    p->jseq = jseq;
     if (found_pr) {
         eng_set_progress(pl_engine(pl), &pr);
         /* The watermark a partition had reached bounds its event times from below. */
@@ -260,7 +203,7 @@ void chn_rollback(chn_t *ch)
     st_redis_discard(ch->st);
     chn_alerts_clear(ch);
     parts_destroy(ch);
-    model_drop(ch);
+    chn_model_drop(ch);
     ch->watermark_ms = INT64_MIN;
 }
 
@@ -269,7 +212,7 @@ void chn_rollback(chn_t *ch)
  * seek back (chn_part_t.reseek). */
 int chn_reopen(chn_t *ch, char *err, size_t errsz)
 {
-    if (st_redis_reconnect(ch->st, err, errsz) != 0 || model_load(ch, err, errsz) != 0)
+    if (st_redis_reconnect(ch->st, err, errsz) != 0 || chn_model_load(ch, err, errsz) != 0)
         return -1;
     for (size_t i = 0; i < ch->nassigned; i++) {
         chn_part_t *p = chn_part_open(ch, ch->assigned[i], err, errsz);
@@ -356,7 +299,7 @@ static int on_assign(void *opaque, const int32_t *partitions, size_t n, int64_t 
             ch->assigned[ch->nassigned++] = partitions[i];
         }
     }
-    if (st_redis_reconnect(ch->st, err, errsz) != 0 || model_load(ch, err, errsz) != 0)
+    if (st_redis_reconnect(ch->st, err, errsz) != 0 || chn_model_load(ch, err, errsz) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         chn_part_t *p = chn_part_open(ch, partitions[i], err, errsz);
@@ -470,6 +413,7 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
     }
     ch->cfg = cfg;
     ch->watermark_ms = INT64_MIN;
+    ch->shared = cfg->model_sync_interval_ms > 0;
     if ((model_in && !(ch->model_in = strdup(model_in))) ||
         !(ch->dec = ev_decoder_new(cfg->schemas_dir && *cfg->schemas_dir ? cfg->schemas_dir : NULL,
                                    errstr, errstr_size)) ||
@@ -495,11 +439,16 @@ void chn_destroy(chn_t *ch)
 {
     if (!ch)
         return;
+    /* Shared model: what was committed since the last merge goes in now, so the stored model
+     * holds all of this instance's learning when it stops (else the next merge, anyone's,
+     * takes it). */
+    if (ch->st)
+        chn_model_sync(ch, chn_wall_ms(), 1);
     parts_destroy(ch);
     free(ch->parts);
     free(ch->assigned);
     free(ch->assigned_next);
-    model_drop(ch);
+    chn_model_drop(ch);
     free(ch->model_bytes);
     chn_alerts_clear(ch);
     sb_destroy(ch->scores);

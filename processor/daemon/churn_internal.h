@@ -33,6 +33,7 @@ typedef struct chn_part_s {
      * holding the partition is refused as DM_BATCH_STALE so the daemon seeks back to the
      * stored offset (dm_consumer_resync -> on_assign, which clears this). */
     int reseek;
+    uint64_t jseq; /* shared model: the sequence of this partition's next journal entry */
 } chn_part_t;
 
 struct chn_s {
@@ -45,7 +46,6 @@ struct chn_s {
      * then handed to the producer. */
     alert_sink_t alerts;
     model_t *model;
-    pred_t *pred;
     uint8_t *model_bytes; /* the snapshot last committed (or loaded): the rollback point */
     size_t model_len;
     uint64_t model_version_committed;
@@ -74,6 +74,19 @@ struct chn_s {
     ua_t *api;    /* GET /v1/users/{id}: its own connection, used by the HTTP threads */
     /* outbox re-send at start */
     st_outbox_t outbox;
+    /* Shared model (model.sync_interval > 0; churn_model.c): each batch commits its
+     * partitions' journals instead of the model; merges every sync interval. */
+    int shared;
+    int64_t last_sync_ms; /* wall time of the last merge attempt */
+    int32_t *c_jparts;    /* the commit's journal entries (churn_model.c) */
+    uint64_t *c_jseqs;
+    uint8_t **c_jbufs; /* owned until the commit returns */
+    size_t *c_jlens;
+    size_t n_j, cap_j;
+    /* Partitions this instance committed journal entries to since its last merge: merged
+     * even when no longer assigned (a merge at stop runs after the revocation). */
+    int32_t *j_known, *merge_parts;
+    size_t n_j_known, cap_j_known, cap_merge_parts;
 };
 
 /* churn_handler.c */
@@ -93,6 +106,20 @@ void chn_note_stored(chn_t *ch, int32_t partition, int64_t next_offset);
  * clock (now - idle_advance) instead, so silence still moves ticks forward. INT64_MIN
  * while unknown. */
 int64_t chn_watermark(const chn_t *ch, int64_t now, int idle);
+
+/* churn_model.c. Loads the model once (ch->model NULL): in shared mode pending journals are
+ * merged first; then Redis's model, else --model-in, else a new one. 0, -1 with err. */
+int chn_model_load(chn_t *ch, char *err, size_t errsz);
+void chn_model_drop(chn_t *ch);
+/* Shared mode: every open partition's journal with something in it becomes an entry of c
+ * (0, -1 on out of memory); chn_journals_done after the commit (ok = 1: committed, the
+ * journals are emptied and their sequences advance). */
+int chn_journals_stage(chn_t *ch, st_commit_t *c);
+void chn_journals_done(chn_t *ch, int ok);
+/* Shared mode, after a committed batch: every model.sync_interval, merges every pending
+ * journal into Redis's model and takes the merged model in place (pipelines keep their
+ * pointer). A failure is logged and tried again at the next interval. */
+void chn_model_sync(chn_t *ch, int64_t now, int force);
 
 /* churn_batch.c: dm_handler_t.process_batch. */
 int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,

@@ -13,7 +13,9 @@
 
 struct pl_s {
     eng_t *eng;
-    pred_t *pred;           /* borrowed */
+    pred_t *pred; /* owned; its model is borrowed */
+    mj_t journal; /* pl_set_journaling */
+    int journaling;
     alert_policy_t *policy; /* borrowed, NULL = no alerts */
     store_ops_t store;
     pl_hooks_t hooks;
@@ -142,8 +144,8 @@ static void on_label(void *opaque, const eng_snapshot_t *s)
     ex_summary_t sum;
     ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
     if (pl->hooks.prequential_metrics)
-        pm_add_one(model_metrics(pred_model(pl->pred)),
-                   (double)pred_score(pl->pred, s->x, &sum, NULL, NULL, NULL), s->y);
+        model_prequential(pred_model(pl->pred),
+                          (double)pred_score(pl->pred, s->x, &sum, NULL, NULL, NULL), s->y);
     if (pl->hooks.labelled)
         pl->hooks.labelled(pl->hooks.opaque, s);
     if (pred_label(pl->pred, s->tick_ms, s->x, &sum, s->y) != 0)
@@ -260,15 +262,25 @@ static void on_tick_done(void *opaque, int64_t tick_ms)
         pl->hooks.tick_done(pl->hooks.opaque, tick_ms);
 }
 
-pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store_ops_t *store,
+void pl_configure_model(const cfg_t *cfg, model_t *model)
+{
+    /* A --model-in snapshot may come from another horizon: the configured H decides. */
+    ex_set_horizon_days(model_experts(model), (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
+    ex_set_mode(model_experts(model), (ex_mode_t)cfg->model_experts);
+    ex_set_open_days(model_experts(model), cfg->model_open_days);
+    model_set_class_balance(model, cfg->model_class_weight);
+}
+
+pl_t *pl_new(const cfg_t *cfg, model_t *model, alert_policy_t *policy, const store_ops_t *store,
              const pl_hooks_t *hooks, char *errstr, size_t errstr_size)
 {
     pl_t *pl = calloc(1, sizeof(*pl));
-    if (!pl) {
+    if (!pl || !(pl->pred = pred_new(model))) {
+        free(pl);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    pl->pred = pred;
+    mj_init(&pl->journal);
     pl->policy = policy;
     pl->store = *store;
     pl->hooks = *hooks;
@@ -282,12 +294,7 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store
     pl->lookback_ms = cfg->label_lookback_ms;
     pl->outcome_window_ms = cfg->outcome_window_ms > 0 ? cfg->outcome_window_ms : 30 * FEAT_DAY_MS;
     pl->lateness_ms = cfg->events_allowed_lateness_ms;
-    /* A --model-in snapshot may come from another horizon: the configured H decides. */
-    ex_set_horizon_days(model_experts(pred_model(pred)),
-                        (double)cfg->label_horizon_ms / (double)FEAT_DAY_MS);
-    ex_set_mode(model_experts(pred_model(pred)), (ex_mode_t)cfg->model_experts);
-    ex_set_open_days(model_experts(pred_model(pred)), cfg->model_open_days);
-    model_set_class_balance(pred_model(pred), cfg->model_class_weight);
+    pl_configure_model(cfg, model);
     eng_params_t ep = {.tick_ms = cfg->tick_interval_ms,
                        .horizon_ms = cfg->label_horizon_ms,
                        .lookback_ms = cfg->label_lookback_ms,
@@ -295,10 +302,38 @@ pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store
                        .sweep_slice_ms = hooks->bounded_sweeps ? cfg->tick_sweep_slice_ms : 0,
                        .max_visits = hooks->bounded_sweeps ? cfg->tick_sweep_max_users : 0};
     if (!(pl->eng = eng_new(&ep, store, &sink, errstr, errstr_size))) {
+        pred_destroy(pl->pred);
         free(pl);
         return NULL;
     }
     return pl;
+}
+
+void pl_set_journaling(pl_t *pl, int on)
+{
+    pl->journaling = on != 0;
+    mj_clear(&pl->journal);
+}
+
+mj_t *pl_journal(pl_t *pl)
+{
+    return pl->journaling ? &pl->journal : NULL;
+}
+
+/* The model learns on this pipeline's behalf between rec_on and rec_off (journaling). */
+static void rec_on(pl_t *pl)
+{
+    if (pl->journaling)
+        model_record_to(pred_model(pl->pred), &pl->journal);
+}
+
+static void rec_off(pl_t *pl)
+{
+    if (pl->journaling) {
+        if (mj_failed(&pl->journal))
+            pl->oom = 1;
+        model_record_to(pred_model(pl->pred), NULL);
+    }
 }
 
 void pl_destroy(pl_t *pl)
@@ -306,6 +341,8 @@ void pl_destroy(pl_t *pl)
     if (!pl)
         return;
     eng_destroy(pl->eng);
+    pred_destroy(pl->pred);
+    mj_free(&pl->journal);
     bgnbd_table_destroy(pl->pop);
     free(pl->rows);
     free(pl);
@@ -330,11 +367,19 @@ static void outcome_activity(pl_t *pl, const ev_event_t *ev, user_rec_t *rec)
     outcome_out(pl, ev->user_id, &r);
 }
 
+static void event_in(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset);
+
 void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 {
+    rec_on(pl);
+    event_in(pl, ev, partition, offset);
+    rec_off(pl);
+}
+
+static void event_in(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
+{
     const int new_day = eng_event(pl->eng, ev);
-    if (new_day &&
-        ex_mark_day(model_experts(pred_model(pl->pred)), feat_day_of(ev->event_time_ms)) != 0)
+    if (new_day && model_mark_day(pred_model(pl->pred), feat_day_of(ev->event_time_ms)) != 0)
         pl->oom = 1;
     const int activity = ev_is_activity(ev->type);
     if (!pl->policy)
@@ -373,23 +418,27 @@ int pl_batch_end(pl_t *pl, int64_t watermark_ms)
 {
     /* Learn what is known, then move the watermark; the sweeps' positives are learnt too,
      * so the next batch is scored by a model that has seen every label known so far. */
+    rec_on(pl);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
     eng_advance(pl->eng, watermark_ms);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
     complete_ticks(pl);
+    rec_off(pl);
     return pl->oom ? -1 : 0;
 }
 
 int pl_finish(pl_t *pl, int64_t end_ms)
 {
+    rec_on(pl);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
     eng_finish(pl->eng, end_ms);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
     complete_ticks(pl);
+    rec_off(pl);
     return pl->oom ? -1 : 0;
 }
 

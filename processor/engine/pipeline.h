@@ -2,7 +2,7 @@
  * through the engine (ticks, labels, exactly-once scoring); every snapshot is scored by the
  * model as it stands (predictor), every label is queued for learning at the batch boundary.
  * What happens to scores and labels beyond that (a scores file, backtest rows, alerts) is the
- * caller's, through hooks. One pipeline per Kafka partition; they may share a predictor. */
+ * caller's, through hooks. One pipeline per Kafka partition; they may share a model. */
 #ifndef CS_PIPELINE_H
 #define CS_PIPELINE_H
 
@@ -44,9 +44,12 @@ typedef struct pl_hooks_s {
 
 typedef struct pl_s pl_t;
 
-/* Creates a pipeline on a user store. Borrows pred, policy (NULL = no alerts), store and
- * hooks' opaque; copies the rest. NULL with errstr set on invalid engine parameters. */
-pl_t *pl_new(const cfg_t *cfg, pred_t *pred, alert_policy_t *policy, const store_ops_t *store,
+/* Creates a pipeline on a user store, with a predictor of its own on model (its labels are
+ * learnt at its own batch boundaries, so everything it learns comes from its partition's
+ * users). Borrows model (pipelines of one instance share it), policy (NULL = no alerts),
+ * store and hooks' opaque; copies the rest; sets the model's configuration-only settings
+ * (pl_configure_model). NULL with errstr set on invalid engine parameters or out of memory. */
+pl_t *pl_new(const cfg_t *cfg, model_t *model, alert_policy_t *policy, const store_ops_t *store,
              const pl_hooks_t *hooks, char *errstr, size_t errstr_size);
 void pl_destroy(pl_t *pl);
 
@@ -71,6 +74,19 @@ int pl_finish(pl_t *pl, int64_t end_ms);
 void pl_finish_outcome(pl_t *pl, const char *user_id, int64_t end_ms);
 
 eng_t *pl_engine(pl_t *pl);
+
+/* Journaling (model_journal.h; several instances sharing a model): on = 1 makes every
+ * model learning call this pipeline makes (pl_event, pl_batch_end, pl_finish) go to the
+ * pipeline's journal as well, so the learning of its partition can be committed with its
+ * state and merged elsewhere. pl_journal is NULL while journaling is off; the caller
+ * empties it (mj_clear) once it has been committed. */
+void pl_set_journaling(pl_t *pl, int on);
+mj_t *pl_journal(pl_t *pl);
+
+/* The model settings that come from the configuration, not from a snapshot (horizon, the
+ * experts' mode, open days, class weights): pl_new sets them, and so must whoever puts
+ * another model's contents in place (model_swap). */
+void pl_configure_model(const cfg_t *cfg, model_t *model);
 
 /* A new model for this build's features from the model.* keys (k, seed, learning rate, L2,
  * class weights, half-lives). The caller owns it (model_destroy). NULL with errstr. */

@@ -57,10 +57,7 @@ int pred_flush(pred_t *pr)
 {
     if (pr->n == 0)
         return 0;
-    /* Calibration sees each row's raw logit before the model learns from it. */
-    int rc = model_observe_labels(pr->model, pr->x, pr->s, pr->tick_ms, pr->y, pr->n);
-    if (rc == 0)
-        rc = model_train(pr->model, pr->x, pr->y, pr->n, NULL);
+    int rc = model_learn(pr->model, pr->x, pr->s, pr->tick_ms, pr->y, pr->n);
     pr->learnt += pr->n;
     pr->n = 0;
     return rc;

@@ -218,6 +218,11 @@ void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_
  * tick_ms as the fit's tick. Returns 0, or -1 when the table cannot identify the model (no
  * repeat activity yet): the previous parameters stay. */
 int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms);
+/* A fit made by another copy of the model, replayed (model journals): tick_ms becomes the
+ * fit's tick, as after ex_refit; with p non-NULL (the fit succeeded) the parameters and
+ * stats too, else the previous parameters stay. */
+void ex_fit_set(ex_t *ex, int64_t tick_ms, const bgnbd_params_t *p, double users, double loglik,
+                int iterations);
 /* Tick of the last refit attempt (INT64_MIN before the first). */
 int64_t ex_fit_tick_ms(const ex_t *ex);
 const bgnbd_params_t *ex_bgnbd_params(const ex_t *ex);

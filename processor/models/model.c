@@ -202,6 +202,8 @@ int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, cons
 
 void model_ticks_complete(model_t *m, int64_t through_ms)
 {
+    if (m->rec)
+        mj_put_tick(m->rec, MJ_COMPLETE, through_ms);
     if (cal_complete_through(m->cal, through_ms) > 0)
         m->version++;
     if (ex_complete_through(m->ex, through_ms) > 0)
@@ -223,6 +225,8 @@ int model_set_segment_name(model_t *m, int seg, int arch, const char *label)
     if (seg < 0 || seg >= m->k || arch < 0 || arch > 255)
         return -1;
     uint64_t v = km_segment_version(m->km);
+    if (m->rec)
+        mj_put_name(m->rec, v, seg, arch, label);
     if (m->names_version != v) {
         memset(m->names, 0, (size_t)m->k * sizeof(*m->names));
         m->names_version = v;
@@ -279,13 +283,56 @@ int model_tick_start(model_t *m, int64_t tick_ms)
     double a, b, weight;
     cal_params(m->cal, &a, &b, &weight);
     m->version++;
+    if (m->rec)
+        mj_put_tick(m->rec, MJ_TICK, tick_ms);
     return ex_tick_start(m->ex, tick_ms, coef, m->dim, a, b);
 }
 
 int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms)
 {
     m->version++;
-    return ex_refit(m->ex, table, tick_ms);
+    int rc = ex_refit(m->ex, table, tick_ms);
+    if (m->rec)
+        mj_put_fit(m->rec, m->ex, rc == 0);
+    return rc;
+}
+
+int model_learn(model_t *m, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
+                const float *y, size_t n)
+{
+    if (m->rec)
+        mj_put_learn(m->rec, m->dim, x, s, tick_ms, y, n);
+    /* Calibration sees each row's raw logit before the model learns from it. */
+    int rc = model_observe_labels(m, x, s, tick_ms, y, n);
+    return rc == 0 ? model_train(m, x, y, n, NULL) : rc;
+}
+
+int model_mark_day(model_t *m, int64_t day)
+{
+    if (m->rec)
+        mj_put_day(m->rec, day);
+    return ex_mark_day(m->ex, day);
+}
+
+void model_prequential(model_t *m, double p, int y)
+{
+    if (m->rec)
+        mj_put_pm(m->rec, p, y);
+    pm_add_one(m->pm, p, y);
+}
+
+void model_record_to(model_t *m, mj_t *j)
+{
+    m->rec = j;
+}
+
+void model_swap(model_t *a, model_t *b)
+{
+    model_t t = *a;
+    *a = *b;
+    *b = t;
+    b->rec = a->rec; /* each keeps its recorder */
+    a->rec = t.rec;
 }
 
 void model_calibration(const model_t *m, double *a, double *b, double *weight)

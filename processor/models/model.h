@@ -13,6 +13,7 @@
 #include "calibrator.h"
 #include "experts.h"
 #include "logreg.h"
+#include "model_journal.h"
 #include "pmetrics.h"
 #include "scaler.h"
 
@@ -125,6 +126,30 @@ void model_calibration(const model_t *m, double *a, double *b, double *weight);
  * regression on the rows standardized with the updated scaler. y[i] in [0, 1]; sample_weight
  * NULL = all 1. Bumps the version. Returns 0, -1 when out of memory. */
 int model_train(model_t *m, const float *x, const float *y, size_t n, const float *sample_weight);
+
+/* What the predictor learns a labelled mini-batch with: model_observe_labels, then
+ * model_train (no sample weights) on the same rows. Returns 0 or -1. */
+int model_learn(model_t *m, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
+                const float *y, size_t n);
+/* An activity event's UTC day for the experts' calendar of open days (ex_mark_day). */
+int model_mark_day(model_t *m, int64_t day);
+/* One prequential (score, label) pair into the model's metrics (pm_add_one). */
+void model_prequential(model_t *m, double p, int y);
+
+/* Journals (model_journal.h): from now on every learning call above (model_learn,
+ * model_mark_day, model_prequential, model_tick_start, model_refit_bgnbd,
+ * model_ticks_complete, model_set_segment_name) is also appended to j; NULL stops. j is
+ * borrowed. Calls made directly on the parts (model_scaler() etc.) are not recorded. */
+void model_record_to(model_t *m, mj_t *j);
+/* Replays a journal's bytes onto m (rules in model_journal.h). The recorder is not fed.
+ * Returns 0, or -1 with a message on corrupt bytes (m may then hold part of the journal:
+ * discard it) or out of memory. Never reads past len. */
+int model_replay(model_t *m, const uint8_t *buf, size_t len, char *errstr, size_t errstr_size);
+/* Exchanges the contents of a and b (both valid models): a model that pipelines borrow
+ * takes another's state in place. Settings not in the snapshot (class balance, the experts'
+ * mode, calendar switch and horizon) travel with the contents: set them again after. Each
+ * keeps its recorder (model_record_to). */
+void model_swap(model_t *a, model_t *b);
 
 /* Balanced class weights for the regression on (1) or off (0): each class then carries half
  * the weight at the churn rate of the complete ticks (no weighting before the first). The

@@ -35,6 +35,23 @@ struct model_s {
         uint8_t valid, arch;
         char label[MODEL_SEG_NAME_MAX];
     } * names;
+    mj_t *rec; /* model_record_to: the journal fed by the learning calls; NULL = none */
 };
+
+/* The recorder's appends (model_journal.c), one per learning call. */
+void mj_put_day(mj_t *j, int64_t day);
+void mj_put_fit(mj_t *j, const ex_t *ex, int ok);
+void mj_put_tick(mj_t *j, uint8_t code, int64_t tick_ms);
+void mj_put_pm(mj_t *j, double p, int y);
+void mj_put_learn(mj_t *j, int dim, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
+                  const float *y, size_t n);
+void mj_put_name(mj_t *j, uint64_t segment_version, int seg, int arch, const char *label);
+#define MJ_DAY      1
+#define MJ_FIT      2
+#define MJ_TICK     3
+#define MJ_PM       4
+#define MJ_LEARN    5
+#define MJ_COMPLETE 6
+#define MJ_NAME     7
 
 #endif

@@ -32,7 +32,6 @@ typedef struct replay_s {
     const cfg_t *cfg;
     const rp_opts_t *opts;
     rp_summary_t *sum;
-    pred_t *pred;
     model_t *model;
     pending_map_t pending;
     rp_row_t *rows;
@@ -320,10 +319,6 @@ static int open_model(replay_t *rp, const cfg_t *cfg, const rp_opts_t *o, char *
                  model_dim(rp->model), FEAT_DIM);
         return -1;
     }
-    if (!(rp->pred = pred_new(rp->model))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
@@ -343,7 +338,7 @@ static int open_pipeline(replay_t *rp, const cfg_t *cfg, const store_ops_t *ops,
         return -1;
     }
     if (!(*policy = alert_policy_new(cfg, errstr, errstr_size)) ||
-        !(*pl = pl_new(cfg, rp->pred, *policy, ops, &hooks, errstr, errstr_size)))
+        !(*pl = pl_new(cfg, rp->model, *policy, ops, &hooks, errstr, errstr_size)))
         return -1;
     return 0;
 }
@@ -538,7 +533,6 @@ out:
     pl_destroy(pl);
     alert_policy_destroy(policy);
     rp_store_close(&st);
-    pred_destroy(rp.pred);
     model_destroy(rp.model);
     rp_pending_free(&rp.pending);
     free(rp.rows);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 30: the
-# seven targets and their builds take about 5 minutes on the 2-core machine):
+# eight targets and their builds take about 6 minutes on the 2-core machine):
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
 #   fuzz_config  the config file parser (tests/fuzz/corpus/config)
 #   fuzz_jsonl   the JSON lines event parser of replay (tests/fuzz/corpus/jsonl)
 #   fuzz_record  the per-user record decoder (bytes from Redis; tests/fuzz/corpus/record)
 #   fuzz_model   the model snapshot decoder (Redis model key, --model-in; corpus/model)
+#   fuzz_journal model journal replay (entries merged from Redis; corpus/journal)
 #   fuzz_user_id the user id of GET /v1/users/{id} and its `at` (tests/fuzz/corpus/user_id)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
@@ -19,7 +20,7 @@ case $SECONDS_TO_RUN in
 esac
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record model user_id)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode csv config jsonl record model journal user_id)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -44,7 +45,7 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
             processor/core/log.c \
             processor/core/grow.c
         ;;
-    model)
+    model | journal)
         echo processor/models/*.c processor/core/outfile.c processor/core/log.c \
             processor/core/grow.c
         ;;
@@ -72,7 +73,7 @@ libs_of() {
     case "$1" in
     decode) pkg-config --cflags --libs avro-c zlib ;; # codec_file.c inflates container blocks
     csv | jsonl) pkg-config --cflags --libs zlib ;;
-    model) pkg-config --cflags --libs zlib openblas ;;
+    model | journal) pkg-config --cflags --libs zlib openblas ;;
     config) pkg-config --cflags --libs rdkafka ;;
     user_id) pkg-config --cflags jansson hiredis ;; # headers only, via user_view.h
     esac

@@ -485,6 +485,7 @@ def test_scaled_profile_runs_processors_on_a_redis_cluster():
     proc = s["churnstream-scaled"]
     env = env_of(proc)
     assert env["CHURNSTREAM_REDIS_CLUSTER"] == "true"
+    assert env["CHURNSTREAM_MODEL_SYNC_INTERVAL"] not in ("", "0"), "replicas share the model"
     assert env["CHURNSTREAM_REDIS_HOST"] in NODES
     assert env["CHURNSTREAM_KAFKA_GROUP_ID"] != env_of(s["churnstream"]).get(
         "CHURNSTREAM_KAFKA_GROUP_ID", "churnstream"), "its own group"

@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "config.h"
 #include "feat.h"
+#include "model.h"
 #include "store_redis.h"
 #include "user.h"
 
@@ -28,7 +29,11 @@ static void usage(void)
           "       eo_tool end-offsets BROKERS TOPIC   (0 when the broker says the topic does not "
           "exist)\n"
           "       eo_tool wait-offsets BROKERS TOPIC REDIS_HOST REDIS_PORT PREFIX TIMEOUT_S\n"
-          "       eo_tool verify FILE.avro BROKERS TOPIC REDIS_HOST REDIS_PORT PREFIX\n",
+          "       eo_tool verify FILE.avro BROKERS TOPIC REDIS_HOST REDIS_PORT PREFIX\n"
+          "       eo_tool model-stats REDIS_HOST REDIS_PORT PREFIX   (the stored model: "
+          "examples, prequential labels and AUC, version)\n"
+          "       eo_tool model-auc REDIS_HOST REDIS_PORT PREFIX SNAPSHOTS.csv   (AUC of the "
+          "stored model's calibrated regression on replay --snapshots-out rows)\n",
           stderr);
     exit(2);
 }
@@ -161,8 +166,8 @@ static st_redis_t *store_open(cfg_t **cfg, const char *host, const char *port, c
     if (!(*cfg = cfg_new()) || cfg_set(*cfg, "redis.host", host, "eo_tool", err, errsz) != 0 ||
         cfg_set(*cfg, "redis.port", port, "eo_tool", err, errsz) != 0 ||
         cfg_set(*cfg, "state.prefix", prefix, "eo_tool", err, errsz) != 0 ||
-        cfg_set(*cfg, "redis.cluster", cluster_mode() ? "true" : "false", "eo_tool", err,
-                errsz) != 0)
+        cfg_set(*cfg, "redis.cluster", cluster_mode() ? "true" : "false", "eo_tool", err, errsz) !=
+            0)
         fail("config: %s%s", err, "");
     return st_redis_new(*cfg, err, errsz);
 }
@@ -488,6 +493,80 @@ static int verify(const char *file, const char *brokers, const char *topic, cons
     return 0;
 }
 
+/* Prints "examples N labels N auc X version V" of the model stored under prefix. */
+static int model_stats(const char *host, const char *port, const char *prefix)
+{
+    char err[512];
+    cfg_t *cfg;
+    st_redis_t *st = store_open(&cfg, host, port, prefix, err, sizeof err);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!st || st_redis_load_model(st, &buf, &len, err, sizeof err) != 0)
+        fail("model-stats: %s%s", err, "");
+    if (!buf)
+        fail("model-stats: no model stored under %s%s", prefix, "");
+    model_t *m = model_decode(buf, len, err, sizeof err);
+    if (!m)
+        fail("model-stats: %s%s", err, "");
+    const pm_t *pm = model_metrics(m);
+    printf("examples %llu labels %llu auc %.6f version %llu\n",
+           (unsigned long long)model_examples_seen(m), (unsigned long long)pm_count(pm), pm_auc(pm),
+           (unsigned long long)model_version(m));
+    model_destroy(m);
+    free(buf);
+    st_redis_destroy(st);
+    cfg_destroy(cfg);
+    return 0;
+}
+
+/* The stored model's calibrated regression (model_score without summaries) on every row
+ * of a replay --snapshots-out file (user_id,tick_ms,y,score, then the FEAT_DIM features in
+ * the build's order): prints "auc X rows N". */
+static int model_auc(const char *host, const char *port, const char *prefix, const char *csv)
+{
+    char err[512];
+    cfg_t *cfg;
+    st_redis_t *st = store_open(&cfg, host, port, prefix, err, sizeof err);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!st || st_redis_load_model(st, &buf, &len, err, sizeof err) != 0 || !buf)
+        fail("model-auc: %s%s", buf ? err : "no model stored", "");
+    model_t *m = model_decode(buf, len, err, sizeof err);
+    FILE *f = fopen(csv, "r");
+    pm_t *pm = pm_new(16);
+    if (!m || !f || !pm)
+        fail("model-auc: %s %s", m ? csv : err, f ? "" : "cannot be read");
+    char line[8192];
+    size_t rows = 0;
+    if (!fgets(line, sizeof line, f))
+        fail("model-auc: %s is empty%s", csv, "");
+    while (fgets(line, sizeof line, f)) {
+        float x[FEAT_DIM], z[FEAT_DIM], p, y;
+        char *c = strchr(line, ',');       /* after user_id */
+        c = c ? strchr(c + 1, ',') : NULL; /* after tick_ms */
+        y = c ? strtof(c + 1, NULL) : 0;
+        c = c ? strchr(c + 1, ',') : NULL; /* after y */
+        c = c ? strchr(c + 1, ',') : NULL; /* after score */
+        for (int k = 0; k < FEAT_DIM; k++) {
+            if (!c)
+                fail("model-auc: %s: a row with fewer than %s features", csv, "FEAT_DIM");
+            x[k] = strtof(c + 1, NULL);
+            c = strchr(c + 1, ',');
+        }
+        model_score(m, x, NULL, 1, z, &p, NULL, NULL);
+        pm_add(pm, &p, &y, 1);
+        rows++;
+    }
+    printf("auc %.6f rows %zu\n", pm_auc(pm), rows);
+    fclose(f);
+    pm_destroy(pm);
+    model_destroy(m);
+    free(buf);
+    st_redis_destroy(st);
+    cfg_destroy(cfg);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -517,6 +596,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "wait-offsets") == 0 && argc == 8)
         return wait_offsets(argv[2], argv[3], argv[4], argv[5], argv[6], atof(argv[7]));
+    if (strcmp(cmd, "model-auc") == 0 && argc == 6)
+        return model_auc(argv[2], argv[3], argv[4], argv[5]);
+    if (strcmp(cmd, "model-stats") == 0 && argc == 5)
+        return model_stats(argv[2], argv[3], argv[4]);
     if (strcmp(cmd, "verify") == 0 && argc == 8)
         return verify(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
     usage();

@@ -119,6 +119,7 @@ static const struct {
     {"model.class_weight", "enum", "balanced"},
     {"model.experts", "enum", "hedge"},
     {"model.open_days", "bool", "true"},
+    {"model.sync_interval", "duration", "0"},
     {"alert.threshold", "number", "0.7"},
     {"alert.top_percent", "number", "0"},
     {"alert.cooldown", "duration", "14d"},
@@ -187,6 +188,7 @@ static void test_defaults(void **state)
     assert_true(c->model_kmeans_half_life == 100000.0);
     assert_true(c->model_scaler_half_life == 0.0);
     assert_int_equal(c->model_class_weight, 1);
+    assert_int_equal(c->model_sync_interval_ms, 0);
     assert_int_equal(c->model_open_days, 1);
     assert_true(c->alert_threshold == 0.7);
     assert_true(c->alert_top_percent == 0.0);
