@@ -108,6 +108,7 @@ typedef struct merge_s {
     st_journal_entry_t *e; /* pending entries read, by (partition, seq) */
     size_t ne, cape;
     uint64_t *applied; /* per parts[i]: the next sequence not merged, as last read */
+    int64_t mark;      /* P mapplied "wm": the caller's mark of the stored model */
 } merge_t;
 
 typedef struct merge_call_s {
@@ -178,8 +179,20 @@ static int read_applied(st_redis_t *st, step_t *a, char *errstr, size_t errstr_s
     if (!r)
         return -1;
     int rc = 0;
+    m->mark = INT64_MIN;
     for (size_t i = 0; rc == 0 && i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->len == 2 && memcmp(f->str, "wm", 2) == 0) {
+            char *end;
+            long long w = strtoll(v->str, &end, 10);
+            if (v->len == 0 || end != v->str + v->len) {
+                snprintf(errstr, errstr_size, "redis %s: mapplied: bad wm \"%.20s\"", st->conn.addr,
+                         v->str);
+                rc = -1;
+            }
+            m->mark = w;
+            continue;
+        }
         int64_t p = parse_dec(f->str, f->len), mark = parse_dec(v->str, v->len);
         if (p < 0 || p > INT32_MAX || mark < 0) {
             snprintf(errstr, errstr_size, "redis %s: mapplied: bad entry \"%.20s\" -> \"%.20s\"",
@@ -248,7 +261,7 @@ static int simple(st_redis_t *st, const char *cmd, const char *what, char *errst
 /* MULTI, SET P model, HSET P mapplied (each merged partition -> its last sequence + 1),
  * EXEC. 1 when applied, 0 when a watched key changed (nothing applied), -1 on error. */
 static int write_merged(st_redis_t *st, const merge_t *m, const uint8_t *model, size_t len,
-                        const uint64_t *upto, char *errstr, size_t errstr_size)
+                        const uint64_t *upto, int64_t mark, char *errstr, size_t errstr_size)
 {
     rc_args_str(&st->args, "MULTI");
     if (simple(st, "MULTI", "MULTI", errstr, errstr_size) != 0)
@@ -265,6 +278,10 @@ static int write_merged(st_redis_t *st, const merge_t *m, const uint8_t *model, 
             rc_args_i64(&st->args, m->parts[k]);
             rc_args_i64(&st->args, (int64_t)upto[k]);
         }
+    if (mark != INT64_MIN) {
+        rc_args_str(&st->args, "wm");
+        rc_args_i64(&st->args, mark);
+    }
     if (simple(st, "HSET", "HSET mapplied", errstr, errstr_size) != 0)
         return -1;
     rc_args_str(&st->args, "EXEC");
@@ -316,15 +333,7 @@ static int try_merge(st_redis_t *st, step_t *a, char *errstr, size_t errstr_size
         pend[n++] = m->e[i];
         upto[k] = m->e[i].seq + 1;
     }
-    int rc = 0;
-    if (n == 0) {
-        rc_args_str(&st->args, "UNWATCH");
-        rc = simple(st, "UNWATCH", "UNWATCH", errstr, errstr_size);
-        free(upto);
-        free(pend);
-        return rc;
-    }
-    rc = -1;
+    int rc = -1;
     redisReply *r = NULL;
     rc_args_str(&st->args, "GET");
     st_redis_key(st, "model", NULL, 0);
@@ -335,22 +344,42 @@ static int try_merge(st_redis_t *st, step_t *a, char *errstr, size_t errstr_size
                  st->conn.addr, r->type);
         goto out;
     }
+    const uint8_t *stored = r->type == REDIS_REPLY_STRING ? (const uint8_t *)r->str : NULL;
+    size_t stored_len = stored ? r->len : 0;
+    if (n == 0) { /* nothing to merge: the stored model as it is */
+        rc_args_str(&st->args, "UNWATCH");
+        if (simple(st, "UNWATCH", "UNWATCH", errstr, errstr_size) != 0)
+            goto out;
+        if (stored && !(mc->res->model = malloc(stored_len ? stored_len : 1))) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto out;
+        }
+        if (stored)
+            memcpy(mc->res->model, stored, stored_len);
+        mc->res->model_len = stored_len;
+        mc->res->mark = m->mark;
+        rc = 0;
+        goto out;
+    }
     uint8_t *out_buf = NULL;
     size_t out_len = 0;
-    if (mc->fn(mc->ctx, r->type == REDIS_REPLY_STRING ? (const uint8_t *)r->str : NULL,
-               r->type == REDIS_REPLY_STRING ? r->len : 0, pend, n, &out_buf, &out_len, errstr,
+    int64_t mark = m->mark;
+    if (mc->fn(mc->ctx, stored, stored_len, pend, n, &out_buf, &out_len, &mark, errstr,
                errstr_size) != 0)
         goto out;
-    int w = write_merged(st, m, out_buf, out_len, upto, errstr, errstr_size);
-    free(out_buf);
-    if (w < 0)
+    int w = write_merged(st, m, out_buf, out_len, upto, mark, errstr, errstr_size);
+    if (w <= 0) {
+        free(out_buf);
+        rc = w < 0 ? -1 : 2;
         goto out;
-    rc = w ? 1 : 2;
-    if (w) {
-        mc->res->entries = n;
-        for (size_t q = 0; q < m->nparts; q++)
-            m->applied[q] = upto[q] > m->applied[q] ? upto[q] : m->applied[q];
     }
+    rc = 1;
+    mc->res->entries = n;
+    mc->res->model = out_buf;
+    mc->res->model_len = out_len;
+    mc->res->mark = mark;
+    for (size_t q = 0; q < m->nparts; q++)
+        m->applied[q] = upto[q] > m->applied[q] ? upto[q] : m->applied[q];
 out:
     if (r)
         freeReplyObject(r);
@@ -387,6 +416,7 @@ int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st
     merge_t m = {0};
     merge_call_t mc = {.m = &m, .fn = fn, .ctx = ctx, .res = res};
     memset(res, 0, sizeof(*res));
+    res->mark = INT64_MIN;
     int rc = -1;
     for (size_t i = 0; i < nparts; i++)
         if (parts[i] >= 0 && add_part(&m, parts[i]) != 0)
@@ -394,12 +424,9 @@ int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st
     step_t ra = {.m = &m, .add_parts = 1};
     if (at(st, RCL_MODEL_PARTITION, read_applied, &ra, errstr, errstr_size) != 0)
         goto out;
-    if (m.nparts == 0) {
-        rc = 0;
-        goto out;
-    }
-    qsort(m.parts, m.nparts, sizeof(*m.parts), cmp_i32);
-    if (!(m.applied = calloc(m.nparts, sizeof(*m.applied))))
+    if (m.nparts > 1)
+        qsort(m.parts, m.nparts, sizeof(*m.parts), cmp_i32);
+    if (!(m.applied = calloc(m.nparts + 1, sizeof(*m.applied))))
         goto oom;
     for (size_t k = 0; k < m.nparts; k++) {
         step_t rj = {.m = &m, .p = m.parts[k]};
@@ -428,11 +455,12 @@ int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st
                  MERGE_ATTEMPTS);
         goto out;
     }
-    /* Whatever is below a partition's mark is merged (by this merge or an earlier one). */
+    /* Whatever is below a partition's mark is merged (by this merge or an earlier one).
+     * Best effort: an entry left behind is skipped and trimmed by the next merge. */
     for (size_t k = 0; k < m.nparts; k++) {
         step_t tr = {.m = &m, .k = k, .removed = &res->trimmed};
-        if (at(st, m.parts[k], trim_one, &tr, errstr, errstr_size) != 0)
-            goto out;
+        char e2[256];
+        (void)at(st, m.parts[k], trim_one, &tr, e2, sizeof e2);
     }
     res->partitions = m.nparts;
     rc = 0;
@@ -440,6 +468,10 @@ int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st
 oom:
     snprintf(errstr, errstr_size, "out of memory");
 out:
+    if (rc != 0) {
+        free(res->model);
+        res->model = NULL;
+    }
     merge_free(&m);
     return rc;
 }

@@ -198,7 +198,8 @@ int st_redis_model_stamp(st_redis_t *st, uint8_t stamp[ST_MODEL_STAMP_BYTES], si
  *   P journal:<partition>  HASH  "next" -> the partition's next sequence number; <seq> ->
  *                                the journal entry of one committed batch (bytes of the
  *                                caller's format), written with "next" by the commit
- *   P mapplied             HASH  partition -> the first sequence not merged into P model
+ *   P mapplied             HASH  partition -> the first sequence not merged into P model;
+ *                                "wm" -> the merge callback's mark of P model
  * Invariant: an entry with seq < P mapplied[partition] is in P model; the model and the
  * marks change only together (one MULTI/EXEC under WATCH), so whoever merges, however often,
  * and after any crash, each entry is merged exactly once. */
@@ -213,24 +214,30 @@ int st_redis_journal_next(st_redis_t *st, int32_t partition, uint64_t *next, cha
                           size_t errstr_size);
 /* Folds pending entries into the model: given the stored model (NULL, 0 when none) and the
  * pending entries sorted by (partition, seq), writes the merged model into *out (malloc'd;
- * the store frees it). A lost race calls it again on the new model: it must be a function
- * of its arguments. 0, or -1 with errstr (nothing is written). */
+ * the store takes it) and may update *mark, a number the caller keeps with the model
+ * (INT64_MIN: none; the daemon's latest event time merged). A lost race calls it again on
+ * the new model: it must be a function of its arguments. 0, or -1 with errstr (nothing is
+ * written). */
 typedef int (*st_merge_fn)(void *ctx, const uint8_t *model, size_t model_len,
                            const st_journal_entry_t *entries, size_t n, uint8_t **out,
-                           size_t *out_len, char *errstr, size_t errstr_size);
+                           size_t *out_len, int64_t *mark, char *errstr, size_t errstr_size);
 typedef struct st_merge_result_s {
     size_t entries;    /* merged by this call */
     size_t partitions; /* journals looked at */
     size_t conflicts;  /* races lost to other instances' merges (each rerun the callback) */
     size_t trimmed;    /* merged entries deleted from the journals */
+    uint8_t *model;    /* the stored model after the merge (malloc'd, the caller frees it;
+                          NULL when none is stored), read in the same WATCH as the marks */
+    size_t model_len;
+    int64_t mark; /* the mark kept with that model (P mapplied "wm"), INT64_MIN if none */
 } st_merge_result_t;
 /* One merge: the journals of parts[] and of every partition P mapplied names are read; then,
  * where the model lives, WATCH P model and P mapplied, read them, call fn on the entries at
  * or above each partition's mark, and write the model and the new marks in one MULTI/EXEC
- * (a watched key changed: read again and retry, up to 20 times). Then merged entries are
- * deleted (HDEL; an entry below its mark is merged, so this is safe whoever runs it). 0
- * (nothing pending is a success), -1 with errstr (no change to the model, the journals
- * stay for the next merge). */
+ * (a watched key changed: read again and retry, up to 20 times); res->model is then the
+ * model stored. Then merged entries are deleted (HDEL, best effort; an entry below its mark
+ * is merged, so this is safe whoever runs it). 0 (nothing pending is a success), -1 with
+ * errstr (no change to the model, the journals stay for the next merge). */
 int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st_merge_fn fn,
                          void *ctx, st_merge_result_t *res, char *errstr, size_t errstr_size);
 

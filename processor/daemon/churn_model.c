@@ -126,7 +126,8 @@ static size_t replay_all(model_t *m, const st_journal_entry_t *e, size_t n, cons
  * entry is logged and left out (the merge starts again without it), so one bad entry
  * cannot stop every later merge. */
 static int merge_cb(void *ctx, const uint8_t *stored, size_t len, const st_journal_entry_t *e,
-                    size_t n, uint8_t **out, size_t *out_len, char *err, size_t errsz)
+                    size_t n, uint8_t **out, size_t *out_len, int64_t *mark, char *err,
+                    size_t errsz)
 {
     const chn_t *ch = ctx;
     size_t *order = malloc((n + 1) * sizeof(*order));
@@ -154,6 +155,9 @@ static int merge_cb(void *ctx, const uint8_t *stored, size_t len, const st_journ
         if (rc != 0)
             snprintf(err, errsz, "out of memory");
         model_destroy(m);
+        for (size_t i = 0; i < n; i++) /* the latest event time whose labels are in */
+            if (!skip[i] && entry_watermark(&e[i]) > *mark)
+                *mark = entry_watermark(&e[i]);
         break;
     }
 out:
@@ -165,9 +169,8 @@ out:
 /* Merges every pending journal into Redis's model: of the assigned partitions, of those this
  * instance wrote to since its last merge, and of every partition merged before (the store
  * reads those from the marks). 0, -1 with err. */
-static int merge(chn_t *ch, char *err, size_t errsz)
+static int merge(chn_t *ch, st_merge_result_t *res, char *err, size_t errsz)
 {
-    st_merge_result_t res;
     size_t n = ch->nassigned + ch->n_j_known;
     if (CS_GROW(ch->merge_parts, ch->cap_merge_parts, n + 1, 16) != 0) {
         snprintf(err, errsz, "out of memory");
@@ -175,12 +178,12 @@ static int merge(chn_t *ch, char *err, size_t errsz)
     }
     memcpy(ch->merge_parts, ch->assigned, ch->nassigned * sizeof(*ch->assigned));
     memcpy(ch->merge_parts + ch->nassigned, ch->j_known, ch->n_j_known * sizeof(*ch->j_known));
-    if (st_redis_model_merge(ch->st, ch->merge_parts, n, merge_cb, ch, &res, err, errsz) != 0)
+    if (st_redis_model_merge(ch->st, ch->merge_parts, n, merge_cb, ch, res, err, errsz) != 0)
         return -1;
     ch->n_j_known = 0; /* the marks name them from now on */
-    if (res.entries)
+    if (res->entries)
         log_debug("model", "merged %zu journal entries of %zu partitions (%zu races lost)",
-                  res.entries, res.partitions, res.conflicts);
+                  res->entries, res->partitions, res->conflicts);
     return 0;
 }
 
@@ -209,8 +212,12 @@ int chn_model_load(chn_t *ch, char *err, size_t errsz)
     if (ch->model)
         return 0;
     /* What this and other instances learnt is in the journals until merged. */
-    if (ch->shared && merge(ch, err, errsz) != 0)
-        return -1;
+    st_merge_result_t res;
+    if (ch->shared) {
+        if (merge(ch, &res, err, errsz) != 0)
+            return -1;
+        free(res.model); /* read again below, as without sharing */
+    }
     ch->last_sync_ms = chn_wall_ms();
     int none;
     uint8_t *buf;
@@ -242,6 +249,17 @@ int chn_model_load(chn_t *ch, char *err, size_t errsz)
     return 0;
 }
 
+/* 1 when a merged model holding labels up to event time mark would look ahead of this
+ * instance: during a catch-up, instances move through event time at different speeds, and
+ * one behind would score its snapshots with labels of weeks it has not reached (measured in
+ * README, Scaling out). Within one tick it takes the model (a live group's instances differ
+ * by seconds); a lagging one keeps learning locally until it is there. */
+static int ahead_of(const chn_t *ch, int64_t mark)
+{
+    return mark != INT64_MIN &&
+           (ch->watermark_ms == INT64_MIN || mark > ch->watermark_ms + ch->cfg->tick_interval_ms);
+}
+
 void chn_model_sync(chn_t *ch, int64_t now, int force)
 {
     if (!ch->shared || !ch->model ||
@@ -249,22 +267,26 @@ void chn_model_sync(chn_t *ch, int64_t now, int force)
         return;
     ch->last_sync_ms = now;
     char err[512];
-    int none;
-    uint8_t *buf = NULL;
-    size_t len;
-    model_t *m = NULL;
-    if (merge(ch, err, sizeof err) != 0 ||
-        (!(m = stored_model(ch, &none, &buf, &len, err, sizeof err)) && !none)) {
+    st_merge_result_t res;
+    if (merge(ch, &res, err, sizeof err) != 0) {
         log_warn("model",
                  "merge of the shared model failed (local learning goes on, the "
                  "journals wait in Redis; next try in model.sync_interval): %s",
                  err);
-        free(buf);
         return;
     }
-    free(buf);
+    model_t *m = NULL;
+    if (res.model && !ahead_of(ch, res.mark) && !force) {
+        m = model_decode(res.model, res.model_len, err, sizeof err);
+        if (!m || check_dim(m, err, sizeof err) != 0) {
+            log_warn("model", "the merged model does not load (keeping the local one): %s", err);
+            model_destroy(m);
+            m = NULL;
+        }
+    }
+    free(res.model);
     if (!m)
-        return; /* nothing merged yet, by anyone */
+        return; /* nothing merged yet, ahead of this instance, or stopping */
     pl_configure_model(ch->cfg, m);
     model_swap(ch->model, m); /* the pipelines keep their pointer */
     model_destroy(m);

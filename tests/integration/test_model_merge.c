@@ -97,7 +97,8 @@ typedef struct ctx_s {
 } ctx_t;
 
 static int merge_text(void *opaque, const uint8_t *model, size_t len, const st_journal_entry_t *e,
-                      size_t n, uint8_t **out, size_t *out_len, char *err, size_t errsz);
+                      size_t n, uint8_t **out, size_t *out_len, int64_t *mark, char *err,
+                      size_t errsz);
 
 static void merge_in(st_redis_t *st, ctx_t *ctx, const int32_t *parts, size_t np,
                      st_merge_result_t *res)
@@ -105,10 +106,13 @@ static void merge_in(st_redis_t *st, ctx_t *ctx, const int32_t *parts, size_t np
     char err[256];
     if (st_redis_model_merge(st, parts, np, merge_text, ctx, res, err, sizeof err) != 0)
         fail_msg("merge: %s", err);
+    free(res->model); /* checked through stored_model() */
+    res->model = NULL;
 }
 
 static int merge_text(void *opaque, const uint8_t *model, size_t len, const st_journal_entry_t *e,
-                      size_t n, uint8_t **out, size_t *out_len, char *err, size_t errsz)
+                      size_t n, uint8_t **out, size_t *out_len, int64_t *mark, char *err,
+                      size_t errsz)
 {
     ctx_t *ctx = opaque;
     (void)err;
@@ -128,6 +132,7 @@ static int merge_text(void *opaque, const uint8_t *model, size_t len, const st_j
                         (e[i - 1].partition == e[i].partition && e[i - 1].seq < e[i].seq));
         total += e[i].len;
     }
+    *mark = (*mark == INT64_MIN ? 0 : *mark) + (int64_t)n; /* kept with the model */
     *out = malloc(total + 1);
     memcpy(*out, model, len);
     *out_len = len;
@@ -178,12 +183,21 @@ static void test_merge_once_in_order(void **state)
     free(m);
     assert_int_equal(hlen(fx, "journal:0"), 1); /* only "next" is left */
     assert_int_equal(hlen(fx, "journal:1"), 1);
-    merge_in(fx->st, &ctx, parts, 2, &res); /* nothing pending */
+    assert_int_equal(res.mark, 3); /* the callback's mark, kept with the model */
+    char err[256];
+    assert_int_equal(
+        st_redis_model_merge(fx->st, parts, 2, merge_text, &ctx, &res, err, sizeof err),
+        0); /* nothing pending: the stored model and mark come back */
     assert_int_equal(res.entries, 0);
+    assert_int_equal(res.mark, 3);
+    assert_int_equal(res.model_len, strlen("0/0;0/1;1/0;"));
+    assert_memory_equal(res.model, "0/0;0/1;1/0;", res.model_len);
+    free(res.model);
     /* The next entries continue the sequences; partition 1 is found from the marks alone. */
     commit_entry(fx->st, 1);
     merge_in(fx->st, &ctx, NULL, 0, &res);
     assert_int_equal(res.entries, 1);
+    assert_int_equal(res.mark, 4);
     m = stored_model(fx);
     assert_string_equal(m, "0/0;0/1;1/0;1/1;");
     free(m);
@@ -221,6 +235,7 @@ static void test_corrupt_field_named(void **state)
     char err[256] = "";
     assert_int_equal(st_redis_model_merge(fx->st, &p, 1, merge_text, &ctx, &res, err, sizeof err),
                      -1);
+    assert_null(res.model);
     assert_non_null(strstr(err, "journal of partition 3: bad field \"x1\""));
     char *m = stored_model(fx);
     assert_string_equal(m, ""); /* nothing written */

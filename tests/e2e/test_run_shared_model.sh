@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Three `churnstream run` instances in one consumer group sharing one model
+# (model.sync_interval=200ms) against one instance that owns its model (the default), on
+# the same ~100,000 generated events of a 6-partition topic, single-node Redis, real
+# broker. No fault here (test_run_cluster.sh has the SIGKILL, the join and the reshard):
+# this is the quality check. The merged model must have learnt exactly the labels the one
+# instance learnt, and its prequential AUC (every label scored by the instance that
+# resolved it, before any model learnt it) must be within 0.01 of the one instance's.
+# Needs CS_BIN, CS_ROOT, CS_KAFKA_BROKERS, CS_REDIS_HOST, CS_REDIS_PORT (tests/run-all.sh).
+set -euo pipefail
+: "${CS_BIN:?}" "${CS_ROOT:?}" "${CS_KAFKA_BROKERS:?set by tests/run-all.sh}"
+: "${CS_REDIS_HOST:?}" "${CS_REDIS_PORT:?set by tests/run-all.sh}"
+
+B=$CS_KAFKA_BROKERS
+tmp=$(mktemp -d "${CS_TMP:-/tmp}/shared-model.XXXXXX")
+pids=()
+keep=0
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    if [ "$keep" -eq 1 ]; then echo "(logs kept in $tmp)"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+die() {
+    keep=1
+    echo "FAIL: $*" >&2
+    exit 1
+}
+t_start=$(date +%s%3N)
+make -C "$CS_ROOT" --no-print-directory build/tests/tools/eo_tool >"$tmp/make.out" 2>&1 ||
+    { cat "$tmp/make.out"; die "cannot build build/tests/tools/eo_tool"; }
+EO=$CS_ROOT/build/tests/tools/eo_tool
+topic="sm-$$-$RANDOM"
+"$EO" create-topic "$B" "$topic" 6 || die "cannot create topic $topic"
+"$CS_BIN" gen --users 1000 --days 61 --seed 17 --topic "$topic" --kafka.bootstrap.servers="$B" \
+    --quiet 2>/dev/null || die "gen to $topic failed"
+
+run() { # NAME PREFIX [options]: one instance in the background
+    "$CS_BIN" run --kafka.bootstrap.servers="$B" --topic.events="$topic" --topic.dlq="$topic.dlq" \
+        --topic.alerts="$topic.alerts" --kafka.group.id="g-$2$topic" --state.prefix="$2" \
+        --redis.host="$CS_REDIS_HOST" --redis.port="$CS_REDIS_PORT" --metrics.port=0 \
+        --kafka.session.timeout.ms=6000 --kafka.heartbeat.interval.ms=500 \
+        --tick.idle_advance=1h --batch.max_messages=50 --batch.catchup_factor=1 \
+        --label.horizon=14d --label.lookback=14d "${@:3}" >>"$tmp/run-$1.log" 2>&1 &
+    pids+=("$!")
+}
+sh="sm$$s:" one="sm$$o:"
+for n in a b c; do run "$n" "$sh" --model.sync_interval=200ms; done
+run one "$one"
+for p in "$sh" "$one"; do
+    "$EO" wait-offsets "$B" "$topic" "$CS_REDIS_HOST" "$CS_REDIS_PORT" "$p" 90 >/dev/null ||
+        die "$p never caught up"
+done
+for p in "${pids[@]}"; do kill -TERM "$p"; done
+for p in "${pids[@]}"; do wait "$p" || die "an instance exited $? after SIGTERM"; done
+pids=()
+read -r _ ex_s _ lab_s _ auc_s _ < <("$EO" model-stats "$CS_REDIS_HOST" "$CS_REDIS_PORT" "$sh") ||
+    die "no shared model"
+read -r _ ex_o _ lab_o _ auc_o _ < <("$EO" model-stats "$CS_REDIS_HOST" "$CS_REDIS_PORT" "$one") ||
+    die "no model of the one instance"
+echo "  labels learnt: 3 instances sharing $ex_s, one instance $ex_o; prequential AUC $auc_s vs $auc_o"
+[ "$ex_s" -gt 0 ] && [ "$ex_s" = "$ex_o" ] && [ "$lab_s" = "$ex_s" ] ||
+    die "the shared model learnt $ex_s labels (scored $lab_s), one instance $ex_o"
+python3 -c "import sys; sys.exit(not abs($auc_s - $auc_o) <= 0.01)" ||
+    die "the shared model's prequential AUC $auc_s is more than 0.01 from one instance's $auc_o"
+redis-cli -h "$CS_REDIS_HOST" -p "$CS_REDIS_PORT" --scan --pattern "sm$$*" |
+    xargs -r redis-cli -h "$CS_REDIS_HOST" -p "$CS_REDIS_PORT" DEL >/dev/null
+echo "test_run_shared_model: ok in $(($(date +%s%3N) - t_start)) ms"
