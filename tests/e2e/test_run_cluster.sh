@@ -9,7 +9,8 @@
 # record (event-derived part) must equal an uninterrupted in-memory replay of the same
 # events (eo_tool verify, EO_REDIS_CLUSTER=1: the check test_run_exactly_once.sh makes of a
 # single node); the redirections the instances followed (MOVED or ASK) are reported; the
-# latest-score hashes sit in their user's partition slot and inspect --json reads them.
+# latest-score hashes sit in their user's partition slot and inspect --json reads them; no
+# alert id on the alerts topic stands for two different alerts.
 # The instances share one model (model.sync_interval=200ms: each batch commits its
 # partitions' model journals, every instance merges them all into the stored model). After
 # the stop, and a drain that sweeps every tick to the end (section 4), every journal is
@@ -197,6 +198,27 @@ for u in u000001 u000002 u000003; do
 done
 [ "$checked" -gt 0 ] || die "no latest-score hash found for u000001..u000003"
 echo "  latest-score hashes: $checked users read back through the cluster by inspect --json"
+
+# Alerts are delivered at least once: a batch redone after the SIGKILL re-sends what the
+# outbox held, with the same id. No id may stand for two different alerts.
+"$CS_BIN" tail --topic "$topic.alerts" --from-beginning --timeout 3 --json \
+    --kafka.bootstrap.servers="$B" >"$tmp/alerts.jsonl" 2>"$tmp/tail.err" ||
+    die "churnstream tail of $topic.alerts failed: $(tail -n 3 "$tmp/tail.err")"
+python3 - "$tmp/alerts.jsonl" <<'PY' || die "alert ids are not unique (see above)"
+import json, sys
+seen, copies = {}, 0
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    k = a["alert_id"]
+    if k in seen:
+        copies += 1
+        if seen[k] != a:
+            sys.exit("alert id %s names two different alerts:\n%s\n%s" % (k, seen[k], a))
+    seen[k] = a
+if not seen:
+    sys.exit("no alert on the alerts topic: nothing was checked")
+print("  alerts: %d distinct ids, %d re-sent copies (same id, same alert)" % (len(seen), copies))
+PY
 
 # --- 4. the shared model against one instance that owns its model ---
 # Labels depend on how far each partition's ticks went: an instance's watermark is the
