@@ -531,16 +531,66 @@ def section_readable(d):
     return L
 
 
+SCALEOUT_TITLE = "## Scale-out (instances sharing one model)"
+
+
+def section_scaleout(d):
+    L = [SCALEOUT_TITLE, ""]
+    if not d:
+        return L + ["not measured (bench/scaleout.py did not run or failed)", ""]
+    p, w = d["params"], d["when"]
+    L += ["Measured by bench/scaleout.py from %s to %s (load %s at start, %s at end), %s "
+          "cores; Redis (single node), a single-node Kafka 3.9 broker and every instance on "
+          "this machine. `gen --users %d --days %d --seed 1 --topic` (%s events, %d "
+          "partitions); per configuration and run (%d runs, interleaved, after a discarded "
+          "warm-up), a fresh group and prefix consume the whole topic: events/s from the "
+          "instances' start to every stored offset at the end (group join included), Redis "
+          "commands and bytes received per event (INFO commandstats, total_net_input_bytes), "
+          "the instances' CPU time per event (rusage, all instances summed), and in shared "
+          "mode (model.sync_interval %s) the model journals committed (bytes per event, "
+          "and per entry: one entry per partition and batch). Medians:" % (w["date_start_utc"], w.get("date_end_utc", "?"),
+                        " ".join(w["loadavg_start"]), " ".join(w.get("loadavg_end", [])),
+                        w["nproc"], p["users"], p["days"], "{:,}".format(p["events"]),
+                        p["partitions"], p["runs"], p["sync_interval"]), "",
+          "| configuration | instances | events/s | Redis commands/event | bytes in/event | "
+          "CPU us/event | journal bytes/event | journal bytes/entry |",
+          "|---|---|---|---|---|---|---|---|"]
+    keys = []
+    for x in d["rows"]:
+        if (x["config"], x["instances"]) not in keys:
+            keys.append((x["config"], x["instances"]))
+    for cfg, n in keys:
+        sel = [x for x in d["rows"] if x["config"] == cfg and x["instances"] == n]
+
+        def med(k):
+            return bl.stats([x[k] for x in sel])["median"]
+        shared = cfg == "shared"
+        L.append("| %s | %d | %.0f | %.3f | %.0f | %.1f | %s | %s |" % (
+            "shared model" if shared else "one model owner", n, med("eps"),
+            med("cmds_per_event"), med("bytes_in_per_event"), med("cpu_us_per_event"),
+            "%.1f" % med("journal_bytes_per_event") if shared else "-",
+            "%.0f" % med("journal_entry_bytes_mean") if shared else "-"))
+    L += ["", "What bounds it here: the %s cores, shared by every instance, Redis and the "
+          "broker. One instance leaves part of them idle while it waits on Redis and the "
+          "broker, which a second instance uses; beyond that instances only contend. Sharing "
+          "costs CPU per event (each merge re-runs the merged rows' learning, each instance "
+          "keeps its own model) and bytes: a catch-up's batches are large, so the model one "
+          "owner writes per batch is spread over many events, while journals grow with the "
+          "labelled rows." % w["nproc"], ""]
+    return L
+
+
 def splice_section(name):
     """Rewrites one section of RESULTS.md from its JSON (a step run on its own, e.g.
     bench/readable.py --splice): the section is replaced where it is, else appended."""
-    assert name == "readable"
+    title, render_one = {"readable": (READABLE_TITLE, section_readable),
+                         "scaleout": (SCALEOUT_TITLE, section_scaleout)}[name]
     path = os.path.join(bl.ROOT, "bench", "RESULTS.md")
     with open(path) as f:
         lines = f.read().split("\n")
-    new = section_readable(load("readable"))
-    if READABLE_TITLE in lines:
-        i = lines.index(READABLE_TITLE)
+    new = render_one(load(name))
+    if title in lines:
+        i = lines.index(title)
         j = i + 1
         while j < len(lines) and not lines[j].startswith("## "):
             j += 1
@@ -569,6 +619,7 @@ def render(total_s, out_path):
     L += section_baselines(load("baselines"))
     L += section_live(load("live"))
     L += section_readable(load("readable"))
+    L += section_scaleout(load("scaleout"))
     L += section_compose(load("compose"))
     with open(out_path + ".tmp", "w") as f:
         f.write("\n".join(L))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: every benchmark in order, then bench/RESULTS.md from their figures (step 8,
+# `make bench`: every benchmark in order, then bench/RESULTS.md from their figures (step 9,
 # the compose evaluation, only when the model venv is cached). Usage:
 #   bench/run.sh [BUILD_DIR]      (default build; never a sanitizer build)
 # BENCH_RUNS (default 3, at least 3 for RESULTS.md) sets the runs per figure. Each step is a
@@ -39,12 +39,12 @@ step() {
     shift 2
     local t0
     t0=$(date +%s)
-    echo "== bench $n/8: $name (load $(cut -d' ' -f1-3 /proc/loadavg)) =="
+    echo "== bench $n/9: $name (load $(cut -d' ' -f1-3 /proc/loadavg)) =="
     if ! "$@"; then
-        echo "== bench $n/8: $name FAILED =="
+        echo "== bench $n/9: $name FAILED =="
         failed+=("$name")
     fi
-    echo "== bench $n/8: $name done in $(($(date +%s) - t0)) s, $(($(date +%s) - start_s)) s in all =="
+    echo "== bench $n/9: $name done in $(($(date +%s) - t0)) s, $(($(date +%s) - start_s)) s in all =="
 }
 
 export BUILD
@@ -56,15 +56,16 @@ step 4 "rss (10M-event replay)" "$PYTHON" bench/rss.py --build "$BUILD" --runs "
 step 5 "baselines (river, scikit-learn)" "$PYTHON" bench/baselines/run.py --build "$BUILD" --runs "$RUNS"
 step 6 "live path (Kafka, Redis)" "$PYTHON" bench/live.py --build "$BUILD" --runs "$RUNS"
 step 7 "readable scores (GET /v1/users, HGETALL)" "$PYTHON" bench/readable.py --build "$BUILD" --runs "$RUNS"
-# Step 8 needs the test model's server venv, which `make deps` builds (~6 min the first time)
+step 8 "scale-out (1-3 instances sharing a model)" "$PYTHON" bench/scaleout.py --build "$BUILD" --runs "$RUNS"
+# Step 9 needs the test model's server venv, which `make deps` builds (~6 min the first time)
 # and `make bench` does not: without it the step is skipped, said here and in RESULTS.md.
 LLM_VENV=$(bash -c '. tests/services/llm-venv.sh && echo "$LLM_VENV"')
 if [ -f "$LLM_VENV/.complete" ]; then
-    step 8 "compose (LLM messages, ${BENCH_COMPOSE_ALERTS:-60} alerts)" \
+    step 9 "compose (LLM messages, ${BENCH_COMPOSE_ALERTS:-60} alerts)" \
         env EVAL_JSON=bench/out/compose.json bench/compose_eval.sh "$BUILD" "${BENCH_COMPOSE_ALERTS:-60}"
 else
     why="no model server venv in $LLM_VENV (make deps builds it, about 6 minutes the first time)"
-    echo "== bench 8/8: compose SKIPPED: $why =="
+    echo "== bench 9/9: compose SKIPPED: $why =="
     "$PYTHON" bench/compose_summary.py skipped "$why" || failed+=("compose")
 fi
 "$PYTHON" bench/report.py machine end || failed+=("machine")

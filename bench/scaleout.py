@@ -3,9 +3,9 @@
 consumer group sharing one model (model.sync_interval), against one instance that owns its
 model (the default), on the same 6-partition topic. Per configuration: events/s from start
 to every stored offset at the topic's end, Redis commands and bytes written per event (INFO
-commandstats, total_net_input_bytes), the instances' CPU seconds per 1,000 events (rusage),
-and in shared mode the model journal committed per batch (entries' bytes, from the debug
-log). Starts its own Redis and Kafka (tests/services/*.sh, free ports) and stops them by pid
+commandstats, total_net_input_bytes), the instances' CPU time per event (rusage), and in
+shared mode the model journals committed (one entry per partition and batch; bytes from the
+debug log). Starts its own Redis and Kafka (tests/services/*.sh, free ports) and stops them by pid
 at the end, even on failure. Writes bench/out/scaleout.json and prints a Markdown table."""
 
 import argparse
@@ -75,9 +75,10 @@ def one(a, build, broker, topic, r, ends, n, shared, run_no, tmp):
     model_len = r.cmd("STRLEN", prefix + "model")
     return {"config": ("shared" if shared else "owner"), "instances": n, "run": run_no,
             "seconds": secs, "eps": events / secs, "cmds_per_event": cmds / events,
-            "bytes_in_per_event": (b1 - b0) / events, "cpu_s_per_1k_events": 1000 * cpu / events,
+            "bytes_in_per_event": (b1 - b0) / events, "cpu_us_per_event": 1e6 * cpu / events,
             "journal_entries": len(entries),
-            "journal_entry_bytes": bl.stats(entries) if entries else None,
+            "journal_bytes_per_event": sum(entries) / events if entries else None,
+            "journal_entry_bytes_mean": sum(entries) / len(entries) if entries else None,
             "merges_logged": merges, "model_bytes": model_len}
 
 
@@ -92,6 +93,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=600, help="seconds per catch-up")
     ap.add_argument("--run-arg", action="append", default=[],
                     help="extra `run` option for every instance (repeatable)")
+    ap.add_argument("--splice", action="store_true",
+                    help="also rewrite the scale-out section of bench/RESULTS.md")
     a = ap.parse_args()
     build = bl.build_dir(a.build)
     subprocess.run(["make", "-C", bl.ROOT, "--no-print-directory", "-s",
@@ -134,17 +137,11 @@ def main():
                           "runs": a.runs, "run_args": a.run_arg},
                "when": when, "rows": rows}
         bl.write_json("scaleout", out)
-        print("| config | instances | events/s (median) | Redis cmds/event | bytes in/event |"
-              " CPU s/1k events | journal entry bytes (median) |")
-        print("|---|---|---|---|---|---|---|")
-        for shared, n in [(False, 1)] + [(True, k) for k in counts]:
-            sel = [x for x in rows if x["instances"] == n and (x["config"] == "shared") == shared]
-            med = lambda k: sorted(x[k] for x in sel)[len(sel) // 2]
-            je = [x["journal_entry_bytes"]["median"] for x in sel if x["journal_entry_bytes"]]
-            print("| %s | %d | %.0f | %.2f | %.0f | %.3f | %s |" % (
-                "shared" if shared else "one owner", n, med("eps"), med("cmds_per_event"),
-                med("bytes_in_per_event"), med("cpu_s_per_1k_events"),
-                "%.0f" % sorted(je)[len(je) // 2] if je else "-"))
+        if a.splice:
+            import report
+            report.splice_section("scaleout")
+        import report
+        print("\n".join(report.section_scaleout(out)))
         ok = True
     finally:
         for script, d in reversed(started):
