@@ -264,7 +264,11 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
         return DM_BATCH_RETRY;
     }
     report(ch, res);
-    chn_model_sync(ch, now, 0);
+    chn_model_sync(ch, now, 0); /* after the alerts are handed over: no delay for them */
+    res->merges_ok = ch->merges_ok;
+    res->merges_failed = ch->merges_failed;
+    res->merged_entries = ch->merged_entries;
+    res->merges_held_back = ch->merges_held_back;
     return 0;
 }
 

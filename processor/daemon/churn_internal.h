@@ -87,6 +87,7 @@ struct chn_s {
      * even when no longer assigned (a merge at stop runs after the revocation). */
     int32_t *j_known, *merge_parts;
     size_t n_j_known, cap_j_known, cap_merge_parts;
+    uint64_t merges_ok, merges_failed, merged_entries, merges_held_back; /* for /metrics */
 };
 
 /* churn_handler.c */

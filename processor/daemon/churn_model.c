@@ -178,8 +178,12 @@ static int merge(chn_t *ch, st_merge_result_t *res, char *err, size_t errsz)
     }
     memcpy(ch->merge_parts, ch->assigned, ch->nassigned * sizeof(*ch->assigned));
     memcpy(ch->merge_parts + ch->nassigned, ch->j_known, ch->n_j_known * sizeof(*ch->j_known));
-    if (st_redis_model_merge(ch->st, ch->merge_parts, n, merge_cb, ch, res, err, errsz) != 0)
+    if (st_redis_model_merge(ch->st, ch->merge_parts, n, merge_cb, ch, res, err, errsz) != 0) {
+        ch->merges_failed++;
         return -1;
+    }
+    ch->merges_ok++;
+    ch->merged_entries += res->entries;
     ch->n_j_known = 0; /* the marks name them from now on */
     if (res->entries)
         log_debug("model", "merged %zu journal entries of %zu partitions (%zu races lost)",
@@ -276,6 +280,8 @@ void chn_model_sync(chn_t *ch, int64_t now, int force)
         return;
     }
     model_t *m = NULL;
+    if (res.model && !force && ahead_of(ch, res.mark))
+        ch->merges_held_back++;
     if (res.model && !ahead_of(ch, res.mark) && !force) {
         m = model_decode(res.model, res.model_len, err, sizeof err);
         if (!m || check_dim(m, err, sizeof err) != 0) {

@@ -209,6 +209,10 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
                              res->model_logloss);
     if (res->experts_known)
         dm_metrics_set_experts(mt, res->expert_weight, res->expert_logloss);
+    atomic_store(&mt->merges_ok, res->merges_ok);
+    atomic_store(&mt->merges_failed, res->merges_failed);
+    atomic_store(&mt->merged_entries, res->merged_entries);
+    atomic_store(&mt->merges_held_back, res->merges_held_back);
     for (size_t i = 0; i < res->n_rejects; i++) {
         const dm_reject_t *r = &res->rejects[i];
         int reason = r->reason > 0 && r->reason < EV_ERR_COUNT ? r->reason : EV_ERR_UNDECODABLE;

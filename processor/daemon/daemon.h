@@ -76,6 +76,10 @@ typedef struct dm_batch_result_s {
      * the handler has no model. */
     int experts_known;
     double expert_weight[3], expert_logloss[3];
+    /* A shared model (model.sync_interval > 0), since the handler started: merges that
+     * succeeded and failed, journal entries this instance merged, and merged models not
+     * taken because they held labels past this instance's watermark. */
+    uint64_t merges_ok, merges_failed, merged_entries, merges_held_back;
 } dm_batch_result_t;
 
 /* process_batch return values besides 0. */

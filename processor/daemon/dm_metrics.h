@@ -24,6 +24,8 @@ typedef struct dm_metrics_s {
     atomic_uint_fast64_t alerts_failed;
     atomic_uint_fast64_t batches, batch_failures, batches_stale;
     atomic_uint_fast64_t redis_round_trips;
+    /* shared model (dm_batch_result_t): cumulative, as the handler reports them */
+    atomic_uint_fast64_t merges_ok, merges_failed, merged_entries, merges_held_back;
     atomic_uint_fast64_t hist_counts[DM_HIST_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     atomic_uint_fast64_t hist_sum_us;
     atomic_int handler_healthy; /* 1 while the last store call succeeded */

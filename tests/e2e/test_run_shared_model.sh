@@ -35,6 +35,7 @@ topic="sm-$$-$RANDOM"
 "$CS_BIN" gen --users 1000 --days 61 --seed 17 --topic "$topic" --kafka.bootstrap.servers="$B" \
     --quiet 2>/dev/null || die "gen to $topic failed"
 
+mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 run() { # NAME PREFIX [options]: one instance in the background
     "$CS_BIN" run --kafka.bootstrap.servers="$B" --topic.events="$topic" --topic.dlq="$topic.dlq" \
         --topic.alerts="$topic.alerts" --kafka.group.id="g-$2$topic" --state.prefix="$2" \
@@ -45,12 +46,21 @@ run() { # NAME PREFIX [options]: one instance in the background
     pids+=("$!")
 }
 sh="sm$$s:" one="sm$$o:"
-for n in a b c; do run "$n" "$sh" --model.sync_interval=200ms; done
+run a "$sh" --model.sync_interval=200ms --metrics.port="$mport"
+for n in b c; do run "$n" "$sh" --model.sync_interval=200ms; done
 run one "$one"
 for p in "$sh" "$one"; do
     "$EO" wait-offsets "$B" "$topic" "$CS_REDIS_HOST" "$CS_REDIS_PORT" "$p" 90 >/dev/null ||
         die "$p never caught up"
 done
+# Instance a's /metrics shows its merges (every 200 ms, also when idle).
+sleep 1.5
+m=$(curl -sf "http://127.0.0.1:$mport/metrics") || die "no /metrics on port $mport"
+ok=$(grep '^churnstream_model_merges_total{result="ok"}' <<<"$m" | awk '{print $2}')
+merged=$(grep '^churnstream_model_journal_entries_merged_total ' <<<"$m" | awk '{print $2}')
+[ "${ok:-0}" -gt 0 ] && [ "${merged:-0}" -gt 0 ] ||
+    die "instance a's /metrics shows ${ok:-no} merges and ${merged:-no} merged entries"
+echo "  instance a: $ok merges, $merged journal entries merged (/metrics)"
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do wait "$p" || die "an instance exited $? after SIGTERM"; done
 pids=()
