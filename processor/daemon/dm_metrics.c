@@ -295,11 +295,12 @@ static void render_model(sbuf_t *bp, dm_metrics_t *m)
     uint64_t labels = atomic_load(&m->model_labels);
     counter(bp, "churnstream_model_labels_total",
             "Labelled snapshots scored before learning (prequential).", labels);
-    sb_printf(bp, "# HELP churnstream_model_merges_total Merges of the shared model's journals "
-                  "by this instance (model.sync_interval > 0).\n"
-                  "# TYPE churnstream_model_merges_total counter\n"
-                  "churnstream_model_merges_total{result=\"ok\"} %" PRIu64 "\n"
-                  "churnstream_model_merges_total{result=\"failed\"} %" PRIu64 "\n",
+    sb_printf(bp,
+              "# HELP churnstream_model_merges_total Merges of the shared model's journals "
+              "by this instance (model.sync_interval > 0).\n"
+              "# TYPE churnstream_model_merges_total counter\n"
+              "churnstream_model_merges_total{result=\"ok\"} %" PRIu64 "\n"
+              "churnstream_model_merges_total{result=\"failed\"} %" PRIu64 "\n",
               (uint64_t)atomic_load(&m->merges_ok), (uint64_t)atomic_load(&m->merges_failed));
     counter(bp, "churnstream_model_journal_entries_merged_total",
             "Journal entries (one per partition and batch, any instance's) this instance merged "
