@@ -258,14 +258,11 @@ static int simple(st_redis_t *st, const char *cmd, const char *what, char *errst
     return rc;
 }
 
-/* MULTI, SET P model, HSET P mapplied (each merged partition -> its last sequence + 1),
- * EXEC. 1 when applied, 0 when a watched key changed (nothing applied), -1 on error. */
-static int write_merged(st_redis_t *st, const merge_t *m, const uint8_t *model, size_t len,
+/* SET P model and HSET P mapplied (each merged partition -> its last sequence + 1, and
+ * the mark), queued after MULTI. 0, or -1 with errstr. */
+static int queue_merged(st_redis_t *st, const merge_t *m, const uint8_t *model, size_t len,
                         const uint64_t *upto, int64_t mark, char *errstr, size_t errstr_size)
 {
-    rc_args_str(&st->args, "MULTI");
-    if (simple(st, "MULTI", "MULTI", errstr, errstr_size) != 0)
-        return -1;
     rc_args_str(&st->args, "SET");
     st_redis_key(st, "model", NULL, 0);
     rc_args_ref(&st->args, model, len);
@@ -282,8 +279,26 @@ static int write_merged(st_redis_t *st, const merge_t *m, const uint8_t *model, 
         rc_args_str(&st->args, "wm");
         rc_args_i64(&st->args, mark);
     }
-    if (simple(st, "HSET", "HSET mapplied", errstr, errstr_size) != 0)
+    return simple(st, "HSET", "HSET mapplied", errstr, errstr_size);
+}
+
+/* MULTI, queue_merged, EXEC. 1 when applied, 0 when a watched key changed (nothing
+ * applied), -1 on error (a command refused inside MULTI: DISCARD, so the connection leaves
+ * the transaction; a redirection is then followed by the caller's retry). */
+static int write_merged(st_redis_t *st, const merge_t *m, const uint8_t *model, size_t len,
+                        const uint64_t *upto, int64_t mark, char *errstr, size_t errstr_size)
+{
+    rc_args_str(&st->args, "MULTI");
+    if (simple(st, "MULTI", "MULTI", errstr, errstr_size) != 0)
         return -1;
+    if (queue_merged(st, m, model, len, upto, mark, errstr, errstr_size) != 0) {
+        char e2[256];
+        if (st->conn.ctx) {
+            rc_args_str(&st->args, "DISCARD");
+            (void)simple(st, "DISCARD", "DISCARD", e2, sizeof e2);
+        }
+        return -1;
+    }
     rc_args_str(&st->args, "EXEC");
     redisReply *r = rc_command(&st->conn, &st->args, "EXEC", errstr, errstr_size);
     if (!r)
