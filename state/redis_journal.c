@@ -490,3 +490,50 @@ out:
     merge_free(&m);
     return rc;
 }
+
+int st_redis_journal_status(st_redis_t *st, st_journal_status_t *out, char *errstr,
+                            size_t errstr_size)
+{
+    merge_t m = {0};
+    memset(out, 0, sizeof(*out));
+    out->mark = INT64_MIN;
+    step_t ra = {.m = &m, .add_parts = 1};
+    int rc = -1;
+    if (at(st, RCL_MODEL_PARTITION, read_applied, &ra, errstr, errstr_size) != 0)
+        goto out;
+    if (m.nparts > 1)
+        qsort(m.parts, m.nparts, sizeof(*m.parts), cmp_i32);
+    out->n = m.nparts;
+    if (!(m.applied = calloc(m.nparts + 1, sizeof(*m.applied))) ||
+        !(out->parts = calloc(m.nparts + 1, sizeof(*out->parts))) ||
+        !(out->merged = calloc(m.nparts + 1, sizeof(*out->merged))) ||
+        !(out->committed = calloc(m.nparts + 1, sizeof(*out->committed)))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    ra.add_parts = 0; /* again, now with a slot per partition for its mark */
+    if (at(st, RCL_MODEL_PARTITION, read_applied, &ra, errstr, errstr_size) != 0)
+        goto out;
+    out->mark = m.mark;
+    for (size_t k = 0; k < m.nparts; k++) {
+        out->parts[k] = m.parts[k];
+        out->merged[k] = m.applied[k];
+        if (st_redis_journal_next(st, m.parts[k], &out->committed[k], errstr, errstr_size) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    merge_free(&m);
+    if (rc != 0)
+        st_journal_status_free(out);
+    return rc;
+}
+
+void st_journal_status_free(st_journal_status_t *s)
+{
+    free(s->parts);
+    free(s->merged);
+    free(s->committed);
+    memset(s, 0, sizeof(*s));
+    s->mark = INT64_MIN;
+}

@@ -241,6 +241,21 @@ typedef struct st_merge_result_s {
 int st_redis_model_merge(st_redis_t *st, const int32_t *parts, size_t nparts, st_merge_fn fn,
                          void *ctx, st_merge_result_t *res, char *errstr, size_t errstr_size);
 
+/* The shared model's merge state, for `inspect model`: the partitions P mapplied names,
+ * each with the entries merged (its mark) and committed (its journal's next sequence), so
+ * committed - merged are waiting; mark = P mapplied "wm" (INT64_MIN if none). A partition
+ * whose journal was never merged is not listed. n = 0 without a shared model. Arrays
+ * malloc'd: st_journal_status_free (also after an error). */
+typedef struct st_journal_status_s {
+    size_t n;
+    int32_t *parts;
+    uint64_t *merged, *committed;
+    int64_t mark;
+} st_journal_status_t;
+int st_redis_journal_status(st_redis_t *st, st_journal_status_t *out, char *errstr,
+                            size_t errstr_size);
+void st_journal_status_free(st_journal_status_t *s);
+
 /* What forget removed. */
 typedef struct st_forget_s {
     int record;              /* 1 when P u:<id> existed */

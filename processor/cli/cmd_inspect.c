@@ -32,7 +32,9 @@ static void usage(FILE *out)
           "top factors {feature, value, direction, contribution}, experts, last_score.\n"
           "model: the stored model (or FILE): version, the experts (weights, graded log-loss,\n"
           "BG/NBD's fit), segments (size, label, centres as z-scores of each feature) and\n"
-          "the logistic regression's weights by |weight|.\n"
+          "the logistic regression's weights by |weight|; with a shared model\n"
+          "(model.sync_interval > 0), per partition the journal entries merged and\n"
+          "committed, and the event time its labels reach.\n"
           "\n"
           "options:\n"
           "  --at TIME      epoch milliseconds, or UTC 2024-05-01, 2024-05-01T12:00:00[Z]\n"
@@ -275,6 +277,33 @@ static void print_experts(const ex_t *ex)
     }
 }
 
+/* A shared model's merge state (model.sync_interval > 0): what is merged, what waits. */
+static void print_shared(st_redis_t *st)
+{
+    char err[512];
+    st_journal_status_t js;
+    if (st_redis_journal_status(st, &js, err, sizeof err) != 0) {
+        fprintf(stderr, "churnstream inspect: shared model state: %s\n", err);
+        return;
+    }
+    if (js.n > 0) {
+        uint64_t waiting = 0;
+        for (size_t i = 0; i < js.n; i++)
+            waiting += js.committed[i] > js.merged[i] ? js.committed[i] - js.merged[i] : 0;
+        char when[64] = "never";
+        if (js.mark != INT64_MIN)
+            format_time(js.mark, when, sizeof when);
+        printf("shared   journals of %zu partitions merged, %llu entries waiting; labels merged "
+               "through event time %s\n        ",
+               js.n, (unsigned long long)waiting, when);
+        for (size_t i = 0; i < js.n; i++)
+            printf(" p%d %llu/%llu", (int)js.parts[i], (unsigned long long)js.merged[i],
+                   (unsigned long long)js.committed[i]);
+        printf("  (merged/committed)\n");
+    }
+    st_journal_status_free(&js);
+}
+
 static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_file)
 {
     char err[512];
@@ -294,6 +323,8 @@ static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_fil
     printf("model    version %llu, %llu examples, %d features, k = %d, segment version %llu\n",
            (unsigned long long)model_version(m), (unsigned long long)model_examples_seen(m), dim, k,
            (unsigned long long)km_segment_version(km));
+    if (!model_file)
+        print_shared(st);
     print_experts(model_experts(m));
     double ca, cb, cw;
     model_calibration(m, &ca, &cb, &cw);

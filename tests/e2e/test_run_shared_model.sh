@@ -72,6 +72,10 @@ read -r _ ex_s _ lab_s _ auc_s _ < <("$EO" model-stats "$CS_REDIS_HOST" "$CS_RED
     die "no shared model"
 read -r _ ex_o _ lab_o _ auc_o _ < <("$EO" model-stats "$CS_REDIS_HOST" "$CS_REDIS_PORT" "$one") ||
     die "no model of the one instance"
+shared=$("$CS_BIN" inspect model --redis.host="$CS_REDIS_HOST" --redis.port="$CS_REDIS_PORT" \
+    --state.prefix="$sh" | grep '^shared ') || die "inspect model shows no shared-model state"
+grep -q "journals of 6 partitions merged, 0 entries waiting" <<<"$shared" ||
+    die "inspect model: $shared"
 echo "  labels learnt: 3 instances sharing $ex_s, one instance $ex_o; prequential AUC $auc_s vs $auc_o"
 [ "$ex_s" -gt 0 ] && [ "$ex_s" = "$ex_o" ] && [ "$lab_s" = "$ex_s" ] ||
     die "the shared model learnt $ex_s labels (scored $lab_s), one instance $ex_o"
