@@ -10,6 +10,8 @@
 #   group   - two instances in one group while the events are produced; one SIGKILLed
 #   sigterm - SIGTERM during load: exit 0 within 10 s; a restart finishes the topic
 # EO_SCENARIOS="daemon redis" selects; EO_SEED fixes the random kill moments (printed).
+# EO_RUN_ARGS adds `run` options to every instance (test_run_exactly_once_shared.sh: a shared
+# model, whose journals must then all be merged at the end).
 # The topics are created with retention.ms=-1: gen stamps messages with 2024 event times,
 # which the broker's default 7-day retention would delete at its next check.
 # Needs CS_BIN, CS_ROOT, CS_KAFKA_BROKERS, CS_REDIS_PORT (tests/run-all.sh sets them).
@@ -75,7 +77,8 @@ start_run() {
         --topic.alerts="$t.alerts" --kafka.group.id="$group" --state.prefix="$prefix" \
         --redis.port="$port" --redis.connect_timeout=1s --metrics.port=0 \
         --kafka.session.timeout.ms=6000 --kafka.heartbeat.interval.ms=500 \
-        --tick.idle_advance=1h --batch.max_messages=100 --batch.catchup_factor=1 >>"$tmp/$name.log" 2>&1 &
+        --tick.idle_advance=1h --batch.max_messages=100 --batch.catchup_factor=1 \
+        ${EO_RUN_ARGS:-} >>"$tmp/$name.log" 2>&1 &
     run_pid=$!
     run_pids+=("$run_pid")
 }
@@ -124,6 +127,13 @@ finish() {
     [[ "$dlq" =~ ^[0-9]+$ ]] || die "end-offsets of $3.dlq printed \"$dlq\", not a count"
     [ "$dlq" -eq 0 ] || die "$dlq events went to the DLQ $3.dlq (all generated events are valid)"
     "$EO" verify "$tmp/events.avro" "$B" "$3" 127.0.0.1 "$2" "$1" || die "the final state differs"
+    if [[ "${EO_RUN_ARGS:-}" == *model.sync_interval* ]]; then
+        local st
+        st=$("$CS_BIN" inspect model --redis.port="$2" --state.prefix="$1" | grep '^shared ') ||
+            die "inspect model shows no shared-model state"
+        [[ "$st" == *", 0 entries waiting"* ]] || die "journals left unmerged: $st"
+        echo "  $st"
+    fi
 }
 
 # --- 1. the daemon SIGKILLed at 5 random moments, restarted each time ---
