@@ -373,3 +373,41 @@ int st_redis_engine_ops(st_redis_t *st, int32_t partition, store_ops_t *ops)
         rcl_wrap_ops(st, ops);
     return 0;
 }
+
+int st_redis_last_activity_max(st_redis_t *st, int32_t partition, int64_t *max_ms, int *found,
+                               char *errstr, size_t errstr_size)
+{
+    *found = 0;
+    if (rcl_wrap(st)) {
+        int rc;
+        RCL_CALL(st, partition, rc,
+                 st_redis_last_activity_max(st, partition, max_ms, found, errstr, errstr_size),
+                 errstr, errstr_size);
+        return rc;
+    }
+    char pnum[16];
+    snprintf(pnum, sizeof pnum, "%d", (int)partition);
+    rc_args_str(&st->args, "ZREVRANGE");
+    st_redis_key(st, "seen:", pnum, strlen(pnum));
+    rc_args_str(&st->args, "0");
+    rc_args_str(&st->args, "0");
+    rc_args_str(&st->args, "WITHSCORES");
+    redisReply *r = rc_command(&st->conn, &st->args, "ZREVRANGE seen", errstr, errstr_size);
+    if (!r)
+        return -1;
+    int rc = 0;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: ZREVRANGE %sseen:%d: unexpected reply type %d",
+                 st->conn.addr, st->prefix, (int)partition, r->type);
+        rc = -1;
+    } else if (r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+        char *end;
+        double v = strtod(r->element[1]->str, &end); /* scores are ms, exact below 2^53 */
+        if (end != r->element[1]->str && v >= -9.0e15 && v <= 9.0e15) {
+            *max_ms = (int64_t)v;
+            *found = 1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}

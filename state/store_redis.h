@@ -145,6 +145,11 @@ int st_redis_load_offset(st_redis_t *st, int32_t partition, int64_t *next_offset
                          char *errstr, size_t errstr_size);
 int st_redis_load_progress(st_redis_t *st, int32_t partition, store_progress_t *out, int *found,
                            char *errstr, size_t errstr_size);
+/* The latest last-activity time in partition's seen index (ms; *found = 0 when empty): the
+ * latest activity event the partition has committed, which bounds its event times from below
+ * when it is reopened (a restart, a rebalance) without a new message. */
+int st_redis_last_activity_max(st_redis_t *st, int32_t partition, int64_t *max_ms, int *found,
+                               char *errstr, size_t errstr_size);
 /* *buf is malloc'd (caller frees); *buf = NULL when no model is stored. */
 int st_redis_load_model(st_redis_t *st, uint8_t **buf, size_t *len, char *errstr,
                         size_t errstr_size);

@@ -161,6 +161,20 @@ chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
         if (pr.watermark_ms != ENG_NO_TIME)
             p->max_event_ms = pr.watermark_ms + ch->cfg->events_allowed_lateness_ms;
     }
+    /* So does its latest committed activity, usually more tightly: the progress holds the
+     * watermark of the instance that committed it, the minimum over all its partitions. A
+     * partition reopened without new messages (fully consumed before a restart or a
+     * rebalance) would otherwise hold every partition of this instance back to that bound
+     * until tick.idle_advance. */
+    int64_t last;
+    int found_last = 0;
+    if (st_redis_last_activity_max(ch->st, partition, &last, &found_last, err, errsz) != 0) {
+        pl_destroy(pl);
+        ch->nparts--;
+        return NULL;
+    }
+    if (found_last && last > p->max_event_ms)
+        p->max_event_ms = last;
     return p;
 }
 

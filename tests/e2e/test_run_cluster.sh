@@ -222,11 +222,13 @@ PY
 
 # --- 4. the shared model against one instance that owns its model ---
 # Labels depend on how far each partition's ticks went: an instance's watermark is the
-# minimum over its partitions, and a partition reassigned after it was fully consumed
-# resumes from its stored progress (a lower bound of its event times) until
-# tick.idle_advance. So both runs end with a drain: one more instance whose idle partitions
-# follow the wall clock (tick.idle_advance=1s) sweeps every tick through the end of the log
-# and resolves every label, then stops once its model stops changing.
+# minimum over its partitions, and a partition reopened without new messages starts from a
+# lower bound of its event times (its latest committed activity; before that fix, its stored
+# progress, which stalled the ticks of the test's instances and lost 500-2,400 labels). So
+# both runs end with a drain: one more instance whose idle partitions follow the wall clock
+# (tick.idle_advance=1s) sweeps every tick through the end of the log and resolves every
+# label, then stops once its model stops changing: the count no longer depends on where
+# each run's last batches left the watermarks.
 model_stats() { EO_REDIS_CLUSTER=1 "$EO" model-stats 127.0.0.1 "$SEED_PORT" "$prefix"; }
 drain() { # NAME [run options]
     local last="" same=0 i s
