@@ -49,6 +49,17 @@ static model_t *base_model(const chn_t *ch, char *err, size_t errsz)
     return m;
 }
 
+/* A stored model's bytes, decoded for this build; NULL with err. */
+static model_t *decoded(const uint8_t *bytes, size_t len, char *err, size_t errsz)
+{
+    model_t *m = model_decode(bytes, len, err, errsz);
+    if (m && check_dim(m, err, errsz) != 0) {
+        model_destroy(m);
+        m = NULL;
+    }
+    return m;
+}
+
 static int entry_ok(const st_journal_entry_t *e)
 {
     return e->len >= J_HEADER && memcmp(e->bytes, J_MAGIC, 4) == 0;
@@ -139,11 +150,9 @@ static int merge_cb(void *ctx, const uint8_t *stored, size_t len, const st_journ
     }
     merge_order(e, n, order);
     for (;;) {
-        model_t *m = stored ? model_decode(stored, len, err, errsz) : base_model(ch, err, errsz);
-        if (!m || check_dim(m, err, errsz) != 0) {
-            model_destroy(m);
+        model_t *m = stored ? decoded(stored, len, err, errsz) : base_model(ch, err, errsz);
+        if (!m)
             goto out;
-        }
         pl_configure_model(ch->cfg, m);
         size_t bad = replay_all(m, e, n, order, skip);
         if (bad < n) {
@@ -191,51 +200,36 @@ static int merge(chn_t *ch, st_merge_result_t *res, char *err, size_t errsz)
     return 0;
 }
 
-/* The model as Redis holds it now, or NULL with *none = 1 when it holds none. */
-static model_t *stored_model(chn_t *ch, int *none, uint8_t **bytes, size_t *len, char *err,
-                             size_t errsz)
-{
-    *none = 0;
-    *bytes = NULL;
-    if (st_redis_load_model(ch->st, bytes, len, err, errsz) != 0)
-        return NULL;
-    if (!*bytes) {
-        *none = 1;
-        return NULL;
-    }
-    model_t *m = model_decode(*bytes, *len, err, errsz);
-    if (m && check_dim(m, err, errsz) != 0) {
-        model_destroy(m);
-        m = NULL;
-    }
-    return m;
-}
-
 int chn_model_load(chn_t *ch, char *err, size_t errsz)
 {
     if (ch->model)
         return 0;
-    /* What this and other instances learnt is in the journals until merged. */
-    st_merge_result_t res;
+    /* Shared: what this and other instances learnt is in the journals until merged, and the
+     * merge hands back the stored model. Else the stored model as it is. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
     if (ch->shared) {
+        st_merge_result_t res;
         if (merge(ch, &res, err, errsz) != 0)
             return -1;
-        free(res.model); /* read again below, as without sharing */
+        buf = res.model;
+        len = res.model_len;
+    } else if (st_redis_load_model(ch->st, &buf, &len, err, errsz) != 0) {
+        return -1;
     }
     ch->last_sync_ms = chn_wall_ms();
-    int none;
-    uint8_t *buf;
-    size_t len = 0;
-    ch->model = stored_model(ch, &none, &buf, &len, err, errsz);
-    if (ch->model) {
+    if (buf) {
+        if (!(ch->model = decoded(buf, len, err, errsz))) {
+            free(buf);
+            return -1;
+        }
         free(ch->model_bytes);
         ch->model_bytes = buf;
         ch->model_len = len;
         log_info("run", "model version %llu loaded from Redis",
                  (unsigned long long)model_version(ch->model));
     } else {
-        free(buf);
-        if (!none || !(ch->model = base_model(ch, err, errsz)))
+        if (!(ch->model = base_model(ch, err, errsz)))
             return -1;
         if (ch->model_in)
             log_info("run", "warm start from %s: model version %llu, %llu examples", ch->model_in,
@@ -280,15 +274,11 @@ void chn_model_sync(chn_t *ch, int64_t now, int force)
         return;
     }
     model_t *m = NULL;
-    if (res.model && !force && ahead_of(ch, res.mark))
-        ch->merges_held_back++;
-    if (res.model && !ahead_of(ch, res.mark) && !force) {
-        m = model_decode(res.model, res.model_len, err, sizeof err);
-        if (!m || check_dim(m, err, sizeof err) != 0) {
+    if (res.model && !force) { /* at stop the merge is all that is wanted */
+        if (ahead_of(ch, res.mark))
+            ch->merges_held_back++;
+        else if (!(m = decoded(res.model, res.model_len, err, sizeof err)))
             log_warn("model", "the merged model does not load (keeping the local one): %s", err);
-            model_destroy(m);
-            m = NULL;
-        }
     }
     free(res.model);
     if (!m)
