@@ -6,6 +6,7 @@ broker (tests/services/*.sh, free ports) and stops them by pid at the end, even 
 Writes bench/out/live.json."""
 
 import argparse
+import contextlib
 import datetime
 import os
 import shutil
@@ -93,6 +94,34 @@ def svc(script, action, d):
     bl.log(res.stdout.strip())
     with open(os.path.join(d, "port")) as f:
         return int(f.read())
+
+
+@contextlib.contextmanager
+def redis_and_kafka(name):
+    """A throwaway Redis and Kafka broker (tests/services, free ports) in a temporary folder:
+    yields (folder, Redis port, broker address); stops both by pid at the end, also on
+    failure, and removes the folder unless the block failed (kept for inspection then)."""
+    tmp = tempfile.mkdtemp(prefix="cs-%s-" % name)
+    started, ok = [], False
+    try:
+        rdir, kdir = os.path.join(tmp, "redis"), os.path.join(tmp, "kafka")
+        rport = svc("redis.sh", "start", rdir)
+        started.append(("redis.sh", rdir))
+        kport = svc("kafka.sh", "start", kdir)
+        started.append(("kafka.sh", kdir))
+        yield tmp, rport, "127.0.0.1:%d" % kport
+        ok = True
+    finally:
+        for script, d in reversed(started):
+            try:
+                subprocess.run(["bash", os.path.join(SERVICES, script), "stop", d],
+                               check=False)
+            except Exception as e:  # keep stopping the others
+                bl.log("stopping %s: %s" % (script, e))
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            bl.log("kept %s for inspection" % tmp)
 
 
 def free_port():
@@ -397,17 +426,8 @@ def main():
             "cores": os.cpu_count(),
             "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                                      text=True, cwd=bl.ROOT).stdout.strip()}
-    tmp = tempfile.mkdtemp(prefix="cs-live-")
-    rdir, kdir = os.path.join(tmp, "redis"), os.path.join(tmp, "kafka")
-    started = []
-    ok = False
-    try:
-        rport = svc("redis.sh", "start", rdir)
-        started.append(("redis.sh", rdir))
-        kport = svc("kafka.sh", "start", kdir)
-        started.append(("kafka.sh", kdir))
+    with redis_and_kafka("live") as (tmp, rport, broker):
         a._redis_port = rport
-        broker = "127.0.0.1:%d" % kport
         topic = "live-events"
         # Auto-create (4 partitions, broker retention -1) with one message that is not an
         # event: churnstream counts it as a DLQ reject.
@@ -447,18 +467,6 @@ def main():
         out["when"]["date_end_utc"] = utc_now()
         out["when"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         bl.write_json("live", out)
-        ok = True
-    finally:
-        for script, d in reversed(started):
-            try:
-                subprocess.run(["bash", os.path.join(SERVICES, script), "stop", d],
-                               check=False)
-            except Exception as e:  # keep stopping the others
-                bl.log("stopping %s: %s" % (script, e))
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            bl.log("kept %s for inspection" % tmp)
     return 0
 
 

@@ -14,18 +14,13 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import benchlib as bl
-from live import (Redis, commandstats, end_offsets, free_port, metrics, offsets, stop_pid,
-                  svc, utc_now)
-
-SERVICES = os.path.join(bl.ROOT, "tests", "services")
-
+from live import (Redis, commandstats, end_offsets, free_port, metrics, offsets, redis_and_kafka,
+                  stop_pid, utc_now)
 
 def quantiles(ns):
     v = sorted(ns)
@@ -141,117 +136,105 @@ def main():
             "cores": os.cpu_count(), "cpu": cpu_model(),
             "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                                      text=True, cwd=bl.ROOT).stdout.strip()}
-    tmp = tempfile.mkdtemp(prefix="cs-readable-")
-    rdir, kdir = os.path.join(tmp, "redis"), os.path.join(tmp, "kafka")
-    started, ok, run = [], False, None
-    try:
-        rport = svc("redis.sh", "start", rdir)
-        started.append(("redis.sh", rdir))
-        kport = svc("kafka.sh", "start", kdir)
-        started.append(("kafka.sh", kdir))
-        broker, topic, prefix = "127.0.0.1:%d" % kport, "rd-events", "rd:"
-        subprocess.run(["kcat", "-P", "-b", broker, "-t", topic, "-p", "0"],
-                       input=b"not an event\n", check=True)
-        bl.check(bl.run_measured([bl.churnstream(build), "gen", "--users", str(a.users),
-                                  "--days", str(a.days), "--seed", "1", "--topic", topic,
-                                  "--quiet", "--kafka.bootstrap.servers=" + broker]),
-                 "gen --topic")
-        ends = end_offsets(broker, topic)
-        mport = free_port()
-        run = subprocess.Popen(
-            [bl.churnstream(build), "run", "--kafka.bootstrap.servers=" + broker,
-             "--topic.events=" + topic, "--topic.alerts=" + topic + ".alerts",
-             "--topic.dlq=" + topic + ".dlq", "--kafka.group.id=rd", "--state.prefix=" + prefix,
-             "--redis.port=%d" % rport, "--metrics.port=%d" % mport, "--tick.idle_advance=1h",
-             "--log.level=warn"],
-            stdout=open(os.path.join(tmp, "run.log"), "wb"), stderr=subprocess.STDOUT)
-        r = Redis(rport)
-        t0 = time.monotonic()
-        while offsets(r, prefix) != ends:
-            if run.poll() is not None or time.monotonic() - t0 > 600:
-                raise RuntimeError("run did not consume the topic (log %s)" % tmp)
-            time.sleep(0.2)
-        consumed_s = time.monotonic() - t0
-        bl.log("run consumed %d messages in %.1f s" % (sum(ends.values()), consumed_s))
-        # Idle: the sweeps of the last ticks go on in the idle calls after the topic is
-        # consumed, and every model change makes the endpoint reload its copy; wait until the
-        # model version holds for 5 s.
-        t1, last, since = time.monotonic(), None, time.monotonic()
-        while time.monotonic() - since < 5 and time.monotonic() - t1 < 300:
-            m = metrics(mport) or {}
-            v = m.get("churnstream_model_version")
-            if v != last:
-                last, since = v, time.monotonic()
-            time.sleep(0.5)
-        bl.log("model version %s held for 5 s (%.1f s after the topic was consumed)" %
-               (last, time.monotonic() - t1))
-        users = sorted(k.decode()[len(prefix) + 6:] for k in scan_keys(r, prefix + "score:*"))
-        r.close()
-        users_file = os.path.join(tmp, "users.txt")
-        with open(users_file, "w") as f:
-            f.write("\n".join(users) + "\n")
-        runs = []
-        for i in range(a.runs):
-            x = latency(build, mport, rport, prefix, users_file, a.requests, i + 1)
-            h, g = x["http"], x["hgetall"]
-            bl.log("run %d: GET /v1/users p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 %.3f ms" %
-                   (i + 1, h["p50_ms"], h["p99_ms"], g["p50_ms"], g["p99_ms"]))
-            runs.append(x)
-        # Write cost: the same topic consumed again from the start, state.scores off and on
-        # alternately (fresh group and prefix each), so both see the same machine load.
-        cost = []
-        for i in range(a.runs):
-            for on in (False, True):
-                c = consume(build, broker, topic, rport, ends, "wc%d%d:" % (i, on),
-                            "wc-%d-%d" % (i, on), on, tmp)
-                bl.log("write cost: state.scores=%s %.0f events/s, %.3f Redis commands/event" %
-                       (on, c["eps"], c["cmds_per_event"]))
-                cost.append(c)
-        # Under load: the same requests while `run` consumes a paced stream at half the rate
-        # it consumed the fill (fresh days after the fill, like bench/live.py's latency).
-        rate = 0.5 * sum(ends.values()) / consumed_s
-        after = (datetime.date(2024, 1, 1) + datetime.timedelta(days=a.days)).isoformat()
-        g = subprocess.Popen([bl.churnstream(build), "gen", "--users", str(a.users), "--days",
-                              str(3 * a.days), "--seed", "2", "--start", after, "--rate",
-                              "%.0f" % rate, "--topic", topic, "--quiet",
-                              "--kafka.bootstrap.servers=" + broker],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = None
+    with redis_and_kafka("readable") as (tmp, rport, broker):
         try:
-            time.sleep(2)
-            loaded = latency(build, mport, rport, prefix, users_file, a.requests, 99)
-            loaded["rate_eps"] = rate
-        finally:
-            stop_pid(g)
-        bl.log("under load (%.0f events/s): GET p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 "
-               "%.3f ms" % (rate, loaded["http"]["p50_ms"], loaded["http"]["p99_ms"],
-                            loaded["hgetall"]["p50_ms"], loaded["hgetall"]["p99_ms"]))
-        stop_pid(run)
-        mem = memory_cost(rport, prefix)
-        bl.log("memory: %d hashes, %.0f bytes per user (used_memory delta), MEMORY USAGE "
-               "median %d" % (mem["hashes"], mem["bytes_per_user"], mem["memory_usage_median"]))
-        out = {"params": {"users": a.users, "days": a.days, "seed": 1, "requests": a.requests,
-                          "runs": a.runs, "messages": sum(ends.values())},
-               "runs": runs, "memory": mem, "loaded": loaded, "write_cost": cost,
-               "http_p50_ms": bl.stats([x["http"]["p50_ms"] for x in runs]),
-               "http_p99_ms": bl.stats([x["http"]["p99_ms"] for x in runs]),
-               "http_max_ms": bl.stats([x["http"]["max_ms"] for x in runs]),
-               "hgetall_p50_ms": bl.stats([x["hgetall"]["p50_ms"] for x in runs]),
-               "hgetall_p99_ms": bl.stats([x["hgetall"]["p99_ms"] for x in runs]),
-               "hgetall_max_ms": bl.stats([x["hgetall"]["max_ms"] for x in runs])}
-        when["date_end_utc"] = utc_now()
-        when["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-        out["when"] = when
-        bl.write_json("readable", out)
-        ok = True
-    finally:
-        if run is not None:
+            topic, prefix = "rd-events", "rd:"
+            subprocess.run(["kcat", "-P", "-b", broker, "-t", topic, "-p", "0"],
+                           input=b"not an event\n", check=True)
+            bl.check(bl.run_measured([bl.churnstream(build), "gen", "--users", str(a.users),
+                                      "--days", str(a.days), "--seed", "1", "--topic", topic,
+                                      "--quiet", "--kafka.bootstrap.servers=" + broker]),
+                     "gen --topic")
+            ends = end_offsets(broker, topic)
+            mport = free_port()
+            run = subprocess.Popen(
+                [bl.churnstream(build), "run", "--kafka.bootstrap.servers=" + broker,
+                 "--topic.events=" + topic, "--topic.alerts=" + topic + ".alerts",
+                 "--topic.dlq=" + topic + ".dlq", "--kafka.group.id=rd", "--state.prefix=" + prefix,
+                 "--redis.port=%d" % rport, "--metrics.port=%d" % mport, "--tick.idle_advance=1h",
+                 "--log.level=warn"],
+                stdout=open(os.path.join(tmp, "run.log"), "wb"), stderr=subprocess.STDOUT)
+            r = Redis(rport)
+            t0 = time.monotonic()
+            while offsets(r, prefix) != ends:
+                if run.poll() is not None or time.monotonic() - t0 > 600:
+                    raise RuntimeError("run did not consume the topic (log %s)" % tmp)
+                time.sleep(0.2)
+            consumed_s = time.monotonic() - t0
+            bl.log("run consumed %d messages in %.1f s" % (sum(ends.values()), consumed_s))
+            # Idle: the sweeps of the last ticks go on in the idle calls after the topic is
+            # consumed, and every model change makes the endpoint reload its copy; wait until the
+            # model version holds for 5 s.
+            t1, last, since = time.monotonic(), None, time.monotonic()
+            while time.monotonic() - since < 5 and time.monotonic() - t1 < 300:
+                m = metrics(mport) or {}
+                v = m.get("churnstream_model_version")
+                if v != last:
+                    last, since = v, time.monotonic()
+                time.sleep(0.5)
+            bl.log("model version %s held for 5 s (%.1f s after the topic was consumed)" %
+                   (last, time.monotonic() - t1))
+            users = sorted(k.decode()[len(prefix) + 6:] for k in scan_keys(r, prefix + "score:*"))
+            r.close()
+            users_file = os.path.join(tmp, "users.txt")
+            with open(users_file, "w") as f:
+                f.write("\n".join(users) + "\n")
+            runs = []
+            for i in range(a.runs):
+                x = latency(build, mport, rport, prefix, users_file, a.requests, i + 1)
+                h, g = x["http"], x["hgetall"]
+                bl.log("run %d: GET /v1/users p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 %.3f ms" %
+                       (i + 1, h["p50_ms"], h["p99_ms"], g["p50_ms"], g["p99_ms"]))
+                runs.append(x)
+            # Write cost: the same topic consumed again from the start, state.scores off and on
+            # alternately (fresh group and prefix each), so both see the same machine load.
+            cost = []
+            for i in range(a.runs):
+                for on in (False, True):
+                    c = consume(build, broker, topic, rport, ends, "wc%d%d:" % (i, on),
+                                "wc-%d-%d" % (i, on), on, tmp)
+                    bl.log("write cost: state.scores=%s %.0f events/s, %.3f Redis commands/event" %
+                           (on, c["eps"], c["cmds_per_event"]))
+                    cost.append(c)
+            # Under load: the same requests while `run` consumes a paced stream at half the rate
+            # it consumed the fill (fresh days after the fill, like bench/live.py's latency).
+            rate = 0.5 * sum(ends.values()) / consumed_s
+            after = (datetime.date(2024, 1, 1) + datetime.timedelta(days=a.days)).isoformat()
+            g = subprocess.Popen([bl.churnstream(build), "gen", "--users", str(a.users), "--days",
+                                  str(3 * a.days), "--seed", "2", "--start", after, "--rate",
+                                  "%.0f" % rate, "--topic", topic, "--quiet",
+                                  "--kafka.bootstrap.servers=" + broker],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(2)
+                loaded = latency(build, mport, rport, prefix, users_file, a.requests, 99)
+                loaded["rate_eps"] = rate
+            finally:
+                stop_pid(g)
+            bl.log("under load (%.0f events/s): GET p50 %.3f p99 %.3f ms; HGETALL p50 %.3f p99 "
+                   "%.3f ms" % (rate, loaded["http"]["p50_ms"], loaded["http"]["p99_ms"],
+                                loaded["hgetall"]["p50_ms"], loaded["hgetall"]["p99_ms"]))
             stop_pid(run)
-        for script, d in reversed(started):
-            subprocess.run(["bash", os.path.join(SERVICES, script), "stop", d], check=False)
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            bl.log("kept %s for inspection" % tmp)
+            mem = memory_cost(rport, prefix)
+            bl.log("memory: %d hashes, %.0f bytes per user (used_memory delta), MEMORY USAGE "
+                   "median %d" % (mem["hashes"], mem["bytes_per_user"], mem["memory_usage_median"]))
+            out = {"params": {"users": a.users, "days": a.days, "seed": 1, "requests": a.requests,
+                              "runs": a.runs, "messages": sum(ends.values())},
+                   "runs": runs, "memory": mem, "loaded": loaded, "write_cost": cost,
+                   "http_p50_ms": bl.stats([x["http"]["p50_ms"] for x in runs]),
+                   "http_p99_ms": bl.stats([x["http"]["p99_ms"] for x in runs]),
+                   "http_max_ms": bl.stats([x["http"]["max_ms"] for x in runs]),
+                   "hgetall_p50_ms": bl.stats([x["hgetall"]["p50_ms"] for x in runs]),
+                   "hgetall_p99_ms": bl.stats([x["hgetall"]["p99_ms"] for x in runs]),
+                   "hgetall_max_ms": bl.stats([x["hgetall"]["max_ms"] for x in runs])}
+            when["date_end_utc"] = utc_now()
+            when["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+            out["when"] = when
+            bl.write_json("readable", out)
+        finally:
+            if run is not None:
+                stop_pid(run)
     if a.splice:
         import report
         report.splice_section("readable")

@@ -9,17 +9,15 @@ debug log). Starts its own Redis and Kafka (tests/services/*.sh, free ports) and
 at the end, even on failure. Writes bench/out/scaleout.json and prints a Markdown table."""
 
 import argparse
-import datetime
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import benchlib as bl
 import live
+import report
 
 PARTITIONS = 6
 
@@ -100,17 +98,10 @@ def main():
     subprocess.run(["make", "-C", bl.ROOT, "--no-print-directory", "-s",
                     "build/tests/tools/eo_tool"], check=True)
     eo = os.path.join(bl.ROOT, "build", "tests", "tools", "eo_tool")
-    tmp = tempfile.mkdtemp(prefix="cs-scaleout-")
-    rdir, kdir = os.path.join(tmp, "redis"), os.path.join(tmp, "kafka")
-    started, ok = [], False
-    when = {"date_start_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "nproc": os.cpu_count(), "loadavg_start": open("/proc/loadavg").read().split()[:3]}
-    try:
-        rport = live.svc("redis.sh", "start", rdir)
-        started.append(("redis.sh", rdir))
-        kport = live.svc("kafka.sh", "start", kdir)
-        started.append(("kafka.sh", kdir))
-        broker, topic = "127.0.0.1:%d" % kport, "scaleout-events"
+    when = {"date_start_utc": live.utc_now(), "nproc": os.cpu_count(),
+            "loadavg_start": open("/proc/loadavg").read().split()[:3]}
+    with live.redis_and_kafka("scaleout") as (tmp, rport, broker):
+        topic = "scaleout-events"
         subprocess.run([eo, "create-topic", broker, topic, str(PARTITIONS)], check=True)
         bl.check(bl.run_measured([bl.churnstream(build), "gen", "--users", str(a.users),
                                   "--days", str(a.days), "--seed", "1", "--topic", topic,
@@ -130,7 +121,7 @@ def main():
                        % (res["config"], n, run_no, res["eps"], res["cmds_per_event"],
                           res["bytes_in_per_event"]))
                 rows.append(res)
-        when["date_end_utc"] = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        when["date_end_utc"] = live.utc_now()
         when["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         out = {"params": {"users": a.users, "days": a.days, "partitions": PARTITIONS,
                           "events": sum(ends.values()), "sync_interval": a.sync,
@@ -138,18 +129,8 @@ def main():
                "when": when, "rows": rows}
         bl.write_json("scaleout", out)
         if a.splice:
-            import report
             report.splice_section("scaleout")
-        import report
         print("\n".join(report.section_scaleout(out)))
-        ok = True
-    finally:
-        for script, d in reversed(started):
-            subprocess.run(["bash", os.path.join(live.SERVICES, script), "stop", d], check=False)
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            bl.log("kept %s for inspection" % tmp)
     return 0
 
 
