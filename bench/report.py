@@ -302,35 +302,43 @@ def section_models(m):
     return L
 
 
-def section_resources(r, rss):
-    L = ["## 4. Resources", ""]
-    if r:
-        L += ["Peak RSS (`wait4` ru_maxrss of the churnstream process) of the replays of "
-              "section 2, median (min – max) MiB:", "",
-              "| data set | ticks 1d | ticks 7d |", "|---|---|---|"]
-        for key, ds in r["datasets"].items():
-            L.append("| %s | %s | %s |" % (key, mib(ds["ticks"]["1d"]["maxrss_kib"]),
-                                           mib(ds["ticks"]["7d"]["maxrss_kib"])))
-        L.append("")
-    if not rss:
-        return L + ["RSS growth over a 10M-event replay: not measured (bench/rss.py did not "
-                    "run)", ""]
-    gp = rss["gen_params"]
-    L += ["RSS growth over a %s-event replay (`gen --users %d --days %d --seed %d`, %s users, "
-          "memory state, default config, %s events/s): VmRSS from /proc/PID/status every "
-          "second; start = first sample at or after 1 s, peak = the larger of the samples' "
-          "maximum and ru_maxrss, end = last sample before exit. %d runs." % (
-              "{:,}".format(rss["events"]), gp["users"], gp["days"], gp["seed"],
-              "{:,}".format(rss["users"]), eps(rss["eps"]), runs_of(rss["eps"])), "",
-          "| start MiB | peak MiB | end MiB |", "|---|---|---|",
-          "| %s | %s | %s |" % (mib(rss["start_kib"]), mib(rss["peak_kib"]), mib(rss["end_kib"])),
-          ""]
-    # A coarse profile of the median-speed run: RSS at each tenth of the run.
-    run = sorted(rss["runs"], key=lambda x: x["eps"])[len(rss["runs"]) // 2]
+RESOURCES_TITLE = "## 4. Resources"
+
+
+def section_resources(rss):
+    L = [RESOURCES_TITLE, "",
+         "Peak RSS of each replay of section 2: the peak RSS column of its tables.", ""]
+    if not rss or "cases" not in rss:
+        return L + ["RSS growth with the log: not measured (bench/rss.py did not run)", ""]
+    cs = rss["cases"]
+    L += ["Memory growth with the log (bench/rss.py): `churnstream replay` (memory state, "
+          "default config, ticks 1d) of three generated files, one run of each per round, "
+          "side by side; VmRSS from /proc/PID/status every second; start = first sample at or "
+          "after 1 s, peak = the larger of the samples' maximum and ru_maxrss, end = last "
+          "sample before exit; the ratio is each round's peak over the base's peak. "
+          "%d rounds. Target: a 10M-event replay's peak within 1.5x a 1M-event one's." %
+          runs_of(cs["base"]["peak_kib"]), "",
+          "| file | events | users | labelled snapshots | events/s | start MiB | peak MiB | "
+          "end MiB | peak / base |", "|---|---|---|---|---|---|---|---|---|"]
+    names = {"base": "base", "longer": "10x longer, same users",
+             "more_users": "10x users, same days"}
+    for key in ("base", "longer", "more_users"):
+        c = cs[key]
+        gp = c["gen_params"]
+        peak_ratio = rss["ratios"].get(key)
+        L.append("| %s: `gen --users %d --days %d --seed %d` | %s | %s | %s | %s | %s | %s | %s "
+                 "| %s |" % (names[key], gp["users"], gp["days"], gp["seed"],
+                             "{:,}".format(c["events"]), "{:,}".format(c["users"]),
+                             "{:,}".format(c["labelled"]), eps(c["eps"]), mib(c["start_kib"]),
+                             mib(c["peak_kib"]), mib(c["end_kib"]),
+                             ratio(peak_ratio, 2) if peak_ratio else "1"))
+    L.append("")
+    # A coarse profile of the longer log's median-speed run: RSS at each tenth of the run.
+    run = sorted(cs["longer"]["runs"], key=lambda x: x["eps"])[len(cs["longer"]["runs"]) // 2]
     s = run["samples"]
     if len(s) >= 10:
         picks = [s[min(len(s) - 1, round(i * (len(s) - 1) / 10))] for i in range(11)]
-        L += ["RSS over time in one run (the median-speed one): " +
+        L += ["RSS over time in the 10x longer log's median-speed run: " +
               ", ".join("%.0f s %.0f MiB" % (t, kib / 1024) for t, kib in picks) + ".", ""]
     return L
 
@@ -584,7 +592,8 @@ def splice_section(name):
     """Rewrites one section of RESULTS.md from its JSON (a step run on its own, e.g.
     bench/readable.py --splice): the section is replaced where it is, else appended."""
     title, render_one = {"readable": (READABLE_TITLE, section_readable),
-                         "scaleout": (SCALEOUT_TITLE, section_scaleout)}[name]
+                         "scaleout": (SCALEOUT_TITLE, section_scaleout),
+                         "rss": (RESOURCES_TITLE, section_resources)}[name]
     path = os.path.join(bl.ROOT, "bench", "RESULTS.md")
     with open(path) as f:
         lines = f.read().split("\n")
@@ -615,7 +624,7 @@ def render(total_s, out_path):
     r = load("replay")
     L += section_replay(r)
     L += section_models(load("models"))
-    L += section_resources(r, load("rss"))
+    L += section_resources(load("rss"))
     L += section_baselines(load("baselines"))
     L += section_live(load("live"))
     L += section_readable(load("readable"))

@@ -1,6 +1,7 @@
 /* Backtest metrics over labelled snapshots: exact, by sorting (n log n), no histograms. */
 #include "backtest.h"
 
+#include "auc_spill.h"
 #include "radix.h"
 
 #include <math.h>
@@ -8,113 +9,100 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_tick_score_desc(const void *a, const void *b)
+static int cmp_score_desc(const bt_row_t *x, const bt_row_t *y)
 {
-    const bt_row_t *x = a, *y = b;
-    if (x->tick_ms != y->tick_ms)
-        return x->tick_ms < y->tick_ms ? -1 : 1;
     return x->score > y->score ? -1 : x->score < y->score;
 }
 
-/* A row's two sort keys for sort_tick_score_desc, as unsigned numbers: key 0 the score's
- * (descending: the complemented cs_double_key), key 1 the tick's (ascending: sign bit flipped).
- * Digit d (0..15, least significant first) is byte d % 8 of key d / 8. */
-static uint64_t row_key(const bt_row_t *r, int which)
+/* Insertion sort by score, descending, stable: small ticks, NaN scores (a NaN compares equal
+ * to everything, which no radix key reproduces) and the fallback without scratch memory. */
+static void insertion_sort_score_desc(bt_row_t *rows, size_t n)
 {
-    return which == 0 ? ~cs_double_key(r->score) : (uint64_t)r->tick_ms ^ (1ULL << 63);
+    for (size_t i = 1; i < n; i++) {
+        bt_row_t r = rows[i];
+        size_t j = i;
+        for (; j > 0 && cmp_score_desc(&rows[j - 1], &r) > 0; j--)
+            rows[j] = rows[j - 1];
+        rows[j] = r;
+    }
 }
 
-/* Sorts rows by tick, then score descending, rows that compare equal kept in their input
- * order: exactly what a stable sort with cmp_tick_score_desc gives (glibc's qsort is a merge
- * sort), since the sums over the sorted rows must not move by a bit. LSD radix over the 16
- * digits, each pass stable; a digit equal in every row is skipped (ticks share their high
- * bytes, float scores widened to double their low ones). A NaN score compares equal to
- * everything, which no key reproduces: then, and when the buffer cannot be had, qsort. */
-static void sort_tick_score_desc(bt_row_t *rows, size_t n)
+static uint64_t score_desc_key(const bt_row_t *r, int word)
 {
-    size_t(*count)[256] = calloc(16, sizeof(*count)); /* one histogram per digit */
-    bt_row_t *tmp = malloc(n * sizeof(*tmp));
+    (void)word;
+    return ~cs_double_key(r->score);
+}
+
+static uint64_t tick_key(const bt_row_t *r, int word)
+{
+    (void)word;
+    return (uint64_t)r->tick_ms ^ (1ULL << 63);
+}
+
+/* Stable sorts of rows (rows that compare equal keep their input order, as the sums over the
+ * sorted rows must not move by a bit): by score descending within a tick, by tick over all
+ * rows. LSD radix, each pass stable; a digit equal in every row is skipped. Returns -1 when
+ * the tick sort has no scratch memory (the score sort falls back to insertion). */
+static int sort_rows(bt_row_t *rows, size_t n, int by_tick)
+{
     int has_nan = 0;
-    for (size_t i = 0; i < n && !has_nan; i++)
+    for (size_t i = 0; i < n && !has_nan && !by_tick; i++)
         has_nan = isnan(rows[i].score);
-    if (!count || !tmp || has_nan) {
-        free(count);
-        free(tmp);
-        qsort(rows, n, sizeof(*rows), cmp_tick_score_desc);
-        return;
+    if (!by_tick && (n < 32 || has_nan)) {
+        insertion_sort_score_desc(rows, n);
+        return 0;
     }
-    CS_RADIX_SORT(bt_row_t, rows, tmp, n, 2, count, row_key);
+    size_t(*count)[256] = calloc(8, sizeof(*count)); /* one histogram per digit */
+    bt_row_t *tmp = malloc(n * sizeof(*tmp));
+    if (count && tmp && by_tick)
+        CS_RADIX_SORT(bt_row_t, rows, tmp, n, 1, count, tick_key);
+    else if (count && tmp)
+        CS_RADIX_SORT(bt_row_t, rows, tmp, n, 1, count, score_desc_key);
     free(count);
     free(tmp);
+    if (count && tmp)
+        return 0;
+    if (by_tick)
+        return -1;
+    insertion_sort_score_desc(rows, n);
+    return 0;
 }
 
-/* An AUC sort key: the score's cs_float_key in the upper 32 bits (the sort key), the row's
- * bits (AUC_*) in the lower ones (carried along, not sorted on). 8 bytes a row. */
-typedef uint64_t auc_key_t;
-#define AUC_SCORE(k) ((k) >> 32)
-
-static uint64_t auc_key(const auc_key_t *k, int word)
+static uint64_t auc_key(const uint64_t *k, int word)
 {
     (void)word;
     return *k & ~(uint64_t)0xffffffffu;
 }
 
-/* Bits of an auc_key_t: the label, membership of the whole set, of the subset from `from` on. */
-#define AUC_Y    1u
-#define AUC_ALL  2u
-#define AUC_FROM 4u
-
-/* Mann-Whitney over keys sorted ascending, counting only the entries with a `member` bit:
- * the positives' rank sum, ranks taken among the members, ties given their average rank.
- * Filtering a sorted array keeps it sorted, so a subset needs no sort of its own, and its
- * tie groups, ranks and sums come out as sorting it alone would give them, bit for bit. */
-static double auc_sorted(const auc_key_t *r, size_t n, uint64_t member)
-{
-    double rank_sum = 0, n1 = 0;
-    size_t rank = 0; /* members before the current group */
-    for (size_t i = 0; i < n;) {
-        size_t j = i, m = 0, pos = 0;
-        for (; j < n && AUC_SCORE(r[j]) == AUC_SCORE(r[i]); j++) {
-            if (r[j] & member) {
-                m++;
-                pos += (size_t)(r[j] & AUC_Y);
-            }
-        }
-        if (m) {
-            double avg_rank = (double)(rank + 1 + rank + m) / 2.0; /* ranks rank+1 .. rank+m */
-            rank_sum += avg_rank * (double)pos;
-            n1 += (double)pos;
-            rank += m;
-        }
-        i = j;
-    }
-    double n0 = (double)rank - n1;
-    if (n1 == 0 || n0 == 0)
-        return NAN;
-    return (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0);
-}
-
 /* The AUC of rows[0..n) and of rows[from..n) (NaN when a class is missing or out of memory)
- * from one sort. */
+ * from one sort of 8-byte keys: the score's cs_float_key in the upper 32 bits, the row's
+ * index in the lower ones. Filtering a sorted array keeps it sorted, so the subset needs no
+ * sort of its own (auc_acc_t). */
 static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, double *whole,
                                double *tail)
 {
     *whole = *tail = NAN;
-    auc_key_t *buf = n ? malloc(2 * n * sizeof(*buf)) : NULL;
-    if (!buf)
-        return;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (uint64_t)cs_float_key(rows[i].score) << 32 | (rows[i].y != 0 ? AUC_Y : 0) |
-                 AUC_ALL | (i >= from ? AUC_FROM : 0);
+    uint64_t *buf = n ? malloc(2 * n * sizeof(*buf)) : NULL;
     size_t(*count)[256] = calloc(8, sizeof(*count)); /* one histogram per byte of the key */
-    if (!count) {
+    if (!buf || !count || n > UINT32_MAX) {
         free(buf);
+        free(count);
         return;
     }
-    CS_RADIX_SORT(auc_key_t, buf, buf + n, n, 1, count, auc_key);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint64_t)cs_float_key(rows[i].score) << 32 | (uint64_t)i;
+    CS_RADIX_SORT(uint64_t, buf, buf + n, n, 1, count, auc_key);
     free(count);
-    *whole = auc_sorted(buf, n, AUC_ALL);
-    *tail = auc_sorted(buf, n, AUC_FROM);
+    auc_acc_t acc;
+    auc_acc_init(&acc, 2);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = (size_t)(uint32_t)buf[i];
+        auc_acc_add(&acc, (uint32_t)(buf[i] >> 32), 1u | (at >= from ? 2u : 0u), rows[at].y != 0);
+    }
+    double out[2];
+    auc_acc_result(&acc, out);
+    *whole = out[0];
+    *tail = out[1];
     free(buf);
 }
 
@@ -144,68 +132,89 @@ static double top_precision(const bt_row_t *r, size_t n)
     return (above_pos + (double)(k - above) * (tied_pos / (double)tied)) / (double)k;
 }
 
-int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
+void bt_acc_init(bt_acc_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->probs_open = a->probs_closed = 1;
+}
+
+double bt_acc_tick(bt_acc_t *a, bt_row_t *rows, size_t n)
+{
+    sort_rows(rows, n, 0);
+    double tick_ll = 0, pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = rows[i].score;
+        a->positives += (size_t)rows[i].y;
+        pos += rows[i].y;
+        if (!(s > 0 && s < 1))
+            a->probs_open = 0;
+        if (!(s >= 0 && s <= 1))
+            a->probs_closed = 0;
+        double l = rows[i].y ? -log(s) : -log1p(-s);
+        a->ll += l;
+        tick_ll += l;
+        a->brier += (s - rows[i].y) * (s - rows[i].y);
+    }
+    a->snapshots += n;
+    a->ticks++;
+    double p = top_precision(rows, n);
+    a->prec_sum += p;
+    if (pos > 0) {
+        a->lift_sum += p / (pos / (double)n);
+        a->lift_ticks++;
+    }
+    return tick_ll;
+}
+
+void bt_acc_metrics(const bt_acc_t *a, bt_metrics_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->auc = out->auc_second_half = out->logloss = out->brier = NAN;
     out->logloss_second_half = NAN;
     out->top10_precision = out->top10_lift = NAN;
-    out->snapshots = n;
+    out->snapshots = a->snapshots;
+    out->positives = a->positives;
+    out->ticks = a->ticks;
+    if (a->snapshots == 0)
+        return;
+    double n = (double)a->snapshots;
+    out->positive_rate = (double)a->positives / n;
+    if (a->probs_open)
+        out->logloss = a->ll / n;
+    if (a->probs_closed)
+        out->brier = a->brier / n;
+    out->top10_precision = a->prec_sum / (double)a->ticks;
+    if (a->lift_ticks)
+        out->top10_lift = a->lift_sum / (double)a->lift_ticks;
+}
+
+int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out)
+{
+    bt_acc_t acc;
+    bt_acc_init(&acc);
+    bt_acc_metrics(&acc, out);
     if (n == 0)
         return 0;
-    sort_tick_score_desc(rows, n);
-
-    int probs_open = 1, probs_closed = 1;
-    double ll = 0, brier = 0, prec_sum = 0, lift_sum = 0;
-    size_t lift_ticks = 0;
-    for (size_t i = 0; i < n; i++) {
-        double s = rows[i].score;
-        out->positives += (size_t)rows[i].y;
-        if (!(s > 0 && s < 1))
-            probs_open = 0;
-        if (!(s >= 0 && s <= 1))
-            probs_closed = 0;
-        ll += rows[i].y ? -log(s) : -log1p(-s);
-        brier += (s - rows[i].y) * (s - rows[i].y);
-    }
-    out->positive_rate = (double)out->positives / (double)n;
-    if (probs_open)
-        out->logloss = ll / (double)n;
-    if (probs_closed)
-        out->brier = brier / (double)n;
-
-    size_t half_start = 0, tick_index = 0;
+    if (sort_rows(rows, n, 1) != 0)
+        return -1;
     for (size_t i = 0; i < n;) {
-        size_t j = i;
-        double pos = 0;
-        while (j < n && rows[j].tick_ms == rows[i].tick_ms)
-            pos += rows[j++].y;
-        out->ticks++;
-        double p = top_precision(rows + i, j - i);
-        prec_sum += p;
-        if (pos > 0) {
-            lift_sum += p / (pos / (double)(j - i));
-            lift_ticks++;
-        }
-        i = j;
-    }
-    /* Second half: ticks from index ticks/2 on (the scorer's ticks[len // 2]). */
-    for (size_t i = 0; i < n;) {
-        if (tick_index == out->ticks / 2) {
-            half_start = i;
-            break;
-        }
         size_t j = i;
         while (j < n && rows[j].tick_ms == rows[i].tick_ms)
             j++;
-        tick_index++;
+        bt_acc_tick(&acc, rows + i, j - i);
         i = j;
     }
-    out->top10_precision = prec_sum / (double)out->ticks;
-    if (lift_ticks)
-        out->top10_lift = lift_sum / (double)lift_ticks;
+    bt_acc_metrics(&acc, out);
+    /* Second half: ticks from index ticks/2 on (the scorer's ticks[len // 2]). */
+    size_t half_start = 0;
+    for (size_t t = 0; t < acc.ticks / 2; t++) {
+        size_t j = half_start;
+        while (j < n && rows[j].tick_ms == rows[half_start].tick_ms)
+            j++;
+        half_start = j;
+    }
     auc_whole_and_from(rows, n, half_start, &out->auc, &out->auc_second_half);
-    if (probs_open && half_start < n) {
+    if (acc.probs_open && half_start < n) {
         double ll2 = 0;
         for (size_t i = half_start; i < n; i++)
             ll2 += rows[i].y ? -log(rows[i].score) : -log1p(-rows[i].score);

@@ -26,6 +26,23 @@ typedef struct bt_metrics_s {
     double top10_precision, top10_lift;
 } bt_metrics_t;
 
+/* The metrics that add up tick by tick (all but the AUCs and the second half's log-loss),
+ * accumulated over ticks given in increasing tick order: a stream of ticks gives the same
+ * sums, bit for bit, as bt_compute over all their rows at once. */
+typedef struct bt_acc_s {
+    size_t snapshots, positives, ticks, lift_ticks;
+    int probs_open, probs_closed; /* every score in (0,1) / in [0,1] so far */
+    double ll, brier, prec_sum, lift_sum;
+} bt_acc_t;
+
+void bt_acc_init(bt_acc_t *a);
+/* Adds one tick: rows[0..n) are all the tick's rows (n > 0), in the order they came; they are
+ * sorted in place by score, descending, rows of equal score kept in that order. Returns the
+ * tick's log-loss sum (NaN-free only when its scores are probabilities). */
+double bt_acc_tick(bt_acc_t *a, bt_row_t *rows, size_t n);
+/* The accumulated metrics into out (AUCs and logloss_second_half left NaN). */
+void bt_acc_metrics(const bt_acc_t *a, bt_metrics_t *out);
+
 /* Computes the metrics of rows[0..n). Sorts rows in place (by tick, then score). Returns 0,
  * -1 on out of memory. */
 int bt_compute(bt_row_t *rows, size_t n, bt_metrics_t *out);

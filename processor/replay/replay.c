@@ -22,11 +22,13 @@
 #include "log.h"
 #include "predictor.h"
 #include "outfile.h"
+#include "replay_metrics.h"
 #include "report.h"
 
 #define DAY_MS 86400000LL
 
-/* ---- labelled rows, kept until the end when the censoring cut is known ---- */
+/* ---- labelled rows: into the streaming metrics (replay_metrics.h), and kept until the end
+ * only for the HTML report, which draws every row ---- */
 
 typedef struct replay_s {
     const cfg_t *cfg;
@@ -34,8 +36,10 @@ typedef struct replay_s {
     rp_summary_t *sum;
     model_t *model;
     pending_map_t pending;
-    rp_row_t *rows;
+    rp_metrics_t *metrics;
+    rp_row_t *rows; /* every labelled row, only with --report */
     size_t nrows, caprows;
+    size_t late_labels; /* labels of ticks already closed: a bug, reported */
     FILE *scores;
     FILE *snapshots;
     const alert_sink_t *alerts; /* --alerts-out's JSON lines; a zeroed sink when not asked */
@@ -72,17 +76,27 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
                   (long long)s->tick_ms);
         return;
     }
-    if (CS_GROW(rp->rows, rp->caprows, rp->nrows + 1, 65536) != 0) {
+    rp_row_t row = {.tick_ms = s->tick_ms,
+                    .score = p.score,
+                    .recency_days = p.recency_days,
+                    .expert = {p.expert[0], p.expert[1], p.expert[2]},
+                    .seg = (int16_t)p.seg,
+                    .y = (int8_t)s->y,
+                    .in_window = 1};
+    int added = rpm_add(rp->metrics, &row);
+    if (added < 0)
         rp->oom = 1;
-        return;
+    if (added == 1 && rp->late_labels++ == 0)
+        log_error("replay",
+                  "label after its tick closed: user=%s tick_ms=%lld (left out of the "
+                  "metrics)",
+                  s->user_id, (long long)s->tick_ms);
+    if (rp->opts->report) {
+        if (CS_GROW(rp->rows, rp->caprows, rp->nrows + 1, 65536) != 0)
+            rp->oom = 1;
+        else
+            rp->rows[rp->nrows++] = row;
     }
-    rp->rows[rp->nrows++] = (rp_row_t){.tick_ms = s->tick_ms,
-                                       .score = p.score,
-                                       .recency_days = p.recency_days,
-                                       .expert = {p.expert[0], p.expert[1], p.expert[2]},
-                                       .seg = (int16_t)p.seg,
-                                       .y = (int8_t)s->y,
-                                       .in_window = 1};
     if (rp->snapshots) {
         fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y, p.score);
         for (int i = 0; i < FEAT_DIM; i++)
@@ -237,71 +251,36 @@ static int finish_outcomes(replay_t *rp, pl_t *pl)
     return rp->oom ? -1 : 0;
 }
 
-/* Which score of a labelled row a metric reads. */
-typedef enum { COL_MODEL, COL_RECENCY, COL_EXPERT0 } col_t;
-
-/* The in-window rows as bt rows of column col into a (the caller's, rp->nrows long),
- * filtered: max_recency_days (rows of users active more recently only; INFINITY = all) and
- * last_tick_ms (rows of ticks up to it only). Returns the count. */
-static size_t bt_fill(const replay_t *rp, bt_row_t *a, int col, double max_recency_days,
-                      int64_t last_tick_ms)
+/* Closes the ticks whose every label is in: those before the next positive resolution. */
+static int close_complete_ticks(replay_t *rp, pl_t *pl)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < rp->nrows; i++) {
-        const rp_row_t *row = &rp->rows[i];
-        if (!row->in_window || !(row->recency_days < max_recency_days) ||
-            row->tick_ms > last_tick_ms)
-            continue;
-        double v = col == COL_MODEL     ? row->score
-                   : col == COL_RECENCY ? row->recency_days
-                                        : row->expert[col - COL_EXPERT0];
-        a[k++] = (bt_row_t){row->tick_ms, v, row->y};
-    }
-    return k;
+    eng_progress_t pr;
+    eng_get_progress(pl_engine(pl), &pr);
+    return pr.positives_next_ms == ENG_NO_TIME
+               ? 0
+               : rpm_close_before(rp->metrics, pr.positives_next_ms);
 }
 
-/* Marks the labelled rows whose window [T, T+H) lies before the end and fills the summary's
- * metrics: the model score, the recency baseline and each expert on the same snapshots. One
- * bt row array is refilled for each metric (bt_compute sorts it), so the peak memory of the
- * end of a replay is the rows plus one array (it was three). */
-static int finish_metrics(replay_t *rp, int64_t end_ms)
+/* The metrics of the ticks whose window [T, T+H) lies before the end: the model score, the
+ * recency baseline and each expert on the same snapshots. The report's rows (when kept) get
+ * their in_window. */
+static int finish_metrics(replay_t *rp, int64_t end_ms, char *errstr, size_t errstr_size)
 {
-    rp_summary_t *sum = rp->sum;
-    size_t n = 0;
-    bt_row_t *a = malloc((rp->nrows ? rp->nrows : 1) * sizeof(*a));
-    if (!a)
-        return -1;
     int64_t H = rp->cfg->label_horizon_ms;
-    int64_t first_tick = INT64_MAX, last_tick = INT64_MIN;
-    for (size_t i = 0; i < rp->nrows; i++) {
-        rp_row_t *row = &rp->rows[i];
-        row->in_window = row->tick_ms + H <= end_ms;
-        if (!row->in_window)
-            continue; /* censored: the window reaches past the input */
-        if (row->tick_ms < first_tick)
-            first_tick = row->tick_ms;
-        if (row->tick_ms > last_tick)
-            last_tick = row->tick_ms;
-        if (row->seg >= 0 && row->seg < RP_MAX_SEGMENTS) {
-            sum->seg_size[row->seg]++;
-            sum->seg_positives[row->seg] += (size_t)row->y;
-        }
-        n++;
+    for (size_t i = 0; i < rp->nrows; i++)
+        rp->rows[i].in_window = rp->rows[i].tick_ms + H <= end_ms;
+    if (rpm_finish(rp->metrics, H, end_ms, rp->sum) != 0) {
+        snprintf(errstr, errstr_size, "backtest metrics: %s", rpm_error(rp->metrics));
+        return -1;
     }
-    sum->labelled = n;
-    sum->censored = sum->scored - n;
-    int rc = bt_compute(a, bt_fill(rp, a, COL_RECENCY, INFINITY, INT64_MAX), &sum->recency);
-    for (int x = 0; rc == 0 && x < EX_N; x++)
-        rc = bt_compute(a, bt_fill(rp, a, COL_EXPERT0 + x, INFINITY, INT64_MAX), &sum->experts[x]);
-    /* Early warning: snapshots of users active in the last RP_EARLY_DAYS days. Cold start:
-     * the first quarter of the labelled ticks' time span. */
-    int64_t quarter_end = first_tick + (last_tick - first_tick) / 4;
-    sum->auc_early = bt_auc(a, bt_fill(rp, a, COL_MODEL, RP_EARLY_DAYS, INT64_MAX));
-    sum->auc_first_quarter = bt_auc(a, bt_fill(rp, a, COL_MODEL, INFINITY, quarter_end));
-    if (rc == 0)
-        rc = bt_compute(a, bt_fill(rp, a, COL_MODEL, INFINITY, INT64_MAX), &sum->model);
-    free(a);
-    return rc;
+    if (rp->late_labels > 0) {
+        snprintf(errstr, errstr_size,
+                 "backtest metrics: %zu labels came after their tick closed (a bug; please "
+                 "report it)",
+                 rp->late_labels);
+        return -1;
+    }
+    return 0;
 }
 
 /* The model (--model-in or a new one) and its predictor. */
@@ -429,6 +408,10 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
             snprintf(errstr, errstr_size, "out of memory");
             goto out;
         }
+        if (close_complete_ticks(rp, pl) != 0) {
+            snprintf(errstr, errstr_size, "backtest metrics: %s", rpm_error(rp->metrics));
+            goto out;
+        }
         if (rp_store_commit(st, pl, rp->model, sum->events_read, errstr, errstr_size) != 0)
             goto out;
         if (rp->opts->progress)
@@ -474,6 +457,10 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     store_ops_t ops;
     int64_t max_t = INT64_MIN;
 
+    if (!(rp.metrics = rpm_new(0))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
     if (open_model(&rp, cfg, o, errstr, errstr_size) != 0 ||
         rp_open_outputs(o, &outs, errstr, errstr_size) != 0 ||
         rp_store_open(&st, cfg, o->state_redis, &ops, errstr, errstr_size) != 0 ||
@@ -499,15 +486,14 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
         goto out;
     }
     /* Every label the log can give is in: the scores still pending are censored snapshots,
-     * counted (scored - labelled) but never read again. Freed before the metrics, whose
-     * arrays are the replay's peak memory (the pending scores of the last H were up to a
-     * third of it). */
+     * counted (scored - labelled) but never read again. Freed before the metrics' merges. */
     rp_pending_free(&rp.pending);
 #ifdef __GLIBC__
     malloc_trim(0); /* the pending scores were many small blocks: give their pages back */
 #endif
-    if (finish_metrics(&rp, sum->end_ms) != 0 || finish_lead(&rp, &ops, sum->end_ms) != 0 ||
-        finish_outcomes(&rp, pl) != 0) {
+    if (finish_metrics(&rp, sum->end_ms, errstr, errstr_size) != 0)
+        goto out;
+    if (finish_lead(&rp, &ops, sum->end_ms) != 0 || finish_outcomes(&rp, pl) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -535,6 +521,7 @@ out:
     rp_store_close(&st);
     model_destroy(rp.model);
     rp_pending_free(&rp.pending);
+    rpm_free(rp.metrics);
     free(rp.rows);
     for (size_t i = 0; i < rp.nalerted; i++)
         free(rp.alerted[i].uid);
