@@ -562,16 +562,14 @@ int ev_file_reader_next(ev_file_reader_t *fr, ev_event_t *ev, ev_reason_t *reaso
     fr->object_no++;
     const uint8_t *b = fr->data + fr->pos;
     size_t left = fr->data_len - fr->pos;
-    /* Walk first (bounds-checked, no allocation), then Avro-C reads exactly those bytes. */
-    int64_t used = cs_plan_datum_len(fr->plan, b, left, why, sizeof why);
-    if (used < 0)
+    /* Records carry no length: the decode says how many bytes this one took. */
+    int64_t used;
+    why[0] = '\0';
+    *reason = cs_plan_decode_next(fr->plan, fr->mem, b, left, &used, ev, why, sizeof why);
+    if (used < 0 || *reason == EV_ERR_UNDECODABLE)
         return corrupt(fr, why, errstr, errstr_size);
     fr->pos += (size_t)used;
     fr->objects_left--;
-    why[0] = '\0';
-    *reason = cs_plan_decode(fr->plan, fr->mem, b, (size_t)used, ev, why, sizeof why);
-    if (*reason == EV_ERR_UNDECODABLE)
-        return corrupt(fr, why, errstr, errstr_size);
     if (*reason != EV_OK)
         snprintf(errstr, errstr_size, "%s", why);
     return 1;

@@ -5,6 +5,7 @@
 #define CS_CODEC_INTERNAL_H
 
 #include <avro.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,40 @@ int cs_schema_fingerprint(avro_schema_t schema, uint64_t *out);
 
 /* ---- codec_walk.c ---- */
 
+/* A cursor over one datum's bytes; why (may be NULL) gets "<what> at byte N" on a failure. */
+typedef struct cs_cursor_s {
+    const uint8_t *start, *p, *end;
+    char *why;
+    size_t why_size;
+} cs_cursor_t;
+
+static inline int cs_cursor_fail(cs_cursor_t *c, const char *what)
+{
+    if (c->why && c->why_size)
+        snprintf(c->why, c->why_size, "%s at byte %zu", what, (size_t)(c->p - c->start));
+    return -1;
+}
+
+/* Reads a zig-zag varint of at most max_bytes; the last byte may only carry the bits that
+ * fit (int: 5 bytes, 32 bits; long: 10 bytes, 64 bits). 0, or -1 with why. */
+static inline int cs_read_varint(cs_cursor_t *c, int max_bytes, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < max_bytes; i++) {
+        if (c->p >= c->end)
+            return cs_cursor_fail(c, "truncated varint");
+        uint8_t b = *c->p++;
+        if (i == max_bytes - 1 && (b & 0x80 || b > (max_bytes == 5 ? 0x0f : 0x01)))
+            return cs_cursor_fail(c, "varint out of range");
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            return 0;
+        }
+    }
+    return cs_cursor_fail(c, "varint too long");
+}
+
 typedef struct cs_walk_s cs_walk_t;
 /* Compiles a writer schema into a flat program for cs_walk_check (one-off, at load time). */
 cs_walk_t *cs_walk_new(avro_schema_t writer, char *errstr, size_t errstr_size);
@@ -53,6 +88,10 @@ void cs_walk_destroy(cs_walk_t *w);
  * number of bytes the datum occupies, or -1 with why set. */
 int64_t cs_walk_check(const cs_walk_t *w, const uint8_t *buf, size_t len, char *why,
                       size_t why_size);
+/* Walks field i of the writer record (the walk's root) from c, as cs_walk_check does. */
+int cs_walk_field(const cs_walk_t *w, size_t i, cs_cursor_t *c);
+/* The writer record's number of fields. */
+size_t cs_walk_fields(const cs_walk_t *w);
 
 /* ---- codec_plan.c ---- */
 
@@ -67,18 +106,73 @@ cs_plan_t *cs_plan_new(avro_schema_t writer, avro_schema_t reader, char *errstr,
                        size_t errstr_size);
 void cs_plan_destroy(cs_plan_t *p);
 uint64_t cs_plan_fingerprint(const cs_plan_t *p);
-/* Decodes one datum (no framing) through the plan: walk, Avro-C read, extract, validate.
- * reader is a memory reader the caller owns; its source is replaced. */
+/* 1 when the plan decodes through the direct decoder (codec_direct.c). */
+int cs_plan_is_direct(const cs_plan_t *p);
+/* Decodes one datum (no framing) through the plan: the direct decoder when the plan has one
+ * and it reads the datum exactly, else the general path (walk, Avro-C read, extract); then
+ * validate. reader is a memory reader the caller owns; its source may be replaced. */
 ev_reason_t cs_plan_decode(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
                            ev_event_t *out, char *why, size_t why_size);
 /* Bytes the datum at buf occupies (walked against the writer schema, nothing allocated), or
- * -1 with why set: how container blocks, whose records carry no length, are split. */
+ * -1 with why set. */
 int64_t cs_plan_datum_len(const cs_plan_t *p, const uint8_t *buf, size_t len, char *why,
                           size_t why_size);
 /* The resolved value Avro-C reads into (for container files with a codec Avro-C reads). */
 avro_value_t *cs_plan_resolved_value(cs_plan_t *p);
 /* Extracts and validates the event after a successful avro_value_read into the plan. */
 ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why_size);
+/* Decodes one datum with the general path (walk, Avro-C's resolver, extract), never the
+ * direct one: for the tests that compare the two. */
+ev_reason_t cs_plan_decode_general(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf,
+                                   size_t len, ev_event_t *out, char *why, size_t why_size);
+/* The datum at the start of buf[0..len) (a container block's next record): decoded, its
+ * length in *used. Returns EV_ERR_UNDECODABLE with *used = -1 when the datum itself cannot
+ * be walked (a corrupt block), else the event's reason with *used set. */
+ev_reason_t cs_plan_decode_next(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
+                                int64_t *used, ev_event_t *out, char *why, size_t why_size);
+
+/* A string as read from a datum: borrowed bytes (not NUL-terminated), absent when !has. */
+typedef struct cs_raw_str_s {
+    const char *s;
+    size_t len;
+    uint8_t has;
+} cs_raw_str_t;
+
+/* One datum's reader fields as read, before validation (fields the writer lacks hold the
+ * reader's defaults: amount 0, optional strings absent). Borrows the datum's bytes. */
+typedef struct cs_raw_event_s {
+    cs_raw_str_t user_id;
+    int64_t event_time_ms;
+    int type_index; /* the writer's enum index */
+    double amount;
+    cs_raw_str_t item_id, category, channel;
+} cs_raw_event_t;
+
+/* Checks and copies a datum's fields into out (user id rules, the enum by symbol name,
+ * optional strings cut to EV_STR_MAX, a finite amount): the one validation both decode
+ * paths share. */
+ev_reason_t cs_plan_validate(const cs_plan_t *p, const cs_raw_event_t *raw, ev_event_t *out,
+                             char *why, size_t why_size);
+
+/* ---- codec_direct.c ---- */
+
+/* The direct decoder: for a writer whose fields the reader uses have the reader's own types
+ * (string user_id, long event_time, an enum event_type, double amount, optional strings as
+ * ["null","string"] in either order, a plain string or null), one pass over the bytes reads
+ * them straight into a cs_raw_event_t, walking the other fields as cs_walk_check does; no
+ * Avro-C call, no allocation. Other writers (type promotions, unions elsewhere) keep the
+ * general path. The result equals the general path's for every input the direct pass
+ * accepts (tests/unit/test_codec_direct.c compares them on evolved schemas and mutated
+ * bytes); anything it refuses is handed to the general path, so errors read the same. */
+typedef struct cs_direct_s cs_direct_t;
+
+/* NULL when writer is not eligible or on out of memory (the general path then serves). */
+cs_direct_t *cs_direct_new(avro_schema_t writer, const cs_walk_t *walk);
+void cs_direct_destroy(cs_direct_t *d);
+/* Reads the datum at buf[0..len): 0 with *raw and *used (bytes read), or -1 (anything
+ * wrong: the caller takes the general path). */
+int cs_direct_read(const cs_direct_t *d, const uint8_t *buf, size_t len, cs_raw_event_t *raw,
+                   size_t *used);
 
 /* ---- codec_encode.c ---- */
 

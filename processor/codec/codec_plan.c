@@ -33,6 +33,7 @@ struct cs_plan_s {
     ev_type_t *enum_map;                       /* writer symbol index -> event type */
     int enum_count;
     cs_walk_t *walk;
+    cs_direct_t *direct; /* NULL: every datum takes the general path */
     uint64_t fingerprint;
 };
 
@@ -144,6 +145,7 @@ cs_plan_t *cs_plan_new(avro_schema_t writer, avro_schema_t reader, char *errstr,
     p->walk = cs_walk_new(writer, errstr, errstr_size);
     if (!p->walk)
         goto fail;
+    p->direct = cs_direct_new(writer, p->walk);
     return p;
 fail:
     cs_plan_destroy(p);
@@ -167,9 +169,15 @@ void cs_plan_destroy(cs_plan_t *p)
         avro_schema_decref(p->eff_reader);
     if (p->writer)
         avro_schema_decref(p->writer);
+    cs_direct_destroy(p->direct);
     cs_walk_destroy(p->walk);
     free(p->enum_map);
     free(p);
+}
+
+int cs_plan_is_direct(const cs_plan_t *p)
+{
+    return p->direct != NULL;
 }
 
 uint64_t cs_plan_fingerprint(const cs_plan_t *p)
@@ -180,6 +188,53 @@ uint64_t cs_plan_fingerprint(const cs_plan_t *p)
 avro_value_t *cs_plan_resolved_value(cs_plan_t *p)
 {
     return &p->resolved_value;
+}
+
+static int get_field(cs_plan_t *p, int f, avro_value_t *out)
+{
+    return avro_value_get_by_index(&p->reader_value, (size_t)p->field_index[f], out, NULL);
+}
+
+/* Optional string field: the reader union is ["null","string"], branch 1 holds the string. */
+static int get_optional(cs_plan_t *p, int f, cs_raw_str_t *out)
+{
+    avro_value_t u, branch;
+    int disc;
+    size_t size;
+    *out = (cs_raw_str_t){0};
+    if (p->field_index[f] < 0)
+        return 0;
+    if (get_field(p, f, &u) || avro_value_get_discriminant(&u, &disc))
+        return -1;
+    if (disc != 1)
+        return 0;
+    if (avro_value_get_current_branch(&u, &branch) ||
+        avro_value_get_string(&branch, &out->s, &size))
+        return -1;
+    out->has = 1;
+    out->len = size ? size - 1 : 0; /* size counts the NUL */
+    return 0;
+}
+
+ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why_size)
+{
+    avro_value_t v;
+    size_t size;
+    cs_raw_event_t raw = {0};
+    if (get_field(p, F_USER_ID, &v) || avro_value_get_string(&v, &raw.user_id.s, &size) ||
+        get_field(p, F_EVENT_TIME, &v) || avro_value_get_long(&v, &raw.event_time_ms) ||
+        get_field(p, F_EVENT_TYPE, &v) || avro_value_get_enum(&v, &raw.type_index) ||
+        (p->field_index[F_AMOUNT] >= 0 &&
+         (get_field(p, F_AMOUNT, &v) || avro_value_get_double(&v, &raw.amount))) ||
+        get_optional(p, F_ITEM_ID, &raw.item_id) || get_optional(p, F_CATEGORY, &raw.category) ||
+        get_optional(p, F_CHANNEL, &raw.channel)) {
+        memset(out, 0, sizeof *out);
+        snprintf(why, why_size, "resolved value: %s", avro_strerror());
+        return EV_ERR_UNDECODABLE;
+    }
+    raw.user_id.has = 1;
+    raw.user_id.len = size ? size - 1 : 0;
+    return cs_plan_validate(p, &raw, out, why, why_size);
 }
 
 /* Copies at most cap bytes of an optional string, cutting back to a UTF-8 boundary so a
@@ -199,48 +254,23 @@ static void copy_truncated(char *dst, size_t cap, const char *src, size_t len)
     dst[len] = '\0';
 }
 
-static int get_field(cs_plan_t *p, int f, avro_value_t *out)
+static void copy_optional(const cs_raw_str_t *r, uint8_t *has, char *dst)
 {
-    return avro_value_get_by_index(&p->reader_value, (size_t)p->field_index[f], out, NULL);
-}
-
-/* Optional string field: the reader union is ["null","string"], branch 1 holds the string. */
-static int get_optional(cs_plan_t *p, int f, uint8_t *has, char *dst)
-{
-    avro_value_t u, branch;
-    int disc;
-    const char *s;
-    size_t size;
-    *has = 0;
+    *has = r->has;
     dst[0] = '\0';
-    if (p->field_index[f] < 0)
-        return 0;
-    if (get_field(p, f, &u) || avro_value_get_discriminant(&u, &disc))
-        return -1;
-    if (disc != 1)
-        return 0;
-    if (avro_value_get_current_branch(&u, &branch) || avro_value_get_string(&branch, &s, &size))
-        return -1;
-    *has = 1;
-    copy_truncated(dst, EV_STR_MAX, s, size ? size - 1 : 0); /* size counts the NUL */
-    return 0;
+    if (r->has)
+        copy_truncated(dst, EV_STR_MAX, r->s, r->len);
 }
 
-ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why_size)
+ev_reason_t cs_plan_validate(const cs_plan_t *p, const cs_raw_event_t *raw, ev_event_t *out,
+                             char *why, size_t why_size)
 {
-    avro_value_t v;
-    const char *s;
-    size_t size;
-    int e;
-
     memset(out, 0, sizeof *out);
-    if (get_field(p, F_USER_ID, &v) || avro_value_get_string(&v, &s, &size))
-        goto broken;
-    size_t uid_len = size ? size - 1 : 0;
+    const char *s = raw->user_id.s;
+    size_t uid_len = raw->user_id.len;
     /* The time first, so a rejected event still says when it happened (replay's
      * --rejects-out, the DLQ detail). */
-    if (get_field(p, F_EVENT_TIME, &v) || avro_value_get_long(&v, &out->event_time_ms))
-        goto broken;
+    out->event_time_ms = raw->event_time_ms;
     if (uid_len == 0) {
         snprintf(why, why_size, "user_id is empty");
         return EV_ERR_MISSING_USER_ID;
@@ -272,27 +302,18 @@ ev_reason_t cs_plan_extract(cs_plan_t *p, ev_event_t *out, char *why, size_t why
     }
     memcpy(out->user_id, s, uid_len);
     out->user_id_len = (uint16_t)uid_len;
-    if (get_field(p, F_EVENT_TYPE, &v) || avro_value_get_enum(&v, &e))
-        goto broken;
-    /* Avro-C hands over the writer's index unchanged; the walk checked its range */
+    /* the writer's index; the walk checked its range */
+    int e = raw->type_index;
     out->type = (e >= 0 && e < p->enum_count) ? p->enum_map[e] : EV_OTHER;
-
-    out->amount = 0.0;
-    if (p->field_index[F_AMOUNT] >= 0 &&
-        (get_field(p, F_AMOUNT, &v) || avro_value_get_double(&v, &out->amount)))
-        goto broken;
-    if (get_optional(p, F_ITEM_ID, &out->has_item_id, out->item_id) ||
-        get_optional(p, F_CATEGORY, &out->has_category, out->category) ||
-        get_optional(p, F_CHANNEL, &out->has_channel, out->channel))
-        goto broken;
+    out->amount = raw->amount;
+    copy_optional(&raw->item_id, &out->has_item_id, out->item_id);
+    copy_optional(&raw->category, &out->has_category, out->category);
+    copy_optional(&raw->channel, &out->has_channel, out->channel);
     if (!isfinite(out->amount)) {
         snprintf(why, why_size, "amount is not finite");
         return EV_ERR_NON_FINITE_AMOUNT;
     }
     return EV_OK;
-broken:
-    snprintf(why, why_size, "resolved value: %s", avro_strerror());
-    return EV_ERR_UNDECODABLE;
 }
 
 int64_t cs_plan_datum_len(const cs_plan_t *p, const uint8_t *buf, size_t len, char *why,
@@ -301,8 +322,8 @@ int64_t cs_plan_datum_len(const cs_plan_t *p, const uint8_t *buf, size_t len, ch
     return cs_walk_check(p->walk, buf, len, why, why_size);
 }
 
-ev_reason_t cs_plan_decode(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
-                           ev_event_t *out, char *why, size_t why_size)
+ev_reason_t cs_plan_decode_general(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf,
+                                   size_t len, ev_event_t *out, char *why, size_t why_size)
 {
     int64_t used = cs_walk_check(p->walk, buf, len, why, why_size);
     if (used < 0)
@@ -318,4 +339,29 @@ ev_reason_t cs_plan_decode(cs_plan_t *p, avro_reader_t reader, const uint8_t *bu
         return EV_ERR_UNDECODABLE;
     }
     return cs_plan_extract(p, out, why, why_size);
+}
+
+ev_reason_t cs_plan_decode(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
+                           ev_event_t *out, char *why, size_t why_size)
+{
+    cs_raw_event_t raw;
+    size_t used;
+    if (p->direct && cs_direct_read(p->direct, buf, len, &raw, &used) == 0 && used == len)
+        return cs_plan_validate(p, &raw, out, why, why_size);
+    return cs_plan_decode_general(p, reader, buf, len, out, why, why_size);
+}
+
+ev_reason_t cs_plan_decode_next(cs_plan_t *p, avro_reader_t reader, const uint8_t *buf, size_t len,
+                                int64_t *used, ev_event_t *out, char *why, size_t why_size)
+{
+    cs_raw_event_t raw;
+    size_t n;
+    if (p->direct && cs_direct_read(p->direct, buf, len, &raw, &n) == 0) {
+        *used = (int64_t)n;
+        return cs_plan_validate(p, &raw, out, why, why_size);
+    }
+    *used = cs_plan_datum_len(p, buf, len, why, why_size);
+    if (*used < 0)
+        return EV_ERR_UNDECODABLE;
+    return cs_plan_decode_general(p, reader, buf, (size_t)*used, out, why, why_size);
 }

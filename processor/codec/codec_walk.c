@@ -191,92 +191,59 @@ void cs_walk_destroy(cs_walk_t *w)
     free(w);
 }
 
-typedef struct {
-    const uint8_t *start, *p, *end;
-    char *why;
-    size_t why_size;
-} cursor_t;
-
-static int fail(cursor_t *c, const char *what)
-{
-    if (c->why && c->why_size)
-        snprintf(c->why, c->why_size, "%s at byte %zu", what, (size_t)(c->p - c->start));
-    return -1;
-}
-
-/* Reads a zig-zag varint of at most max_bytes; the last byte may only carry the bits that
- * fit (int: 5 bytes, 32 bits; long: 10 bytes, 64 bits). */
-static int read_varint(cursor_t *c, int max_bytes, int64_t *out)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < max_bytes; i++) {
-        if (c->p >= c->end)
-            return fail(c, "truncated varint");
-        uint8_t b = *c->p++;
-        if (i == max_bytes - 1 && (b & 0x80 || b > (max_bytes == 5 ? 0x0f : 0x01)))
-            return fail(c, "varint out of range");
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-            return 0;
-        }
-    }
-    return fail(c, "varint too long");
-}
-
-static int need(cursor_t *c, int64_t n, const char *what)
+static int need(cs_cursor_t *c, int64_t n, const char *what)
 {
     if (n < 0 || n > c->end - c->p)
-        return fail(c, what);
+        return cs_cursor_fail(c, what);
     c->p += n;
     return 0;
 }
 
-static int walk(const cs_walk_t *w, uint32_t id, cursor_t *c, int depth)
+static int walk(const cs_walk_t *w, uint32_t id, cs_cursor_t *c, int depth)
 {
     const walk_node_t *n = &w->nodes[id];
     int64_t v;
     if (depth > CS_WALK_MAX_DEPTH)
-        return fail(c, "nesting too deep");
+        return cs_cursor_fail(c, "nesting too deep");
     switch ((avro_type_t)n->type) {
     case AVRO_NULL:
         return 0;
     case AVRO_BOOLEAN:
         if (c->p >= c->end)
-            return fail(c, "truncated boolean");
+            return cs_cursor_fail(c, "truncated boolean");
         if (*c->p > 1)
-            return fail(c, "boolean not 0 or 1");
+            return cs_cursor_fail(c, "boolean not 0 or 1");
         c->p++;
         return 0;
     case AVRO_INT32:
-        return read_varint(c, 5, &v);
+        return cs_read_varint(c, 5, &v);
     case AVRO_INT64:
-        return read_varint(c, 10, &v);
+        return cs_read_varint(c, 10, &v);
     case AVRO_FLOAT:
         return need(c, 4, "truncated float");
     case AVRO_DOUBLE:
         return need(c, 8, "truncated double");
     case AVRO_BYTES:
     case AVRO_STRING:
-        if (read_varint(c, 10, &v))
+        if (cs_read_varint(c, 10, &v))
             return -1;
         return need(c, v, v < 0 ? "negative string/bytes length" : "string/bytes length past end");
     case AVRO_FIXED:
         return need(c, n->size, "truncated fixed");
     case AVRO_ENUM:
-        if (read_varint(c, 5, &v))
+        if (cs_read_varint(c, 5, &v))
             return -1;
-        return (v < 0 || v >= n->size) ? fail(c, "enum index out of range") : 0;
+        return (v < 0 || v >= n->size) ? cs_cursor_fail(c, "enum index out of range") : 0;
     case AVRO_RECORD:
         for (uint32_t i = 0; i < n->nkids; i++)
             if (walk(w, w->kids[n->kid0 + i], c, depth + 1))
                 return -1;
         return 0;
     case AVRO_UNION:
-        if (read_varint(c, 10, &v))
+        if (cs_read_varint(c, 10, &v))
             return -1;
         if (v < 0 || v >= (int64_t)n->nkids)
-            return fail(c, "union branch out of range");
+            return cs_cursor_fail(c, "union branch out of range");
         return walk(w, w->kids[n->kid0 + (uint32_t)v], c, depth + 1);
     case AVRO_ARRAY:
     case AVRO_MAP: {
@@ -284,25 +251,25 @@ static int walk(const cs_walk_t *w, uint32_t id, cursor_t *c, int depth)
         int item_empty = w->nodes[item].may_be_empty && n->type == AVRO_ARRAY;
         for (;;) {
             int64_t count, block_bytes;
-            if (read_varint(c, 10, &count))
+            if (cs_read_varint(c, 10, &count))
                 return -1;
             if (count == 0)
                 return 0;
             if (count < 0) {
                 if (count == INT64_MIN)
-                    return fail(c, "block count out of range");
+                    return cs_cursor_fail(c, "block count out of range");
                 count = -count;
-                if (read_varint(c, 10, &block_bytes))
+                if (cs_read_varint(c, 10, &block_bytes))
                     return -1;
                 if (block_bytes < 0 || block_bytes > c->end - c->p)
-                    return fail(c, "block size past end");
+                    return cs_cursor_fail(c, "block size past end");
             }
             /* every item of a non-empty type costs at least one byte */
             if (item_empty ? count > CS_WALK_MAX_EMPTY_ITEMS : count > c->end - c->p)
-                return fail(c, "block count past end");
+                return cs_cursor_fail(c, "block count past end");
             for (int64_t i = 0; i < count; i++) {
                 if (n->type == AVRO_MAP) {
-                    if (read_varint(c, 10, &v) ||
+                    if (cs_read_varint(c, 10, &v) ||
                         need(c, v, v < 0 ? "negative map key length" : "map key past end"))
                         return -1;
                 }
@@ -312,14 +279,24 @@ static int walk(const cs_walk_t *w, uint32_t id, cursor_t *c, int depth)
         }
     }
     default:
-        return fail(c, "unsupported type");
+        return cs_cursor_fail(c, "unsupported type");
     }
+}
+
+int cs_walk_field(const cs_walk_t *w, size_t i, cs_cursor_t *c)
+{
+    return walk(w, w->kids[w->nodes[0].kid0 + i], c, 1);
+}
+
+size_t cs_walk_fields(const cs_walk_t *w)
+{
+    return w->nodes[0].nkids;
 }
 
 int64_t cs_walk_check(const cs_walk_t *w, const uint8_t *buf, size_t len, char *why,
                       size_t why_size)
 {
-    cursor_t c = {buf, buf, buf + len, why, why_size};
+    cs_cursor_t c = {buf, buf, buf + len, why, why_size};
     if (walk(w, 0, &c, 0) != 0)
         return -1;
     return c.p - c.start;
