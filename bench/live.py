@@ -198,6 +198,12 @@ def stop_pid(p, timeout_s=15):
 RUN_ARGS = []  # --run-arg: extra `run` options (e.g. --batch.catchup_factor=1)
 
 
+def proc_cpu_s(pid):
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_run(build, broker, topic, rport, prefix, group, mport, log_path):
     cmd = [bl.churnstream(build), "run",
            "--kafka.bootstrap.servers=" + broker, "--topic.events=" + topic,
@@ -238,11 +244,20 @@ def one_run(a, build, broker, topic, rport, ends, run_no, tmp):
             m = metrics(mport)
             if m and m.get("churnstream_events_in_total", 0) > 0:
                 t1 = time.monotonic()
+                cpu1 = proc_cpu_s(p.pid)
                 e1 = sum(offsets(r, prefix).values())
                 break
             time.sleep(0.01)
         if t1 is None:
             raise RuntimeError("no events processed in %d s" % a.timeout)
+        prof = None
+        if a.perf_record and run_no == 1:
+            # A profile of the daemon during the catch-up (not of the measured figures: perf
+            # costs a few percent while it samples).
+            prof = subprocess.Popen(["perf", "record", "-q", "-p", str(p.pid), "--call-graph",
+                                     "dwarf,16384", "-F", "300", "-o", a.perf_record, "--",
+                                     "sleep", str(a.perf_seconds)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while time.monotonic() < deadline:
             if sum(offsets(r, prefix).values()) >= total:
                 break
@@ -252,11 +267,15 @@ def one_run(a, build, broker, topic, rport, ends, run_no, tmp):
         else:
             raise RuntimeError("churnstream did not catch up in %d s" % a.timeout)
         t2 = time.monotonic()
+        res["run_cpu_s"] = proc_cpu_s(p.pid) - cpu1
+        if prof:
+            prof.wait()
         res["run_s"] = t2 - t1
         res["start_to_first_s"] = t1 - t_start
         res["run_events"] = total - e1
         res["run_eps"] = (total - e1) / (t2 - t1)
         res["ratio"] = res["run_eps"] / res["kcat_eps"]
+        res["run_cpu_us_per_event"] = 1e6 * res["run_cpu_s"] / res["run_events"]
         m = metrics(mport) or {}
         res["events_in"] = m.get("churnstream_events_in_total")
         res["rejected"] = m.get("churnstream_events_rejected_total")
@@ -274,9 +293,9 @@ def one_run(a, build, broker, topic, rport, ends, run_no, tmp):
         res["redis_own_polls"] = own
         res["redis_cmds_per_event"] = cmds / total
         bl.log("run %d: churnstream %d events in %.2f s from the first batch: %.0f ev/s, "
-               "ratio %.2f; %.2f Redis commands/event" %
+               "ratio %.2f; %.2f Redis commands/event; %.2f CPU s (%.2f us/event)" %
                (run_no, res["run_events"], res["run_s"], res["run_eps"], res["ratio"],
-                res["redis_cmds_per_event"]))
+                res["redis_cmds_per_event"], res["run_cpu_s"], res["run_cpu_us_per_event"]))
         # Bytes per user over a sample of user keys.
         keys, cursor = [], b"0"
         while True:
@@ -413,6 +432,10 @@ def main():
                          "to compare builds or settings at one rate")
     ap.add_argument("--latency-samples", type=int, default=2000)
     ap.add_argument("--sample-users", type=int, default=200)
+    ap.add_argument("--perf-record", default=None, metavar="FILE",
+                    help="perf record the daemon for --perf-seconds of the first catch-up "
+                         "into FILE (perf report -i FILE)")
+    ap.add_argument("--perf-seconds", type=int, default=5)
     ap.add_argument("--run-arg", action="append", default=[],
                     help="an extra `churnstream run` option (repeatable), e.g. "
                          "--run-arg=--batch.catchup_factor=1")

@@ -108,9 +108,16 @@ void rc_args_str(rc_args_t *a, const char *s)
 
 void rc_args_i64(rc_args_t *a, int64_t v)
 {
-    char b[32];
-    int n = snprintf(b, sizeof(b), "%" PRId64, v);
-    rc_args_add(a, b, (size_t)n);
+    /* decimal, as "%" PRId64 writes it (a hot path: scores and offsets of every batch) */
+    char b[24], *p = b + sizeof b;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    rc_args_add(a, p, (size_t)(b + sizeof b - p));
 }
 
 int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)

@@ -25,13 +25,13 @@ int st_redis_queue_scores(st_redis_t *st, const st_commit_t *c, char *errstr, si
         snprintf(num, sizeof(num), "%.6f", s->score);
         add_field(st, "score", num);
         add_field(st, "bucket", s->bucket);
-        snprintf(num, sizeof(num), "%d", s->segment_id);
-        add_field(st, "segment", num);
+        rc_args_str(&st->args, "segment");
+        rc_args_i64(&st->args, s->segment_id);
         add_field(st, "segment_name", s->segment_name);
         add_field(st, "kind", s->kind);
         add_field(st, "trigger", s->trigger);
-        snprintf(num, sizeof(num), "%lld", (long long)s->time_ms);
-        add_field(st, "time_ms", num);
+        rc_args_str(&st->args, "time_ms");
+        rc_args_i64(&st->args, s->time_ms);
         add_field(st, "alert_id", s->alert_id);
         if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
             return -1;

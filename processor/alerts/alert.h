@@ -131,6 +131,8 @@ const char *alert_trigger_name(alert_trigger_kind_t t);
 /* Kind of an alert from the user's human feature values (feat_human_values) at the alert's
  * event time, by the rule above ALERT_RECENT_DAYS. */
 alert_kind_t alert_kind_of(const double features[FEAT_DIM]);
+/* The same rule from the three values it reads (feat_rhythm gives them). */
+alert_kind_t alert_kind_from(double quiet_days, double active_days, double gap_days);
 
 /* Risk bucket of a probability by the cut points of alert.buckets: high when p >= high,
  * medium when medium <= p < high, low below medium. medium == high leaves medium empty. */

@@ -41,16 +41,20 @@ const char *alert_trigger_name(alert_trigger_kind_t t)
     return t == ALERT_BY_TICK ? "tick" : t == ALERT_BY_EVENT ? "event" : "unknown";
 }
 
-alert_kind_t alert_kind_of(const double features[FEAT_DIM])
+alert_kind_t alert_kind_from(double quiet_days, double active_days, double gap_days)
 {
-    double quiet = features[FEAT_DAYS_SINCE_ACTIVITY];
-    double active_days = features[FEAT_ACTIVE_DAYS_LIFETIME];
-    if (active_days < 1.0 || quiet <= ALERT_RECENT_DAYS)
+    if (active_days < 1.0 || quiet_days <= ALERT_RECENT_DAYS)
         return ALERT_AT_RISK;
     /* With one active day mean_gap_days is the open gap (= quiet): no rhythm to compare. */
-    if (active_days >= 2.0 && quiet <= ALERT_RHYTHM_FACTOR * features[FEAT_MEAN_GAP_DAYS])
+    if (active_days >= 2.0 && quiet_days <= ALERT_RHYTHM_FACTOR * gap_days)
         return ALERT_AT_RISK;
     return ALERT_LAPSED;
+}
+
+alert_kind_t alert_kind_of(const double features[FEAT_DIM])
+{
+    return alert_kind_from(features[FEAT_DAYS_SINCE_ACTIVITY], features[FEAT_ACTIVE_DAYS_LIFETIME],
+                           features[FEAT_MEAN_GAP_DAYS]);
 }
 
 alert_bucket_t alert_bucket_of(double p, double medium, double high)

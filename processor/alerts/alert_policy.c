@@ -213,11 +213,10 @@ alert_bucket_t alert_policy_bucket(const alert_policy_t *ap, double p)
 alert_archetype_t alert_segment_archetype(const model_t *m, int seg)
 {
     int arch;
-    char label[8];
     double centre[FEAT_DIM];
     if (seg < 0 || seg >= model_k(m) || model_dim(m) != FEAT_DIM)
         return ALERT_ARCH_NONE;
-    if (model_segment_name(m, seg, &arch, label, sizeof label))
+    if (model_segment_name(m, seg, &arch, NULL, 0))
         return arch >= 0 && arch < ALERT_ARCH_COUNT ? (alert_archetype_t)arch : ALERT_ARCH_NONE;
     if (model_segment_centre(m, seg, centre) != 0)
         return ALERT_ARCH_NONE;

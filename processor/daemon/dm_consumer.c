@@ -16,6 +16,8 @@
 #define DM_SEEK_TIMEOUT_MS 5000
 #define DM_BACKOFF_MIN_MS  100
 #define DM_BACKOFF_MAX_MS  10000
+/* Messages between housekeeping calls while a backlog drains (dm_consumer_collect). */
+#define DM_HOUSEKEEPING_EVERY 64
 /* Batches grow while at least this many more full batches wait (adapt_target). */
 #define DM_CATCHUP_BATCHES 2
 
@@ -453,6 +455,7 @@ size_t dm_consumer_collect(dm_t *dm)
     size_t before = dm->n_batch;
     size_t max = dm->batch_target;
     int64_t deadline_ms = -1;
+    unsigned since_housekeeping = 0;
     while (dm->n_batch < max && !dm_stop_flag) {
         int timeout_ms = DM_POLL_SLICE_MS;
         if (deadline_ms >= 0) {
@@ -463,7 +466,11 @@ size_t dm_consumer_collect(dm_t *dm)
                 timeout_ms = (int)left_ms;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(dm->consumer, timeout_ms);
-        housekeeping(dm);
+        /* after a quiet poll, and every DM_HOUSEKEEPING_EVERY messages of a backlog */
+        if (!msg || ++since_housekeeping >= DM_HOUSEKEEPING_EVERY) {
+            housekeeping(dm);
+            since_housekeeping = 0;
+        }
         /* A quiet slice with nothing in hand returns, so the caller's idle calls run (they
          * carry event time forward by the wall clock: tick.idle_advance). */
         if (!msg && dm->n_batch == 0)

@@ -7,11 +7,35 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Every consumer's prefetch. librdkafka before 2.2 stops fetching a partition for a fixed
+ * second once its local queue holds queued.min.messages (default 100,000) or
+ * queued.max.messages.kbytes (default 65,536): a consumer that drains a backlog faster than
+ * that starves (run caught up at 0.17-0.19 of kcat's rate, waiting in the poll two thirds of
+ * the time; confluentinc/librdkafka#2879). The message count is lifted so the byte bound
+ * alone applies, and that bound is 16 MiB per partition: a second's backlog at our rate. */
+static const char *const consumer_defaults[] = {"queued.min.messages", "1000000",
+                                                "queued.max.messages.kbytes", "16384"};
+
+#define KF_EXTRA_MAX 32 /* name/value strings of one extra list, plus the defaults */
+
 rd_kafka_conf_t *kf_conf(const cfg_t *cfg, rd_kafka_type_t type, const char *const *extra,
                          char *errstr, size_t errstr_size)
 {
-    return type == RD_KAFKA_PRODUCER ? cfg_kafka_producer_conf(cfg, extra, errstr, errstr_size)
-                                     : cfg_kafka_conf(cfg, extra, errstr, errstr_size);
+    if (type == RD_KAFKA_PRODUCER)
+        return cfg_kafka_producer_conf(cfg, extra, errstr, errstr_size);
+    const char *all[KF_EXTRA_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof consumer_defaults / sizeof consumer_defaults[0]; i++)
+        all[n++] = consumer_defaults[i];
+    for (size_t i = 0; extra && extra[i]; i++) {
+        if (n == KF_EXTRA_MAX) {
+            snprintf(errstr, errstr_size, "too many Kafka properties set by the program");
+            return NULL;
+        }
+        all[n++] = extra[i];
+    }
+    all[n] = NULL;
+    return cfg_kafka_conf(cfg, all, errstr, errstr_size);
 }
 
 rd_kafka_t *kf_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)

@@ -12,9 +12,10 @@
 
 #include "config.h"
 
-/* The configuration of one handle: `extra` name/value pairs (NULL-terminated; may be NULL)
- * first, then the user's kafka.* keys, which win; for a producer the consumer-only keys are
- * left out. NULL with errstr set on a bad property. */
+/* The configuration of one handle: for a consumer the prefetch defaults (queued.min.messages
+ * 1000000, queued.max.messages.kbytes 16384: kafka.c says why), then `extra` name/value
+ * pairs (NULL-terminated; may be NULL), then the user's kafka.* keys, which win; for a
+ * producer the consumer-only keys are left out. NULL with errstr set on a bad property. */
 rd_kafka_conf_t *kf_conf(const cfg_t *cfg, rd_kafka_type_t type, const char *const *extra,
                          char *errstr, size_t errstr_size);
 

@@ -111,11 +111,12 @@ int sb_put_scoring(sb_t *sb, const alert_policy_t *policy, const model_t *model,
                    const char *user_id, const feat_state_t *st, int64_t t_ms, float p, int seg,
                    alert_trigger_kind_t trigger)
 {
-    double hv[FEAT_DIM];
-    feat_human_values(st, t_ms, hv);
+    double quiet, active_days, gap;
+    feat_rhythm(st, t_ms, &quiet, &active_days, &gap);
     return sb_put(sb, user_id, (double)p, alert_bucket_name(alert_policy_bucket(policy, (double)p)),
                   seg, alert_archetype_name(alert_segment_archetype(model, seg)),
-                  alert_kind_name(alert_kind_of(hv)), alert_trigger_name(trigger), t_ms);
+                  alert_kind_name(alert_kind_from(quiet, active_days, gap)),
+                  alert_trigger_name(trigger), t_ms);
 }
 
 void sb_alerted(sb_t *sb, const char *user_id, int64_t time_ms, const char *alert_id)

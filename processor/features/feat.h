@@ -255,6 +255,10 @@ void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM]);
 double feat_human_value(const feat_state_t *st, int64_t t_ms, int i);
 /* All human values at once (out[FEAT_DIM], caller-owned). */
 void feat_human_values(const feat_state_t *st, int64_t t_ms, double out[FEAT_DIM]);
+/* Three of them, as feat_human_values gives them, without the decayed counters' cost:
+ * days_since_activity, active_days_lifetime and mean_gap_days (the user's rhythm). */
+void feat_rhythm(const feat_state_t *st, int64_t t_ms, double *quiet_days, double *active_days,
+                 double *gap_days);
 /* Transform of one human value into the model's input. */
 float feat_transform(int i, double human);
 

@@ -110,10 +110,49 @@ static double mean_gap_days(const feat_state_t *st, double tenure_days)
     return gap < 1.0 ? 1.0 : gap; /* gaps between distinct days are >= 1 */
 }
 
+/* Reads before t_ref clamp to t_ref (feat.h). */
+static int64_t read_time(const feat_state_t *st, int64_t t_ms)
+{
+    return (st->t_ref_ms != FEAT_NEVER && t_ms < st->t_ref_ms) ? st->t_ref_ms : t_ms;
+}
+
+/* Feature i's value within its bounds from the table: [0, cap], or [-cap, cap] for the
+ * signed trend (cap 0: no upper bound). */
+static double bounded(int i, double v)
+{
+    double cap = feat_info[i].cap;
+    double lo = i == FEAT_ACTIVITY_TREND ? -cap : 0.0;
+    if (!(v >= lo))
+        v = lo;
+    if (cap > 0 && v > cap)
+        v = cap;
+    return v;
+}
+
+/* Days since the last activity, tenure and the mean gap (before the table's bounds). */
+static void rhythm(const feat_state_t *st, int64_t t, double *recency, double *tenure, double *gap)
+{
+    int active = st->first_activity_ms != FEAT_NEVER;
+    *recency = active ? days_between(st->last_activity_ms, t) : 365.0;
+    *tenure = active ? days_between(st->first_activity_ms, t) : 0.0;
+    *gap = mean_gap_days(st, *tenure);
+    if (*gap > 365.0)
+        *gap = 365.0;
+}
+
+void feat_rhythm(const feat_state_t *st, int64_t t_ms, double *quiet_days, double *active_days,
+                 double *gap_days)
+{
+    double recency, tenure, gap;
+    rhythm(st, read_time(st, t_ms), &recency, &tenure, &gap);
+    *quiet_days = bounded(FEAT_DAYS_SINCE_ACTIVITY, recency);
+    *active_days = bounded(FEAT_ACTIVE_DAYS_LIFETIME, st->lifetime_active_days);
+    *gap_days = bounded(FEAT_MEAN_GAP_DAYS, gap);
+}
+
 void feat_human_values(const feat_state_t *st, int64_t t_ms, double out[FEAT_DIM])
 {
-    /* Reads before t_ref clamp to t_ref (feat.h). */
-    int64_t t = (st->t_ref_ms != FEAT_NEVER && t_ms < st->t_ref_ms) ? st->t_ref_ms : t_ms;
+    int64_t t = read_time(st, t_ms);
     double c[FEAT_C_COUNT];
     feat_counters_at(st, t, c);
 
@@ -136,15 +175,12 @@ void feat_human_values(const feat_state_t *st, int64_t t_ms, double out[FEAT_DIM
     out[FEAT_CANCEL_INTENT_30D] = c[FEAT_C_CANCEL_INTENT_30D];
 
     int active = st->first_activity_ms != FEAT_NEVER;
-    double recency = active ? days_between(st->last_activity_ms, t) : 365.0;
-    double tenure = active ? days_between(st->first_activity_ms, t) : 0.0;
+    double recency, tenure, gap;
+    rhythm(st, t, &recency, &tenure, &gap);
     out[FEAT_DAYS_SINCE_ACTIVITY] = recency;
     out[FEAT_DAYS_SINCE_PURCHASE] =
         st->last_purchase_ms != FEAT_NEVER ? days_between(st->last_purchase_ms, t) : 365.0;
     out[FEAT_TENURE_DAYS] = tenure;
-    double gap = mean_gap_days(st, tenure);
-    if (gap > 365.0)
-        gap = 365.0;
     out[FEAT_MEAN_GAP_DAYS] = gap;
     out[FEAT_RECENCY_GAP_RATIO] = (recency > 365.0 ? 365.0 : recency) / gap; /* gap >= 1 */
 
@@ -163,15 +199,8 @@ void feat_human_values(const feat_state_t *st, int64_t t_ms, double out[FEAT_DIM
     }
     out[FEAT_ACTIVE_DAYS_PER_30D] = per30;
 
-    /* Caps and the lower bounds (0, or -cap for the signed trend) from the table. */
-    for (int i = 0; i < FEAT_DIM; i++) {
-        double cap = feat_info[i].cap;
-        double lo = i == FEAT_ACTIVITY_TREND ? -cap : 0.0;
-        if (!(out[i] >= lo))
-            out[i] = lo;
-        if (cap > 0 && out[i] > cap)
-            out[i] = cap;
-    }
+    for (int i = 0; i < FEAT_DIM; i++)
+        out[i] = bounded(i, out[i]);
 }
 
 double feat_human_value(const feat_state_t *st, int64_t t_ms, int i)

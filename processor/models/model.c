@@ -216,7 +216,8 @@ int model_segment_name(const model_t *m, int seg, int *arch, char *label, size_t
         !m->names[seg].valid)
         return 0;
     *arch = m->names[seg].arch;
-    snprintf(label, cap, "%s", m->names[seg].label);
+    if (label && cap > 0)
+        snprintf(label, cap, "%s", m->names[seg].label);
     return 1;
 }
 

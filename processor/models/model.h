@@ -103,8 +103,9 @@ uint64_t model_segment_version(const model_t *m);
  * committed with the batch, so a restarted daemon names every segment as an uninterrupted
  * one would (a name recomputed from centres that moved since would differ). */
 #define MODEL_SEG_NAME_MAX 256
-/* 1 and *arch, label (NUL-terminated, truncated to cap) when segment seg has a name under the
- * current segment version; 0 when not (or seg out of range). */
+/* 1 and *arch, label (NUL-terminated, truncated to cap; label may be NULL for the archetype
+ * alone) when segment seg has a name under the current segment version; 0 when not (or seg
+ * out of range). */
 int model_segment_name(const model_t *m, int seg, int *arch, char *label, size_t cap);
 /* Records seg's name for the current segment version (names of an older version are
  * dropped first); bumps the version so the batch commits it. 0, -1 when seg is out of range

@@ -594,6 +594,33 @@ static void test_recency_tenure_frequency(void **unused)
     assert_close(feat_human_value(&st, T0 + 200, FEAT_DAYS_SINCE_PURCHASE), 365.0, 0, 0);
 }
 
+/* feat_rhythm gives exactly what feat_human_values gives for its three features: random
+ * users (never active, one day, many), read before, at and long after their last event. */
+static void test_rhythm_matches_human_values(void **unused)
+{
+    uint64_t r = 12345;
+    for (int u = 0; u < 300; u++) {
+        feat_state_t st;
+        feat_state_init(&st);
+        int events = u % 7 == 0 ? 0 : (int)(r % 40);
+        int64_t t = T0;
+        for (int i = 0; i < events; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            t += (int64_t)((r >> 33) % (20 * DAY));
+            apply(&st, (r >> 20) % 3 == 0 ? EV_PURCHASE : EV_PAGE_VIEW, t, 5.0);
+        }
+        const int64_t at[] = {T0 - DAY, t, t + DAY / 3, t + 50 * DAY, t + 900 * DAY};
+        for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+            double hv[FEAT_DIM], quiet, active, gap;
+            feat_human_values(&st, at[k], hv);
+            feat_rhythm(&st, at[k], &quiet, &active, &gap);
+            assert_true(quiet == hv[FEAT_DAYS_SINCE_ACTIVITY]);
+            assert_true(active == hv[FEAT_ACTIVE_DAYS_LIFETIME]);
+            assert_true(gap == hv[FEAT_MEAN_GAP_DAYS]);
+        }
+    }
+}
+
 static void test_activity_trend(void **unused)
 {
     static const struct {
@@ -1142,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_not_activity),
         cmocka_unit_test(test_purchase_days),
         cmocka_unit_test(test_recency_tenure_frequency),
+        cmocka_unit_test(test_rhythm_matches_human_values),
         cmocka_unit_test(test_activity_trend),
         cmocka_unit_test(test_transforms),
         cmocka_unit_test(test_guards_finite),
