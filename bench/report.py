@@ -10,6 +10,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import platform
 import subprocess
 import sys
@@ -588,6 +589,56 @@ def section_scaleout(d):
     return L
 
 
+DATED_NOTE = re.compile(r"^### .*\b\d{4}-\d{2}-\d{2}\)\s*$")
+
+
+def dated_notes(lines):
+    """The hand-written subsections of a results file ("### Title (..., YYYY-MM-DD)" up to the next
+    ### or ## heading), by the ## heading they sit under, in order."""
+    notes, section, cur = {}, None, None
+    for line in lines:
+        if line.startswith("## ") or line.startswith("### "):
+            cur = None
+        if line.startswith("## "):
+            section = line
+        elif DATED_NOTE.match(line):
+            cur = [line]
+            notes.setdefault(section, []).append(cur)
+            continue
+        if cur is not None:
+            cur.append(line)
+    return notes
+
+
+def keep_dated_notes(old_lines, new_lines):
+    """new_lines with the dated subsections of old_lines put back at the end of their ##
+    section (a section gone from the new text keeps them at the end): a re-run rewrites the
+    measured tables, not the notes of what changed and when."""
+    notes = dated_notes(old_lines)
+    have = set(new_lines)
+    out, section = [], None
+
+    def flush(sec):
+        for block in notes.pop(sec, []):
+            if block[0] in have:
+                continue
+            if out and out[-1] != "":
+                out.append("")
+            out.extend(block)
+
+    for line in new_lines:
+        if line.startswith("## "):
+            flush(section)
+            section = line
+        out.append(line)
+    flush(section)
+    for sec in list(notes):
+        if sec and sec not in have:
+            out += ["", sec, ""]
+        flush(sec)
+    return out
+
+
 def splice_section(name):
     """Rewrites one section of RESULTS.md from its JSON (a step run on its own, e.g.
     bench/readable.py --splice): the section is replaced where it is, else appended."""
@@ -597,6 +648,7 @@ def splice_section(name):
     path = os.path.join(bl.ROOT, "bench", "RESULTS.md")
     with open(path) as f:
         lines = f.read().split("\n")
+    old_lines = list(lines)
     new = render_one(load(name))
     if title in lines:
         i = lines.index(title)
@@ -608,6 +660,7 @@ def splice_section(name):
         if lines and lines[-1] != "":
             lines.append("")
         lines += new
+    lines = keep_dated_notes(old_lines, lines)
     with open(path + ".tmp", "w") as f:
         f.write("\n".join(lines))
     os.replace(path + ".tmp", path)
@@ -617,8 +670,9 @@ def splice_section(name):
 def render(total_s, out_path):
     m = load("machine")
     L = ["# churnstream benchmark results", "",
-         "Written by `make bench` (bench/run.sh, bench/report.py); do not edit by hand. How "
-         "each figure is measured: bench/README.md.", ""]
+         "Written by `make bench` (bench/run.sh, bench/report.py); do not edit by hand, except "
+         "for subsections whose \"###\" heading ends in a date, \"(YYYY-MM-DD)\", which a re-run keeps under their "
+         "section. How each figure is measured: bench/README.md.", ""]
     L += section_machine(m, total_s)
     L += section_decode(load("decode"))
     r = load("replay")
@@ -630,6 +684,9 @@ def render(total_s, out_path):
     L += section_readable(load("readable"))
     L += section_scaleout(load("scaleout"))
     L += section_compose(load("compose"))
+    if os.path.exists(out_path):
+        with open(out_path) as f:
+            L = keep_dated_notes(f.read().split("\n"), L)
     with open(out_path + ".tmp", "w") as f:
         f.write("\n".join(L))
     os.replace(out_path + ".tmp", out_path)
