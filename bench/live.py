@@ -323,9 +323,12 @@ def _produce_paced(a, build, broker, topic, start, rate, polls):
     # Fresh events start the day after the fill's last day (gen's default start 2024-01-01),
     # so the engine sees the next days, not a jump of years of ticks.
     after = (datetime.date(2024, 1, 1) + datetime.timedelta(days=a.days)).isoformat()
-    # 3 x the days so gen does not run out of events before it is stopped.
+    # Days enough for twice the events the phase produces at this rate (the fill's events per
+    # day as the measure), at least 3 x the fill's, so gen never runs out before it is stopped.
+    per_day = max(1.0, sum(start.values()) / float(a.days))
+    days = max(3 * a.days, int(2 * rate * a.latency_seconds / per_day) + 1)
     g = subprocess.Popen([bl.churnstream(build), "gen", "--users", str(a.users), "--days",
-                          str(3 * a.days), "--seed", "2", "--start", after, "--rate",
+                          str(days), "--seed", "2", "--start", after, "--rate",
                           "%.0f" % rate, "--topic", topic, "--quiet",
                           "--kafka.bootstrap.servers=" + broker],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -432,6 +435,8 @@ def main():
                          "to compare builds or settings at one rate")
     ap.add_argument("--latency-samples", type=int, default=2000)
     ap.add_argument("--sample-users", type=int, default=200)
+    ap.add_argument("--splice", action="store_true",
+                    help="rewrite the live-path section of bench/RESULTS.md")
     ap.add_argument("--perf-record", default=None, metavar="FILE",
                     help="perf record the daemon for --perf-seconds of the first catch-up "
                          "into FILE (perf report -i FILE)")
@@ -490,6 +495,9 @@ def main():
         out["when"]["date_end_utc"] = utc_now()
         out["when"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         bl.write_json("live", out)
+    if a.splice:
+        import report
+        report.splice_section("live")
     return 0
 
 

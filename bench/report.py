@@ -418,8 +418,11 @@ def section_baselines(b):
     return L
 
 
+LIVE_TITLE = "## Live path (Kafka -> churnstream -> Redis -> alerts)"
+
+
 def section_live(d):
-    L = ["## Live path (Kafka -> churnstream -> Redis -> alerts)", ""]
+    L = [LIVE_TITLE, ""]
     if not d:
         return L + ["not measured (bench/live.py did not run or failed)", ""]
     p, w, lat = d["params"], d.get("when", {}), d["latency"]
@@ -644,7 +647,8 @@ def splice_section(name):
     bench/readable.py --splice): the section is replaced where it is, else appended."""
     title, render_one = {"readable": (READABLE_TITLE, section_readable),
                          "scaleout": (SCALEOUT_TITLE, section_scaleout),
-                         "rss": (RESOURCES_TITLE, section_resources)}[name]
+                         "rss": (RESOURCES_TITLE, section_resources),
+                         "live": (LIVE_TITLE, section_live)}[name]
     path = os.path.join(bl.ROOT, "bench", "RESULTS.md")
     with open(path) as f:
         lines = f.read().split("\n")
