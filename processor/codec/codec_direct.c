@@ -28,13 +28,6 @@ struct cs_direct_s {
     size_t nsteps;
 };
 
-static avro_schema_t resolve_links(avro_schema_t s)
-{
-    while (s && avro_typeof(s) == AVRO_LINK)
-        s = avro_schema_link_target(s);
-    return s;
-}
-
 /* The step for an optional string field of writer type t, or -1 when not eligible. */
 static int optional_step(avro_schema_t t, step_t *st)
 {
@@ -49,8 +42,8 @@ static int optional_step(avro_schema_t t, step_t *st)
     }
     if (k != AVRO_UNION || avro_schema_union_size(t) != 2)
         return -1;
-    avro_type_t b0 = avro_typeof(resolve_links(avro_schema_union_branch(t, 0)));
-    avro_type_t b1 = avro_typeof(resolve_links(avro_schema_union_branch(t, 1)));
+    avro_type_t b0 = avro_typeof(cs_schema_unlink(avro_schema_union_branch(t, 0)));
+    avro_type_t b1 = avro_typeof(cs_schema_unlink(avro_schema_union_branch(t, 1)));
     if (!((b0 == AVRO_NULL && b1 == AVRO_STRING) || (b0 == AVRO_STRING && b1 == AVRO_NULL)))
         return -1;
     st->kind = STEP_OPT_PAIR;
@@ -96,7 +89,7 @@ cs_direct_t *cs_direct_new(avro_schema_t writer, const cs_walk_t *walk)
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     return NULL; /* doubles are read by memcpy: little-endian hosts only */
 #endif
-    writer = resolve_links(writer);
+    writer = cs_schema_unlink(writer);
     if (!writer || avro_typeof(writer) != AVRO_RECORD)
         return NULL;
     size_t n = avro_schema_record_size(writer);
@@ -111,7 +104,7 @@ cs_direct_t *cs_direct_new(avro_schema_t writer, const cs_walk_t *walk)
     d->nsteps = n;
     for (size_t i = 0; i < n; i++) {
         const char *name = avro_schema_record_field_name(writer, (int)i);
-        avro_schema_t t = resolve_links(avro_schema_record_field_get_by_index(writer, (int)i));
+        avro_schema_t t = cs_schema_unlink(avro_schema_record_field_get_by_index(writer, (int)i));
         if (!name || !t || field_step(name, t, &d->steps[i]) != 0) {
             cs_direct_destroy(d);
             return NULL;
@@ -141,10 +134,15 @@ static int read_string(cs_cursor_t *c, cs_raw_str_t *out)
     return 0;
 }
 
+/* The optional string a step writes (step_t.target). */
+static cs_raw_str_t *optional_of(cs_raw_event_t *raw, uint8_t target)
+{
+    return target == 0 ? &raw->item_id : target == 1 ? &raw->category : &raw->channel;
+}
+
 static int run_step(const cs_direct_t *d, size_t i, cs_cursor_t *c, cs_raw_event_t *raw)
 {
     const step_t *st = &d->steps[i];
-    cs_raw_str_t *opt[3] = {&raw->item_id, &raw->category, &raw->channel};
     int64_t v;
     switch ((step_kind_t)st->kind) {
     case STEP_WALK:
@@ -167,13 +165,11 @@ static int run_step(const cs_direct_t *d, size_t i, cs_cursor_t *c, cs_raw_event
     case STEP_OPT_PAIR:
         if (cs_read_varint(c, 10, &v) != 0 || (v != 0 && v != 1))
             return -1;
-        if (v == st->null_branch) {
-            *opt[st->target] = (cs_raw_str_t){0};
-            return 0;
-        }
-        return read_string(c, opt[st->target]);
+        if (v == st->null_branch)
+            return 0; /* absent, as cs_direct_read's zeroed start says */
+        return read_string(c, optional_of(raw, st->target));
     case STEP_OPT_STR:
-        return read_string(c, opt[st->target]);
+        return read_string(c, optional_of(raw, st->target));
     }
     return -1;
 }

@@ -37,6 +37,9 @@ avro_schema_t cs_schema_load_file(const char *path, char *errstr, size_t errstr_
  * frees) or returns NULL on allocation failure / unsupported schema. */
 char *cs_schema_canonical_form(avro_schema_t schema);
 
+/* The schema a link (a named type used again) stands for; s itself when not a link. */
+avro_schema_t cs_schema_unlink(avro_schema_t s);
+
 /* CRC-64-AVRO (Rabin) fingerprint of len bytes. */
 uint64_t cs_rabin64(const void *buf, size_t len);
 

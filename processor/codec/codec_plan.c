@@ -37,22 +37,15 @@ struct cs_plan_s {
     uint64_t fingerprint;
 };
 
-static avro_schema_t skip_links(avro_schema_t s)
-{
-    while (s && avro_typeof(s) == AVRO_LINK)
-        s = avro_schema_link_target(s);
-    return s;
-}
-
 /* The writer's EventType enum: the field's type, or the enum branch of a union. */
 static avro_schema_t writer_event_enum(avro_schema_t field)
 {
-    field = skip_links(field);
+    field = cs_schema_unlink(field);
     if (field && avro_typeof(field) == AVRO_ENUM)
         return field;
     if (field && avro_typeof(field) == AVRO_UNION) {
         for (size_t i = 0; i < avro_schema_union_size(field); i++) {
-            avro_schema_t b = skip_links(avro_schema_union_branch(field, (int)i));
+            avro_schema_t b = cs_schema_unlink(avro_schema_union_branch(field, (int)i));
             if (avro_typeof(b) == AVRO_ENUM)
                 return b;
         }
@@ -67,7 +60,7 @@ cs_plan_t *cs_plan_new(avro_schema_t writer, avro_schema_t reader, char *errstr,
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    writer = skip_links(writer);
+    writer = cs_schema_unlink(writer);
     p->writer = avro_schema_incref(writer);
     if (avro_typeof(writer) != AVRO_RECORD || strcmp(avro_schema_name(writer), "Event") != 0) {
         snprintf(errstr, errstr_size, "writer schema is not a record named Event");

@@ -300,3 +300,10 @@ int cs_schema_fingerprint(avro_schema_t schema, uint64_t *out)
     free(pcf);
     return 0;
 }
+
+avro_schema_t cs_schema_unlink(avro_schema_t s)
+{
+    while (s && avro_typeof(s) == AVRO_LINK)
+        s = avro_schema_link_target(s);
+    return s;
+}

@@ -119,8 +119,7 @@ static int64_t compile(cs_walk_t *w, avro_schema_t s, int depth)
 {
     if (depth > CS_WALK_MAX_DEPTH)
         return -1;
-    while (avro_typeof(s) == AVRO_LINK)
-        s = avro_schema_link_target(s);
+    s = cs_schema_unlink(s);
     avro_type_t t = avro_typeof(s);
     int named = t == AVRO_RECORD || t == AVRO_ENUM || t == AVRO_FIXED;
     if (named) {

@@ -68,42 +68,32 @@ static int sort_rows(bt_row_t *rows, size_t n, int by_tick)
     return 0;
 }
 
-static uint64_t auc_key(const uint64_t *k, int word)
+/* A key's subsets in auc_whole_and_from: all (bit 0), from `from` on (payload bit 1). */
+static unsigned member_whole_and_from(uint32_t payload, void *ctx)
 {
-    (void)word;
-    return *k & ~(uint64_t)0xffffffffu;
+    (void)ctx;
+    return 1u | (payload & 2u);
 }
 
 /* The AUC of rows[0..n) and of rows[from..n) (NaN when a class is missing or out of memory)
- * from one sort of 8-byte keys: the score's cs_float_key in the upper 32 bits, the row's
- * index in the lower ones. Filtering a sorted array keeps it sorted, so the subset needs no
- * sort of its own (auc_acc_t). */
+ * from one sort: an auc_spill sized to hold every key, so nothing goes to disk. */
 static void auc_whole_and_from(const bt_row_t *rows, size_t n, size_t from, double *whole,
                                double *tail)
 {
     *whole = *tail = NAN;
-    uint64_t *buf = n ? malloc(2 * n * sizeof(*buf)) : NULL;
-    size_t(*count)[256] = calloc(8, sizeof(*count)); /* one histogram per byte of the key */
-    if (!buf || !count || n > UINT32_MAX) {
-        free(buf);
-        free(count);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (uint64_t)cs_float_key(rows[i].score) << 32 | (uint64_t)i;
-    CS_RADIX_SORT(uint64_t, buf, buf + n, n, 1, count, auc_key);
-    free(count);
-    auc_acc_t acc;
-    auc_acc_init(&acc, 2);
-    for (size_t i = 0; i < n; i++) {
-        size_t at = (size_t)(uint32_t)buf[i];
-        auc_acc_add(&acc, (uint32_t)(buf[i] >> 32), 1u | (at >= from ? 2u : 0u), rows[at].y != 0);
-    }
+    auc_spill_t *s = as_new(n);
     double out[2];
-    auc_acc_result(&acc, out);
-    *whole = out[0];
-    *tail = out[1];
-    free(buf);
+    if (!s)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (as_add(s, rows[i].score, (rows[i].y != 0) | (i >= from ? 2u : 0u)) != 0)
+            goto out;
+    if (as_result(s, 2, member_whole_and_from, NULL, out) == 0) {
+        *whole = out[0];
+        *tail = out[1];
+    }
+out:
+    as_free(s);
 }
 
 double bt_auc(const bt_row_t *rows, size_t n)
