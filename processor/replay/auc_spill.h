@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUC_SETS_MAX 4
+#define AUC_SETS_MAX 5
 
 /* The rank sums of up to AUC_SETS_MAX subsets over keys fed in ascending score order (the
  * score as cs_float_key): feed each key with the bitmask of the subsets it is in. The

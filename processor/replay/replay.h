@@ -58,16 +58,17 @@ typedef struct rp_summary_s {
     int64_t first_event_ms, last_event_ms, end_ms;
     int64_t horizon_ms; /* label.horizon: a tick's label is known H after it */
     size_t ticks;
-    size_t scored;              /* snapshots scored (= rows of --scores-out) */
-    size_t labelled;            /* snapshots with a label known before the end */
-    size_t censored;            /* scored, label unknown at the end (window past the end) */
-    bt_metrics_t model;         /* the model's prequential scores on the labelled snapshots */
-    bt_metrics_t recency;       /* baseline: days since last activity, same snapshots */
-    bt_metrics_t experts[EX_N]; /* each expert's own scores, same snapshots */
-    double auc_early;           /* model AUC on users active in the last RP_EARLY_DAYS days */
-    double auc_first_quarter;   /* model AUC over the first quarter of the ticks' span */
-    double weights[EX_N];       /* the experts' final weights */
-    double bgnbd[4];            /* final BG/NBD r, alpha (days), a, b */
+    size_t scored;                /* snapshots scored (= rows of --scores-out) */
+    size_t labelled;              /* snapshots with a label known before the end */
+    size_t censored;              /* scored, label unknown at the end (window past the end) */
+    bt_metrics_t model;           /* the model's prequential scores on the labelled snapshots */
+    bt_metrics_t recency;         /* baseline: days since last activity, same snapshots */
+    bt_metrics_t experts[EX_N];   /* each expert's own scores, same snapshots */
+    double auc_early;             /* model AUC on users active in the last RP_EARLY_DAYS days */
+    double auc_early_second_half; /* the same on the second half of the ticks */
+    double auc_first_quarter;     /* model AUC over the first quarter of the ticks' span */
+    double weights[EX_N];         /* the experts' final weights */
+    double bgnbd[4];              /* final BG/NBD r, alpha (days), a, b */
     uint64_t model_version, model_examples;
     int k;
     size_t alerts, alerts_by_bucket[3], alerts_by_arm[2]; /* alert_bucket_t, alert_arm_t */

@@ -15,7 +15,7 @@ enum { COL_MODEL, COL_RECENCY, COL_EXPERT0, COLS = COL_EXPERT0 + EX_N };
 
 /* The AUC subsets (auc_acc_t sets) and a key's payload: bit 0 the label, bit 1 "active in the
  * last RP_EARLY_DAYS days", bits 2.. the closed tick's index. */
-enum { SET_ALL, SET_SECOND_HALF, SET_EARLY, SET_FIRST_QUARTER, SETS };
+enum { SET_ALL, SET_SECOND_HALF, SET_EARLY, SET_FIRST_QUARTER, SET_EARLY_SECOND_HALF, SETS };
 #define PAYLOAD_EARLY      2u
 #define PAYLOAD_TICK_SHIFT 2
 #define MAX_CLOSED_TICKS   (UINT32_MAX >> PAYLOAD_TICK_SHIFT)
@@ -203,12 +203,13 @@ static unsigned member(uint32_t payload, void *opaque)
 {
     const member_ctx_t *x = opaque;
     size_t idx = payload >> PAYLOAD_TICK_SHIFT;
-    return 1u << SET_ALL | (idx >= x->half_tick ? 1u << SET_SECOND_HALF : 0) |
-           (payload & PAYLOAD_EARLY ? 1u << SET_EARLY : 0) |
-           (x->m->closed[idx].tick_ms <= x->quarter_end ? 1u << SET_FIRST_QUARTER : 0);
+    int second = idx >= x->half_tick, early = (payload & PAYLOAD_EARLY) != 0;
+    return 1u << SET_ALL | (second ? 1u << SET_SECOND_HALF : 0) | (early ? 1u << SET_EARLY : 0) |
+           (x->m->closed[idx].tick_ms <= x->quarter_end ? 1u << SET_FIRST_QUARTER : 0) |
+           (early && second ? 1u << SET_EARLY_SECOND_HALF : 0);
 }
 
-/* Column c's metrics into out; its early-warning and first-quarter AUCs into aucs[2..3]. */
+/* Column c's metrics into out; every subset's AUC into aucs[SETS]. */
 static int column_metrics(rp_metrics_t *m, int c, const member_ctx_t *ctx, bt_metrics_t *out,
                           double *aucs)
 {
@@ -256,6 +257,7 @@ int rpm_finish(rp_metrics_t *m, int64_t horizon_ms, int64_t end_ms, rp_summary_t
     if (column_metrics(m, COL_MODEL, &ctx, &sum->model, aucs) != 0)
         return -1;
     sum->auc_early = aucs[SET_EARLY];
+    sum->auc_early_second_half = aucs[SET_EARLY_SECOND_HALF];
     sum->auc_first_quarter = aucs[SET_FIRST_QUARTER];
     sum->labelled = m->acc[COL_MODEL].snapshots;
     sum->censored = sum->scored - sum->labelled;

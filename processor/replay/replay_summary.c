@@ -91,6 +91,7 @@ static void print_json(FILE *out, const rp_summary_t *s)
         rp_json_num(out, ex_name((ex_expert_t)x), s->weights[x], x + 1 < EX_N);
     fputs("},", out);
     rp_json_num(out, "auc_early_warning", s->auc_early, 0);
+    rp_json_num(out, "auc_early_warning_second_half", s->auc_early_second_half, 0);
     fputc(',', out);
     rp_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);
     fputs(",\"segments\":[", out);
@@ -139,9 +140,9 @@ static void print_text(FILE *out, const rp_summary_t *s)
     print_metrics_text(out, "bgnbd", &s->experts[EX_BGNBD]);
     print_metrics_text(out, "logreg", &s->experts[EX_LOGREG]);
     fprintf(out,
-            "  early-warning auc %.4f (users active in the last %d days), first-quarter auc "
-            "%.4f\n",
-            s->auc_early, RP_EARLY_DAYS, s->auc_first_quarter);
+            "  early-warning auc %.4f (2nd half %.4f; users active in the last %d days), "
+            "first-quarter auc %.4f\n",
+            s->auc_early, s->auc_early_second_half, RP_EARLY_DAYS, s->auc_first_quarter);
     fprintf(out,
             "experts    weights recency %.3f, bgnbd %.3f, logreg %.3f; BG/NBD r %.4g alpha "
             "%.4g d a %.4g b %.4g\n",

@@ -138,11 +138,12 @@ static void write_experts(FILE *f, const rep_t *rp)
             "</tr>\n</table>\n",
             s->weights[0], s->weights[1], s->weights[2]);
     fprintf(f,
-            "<p>Early-warning AUC (snapshots of users active in the last %d days): %.4f. "
+            "<p>Early-warning AUC (snapshots of users active in the last %d days): %.4f "
+            "(second half of the ticks: %.4f). "
             "First-quarter AUC (cold start): %.4f. BG/NBD population at the end: r %.4g, "
             "alpha %.4g days, a %.4g, b %.4g.</p>\n",
-            RP_EARLY_DAYS, s->auc_early, s->auc_first_quarter, s->bgnbd[0], s->bgnbd[1],
-            s->bgnbd[2], s->bgnbd[3]);
+            RP_EARLY_DAYS, s->auc_early, s->auc_early_second_half, s->auc_first_quarter,
+            s->bgnbd[0], s->bgnbd[1], s->bgnbd[2], s->bgnbd[3]);
     fputs("<p>How the score is made: three experts score every snapshot: the recency prior "
           "(days since the last activity), BG/NBD (probability of no activity in the "
           "horizon, from the user's repeat active days, last and current age and the "

@@ -201,6 +201,13 @@ static void test_stream_matches_all_at_once(void **state)
         if (in[i].recency_days < RP_EARLY_DAYS)
             sub[k++] = (bt_row_t){in[i].tick_ms, in[i].score, in[i].y};
     assert_true(sum.auc_early == bt_auc(sub, k));
+    /* early warning on the second half: closed ticks from index nclosed / 2 on */
+    size_t closed = (size_t)(TICKS - H_TICKS + 1);
+    k = 0;
+    for (size_t i = 0; i < nin; i++)
+        if (in[i].recency_days < RP_EARLY_DAYS && in[i].tick_ms >= (int64_t)(closed / 2) * TICK_MS)
+            sub[k++] = (bt_row_t){in[i].tick_ms, in[i].score, in[i].y};
+    assert_true(k > 0 && sum.auc_early_second_half == bt_auc(sub, k));
     int64_t first = 0, last = (int64_t)(TICKS - H_TICKS) * TICK_MS;
     assert_int_equal(nin, (size_t)(TICKS - H_TICKS + 1) * PER_TICK);
     k = 0;
