@@ -1,6 +1,8 @@
 /* Binary-safe command building for the Redis store: every argument carries its length and
- * goes through redisAppendCommandArgv, so user ids with spaces, colons, quotes or any UTF-8
- * never meet a format string. Also the pipeline's read side and printable key names. */
+ * the command is written as RESP here (redisFormatCommandArgv's bytes, without its per-command
+ * allocation and generic formatting: a hot path, every record and score of every batch), so
+ * user ids with spaces, colons, quotes or any UTF-8 never meet a format string. Also the
+ * pipeline's read side and printable key names. */
 #include "redis_internal.h"
 
 #include <errno.h>
@@ -24,10 +26,7 @@ static int args_reserve(rc_args_t *a, size_t extra_bytes)
         size_t *l = realloc(a->len, cap * sizeof(*l));
         if (l)
             a->len = l;
-        const char **v = realloc(a->argv, cap * sizeof(*v));
-        if (v)
-            a->argv = v;
-        if (!p || !o || !l || !v) {
+        if (!p || !o || !l) {
             a->oom = 1;
             return -1;
         }
@@ -60,8 +59,8 @@ void rc_args_free(rc_args_t *a)
     free(a->ptr);
     free(a->off);
     free(a->len);
-    free(a->argv);
     free(a->buf);
+    free(a->resp);
     memset(a, 0, sizeof(*a));
 }
 
@@ -106,10 +105,10 @@ void rc_args_str(rc_args_t *a, const char *s)
     rc_args_add(a, s, strlen(s));
 }
 
-void rc_args_i64(rc_args_t *a, int64_t v)
+/* v in decimal at the end of b[24]; returns where it starts. As "%" PRId64 writes it. */
+static char *decimal(char b[24], int64_t v)
 {
-    /* decimal, as "%" PRId64 writes it (a hot path: scores and offsets of every batch) */
-    char b[24], *p = b + sizeof b;
+    char *p = b + 24;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     do {
         *--p = (char)('0' + u % 10);
@@ -117,7 +116,60 @@ void rc_args_i64(rc_args_t *a, int64_t v)
     } while (u);
     if (v < 0)
         *--p = '-';
+    return p;
+}
+
+void rc_args_i64(rc_args_t *a, int64_t v)
+{
+    char b[24], *p = decimal(b, v); /* a hot path: scores and offsets of every batch */
     rc_args_add(a, p, (size_t)(b + sizeof b - p));
+}
+
+/* Appends a RESP header: the type byte, n in decimal, CRLF. */
+static char *put_header(char *out, char type, size_t n)
+{
+    char b[24], *p = decimal(b, (int64_t)n);
+    size_t len = (size_t)(b + sizeof b - p);
+    *out++ = type;
+    memcpy(out, p, len);
+    out += len;
+    *out++ = '\r';
+    *out++ = '\n';
+    return out;
+}
+
+size_t rc_args_resp(rc_args_t *a)
+{
+    if (a->oom || a->n == 0)
+        return 0;
+    /* headers: a type byte, at most 20 digits and CRLF each; each bulk string adds CRLF */
+    size_t need = 23;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->len[i] > SIZE_MAX / 2 - need - 25)
+            return 0;
+        need += 25 + a->len[i];
+    }
+    if (need > a->resp_cap) {
+        size_t cap = a->resp_cap ? a->resp_cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *r = realloc(a->resp, cap);
+        if (!r)
+            return 0;
+        a->resp = r;
+        a->resp_cap = cap;
+    }
+    char *out = put_header(a->resp, '*', a->n);
+    for (size_t i = 0; i < a->n; i++) {
+        const char *arg = a->ptr[i] ? a->ptr[i] : a->buf + a->off[i];
+        out = put_header(out, '$', a->len[i]);
+        if (a->len[i])
+            memcpy(out, arg, a->len[i]);
+        out += a->len[i];
+        *out++ = '\r';
+        *out++ = '\n';
+    }
+    return (size_t)(out - a->resp);
 }
 
 int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
@@ -126,7 +178,8 @@ int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
         rc_args_reset(a);
         return -1;
     }
-    if (a->oom || a->n == 0 || a->n > INT32_MAX) {
+    size_t resp_len = a->n <= INT32_MAX ? rc_args_resp(a) : 0;
+    if (resp_len == 0) {
         rc_args_reset(a);
         snprintf(errstr, errstr_size, "redis %s: out of memory building a command", rc->addr);
         /* Commands queued before this one would get replies nobody reads: drop them. */
@@ -136,12 +189,11 @@ int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
         }
         return -1;
     }
-    for (size_t i = 0; i < a->n; i++)
-        a->argv[i] = a->ptr[i] ? a->ptr[i] : a->buf + a->off[i];
+    const char *name = a->ptr[0] ? a->ptr[0] : a->buf + a->off[0];
     /* Cluster ASK redirection: ASKING before each command outside MULTI; inside, the flag
      * set before MULTI lasts until EXEC, and queued ASKINGs would change EXEC's reply. */
-    int is_multi = a->len[0] == 5 && memcmp(a->argv[0], "MULTI", 5) == 0;
-    int is_exec = a->len[0] == 4 && memcmp(a->argv[0], "EXEC", 4) == 0;
+    int is_multi = a->len[0] == 5 && memcmp(name, "MULTI", 5) == 0;
+    int is_exec = a->len[0] == 4 && memcmp(name, "EXEC", 4) == 0;
     int in_multi = rc->in_multi;
     if (is_multi)
         rc->in_multi = 1;
@@ -154,7 +206,7 @@ int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size)
         }
         rc->asking_unread++;
     }
-    int r = redisAppendCommandArgv(rc->ctx, (int)a->n, a->argv, a->len);
+    int r = redisAppendFormattedCommand(rc->ctx, a->resp, resp_len);
     rc_args_reset(a);
     if (r != REDIS_OK)
         return rc_io_error(rc, "appending a command", errstr, errstr_size);

@@ -54,16 +54,19 @@ int rc_check(rc_conn_t *rc, char *errstr, size_t errstr_size);
 
 /* ---- arguments of one command (redis_args.c) ---- */
 
-/* Arguments with explicit lengths for redisAppendCommandArgv, so user ids and values may
- * hold any byte: nothing user-supplied ever goes through a format string. Arguments are
- * either copied into an owned buffer or borrowed (valid until rc_append). */
+/* Arguments with explicit lengths, so user ids and values may hold any byte: nothing
+ * user-supplied ever goes through a format string. Arguments are either copied into an owned
+ * buffer or borrowed (valid until rc_append). rc_append writes the command's RESP into resp
+ * (reused across commands: no allocation per command once it is large enough) and hands it to
+ * hiredis as an already formatted command. */
 typedef struct rc_args_s {
     size_t n, cap;
     const char **ptr; /* borrowed pointer, or NULL: the bytes are at buf + off */
     size_t *off, *len;
-    const char **argv; /* resolved at append time (buf may move while building) */
     char *buf;
     size_t buf_len, buf_cap;
+    char *resp; /* the formatted command (rc_args_resp) */
+    size_t resp_cap;
     int oom; /* an allocation failed: rc_append refuses the command */
 } rc_args_t;
 
@@ -78,6 +81,10 @@ void rc_args_str(rc_args_t *a, const char *s);
 void rc_args_cat(rc_args_t *a, const char *p1, size_t l1, const char *p2, size_t l2, const void *p3,
                  size_t l3);
 void rc_args_i64(rc_args_t *a, int64_t v);
+/* The command as RESP (an array of bulk strings, as redisFormatCommandArgv writes it) in
+ * a->resp; returns its length, 0 when there is no argument or out of memory. The arguments
+ * stay (rc_append resets them). */
+size_t rc_args_resp(rc_args_t *a);
 /* Appends the command to the context's output buffer (sent at the next read) and resets a.
  * -1 on out of memory. */
 int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size);
@@ -158,8 +165,7 @@ int st_redis_load(st_redis_t *st, int32_t partition, const char *const *ids, con
  * MULTI (redis_scores.c). Returns commands queued, -1 on error. */
 int st_redis_queue_scores(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
 /* Queues an HSET per journal entry of c (redis_journal.c). Commands queued, -1 on error. */
-int st_redis_queue_journals(st_redis_t *st, const st_commit_t *c, char *errstr,
-                            size_t errstr_size);
+int st_redis_queue_journals(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
 /* Adds one key argument: prefix + mid + id. */
 void st_redis_key(st_redis_t *st, const char *mid, const char *id, size_t len);
 
