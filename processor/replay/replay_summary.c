@@ -90,7 +90,7 @@ static void print_json(FILE *out, const rp_summary_t *s)
     for (int x = 0; x < EX_N; x++)
         rp_json_num(out, ex_name((ex_expert_t)x), s->weights[x], x + 1 < EX_N);
     fputs("},", out);
-    rp_json_num(out, "auc_early_warning", s->auc_early, 0);
+    rp_json_num(out, "auc_early_warning", s->auc_early, 1);
     rp_json_num(out, "auc_early_warning_second_half", s->auc_early_second_half, 0);
     fputc(',', out);
     rp_json_num(out, "auc_first_quarter", s->auc_first_quarter, 0);

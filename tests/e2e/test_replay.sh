@@ -41,6 +41,10 @@ check("ticks with labels", s["model"]["ticks"], 2 + 0 + 1 + 1)  # Jan 4, 11, 25,
 # Recency at scoring (days): a 1.58(y1) 8.58(y0) 4.58(y1) 11.58(y1), b 0.58(y1) 7.58(y1):
 # one positive of five ranks above the only negative.
 check("recency auc", round(s["recency_baseline"]["auc"], 9), 0.2)
+# Every snapshot's user was active in the last 14 days: early warning = the pooled AUC; its
+# second half (Jan 25, Feb 1: two positives of a) has one class only.
+check("early-warning auc", s["auc_early_warning"], s["model"]["auc"])
+check("early-warning auc, 2nd half", s["auc_early_warning_second_half"], None)
 rows = sorted((r["user_id"], int(r["tick_ms"])) for r in csv.DictReader(open(sys.argv[2])))
 D = 86400000
 jan4 = 1704326400000
