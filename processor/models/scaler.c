@@ -16,7 +16,26 @@ struct sc_s {
     double weight;    /* sum of (decayed) example weights */
     double *mean;     /* [dim] */
     double *m2;       /* [dim] weighted sum of squared deviations from the mean */
+    double *inv_sd;   /* [dim] 1 / max(sd, SC_SD_FLOOR) of the moments above (refresh_inv_sd
+                       * after every change): sc_transform runs per scored row, the moments
+                       * change only when the model learns */
 };
+
+static double sd_of(const sc_t *sc, int i)
+{
+    if (sc->weight <= 0)
+        return 0;
+    double var = sc->m2[i] / sc->weight;
+    return var > 0 ? sqrt(var) : 0;
+}
+
+static void refresh_inv_sd(sc_t *sc)
+{
+    for (int i = 0; i < sc->dim; i++) {
+        double sd = sd_of(sc, i);
+        sc->inv_sd[i] = 1.0 / (sd > SC_SD_FLOOR ? sd : SC_SD_FLOOR);
+    }
+}
 
 sc_t *sc_new(int dim, double half_life_examples)
 {
@@ -30,7 +49,8 @@ sc_t *sc_new(int dim, double half_life_examples)
     sc->decay = half_life_examples > 0 ? exp2(-1.0 / half_life_examples) : 1.0;
     sc->mean = calloc((size_t)dim, sizeof(double));
     sc->m2 = calloc((size_t)dim, sizeof(double));
-    if (!sc->mean || !sc->m2) {
+    sc->inv_sd = calloc((size_t)dim, sizeof(double));
+    if (!sc->mean || !sc->m2 || !sc->inv_sd) {
         sc_destroy(sc);
         return NULL;
     }
@@ -43,6 +63,7 @@ void sc_destroy(sc_t *sc)
         return;
     free(sc->mean);
     free(sc->m2);
+    free(sc->inv_sd);
     free(sc);
 }
 
@@ -62,14 +83,8 @@ void sc_update(sc_t *sc, const float *x, size_t n)
             sc->m2[i] = a * sc->m2[i] + delta * (v - sc->mean[i]);
         }
     }
-}
-
-static double sd_of(const sc_t *sc, int i)
-{
-    if (sc->weight <= 0)
-        return 0;
-    double var = sc->m2[i] / sc->weight;
-    return var > 0 ? sqrt(var) : 0;
+    if (n > 0)
+        refresh_inv_sd(sc);
 }
 
 void sc_transform(const sc_t *sc, const float *x, float *z, size_t n)
@@ -81,15 +96,12 @@ void sc_transform(const sc_t *sc, const float *x, float *z, size_t n)
                 z[j] = x[j];
         return;
     }
-    /* Dimension-outer so the sqrt and divide happen once per dimension per call. */
-    for (int i = 0; i < dim; i++) {
-        double sd = sd_of(sc, i);
-        double inv_sd = 1.0 / (sd > SC_SD_FLOOR ? sd : SC_SD_FLOOR);
-        double mean = sc->mean[i];
-        for (size_t r = 0; r < n; r++) {
-            size_t j = r * (size_t)dim + (size_t)i;
-            z[j] = (float)((x[j] - mean) * inv_sd);
-        }
+    const double *mean = sc->mean, *inv_sd = sc->inv_sd;
+    for (size_t r = 0; r < n; r++) {
+        const float *xr = x + r * (size_t)dim;
+        float *zr = z + r * (size_t)dim;
+        for (int i = 0; i < dim; i++)
+            zr[i] = (float)((xr[i] - mean[i]) * inv_sd[i]);
     }
 }
 
@@ -162,5 +174,6 @@ sc_t *sc_decode(mw_reader_t *r, char *errstr, size_t errstr_size)
             return NULL;
         }
     }
+    refresh_inv_sd(sc);
     return sc;
 }

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "model_wire.h"
 #include "scaler.h"
 
 #define MAX_ROWS 16
@@ -123,6 +124,40 @@ static void test_transform_values_and_floor(void **state)
     sc_destroy(sc);
 }
 
+/* The transform after learning more rows, and after a snapshot round trip, is the one the
+ * moments give (the per-dimension 1/sd is cached and must follow every change). */
+static void test_transform_follows_updates_and_decode(void **state)
+{
+    (void)state;
+    sc_t *sc = sc_new(2, 0);
+    const float a[4] = {1, 10, 3, 30};
+    sc_update(sc, a, 2);
+    const float q[2] = {4, 40};
+    float z1[2], z2[2], z3[2];
+    sc_transform(sc, q, z1, 1);
+    assert_float_equal(z1[0], (float)((4 - 2) / 1.0), 1e-6);
+    const float b[2] = {8, 80};
+    sc_update(sc, b, 1); /* mean 4, sd sqrt(26/3) */
+    sc_transform(sc, q, z2, 1);
+    assert_float_equal(z2[0], 0.0f, 1e-6);
+    assert_float_equal(z2[1], 0.0f, 1e-6);
+    const float far[2] = {4 + (float)sqrt(26.0 / 3), 40};
+    sc_transform(sc, far, z2, 1);
+    assert_float_equal(z2[0], 1.0f, 1e-6);
+    mw_buf_t buf = {0};
+    sc_encode(sc, &buf);
+    assert_false(buf.failed);
+    mw_reader_t r = {.p = buf.data, .len = buf.len};
+    char err[128];
+    sc_t *back = sc_decode(&r, err, sizeof err);
+    assert_non_null(back);
+    sc_transform(back, far, z3, 1);
+    assert_memory_equal(z2, z3, sizeof z2);
+    sc_destroy(back);
+    free(buf.data);
+    sc_destroy(sc);
+}
+
 static void test_decay_forgets(void **state)
 {
     (void)state;
@@ -161,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_moments_match_closed_form),
         cmocka_unit_test(test_identity_before_data),
         cmocka_unit_test(test_transform_values_and_floor),
+        cmocka_unit_test(test_transform_follows_updates_and_decode),
         cmocka_unit_test(test_decay_forgets),
         cmocka_unit_test(test_bad_arguments),
     };
