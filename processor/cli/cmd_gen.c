@@ -166,8 +166,13 @@ static int generate(gen_t *g, gen_sink_t *k, const gen_opts_t *o, int64_t *n, ch
     pr.t0_ns = pr.last_ns = gen_now_ns();
     ev_event_t ev;
     int rc = 0;
+    int64_t last_ms = INT64_MIN;
     *n = 0;
     while (!gen_stop && (rc = gen_next(g, &ev)) == 1) {
+        if (o->wall_clock) { /* non-decreasing even if the clock steps back */
+            int64_t now_ms = gen_now_wall_ms();
+            ev.event_time_ms = last_ms = now_ms > last_ms ? now_ms : last_ms;
+        }
         if (sink_put(k, &ev, *n, err, errsz) < 0)
             return -1;
         if (k->enc && o->rate_eps > 0)

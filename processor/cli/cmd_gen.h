@@ -21,6 +21,7 @@ typedef struct gen_opts_s {
     int32_t schema_id;
     int quiet;
     int event_timestamps;      /* message timestamp = event time (else: produce time) */
+    int wall_clock;            /* event time = the wall clock at produce (topics only) */
     int csv_out;               /* --out FILE.csv: CSV events instead of Avro */
     int btyd_flags;            /* a BTYD parameter was given (an error with --process planted) */
     int ab_flags, sbeta_flags; /* --a/--b (bgnbd only), --s/--beta (paretonbd only) */
@@ -60,5 +61,7 @@ void gen_kafka_pace(gen_kafka_t *k, double rate_eps, int64_t t0_ns, int64_t n,
                     volatile const sig_atomic_t *stop);
 /* CLOCK_MONOTONIC in ns. */
 int64_t gen_now_ns(void);
+/* The wall clock (CLOCK_REALTIME) in epoch milliseconds (--wall-clock). */
+int64_t gen_now_wall_ms(void);
 
 #endif

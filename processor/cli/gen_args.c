@@ -25,6 +25,7 @@ enum {
     O_CHURN,
     O_QUIET,
     O_EVTS,
+    O_WALL,
     O_PROCESS,
     O_R,
     O_ALPHA,
@@ -86,6 +87,10 @@ void gen_usage(FILE *out)
           "                    kafka:T --from/--to`); the topic then needs retention.ms=-1 or\n"
           "                    a retention longer than the events' age, or the broker deletes\n"
           "                    closed segments as soon as they roll (default: produce time)\n"
+          "  --wall-clock      topics: each event's time is the wall clock when it is\n"
+          "                    produced (never earlier than the one before), the process\n"
+          "                    still choosing who does what: with --rate, event time runs\n"
+          "                    at the real pace (a live shop; bench/live.py's latency)\n"
           "  --schema-id N     schema id in Confluent framing (default 1)\n"
           "  --truth FILE      ground truth CSV (default with --out: FILE.truth.csv next to\n"
           "                    it; with a topic: none unless given), one line per user:\n"
@@ -216,6 +221,9 @@ static int apply_option(cfg_t *cfg, gen_opts_t *o, int c, const char *a)
     case O_EVTS:
         o->event_timestamps = 1;
         break;
+    case O_WALL:
+        o->wall_clock = 1;
+        break;
     case O_RATE:
         if (parse_f64("--rate", a, 0.0, 1e9, &o->rate_eps) < 0)
             return -1;
@@ -265,6 +273,11 @@ static int check_options(gen_opts_t *o)
     }
     if (o->out_path && o->rate_eps > 0)
         log_warn("gen", "--rate applies to topics only; ignored with --out");
+    if (o->wall_clock && (o->out_path || o->truth_path)) {
+        fprintf(stderr, "churnstream gen: --wall-clock applies to topics, without --truth (the "
+                        "truth's times are the process's, not the wall clock's)\n");
+        return -1;
+    }
     if (o->params.process == GEN_PLANTED && o->btyd_flags) {
         fprintf(stderr, "churnstream gen: --r, --alpha, --a, --b, --s, --beta and "
                         "--cohort-days need --process bgnbd or paretonbd\n");
@@ -303,6 +316,7 @@ int gen_parse_args(cfg_t *cfg, int argc, char **argv, gen_opts_t *o)
         {"truth", required_argument, NULL, O_TRUTH},
         {"churn-rate", required_argument, NULL, O_CHURN},
         {"event-timestamps", no_argument, NULL, O_EVTS},
+        {"wall-clock", no_argument, NULL, O_WALL},
         {"quiet", no_argument, NULL, O_QUIET},
         {"process", required_argument, NULL, O_PROCESS},
         {"r", required_argument, NULL, O_R},

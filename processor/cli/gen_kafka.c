@@ -19,6 +19,13 @@ int64_t gen_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+int64_t gen_now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void gen_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     gen_kafka_t *k = opaque;

@@ -39,6 +39,27 @@ lo, hi = 1705276800000, 1706745600000
 assert s["events_applied"] > 1000, s["events_applied"]
 assert lo <= s["first_event_ms"] and s["last_event_ms"] < hi, (s["first_event_ms"], s["last_event_ms"])
 PY
+# gen --wall-clock: event time is the wall clock at produce, paced by --rate.
+wtopic="wall-$$-$RANDOM"
+echo "not avro" | kcat -P -b "$CS_KAFKA_BROKERS" -t "$wtopic" -p 0 -X topic.auto.create=true 2>/dev/null ||
+    echo "not avro" | kcat -P -b "$CS_KAFKA_BROKERS" -t "$wtopic" -p 0
+t0=$(date +%s%3N)
+"$CS_BIN" gen --users 30 --days 20 --seed 3 --topic "$wtopic" "${K[@]}" --wall-clock --rate 4000 \
+    --quiet 2> "$tmp/wall.log"
+t1=$(date +%s%3N)
+"$CS_BIN" replay "kafka:$wtopic" "${K[@]}" --json > "$tmp/w.json"
+python3 - "$tmp/w.json" "$tmp/wall.log" "$t0" "$t1" <<'PY'
+import json, re, sys
+s, log, t0, t1 = json.load(open(sys.argv[1])), open(sys.argv[2]).read(), int(sys.argv[3]), int(sys.argv[4])
+n = int(re.search(r"done: (\d+) events", log).group(1))
+assert s["events_applied"] == n > 500, (s["events_applied"], n)
+assert t0 <= s["first_event_ms"] <= s["last_event_ms"] <= t1, (t0, s["first_event_ms"], s["last_event_ms"], t1)
+# paced at 4000/s: the events span about n / 4000 seconds of wall clock
+span = (s["last_event_ms"] - s["first_event_ms"]) / 1000
+assert 0.8 * n / 4000 <= span <= t1 - t0, (span, n)
+PY
+"$CS_BIN" gen --users 3 --days 1 --out "$tmp/x.avro" --wall-clock 2> "$tmp/err" && { echo "--wall-clock with --out accepted"; exit 1; }
+grep -q "applies to topics" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 "$CS_BIN" replay kafka:no-such-topic-$$ "${K[@]}" --json > /dev/null 2> "$tmp/err" && { echo "missing topic accepted"; exit 1; }
 grep -q "no-such-topic" "$tmp/err" || { cat "$tmp/err"; exit 1; }
-echo "replay kafka: equal to the file replay across partitions; time range selects; errors named"
+echo "replay kafka: equal to the file replay across partitions; time range selects; gen --wall-clock stamps the wall clock at its pace; errors named"
