@@ -247,6 +247,7 @@ def one_run(a, build, broker, topic, rport, ends, run_no, tmp):
             m = metrics(mport)
             if m and m.get("churnstream_events_in_total", 0) > 0:
                 t1 = time.monotonic()
+                m_first = m
                 cpu1 = proc_cpu_s(p.pid)
                 e1 = sum(offsets(r, prefix).values())
                 break
@@ -280,6 +281,15 @@ def one_run(a, build, broker, topic, rport, ends, run_no, tmp):
         res["ratio"] = res["run_eps"] / res["kcat_eps"]
         res["run_cpu_us_per_event"] = 1e6 * res["run_cpu_s"] / res["run_events"]
         m = metrics(mport) or {}
+        # Where the main thread's time went over the catch-up (the first batch excluded, as
+        # in the rate): /metrics phase counters, as shares of the catch-up's wall time.
+        res["phase_share"] = {
+            ph: (m.get('churnstream_batch_phase_seconds_total{phase="%s"}' % ph, 0.0) -
+                 m_first.get('churnstream_batch_phase_seconds_total{phase="%s"}' % ph, 0.0)) /
+            (t2 - t1) for ph in ("collect", "decode", "apply", "commit", "report")}
+        res["phase_share"]["redis_wait"] = (
+            m.get("churnstream_redis_wait_seconds_total", 0.0) -
+            m_first.get("churnstream_redis_wait_seconds_total", 0.0)) / (t2 - t1)
         res["events_in"] = m.get("churnstream_events_in_total")
         res["rejected"] = m.get("churnstream_events_rejected_total")
         res["round_trips"] = m.get("churnstream_redis_round_trips_total")
@@ -296,9 +306,10 @@ def one_run(a, build, broker, topic, rport, ends, run_no, tmp):
         res["redis_own_polls"] = own
         res["redis_cmds_per_event"] = cmds / total
         bl.log("run %d: churnstream %d events in %.2f s from the first batch: %.0f ev/s, "
-               "ratio %.2f; %.2f Redis commands/event; %.2f CPU s (%.2f us/event)" %
+               "ratio %.2f; %.2f Redis commands/event; %.2f CPU s (%.2f us/event); time: %s" %
                (run_no, res["run_events"], res["run_s"], res["run_eps"], res["ratio"],
-                res["redis_cmds_per_event"], res["run_cpu_s"], res["run_cpu_us_per_event"]))
+                res["redis_cmds_per_event"], res["run_cpu_s"], res["run_cpu_us_per_event"],
+                ", ".join("%s %.0f%%" % (k, 100 * v) for k, v in res["phase_share"].items())))
         # Bytes per user over a sample of user keys.
         keys, cursor = [], b"0"
         while True:
@@ -529,6 +540,8 @@ def main():
             "round_trips_per_event": bl.stats([x["round_trips"] / total for x in runs
                                                if x["round_trips"] is not None]),
             "user_bytes_median": bl.stats(ub),
+            "phase_share": {k: bl.stats([x["phase_share"][k] for x in runs])
+                            for k in runs[0]["phase_share"]},
             "user_bytes_max": max(x["user_bytes"]["max"] for x in runs if x["user_bytes"]),
             "latency": lat,
             "latency_wall": lat_wall,

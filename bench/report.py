@@ -453,8 +453,16 @@ def section_live(d):
           ratio(d["round_trips_per_event"], 4),
           "| bytes per user (MEMORY USAGE of %d `<prefix>u:*` keys per run): median, max | "
           "%s, %d |" % (d["runs"][0]["user_keys_sampled"], ratio(d["user_bytes_median"], 0),
-                        d["user_bytes_max"]),
-          ""]
+                        d["user_bytes_max"])]
+    ps = d.get("phase_share")
+    if ps:
+        L.append("| the catch-up's wall time by phase of the daemon's main thread "
+                 "(`churnstream_batch_phase_seconds_total`; median of the runs): %s; of "
+                 "that, blocked on Redis replies (`churnstream_redis_wait_seconds_total`) "
+                 "%.0f%% |" % (", ".join("%s %.0f%%" % (k, 100 * ps[k]["median"]) for k in (
+                     "collect", "decode", "apply", "commit", "report")),
+                     100 * ps["redis_wait"]["median"]))
+    L.append("")
     phases = [x for x in (d.get("latency_wall"), lat) if x]
     if phases:
         L += ["Latency (last run, after it caught up), in two phases of %d + %d s each while `run` "

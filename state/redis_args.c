@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int args_reserve(rc_args_t *a, size_t extra_bytes)
 {
@@ -231,8 +232,19 @@ int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, s
         r = NULL;
         rc->asking_unread--;
     }
-    if (redisGetReply(rc->ctx, &r) != REDIS_OK || !r)
+    /* A reply already received costs no wait; else the time blocked (the flush, the round
+     * trip, the server's work) is counted (st_redis_counters' wait_us). */
+    if (redisGetReplyFromReader(rc->ctx, &r) != REDIS_OK)
         return rc_io_error(rc, what, errstr, errstr_size);
+    if (!r) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int ok = redisGetReply(rc->ctx, &r) == REDIS_OK && r;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        rc->wait_us += (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+        if (!ok)
+            return rc_io_error(rc, what, errstr, errstr_size);
+    }
     *reply = r;
     /* Cluster redirections are noted whatever the caller makes of the error (an element of
      * MGET's reply is never one: a redirection always answers a whole command). */

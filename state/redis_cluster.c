@@ -94,13 +94,14 @@ void rcl_node_select(st_redis_t *st, int i)
     rcl_t *cl = st->cl;
     if (cl->active == i)
         return;
-    uint64_t cmds = st->conn.commands, rts = st->conn.round_trips;
+    uint64_t cmds = st->conn.commands, rts = st->conn.round_trips, wait = st->conn.wait_us;
     if (cl->active >= 0)
         cl->nodes[cl->active].conn = st->conn;
     st->conn = cl->nodes[i].conn;
     memset(&cl->nodes[i].conn, 0, sizeof(cl->nodes[i].conn)); /* stale copy: owned by st */
     st->conn.commands = cmds;
     st->conn.round_trips = rts;
+    st->conn.wait_us = wait;
     cl->active = i;
 }
 

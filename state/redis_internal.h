@@ -29,6 +29,7 @@ typedef struct rc_conn_s {
     int64_t connect_timeout_ms, command_timeout_ms;
     char addr[300];                 /* "host:port", for messages */
     uint64_t commands, round_trips; /* counters for st_redis_counters */
+    uint64_t wait_us;               /* time rc_read blocked for a reply not yet received */
     /* Cluster mode (redis_cluster.c): the first redirection error read since the last
      * rcl_route, and ASK handling: when `asking`, every command goes out after an ASKING,
      * whose +OK (or +QUEUED inside MULTI) rc_read skips. */

@@ -71,6 +71,7 @@ void st_redis_counters(const st_redis_t *st, st_redis_counters_t *out)
     out->round_trips = st->conn.round_trips;
     out->commits = st->commits;
     out->users_created = st->users_created;
+    out->wait_us = st->conn.wait_us;
 }
 
 void st_redis_latch(st_redis_t *st, const char *msg)

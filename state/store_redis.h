@@ -287,6 +287,7 @@ typedef struct st_redis_counters_s {
     uint64_t round_trips;   /* pipelines flushed and read */
     uint64_t commits;       /* successful st_redis_commit calls that wrote something */
     uint64_t users_created; /* records written that did not exist when loaded */
+    uint64_t wait_us;       /* microseconds blocked waiting for replies (round trip + server) */
 } st_redis_counters_t;
 void st_redis_counters(const st_redis_t *st, st_redis_counters_t *out);
 

@@ -253,10 +253,15 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
     chn_alerts_clear(ch);
     for (size_t i = 0; i < ch->nparts; i++)
         ch->parts[i].in_batch = 0;
-    if ((rc = decode(ch, msgs, n, now, res, err, errsz)) != 0 ||
-        (rc = apply(ch, now, err, errsz)) != 0)
+    int64_t t0 = dm_now_us();
+    if ((rc = decode(ch, msgs, n, now, res, err, errsz)) != 0)
         return rc;
+    int64_t t1 = dm_now_us();
+    if ((rc = apply(ch, now, err, errsz)) != 0)
+        return rc;
+    int64_t t2 = dm_now_us();
     int crc = commit(ch, msgs, n, err, errsz);
+    int64_t t3 = dm_now_us();
     st_redis_counters(ch->st, &k1);
     res->redis_round_trips = k1.round_trips - k0.round_trips;
     if (crc != 0) {
@@ -264,6 +269,12 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
         return DM_BATCH_RETRY;
     }
     report(ch, res);
+    int64_t t4 = dm_now_us();
+    res->phase_us[DM_PHASE_DECODE] = (uint64_t)(t1 - t0);
+    res->phase_us[DM_PHASE_APPLY] = (uint64_t)(t2 - t1);
+    res->phase_us[DM_PHASE_COMMIT] = (uint64_t)(t3 - t2);
+    res->phase_us[DM_PHASE_REPORT] = (uint64_t)(t4 - t3);
+    res->redis_wait_us = k1.wait_us - k0.wait_us;
     chn_model_sync(ch, now, 0); /* after the alerts are handed over: no delay for them */
     res->merges_ok = ch->merges_ok;
     res->merges_failed = ch->merges_failed;

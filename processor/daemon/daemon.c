@@ -27,6 +27,13 @@ int64_t dm_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t dm_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int dm_sleep_ms(int64_t ms)
 {
     while (ms > 0 && !dm_stop_flag) {
@@ -195,10 +202,15 @@ static size_t batch_next_offsets(dm_t *dm, int32_t *parts, int64_t *next)
     return n;
 }
 
+_Static_assert(DM_PHASES + 1 == DM_METRICS_PHASES, "dm_metrics.h: the handler's phases, collect");
+
 static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
 {
     dm_metrics_t *mt = &dm->metrics;
     atomic_fetch_add(&mt->batches, 1);
+    for (int i = 0; i < DM_PHASES; i++)
+        atomic_fetch_add(&mt->phase_us[i], res->phase_us[i]);
+    atomic_fetch_add(&mt->redis_wait_us, res->redis_wait_us);
     dm_metrics_observe_batch(mt, seconds);
     atomic_fetch_add(&mt->events_in, dm->n_batch - res->n_rejects);
     atomic_fetch_add(&mt->redis_round_trips, res->redis_round_trips);
@@ -417,7 +429,10 @@ int dm_run(dm_t *dm)
     resend_outbox(dm);
     int64_t last_idle_ms = dm_now_ms();
     while (!dm_stop_flag) {
+        int64_t c0 = dm_now_us();
         dm_consumer_collect(dm);
+        if (dm->n_batch > 0) /* the time that brought messages (idle polls are not a batch's) */
+            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(dm_now_us() - c0));
         if (dm->n_batch > 0) {
             process_batch_retrying(dm);
             last_idle_ms = dm_now_ms();

@@ -57,6 +57,14 @@ typedef struct dm_outcome_s {
 /* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch
  * size) and zeroes the rest before each call; the handler fills it. alerts point into
  * handler memory that stays valid until the handler's next call. */
+/* Where a batch's time goes (dm_batch_result_t.phase_us; /metrics
+ * churnstream_batch_phase_seconds_total{phase}): decoding the messages, applying the events
+ * and the batch's end (reads of users not cached, features, snapshots, scoring, learning,
+ * sweeps), the commit (the transaction built, sent and answered) and the report (alerts to
+ * the sink, the model's figures). The daemon adds "collect": polling the consumer for the
+ * batch's messages. */
+enum { DM_PHASE_DECODE, DM_PHASE_APPLY, DM_PHASE_COMMIT, DM_PHASE_REPORT, DM_PHASES };
+
 typedef struct dm_batch_result_s {
     dm_reject_t *rejects;
     size_t rejects_cap;
@@ -66,7 +74,9 @@ typedef struct dm_batch_result_s {
     const dm_outcome_t *outcomes; /* committed with the batch */
     size_t n_outcomes;
     uint64_t redis_round_trips;
-    int64_t watermark_ms; /* event-time watermark after the batch; INT64_MIN = unknown */
+    uint64_t phase_us[DM_PHASES]; /* microseconds per phase of this attempt (0: not measured) */
+    uint64_t redis_wait_us;       /* of which blocked on Redis replies (round trips + server) */
+    int64_t watermark_ms;         /* event-time watermark after the batch; INT64_MIN = unknown */
     /* The model's prequential metrics (each label scored before it is learnt) and version;
      * model_labels = 0 when the handler has none. */
     uint64_t model_labels, model_version;
@@ -81,6 +91,9 @@ typedef struct dm_batch_result_s {
      * taken because they held labels past this instance's watermark. */
     uint64_t merges_ok, merges_failed, merged_entries, merges_held_back;
 } dm_batch_result_t;
+
+/* CLOCK_MONOTONIC in microseconds: the clock of the phase timings (phase_us). */
+int64_t dm_now_us(void);
 
 /* process_batch return values besides 0. */
 #define DM_BATCH_RETRY (-1) /* nothing applied; retry the same batch later (store down) */

@@ -373,6 +373,23 @@ char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)
     counter(&b, "churnstream_redis_round_trips_total", "Redis round trips reported by the handler.",
             atomic_load(&m->redis_round_trips));
 
+    static const char *const phase_names[DM_METRICS_PHASES] = {"decode", "apply", "commit",
+                                                               "report", "collect"};
+    sb_printf(&b, "# HELP churnstream_batch_phase_seconds_total Main-thread time of committed "
+                  "batches by phase: decode, apply (events, reads of uncached users, "
+                  "snapshots, learning, sweeps), commit (the transaction built, sent and "
+                  "answered), report, collect (polling the consumer).\n"
+                  "# TYPE churnstream_batch_phase_seconds_total counter\n");
+    for (int i = 0; i < DM_METRICS_PHASES; i++)
+        sb_printf(&b, "churnstream_batch_phase_seconds_total{phase=\"%s\"} %.6f\n", phase_names[i],
+                  (double)atomic_load(&m->phase_us[i]) / 1e6);
+    sb_printf(&b,
+              "# HELP churnstream_redis_wait_seconds_total Main-thread time blocked on "
+              "Redis replies (round trips and the server's work), within the phases "
+              "above.\n# TYPE churnstream_redis_wait_seconds_total counter\n"
+              "churnstream_redis_wait_seconds_total %.6f\n",
+              (double)atomic_load(&m->redis_wait_us) / 1e6);
+
     sb_printf(&b, "# HELP churnstream_batch_seconds Time to process and commit one batch.\n"
                   "# TYPE churnstream_batch_seconds histogram\n");
     uint64_t cum = 0;

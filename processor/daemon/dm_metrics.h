@@ -14,6 +14,7 @@
 
 #define DM_HIST_BUCKETS   12 /* batch_seconds upper bounds, +Inf added when rendered */
 #define DM_LAG_PARTITIONS 256
+#define DM_METRICS_PHASES 5   /* daemon.h's DM_PHASE_* (decode, apply, commit, report), collect */
 #define DM_OUTCOME_CELLS  512 /* arm x kind x action x outcome: 2 x 2 x (9 + alert.actions) x 3 */
 
 typedef struct dm_metrics_s {
@@ -24,6 +25,9 @@ typedef struct dm_metrics_s {
     atomic_uint_fast64_t alerts_failed;
     atomic_uint_fast64_t batches, batch_failures, batches_stale;
     atomic_uint_fast64_t redis_round_trips;
+    /* microseconds: per phase of committed batches (DM_METRICS_PHASES names, the handler's
+     * phases then collect), and blocked on Redis replies */
+    atomic_uint_fast64_t phase_us[DM_METRICS_PHASES], redis_wait_us;
     /* shared model (dm_batch_result_t): cumulative, as the handler reports them */
     atomic_uint_fast64_t merges_ok, merges_failed, merged_entries, merges_held_back;
     atomic_uint_fast64_t hist_counts[DM_HIST_BUCKETS + 1]; /* non-cumulative; last = +Inf */

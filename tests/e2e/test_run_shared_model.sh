@@ -66,6 +66,18 @@ merged=$(grep '^churnstream_model_journal_entries_merged_total ' <<<"$m" | awk '
 [ "${ok:-0}" -gt 0 ] && [ "${merged:-0}" -gt 0 ] ||
     die "instance a's /metrics shows ${ok:-no} merges and ${merged:-no} merged entries"
 echo "  instance a: $ok merges, $merged journal entries merged (/metrics)"
+# Where its batches' time went: every phase measured, the Redis wait within them.
+M="$m" python3 - <<'PY' || die "instance a's batch phase timings are wrong"
+import os, re
+t = os.environ["M"]
+ph = {k: float(v) for k, v in re.findall(r'^churnstream_batch_phase_seconds_total\{phase="(\w+)"\} (\S+)$', t, re.M)}
+wait = float(re.search(r"^churnstream_redis_wait_seconds_total (\S+)$", t, re.M).group(1))
+assert set(ph) == {"decode", "apply", "commit", "report", "collect"}, ph
+assert all(ph[k] > 0 for k in ("decode", "apply", "commit", "collect")), ph
+assert 0 < wait <= ph["apply"] + ph["commit"] + ph["report"], (wait, ph)
+print("  instance a: batch phases %s s, Redis wait %.3f s (/metrics)" %
+      (", ".join("%s %.3f" % kv for kv in sorted(ph.items())), wait))
+PY
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do wait "$p" || die "an instance exited $? after SIGTERM"; done
 pids=()

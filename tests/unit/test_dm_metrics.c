@@ -35,6 +35,9 @@ static void test_render_counters_and_labels(void **state)
     atomic_fetch_add(&m.dlq_produced, 5);
     atomic_fetch_add(&m.alerts[1][2], 7);
     atomic_fetch_add(&m.redis_round_trips, 42);
+    atomic_fetch_add(&m.phase_us[1], 1500000);
+    atomic_fetch_add(&m.phase_us[4], 250);
+    atomic_fetch_add(&m.redis_wait_us, 750000);
     atomic_store(&m.assigned_partitions, 4);
     int32_t parts[2] = {0, 3};
     int64_t lag[2] = {12, 0};
@@ -54,6 +57,11 @@ static void test_render_counters_and_labels(void **state)
         "churnstream_alerts_total{arm=\"treatment\",bucket=\"low\"} 0",
         "churnstream_alerts_total{arm=\"holdout\",bucket=\"high\"} 7",
         "churnstream_redis_round_trips_total 42",
+        "churnstream_batch_phase_seconds_total{phase=\"decode\"} 0.000000",
+        "churnstream_batch_phase_seconds_total{phase=\"apply\"} 1.500000",
+        "churnstream_batch_phase_seconds_total{phase=\"collect\"} 0.000250",
+        "churnstream_redis_wait_seconds_total 0.750000",
+        "# TYPE churnstream_batch_phase_seconds_total counter",
         "churnstream_consumer_lag{partition=\"0\"} 12",
         "churnstream_consumer_lag{partition=\"3\"} 0",
         "churnstream_watermark_lag_seconds NaN",
