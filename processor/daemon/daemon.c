@@ -20,18 +20,16 @@ static volatile sig_atomic_t dm_signalled;
  * logged stop time counts from there, not from when the loop noticed. */
 static volatile int64_t dm_stop_asked_ms;
 
-int64_t dm_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t dm_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t dm_now_ms(void)
+{
+    return dm_now_us() / 1000;
 }
 
 int dm_sleep_ms(int64_t ms)
@@ -431,9 +429,9 @@ int dm_run(dm_t *dm)
     while (!dm_stop_flag) {
         int64_t c0 = dm_now_us();
         dm_consumer_collect(dm);
-        if (dm->n_batch > 0) /* the time that brought messages (idle polls are not a batch's) */
-            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(dm_now_us() - c0));
         if (dm->n_batch > 0) {
+            /* the time that brought messages (idle polls are not a batch's) */
+            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(dm_now_us() - c0));
             process_batch_retrying(dm);
             last_idle_ms = dm_now_ms();
         } else if (dm->h->idle_call_ms > 0 && dm_now_ms() - last_idle_ms >= dm->h->idle_call_ms) {

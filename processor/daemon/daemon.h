@@ -54,9 +54,6 @@ typedef struct dm_outcome_s {
     const char *kind, *action, *outcome;
 } dm_outcome_t;
 
-/* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch
- * size) and zeroes the rest before each call; the handler fills it. alerts point into
- * handler memory that stays valid until the handler's next call. */
 /* Where a batch's time goes (dm_batch_result_t.phase_us; /metrics
  * churnstream_batch_phase_seconds_total{phase}): decoding the messages, applying the events
  * and the batch's end (reads of users not cached, features, snapshots, scoring, learning,
@@ -65,6 +62,9 @@ typedef struct dm_outcome_s {
  * batch's messages. */
 enum { DM_PHASE_DECODE, DM_PHASE_APPLY, DM_PHASE_COMMIT, DM_PHASE_REPORT, DM_PHASES };
 
+/* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch
+ * size) and zeroes the rest before each call; the handler fills it. alerts point into
+ * handler memory that stays valid until the handler's next call. */
 typedef struct dm_batch_result_s {
     dm_reject_t *rejects;
     size_t rejects_cap;
