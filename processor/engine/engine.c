@@ -84,6 +84,11 @@ void eng_set_progress(eng_t *eng, const eng_progress_t *in)
     eng->prog = *in;
 }
 
+/* x(T) from the stored state. Exact when scoring (before any event after T is applied).
+ * For a label it is recomputed later, and the state may hold a refund or cancel that came
+ * after T (not activity, so the label stands): the learnt row then carries it, its reads
+ * taken at that event's time (feat.h: reads before t_ref clamp). Measured small and left
+ * (README, Backtest); replay's --snapshots-out writes the scored rows instead. */
 static void emit(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms, int y)
 {
     float x[FEAT_DIM];

@@ -61,7 +61,7 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
     rp->sum->scored++;
     if (rp->scores)
         fprintf(rp->scores, "%s,%lld,%.6f\n", s->user_id, (long long)s->tick_ms, p);
-    if (rp_pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg, ex) != 0)
+    if (rp_pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg, ex, s->x) != 0)
         rp->oom = 1;
 }
 
@@ -69,7 +69,8 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
 {
     replay_t *rp = opaque;
     pending_t p;
-    if (!rp_pending_take(&rp->pending, s->user_id, s->tick_ms, &p)) {
+    float x[FEAT_DIM];
+    if (!rp_pending_take(&rp->pending, s->user_id, s->tick_ms, &p, x)) {
         /* The engine scores before it labels (tests/unit/test_engine.c); a miss here is a
          * bug, reported rather than hidden. */
         log_error("replay", "label without a score: user=%s tick_ms=%lld", s->user_id,
@@ -97,10 +98,10 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
         else
             rp->rows[rp->nrows++] = row;
     }
-    if (rp->snapshots) {
+    if (rp->snapshots) { /* x(T) as scored: s->x is recomputed now (replay_internal.h) */
         fprintf(rp->snapshots, "%s,%lld,%d,%.6f", s->user_id, (long long)s->tick_ms, s->y, p.score);
         for (int i = 0; i < FEAT_DIM; i++)
-            fprintf(rp->snapshots, ",%.6g", s->x[i]);
+            fprintf(rp->snapshots, ",%.6g", x[i]);
         fputc('\n', rp->snapshots);
     }
 }
@@ -471,6 +472,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     rp.scores = outs.scores_f;
     rp.alerts = &outs.alerts_sink;
     rp.snapshots = outs.snapshots_f;
+    if (rp.snapshots)
+        rp_pending_keep_features(&rp.pending, FEAT_DIM);
     if (read_all(&rp, &src, &st, pl, outs.rejects_f, &max_t, errstr, errstr_size) != 0)
         goto out;
     if (sum->events_applied == 0) {

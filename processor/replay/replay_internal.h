@@ -74,7 +74,12 @@ size_t rp_store_users(const rp_store_t *s);
  *
  * Memory: the map owns everything (rp_pending_free). The id table only grows (one copy of
  * each id ever scored, at most the store's users); a user's array grows by doubling, and is
- * compacted (live entries moved to its front) instead when at most half of it is live. */
+ * compacted (live entries moved to its front) instead when at most half of it is live.
+ *
+ * Feature rows (only for --snapshots-out, rp_pending_keep_features): each entry also keeps
+ * the snapshot's x(T) as scored, in a parallel per-user array indexed like e, because the
+ * engine's label callback recomputes x(T) from the stored state, which by then may hold a
+ * refund or cancel that came after T (not activity, so the label stands; see engine.c). */
 typedef struct pending_s {
     int64_t tick_ms;
     float score, recency_days;
@@ -84,6 +89,7 @@ typedef struct pending_s {
 
 typedef struct pending_user_s {
     pending_t *e; /* owned; e[head .. head + n) are live, in the order put */
+    float *x;     /* owned; xdim floats per entry of e, NULL when the map keeps none */
     uint32_t head, n, cap;
 } pending_user_t;
 
@@ -97,15 +103,21 @@ typedef struct pending_map_s {
     size_t nids, cap_ids;
     uid_index_t id_index; /* nslots >= 2 x nids */
     size_t count;         /* live entries over all users */
+    int xdim;             /* floats of x kept per entry; 0 = none */
 } pending_map_t;
+
+/* Keep each entry's feature row (dim floats) from now on; call on an empty map. */
+void rp_pending_keep_features(pending_map_t *m, int dim);
 
 /* Adds a scored snapshot (the id is copied into the id table the first time it is seen).
  * 0, or -1 on out of memory (the map unchanged but for a possibly interned id). */
 int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
-                   float recency_days, int seg, const ex_scores_t *ex);
-/* Removes the snapshot's entry (the oldest, were a key put twice) into *out: 1, or 0 when
- * absent. */
-int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out);
+                   float recency_days, int seg, const ex_scores_t *ex, const float *x);
+/* Removes the snapshot's entry (the oldest, were a key put twice) into *out, and its feature
+ * row into x_out when the map keeps them and x_out is not NULL: 1, or 0 when absent. x (at
+ * put) is read only when the map keeps feature rows. */
+int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out,
+                    float *x_out);
 /* Frees what the map holds; the map is empty and reusable after. */
 void rp_pending_free(pending_map_t *m);
 

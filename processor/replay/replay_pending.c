@@ -58,18 +58,27 @@ static int id_handle(pending_map_t *m, const char *uid, int add, uint32_t *h)
 
 /* Room for one more entry at the tail of u's array: compacts when at most half of it is
  * live (each compaction frees at least half: amortized O(1) a put), else doubles it. */
-static int user_make_room(pending_user_t *u)
+static int user_make_room(pending_user_t *u, int xdim)
 {
+    size_t row = (size_t)xdim * sizeof(float);
     if (u->head + u->n < u->cap)
         return 0;
     if (u->head > 0 && u->n <= u->cap / 2) {
         memmove(u->e, u->e + u->head, u->n * sizeof(*u->e));
+        if (xdim)
+            memmove(u->x, u->x + (size_t)u->head * (size_t)xdim, u->n * row);
         u->head = 0;
         return 0;
     }
     if (u->cap > UINT32_MAX / 2)
         return -1;
     uint32_t cap = u->cap ? u->cap * 2 : 8;
+    if (xdim) { /* the rows first: a failure leaves e and cap as they were */
+        float *x = realloc(u->x, cap * row);
+        if (!x)
+            return -1;
+        u->x = x;
+    }
     pending_t *e = realloc(u->e, cap * sizeof(*e));
     if (!e)
         return -1;
@@ -78,15 +87,23 @@ static int user_make_room(pending_user_t *u)
     return 0;
 }
 
+void rp_pending_keep_features(pending_map_t *m, int dim)
+{
+    m->xdim = dim > 0 ? dim : 0;
+}
+
 int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
-                   float recency_days, int seg, const ex_scores_t *ex)
+                   float recency_days, int seg, const ex_scores_t *ex, const float *x)
 {
     uint32_t h;
     if (id_handle(m, uid, 1, &h) != 0)
         return -1;
     pending_user_t *u = &m->users[h];
-    if (user_make_room(u) != 0)
+    if (user_make_room(u, m->xdim) != 0)
         return -1;
+    if (m->xdim)
+        memcpy(u->x + (size_t)(u->head + u->n) * (size_t)m->xdim, x,
+               (size_t)m->xdim * sizeof(float));
     pending_t *p = &u->e[u->head + u->n++];
     *p = (pending_t){.tick_ms = tick_ms, .score = score, .recency_days = recency_days, .seg = seg};
     for (int i = 0; i < EX_N; i++)
@@ -95,8 +112,10 @@ int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float sco
     return 0;
 }
 
-int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out)
+int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out,
+                    float *x_out)
 {
+    const size_t d = (size_t)m->xdim;
     uint32_t h;
     if (m->count == 0 || id_handle(m, uid, 0, &h) != 0)
         return 0;
@@ -105,10 +124,15 @@ int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_
         if (u->e[i].tick_ms != tick_ms)
             continue;
         *out = u->e[i];
-        if (i == u->head) /* the usual case: labels come oldest first */
+        if (d && x_out)
+            memcpy(x_out, u->x + i * d, d * sizeof(float));
+        if (i == u->head) { /* the usual case: labels come oldest first */
             u->head++;
-        else
+        } else {
             memmove(&u->e[i], &u->e[i + 1], (end - i - 1) * sizeof(*u->e));
+            if (d)
+                memmove(u->x + i * d, u->x + (i + 1) * d, (end - i - 1) * d * sizeof(float));
+        }
         if (--u->n == 0)
             u->head = 0;
         m->count--;
@@ -119,8 +143,10 @@ int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_
 
 void rp_pending_free(pending_map_t *m)
 {
-    for (size_t i = 0; i < m->nids; i++)
+    for (size_t i = 0; i < m->nids; i++) {
         free(m->users[i].e);
+        free(m->users[i].x);
+    }
     free(m->ids);
     free(m->id_off);
     free(m->id_len);

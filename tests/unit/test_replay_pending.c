@@ -1,6 +1,7 @@
 /* Replay's pending scores (processor/replay/replay_pending.c): every snapshot put is taken
  * back exactly once with what was put, whatever the order: across the growth and compaction
- * of the per-user arrays and removals from their middle; against a brute-force oracle. */
+ * of the per-user arrays and removals from their middle; against a brute-force oracle; with
+ * and without the entries' feature rows (--snapshots-out). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,8 @@
 
 #include "replay_internal.h"
 
-#define DAY 86400000LL
+#define DAY  86400000LL
+#define XDIM 5
 
 typedef struct oracle_s {
     char uid[32];
@@ -29,17 +31,30 @@ static uint64_t next_rand(uint64_t *s)
     return *s;
 }
 
+/* The feature row an entry is put with: a function of its score and tick. */
+static void row_of(const oracle_t *o, float *x)
+{
+    for (int i = 0; i < XDIM; i++)
+        x[i] = o->score * (float)(i + 1) + (float)(o->tick_ms / DAY % 1000);
+}
+
 static int put(pending_map_t *m, const oracle_t *o)
 {
     ex_scores_t ex = {.p = {o->score / 2, o->score / 3, o->score / 4}};
-    return rp_pending_put(m, o->uid, o->tick_ms, o->score, o->score + 1, (int)(o->tick_ms % 7),
-                          &ex);
+    float x[XDIM];
+    row_of(o, x);
+    return rp_pending_put(m, o->uid, o->tick_ms, o->score, o->score + 1, (int)(o->tick_ms % 7), &ex,
+                          m->xdim ? x : NULL);
 }
 
 static void expect_taken(pending_map_t *m, oracle_t *o)
 {
     pending_t p;
-    assert_int_equal(rp_pending_take(m, o->uid, o->tick_ms, &p), 1);
+    float x[XDIM] = {-1, -1, -1, -1, -1}, want[XDIM];
+    assert_int_equal(rp_pending_take(m, o->uid, o->tick_ms, &p, x), 1);
+    row_of(o, want);
+    for (int i = 0; i < XDIM; i++)
+        assert_true(m->xdim ? x[i] == want[i] : x[i] == -1); /* untouched when not kept */
     assert_true(p.score == o->score);
     assert_true(p.recency_days == o->score + 1);
     assert_true(p.expert[2] == (float)(double)(o->score / 4));
@@ -47,17 +62,17 @@ static void expect_taken(pending_map_t *m, oracle_t *o)
     assert_true(p.tick_ms == o->tick_ms);
     o->live = 0;
     /* taken once: a second take finds nothing */
-    assert_int_equal(rp_pending_take(m, o->uid, o->tick_ms, &p), 0);
+    assert_int_equal(rp_pending_take(m, o->uid, o->tick_ms, &p, NULL), 0);
 }
 
 /* Users x ticks put in waves and taken in a random order interleaved with the puts, as
  * labels arrive while later ticks are scored. */
-static void test_random_against_oracle(void **state)
+static void random_against_oracle(int xdim)
 {
-    (void)state;
     enum { USERS = 3000, TICKS = 12, N = USERS * TICKS };
     static oracle_t o[N];
     pending_map_t m = {0};
+    rp_pending_keep_features(&m, xdim);
     uint64_t seed = 88172645463325252ULL;
     for (int t = 0; t < TICKS; t++)
         for (int u = 0; u < USERS; u++) {
@@ -78,7 +93,7 @@ static void test_random_against_oracle(void **state)
             oracle_t *e = &o[next_rand(&seed) % (size_t)((t + 1) * USERS)];
             if (!e->live) {
                 pending_t p;
-                assert_int_equal(rp_pending_take(&m, e->uid, e->tick_ms, &p), 0);
+                assert_int_equal(rp_pending_take(&m, e->uid, e->tick_ms, &p, NULL), 0);
                 continue;
             }
             expect_taken(&m, e);
@@ -94,6 +109,19 @@ static void test_random_against_oracle(void **state)
     assert_int_equal(m.nids, USERS);
     rp_pending_free(&m);
     rp_pending_free(&m); /* freed maps are empty and reusable */
+    assert_int_equal(m.xdim, 0);
+}
+
+static void test_random_against_oracle(void **state)
+{
+    (void)state;
+    random_against_oracle(0);
+}
+
+static void test_random_against_oracle_with_rows(void **state)
+{
+    (void)state;
+    random_against_oracle(XDIM);
 }
 
 static void test_absent_and_empty(void **state)
@@ -101,18 +129,18 @@ static void test_absent_and_empty(void **state)
     (void)state;
     pending_map_t m = {0};
     pending_t p;
-    assert_int_equal(rp_pending_take(&m, "nobody", 0, &p), 0);
+    assert_int_equal(rp_pending_take(&m, "nobody", 0, &p, NULL), 0);
     oracle_t a = {.uid = "a", .tick_ms = -DAY, .score = 0.5f}; /* ticks before 1970 too */
     assert_int_equal(put(&m, &a), 0);
-    assert_int_equal(rp_pending_take(&m, "a", 0, &p), 0);
-    assert_int_equal(rp_pending_take(&m, "b", -DAY, &p), 0);
+    assert_int_equal(rp_pending_take(&m, "a", 0, &p, NULL), 0);
+    assert_int_equal(rp_pending_take(&m, "b", -DAY, &p, NULL), 0);
     expect_taken(&m, &a);
     /* a key put twice (the engine never does) comes back oldest first, then is gone */
     oracle_t first = {.uid = "a", .tick_ms = 0, .score = 0.25f}, second = first;
     second.score = 0.75f;
     assert_int_equal(put(&m, &first), 0);
     assert_int_equal(put(&m, &second), 0);
-    assert_int_equal(rp_pending_take(&m, "a", 0, &p), 1);
+    assert_int_equal(rp_pending_take(&m, "a", 0, &p, NULL), 1);
     assert_true(p.score == 0.25f);
     expect_taken(&m, &second);
     assert_int_equal(m.count, 0);
@@ -123,6 +151,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_against_oracle),
+        cmocka_unit_test(test_random_against_oracle_with_rows),
         cmocka_unit_test(test_absent_and_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
