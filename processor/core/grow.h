@@ -24,15 +24,21 @@ typedef struct cs_array_s {
 /* Grows the n arrays to a capacity of at least want items (*cap is shared by all of them). */
 int cs_grow_arrays(size_t *cap, size_t want, size_t min_cap, const cs_array_t *arrays, int n);
 
+/* The macros' entry: the common case (room already) without a call, each argument evaluated
+ * once (appends in hot loops: 4% of a replay's samples were calls that returned at once). */
+static inline int cs_grow(size_t *cap, size_t want, size_t min_cap, const cs_array_t *arrays, int n)
+{
+    return want <= *cap ? 0 : cs_grow_arrays(cap, want, min_cap, arrays, n);
+}
+
 #define CS_GROW(p, cap, want, min_cap)                                                             \
-    cs_grow_arrays(&(cap), (want), (min_cap), (cs_array_t[]){CS_ARRAY(p)}, 1)
+    cs_grow(&(cap), (want), (min_cap), (cs_array_t[]){CS_ARRAY(p)}, 1)
 #define CS_GROW2(p, q, cap, want, min_cap)                                                         \
-    cs_grow_arrays(&(cap), (want), (min_cap), (cs_array_t[]){CS_ARRAY(p), CS_ARRAY(q)}, 2)
+    cs_grow(&(cap), (want), (min_cap), (cs_array_t[]){CS_ARRAY(p), CS_ARRAY(q)}, 2)
 #define CS_GROW3(p, q, r, cap, want, min_cap)                                                      \
-    cs_grow_arrays(&(cap), (want), (min_cap),                                                      \
-                   (cs_array_t[]){CS_ARRAY(p), CS_ARRAY(q), CS_ARRAY(r)}, 3)
+    cs_grow(&(cap), (want), (min_cap), (cs_array_t[]){CS_ARRAY(p), CS_ARRAY(q), CS_ARRAY(r)}, 3)
 #define CS_GROW4(p, q, r, s, cap, want, min_cap)                                                   \
-    cs_grow_arrays(&(cap), (want), (min_cap),                                                      \
-                   (cs_array_t[]){CS_ARRAY(p), CS_ARRAY(q), CS_ARRAY(r), CS_ARRAY(s)}, 4)
+    cs_grow(&(cap), (want), (min_cap),                                                             \
+            (cs_array_t[]){CS_ARRAY(p), CS_ARRAY(q), CS_ARRAY(r), CS_ARRAY(s)}, 4)
 
 #endif
