@@ -341,10 +341,38 @@ static void show_progress(const rp_summary_t *sum, const source_t *src, const rp
     fputs("   ", stderr);
 }
 
+/* A batch boundary: applies the batch, learns what it made known, moves the watermark to wm
+ * (sweeps and positive labels up to it), closes complete ticks and commits the store, which
+ * then holds the first `applied` events of the input. 0, or -1 with errstr. */
+static int end_batch(replay_t *rp, batch_t *batch, rp_store_t *st, pl_t *pl, int64_t wm,
+                     int64_t applied, char *errstr, size_t errstr_size)
+{
+    if (rp_store_apply(st, batch, pl, errstr, errstr_size) != 0)
+        return -1;
+    if (pl_batch_end(pl, wm) != 0 || rp->oom) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (close_complete_ticks(rp, pl) != 0) {
+        snprintf(errstr, errstr_size, "backtest metrics: %s", rpm_error(rp->metrics));
+        return -1;
+    }
+    return rp_store_commit(st, pl, rp->model, applied, errstr, errstr_size);
+}
+
 /* Reads the whole input through the engine in micro-batches, as `run` does: validation
  * (rejects written and counted), the store, and at every batch.max_messages the batch
- * boundary (learn what is known, then move the watermark) and the store's commit. The
- * latest event time in *max_t. 0, or -1 with errstr. */
+ * boundary (learn what is known, then move the watermark) and the store's commit.
+ *
+ * A batch also ends before an event that moves the watermark past a tick: the event is held,
+ * the batch so far is applied and ended with the watermark the held event sets, and the
+ * event opens the next batch. So a tick's sweep scores its quiet users with a model that has
+ * learnt only labels known from events up to the tick (and its allowed lateness), as a live
+ * run keeping up does. Without it, one batch of a sparse log spans weeks of event time, the
+ * model learns every label its events resolve, and the batch-end sweeps then score the
+ * earlier ticks with that later model (a look-ahead: on a 280-event test log a quiet user's
+ * score at its first tick was the model's of 190 days later). The latest event time in
+ * *max_t. 0, or -1 with errstr. */
 static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE *rejects,
                     int64_t *max_t_out, char *errstr, size_t errstr_size)
 {
@@ -361,10 +389,14 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     /* The future side is bounded by the log's own event time, not the wall clock (a 2024 log
      * replayed in 2026 would let a row dated 2026 through): replay_future.h. */
     rpf_t *future = rpf_new(cfg->events_max_future_ms);
-    if (!future) {
+    ev_event_t *held = malloc(sizeof *held); /* an event waiting for its batch's end */
+    if (!future || !held) {
+        rpf_destroy(future);
+        free(held);
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
+    errstr[0] = '\0';
     sum->first_event_ms = INT64_MAX;
     for (;;) {
         /* Decoded straight into the batch's next slot, counted only once accepted. */
@@ -394,6 +426,20 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
             write_reject(rejects, reason, ev, why[0] ? why : ev_reason_code(reason));
             continue;
         }
+        int64_t wm_next = (ev->event_time_ms > max_t ? ev->event_time_ms : max_t) -
+                          cfg->events_allowed_lateness_ms;
+        if (in_batch > 0 && eng_tick_floor(wm_next, cfg->tick_interval_ms) > wm) {
+            *held = *ev; /* the batch's arrays may move: batch_slot below */
+            in_batch = 0;
+            if (end_batch(rp, &batch, st, pl, wm_next, sum->events_read - 1, errstr, errstr_size) !=
+                    0 ||
+                !(ev = batch_slot(&batch))) {
+                if (!errstr[0])
+                    snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+            }
+            *ev = *held;
+        }
         batch_push(&batch, 0, sum->events_read - 1);
         sum->events_applied++;
         if (ev->event_time_ms > max_t)
@@ -403,17 +449,8 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
         if (++in_batch < cfg->batch_max_messages)
             continue;
         in_batch = 0;
-        if (rp_store_apply(st, &batch, pl, errstr, errstr_size) != 0)
-            goto out;
-        if (pl_batch_end(pl, max_t - cfg->events_allowed_lateness_ms) != 0 || rp->oom) {
-            snprintf(errstr, errstr_size, "out of memory");
-            goto out;
-        }
-        if (close_complete_ticks(rp, pl) != 0) {
-            snprintf(errstr, errstr_size, "backtest metrics: %s", rpm_error(rp->metrics));
-            goto out;
-        }
-        if (rp_store_commit(st, pl, rp->model, sum->events_read, errstr, errstr_size) != 0)
+        if (end_batch(rp, &batch, st, pl, max_t - cfg->events_allowed_lateness_ms, sum->events_read,
+                      errstr, errstr_size) != 0)
             goto out;
         if (rp->opts->progress)
             show_progress(sum, src, st, t_loop, &last_progress);
@@ -424,6 +461,7 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     rc = rp_store_apply(st, &batch, pl, errstr, errstr_size);
 out:
     rpf_destroy(future);
+    free(held);
     batch_free(&batch);
     return rc;
 }
