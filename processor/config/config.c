@@ -128,6 +128,12 @@ const cfg_key_t cfg_keys[] = {
            "How the experts make the score: hedge = online weights from each expert's "
            "log-loss on complete ticks; equal = fixed equal weights; or one expert alone "
            "(diagnostics, ablations)."),
+    K_ENUM("model.bgnbd_population", "all", "all|recent", model_bgnbd_population,
+           "Users BG/NBD is refitted on at each tick: all = every user with an activity (the "
+           "cohort the model's likelihood is written for); recent = only those active in the "
+           "last label.horizon + label.lookback (cost per tick bounded by the recently active "
+           "users, but the fit no longer sees who dropped out: its drop-out estimate falls "
+           "toward 0 on logs with many dormant customers)."),
     K_BOOL("model.open_days", "true", model_open_days,
            "BG/NBD counts time in open days (days with any activity in the log), so a "
            "closed day, a holiday or a data outage is nobody's silence; false = calendar "

@@ -78,11 +78,12 @@ typedef struct cfg_s {
     int64_t model_min_examples;
     double model_learning_rate;
     double model_l2;
-    double model_kmeans_half_life; /* events */
-    double model_scaler_half_life; /* events; 0 = no decay */
-    int model_class_weight;        /* 0 = none, 1 = balanced */
-    int model_experts;             /* ex_mode_t (experts.h): 0 = hedge */
-    int model_open_days;           /* BG/NBD counts open days (open_days.h) */
+    double model_kmeans_half_life;  /* events */
+    double model_scaler_half_life;  /* events; 0 = no decay */
+    int model_class_weight;         /* 0 = none, 1 = balanced */
+    int model_experts;              /* ex_mode_t (experts.h): 0 = hedge */
+    int model_open_days;            /* BG/NBD counts open days (open_days.h) */
+    int model_bgnbd_population;     /* 0 = all users with an activity, 1 = recent (H + L) */
     int64_t model_sync_interval_ms; /* 0 = one model writer; else journals and merges */
 
     /* alerts */

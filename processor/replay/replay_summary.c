@@ -89,6 +89,12 @@ static void print_json(FILE *out, const rp_summary_t *s)
     fputs("},\"expert_weights\":{", out);
     for (int x = 0; x < EX_N; x++)
         rp_json_num(out, ex_name((ex_expert_t)x), s->weights[x], x + 1 < EX_N);
+    /* The BG/NBD parameters of the last refit (alpha in days; the text summary's too). */
+    fputs("},\"bgnbd_params\":{", out);
+    rp_json_num(out, "r", s->bgnbd[0], 1);
+    rp_json_num(out, "alpha_days", s->bgnbd[1], 1);
+    rp_json_num(out, "a", s->bgnbd[2], 1);
+    rp_json_num(out, "b", s->bgnbd[3], 0);
     fputs("},", out);
     rp_json_num(out, "auc_early_warning", s->auc_early, 1);
     rp_json_num(out, "auc_early_warning_second_half", s->auc_early_second_half, 0);

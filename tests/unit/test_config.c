@@ -118,6 +118,7 @@ static const struct {
     {"model.scaler_half_life", "number", "0"},
     {"model.class_weight", "enum", "balanced"},
     {"model.experts", "enum", "hedge"},
+    {"model.bgnbd_population", "enum", "all"},
     {"model.open_days", "bool", "true"},
     {"model.sync_interval", "duration", "0"},
     {"alert.threshold", "number", "0.7"},
@@ -190,6 +191,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->model_class_weight, 1);
     assert_int_equal(c->model_sync_interval_ms, 0);
     assert_int_equal(c->model_open_days, 1);
+    assert_int_equal(c->model_bgnbd_population, 0);
     assert_true(c->alert_threshold == 0.7);
     assert_true(c->alert_top_percent == 0.0);
     assert_int_equal(c->alert_cooldown_ms, 14LL * 86400000);
