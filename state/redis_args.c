@@ -3,6 +3,7 @@
  * allocation and generic formatting: a hot path, every record and score of every batch), so
  * user ids with spaces, colons, quotes or any UTF-8 never meet a format string. Also the
  * pipeline's read side and printable key names. */
+#include "clock.h"
 #include "redis_internal.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static int args_reserve(rc_args_t *a, size_t extra_bytes)
 {
@@ -237,11 +237,9 @@ int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, s
     if (redisGetReplyFromReader(rc->ctx, &r) != REDIS_OK)
         return rc_io_error(rc, what, errstr, errstr_size);
     if (!r) {
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        int64_t t0 = cs_mono_us();
         int ok = redisGetReply(rc->ctx, &r) == REDIS_OK && r;
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        rc->wait_us += (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+        rc->wait_us += (uint64_t)(cs_mono_us() - t0);
         if (!ok)
             return rc_io_error(rc, what, errstr, errstr_size);
     }

@@ -6,6 +6,7 @@
  * transaction. Anything short of the commit rolls back (chn_rollback) and the daemon retries
  * the same messages. The scratch arrays live in chn_t and are reused across batches. */
 #include "churn_internal.h"
+#include "clock.h"
 #include "grow.h"
 #include "log.h"
 
@@ -253,15 +254,15 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
     chn_alerts_clear(ch);
     for (size_t i = 0; i < ch->nparts; i++)
         ch->parts[i].in_batch = 0;
-    int64_t t0 = dm_now_us();
+    int64_t t0 = cs_mono_us();
     if ((rc = decode(ch, msgs, n, now, res, err, errsz)) != 0)
         return rc;
-    int64_t t1 = dm_now_us();
+    int64_t t1 = cs_mono_us();
     if ((rc = apply(ch, now, err, errsz)) != 0)
         return rc;
-    int64_t t2 = dm_now_us();
+    int64_t t2 = cs_mono_us();
     int crc = commit(ch, msgs, n, err, errsz);
-    int64_t t3 = dm_now_us();
+    int64_t t3 = cs_mono_us();
     st_redis_counters(ch->st, &k1);
     res->redis_round_trips = k1.round_trips - k0.round_trips;
     if (crc != 0) {
@@ -269,7 +270,7 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
         return DM_BATCH_RETRY;
     }
     report(ch, res);
-    int64_t t4 = dm_now_us();
+    int64_t t4 = cs_mono_us();
     res->phase_us[DM_PHASE_DECODE] = (uint64_t)(t1 - t0);
     res->phase_us[DM_PHASE_APPLY] = (uint64_t)(t2 - t1);
     res->phase_us[DM_PHASE_COMMIT] = (uint64_t)(t3 - t2);

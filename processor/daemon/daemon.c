@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dm_internal.h"
 #include "log.h"
 
@@ -20,16 +21,9 @@ static volatile sig_atomic_t dm_signalled;
  * logged stop time counts from there, not from when the loop noticed. */
 static volatile int64_t dm_stop_asked_ms;
 
-int64_t dm_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int64_t dm_now_ms(void)
 {
-    return dm_now_us() / 1000;
+    return cs_mono_us() / 1000;
 }
 
 int dm_sleep_ms(int64_t ms)
@@ -427,11 +421,11 @@ int dm_run(dm_t *dm)
     resend_outbox(dm);
     int64_t last_idle_ms = dm_now_ms();
     while (!dm_stop_flag) {
-        int64_t c0 = dm_now_us();
+        int64_t c0 = cs_mono_us();
         dm_consumer_collect(dm);
         if (dm->n_batch > 0) {
             /* the time that brought messages (idle polls are not a batch's) */
-            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(dm_now_us() - c0));
+            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(cs_mono_us() - c0));
             process_batch_retrying(dm);
             last_idle_ms = dm_now_ms();
         } else if (dm->h->idle_call_ms > 0 && dm_now_ms() - last_idle_ms >= dm->h->idle_call_ms) {

@@ -74,7 +74,7 @@ typedef struct dm_batch_result_s {
     const dm_outcome_t *outcomes; /* committed with the batch */
     size_t n_outcomes;
     uint64_t redis_round_trips;
-    uint64_t phase_us[DM_PHASES]; /* microseconds per phase of this attempt (0: not measured) */
+    uint64_t phase_us[DM_PHASES]; /* us per phase of this attempt (clock.h; 0: not measured) */
     uint64_t redis_wait_us;       /* of which blocked on Redis replies (round trips + server) */
     int64_t watermark_ms;         /* event-time watermark after the batch; INT64_MIN = unknown */
     /* The model's prequential metrics (each label scored before it is learnt) and version;
@@ -91,9 +91,6 @@ typedef struct dm_batch_result_s {
      * taken because they held labels past this instance's watermark. */
     uint64_t merges_ok, merges_failed, merged_entries, merges_held_back;
 } dm_batch_result_t;
-
-/* CLOCK_MONOTONIC in microseconds: the clock of the phase timings (phase_us). */
-int64_t dm_now_us(void);
 
 /* process_batch return values besides 0. */
 #define DM_BATCH_RETRY (-1) /* nothing applied; retry the same batch later (store down) */

@@ -389,14 +389,10 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     /* The future side is bounded by the log's own event time, not the wall clock (a 2024 log
      * replayed in 2026 would let a row dated 2026 through): replay_future.h. */
     rpf_t *future = rpf_new(cfg->events_max_future_ms);
-    ev_event_t *held = malloc(sizeof *held); /* an event waiting for its batch's end */
-    if (!future || !held) {
-        rpf_destroy(future);
-        free(held);
+    if (!future) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    errstr[0] = '\0';
     sum->first_event_ms = INT64_MAX;
     for (;;) {
         /* Decoded straight into the batch's next slot, counted only once accepted. */
@@ -429,16 +425,16 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
         int64_t wm_next = (ev->event_time_ms > max_t ? ev->event_time_ms : max_t) -
                           cfg->events_allowed_lateness_ms;
         if (in_batch > 0 && eng_tick_floor(wm_next, cfg->tick_interval_ms) > wm) {
-            *held = *ev; /* the batch's arrays may move: batch_slot below */
+            ev_event_t held = *ev; /* the batch's arrays may move: batch_slot below */
             in_batch = 0;
             if (end_batch(rp, &batch, st, pl, wm_next, sum->events_read - 1, errstr, errstr_size) !=
-                    0 ||
-                !(ev = batch_slot(&batch))) {
-                if (!errstr[0])
-                    snprintf(errstr, errstr_size, "out of memory");
+                0)
+                goto out;
+            if (!(ev = batch_slot(&batch))) {
+                snprintf(errstr, errstr_size, "out of memory");
                 goto out;
             }
-            *ev = *held;
+            *ev = held;
         }
         batch_push(&batch, 0, sum->events_read - 1);
         sum->events_applied++;
@@ -461,7 +457,6 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
     rc = rp_store_apply(st, &batch, pl, errstr, errstr_size);
 out:
     rpf_destroy(future);
-    free(held);
     batch_free(&batch);
     return rc;
 }
