@@ -66,6 +66,23 @@
  * prior for the regression, 0.10, brought the simulated BG/NBD logs to within 0.01 of BG/NBD
  * alone but cost 0.004-0.009 AUC on both real logs, where the regression adds what BG/NBD
  * cannot see: kept even.)
+ * Tried for the cold start and not kept (2026-12-07; `bench/generalization.py`, `bench/shapes.py`,
+ * `bench/btyd_sim.py`): the BG/NBD expert as a Bayesian average of the BG/NBD and the NBD (the
+ * same process without drop-out, 2-parameter MLE), weighted by their prequential
+ * log-likelihood of the activity between consecutive ticks (LL of this tick's population
+ * table minus the previous one's, both at the previous fit: label-free, from the third tick;
+ * discounted with the Hedge half-life), used until the first complete tick. On Online Retail
+ * the early BG/NBD reads the December rush and January lull as drop-out and ranks backwards
+ * (AUC 0.46-0.54 at the holiday ticks of a 1,500-user subsample); the NBD ranks by frequency,
+ * and the average raised the first-quarter AUC of Online Retail 0.653 -> 0.665 daily and of
+ * its subsamples 0.619 / 0.628 / 0.660 -> 0.672 / 0.654 / 0.660. But one-step predictive
+ * likelihood measures who buys next, not who is gone: it chose the NBD on `gen`'s planted
+ * log, where drop-out is the whole signal (800 users x 200 days: 0.876 / 0.900 -> 0.786 /
+ * 0.760 pooled / second half; 3,000 x 365: 0.923 -> 0.888 pooled), on completejourney2 at
+ * daily ticks (-0.002 pooled; 0.898 -> 0.878 in the second half when the average ran past
+ * the first complete tick), and the binary version (log-loss of "no activity since the last
+ * tick" per user, prototype) chose it on the planted log too. Early on, short-horizon
+ * evidence cannot tell a seasonal lull from drop-out; the BG/NBD alone stays.
  * Tried for the regression's weak calibration and not kept (issue 12; the defaults above
  * unchanged; `bench/generalization.py --tick 1d` / `7d`, `bench/btyd_sim.py --tick 1d` / `7d`;
  * before: Online Retail 0.715 / 0.746 daily, 0.718 / 0.752 weekly, pooled / second half, the
