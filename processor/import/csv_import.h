@@ -53,6 +53,9 @@ typedef struct imp_spec_s {
     imp_col_t refund_col;     /* when set, a value starting with refund_prefix makes a refund */
     char refund_prefix[8];
     int refund_amount_abs; /* refunds carry |amount|: the money returned, as a positive */
+    /* Online Retail II's header (Invoice, Price, Customer ID) is read as Online Retail's
+     * (InvoiceNo, UnitPrice, CustomerID) when the latter's names are missing. */
+    int retail_ii_names;
 } imp_spec_t;
 
 /* Parses the mapping. preset: NULL or "online-retail"; map: NULL or

@@ -324,6 +324,24 @@ static void preset_online_retail(imp_spec_t *spec)
     spec->refund_col = (imp_col_t){.kind = IMP_COL_NAME, .name = "InvoiceNo"};
     snprintf(spec->refund_prefix, sizeof(spec->refund_prefix), "C");
     spec->refund_amount_abs = 1;
+    spec->retail_ii_names = 1;
+}
+
+/* The preset's names in Online Retail II (UCI 502, 2009-2011: the same shop's log with
+ * renamed columns), used when the header has "Customer ID" and no "CustomerID": a column
+ * named by an Online Retail name (the preset's, or a --map entry's) takes the II name. */
+static void retail_ii_rename(imp_spec_t *spec, const imp_record_t *header)
+{
+    static const char *const names[][2] = {
+        {"CustomerID", "Customer ID"}, {"UnitPrice", "Price"}, {"InvoiceNo", "Invoice"}};
+    if (!spec->retail_ii_names || !header || imp_header_find(header, "CustomerID") >= 0 ||
+        imp_header_find(header, "Customer ID") < 0)
+        return;
+    imp_col_t *cols[] = {&spec->user_id, &spec->amount_factor, &spec->refund_col};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (cols[i]->kind == IMP_COL_NAME && strcmp(cols[i]->name, names[k][0]) == 0)
+                snprintf(cols[i]->name, sizeof(cols[i]->name), "%s", names[k][1]);
 }
 
 static int uses_name(const imp_col_t *c)
@@ -444,6 +462,7 @@ int imp_map_resolve(imp_spec_t *spec, const imp_record_t *header, int ncols, cha
     imp_col_t *cols[] = {&spec->user_id,       &spec->event_time, &spec->amount,
                          &spec->amount_factor, &spec->event_type, &spec->item_id,
                          &spec->category,      &spec->channel,    &spec->refund_col};
+    retail_ii_rename(spec, header);
     for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
         if (resolve_col(cols[i], header, ncols, errstr, errstr_size) < 0)
             return -1;

@@ -685,6 +685,33 @@ static void test_online_retail_fixture(void **state)
     write_temp(gzpath, sizeof(gzpath), text, 1);
     check_retail_fixture(gzpath);
     unlink(gzpath);
+
+    /* Online Retail II names the same columns Invoice, Price and Customer ID: the preset
+     * reads that header as well, with the same events. */
+    static const char old_header[] =
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country";
+    static const char ii_header[] =
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country";
+    assert_memory_equal(text, old_header, sizeof(old_header) - 1);
+    char ii[8192 + 16];
+    snprintf(ii, sizeof(ii), "%s%s", ii_header, text + sizeof(old_header) - 1);
+    write_temp(gzpath, sizeof(gzpath), ii, 0);
+    check_retail_fixture(gzpath);
+    /* A --map entry naming another column is not renamed. */
+    imp_spec_t spec;
+    char err[256];
+    assert_int_equal(
+        imp_spec_parse(&spec, "online-retail", "item_id=Description", NULL, 0, err, sizeof(err)),
+        0);
+    imp_result_t res;
+    assert_int_equal(imp_load(&spec, gzpath, &res, err, sizeof(err)), 0);
+    assert_int_equal(res.n_events, 31);
+    ev_event_t ev;
+    imp_result_get(&res, 0, &ev);
+    assert_string_equal(ev.user_id, "17850");
+    assert_string_equal(ev.item_id, "WHITE HANGING HEART T-LIGHT HOLDER");
+    imp_result_free(&res);
+    unlink(gzpath);
 }
 
 static void test_online_retail_bad_customer_id(void **state)
