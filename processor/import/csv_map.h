@@ -23,6 +23,12 @@ typedef struct imp_row_s {
 /* Parses text (surrounding blanks ignored) as a UTC time of the given kind. Returns 0 with
  * *out_ms set, or -1 when the text does not match or names an impossible date. */
 int imp_parse_time(imp_time_kind_t kind, const char *format, const char *text, int64_t *out_ms);
+/* An event type column's value: a schema symbol in any case, '-' or ' ' read as '_'
+ * ("Add-To-Cart"), or a common synonym of an activity type (view, pageview, product_view ->
+ * page_view; cart, addtocart -> add_to_cart; removefromcart -> remove_from_cart;
+ * transaction, order -> purchase; session -> session_start). 0, or -1 (the caller maps it
+ * to other). */
+int imp_event_type(const char *text, ev_type_t *out);
 
 /* Parses a finite decimal number (blanks ignored; empty text is 0). Returns 0 or -1. */
 int imp_parse_number(const char *text, double *out);

@@ -249,6 +249,10 @@ static void test_parse_time_table(void **state)
         {IMP_TIME_ISO, NULL, "2024-01-01T12:34:56-0130", 1, 1704117896000LL},
         {IMP_TIME_ISO, NULL, "2024-01-01 12:34", 1, 1704112440000LL},
         {IMP_TIME_ISO, NULL, "  2024-01-01  ", 1, 1704067200000LL},
+        {IMP_TIME_ISO, NULL, "2019-10-01 00:00:04 UTC", 1, 1569888004000LL},
+        {IMP_TIME_ISO, NULL, "2019-10-01T00:00:04GMT", 1, 1569888004000LL},
+        {IMP_TIME_ISO, NULL, "2019-10-01 00:00:04 UTC+1", 0, 0},
+        {IMP_TIME_ISO, NULL, "2019-10-01 00:00:04 CET", 0, 0},
         {IMP_TIME_ISO, NULL, "2024-13-01", 0, 0},
         {IMP_TIME_ISO, NULL, "yesterday", 0, 0},
         {IMP_TIME_ISO, NULL, "", 0, 0},
@@ -396,6 +400,40 @@ static void test_spec_parse_ok(void **state)
     assert_int_equal(s.user_id_integer, 1);
     assert_int_equal(s.empty_user_is_filter, 1);
     assert_string_equal(s.refund_prefix, "C");
+}
+
+/* Event type values: schema symbols in any case and with '-' or ' ', and the synonyms of
+ * public logs, all activity; refund and subscription_cancel only by their own names. */
+static void test_event_type_names(void **state)
+{
+    static const struct {
+        const char *text;
+        int ok;
+        ev_type_t want;
+    } cases[] = {
+        {"purchase", 1, EV_PURCHASE},
+        {"Add-To-Cart", 1, EV_ADD_TO_CART},
+        {"page view", 1, EV_PAGE_VIEW},
+        {"view", 1, EV_PAGE_VIEW},
+        {"cart", 1, EV_ADD_TO_CART},
+        {"addtocart", 1, EV_ADD_TO_CART},
+        {"remove_from_cart", 1, EV_REMOVE_FROM_CART},
+        {"transaction", 1, EV_PURCHASE},
+        {"ORDER", 1, EV_PURCHASE},
+        {"refund", 1, EV_REFUND},
+        {"subscription_cancel", 1, EV_SUBSCRIPTION_CANCEL},
+        {"return", 0, EV_OTHER},
+        {"cancel", 0, EV_OTHER},
+        {"teleport", 0, EV_OTHER},
+        {"", 0, EV_OTHER},
+        {"a_type_name_longer_than_the_buffer_of_32", 0, EV_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ev_type_t t = EV_OTHER;
+        int rc = imp_event_type(cases[i].text, &t);
+        if (rc != (cases[i].ok ? 0 : -1) || (cases[i].ok && t != cases[i].want))
+            fail_msg("\"%s\": rc %d type %d", cases[i].text, rc, (int)t);
+    }
 }
 
 /* ---- loader ------------------------------------------------------------------------ */
@@ -825,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_load_nul_in_user_id),
         cmocka_unit_test(test_reader_missing_file),
         cmocka_unit_test(test_parse_time_table),
+        cmocka_unit_test(test_event_type_names),
         cmocka_unit_test(test_parse_number_table),
         cmocka_unit_test(test_spec_parse_errors),
         cmocka_unit_test(test_spec_parse_ok),
