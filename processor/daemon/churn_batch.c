@@ -1,5 +1,6 @@
 /* One batch of the churn handler (churn_internal.h): checks that Redis still holds what this
- * instance committed, decodes and validates the messages (rejects go to the DLQ), reads
+ * instance committed, decodes and validates the messages (rejects go to the DLQ; the batch
+ * ends before a message that moves event time past a tick, see decode), reads
  * every user of the batch in one pipelined round per partition, runs the events through
  * their partition's pipeline, ends the batch on every partition (learn, watermark, sweeps),
  * and commits records, index, offsets, progress, model, outbox and latest scores in one
@@ -69,11 +70,27 @@ static int precheck(chn_t *ch, size_t n, char *err, size_t errsz)
 }
 
 /* 1. Decodes and validates each message into ch->batch; skips what a previous, committed
- * attempt already applied; rejects go to res. 0, or DM_BATCH_RETRY / _STALE. */
+ * attempt already applied; rejects go to res. 0, or DM_BATCH_RETRY / _STALE.
+ *
+ * The batch ends before an event that moves the watermark past a tick (as replay's do,
+ * replay.c read_all): that message and the rest stay with the daemon for the next batch
+ * (ch->consumed), and the batch ends with the watermark that event sets (ch->cut_wm_ms),
+ * so the tick's sweep scores with a model that learnt only the labels known from events
+ * before it. Without it a catch-up batch spanning days of event time learnt every label its
+ * events resolve and then swept those days' ticks with that later model (a look-ahead in the
+ * scores, alerts and prequential metrics of a daemon catching up on a backlog). With several
+ * partitions the watermark is their minimum, so a partition read ahead of the others still
+ * brings labels past the slowest one's tick. */
 static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_batch_result_t *res,
                   char *err, size_t errsz)
 {
     batch_t *b = &ch->batch;
+    const int64_t tick_ms = ch->cfg->tick_interval_ms;
+    int64_t wm = chn_watermark(ch, now, 1);
+    if (ch->watermark_ms != INT64_MIN && (wm == INT64_MIN || ch->watermark_ms > wm))
+        wm = ch->watermark_ms; /* swept up to there already */
+    ch->cut_wm_ms = INT64_MIN;
+    ch->consumed = n;
     for (size_t i = 0; i < n; i++) {
         const dm_msg_t *m = &msgs[i];
         chn_part_t *p = chn_part_open(ch, m->partition, err, errsz);
@@ -90,6 +107,7 @@ static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_bat
             st_redis_discard(ch->st);
             return DM_BATCH_STALE;
         }
+        int was_in_batch = p->in_batch;
         p->in_batch = 1;
         p->last_msg_wall_ms = now;
         if (p->next_offset >= 0 && m->offset < p->next_offset)
@@ -108,10 +126,22 @@ static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_bat
             add_reject(res, i, r, why);
             continue;
         }
-        b->part[b->n] = m->partition;
-        b->off[b->n++] = m->offset;
+        int64_t before = p->max_event_ms;
         if (ev->event_time_ms > p->max_event_ms)
             p->max_event_ms = ev->event_time_ms;
+        int64_t wm_next = chn_watermark(ch, now, 1);
+        if (b->n > 0 && wm_next != INT64_MIN && eng_tick_floor(wm_next, tick_ms) > wm) {
+            p->max_event_ms = before; /* this message opens the next batch */
+            p->in_batch = was_in_batch;
+            ch->cut_wm_ms = wm_next;
+            ch->consumed = i;
+            res->consumed = i;
+            return 0;
+        }
+        if (wm_next != INT64_MIN && (wm == INT64_MIN || wm_next > wm))
+            wm = wm_next;
+        b->part[b->n] = m->partition;
+        b->off[b->n++] = m->offset;
     }
     return 0;
 }
@@ -138,6 +168,8 @@ static int apply(chn_t *ch, int64_t now, char *err, size_t errsz)
         return DM_BATCH_RETRY;
     }
     int64_t wm = chn_watermark(ch, now, 1);
+    if (ch->cut_wm_ms != INT64_MIN && (wm == INT64_MIN || ch->cut_wm_ms > wm))
+        wm = ch->cut_wm_ms; /* the event the batch ended before sets it (decode) */
     if (wm != INT64_MIN && (ch->watermark_ms == INT64_MIN || wm > ch->watermark_ms))
         ch->watermark_ms = wm;
     for (size_t i = 0; i < ch->nparts; i++)
@@ -174,7 +206,7 @@ static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t e
         if (!p->in_batch)
             continue;
         int64_t next = -1;
-        for (size_t j = 0; j < n; j++)
+        for (size_t j = 0; j < ch->consumed && j < n; j++)
             if (msgs[j].partition == p->partition && msgs[j].offset + 1 > next)
                 next = msgs[j].offset + 1;
         ch->c_offset_parts[noff] = p->partition;
