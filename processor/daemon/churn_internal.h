@@ -58,11 +58,6 @@ struct chn_s {
     int64_t *assigned_next;
     size_t nassigned, capassigned;
     int64_t watermark_ms; /* global, INT64_MIN before the first */
-    /* The batch ends before a message that moves the watermark past a tick (churn_batch.c):
-     * the watermark that message sets (INT64_MIN: no cut) and how many messages the batch
-     * took. */
-    int64_t cut_wm_ms;
-    size_t consumed;
     /* batch scratch, reused across batches (churn_batch.c) */
     batch_t batch; /* the accepted events, through the batch driver (engine/batch.h) */
     int32_t *c_offset_parts, *c_progress_parts; /* the commit's per-partition arrays */

@@ -176,11 +176,10 @@ void dm_destroy(dm_t *dm)
 }
 
 /* Each partition's next offset after the batch, in first-seen order. Returns the count. */
-/* The next offset of every partition among the batch's first `upto` messages. */
-static size_t batch_next_offsets(dm_t *dm, size_t upto, int32_t *parts, int64_t *next)
+static size_t batch_next_offsets(dm_t *dm, int32_t *parts, int64_t *next)
 {
     size_t n = 0;
-    for (size_t i = 0; i < upto && i < dm->n_batch; i++) {
+    for (size_t i = 0; i < dm->n_batch; i++) {
         const rd_kafka_message_t *m = dm->batch[i];
         size_t j = 0;
         while (j < n && parts[j] != m->partition)
@@ -205,8 +204,7 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
         atomic_fetch_add(&mt->phase_us[i], res->phase_us[i]);
     atomic_fetch_add(&mt->redis_wait_us, res->redis_wait_us);
     dm_metrics_observe_batch(mt, seconds);
-    size_t used = res->consumed < dm->n_batch ? res->consumed : dm->n_batch;
-    atomic_fetch_add(&mt->events_in, used - res->n_rejects);
+    atomic_fetch_add(&mt->events_in, dm->n_batch - res->n_rejects);
     atomic_fetch_add(&mt->redis_round_trips, res->redis_round_trips);
     if (res->watermark_ms != INT64_MIN)
         atomic_store(&mt->watermark_ms, res->watermark_ms);
@@ -223,7 +221,7 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
         const dm_reject_t *r = &res->rejects[i];
         int reason = r->reason > 0 && r->reason < EV_ERR_COUNT ? r->reason : EV_ERR_UNDECODABLE;
         atomic_fetch_add(&mt->events_rejected[reason], 1);
-        if (r->index < used)
+        if (r->index < dm->n_batch)
             dm_produce_dlq(dm, &dm->msgs[r->index], r);
     }
     for (size_t i = 0; i < res->n_outcomes; i++) {
@@ -251,10 +249,8 @@ static int process_once(dm_t *dm)
                                  m->len,
                                  rd_kafka_message_timestamp(m, &tstype)};
     }
-    dm_batch_result_t res = {.rejects = dm->rejects,
-                             .rejects_cap = dm->cap_batch,
-                             .watermark_ms = INT64_MIN,
-                             .consumed = n};
+    dm_batch_result_t res = {
+        .rejects = dm->rejects, .rejects_cap = dm->cap_batch, .watermark_ms = INT64_MIN};
     char err[512] = "";
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -272,13 +268,12 @@ static int process_once(dm_t *dm)
         dm_stop_flag = 1;
         return DM_BATCH_RETRY;
     }
-    size_t used = rc == 0 && res.consumed < n ? res.consumed : n;
-    size_t np = batch_next_offsets(dm, used, parts, next);
+    size_t np = batch_next_offsets(dm, parts, next);
     if (rc == 0) {
         dm_handler_state(dm, 1, "processing a batch", NULL);
         account(dm, &res, seconds);
         dm_consumer_commit(dm, parts, next, np, 0);
-        dm_batch_drop_front(dm, used);
+        dm_batch_drop_front(dm, n);
     } else if (rc == DM_BATCH_STALE) {
         atomic_fetch_add(&dm->metrics.batches_stale, 1);
         if (n)

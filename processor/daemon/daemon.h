@@ -77,10 +77,6 @@ typedef struct dm_batch_result_s {
     uint64_t phase_us[DM_PHASES]; /* us per phase of this attempt (clock.h; 0: not measured) */
     uint64_t redis_wait_us;       /* of which blocked on Redis replies (round trips + server) */
     int64_t watermark_ms;         /* event-time watermark after the batch; INT64_MIN = unknown */
-    /* Messages of the batch the handler took (a prefix; dm sets n before the call): the
-     * rest stays in hand for the next batch, their offsets uncommitted. The churn handler
-     * ends a batch before a message that moves event time past a tick (churn_batch.c). */
-    size_t consumed;
     /* The model's prequential metrics (each label scored before it is learnt) and version;
      * model_labels = 0 when the handler has none. */
     uint64_t model_labels, model_version;

@@ -454,9 +454,7 @@ size_t dm_consumer_collect(dm_t *dm)
 {
     size_t before = dm->n_batch;
     size_t max = dm->batch_target;
-    /* Messages left in hand by the last batch (the handler ended it at a tick) are a batch
-     * already: processed at once, not held for batch.max_wait. */
-    int64_t deadline_ms = before > 0 ? dm_now_ms() : -1;
+    int64_t deadline_ms = -1;
     unsigned since_housekeeping = 0;
     while (dm->n_batch < max && !dm_stop_flag) {
         int timeout_ms = DM_POLL_SLICE_MS;
@@ -486,8 +484,7 @@ size_t dm_consumer_collect(dm_t *dm)
         else if (dm->n_batch == 0)
             deadline_ms = -1;
     }
-    if (before == 0) /* a leftover says nothing about the backlog */
-        adapt_target(dm, max);
+    adapt_target(dm, max);
     return dm->n_batch - before;
 }
 

@@ -89,8 +89,7 @@ void dm_handler_state(dm_t *dm, int ok, const char *what, const char *err);
 int dm_consumer_open(dm_t *dm, char *errstr, size_t errstr_size);
 /* Adds messages to the batch until batch.max_messages, batch.max_wait after the first one,
  * or the stop flag; with the batch empty, also after one poll slice without a message (so
- * the daemon's idle calls run). Messages left in hand by the previous batch (its handler
- * took a prefix) return at once, as they are. Returns the number added. */
+ * the daemon's idle calls run). Returns the number added. */
 size_t dm_consumer_collect(dm_t *dm);
 /* Serves the consumer (rebalances) for up to ms while the assignment is paused; messages
  * that still arrive are appended to the batch, never dropped. */

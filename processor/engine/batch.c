@@ -69,15 +69,31 @@ int batch_apply(batch_t *b, const batch_ops_t *ops, char *err, size_t errsz)
                 return -1;
         }
     }
-    for (size_t i = 0; i < b->n; i++)
+    size_t c = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        for (; c < b->n_cuts && b->cut_at[c] == i; c++)
+            if (ops->tick_mark && ops->tick_mark(ops->opaque, b->cut_wm[c], err, errsz) != 0)
+                return -1;
         pl_event(ops->pipeline(ops->opaque, b->part[i]), &b->evs[i], b->part[i], b->off[i]);
+    }
     b->n = 0;
+    b->n_cuts = 0;
+    return 0;
+}
+
+int batch_mark_tick(batch_t *b, int64_t wm)
+{
+    if (CS_GROW2(b->cut_at, b->cut_wm, b->cap_cuts, b->n_cuts + 1, 16) != 0)
+        return -1;
+    b->cut_at[b->n_cuts] = b->n;
+    b->cut_wm[b->n_cuts++] = wm;
     return 0;
 }
 
 void batch_clear(batch_t *b)
 {
     b->n = 0;
+    b->n_cuts = 0;
 }
 
 void batch_free(batch_t *b)
@@ -87,5 +103,7 @@ void batch_free(batch_t *b)
     free(b->off);
     free(b->ids);
     free(b->parts);
+    free(b->cut_at);
+    free(b->cut_wm);
     *b = (batch_t){0};
 }

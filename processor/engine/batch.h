@@ -46,6 +46,10 @@ typedef struct batch_s {
     size_t n, cap;
     int32_t *parts; /* scratch: the distinct partitions of the batch */
     size_t n_parts, cap_parts;
+    /* Tick marks (batch_mark_tick): before event cut_at[k] the batch ends at cut_wm[k]. */
+    size_t *cut_at;
+    int64_t *cut_wm;
+    size_t n_cuts, cap_cuts;
 } batch_t;
 
 typedef struct batch_ops_s {
@@ -56,6 +60,10 @@ typedef struct batch_ops_s {
      * when the store needs none (memory). 0, or -1 with err. */
     int (*prefetch)(void *opaque, int32_t partition, const char *const *ids, size_t n, char *err,
                     size_t errsz);
+    /* A tick mark reached (batch_mark_tick): ends the batch so far at watermark wm (learn,
+     * move the watermark, sweep) without leaving the caller's transaction; NULL when the
+     * caller marks none. 0, or -1 with err. */
+    int (*tick_mark)(void *opaque, int64_t wm, char *err, size_t errsz);
 } batch_ops_t;
 
 /* Room for `want` events in all arrays. 0, or -1 on out of memory (the batch unchanged). */
@@ -69,9 +77,17 @@ int batch_add(batch_t *b, const ev_event_t *ev, int32_t partition, int64_t offse
 ev_event_t *batch_slot(batch_t *b);
 /* Counts the event written into batch_slot(b), with its partition and offset. */
 void batch_push(batch_t *b, int32_t partition, int64_t offset);
-/* Applies the batch (prefetch per partition, then the events in order) and empties it.
- * 0, or -1 with err when a prefetch failed: then no event was applied and the batch is kept
- * (the caller rolls back its store and retries, or gives up). */
+/* Marks a tick before the next event pushed: when the batch is applied, the events before
+ * it are followed by ops->tick_mark(wm), wm being the watermark that event sets. `run`
+ * marks each event that moves the watermark past a tick (churn_batch.c decode), so a
+ * catch-up batch spanning days sweeps each tick with what was known then, in one
+ * transaction; `replay` ends its batch there instead (its commits cost nothing). 0, or -1
+ * on out of memory. */
+int batch_mark_tick(batch_t *b, int64_t wm);
+/* Applies the batch (prefetch per partition, then the events in order, with the tick marks
+ * between them) and empties it. 0, or -1 with err when a prefetch failed (then no event was
+ * applied and the batch is kept: the caller rolls back its store and retries, or gives up)
+ * or a tick mark failed (then events were applied: the caller must roll back). */
 int batch_apply(batch_t *b, const batch_ops_t *ops, char *err, size_t errsz);
 /* Empties the batch, keeping its arrays. */
 void batch_clear(batch_t *b);

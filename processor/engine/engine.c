@@ -18,6 +18,7 @@ struct eng_s {
     store_ops_t store;
     eng_sink_t sink;
     eng_progress_t prog;
+    long budget_left; /* visits left of this batch's budget (max_visits > 0) */
 };
 
 int64_t eng_tick_floor(int64_t t_ms, int64_t tick_ms)
@@ -57,6 +58,7 @@ eng_t *eng_new(const eng_params_t *params, const store_ops_t *store, const eng_s
         return NULL;
     }
     eng->p = *params;
+    eng->budget_left = params->max_visits;
     eng->store = *store;
     eng->sink = *sink;
     eng->prog.first_tick_ms = ENG_NO_TIME;
@@ -314,13 +316,13 @@ static void op_start(eng_t *eng, int kind, int64_t T)
 /* Runs sweeps of ticks <= limit_ms and positive resolutions with T + H <= pos_limit_ms,
  * interleaved in time order (a resolution at T+H before a sweep at the same instant, so the
  * model has learnt what was known by then), within a budget of user visits (< 0: none). */
-static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms, long budget)
+static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms, long *budget)
 {
     if (eng->prog.first_tick_ms == ENG_NO_TIME)
         return;
     for (;;) {
         if (eng->prog.op_kind != OP_NONE) {
-            op_step(eng, &budget);
+            op_step(eng, budget);
             if (eng->prog.op_kind != OP_NONE)
                 return; /* out of budget: the next batch goes on from the cursor */
             continue;
@@ -341,19 +343,33 @@ static void catch_up(eng_t *eng, int64_t limit_ms, int64_t pos_limit_ms, long bu
     }
 }
 
-void eng_advance(eng_t *eng, int64_t watermark_ms)
+static void advance(eng_t *eng, int64_t watermark_ms)
 {
     /* The watermark never moves back; work left over from earlier batches goes on even
      * when it does not move. */
     if (eng->prog.watermark_ms == ENG_NO_TIME || watermark_ms > eng->prog.watermark_ms)
         eng->prog.watermark_ms = watermark_ms;
-    long budget = eng->p.max_visits > 0 ? eng->p.max_visits : -1;
-    catch_up(eng, eng->prog.watermark_ms, eng->prog.watermark_ms, budget);
+    long budget = eng->p.max_visits > 0 ? eng->budget_left : -1;
+    catch_up(eng, eng->prog.watermark_ms, eng->prog.watermark_ms, &budget);
+    if (eng->p.max_visits > 0)
+        eng->budget_left = budget > 0 ? budget : 0;
+}
+
+void eng_advance_mark(eng_t *eng, int64_t watermark_ms)
+{
+    advance(eng, watermark_ms);
+}
+
+void eng_advance(eng_t *eng, int64_t watermark_ms)
+{
+    advance(eng, watermark_ms);
+    eng->budget_left = eng->p.max_visits; /* the next batch's */
 }
 
 void eng_finish(eng_t *eng, int64_t end_ms)
 {
-    catch_up(eng, end_ms - 1, end_ms, -1);
+    long unlimited = -1;
+    catch_up(eng, end_ms - 1, end_ms, &unlimited);
     if (eng->prog.watermark_ms == ENG_NO_TIME || eng->prog.watermark_ms < end_ms)
         eng->prog.watermark_ms = end_ms;
 }

@@ -101,8 +101,13 @@ int eng_event(eng_t *eng, const ev_event_t *ev);
 
 /* Moves the watermark forward (never back) to watermark_ms and runs, in time order, the
  * tick sweeps at T <= watermark and the positive resolutions at T + H <= watermark, within
- * the visit budget (params.max_visits); what is left goes on at the next call. */
+ * the batch's visit budget (params.max_visits); what is left of the work goes on at the next
+ * call. This is a batch's end: the budget is full again after it. */
 void eng_advance(eng_t *eng, int64_t watermark_ms);
+/* The same at a tick mark within a batch (run, batch.h): on what is left of the batch's
+ * budget, which the batch's end (eng_advance) then shares, so ending a batch at every tick
+ * it crosses does not multiply the sweep work one batch may do. */
+void eng_advance_mark(eng_t *eng, int64_t watermark_ms);
 
 /* End of a replay: the input ends at end_ms (exclusive; the end of the last event's UTC day).
  * Sweeps every tick T < end_ms and resolves every positive with T + H <= end_ms. */

@@ -423,19 +423,29 @@ static void complete_ticks(pl_t *pl)
         pred_ticks_complete(pl->pred, pr.positives_next_ms - 1);
 }
 
-int pl_batch_end(pl_t *pl, int64_t watermark_ms)
+/* Learn what is known, then move the watermark; the sweeps' positives are learnt too, so
+ * what comes next is scored by a model that has seen every label known so far. */
+static int end_at(pl_t *pl, int64_t watermark_ms, int is_mark)
 {
-    /* Learn what is known, then move the watermark; the sweeps' positives are learnt too,
-     * so the next batch is scored by a model that has seen every label known so far. */
     rec_on(pl);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
-    eng_advance(pl->eng, watermark_ms);
+    (is_mark ? eng_advance_mark : eng_advance)(pl->eng, watermark_ms);
     if (pred_flush(pl->pred) != 0)
         pl->oom = 1;
     complete_ticks(pl);
     rec_off(pl);
     return pl->oom ? -1 : 0;
+}
+
+int pl_tick_mark(pl_t *pl, int64_t watermark_ms)
+{
+    return end_at(pl, watermark_ms, 1);
+}
+
+int pl_batch_end(pl_t *pl, int64_t watermark_ms)
+{
+    return end_at(pl, watermark_ms, 0);
 }
 
 int pl_finish(pl_t *pl, int64_t end_ms)

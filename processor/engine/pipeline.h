@@ -62,8 +62,12 @@ void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 int pl_is_strong_signal(ev_type_t t);
 
 /* Batch boundary: learns the queued labels, moves the watermark (sweeps and positives up to
- * it), learns what the sweeps labelled. Returns 0, -1 when learning ran out of memory. */
+ * it), learns what the sweeps labelled; the engine's visit budget is full again after it.
+ * Returns 0, -1 when learning ran out of memory. */
 int pl_batch_end(pl_t *pl, int64_t watermark_ms);
+/* The same within a batch (run's tick marks, batch.h), on what is left of the batch's visit
+ * budget (engine.h). */
+int pl_tick_mark(pl_t *pl, int64_t watermark_ms);
 
 /* End of a replay's input (see eng_finish), then learns the last labels. */
 int pl_finish(pl_t *pl, int64_t end_ms);

@@ -81,4 +81,3 @@ model_t *pred_model(const pred_t *pr)
 {
     return pr->model;
 }
-

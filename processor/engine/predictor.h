@@ -41,5 +41,4 @@ int pred_flush(pred_t *pr);
 /* The model scored and trained (borrowed at pred_new). */
 model_t *pred_model(const pred_t *pr);
 
-
 #endif
