@@ -126,17 +126,21 @@ static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_bat
             add_reject(res, i, r, why);
             continue;
         }
-        if (ev->event_time_ms > p->max_event_ms)
+        if (ev->event_time_ms > p->max_event_ms) {
+            /* Only a new maximum can move the watermark (now is fixed within the batch, and
+             * a partition's message only ends its idle advance): the min over partitions
+             * is recomputed here, not for every event. */
             p->max_event_ms = ev->event_time_ms;
-        int64_t wm_next = chn_watermark(ch, now, 1);
-        if (b->n > 0 && wm_next != INT64_MIN && eng_tick_floor(wm_next, tick_ms) > wm &&
-            batch_mark_tick(b, wm_next) != 0) {
-            snprintf(err, errsz, "out of memory");
-            chn_rollback(ch);
-            return DM_BATCH_RETRY;
+            int64_t wm_next = chn_watermark(ch, now, 1);
+            if (b->n > 0 && wm_next != INT64_MIN && eng_tick_floor(wm_next, tick_ms) > wm &&
+                batch_mark_tick(b, wm_next) != 0) {
+                snprintf(err, errsz, "out of memory");
+                chn_rollback(ch);
+                return DM_BATCH_RETRY;
+            }
+            if (wm_next != INT64_MIN && (wm == INT64_MIN || wm_next > wm))
+                wm = wm_next;
         }
-        if (wm_next != INT64_MIN && (wm == INT64_MIN || wm_next > wm))
-            wm = wm_next;
         b->part[b->n] = m->partition;
         b->off[b->n++] = m->offset;
     }
