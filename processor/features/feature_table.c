@@ -3,6 +3,8 @@
  * `inspect` and the README's feature reference are all printed from it. */
 #include "feat.h"
 
+#include "fastlog.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -212,21 +214,33 @@ double feat_human_value(const feat_state_t *st, int64_t t_ms, int i)
     return v[i];
 }
 
+/* Every transformed value goes through fl_log1p_block, one row or one value: the same
+ * arithmetic on every path (scoring, learning, explanations, inspect). */
 float feat_transform(int i, double human)
 {
     if (i < 0 || i >= FEAT_DIM)
         return 0.0f;
-    if (feat_info[i].transform == FEAT_TF_LOG1P)
-        return (float)log1p(human > 0 ? human : 0.0);
-    return (float)human;
+    if (feat_info[i].transform != FEAT_TF_LOG1P)
+        return (float)human;
+    double in = human > 0 ? human : 0.0;
+    float out;
+    fl_log1p_block(&in, &out, 1);
+    return out;
 }
 
 void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM])
 {
-    double v[FEAT_DIM];
+    double v[FEAT_DIM], in[FEAT_DIM];
+    float logs[FEAT_DIM];
     feat_human_values(st, t_ms, v);
+    int n = 0;
     for (int i = 0; i < FEAT_DIM; i++)
-        out[i] = feat_transform(i, v[i]);
+        if (feat_info[i].transform == FEAT_TF_LOG1P)
+            in[n++] = v[i] > 0 ? v[i] : 0.0;
+    fl_log1p_block(in, logs, n);
+    n = 0;
+    for (int i = 0; i < FEAT_DIM; i++)
+        out[i] = feat_info[i].transform == FEAT_TF_LOG1P ? logs[n++] : (float)v[i];
 }
 
 void feat_print_user(FILE *out, const feat_state_t *st, int64_t t_ms)

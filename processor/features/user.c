@@ -95,6 +95,7 @@ int user_rec_decode(user_rec_t *rec, const uint8_t *buf, size_t len, char *errst
     }
     r.outcome_arm = r.outcome_kind = r.outcome_bucket = r.outcome_arch = 0;
     r.outcome_seg = -1;
+    r.memo = 0;
     if (ticks[3] != INT64_MIN) {
         if (len - pos < 2) {
             snprintf(errstr, errstr_size, "user record: corrupt value: outcome: truncated");

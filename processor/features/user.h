@@ -30,6 +30,11 @@ typedef struct user_rec_s {
     uint8_t outcome_bucket; /* alert_bucket_t */
     uint8_t outcome_arch;   /* alert_archetype_t of the segment (0..15) */
     int16_t outcome_seg;    /* segment id, -1 unsegmented (model.k <= 64) */
+    /* Not stored: a handle the record's in-process consumer may keep to find its own entry
+     * for this user without hashing the id again (replay's pending scores: handle + 1), 0
+     * when none. A hint only: the consumer checks it against the id. 0 after user_rec_init
+     * and user_rec_decode. */
+    uint32_t memo;
 } user_rec_t;
 
 /* The Redis value, version 3 (DESIGN.md section 3 budgets MEMORY USAGE of a user's key at
@@ -61,8 +66,8 @@ size_t user_rec_encode(const user_rec_t *rec, uint8_t *buf, size_t cap);
 int user_rec_decode(user_rec_t *rec, const uint8_t *buf, size_t len, char *errstr,
                     size_t errstr_size);
 /* 1 when a and b agree on everything but the alert cooldown and pending outcome
- * (feat_event_part_equal plus the three tick fields): what a replay must reproduce whatever the model did. Byte-prefix
- * comparison of encodings no longer applies (variable length). */
+ * (feat_event_part_equal plus the three tick fields): what a replay must reproduce whatever the
+ * model did. Byte-prefix comparison of encodings no longer applies (variable length). */
 int user_rec_event_part_equal(const user_rec_t *a, const user_rec_t *b);
 
 #endif

@@ -61,7 +61,7 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
     rp->sum->scored++;
     if (rp->scores)
         fprintf(rp->scores, "%s,%lld,%.6f\n", s->user_id, (long long)s->tick_ms, p);
-    if (rp_pending_put(&rp->pending, s->user_id, s->tick_ms, p, recency, seg, ex, s->x) != 0)
+    if (rp_pending_put(&rp->pending, s->user_id, s->rec, s->tick_ms, p, recency, seg, ex, s->x) != 0)
         rp->oom = 1;
 }
 
@@ -70,7 +70,7 @@ static void on_labelled(void *opaque, const eng_snapshot_t *s)
     replay_t *rp = opaque;
     pending_t p;
     float x[FEAT_DIM];
-    if (!rp_pending_take(&rp->pending, s->user_id, s->tick_ms, &p, x)) {
+    if (!rp_pending_take(&rp->pending, s->user_id, s->rec, s->tick_ms, &p, x)) {
         /* The engine scores before it labels (tests/unit/test_engine.c); a miss here is a
          * bug, reported rather than hidden. */
         log_error("replay", "label without a score: user=%s tick_ms=%lld", s->user_id,

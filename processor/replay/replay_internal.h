@@ -110,14 +110,16 @@ typedef struct pending_map_s {
 void rp_pending_keep_features(pending_map_t *m, int dim);
 
 /* Adds a scored snapshot (the id is copied into the id table the first time it is seen).
- * 0, or -1 on out of memory (the map unchanged but for a possibly interned id). */
-int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
-                   float recency_days, int seg, const ex_scores_t *ex, const float *x);
+ * rec, the user's record or NULL, caches the user's handle in rec->memo (user.h) for the
+ * next call. 0, or -1 on out of memory (the map unchanged but for a possibly interned id). */
+int rp_pending_put(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms,
+                   float score, float recency_days, int seg, const ex_scores_t *ex,
+                   const float *x);
 /* Removes the snapshot's entry (the oldest, were a key put twice) into *out, and its feature
  * row into x_out when the map keeps them and x_out is not NULL: 1, or 0 when absent. x (at
  * put) is read only when the map keeps feature rows. */
-int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out,
-                    float *x_out);
+int rp_pending_take(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms,
+                    pending_t *out, float *x_out);
 /* Frees what the map holds; the map is empty and reusable after. */
 void rp_pending_free(pending_map_t *m);
 

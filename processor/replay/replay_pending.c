@@ -19,14 +19,25 @@ static void id_key(const void *owner, size_t i, const char **id, size_t *len)
 }
 
 /* The handle of uid (interned when absent and `add`): 0 with *h, 1 when absent and not
- * added, -1 on out of memory (or more ids than a handle holds). */
-static int id_handle(pending_map_t *m, const char *uid, int add, uint32_t *h)
+ * added, -1 on out of memory (or more ids than a handle holds). rec->memo, when it holds a
+ * handle + 1 whose id is uid, saves the hashing; it is set to the handle found. */
+static int id_handle(pending_map_t *m, const char *uid, user_rec_t *rec, int add, uint32_t *h)
 {
+    if (rec && rec->memo && rec->memo <= m->nids) {
+        uint32_t c = rec->memo - 1;
+        size_t n = m->id_len[c];
+        if (memcmp(m->ids + m->id_off[c], uid, n) == 0 && uid[n] == '\0') {
+            *h = c;
+            return 0;
+        }
+    }
     size_t len = strlen(uid);
     if (m->id_index.nslots) {
         size_t s = uid_index_slot(&m->id_index, uid, len, id_key, m);
         if (m->id_index.slots[s]) {
             *h = m->id_index.slots[s] - 1;
+            if (rec)
+                rec->memo = *h + 1;
             return 0;
         }
     }
@@ -51,6 +62,8 @@ static int id_handle(pending_map_t *m, const char *uid, int add, uint32_t *h)
     m->ids_len += len;
     m->id_index.slots[uid_index_slot(&m->id_index, uid, len, id_key, m)] = (uint32_t)(m->nids + 1);
     *h = (uint32_t)m->nids++;
+    if (rec)
+        rec->memo = *h + 1;
     return 0;
 }
 
@@ -92,11 +105,11 @@ void rp_pending_keep_features(pending_map_t *m, int dim)
     m->xdim = dim > 0 ? dim : 0;
 }
 
-int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float score,
+int rp_pending_put(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms, float score,
                    float recency_days, int seg, const ex_scores_t *ex, const float *x)
 {
     uint32_t h;
-    if (id_handle(m, uid, 1, &h) != 0)
+    if (id_handle(m, uid, rec, 1, &h) != 0)
         return -1;
     pending_user_t *u = &m->users[h];
     if (user_make_room(u, m->xdim) != 0)
@@ -112,12 +125,12 @@ int rp_pending_put(pending_map_t *m, const char *uid, int64_t tick_ms, float sco
     return 0;
 }
 
-int rp_pending_take(pending_map_t *m, const char *uid, int64_t tick_ms, pending_t *out,
-                    float *x_out)
+int rp_pending_take(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms,
+                    pending_t *out, float *x_out)
 {
     const size_t d = (size_t)m->xdim;
     uint32_t h;
-    if (m->count == 0 || id_handle(m, uid, 0, &h) != 0)
+    if (m->count == 0 || id_handle(m, uid, rec, 0, &h) != 0)
         return 0;
     pending_user_t *u = &m->users[h];
     for (uint32_t i = u->head, end = u->head + u->n; i < end; i++) {

@@ -1,7 +1,8 @@
 /* Replay's pending scores (processor/replay/replay_pending.c): every snapshot put is taken
  * back exactly once with what was put, whatever the order: across the growth and compaction
  * of the per-user arrays and removals from their middle; against a brute-force oracle; with
- * and without the entries' feature rows (--snapshots-out). */
+ * and without the entries' feature rows (--snapshots-out); with and without the user
+ * record's memo of the handle, and with a memo that names another user or none. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@ typedef struct oracle_s {
     int64_t tick_ms;
     float score;
     int live;
+    user_rec_t *rec; /* the user's record (its memo), or NULL: the id alone */
 } oracle_t;
 
 static uint64_t next_rand(uint64_t *s)
@@ -43,15 +45,15 @@ static int put(pending_map_t *m, const oracle_t *o)
     ex_scores_t ex = {.p = {o->score / 2, o->score / 3, o->score / 4}};
     float x[XDIM];
     row_of(o, x);
-    return rp_pending_put(m, o->uid, o->tick_ms, o->score, o->score + 1, (int)(o->tick_ms % 7), &ex,
-                          m->xdim ? x : NULL);
+    return rp_pending_put(m, o->uid, o->rec, o->tick_ms, o->score, o->score + 1,
+                          (int)(o->tick_ms % 7), &ex, m->xdim ? x : NULL);
 }
 
 static void expect_taken(pending_map_t *m, oracle_t *o)
 {
     pending_t p;
     float x[XDIM] = {-1, -1, -1, -1, -1}, want[XDIM];
-    assert_int_equal(rp_pending_take(m, o->uid, o->tick_ms, &p, x), 1);
+    assert_int_equal(rp_pending_take(m, o->uid, o->rec, o->tick_ms, &p, x), 1);
     row_of(o, want);
     for (int i = 0; i < XDIM; i++)
         assert_true(m->xdim ? x[i] == want[i] : x[i] == -1); /* untouched when not kept */
@@ -62,7 +64,7 @@ static void expect_taken(pending_map_t *m, oracle_t *o)
     assert_true(p.tick_ms == o->tick_ms);
     o->live = 0;
     /* taken once: a second take finds nothing */
-    assert_int_equal(rp_pending_take(m, o->uid, o->tick_ms, &p, NULL), 0);
+    assert_int_equal(rp_pending_take(m, o->uid, o->rec, o->tick_ms, &p, NULL), 0);
 }
 
 /* Users x ticks put in waves and taken in a random order interleaved with the puts, as
@@ -71,13 +73,18 @@ static void random_against_oracle(int xdim)
 {
     enum { USERS = 3000, TICKS = 12, N = USERS * TICKS };
     static oracle_t o[N];
+    static user_rec_t recs[USERS];
+    for (int u = 0; u < USERS; u++)
+        user_rec_init(&recs[u]);
     pending_map_t m = {0};
     rp_pending_keep_features(&m, xdim);
     uint64_t seed = 88172645463325252ULL;
     for (int t = 0; t < TICKS; t++)
         for (int u = 0; u < USERS; u++) {
             oracle_t *e = &o[t * USERS + u];
-            snprintf(e->uid, sizeof(e->uid), "user-%d", (u * 7919) % USERS);
+            int user = (u * 7919) % USERS;
+            snprintf(e->uid, sizeof(e->uid), "user-%d", user);
+            e->rec = (t + u) % 3 ? &recs[user] : NULL; /* mostly through the memo */
             e->tick_ms = 1700000000000LL / DAY * DAY + t * DAY;
             e->score = (float)(next_rand(&seed) % 100000) / 100000.0f;
         }
@@ -93,7 +100,7 @@ static void random_against_oracle(int xdim)
             oracle_t *e = &o[next_rand(&seed) % (size_t)((t + 1) * USERS)];
             if (!e->live) {
                 pending_t p;
-                assert_int_equal(rp_pending_take(&m, e->uid, e->tick_ms, &p, NULL), 0);
+                assert_int_equal(rp_pending_take(&m, e->uid, e->rec, e->tick_ms, &p, NULL), 0);
                 continue;
             }
             expect_taken(&m, e);
@@ -129,21 +136,50 @@ static void test_absent_and_empty(void **state)
     (void)state;
     pending_map_t m = {0};
     pending_t p;
-    assert_int_equal(rp_pending_take(&m, "nobody", 0, &p, NULL), 0);
+    assert_int_equal(rp_pending_take(&m, "nobody", NULL, 0, &p, NULL), 0);
     oracle_t a = {.uid = "a", .tick_ms = -DAY, .score = 0.5f}; /* ticks before 1970 too */
     assert_int_equal(put(&m, &a), 0);
-    assert_int_equal(rp_pending_take(&m, "a", 0, &p, NULL), 0);
-    assert_int_equal(rp_pending_take(&m, "b", -DAY, &p, NULL), 0);
+    assert_int_equal(rp_pending_take(&m, "a", NULL, 0, &p, NULL), 0);
+    assert_int_equal(rp_pending_take(&m, "b", NULL, -DAY, &p, NULL), 0);
     expect_taken(&m, &a);
     /* a key put twice (the engine never does) comes back oldest first, then is gone */
     oracle_t first = {.uid = "a", .tick_ms = 0, .score = 0.25f}, second = first;
     second.score = 0.75f;
     assert_int_equal(put(&m, &first), 0);
     assert_int_equal(put(&m, &second), 0);
-    assert_int_equal(rp_pending_take(&m, "a", 0, &p, NULL), 1);
+    assert_int_equal(rp_pending_take(&m, "a", NULL, 0, &p, NULL), 1);
     assert_true(p.score == 0.25f);
     expect_taken(&m, &second);
     assert_int_equal(m.count, 0);
+    rp_pending_free(&m);
+}
+
+/* The memo is a hint: one naming another user, a handle past the table, or an id that is a
+ * prefix of the right one is checked and passed over, and corrected. */
+static void test_memo_checked(void **state)
+{
+    (void)state;
+    pending_map_t m = {0};
+    pending_t p;
+    user_rec_t ra, rab;
+    user_rec_init(&ra);
+    user_rec_init(&rab);
+    oracle_t a = {.uid = "a", .tick_ms = 0, .score = 0.5f, .rec = &ra};
+    oracle_t ab = {.uid = "ab", .tick_ms = 0, .score = 0.25f, .rec = &rab};
+    assert_int_equal(put(&m, &a), 0);
+    assert_int_equal(put(&m, &ab), 0);
+    assert_int_equal(ra.memo, 1);
+    assert_int_equal(rab.memo, 2);
+    rab.memo = 1; /* names "a", a prefix of "ab" */
+    expect_taken(&m, &ab);
+    assert_int_equal(rab.memo, 2);
+    ra.memo = 99; /* past the table */
+    expect_taken(&m, &a);
+    assert_int_equal(ra.memo, 1);
+    assert_int_equal(put(&m, &ab), 0); /* an entry left: an empty map looks nothing up */
+    ra.memo = 2;                       /* names "ab" */
+    assert_int_equal(rp_pending_take(&m, "a", &ra, 0, &p, NULL), 0);
+    assert_int_equal(ra.memo, 1);
     rp_pending_free(&m);
 }
 
@@ -153,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_random_against_oracle),
         cmocka_unit_test(test_random_against_oracle_with_rows),
         cmocka_unit_test(test_absent_and_empty),
+        cmocka_unit_test(test_memo_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
