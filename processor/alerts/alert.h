@@ -289,7 +289,8 @@ alert_decoder_t *alert_decoder_new(char *errstr, size_t errstr_size);
  * alert.avsc: there is no registry), single-object (the fingerprint must be alert.avsc's) or
  * plain. Fills *out (overwritten); its top_factors[].feature and .direction point into the
  * decoder, valid until the next call. Only schemas/alert.avsc as built in (version 2): a
- * version-1 alert (no kind, trigger, created_at, factor value or direction) is refused. Returns 0,
+ * version-1 alert (no kind, trigger, created_at, factor value or direction) is refused, and so
+ * is a user_id that is not UTF-8 (it goes back into events, which require it). Returns 0,
  * or -1 with why set: a hostile length, count or symbol, trailing bytes, a string longer than
  * alert_t holds, more than ALERT_TOP_FACTORS factors or a missing feature. Never reads past
  * buf+len. */

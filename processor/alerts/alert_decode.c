@@ -150,6 +150,13 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
         get_str(rec, "recommended_action", a->recommended_action, sizeof a->recommended_action, why,
                 why_size))
         return -1;
+    /* The id goes back into events (`respond`), whose decoder refuses ids that are not UTF-8:
+     * refused here too, so a foreign alert fails where it is read, not as a DLQ entry later. */
+    size_t bad_at = 0;
+    if (!ev_utf8_valid(a->user_id, strlen(a->user_id), &bad_at)) {
+        snprintf(why, why_size, "user_id: not UTF-8 (byte %zu)", bad_at);
+        return -1;
+    }
     int32_t seg = 0;
     int bucket = 0, arm = 0, kind = 0, trigger = 0;
     if (get_long(rec, "event_time", &a->event_time_ms) ||

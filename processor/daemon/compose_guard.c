@@ -55,6 +55,13 @@ size_t cg_normalize(const char *text, char *out, size_t cap)
         memmove(out, out + 1, n - 2);
         n -= 2;
         out[n] = '\0';
+        /* '" Hello "' leaves the spaces inside the quotes at the ends (found by fuzz_guard) */
+        size_t lead = out[0] == ' ';
+        if (n > lead && out[n - 1] == ' ')
+            n--;
+        memmove(out, out + lead, n - lead);
+        n -= lead;
+        out[n] = '\0';
     }
     return n;
 }

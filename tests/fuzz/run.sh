@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs the fuzz targets (libFuzzer + ASan + UBSan), SECONDS each (default 30: the
-# nine targets and their builds take about 6 minutes on the 2-core machine):
+# eleven targets and their builds take about 7 minutes on the 2-core machine):
 #   fuzz_decode  the Avro event decoder (seed corpus tests/fuzz/corpus/decode)
 #   fuzz_direct  the direct Avro decoder against the general path (tests/fuzz/corpus/direct)
 #   fuzz_csv     the CSV reader and mapper of import/replay (tests/fuzz/corpus/csv)
@@ -10,6 +10,8 @@
 #   fuzz_model   the model snapshot decoder (Redis model key, --model-in; corpus/model)
 #   fuzz_journal model journal replay (entries merged from Redis; corpus/journal)
 #   fuzz_user_id the user id of GET /v1/users/{id} and its `at` (tests/fuzz/corpus/user_id)
+#   fuzz_alert   the ChurnAlert decoder of respond and tail, and the outbox (corpus/alert)
+#   fuzz_guard   compose's guardrails on a language model's answer (corpus/guard)
 # Fails on any crash, leak, sanitizer report or oversized allocation. New inputs go to
 # build/fuzz/corpus/<target> (not committed).
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
@@ -21,7 +23,7 @@ case $SECONDS_TO_RUN in
 esac
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode direct csv config jsonl record model journal user_id)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decode direct csv config jsonl record model journal user_id alert guard)
 OUT=build/fuzz
 mkdir -p "$OUT"
 make --no-print-directory -s build/gen/event_avsc.h
@@ -64,6 +66,20 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
     user_id)
         echo processor/daemon/user_request.c processor/core/event.c processor/core/log.c
         ;;
+    alert)
+        echo processor/alerts/alert_decode.c processor/alerts/alert_codec.c \
+            processor/alerts/alert_id.c processor/codec/codec.c processor/codec/codec_decode.c \
+            processor/codec/codec_encode.c processor/codec/codec_file.c \
+            processor/codec/codec_plan.c processor/codec/codec_direct.c \
+            processor/codec/codec_schema.c processor/codec/codec_walk.c processor/core/event.c \
+            processor/core/log.c processor/core/outfile.c processor/core/numfmt.c \
+            processor/core/fastlog.c processor/features/feature_table.c \
+            processor/features/features.c
+        ;;
+    guard)
+        echo processor/daemon/compose_guard.c processor/alerts/alert_id.c \
+            processor/alerts/alert_segment.c processor/core/numfmt.c
+        ;;
     *)
         echo "unknown fuzz target $1" >&2
         return 1
@@ -77,6 +93,8 @@ libs_of() {
     model | journal) pkg-config --cflags --libs zlib openblas ;;
     config) pkg-config --cflags --libs rdkafka ;;
     user_id) pkg-config --cflags jansson hiredis ;; # headers only, via user_view.h
+    alert) pkg-config --cflags --libs avro-c zlib ;;
+    guard) pkg-config --cflags avro-c ;; # headers only, via alert.h
     esac
 }
 

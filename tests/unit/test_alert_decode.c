@@ -1,6 +1,7 @@
 /* alert_decode: round trips through the encoder in all three framings (exact fields and the
  * exact JSON), every truncation and every single-byte mutation decodes or fails cleanly,
- * hostile lengths and counts, a foreign fingerprint, too many factors. */
+ * hostile lengths and counts, a foreign fingerprint, too many factors, a user id that is not
+ * UTF-8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,9 +226,36 @@ static void test_hostile(void **s)
     alert_decoder_destroy(d);
 }
 
+/* A user id that is not UTF-8 (the encoder writes what it is given) is refused, with the
+ * offset of the bad byte; the same alert with the id mended decodes. */
+static void test_user_id_not_utf8(void **s)
+{
+    (void)s;
+    char err[256], why[256];
+    alert_decoder_t *d = alert_decoder_new(err, sizeof err);
+    alert_encoder_t *enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
+    assert_non_null(d);
+    assert_non_null(enc);
+    alert_t a, got;
+    const void *buf;
+    size_t len;
+    mkalert(&a, 0);
+    snprintf(a.user_id, sizeof a.user_id, "u\xe9t\xe9"); /* Latin-1 */
+    assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
+    assert_int_equal(alert_decode(d, buf, len, &got, why, sizeof why), -1);
+    assert_non_null(strstr(why, "user_id: not UTF-8 (byte 1)"));
+    snprintf(a.user_id, sizeof a.user_id, "u\xc3\xa9t\xc3\xa9");
+    assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
+    assert_int_equal(alert_decode(d, buf, len, &got, why, sizeof why), 0);
+    assert_string_equal(got.user_id, a.user_id);
+    alert_encoder_destroy(enc);
+    alert_decoder_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_user_id_not_utf8),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_truncations_and_mutations),
         cmocka_unit_test(test_hostile),

@@ -114,6 +114,13 @@ static void test_normalize(void **state)
     assert_string_equal(out, "abc");
     assert_int_equal(cg_normalize("", out, sizeof out), 0);
     assert_string_equal(out, "");
+    /* white space inside the quotes goes too (fuzz_guard) */
+    assert_int_equal(cg_normalize("\" Come back \n\"", out, sizeof out), 9);
+    assert_string_equal(out, "Come back");
+    assert_int_equal(cg_normalize("' '", out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(cg_normalize("\"a \"", out, sizeof out), 1);
+    assert_string_equal(out, "a");
 }
 
 static void test_first_sentences(void **state)
