@@ -69,6 +69,9 @@ static int id_handle(pending_map_t *m, const char *uid, user_rec_t *rec, int add
 
 /* ---- each user's entries ---- */
 
+/* The capacity an emptied array keeps (user_make_room starts at 8 and doubles). */
+#define PENDING_KEEP_CAP 8
+
 /* Room for one more entry at the tail of u's array: compacts when at most half of it is
  * live (each compaction frees at least half: amortized O(1) a put), else doubles it. */
 static int user_make_room(pending_user_t *u, int xdim)
@@ -146,8 +149,19 @@ int rp_pending_take(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t 
             if (d)
                 memmove(u->x + i * d, u->x + (i + 1) * d, (end - i - 1) * d * sizeof(float));
         }
-        if (--u->n == 0)
+        if (--u->n == 0) {
             u->head = 0;
+            if (u->cap > PENDING_KEEP_CAP) {
+                /* A user gone quiet held up to H / tick entries; most never come back, and
+                 * keeping the room of every user ever seen made a log of one-time buyers
+                 * grow by kilobytes per user. Small arrays stay (no churn for regulars). */
+                free(u->e);
+                free(u->x);
+                u->e = NULL;
+                u->x = NULL;
+                u->cap = 0;
+            }
+        }
         m->count--;
         return 1;
     }

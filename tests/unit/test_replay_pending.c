@@ -183,6 +183,36 @@ static void test_memo_checked(void **state)
     rp_pending_free(&m);
 }
 
+/* An emptied array is released when it grew past its first size, kept when it did not; the
+ * user is served again after either. */
+static void test_emptied_arrays(void **state)
+{
+    (void)state;
+    pending_map_t m = {0};
+    rp_pending_keep_features(&m, XDIM);
+    oracle_t o[20];
+    for (int i = 0; i < 20; i++)
+        o[i] = (oracle_t){.uid = "quiet", .tick_ms = i * DAY, .score = (float)i / 20};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(put(&m, &o[i]), 0);
+    assert_true(m.users[0].cap >= 20);
+    for (int i = 0; i < 20; i++)
+        expect_taken(&m, &o[i]);
+    assert_int_equal(m.users[0].cap, 0);
+    assert_null(m.users[0].e);
+    assert_null(m.users[0].x);
+    oracle_t again = {.uid = "quiet", .tick_ms = 30 * DAY, .score = 0.5f};
+    oracle_t regular = {.uid = "regular", .tick_ms = 0, .score = 0.25f};
+    assert_int_equal(put(&m, &again), 0);
+    assert_int_equal(put(&m, &regular), 0);
+    expect_taken(&m, &regular);
+    assert_int_equal(m.users[1].cap, 8); /* small: kept */
+    assert_non_null(m.users[1].e);
+    expect_taken(&m, &again);
+    assert_int_equal(m.count, 0);
+    rp_pending_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_random_against_oracle_with_rows),
         cmocka_unit_test(test_absent_and_empty),
         cmocka_unit_test(test_memo_checked),
+        cmocka_unit_test(test_emptied_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
