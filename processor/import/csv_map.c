@@ -178,12 +178,21 @@ int imp_event_type(const char *text, ev_type_t *out)
     return -1;
 }
 
-int imp_parse_number(const char *text, double *out)
+int imp_parse_number(const char *text, int decimal_comma, double *out)
 {
     text = skip_blanks(text);
     if (*text == '\0') {
         *out = 0.0;
         return 0;
+    }
+    /* "12,5": the decimal comma of European exports, when one ',' and no '.' (the copy is
+     * bounded: a longer field is no number anyway). */
+    char buf[64];
+    const char *comma = decimal_comma ? strchr(text, ',') : NULL;
+    if (comma && !strchr(comma + 1, ',') && !strchr(text, '.') && strlen(text) < sizeof buf) {
+        memcpy(buf, text, strlen(text) + 1);
+        buf[comma - text] = '.';
+        text = buf;
     }
     char *end;
     errno = 0;
@@ -603,13 +612,14 @@ int imp_map_row(const imp_spec_t *spec, int ncols, imp_record_t *rec, imp_row_t 
     row->amount = 0.0;
     if (spec->amount.kind != IMP_COL_NONE) {
         const char *a = rec->fields[spec->amount.index];
-        if (imp_parse_number(a, &row->amount) < 0)
+        const int decimal_comma = spec->delimiter != ',';
+        if (imp_parse_number(a, decimal_comma, &row->amount) < 0)
             return fail(reason, IMP_DROP_BAD_NUMBER, detail, detail_size,
                         "cannot parse number \"%.40s\"", a);
         if (spec->amount_factor.kind != IMP_COL_NONE) {
             double f;
             const char *b = rec->fields[spec->amount_factor.index];
-            if (imp_parse_number(b, &f) < 0)
+            if (imp_parse_number(b, decimal_comma, &f) < 0)
                 return fail(reason, IMP_DROP_BAD_NUMBER, detail, detail_size,
                             "cannot parse number \"%.40s\"", b);
             row->amount *= f;

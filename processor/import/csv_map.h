@@ -30,8 +30,10 @@ int imp_parse_time(imp_time_kind_t kind, const char *format, const char *text, i
  * to other). */
 int imp_event_type(const char *text, ev_type_t *out);
 
-/* Parses a finite decimal number (blanks ignored; empty text is 0). Returns 0 or -1. */
-int imp_parse_number(const char *text, double *out);
+/* Parses a finite decimal number (blanks ignored; empty text is 0). With decimal_comma (files
+ * not delimited by ','), a number with one ',' and no '.' reads the comma as the decimal
+ * point ("12,5" = 12.5); a ',' is never a thousands separator. Returns 0 or -1. */
+int imp_parse_number(const char *text, int decimal_comma, double *out);
 
 /* Resolves header names to indexes and checks every mapped index against ncols, the column
  * count of the header (or of the first record without a header). header may be NULL when

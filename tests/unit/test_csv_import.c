@@ -289,18 +289,21 @@ static void test_parse_number_table(void **state)
 {
     static const struct {
         const char *text;
-        int ok;
+        int decimal_comma, ok;
         double want;
     } cases[] = {
-        {"2.55", 1, 2.55}, {" -12 ", 1, -12.0}, {"", 1, 0.0},   {"1e3", 1, 1000.0},
-        {"1,5", 0, 0},     {"abc", 0, 0},       {"inf", 0, 0},  {"nan", 0, 0},
-        {"1e999", 0, 0},   {"3.", 1, 3.0},      {"  ", 1, 0.0}, {"0x10", 1, 16.0},
+        {"2.55", 0, 1, 2.55}, {" -12 ", 0, 1, -12.0},   {"", 0, 1, 0.0},    {"1e3", 0, 1, 1000.0},
+        {"1,5", 0, 0, 0},     {"abc", 0, 0, 0},         {"inf", 0, 0, 0},   {"nan", 0, 0, 0},
+        {"1e999", 0, 0, 0},   {"3.", 0, 1, 3.0},        {"  ", 0, 1, 0.0},  {"0x10", 0, 1, 16.0},
+        {"1,5", 1, 1, 1.5},   {" -0,25 ", 1, 1, -0.25}, {"12", 1, 1, 12.0}, {"2.55", 1, 1, 2.55},
+        {"1,234.5", 1, 0, 0}, {"1,2,3", 1, 0, 0},       {",", 1, 0, 0},     {"1,", 1, 1, 1.0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double v = -99;
-        int rc = imp_parse_number(cases[i].text, &v);
+        int rc = imp_parse_number(cases[i].text, cases[i].decimal_comma, &v);
         if (rc != (cases[i].ok ? 0 : -1))
-            fail_msg("case \"%s\": rc %d", cases[i].text, rc);
+            fail_msg("case \"%s\" (decimal comma %d): rc %d", cases[i].text, cases[i].decimal_comma,
+                     rc);
         if (cases[i].ok && v != cases[i].want)
             fail_msg("case \"%s\": got %g", cases[i].text, v);
     }
@@ -528,6 +531,20 @@ static const load_case_t load_cases[] = {
      "2:bad_number", "b\"q purchase 1704099600000 2.5"},
     {"header only", "u,t\n", "user_id=u,event_time=t,event_type=purchase", NULL, 0, 0, 0, NULL, 0,
      0, "", ""},
+    /* decimal commas in a file not delimited by ',' (Excel's European CSV); a quoted "1,5"
+     * of a comma-delimited file stays a bad number (it may be a thousands separator) */
+    {"decimal comma, semicolons",
+     "u;t;q;p\n"
+     "a;2024-01-01;2;12,5\n"
+     "b;2024-01-02;1,5;0,25\n"
+     "c;2024-01-03;1;1.234,5\n",
+     "user_id=u,event_time=t,amount=q*p,event_type=purchase", ";", 0, 0, 0, NULL, 3, 1,
+     "4:bad_number",
+     "a purchase 1704067200000 25\n"
+     "b purchase 1704153600000 0.375"},
+    {"no decimal comma with commas", "u,t,a\na,2024-01-01,\"1,5\"\n",
+     "user_id=u,event_time=t,amount=a,event_type=purchase", NULL, 0, 0, 0, NULL, 1, 1,
+     "2:bad_number", ""},
     /* issue 11: user ids must be UTF-8 (Avro strings), else the row is rejected */
     {"non-UTF-8 user ids",
      "u,t\n\xff\xfe,2024-01-01\nok\xc3\xa9,2024-01-01\nx\xc3(,2024-01-01\n\xed\xa0\x80,2024-01-"
