@@ -63,9 +63,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The feature transform's log1p is written to vectorize (processor/core/fastlog.c); -O2's
-# very cheap cost model leaves it scalar.
+# The feature transform's log1p is written to vectorize (processor/core/fastlog.c); gcc's -O2
+# very cheap cost model leaves it scalar (clang vectorizes it at -O2 and has no such flag).
+ifeq ($(shell $(CC) --version 2>/dev/null | grep -ci clang),0)
 $(BUILD)/processor/core/fastlog.o: ALL_CFLAGS += -fvect-cost-model=dynamic
+endif
 
 # schemas/*.avsc are compiled into the binary as C byte arrays (event.avsc: the codec's
 # reader schema; alert.avsc: the alert encoder's schema, for its fingerprint), so the
