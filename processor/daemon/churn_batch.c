@@ -132,7 +132,8 @@ static int decode(chn_t *ch, const dm_msg_t *msgs, size_t n, int64_t now, dm_bat
              * is recomputed here, not for every event. */
             p->max_event_ms = ev->event_time_ms;
             int64_t wm_next = chn_watermark(ch, now, 1);
-            if (b->n > 0 && wm_next != INT64_MIN && eng_tick_floor(wm_next, tick_ms) > wm &&
+            /* The batch's first event too: its tick is swept before it, not at the end. */
+            if (wm != INT64_MIN && wm_next != INT64_MIN && eng_tick_floor(wm_next, tick_ms) > wm &&
                 batch_mark_tick(b, wm_next) != 0) {
                 snprintf(err, errsz, "out of memory");
                 chn_rollback(ch);

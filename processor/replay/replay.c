@@ -61,7 +61,8 @@ static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
     rp->sum->scored++;
     if (rp->scores)
         fprintf(rp->scores, "%s,%lld,%.6f\n", s->user_id, (long long)s->tick_ms, p);
-    if (rp_pending_put(&rp->pending, s->user_id, s->rec, s->tick_ms, p, recency, seg, ex, s->x) != 0)
+    if (rp_pending_put(&rp->pending, s->user_id, s->rec, s->tick_ms, p, recency, seg, ex, s->x) !=
+        0)
         rp->oom = 1;
 }
 
@@ -424,7 +425,9 @@ static int read_all(replay_t *rp, source_t *src, rp_store_t *st, pl_t *pl, FILE 
         }
         int64_t wm_next = (ev->event_time_ms > max_t ? ev->event_time_ms : max_t) -
                           cfg->events_allowed_lateness_ms;
-        if (in_batch > 0 && eng_tick_floor(wm_next, cfg->tick_interval_ms) > wm) {
+        /* Also when the batch is empty (the event follows a batch.max_messages end): the
+         * tick is swept before the event, not after the next batch's events. */
+        if (wm != INT64_MIN && eng_tick_floor(wm_next, cfg->tick_interval_ms) > wm) {
             ev_event_t held = *ev; /* the batch's arrays may move: batch_slot below */
             in_batch = 0;
             if (end_batch(rp, &batch, st, pl, wm_next, sum->events_read - 1, errstr, errstr_size) !=

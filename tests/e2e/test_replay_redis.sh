@@ -53,8 +53,9 @@ print(f"redis commands: {total} for {ev} events = {total / ev:.3f} per event; "
 print(f"events/s: memory {ev / ms:.0f}, redis {ev / rs:.0f}")
 # One MGET round per batch (plus range loads), one MULTI/EXEC per batch. A batch ends at
 # batch.max_messages (1000) events, and before an event that moves the watermark (max event
-# time - 1 h of allowed lateness) past a daily tick (replay.c, read_all): counted here from
-# the events themselves (the log is in time order and has no rejects).
+# time - 1 h of allowed lateness) past a daily tick (replay.c, read_all), even an empty one
+# (the event follows a batch.max_messages end): counted here from the events themselves
+# (the log is in time order and has no rejects).
 import datetime as dt, fastavro
 DAY, LATE = 86_400_000, 3_600_000
 batches, in_batch, max_t = 0, 0, None
@@ -64,7 +65,7 @@ with open(f"{d}/f.avro", "rb") as f:
         t = int(t.timestamp() * 1000) if isinstance(t, dt.datetime) else int(t)
         wm = None if max_t is None else max_t - LATE
         wm_next = (t if max_t is None else max(t, max_t)) - LATE
-        if in_batch and (wm_next // DAY) * DAY > wm:
+        if wm is not None and (wm_next // DAY) * DAY > wm:
             batches, in_batch = batches + 1, 0
         max_t = t if max_t is None else max(t, max_t)
         in_batch += 1
