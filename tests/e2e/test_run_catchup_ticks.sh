@@ -11,28 +11,8 @@
 # (and the others' later activity) reached the BG/NBD refits of the early ticks.
 # Needs CS_BIN, CS_ROOT, CS_KAFKA_BROKERS, CS_REDIS_HOST, CS_REDIS_PORT (tests/run-all.sh).
 set -euo pipefail
-: "${CS_BIN:?}" "${CS_ROOT:?}" "${CS_KAFKA_BROKERS:?set by tests/run-all.sh}"
-: "${CS_REDIS_HOST:?}" "${CS_REDIS_PORT:?set by tests/run-all.sh}"
-
-B=$CS_KAFKA_BROKERS
-tmp=$(mktemp -d "${CS_TMP:-/tmp}/catchup.XXXXXX")
-pids=()
-keep=0
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    if [ "$keep" -eq 1 ]; then echo "(logs kept in $tmp)"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-die() {
-    keep=1
-    echo "FAIL: $*" >&2
-    exit 1
-}
-t_start=$(date +%s%3N)
-make -C "$CS_ROOT" --no-print-directory build/tests/tools/eo_tool >"$tmp/make.out" 2>&1 ||
-    { cat "$tmp/make.out"; die "cannot build build/tests/tools/eo_tool"; }
-EO=$CS_ROOT/build/tests/tools/eo_tool
+. "$(dirname "$0")/lib.sh"
+e2e_begin catchup
 LOG="python3 $CS_ROOT/tests/e2e/catchup_log.py"
 
 one_run() { # NAME plain|returns: produce the log, catch up on it, dump the alerts
