@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Ablation of the churn score (issue 12): the same replay with each way of making the score
 (config model.experts): hedge (the default), equal weights, BG/NBD alone, the logistic
-regression alone, the recency prior alone, and hedge with BG/NBD in calendar days instead of
-open days (model.open_days=false); on both shared logs and, when given, on the logs
+regression alone, the recency prior alone, hedge with BG/NBD in calendar days instead of
+open days (model.open_days=false), and hedge with every open day counting 1 instead of lulls
+counting as part days (model.lull_days=false); on both shared logs and, when given, on the logs
 bench/btyd_sim.py simulated (--sim DIR). One Markdown table: AUC pooled / second half.
 
 Usage: python3 bench/ablation.py [--churnstream ./churnstream] [--shared ../shared] [--sim DIR]
@@ -18,7 +19,8 @@ CJ2_MAP = "user_id=user_id,event_time=event_time:iso,event_type=event_type,amoun
 MODES = [("hedge", ["--model.experts=hedge"]), ("equal", ["--model.experts=equal"]),
          ("bgnbd", ["--model.experts=bgnbd"]), ("logreg", ["--model.experts=logreg"]),
          ("recency", ["--model.experts=recency"]),
-         ("hedge, calendar days", ["--model.open_days=false"])]
+         ("hedge, calendar days", ["--model.open_days=false"]),
+         ("hedge, no lull days", ["--model.lull_days=false"])]
 
 
 def replay(binary, mode, args, path, tick):

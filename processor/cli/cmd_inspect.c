@@ -14,6 +14,7 @@
 #include "config_load.h"
 #include "feat.h"
 #include "model.h"
+#include "pipeline.h"
 #include "store_redis.h"
 #include "user_view.h"
 
@@ -72,12 +73,17 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The model from FILE, else from Redis; *m = NULL when Redis holds none. */
-static int load_model(st_redis_t *st, const char *file, model_t **m, char *err, size_t errsz)
+/* The model from FILE, else from Redis; *m = NULL when Redis holds none. Configured as the
+ * daemon configures it (horizon, experts, open and lull days: pl_configure_model), so its
+ * scores are the daemon's. */
+static int load_model(const cfg_t *cfg, st_redis_t *st, const char *file, model_t **m, char *err,
+                      size_t errsz)
 {
     *m = NULL;
     if (file) {
         *m = model_load_file(file, err, errsz);
+        if (*m)
+            pl_configure_model(cfg, *m);
         return *m ? 0 : -1;
     }
     uint8_t *buf;
@@ -93,6 +99,7 @@ static int load_model(st_redis_t *st, const char *file, model_t **m, char *err, 
         snprintf(err, errsz, "redis %s: stored model: %s", st_redis_address(st), why);
         return -1;
     }
+    pl_configure_model(cfg, *m);
     return 0;
 }
 
@@ -162,7 +169,7 @@ static int inspect_user(const cfg_t *cfg, st_redis_t *st, const char *uid, int64
         return 1;
     }
     model_t *m = NULL;
-    if (load_model(st, model_file, &m, err, sizeof(err)) != 0) {
+    if (load_model(cfg, st, model_file, &m, err, sizeof(err)) != 0) {
         st_fields_free(&last);
         fprintf(stderr, "churnstream inspect: %s\n", err);
         return 1;
@@ -271,9 +278,11 @@ static void print_experts(const ex_t *ex)
         char from[16], to[16];
         day_text(od->base, from, sizeof(from));
         day_text(end - 1, to, sizeof(to));
-        printf("  open days %.0f of the %u days %s .. %s; %.1f%% of the last 365\n",
-               od_before(od, end) - od_before(od, od->base), od->ndays, from, to,
-               100 * od_share(od, end, 365));
+        printf("  open days %u of the %u days %s .. %s", (unsigned)od->cum[od->ndays], od->ndays,
+               from, to);
+        if (od->lull) /* model.lull_days */
+            printf(", %.1f with lulls as part days", od_before(od, end) - od_before(od, od->base));
+        printf("; %.1f%% of the last 365\n", 100 * od_share(od, end, 365));
     }
 }
 
@@ -308,7 +317,7 @@ static int inspect_model(const cfg_t *cfg, st_redis_t *st, const char *model_fil
 {
     char err[512];
     model_t *m = NULL;
-    if (load_model(st, model_file, &m, err, sizeof(err)) != 0) {
+    if (load_model(cfg, st, model_file, &m, err, sizeof(err)) != 0) {
         fprintf(stderr, "churnstream inspect: %s\n", err);
         return 1;
     }

@@ -138,6 +138,12 @@ const cfg_key_t cfg_keys[] = {
            "BG/NBD counts time in open days (days with any activity in the log), so a "
            "closed day, a holiday or a data outage is nobody's silence; false = calendar "
            "days."),
+    K_BOOL("model.lull_days", "true", model_lull_days,
+           "With model.open_days: an open day on which the whole shop is quieter than "
+           "usual (its week's active users per day against the 8 weeks before) counts as "
+           "that fraction of a day (at least 0.25), so a lull shared by every customer, like "
+           "the weeks after Christmas, is not read as their drop-out; false = every open day "
+           "counts 1."),
     K_DUR("model.sync_interval", "0", 0, MS_H, model_sync_interval_ms,
           "run: 0 = one instance owns the model (committed with every batch). Above 0, "
           "several instances in one consumer group share it: each batch commits its "

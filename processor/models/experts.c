@@ -67,6 +67,11 @@ void ex_set_open_days(ex_t *ex, int on)
     ex->open_days_on = on != 0;
 }
 
+void ex_set_lull_days(ex_t *ex, int on)
+{
+    od_set_lull(&ex->days, on);
+}
+
 const od_t *ex_open_days(const ex_t *ex)
 {
     return &ex->days;
@@ -82,6 +87,7 @@ ex_t *ex_new(double horizon_days)
     ex->horizon_days = horizon_days;
     ex->open_days_on = 1;
     od_init(&ex->days);
+    od_set_lull(&ex->days, 1);
     bgnbd_params_default(&ex->bg);
     ex->fit_tick_ms = INT64_MIN;
     ex->last_folded_ms = INT64_MIN;

@@ -255,6 +255,9 @@ int ex_mark_day(ex_t *ex, int64_t day);
 /* 1 (default): summaries count open days; 0: calendar days (config model.open_days; not
  * part of the snapshot). The calendar is kept either way. */
 void ex_set_open_days(ex_t *ex, int on);
+/* 1 (default): open days weighted by lulls (open_days.h); 0: each open day counts 1 (config
+ * model.lull_days; not part of the snapshot). */
+void ex_set_lull_days(ex_t *ex, int on);
 const od_t *ex_open_days(const ex_t *ex);
 
 /* What every expert says about one snapshot, and the pool. Probabilities of churn. */

@@ -1,7 +1,9 @@
-/* Open days (open_days.h): a count per day from the first recorded one, and the prefix count
- * of open days, kept current by every mark so reads are O(1). Invariants: ndays == 0 <=>
- * count == NULL; count[0] > 0 and count[ndays - 1] > 0; cum[0] = 0 and cum[i + 1] = cum[i] +
- * open(i) for i < ndays; tail_open = the rule applied to a day after the last. */
+/* Open days (open_days.h): a count per day from the first recorded one, and the prefix counts
+ * of open days, active user-days and day weights, kept current by every mark so reads are
+ * O(1). Invariants: ndays == 0 <=> count == NULL; count[0] > 0 and count[ndays - 1] > 0;
+ * cum[0] = 0 and cum[i + 1] = cum[i] + open(i), ccum[0] = 0 and ccum[i + 1] = ccum[i] +
+ * count[i], wcum[0] = 0 and wcum[i + 1] = wcum[i] + weight(i) for i < ndays; tail_open =
+ * the rule applied to a day after the last. */
 #include "open_days.h"
 
 #include <stdlib.h>
@@ -15,9 +17,13 @@ void od_init(od_t *od)
 
 void od_free(od_t *od)
 {
+    int lull = od->lull;
     free(od->count);
     free(od->cum);
+    free(od->ccum);
+    free(od->wcum);
     od_init(od);
+    od->lull = lull;
 }
 
 static int grow(od_t *od, uint32_t days)
@@ -35,6 +41,14 @@ static int grow(od_t *od, uint32_t days)
     if (!cum)
         return -1; /* count is larger but cap is not: still consistent */
     od->cum = cum;
+    double *ccum = realloc(od->ccum, (cap + 1) * sizeof(*ccum));
+    if (!ccum)
+        return -1;
+    od->ccum = ccum;
+    double *wcum = realloc(od->wcum, (cap + 1) * sizeof(*wcum));
+    if (!wcum)
+        return -1;
+    od->wcum = wcum;
     memset(od->count + od->cap, 0, (cap - od->cap) * sizeof(*count));
     od->cap = cap;
     return 0;
@@ -54,7 +68,25 @@ static int empty_day_open(const od_t *od, uint32_t i)
     return n == 0 || sum < OD_MIN_EXPECTED * n;
 }
 
-/* Re-decides days from index `from` on (their open flags, the prefix counts, the tail). */
+/* The weight of open day i (open_days.h, lulls): min(1, S / L), at least OD_LULL_FLOOR, or 1
+ * while the baseline is too short or too small. Reads cum and ccum up to i + 4. */
+static double lull_weight(const od_t *od, uint32_t i)
+{
+    uint32_t lo = i > 3 ? i - 3 : 0, hi = i + 4 < od->ndays ? i + 4 : od->ndays;
+    uint32_t blo = i > OD_LULL_BASE_DAYS ? i - OD_LULL_BASE_DAYS : 0;
+    double open_week = (double)(od->cum[hi] - od->cum[lo]);
+    double open_base = (double)(od->cum[i] - od->cum[blo]);
+    if (open_week <= 0 || open_base < OD_LULL_MIN_OPEN)
+        return 1;
+    double base_mean = (od->ccum[i] - od->ccum[blo]) / open_base;
+    if (base_mean < OD_LULL_MIN_MEAN)
+        return 1;
+    double w = (od->ccum[hi] - od->ccum[lo]) / open_week / base_mean;
+    return w >= 1 ? 1 : w < OD_LULL_FLOOR ? OD_LULL_FLOOR : w;
+}
+
+/* Re-decides days from index `from` on (their open flags, the prefix counts, the tail), and
+ * the weights from 3 days before it (their week reaches `from`). */
 static void redecide(od_t *od, uint32_t from)
 {
     int run = -1; /* the decision of the current run of empty days (the same for all) */
@@ -69,6 +101,19 @@ static void redecide(od_t *od, uint32_t from)
         od->cum[i + 1] = od->cum[i] + (uint32_t)run;
     }
     od->tail_open = empty_day_open(od, od->ndays);
+    for (uint32_t i = from; i < od->ndays; i++)
+        od->ccum[i + 1] = od->ccum[i] + od->count[i];
+    for (uint32_t i = from > 3 ? from - 3 : 0; i < od->ndays; i++) {
+        uint32_t open = od->cum[i + 1] - od->cum[i];
+        od->wcum[i + 1] = od->wcum[i] + (open && od->lull ? lull_weight(od, i) : (double)open);
+    }
+}
+
+void od_set_lull(od_t *od, int on)
+{
+    od->lull = on != 0;
+    if (od->ndays > 0)
+        redecide(od, 0);
 }
 
 int od_mark(od_t *od, int64_t day)
@@ -80,6 +125,8 @@ int od_mark(od_t *od, int64_t day)
         od->ndays = 1;
         od->count[0] = 1;
         od->cum[0] = 0;
+        od->ccum[0] = 0;
+        od->wcum[0] = 0;
         redecide(od, 0);
         return 0;
     }
@@ -105,8 +152,8 @@ double od_before(const od_t *od, int64_t day)
         return (double)day;
     int64_t i = day - od->base; /* days [base, day) */
     if (i <= (int64_t)od->ndays)
-        return (double)od->base + (double)od->cum[i];
-    double n = (double)od->cum[od->ndays];
+        return (double)od->base + od->wcum[i];
+    double n = od->wcum[od->ndays];
     int64_t reach = i < (int64_t)OD_MAX_DAYS ? i : (int64_t)OD_MAX_DAYS;
     if (od->tail_open)
         n += (double)(reach - (int64_t)od->ndays);
@@ -160,6 +207,8 @@ int od_decode(od_t *od, mw_reader_t *r)
     od->base = base;
     od->ndays = ndays;
     od->cum[0] = 0;
+    od->ccum[0] = 0;
+    od->wcum[0] = 0;
     redecide(od, 0);
     return 0;
 }

@@ -1,6 +1,8 @@
 /* The calendar of open days (open_days.h): B(d) against a naive count on random
  * calendars, days before the base and past the last mark, the open share, idempotent
- * marks, and the snapshot section's round trip and corruption checks. */
+ * marks, the lull weights (against a naive computation, and on a steady shop with a lull,
+ * a rise and a small shop), and the snapshot section's round trip and corruption checks. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +43,28 @@ static int naive_open(const int *cnt, int i)
 
 /* B(d2) - B(d1) is the number of open days in [d1, d2) by the rule, whatever the order of
  * the marks (late ones included): random calendars of 1..400 days, busy and quiet. */
+/* Marks the days of order[0..n) (day offsets from base; order[0] = 0 stays first, the rest
+ * shuffled: late marks and gaps in every order), counting them into cnt; returns the last
+ * day with a mark (offset < span). */
+static int mark_shuffled(od_t *od, int64_t base, int *order, int n, int *cnt, int span, rng_t *r)
+{
+    for (int i = n - 1; i > 1; i--) {
+        int j = 1 + (int)(rng_uniform(r) * i);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(od_mark(od, base + order[i]), 0);
+        cnt[order[i]]++;
+    }
+    int last = 0;
+    for (int i = 0; i < span; i++)
+        if (cnt[i])
+            last = i;
+    return last;
+}
+
 static void test_before_matches_naive_count(void **state)
 {
     (void)state;
@@ -62,22 +86,8 @@ static void test_before_matches_naive_count(void **state)
             if (rng_uniform(&r) < density)
                 for (int k = 1 + (int)(rng_uniform(&r) * busy); k > 0; k--)
                     order[n++] = i;
-        /* shuffle all but the first: late marks and gaps in every order */
-        for (int i = n - 1; i > 1; i--) {
-            int j = 1 + (int)(rng_uniform(&r) * i);
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-        for (int i = 0; i < n; i++) {
-            assert_int_equal(od_mark(&od, base + order[i]), 0);
-            cnt[order[i]]++;
-        }
+        int last = mark_shuffled(&od, base, order, n, cnt, span, &r);
         assert_int_equal(od_mark(&od, base - 5), 0); /* before base: ignored */
-        int last = 0;
-        for (int i = 0; i < span; i++)
-            if (cnt[i])
-                last = i;
         for (int lo = -20; lo < span + 20; lo += 7)
             for (int hi = lo; hi < span + 30; hi += 3) {
                 int want = 0;
@@ -89,6 +99,98 @@ static void test_before_matches_naive_count(void **state)
             }
         od_free(&od);
     }
+}
+
+/* The lull weight of day i, naively (open_days.h): cnt[0..n) the counts, n = last + 1. */
+static double naive_weight(const int *cnt, int n, int i)
+{
+    if (!naive_open(cnt, i))
+        return 0;
+    int lo = i > 3 ? i - 3 : 0, hi = i + 4 < n ? i + 4 : n, blo = i > 56 ? i - 56 : 0;
+    double open_week = 0, sum_week = 0, open_base = 0, sum_base = 0;
+    for (int d = lo; d < hi; d++) {
+        open_week += naive_open(cnt, d);
+        sum_week += cnt[d];
+    }
+    for (int d = blo; d < i; d++) {
+        open_base += naive_open(cnt, d);
+        sum_base += cnt[d];
+    }
+    if (open_week <= 0 || open_base < OD_LULL_MIN_OPEN || sum_base / open_base < OD_LULL_MIN_MEAN)
+        return 1;
+    double w = sum_week / open_week / (sum_base / open_base);
+    return w >= 1 ? 1 : w < OD_LULL_FLOOR ? OD_LULL_FLOOR : w;
+}
+
+/* With lulls on, B(d2) - B(d1) is the naive sum of the weights, whatever the order of the
+ * marks (late ones re-weigh the days before them), and switching lulls off gives the open
+ * day count back. */
+static void test_lull_matches_naive(void **state)
+{
+    (void)state;
+    rng_t r;
+    rng_seed(&r, 23);
+    enum { MAXD = 300 };
+    for (int round = 0; round < 40; round++) {
+        od_t od;
+        od_init(&od);
+        od_set_lull(&od, 1);
+        const int64_t base = 18000;
+        const int span = 30 + (int)(rng_uniform(&r) * 250);
+        static int cnt[MAXD];
+        memset(cnt, 0, sizeof(cnt));
+        double busy = 2 + rng_uniform(&r) * 30;
+        static int order[MAXD * 40];
+        int n = 0;
+        order[n++] = 0;
+        for (int i = 1; i < span; i++) {
+            double level = (i / 20) % 3 == 1 ? 0.3 : 1; /* lulls every 60 days */
+            if (rng_uniform(&r) < 0.9)
+                for (int k = (int)(rng_uniform(&r) * busy * level); k > 0; k--)
+                    order[n++] = i;
+        }
+        int last = mark_shuffled(&od, base, order, n, cnt, span, &r);
+        double want = 0;
+        for (int d = 0; d < span + 10; d++) {
+            want += d <= last ? naive_weight(cnt, last + 1, d) : naive_open(cnt, last + 1);
+            double got = od_before(&od, base + d + 1) - od_before(&od, base);
+            if (fabs(got - want) > 1e-9)
+                fail_msg("round %d day %d: B = %.12g, naive %.12g", round, d, got, want);
+        }
+        od_set_lull(&od, 0);
+        int open = 0;
+        for (int d = 0; d <= last; d++)
+            open += naive_open(cnt, d);
+        assert_true(od_before(&od, base + last + 1) - od_before(&od, base) == open);
+        od_free(&od);
+    }
+}
+
+/* A steady shop (40 user-days a day), then two weeks at a quarter of that, then back, then
+ * a rise to 4x: the lull counts about a quarter, the rise 1; the first weeks count 1; a
+ * small shop (3 a day) counts calendar days throughout. */
+static void test_lull_shapes(void **state)
+{
+    (void)state;
+    od_t od;
+    od_init(&od);
+    od_set_lull(&od, 1);
+    for (int d = 0; d < 200; d++) {
+        int k = d >= 100 && d < 114 ? 10 : d >= 150 ? 160 : 40;
+        for (int i = 0; i < k; i++)
+            assert_int_equal(od_mark(&od, 1000 + d), 0);
+    }
+    assert_true(od_before(&od, 1000 + 97) - od_before(&od, 1000) == 97);   /* steady: 1 */
+    double lull = od_before(&od, 1000 + 111) - od_before(&od, 1000 + 103); /* inside it */
+    assert_true(lull > 8 * 0.25 - 1e-9 && lull < 8 * 0.3);
+    assert_true(od_before(&od, 1000 + 200) - od_before(&od, 1000 + 147) == 53); /* the rise */
+    od_free(&od);
+    od_set_lull(&od, 1);
+    for (int d = 0; d < 200; d++)
+        for (int i = 0; i < (d >= 100 && d < 114 ? 1 : 3); i++)
+            assert_int_equal(od_mark(&od, 1000 + d), 0);
+    assert_true(od_before(&od, 1000 + 200) - od_before(&od, 1000) == 200); /* small: calendar */
+    od_free(&od);
 }
 
 /* A busy shop closed at weekends: 5 of 7 days open, and a holiday is closed. */
@@ -204,6 +306,8 @@ int main(void)
         cmocka_unit_test(test_before_matches_naive_count),
         cmocka_unit_test(test_share),
         cmocka_unit_test(test_quiet_shop_keeps_calendar),
+        cmocka_unit_test(test_lull_matches_naive),
+        cmocka_unit_test(test_lull_shapes),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_round_trip_and_corruption),
     };
