@@ -69,10 +69,14 @@ static int empty_day_open(const od_t *od, uint32_t i)
 }
 
 /* The weight of open day i (open_days.h, lulls): min(1, S / L), at least OD_LULL_FLOOR, or 1
- * while the baseline is too short or too small. Reads cum and ccum up to i + 4. */
+ * while the baseline is too short or too small. The last recorded day is left out of S: it
+ * is usually still filling (a live day, or the first hour of a tick's day within the
+ * allowed lateness), and its partial count would read as a lull of the days before it.
+ * Reads cum and ccum up to i + 4. */
 static double lull_weight(const od_t *od, uint32_t i)
 {
-    uint32_t lo = i > 3 ? i - 3 : 0, hi = i + 4 < od->ndays ? i + 4 : od->ndays;
+    uint32_t last = od->ndays - 1;
+    uint32_t lo = i > 3 ? i - 3 : 0, hi = i + 4 < last ? i + 4 : last;
     uint32_t blo = i > OD_LULL_BASE_DAYS ? i - OD_LULL_BASE_DAYS : 0;
     double open_week = (double)(od->cum[hi] - od->cum[lo]);
     double open_base = (double)(od->cum[i] - od->cum[blo]);
@@ -86,7 +90,8 @@ static double lull_weight(const od_t *od, uint32_t i)
 }
 
 /* Re-decides days from index `from` on (their open flags, the prefix counts, the tail), and
- * the weights from 3 days before it (their week reaches `from`). */
+ * the weights from 4 days before it (their week reaches `from`, or the day before it, which
+ * a new last day makes part of the weeks around it). */
 static void redecide(od_t *od, uint32_t from)
 {
     int run = -1; /* the decision of the current run of empty days (the same for all) */
@@ -103,7 +108,7 @@ static void redecide(od_t *od, uint32_t from)
     od->tail_open = empty_day_open(od, od->ndays);
     for (uint32_t i = from; i < od->ndays; i++)
         od->ccum[i + 1] = od->ccum[i] + od->count[i];
-    for (uint32_t i = from > 3 ? from - 3 : 0; i < od->ndays; i++) {
+    for (uint32_t i = from > 4 ? from - 4 : 0; i < od->ndays; i++) {
         uint32_t open = od->cum[i + 1] - od->cum[i];
         od->wcum[i + 1] = od->wcum[i] + (open && od->lull ? lull_weight(od, i) : (double)open);
     }

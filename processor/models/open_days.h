@@ -27,7 +27,8 @@
  * Lulls (od_set_lull, config model.lull_days, on by default): an open day also counts for
  * less than a whole day when the shop as a whole is quieter than usual: its weight is
  * min(1, S / L), at least OD_LULL_FLOOR, with S the mean active user-days per open day of
- * the week around it (the open days of [d - 3, d + 3] recorded so far) and L the same mean
+ * the week around it (the open days of [d - 3, d + 3] recorded so far, the last recorded day
+ * left out: it is usually still filling) and L the same mean
  * over the open days of the OD_LULL_BASE_DAYS before it. Why: the weeks after Christmas, a
  * summer break or a slow season are silent for most customers at once, and BG/NBD reads
  * that shared silence as drop-out, as it did the closed days. Measured on Online Retail
@@ -35,8 +36,8 @@
  * 0.662 at daily ticks, 0.660 -> 0.670 weekly, its 1,500-user subsamples +0.000..+0.025
  * there (bench/generalization.py); a simulated seasonal shop (bench/seasonal_gen.py:
  * BG/NBD, 1.5x in a 3-week rush, 0.3x in the 4-week lull after it) 0.719 -> 0.730 and
- * 0.860 -> 0.896 pooled with the two shared logs' fits (a 2x rush and a 2-week lull at
- * 0.15: +0.014; a 6-week lull at 0.6 without a rush: +0.001); the logs of bench/shapes.py
+ * 0.860 -> 0.895 pooled with the two shared logs' fits (a 2x rush and a 2-week lull at
+ * 0.15: +0.013; a 6-week lull at 0.6 without a rush: +0.001); the logs of bench/shapes.py
  * and btyd_sim.py without a lull within 0.003 (their activity falls as customers drop out,
  * and a week below the 8 before counts a little less). Only ever slower, never faster:
  * a busier week may be new customers arriving (a young shop's log, the start of any log)
