@@ -44,6 +44,12 @@ def generate(path, users=3000, days=546, seed=1, k=4.0, median_gap=20.0, gap_sig
             if rng.random() < p_drop:
                 break
             t += rng.gamma(k, mean_gap / k)
+    return write_purchases(path, rows)
+
+
+def write_purchases(path, rows):
+    """Writes (ts_ms, user_id, amount) purchases as the self-mapping CSV, in time order (ties
+    by user id); returns (events, distinct users). Also seasonal_gen.py's writer."""
     rows.sort()
     with open(path, "w", newline="") as f:
         w = csv.writer(f)

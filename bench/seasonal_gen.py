@@ -25,9 +25,13 @@ Usage: python3 bench/seasonal_gen.py OUT.csv [--users 5000] [--days 546] [--seed
            [--history-days 365 --arrive-days 300]
 """
 import argparse
-import csv
+import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import regular_gen  # noqa: E402
 
 DAY_MS = 86_400_000
 START_MS = 1_733_011_200_000  # 2024-12-01T00:00:00Z: the log opens with the rush
@@ -68,13 +72,7 @@ def generate(path, users=5000, days=546, seed=1, r=0.7195, alpha=66.017, a=0.000
                 break
             first = False
             t += rng.exponential(1.0 / lam)
-    rows.sort()
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["user_id", "ts_ms", "event_type", "amount"])
-        for ts, uid, amount in rows:
-            w.writerow([uid, ts, "purchase", "%.2f" % amount])
-    return len(rows), len({row[1] for row in rows})
+    return regular_gen.write_purchases(path, rows)
 
 
 def main():
