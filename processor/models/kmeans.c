@@ -13,10 +13,11 @@
 #include "model_wire.h"
 #include "rng.h"
 
-#define KM_CHUNK     1024
-#define KM_MAX_K     4096
-#define KM_MAX_DIM   65536
-#define KM_LABEL_MIN 0.5 /* |z| below this is not worth naming */
+#define KM_CHUNK       1024
+#define KM_DIRECT_ROWS 4 /* batches up to this size skip the BLAS kernel */
+#define KM_MAX_K       4096
+#define KM_MAX_DIM     65536
+#define KM_LABEL_MIN   0.5 /* |z| below this is not worth naming */
 
 struct km_s {
     int k;
@@ -192,12 +193,47 @@ static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int
     }
 }
 
+/* The same formula as assign_chunk with a plain dot product, for a few rows (a snapshot is
+ * scored alone): a BLAS call, its scratch buffer and its threads cost more than the 8 x 22
+ * multiply-adds. The float sums round differently from the BLAS kernel's, so a row whose
+ * two nearest centres are equidistant within float rounding may go to the other one. */
+static void assign_direct(const km_t *km, const float *z, size_t m, int *seg, float *dist2)
+{
+    const int k = km->k, dim = km->dim;
+    for (size_t i = 0; i < m; i++) {
+        const float *x = z + i * dim;
+        float xx = 0;
+        for (int t = 0; t < dim; t++)
+            xx += x[t] * x[t];
+        int best = 0;
+        float best_d = INFINITY;
+        for (int j = 0; j < k; j++) {
+            const float *c = km->centre_f + (size_t)j * dim;
+            float dot = 0;
+            for (int t = 0; t < dim; t++)
+                dot += x[t] * c[t];
+            float v = xx + -2.0f * dot + km->norm_f[j];
+            if (v < best_d) {
+                best_d = v;
+                best = j;
+            }
+        }
+        seg[i] = best;
+        if (dist2)
+            dist2[i] = best_d > 0 ? best_d : 0;
+    }
+}
+
 int km_assign(const km_t *km, const float *z, size_t n, int *seg, float *dist2)
 {
     if (!km->seeded) {
         for (size_t i = 0; i < n; i++)
             seg[i] = -1;
         return -1;
+    }
+    if (n <= KM_DIRECT_ROWS) {
+        assign_direct(km, z, n, seg, dist2);
+        return 0;
     }
     size_t chunk = n < KM_CHUNK ? n : KM_CHUNK;
     float *d = malloc((chunk ? chunk : 1) * (size_t)km->k * sizeof(float));
