@@ -105,3 +105,31 @@ int ev_utf8_valid(const char *s, size_t n, size_t *bad_at)
     }
     return 1;
 }
+
+static void copy_str(char *dst, const char *src, size_t cap)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void ev_copy(ev_event_t *dst, const ev_event_t *src)
+{
+    /* user_id_len bytes, NUL included, also when a rejected id holds a NUL */
+    size_t n = strnlen(src->user_id, sizeof(src->user_id) - 1);
+    if (src->user_id_len > n)
+        n = src->user_id_len < sizeof(src->user_id) - 1 ? src->user_id_len
+                                                        : sizeof(src->user_id) - 1;
+    memcpy(dst->user_id, src->user_id, n);
+    dst->user_id[n] = '\0';
+    dst->user_id_len = src->user_id_len;
+    dst->type = src->type;
+    dst->event_time_ms = src->event_time_ms;
+    dst->amount = src->amount;
+    dst->has_item_id = src->has_item_id;
+    dst->has_category = src->has_category;
+    dst->has_channel = src->has_channel;
+    copy_str(dst->item_id, src->item_id, sizeof(dst->item_id));
+    copy_str(dst->category, src->category, sizeof(dst->category));
+    copy_str(dst->channel, src->channel, sizeof(dst->channel));
+}

@@ -16,6 +16,7 @@
 #include "outfile.h"
 #include "pipeline.h"
 #include "replay.h"
+#include "replay_prefetch.h"
 #include "sink.h"
 #include "store_mem.h"
 #include "store_redis.h"
@@ -29,6 +30,7 @@ typedef struct source_s {
     imp_result_t csv;
     int is_csv;
     size_t csv_next;
+    rpp_t *ahead; /* the Avro and JSON lines decoders run on a read-ahead thread */
 } source_t;
 
 /* Opens o->input (by its name: kafka:TOPIC, .jsonl, .csv/--map/--preset, else Avro). */
@@ -112,9 +114,8 @@ void rp_pending_keep_features(pending_map_t *m, int dim);
 /* Adds a scored snapshot (the id is copied into the id table the first time it is seen).
  * rec, the user's record or NULL, caches the user's handle in rec->memo (user.h) for the
  * next call. 0, or -1 on out of memory (the map unchanged but for a possibly interned id). */
-int rp_pending_put(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms,
-                   float score, float recency_days, int seg, const ex_scores_t *ex,
-                   const float *x);
+int rp_pending_put(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms, float score,
+                   float recency_days, int seg, const ex_scores_t *ex, const float *x);
 /* Removes the snapshot's entry (the oldest, were a key put twice) into *out, and its feature
  * row into x_out when the map keeps them and x_out is not NULL: 1, or 0 when absent. x (at
  * put) is read only when the map keeps feature rows. */

@@ -41,6 +41,9 @@ static int csv_spec(const rp_opts_t *o, imp_spec_t *spec, char *errstr, size_t e
     return imp_spec_parse(spec, o->preset, m, o->delimiter, o->no_header, errstr, errstr_size);
 }
 
+static int source_next(void *src, ev_event_t *ev, ev_reason_t *reason, char *why, size_t why_size,
+                       char *errstr, size_t errstr_size);
+
 int rp_source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *errstr,
                    size_t errstr_size)
 {
@@ -49,13 +52,19 @@ int rp_source_open(source_t *src, const cfg_t *cfg, const rp_opts_t *o, char *er
         src->kafka = ks_load(cfg, o->input + 6, o->from_ms, o->to_ms, 30000, errstr, errstr_size);
         return src->kafka ? 0 : -1;
     }
-    if (input_is_jsonl(o)) {
-        src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
-        return src->jsonl ? 0 : -1;
-    }
-    if (!input_is_csv(o)) {
-        src->avro = ev_file_reader_open(o->input, errstr, errstr_size);
-        return src->avro ? 0 : -1;
+    if (input_is_jsonl(o) || !input_is_csv(o)) {
+        if (input_is_jsonl(o))
+            src->jsonl = jl_reader_open(o->input, errstr, errstr_size);
+        else
+            src->avro = ev_file_reader_open(o->input, errstr, errstr_size);
+        if (!src->jsonl && !src->avro)
+            return -1;
+        if (!(src->ahead = rpp_new(source_next, src))) {
+            rp_source_close(src);
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        return 0;
     }
     imp_spec_t spec;
     if (csv_spec(o, &spec, errstr, errstr_size) != 0)
@@ -76,10 +85,12 @@ int rp_check_opts(const rp_opts_t *o, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* 1 with *ev, 0 at the end, -1 on a corrupt input. */
-static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char *why,
+/* 1 with *ev, 0 at the end, -1 on a corrupt input. Called by the read-ahead thread for the
+ * Avro and JSON lines sources. */
+static int source_next(void *opaque, ev_event_t *ev, ev_reason_t *reason, char *why,
                        size_t why_size, char *errstr, size_t errstr_size)
 {
+    source_t *src = opaque;
     if (src->kafka) {
         if (src->kafka_next >= ks_count(src->kafka))
             return 0;
@@ -109,6 +120,9 @@ static int source_next(source_t *src, ev_event_t *ev, ev_reason_t *reason, char 
 int rp_source_next_cb(void *src, ev_event_t *ev, ev_reason_t *reason, char *why, size_t why_size,
                       char *errstr, size_t errstr_size)
 {
+    source_t *s = src;
+    if (s->ahead)
+        return rpp_next(s->ahead, ev, reason, why, why_size, errstr, errstr_size);
     return source_next(src, ev, reason, why, why_size, errstr, errstr_size);
 }
 
@@ -124,6 +138,8 @@ size_t rp_source_total(const source_t *src)
 
 void rp_source_close(source_t *src)
 {
+    rpp_destroy(src->ahead); /* first: the thread reads the decoders below */
+    src->ahead = NULL;
     if (src->kafka)
         ks_destroy(src->kafka);
     else if (src->jsonl)
