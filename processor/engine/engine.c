@@ -5,6 +5,8 @@
  * decide who owns each one. */
 #include "engine.h"
 
+#include "pool.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +15,29 @@
 /* The operation in progress (eng_progress_t.op_kind). */
 enum { OP_NONE = 0, OP_SWEEP = 1, OP_POSITIVES = 2 };
 
+/* A threaded sweep's chunk: users visited, prepared together, then called in order. */
+#define ENG_CHUNK 2048
+/* Fewer snapshots than this per thread are prepared on the caller's thread alone. */
+#define ENG_MIN_PER_THREAD 64
+
+typedef struct eng_visit_s {
+    const char *uid;
+    user_rec_t *rec;
+    int prepared; /* its snapshot was prepared (it had to be scored at visit time) */
+} eng_visit_t;
+
 struct eng_s {
     eng_params_t p;
     store_ops_t store;
     eng_sink_t sink;
     eng_progress_t prog;
     long budget_left; /* visits left of this batch's budget (max_visits > 0) */
+    /* Threaded sweeps (eng_params_t.threads > 1 and sink.prepare), else all NULL. */
+    cs_pool_t *pool;
+    eng_visit_t *chunk; /* ENG_CHUNK visits */
+    size_t nchunk;
+    float *xs;           /* ENG_CHUNK x FEAT_DIM feature rows */
+    unsigned char *prep; /* ENG_CHUNK x sink.prep_bytes */
 };
 
 int64_t eng_tick_floor(int64_t t_ms, int64_t tick_ms)
@@ -58,6 +77,17 @@ eng_t *eng_new(const eng_params_t *params, const store_ops_t *store, const eng_s
         return NULL;
     }
     eng->p = *params;
+    if (params->threads > 1 && sink->prepare && sink->prep_bytes > 0) {
+        eng->pool = cs_pool_new(params->threads);
+        eng->chunk = malloc(ENG_CHUNK * sizeof(*eng->chunk));
+        eng->xs = malloc(ENG_CHUNK * FEAT_DIM * sizeof(*eng->xs));
+        eng->prep = malloc(ENG_CHUNK * sink->prep_bytes);
+        if (!eng->pool || !eng->chunk || !eng->xs || !eng->prep) {
+            eng_destroy(eng);
+            snprintf(errstr, errstr_size, "out of memory, or a thread cannot start");
+            return NULL;
+        }
+    }
     eng->budget_left = params->max_visits;
     eng->store = *store;
     eng->sink = *sink;
@@ -73,6 +103,12 @@ eng_t *eng_new(const eng_params_t *params, const store_ops_t *store, const eng_s
 
 void eng_destroy(eng_t *eng)
 {
+    if (!eng)
+        return;
+    cs_pool_destroy(eng->pool);
+    free(eng->chunk);
+    free(eng->xs);
+    free(eng->prep);
     free(eng);
 }
 
@@ -91,11 +127,11 @@ void eng_set_progress(eng_t *eng, const eng_progress_t *in)
  * after T (not activity, so the label stands): the learnt row then carries it, its reads
  * taken at that event's time (feat.h: reads before t_ref clamp). Measured small and left
  * (README, Backtest); replay's --snapshots-out writes the scored rows instead. */
-static void emit(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms, int y)
+static void emit_row(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms, int y,
+                     const float *x, const void *prep)
 {
-    float x[FEAT_DIM];
-    feat_vector(&rec->feat, tick_ms, x);
-    eng_snapshot_t s = {.user_id = uid, .tick_ms = tick_ms, .x = x, .rec = rec, .y = y};
+    eng_snapshot_t s = {
+        .user_id = uid, .tick_ms = tick_ms, .x = x, .rec = rec, .y = y, .prep = prep};
     if (y < 0) {
         if (eng->sink.score)
             eng->sink.score(eng->sink.opaque, &s);
@@ -104,12 +140,24 @@ static void emit(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms, 
     }
 }
 
-static void score(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms)
+static void emit(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms, int y)
 {
-    emit(eng, uid, rec, tick_ms, -1);
+    float x[FEAT_DIM];
+    feat_vector(&rec->feat, tick_ms, x);
+    emit_row(eng, uid, rec, tick_ms, y, x, NULL);
+}
+
+static void scored(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms)
+{
     rec->scored_tick_ms = tick_ms;
     if (eng->store.touched)
         eng->store.touched(eng->store.opaque, uid, rec);
+}
+
+static void score(eng_t *eng, const char *uid, user_rec_t *rec, int64_t tick_ms)
+{
+    emit(eng, uid, rec, tick_ms, -1);
+    scored(eng, uid, rec, tick_ms);
 }
 
 /* First tick in (after_ms, ...) that is also >= the engine's first tick. */
@@ -120,7 +168,7 @@ static int64_t first_tick_above(const eng_t *eng, int64_t after_ms)
     return t < eng->prog.first_tick_ms ? eng->prog.first_tick_ms : t;
 }
 
-int eng_event(eng_t *eng, const ev_event_t *ev)
+int eng_event(eng_t *eng, const ev_event_t *ev, user_rec_t **rec_out)
 {
     const int64_t t = ev->event_time_ms, I = eng->p.tick_ms, L = eng->p.lookback_ms;
     if (eng->prog.swept_through_ms == ENG_NO_TIME) {
@@ -197,6 +245,8 @@ int eng_event(eng_t *eng, const ev_event_t *ev)
     feat_apply(&rec->feat, ev);
     if (eng->store.touched)
         eng->store.touched(eng->store.opaque, ev->user_id, rec);
+    if (rec_out)
+        *rec_out = rec;
     return feat_lifetime_active_days(&rec->feat) > days;
 }
 
@@ -238,6 +288,59 @@ static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
     } else if (rec->scored_tick_ms < c->tick_ms) {
         score(c->eng, uid, rec, c->tick_ms); /* else an event already scored it */
     }
+}
+
+/* ---- Threaded sweeps: a chunk of visits is prepared on the team, then called in order.
+ * Equivalent to sweep_visit one by one: a visit's calls change only its own user's record
+ * (and the sink's own state, which prepare does not read), so whether a user is to be
+ * scored, and its x(T), are the same before the chunk's calls as at its own visit. */
+static void prepare_rows(void *ctx, size_t lo, size_t hi)
+{
+    const sweep_ctx_t *c = ctx;
+    eng_t *eng = c->eng;
+    for (size_t i = lo; i < hi; i++) {
+        const eng_visit_t *v = &eng->chunk[i];
+        if (!v->prepared)
+            continue;
+        float *x = eng->xs + i * FEAT_DIM;
+        feat_vector(&v->rec->feat, c->tick_ms, x);
+        eng_snapshot_t s = {
+            .user_id = v->uid, .tick_ms = c->tick_ms, .x = x, .rec = v->rec, .y = -1};
+        eng->sink.prepare(eng->sink.opaque, &s, eng->prep + i * eng->sink.prep_bytes);
+    }
+}
+
+static void sweep_flush(sweep_ctx_t *c)
+{
+    eng_t *eng = c->eng;
+    const int64_t T = c->tick_ms;
+    for (size_t i = 0; i < eng->nchunk; i++)
+        eng->chunk[i].prepared = eng->chunk[i].rec->scored_tick_ms < T;
+    cs_pool_for(eng->pool, eng->nchunk, ENG_MIN_PER_THREAD, prepare_rows, c);
+    for (size_t i = 0; i < eng->nchunk; i++) {
+        const eng_visit_t *v = &eng->chunk[i];
+        if (eng->sink.visited)
+            eng->sink.visited(eng->sink.opaque, v->uid, v->rec, T);
+        if (v->rec->scored_tick_ms >= T)
+            continue; /* an event already scored it */
+        if (v->prepared)
+            emit_row(eng, v->uid, v->rec, T, -1, eng->xs + i * FEAT_DIM,
+                     eng->prep + i * eng->sink.prep_bytes);
+        else
+            emit(eng, v->uid, v->rec, T, -1);
+        scored(eng, v->uid, v->rec, T);
+    }
+    eng->nchunk = 0;
+}
+
+static void sweep_collect(void *opaque, const char *uid, user_rec_t *rec)
+{
+    sweep_ctx_t *c = opaque;
+    eng_t *eng = c->eng;
+    c->visits++;
+    eng->chunk[eng->nchunk++] = (eng_visit_t){.uid = uid, .rec = rec};
+    if (eng->nchunk == ENG_CHUNK)
+        sweep_flush(c);
 }
 
 /* Completes the current operation's bookkeeping. */
@@ -287,7 +390,12 @@ static void op_step(eng_t *eng, long *budget)
         if (eng->p.sweep_slice_ms > 0 && hi - lo > eng->p.sweep_slice_ms)
             to = lo + eng->p.sweep_slice_ms;
         long before = c.visits;
-        eng->store.range(eng->store.opaque, lo, to, sweep_visit, &c);
+        if (eng->pool && !positive) {
+            eng->store.range(eng->store.opaque, lo, to, sweep_collect, &c);
+            sweep_flush(&c);
+        } else {
+            eng->store.range(eng->store.opaque, lo, to, sweep_visit, &c);
+        }
         eng->prog.op_cursor_ms = to;
         spend(budget, &c, before);
     }

@@ -36,6 +36,9 @@ typedef struct eng_params_s {
      * millions of users; the rest goes on at the next advance. */
     int64_t sweep_slice_ms;
     int max_visits;
+    /* Threads that prepare a sweep's snapshots (sink.prepare; the caller's included). 0 or
+     * 1: every snapshot is prepared in its score call, on the caller's thread. */
+    int threads;
 } eng_params_t;
 
 /* One snapshot handed to the sink. Pointers are valid during the callback only. */
@@ -45,6 +48,9 @@ typedef struct eng_snapshot_s {
     const float *x;  /* FEAT_DIM features at tick_ms */
     user_rec_t *rec; /* the user's record (the sink may update alert fields) */
     int y;           /* label callbacks: 0 or 1; score callbacks: -1 */
+    /* Score callbacks of a sweep prepared on the team (eng_params_t.threads > 1): what
+     * sink.prepare wrote for this snapshot (sink.prep_bytes). NULL otherwise. */
+    const void *prep;
 } eng_snapshot_t;
 
 /* Where snapshots go. Callbacks may be NULL. */
@@ -66,6 +72,16 @@ typedef struct eng_sink_s {
      * bookkeeping that waits on the watermark (pending alert outcomes) is settled. The sink
      * calls store->touched itself when it changes the record. */
     void (*visited)(void *opaque, const char *user_id, user_rec_t *rec, int64_t now_ms);
+    /* Optional: the part of scoring that only reads (the snapshot, its record, the model) and
+     * writes prep_bytes of result to prep. With eng_params_t.threads > 1 a sweep visits its
+     * users in chunks: it prepares every snapshot of the chunk to score, concurrently on the
+     * team, then makes the chunk's calls (visited, score with s->prep set) in the order a
+     * one-thread sweep makes them. So prepare must be safe to run concurrently with itself
+     * and must not depend on what the chunk's calls change; in return the sink's results do
+     * not depend on the number of threads. The records of a chunk must stay valid until its
+     * calls are made: the store contract (store.h) keeps them until the next get. */
+    void (*prepare)(void *opaque, const eng_snapshot_t *s, void *prep);
+    size_t prep_bytes;
 } eng_sink_t;
 
 /* The engine's own progress, persisted with the model and the offsets so a restart resumes
@@ -96,8 +112,9 @@ void eng_destroy(eng_t *eng);
 /* Applies one validated event: scores the user's pending snapshots, resolves negatives,
  * then updates the user's features. Does not move the watermark. */
 /* Returns 1 when the event is an activity on a UTC day its user had no activity on yet (an
- * active user-day: what the calendar of open days counts), else 0. */
-int eng_event(eng_t *eng, const ev_event_t *ev);
+ * active user-day: what the calendar of open days counts), else 0. *rec_out (when not NULL)
+ * gets the user's record, valid until the store's next get (store.h). */
+int eng_event(eng_t *eng, const ev_event_t *ev, user_rec_t **rec_out);
 
 /* Moves the watermark forward (never back) to watermark_ms and runs, in time order, the
  * tick sweeps at T <= watermark and the positive resolutions at T + H <= watermark, within

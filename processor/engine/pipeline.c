@@ -106,19 +106,37 @@ static void on_visited(void *opaque, const char *uid, user_rec_t *rec, int64_t n
     outcome_out(pl, uid, &r);
 }
 
+/* A snapshot's scores: the engine's sink.prepare (read-only, run concurrently by threaded
+ * sweeps), or on_score's own call. */
+typedef struct scored_s {
+    float p;
+    int seg;
+    float z[FEAT_DIM];
+    ex_scores_t ex;
+} scored_t;
+
+static void on_prepare(void *opaque, const eng_snapshot_t *s, void *out)
+{
+    const pl_t *pl = opaque;
+    scored_t *r = out;
+    ex_summary_t sum;
+    ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
+    r->p = pred_score(pl->pred, s->x, &sum, &r->seg, r->z, &r->ex);
+}
+
 static void on_score(void *opaque, const eng_snapshot_t *s)
 {
     pl_t *pl = opaque;
-    int seg;
-    float z[FEAT_DIM];
-    ex_summary_t sum;
-    ex_scores_t ex;
-    ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
-    float p = pred_score(pl->pred, s->x, &sum, &seg, z, &ex);
+    scored_t own;
+    const scored_t *r = s->prep;
+    if (!r) {
+        on_prepare(pl, s, &own);
+        r = &own;
+    }
     if (pl->hooks.scored)
-        pl->hooks.scored(pl->hooks.opaque, s, p, seg, &ex);
+        pl->hooks.scored(pl->hooks.opaque, s, r->p, r->seg, &r->ex);
     alert_trigger_t trig = {.is_event = 0, .tick_ms = s->tick_ms};
-    consider(pl, s->user_id, s->rec, &trig, s->tick_ms, p, seg, z);
+    consider(pl, s->user_id, s->rec, &trig, s->tick_ms, r->p, r->seg, r->z);
 }
 
 /* The policy reaches user state through the store (top-percent cooldowns at tick_done). */
@@ -298,7 +316,9 @@ pl_t *pl_new(const cfg_t *cfg, model_t *model, alert_policy_t *policy, const sto
                        .label = on_label,
                        .tick_start = on_tick_start,
                        .tick_done = on_tick_done,
-                       .visited = on_visited};
+                       .visited = on_visited,
+                       .prepare = on_prepare,
+                       .prep_bytes = sizeof(scored_t)};
     pl->horizon_ms = cfg->label_horizon_ms;
     pl->lookback_ms = cfg->label_lookback_ms;
     pl->outcome_window_ms = cfg->outcome_window_ms > 0 ? cfg->outcome_window_ms : 30 * FEAT_DAY_MS;
@@ -310,7 +330,8 @@ pl_t *pl_new(const cfg_t *cfg, model_t *model, alert_policy_t *policy, const sto
                        .lookback_ms = cfg->label_lookback_ms,
                        .lateness_ms = cfg->events_allowed_lateness_ms,
                        .sweep_slice_ms = hooks->bounded_sweeps ? cfg->tick_sweep_slice_ms : 0,
-                       .max_visits = hooks->bounded_sweeps ? cfg->tick_sweep_max_users : 0};
+                       .max_visits = hooks->bounded_sweeps ? cfg->tick_sweep_max_users : 0,
+                       .threads = hooks->threads};
     if (!(pl->eng = eng_new(&ep, store, &sink, errstr, errstr_size))) {
         pred_destroy(pl->pred);
         free(pl);
@@ -388,16 +409,14 @@ void pl_event(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 
 static void event_in(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t offset)
 {
-    const int new_day = eng_event(pl->eng, ev);
+    user_rec_t *rec;
+    const int new_day = eng_event(pl->eng, ev, &rec);
     if (new_day && model_mark_day(pred_model(pl->pred), feat_day_of(ev->event_time_ms)) != 0)
         pl->oom = 1;
     const int activity = ev_is_activity(ev->type);
     if (!pl->policy)
         return;
     if (!activity && !pl_is_strong_signal(ev->type))
-        return;
-    user_rec_t *rec = pl->store.get(pl->store.opaque, ev->user_id, ev->user_id_len);
-    if (!rec)
         return;
     if (activity)
         outcome_activity(pl, ev, rec);

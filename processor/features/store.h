@@ -3,8 +3,10 @@
  * only on features/ and core/, never on the engine above it.
  *
  * Ownership: records belong to the store; a pointer returned by `get` stays valid until the
- * next `get` on the same store. Progress is the engine's, persisted by stores as an opaque
- * blob of STORE_PROGRESS_BYTES (the engine packs and unpacks it: eng_progress_pack). */
+ * next `get` on the same store, and so do the records and ids a `range` visits (after the
+ * range returns too: the engine's threaded sweeps make their calls then). Progress is the engine's,
+ * persisted by stores as an opaque blob of STORE_PROGRESS_BYTES (the engine packs and unpacks it:
+ * eng_progress_pack). */
 #ifndef CS_STORE_H
 #define CS_STORE_H
 

@@ -22,10 +22,14 @@
 #include "log.h"
 #include "predictor.h"
 #include "outfile.h"
+#include "pool.h"
 #include "replay_metrics.h"
 #include "report.h"
 
 #define DAY_MS 86400000LL
+/* A tick's sweep is scored on at most this many threads (the online CPUs), the read-ahead
+ * decoder (replay_prefetch.h) on one more. */
+#define RP_SWEEP_THREADS 4
 
 /* ---- labelled rows: into the streaming metrics (replay_metrics.h), and kept until the end
  * only for the HTML report, which draws every row ---- */
@@ -312,7 +316,8 @@ static int open_pipeline(replay_t *rp, const cfg_t *cfg, const store_ops_t *ops,
                         .labelled = on_labelled,
                         .tick_done = on_tick_done,
                         .alert = on_alert,
-                        .outcome = on_outcome};
+                        .outcome = on_outcome,
+                        .threads = cs_pool_default_threads(RP_SWEEP_THREADS)};
     rp->sum->outcome_window_ms = cfg->outcome_window_ms;
     if (!(rp->sum->outcomes = oc_stats_new())) {
         snprintf(errstr, errstr_size, "out of memory");

@@ -147,8 +147,12 @@ static void run_engine(const log_t *lg, const int *order, rng_t *rng, rec_t *got
     store_ops_t ops;
     st_mem_engine_ops(st, &ops);
     eng_sink_t sink = {.opaque = got, .score = on_score, .label = on_label};
-    eng_params_t p = {lg->tick_ms,     lg->horizon_ms,     lg->lookback_ms,
-                      lg->lateness_ms, lg->sweep_slice_ms, lg->max_visits};
+    eng_params_t p = {.tick_ms = lg->tick_ms,
+                      .horizon_ms = lg->horizon_ms,
+                      .lookback_ms = lg->lookback_ms,
+                      .lateness_ms = lg->lateness_ms,
+                      .sweep_slice_ms = lg->sweep_slice_ms,
+                      .max_visits = lg->max_visits};
     char err[128];
     eng_t *eng = eng_new(&p, &ops, &sink, err, sizeof(err));
     assert_non_null(eng);
@@ -158,7 +162,7 @@ static void run_engine(const log_t *lg, const int *order, rng_t *rng, rec_t *got
         const ev_event_t *e = &lg->ev[order[k]];
         int u = uid_index(e->user_id);
         got->current = e;
-        eng_event(eng, e);
+        eng_event(eng, e, NULL);
         got->current = NULL;
         got->applied[u][got->napplied[u]++] = e->event_time_ms;
         if (e->event_time_ms > max_seen)

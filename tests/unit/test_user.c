@@ -1,5 +1,5 @@
-/* Unit tests for the packed per-user record (processor/features/user.h): exact bytes, lossless round
- * trips of random and extreme records, the size bound, hostile input (every truncation,
+/* Unit tests for the packed per-user record (processor/features/user.h): exact bytes, lossless
+ * round trips of random and extreme records, the size bound, hostile input (every truncation,
  * trailing bytes, bad versions, corrupt varints, mutations), and engine/feature runs whose
  * records go through encode/decode at every step and must end identical. */
 #include <setjmp.h>
@@ -744,7 +744,7 @@ static void run_engine(int packed, st_mem_t **out_mem, snap_log_t *log)
     int64_t max_t = INT64_MIN;
     long i = 0;
     while (gen_next(g, &ev) == 1) {
-        eng_event(eng, &ev);
+        eng_event(eng, &ev, NULL);
         if (ev.event_time_ms > max_t)
             max_t = ev.event_time_ms;
         if (++i % 50 == 0)
