@@ -139,7 +139,8 @@ chn_part_t *chn_part_open(chn_t *ch, int32_t partition, char *err, size_t errsz)
                         .alert = on_alert,
                         .outcome = on_outcome,
                         .prequential_metrics = 1,
-                        .bounded_sweeps = 1};
+                        .bounded_sweeps = 1,
+                        .pool = ch->team};
     uint64_t jseq = 0;
     if (ch->shared && st_redis_journal_next(ch->st, partition, &jseq, err, errsz) != 0)
         return NULL;
@@ -437,7 +438,8 @@ chn_t *chn_new(const cfg_t *cfg, const char *model_in, char *errstr, size_t errs
         chn_destroy(ch);
         return NULL;
     }
-    if (!(ch->scores = sb_new())) {
+    if (!(ch->scores = sb_new()) ||
+        !(ch->team = cs_pool_new(cs_pool_default_threads(CHN_SWEEP_THREADS)))) {
         snprintf(errstr, errstr_size, "out of memory");
         chn_destroy(ch);
         return NULL;
@@ -459,6 +461,7 @@ void chn_destroy(chn_t *ch)
     if (ch->st)
         chn_model_sync(ch, chn_wall_ms(), 1);
     parts_destroy(ch);
+    cs_pool_destroy(ch->team);
     free(ch->parts);
     free(ch->assigned);
     free(ch->assigned_next);

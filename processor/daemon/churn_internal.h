@@ -20,6 +20,9 @@
 #include "store_redis.h"
 #include "user_api.h"
 
+/* A tick's sweep is scored on at most this many threads (the online CPUs). */
+#define CHN_SWEEP_THREADS 4
+
 typedef struct chn_part_s {
     int32_t partition;
     pl_t *pl;
@@ -50,6 +53,7 @@ struct chn_s {
     size_t model_len;
     uint64_t model_version_committed;
     chn_part_t *parts; /* open pipelines */
+    cs_pool_t *team;   /* scores their tick sweeps (one partition's at a time) */
     size_t nparts, capparts;
     int32_t *assigned; /* the daemon's assignment (reopened after a rollback) */
     /* Per assigned partition: the next offset it had in Redis as this instance last knew it

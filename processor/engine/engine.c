@@ -5,8 +5,6 @@
  * decide who owns each one. */
 #include "engine.h"
 
-#include "pool.h"
-
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +30,8 @@ struct eng_s {
     eng_sink_t sink;
     eng_progress_t prog;
     long budget_left; /* visits left of this batch's budget (max_visits > 0) */
-    /* Threaded sweeps (eng_params_t.threads > 1 and sink.prepare), else all NULL. */
-    cs_pool_t *pool;
+    /* Threaded sweeps (a team of two or more and sink.prepare), else all NULL. */
+    cs_pool_t *pool;    /* borrowed */
     eng_visit_t *chunk; /* ENG_CHUNK visits */
     size_t nchunk;
     float *xs;           /* ENG_CHUNK x FEAT_DIM feature rows */
@@ -77,14 +75,14 @@ eng_t *eng_new(const eng_params_t *params, const store_ops_t *store, const eng_s
         return NULL;
     }
     eng->p = *params;
-    if (params->threads > 1 && sink->prepare && sink->prep_bytes > 0) {
-        eng->pool = cs_pool_new(params->threads);
+    if (cs_pool_threads(params->pool) > 1 && sink->prepare && sink->prep_bytes > 0) {
+        eng->pool = params->pool;
         eng->chunk = malloc(ENG_CHUNK * sizeof(*eng->chunk));
         eng->xs = malloc(ENG_CHUNK * FEAT_DIM * sizeof(*eng->xs));
         eng->prep = malloc(ENG_CHUNK * sink->prep_bytes);
-        if (!eng->pool || !eng->chunk || !eng->xs || !eng->prep) {
+        if (!eng->chunk || !eng->xs || !eng->prep) {
             eng_destroy(eng);
-            snprintf(errstr, errstr_size, "out of memory, or a thread cannot start");
+            snprintf(errstr, errstr_size, "out of memory");
             return NULL;
         }
     }
@@ -105,7 +103,6 @@ void eng_destroy(eng_t *eng)
 {
     if (!eng)
         return;
-    cs_pool_destroy(eng->pool);
     free(eng->chunk);
     free(eng->xs);
     free(eng->prep);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "pool.h"
 #include "store.h"
 #include "user.h"
 
@@ -36,9 +37,10 @@ typedef struct eng_params_s {
      * millions of users; the rest goes on at the next advance. */
     int64_t sweep_slice_ms;
     int max_visits;
-    /* Threads that prepare a sweep's snapshots (sink.prepare; the caller's included). 0 or
-     * 1: every snapshot is prepared in its score call, on the caller's thread. */
-    int threads;
+    /* The team that prepares a sweep's snapshots (sink.prepare), borrowed: it must outlive
+     * the engine, and engines sharing one must not sweep at the same time. NULL, or a team
+     * of one: every snapshot is prepared in its score call, on the caller's thread. */
+    cs_pool_t *pool;
 } eng_params_t;
 
 /* One snapshot handed to the sink. Pointers are valid during the callback only. */
@@ -48,7 +50,7 @@ typedef struct eng_snapshot_s {
     const float *x;  /* FEAT_DIM features at tick_ms */
     user_rec_t *rec; /* the user's record (the sink may update alert fields) */
     int y;           /* label callbacks: 0 or 1; score callbacks: -1 */
-    /* Score callbacks of a sweep prepared on the team (eng_params_t.threads > 1): what
+    /* Score callbacks of a sweep prepared on the team (eng_params_t.pool): what
      * sink.prepare wrote for this snapshot (sink.prep_bytes). NULL otherwise. */
     const void *prep;
 } eng_snapshot_t;
@@ -73,9 +75,9 @@ typedef struct eng_sink_s {
      * calls store->touched itself when it changes the record. */
     void (*visited)(void *opaque, const char *user_id, user_rec_t *rec, int64_t now_ms);
     /* Optional: the part of scoring that only reads (the snapshot, its record, the model) and
-     * writes prep_bytes of result to prep. With eng_params_t.threads > 1 a sweep visits its
-     * users in chunks: it prepares every snapshot of the chunk to score, concurrently on the
-     * team, then makes the chunk's calls (visited, score with s->prep set) in the order a
+     * writes prep_bytes of result to prep. With a team of threads (eng_params_t.pool) a sweep
+     * visits its users in chunks: it prepares every snapshot of the chunk to score, concurrently on
+     * the team, then makes the chunk's calls (visited, score with s->prep set) in the order a
      * one-thread sweep makes them. So prepare must be safe to run concurrently with itself
      * and must not depend on what the chunk's calls change; in return the sink's results do
      * not depend on the number of threads. The records of a chunk must stay valid until its

@@ -331,7 +331,7 @@ pl_t *pl_new(const cfg_t *cfg, model_t *model, alert_policy_t *policy, const sto
                        .lateness_ms = cfg->events_allowed_lateness_ms,
                        .sweep_slice_ms = hooks->bounded_sweeps ? cfg->tick_sweep_slice_ms : 0,
                        .max_visits = hooks->bounded_sweeps ? cfg->tick_sweep_max_users : 0,
-                       .threads = hooks->threads};
+                       .pool = hooks->pool};
     if (!(pl->eng = eng_new(&ep, store, &sink, errstr, errstr_size))) {
         pred_destroy(pl->pred);
         free(pl);

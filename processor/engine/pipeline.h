@@ -40,9 +40,9 @@ typedef struct pl_hooks_s {
     /* 1: bounded sweeps (tick.sweep_slice, tick.sweep_max_users per batch), for `run`; a
      * replay sweeps whole ticks at once (same results, no batch to keep responsive). */
     int bounded_sweeps;
-    /* Threads that score a tick's sweep (engine.h, eng_params_t.threads): the scores do not
-     * depend on it. 0 or 1: the caller's thread only. */
-    int threads;
+    /* The team that scores tick sweeps (engine.h, eng_params_t.pool; borrowed, it must
+     * outlive the pipeline): the scores do not depend on it. NULL: the caller's thread. */
+    cs_pool_t *pool;
 } pl_hooks_t;
 
 typedef struct pl_s pl_t;

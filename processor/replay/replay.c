@@ -53,7 +53,8 @@ typedef struct replay_s {
         int64_t t_ms;
     } * alerted;
     size_t nalerted, capalerted;
-    int oom; /* set by callbacks that could not allocate; checked after each batch */
+    int oom;         /* set by callbacks that could not allocate; checked after each batch */
+    cs_pool_t *team; /* scores the tick sweeps (pipeline.h) */
 } replay_t;
 
 static void on_scored(void *opaque, const eng_snapshot_t *s, float p, int seg,
@@ -317,7 +318,7 @@ static int open_pipeline(replay_t *rp, const cfg_t *cfg, const store_ops_t *ops,
                         .tick_done = on_tick_done,
                         .alert = on_alert,
                         .outcome = on_outcome,
-                        .threads = cs_pool_default_threads(RP_SWEEP_THREADS)};
+                        .pool = rp->team};
     rp->sum->outcome_window_ms = cfg->outcome_window_ms;
     if (!(rp->sum->outcomes = oc_stats_new())) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -499,7 +500,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     store_ops_t ops;
     int64_t max_t = INT64_MIN;
 
-    if (!(rp.metrics = rpm_new(0))) {
+    if (!(rp.metrics = rpm_new(0)) ||
+        !(rp.team = cs_pool_new(cs_pool_default_threads(RP_SWEEP_THREADS)))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -561,6 +563,7 @@ out:
     if (src_open)
         rp_source_close(&src);
     pl_destroy(pl);
+    cs_pool_destroy(rp.team);
     alert_policy_destroy(policy);
     rp_store_close(&st);
     model_destroy(rp.model);

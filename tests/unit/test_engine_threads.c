@@ -181,8 +181,10 @@ static void run(const log_t *lg, int threads, uint64_t batch_seed, sink_state_t 
                        .visited = on_visited,
                        .prepare = on_prepare,
                        .prep_bytes = sizeof(prep_t)};
+    cs_pool_t *team = cs_pool_new(threads);
+    assert_non_null(team);
     eng_params_t p = lg->p;
-    p.threads = threads;
+    p.pool = team;
     char err[128];
     eng_t *eng = eng_new(&p, &ops, &sink, err, sizeof(err));
     assert_non_null(eng);
@@ -204,6 +206,7 @@ static void run(const log_t *lg, int threads, uint64_t batch_seed, sink_state_t 
     }
     eng_finish(eng, lg->end_ms);
     eng_destroy(eng);
+    cs_pool_destroy(team);
     st_mem_destroy(mem);
 }
 
