@@ -20,12 +20,13 @@ struct pl_s {
     store_ops_t store;
     pl_hooks_t hooks;
     int64_t horizon_ms, lookback_ms;
-    int64_t outcome_window_ms; /* outcome.window */
-    int64_t lateness_ms;       /* events.allowed_lateness */
-    int64_t pop_tick_ms;       /* the tick being refitted (pop_visit's reference time) */
-    int pop_recent;            /* model.bgnbd_population = recent */
-    bgnbd_table_t *pop;        /* the BG/NBD refit's population table, reused every tick */
-    ex_summary_t *rows;        /* its rows before sorting */
+    int64_t outcome_window_ms;   /* outcome.window */
+    int64_t lateness_ms;         /* events.allowed_lateness */
+    int64_t pop_tick_ms;         /* the tick being refitted (pop_visit's reference time) */
+    int pop_recent;              /* model.bgnbd_population = recent */
+    bgnbd_table_t *pop;          /* the BG/NBD refit's population table, reused every tick */
+    ex_summary_t *rows;          /* its rows before sorting */
+    const feat_state_t **pop_st; /* the users visited, whose rows they are */
     size_t nrows, cap;
     int oom;
 };
@@ -191,14 +192,20 @@ static void pop_visit(void *ctx, const char *uid, user_rec_t *rec)
     (void)uid;
     if (pl->oom)
         return;
-    if (CS_GROW(pl->rows, pl->cap, pl->nrows + 1, 1024) != 0) {
+    if (CS_GROW2(pl->rows, pl->pop_st, pl->cap, pl->nrows + 1, 1024) != 0) {
         pl->oom = 1;
         return;
     }
-    ex_summary_of(model_experts(pred_model(pl->pred)), &rec->feat, pl->pop_tick_ms,
-                  &pl->rows[pl->nrows]);
-    if (pl->rows[pl->nrows].age > 0)
-        pl->nrows++;
+    pl->pop_st[pl->nrows++] = &rec->feat;
+}
+
+/* The visited users' summaries, on the team (ex_summary_of only reads). */
+static void pop_summaries(void *ctx, size_t lo, size_t hi)
+{
+    pl_t *pl = ctx;
+    const ex_t *ex = model_experts(pred_model(pl->pred));
+    for (size_t i = lo; i < hi; i++)
+        ex_summary_of(ex, pl->pop_st[i], pl->pop_tick_ms, &pl->rows[i]);
 }
 
 static int cmp_summary(const void *a, const void *b)
@@ -256,6 +263,12 @@ static void on_tick_start(void *opaque, int64_t tick_ms)
     /* all: from the earliest time, past FEAT_NEVER (a user never active is in no index) */
     int64_t from = pl->pop_recent ? tick_ms - pl->horizon_ms - pl->lookback_ms : FEAT_NEVER + 1;
     pl->store.range(pl->store.opaque, from, tick_ms, pop_visit, pl);
+    cs_pool_for(pl->hooks.pool, pl->nrows, 256, pop_summaries, pl);
+    size_t n = 0; /* the users active before the tick (age > 0), in visiting order */
+    for (size_t i = 0; i < pl->nrows; i++)
+        if (pl->rows[i].age > 0)
+            pl->rows[n++] = pl->rows[i];
+    pl->nrows = n;
     sort_summaries(pl->rows, pl->nrows);
     bgnbd_table_clear(pl->pop);
     for (size_t i = 0; i < pl->nrows; i++)
@@ -376,6 +389,7 @@ void pl_destroy(pl_t *pl)
     mj_free(&pl->journal);
     bgnbd_table_destroy(pl->pop);
     free(pl->rows);
+    free(pl->pop_st);
     free(pl);
 }
 

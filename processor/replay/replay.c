@@ -500,8 +500,8 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     store_ops_t ops;
     int64_t max_t = INT64_MIN;
 
-    if (!(rp.metrics = rpm_new(0)) ||
-        !(rp.team = cs_pool_new(cs_pool_default_threads(RP_SWEEP_THREADS)))) {
+    if (!(rp.team = cs_pool_new(cs_pool_default_threads(RP_SWEEP_THREADS))) ||
+        !(rp.metrics = rpm_new(0, rp.team))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }

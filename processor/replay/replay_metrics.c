@@ -43,17 +43,19 @@ struct rp_metrics_s {
     int64_t closed_through_ms; /* the last closed tick's time */
     bt_acc_t acc[COLS];
     auc_spill_t *auc[COLS];
-    bt_row_t *scratch; /* one tick's rows of one column */
-    size_t capscratch;
+    bt_row_t *scratch[COLS]; /* one tick's rows of each column */
+    size_t capscratch;       /* of every scratch[c] */
+    cs_pool_t *team;         /* borrowed */
     size_t seg_size[RP_MAX_SEGMENTS], seg_positives[RP_MAX_SEGMENTS];
     char err[256];
 };
 
-rp_metrics_t *rpm_new(size_t spill_keys)
+rp_metrics_t *rpm_new(size_t spill_keys, cs_pool_t *team)
 {
     rp_metrics_t *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
+    m->team = team;
     for (int c = 0; c < COLS; c++) {
         bt_acc_init(&m->acc[c]);
         m->auc[c] = as_new(spill_keys ? spill_keys : RPM_SPILL_KEYS);
@@ -73,9 +75,10 @@ void rpm_free(rp_metrics_t *m)
         free(m->open[i].rows);
     free(m->open);
     free(m->closed);
-    for (int c = 0; c < COLS; c++)
+    for (int c = 0; c < COLS; c++) {
         as_free(m->auc[c]);
-    free(m->scratch);
+        free(m->scratch[c]);
+    }
     free(m);
 }
 
@@ -129,31 +132,59 @@ static float column(const rp_row_t *r, int c)
                               : r->expert[c - COL_EXPERT0];
 }
 
+/* One tick's columns, summed concurrently (column c touches only its own spill, accumulator,
+ * scratch and log-loss slot). */
+typedef struct tick_job_s {
+    rp_metrics_t *m;
+    const open_tick_t *t;
+    closed_tick_t *ct;
+    uint32_t idx;
+    int failed[COLS];
+} tick_job_t;
+
+static void close_columns(void *opaque, size_t lo, size_t hi)
+{
+    tick_job_t *j = opaque;
+    rp_metrics_t *m = j->m;
+    const open_tick_t *t = j->t;
+    for (size_t c = lo; c < hi; c++) {
+        bt_row_t *scratch = m->scratch[c];
+        for (size_t i = 0; i < t->n; i++) {
+            const rp_row_t *r = &t->rows[i];
+            uint32_t payload = j->idx << PAYLOAD_TICK_SHIFT | (r->y != 0) |
+                               (r->recency_days < RP_EARLY_DAYS ? PAYLOAD_EARLY : 0);
+            if (as_add(m->auc[c], column(r, (int)c), payload) != 0) {
+                j->failed[c] = 1;
+                break;
+            }
+            scratch[i] = (bt_row_t){t->tick_ms, column(r, (int)c), r->y};
+        }
+        if (!j->failed[c])
+            j->ct->ll[c] = bt_acc_tick(&m->acc[c], scratch, t->n);
+    }
+}
+
 /* Sums one tick (the oldest open one) into the metrics and frees its rows. */
 static int close_tick(rp_metrics_t *m, open_tick_t *t)
 {
+    cs_array_t scratch[COLS];
+    for (int c = 0; c < COLS; c++)
+        scratch[c] = CS_ARRAY(m->scratch[c]);
     if (m->nclosed >= MAX_CLOSED_TICKS ||
         CS_GROW(m->closed, m->capclosed, m->nclosed + 1, 64) != 0 ||
-        CS_GROW(m->scratch, m->capscratch, t->n, 1024) != 0) {
+        cs_grow(&m->capscratch, t->n, 1024, scratch, COLS) != 0) {
         snprintf(m->err, sizeof m->err, "out of memory");
         return -1;
     }
-    uint32_t idx = (uint32_t)m->nclosed;
-    closed_tick_t *ct = &m->closed[m->nclosed++];
-    *ct = (closed_tick_t){.tick_ms = t->tick_ms, .n = t->n};
-    for (int c = 0; c < COLS; c++) {
-        for (size_t i = 0; i < t->n; i++) {
-            const rp_row_t *r = &t->rows[i];
-            uint32_t payload = idx << PAYLOAD_TICK_SHIFT | (r->y != 0) |
-                               (r->recency_days < RP_EARLY_DAYS ? PAYLOAD_EARLY : 0);
-            if (as_add(m->auc[c], column(r, c), payload) != 0) {
-                snprintf(m->err, sizeof m->err, "%s", as_error(m->auc[c]));
-                return -1;
-            }
-            m->scratch[i] = (bt_row_t){t->tick_ms, column(r, c), r->y};
+    tick_job_t job = {.m = m, .t = t, .idx = (uint32_t)m->nclosed};
+    job.ct = &m->closed[m->nclosed++];
+    *job.ct = (closed_tick_t){.tick_ms = t->tick_ms, .n = t->n};
+    cs_pool_for(m->team, COLS, 1, close_columns, &job);
+    for (int c = 0; c < COLS; c++)
+        if (job.failed[c]) {
+            snprintf(m->err, sizeof m->err, "%s", as_error(m->auc[c]));
+            return -1;
         }
-        ct->ll[c] = bt_acc_tick(&m->acc[c], m->scratch, t->n);
-    }
     for (size_t i = 0; i < t->n; i++) {
         int seg = t->rows[i].seg;
         if (seg >= 0 && seg < RP_MAX_SEGMENTS) {
@@ -209,7 +240,8 @@ static unsigned member(uint32_t payload, void *opaque)
            (early && second ? 1u << SET_EARLY_SECOND_HALF : 0);
 }
 
-/* Column c's metrics into out; every subset's AUC into aucs[SETS]. */
+/* Column c's metrics into out; every subset's AUC into aucs[SETS]. 0, or -1 (its spill's
+ * as_error). */
 static int column_metrics(rp_metrics_t *m, int c, const member_ctx_t *ctx, bt_metrics_t *out,
                           double *aucs)
 {
@@ -224,13 +256,27 @@ static int column_metrics(rp_metrics_t *m, int c, const member_ctx_t *ctx, bt_me
         if (n > 0)
             out->logloss_second_half = ll / (double)n;
     }
-    if (as_result(m->auc[c], SETS, member, (void *)ctx, aucs) != 0) {
-        snprintf(m->err, sizeof m->err, "%s", as_error(m->auc[c]));
+    if (as_result(m->auc[c], SETS, member, (void *)ctx, aucs) != 0)
         return -1;
-    }
     out->auc = aucs[SET_ALL];
     out->auc_second_half = aucs[SET_SECOND_HALF];
     return 0;
+}
+
+/* Every column's metrics, concurrently (the merges of their spills are independent). */
+typedef struct finish_job_s {
+    rp_metrics_t *m;
+    const member_ctx_t *ctx;
+    bt_metrics_t out[COLS];
+    double aucs[COLS][SETS];
+    int failed[COLS];
+} finish_job_t;
+
+static void finish_columns(void *opaque, size_t lo, size_t hi)
+{
+    finish_job_t *j = opaque;
+    for (size_t c = lo; c < hi; c++)
+        j->failed[c] = column_metrics(j->m, (int)c, j->ctx, &j->out[c], j->aucs[c]) != 0;
 }
 
 int rpm_finish(rp_metrics_t *m, int64_t horizon_ms, int64_t end_ms, rp_summary_t *sum)
@@ -248,17 +294,28 @@ int rpm_finish(rp_metrics_t *m, int64_t horizon_ms, int64_t end_ms, rp_summary_t
         int64_t first = m->closed[0].tick_ms, last = m->closed[m->nclosed - 1].tick_ms;
         ctx.quarter_end = first + (last - first) / 4;
     }
-    double aucs[SETS];
-    if (column_metrics(m, COL_RECENCY, &ctx, &sum->recency, aucs) != 0)
+    finish_job_t *job = calloc(1, sizeof(*job));
+    if (!job) {
+        snprintf(m->err, sizeof m->err, "out of memory");
         return -1;
-    for (int x = 0; x < EX_N; x++)
-        if (column_metrics(m, COL_EXPERT0 + x, &ctx, &sum->experts[x], aucs) != 0)
+    }
+    job->m = m;
+    job->ctx = &ctx;
+    cs_pool_for(m->team, COLS, 1, finish_columns, job);
+    for (int c = 0; c < COLS; c++)
+        if (job->failed[c]) {
+            snprintf(m->err, sizeof m->err, "%s", as_error(m->auc[c]));
+            free(job);
             return -1;
-    if (column_metrics(m, COL_MODEL, &ctx, &sum->model, aucs) != 0)
-        return -1;
-    sum->auc_early = aucs[SET_EARLY];
-    sum->auc_early_second_half = aucs[SET_EARLY_SECOND_HALF];
-    sum->auc_first_quarter = aucs[SET_FIRST_QUARTER];
+        }
+    sum->recency = job->out[COL_RECENCY];
+    for (int x = 0; x < EX_N; x++)
+        sum->experts[x] = job->out[COL_EXPERT0 + x];
+    sum->model = job->out[COL_MODEL];
+    sum->auc_early = job->aucs[COL_MODEL][SET_EARLY];
+    sum->auc_early_second_half = job->aucs[COL_MODEL][SET_EARLY_SECOND_HALF];
+    sum->auc_first_quarter = job->aucs[COL_MODEL][SET_FIRST_QUARTER];
+    free(job);
     sum->labelled = m->acc[COL_MODEL].snapshots;
     sum->censored = sum->scored - sum->labelled;
     memcpy(sum->seg_size, m->seg_size, sizeof(m->seg_size));

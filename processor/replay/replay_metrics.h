@@ -14,14 +14,17 @@
 
 #include <stdint.h>
 
+#include "pool.h"
 #include "replay.h"
 
 typedef struct rp_metrics_s rp_metrics_t;
 
 /* spill_keys: keys of each score column kept in memory before a sorted run goes to disk
- * (0: the default, RPM_SPILL_KEYS). NULL on out of memory. */
+ * (0: the default, RPM_SPILL_KEYS). team (borrowed, may be NULL): the score columns are
+ * summed concurrently on it (each column's figures are its own, so they do not depend on
+ * the team). NULL on out of memory. */
 #define RPM_SPILL_KEYS (1u << 18)
-rp_metrics_t *rpm_new(size_t spill_keys);
+rp_metrics_t *rpm_new(size_t spill_keys, cs_pool_t *team);
 /* A labelled snapshot (its in_window is ignored). 0; 1 when its tick has closed already (the
  * row is left out: a label after its tick's positives is a bug the caller reports); -1 on
  * out of memory. */

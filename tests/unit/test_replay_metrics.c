@@ -164,7 +164,10 @@ static void test_stream_matches_all_at_once(void **state)
                              .y = (int8_t)y};
         at[i] = t + (int)(uniform() * H_TICKS); /* when its label arrives, < T + H */
     }
-    rp_metrics_t *m = rpm_new(1024);
+    /* the columns summed on two threads: the figures must still be bt_compute's, bit for bit */
+    cs_pool_t *team = cs_pool_new(2);
+    assert_non_null(team);
+    rp_metrics_t *m = rpm_new(1024, team);
     assert_non_null(m);
     for (int clock = 0; clock < TICKS; clock++) {
         for (size_t i = 0; i < n; i++)
@@ -220,6 +223,7 @@ static void test_stream_matches_all_at_once(void **state)
         seg0 += in[i].seg == 0;
     assert_int_equal(sum.seg_size[0], seg0);
     rpm_free(m);
+    cs_pool_destroy(team);
     free(sub);
     free(rows);
     free(in);
