@@ -204,7 +204,29 @@ typedef struct alert_input_s {
     feat_state_t *state;
     model_t *model; /* version, examples seen, weights, segment names (written once per
                        segment version: model_set_segment_name) */
+    /* What alert_policy_prepare computed for this input ahead of the call, or NULL (then
+     * consider computes it). */
+    const struct alert_prep_s *prep;
 } alert_input_t;
+
+/* The part of an alert that only reads the user's state, the row and the model: the human
+ * feature values at event_time_ms, the kind and the top factors (the costly part: a full
+ * feature recomputation and the model's explanation). */
+typedef struct alert_prep_s {
+    int valid; /* 0: consider would not build an alert from this input (gated, or below the
+                  threshold in threshold mode), nothing computed */
+    double features[FEAT_DIM];
+    alert_kind_t kind;
+    int n_factors;
+    alert_factor_t top_factors[ALERT_TOP_FACTORS];
+    uint8_t factor_idx[ALERT_TOP_FACTORS], factor_low[ALERT_TOP_FACTORS];
+} alert_prep_t;
+
+/* Computes *out for in (its prep is ignored), reading only: safe to run concurrently with
+ * itself (a sweep team prepares a chunk of snapshots at once) as long as nobody writes the
+ * user's state or the model meanwhile. consider's result with in->prep = out is the same,
+ * byte for byte, as without. */
+void alert_policy_prepare(const alert_policy_t *ap, const alert_input_t *in, alert_prep_t *out);
 
 /* Decides on one scoring. Gates, in order: model_examples_seen >= model.min_examples; not
  * in cooldown (in cooldown while event_time < cooldown_until); p >= alert.threshold (or,

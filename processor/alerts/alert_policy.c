@@ -168,6 +168,18 @@ static const seg_info_t *segment_info(const alert_policy_t *ap, model_t *m, int 
 }
 
 /* freeze = 0: the segment's name is computed but not recorded in the model (describe). */
+/* The read-only part of an alert (alert_prep_t). */
+static void describe(const alert_input_t *in, alert_prep_t *out)
+{
+    out->valid = 1;
+    feat_human_values(in->state, in->event_time_ms, out->features);
+    for (int i = 0; i < FEAT_DIM; i++)
+        assert(isfinite(out->features[i])); /* feat_human_values guarantees it */
+    out->kind = alert_kind_of(out->features);
+    out->n_factors = top_factors(in->model, in->z, out->features, in->state, out->top_factors,
+                                 out->factor_idx, out->factor_low);
+}
+
 static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, alert_t *a,
                  uint8_t *factor_idx, uint8_t *factor_low, alert_archetype_t *arch_out, int freeze)
 {
@@ -182,14 +194,24 @@ static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, al
     const seg_info_t *si = segment_info(ap, in->model, in->seg, &scratch, freeze);
     alert_archetype_t arch = si ? si->arch : ALERT_ARCH_NONE;
     snprintf(a->segment_label, sizeof a->segment_label, "%s", si ? si->label : UNSEGMENTED);
-    feat_human_values(in->state, in->event_time_ms, a->features);
-    for (int i = 0; i < FEAT_DIM; i++)
-        assert(isfinite(a->features[i])); /* feat_human_values guarantees it */
-    a->kind = alert_kind_of(a->features);
+    alert_prep_t own;
+    const alert_prep_t *pr = in->prep && in->prep->valid ? in->prep : NULL;
+    if (!pr) {
+        describe(in, &own);
+        pr = &own;
+    }
+    memcpy(a->features, pr->features, sizeof a->features);
+    a->kind = pr->kind;
     snprintf(a->recommended_action, sizeof a->recommended_action, "%s",
              alert_policy_action(ap, in->seg, a->risk_bucket, a->kind, arch));
-    a->n_factors = top_factors(in->model, in->z, a->features, in->state, a->top_factors, factor_idx,
-                               factor_low);
+    a->n_factors = pr->n_factors;
+    for (int j = 0; j < pr->n_factors; j++) {
+        a->top_factors[j] = pr->top_factors[j];
+        if (factor_idx)
+            factor_idx[j] = pr->factor_idx[j];
+        if (factor_low)
+            factor_low[j] = pr->factor_low[j];
+    }
     a->model_version = (int64_t)model_version(in->model);
     a->arm = alert_arm_of(ap->salt, in->user_id, uid_len, ap->holdout_percent);
     if (in->trigger.is_event) {
@@ -371,23 +393,44 @@ static int rank_cmp(const void *pa, const void *pb)
 
 /* ---- decisions ---- */
 
-int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *out)
+/* consider's gates: whether the input ranks in its tick's pool, is gated (too few examples
+ * learnt, or in cooldown), and is over the threshold. -1 on a bad input, else 0 and
+ * *uid_len. */
+static int gates(const alert_policy_t *ap, const alert_input_t *in, size_t *uid_len, int *ranked,
+                 int *gated, int *over)
 {
-    if (!ap || !in || !out || !in->user_id || !in->z || !in->state || !in->model)
+    if (!ap || !in || !in->user_id || !in->z || !in->state || !in->model)
         return -1;
-    size_t uid_len = strnlen(in->user_id, EV_USER_ID_MAX + 1);
-    if (uid_len == 0 || uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0) ||
+    *uid_len = strnlen(in->user_id, EV_USER_ID_MAX + 1);
+    if (*uid_len == 0 || *uid_len > EV_USER_ID_MAX || !(in->p >= 0.0 && in->p <= 1.0) ||
         model_dim(in->model) != FEAT_DIM) /* z and the contributions are FEAT_DIM long */
         return -1;
-    int ranked = ap->top_percent > 0 && !in->trigger.is_event &&
-                 !(ap->has_done && in->trigger.tick_ms <= ap->done_through_ms);
+    *ranked = ap->top_percent > 0 && !in->trigger.is_event &&
+              !(ap->has_done && in->trigger.tick_ms <= ap->done_through_ms);
+    *gated = model_examples_seen(in->model) < ap->min_examples ||
+             in->event_time_ms < feat_cooldown_until_ms(in->state);
+    *over = in->p >= ap->threshold || (ap->alert_medium && in->p >= ap->cut_medium);
+    return 0;
+}
+
+void alert_policy_prepare(const alert_policy_t *ap, const alert_input_t *in, alert_prep_t *out)
+{
+    size_t uid_len;
+    int ranked, gated, over;
+    out->valid = 0;
+    if (gates(ap, in, &uid_len, &ranked, &gated, &over) == 0 && !gated && (over || ranked))
+        describe(in, out);
+}
+
+int alert_policy_consider(alert_policy_t *ap, const alert_input_t *in, alert_t *out)
+{
+    size_t uid_len;
+    int ranked, gated, over;
+    if (!out || gates(ap, in, &uid_len, &ranked, &gated, &over) != 0)
+        return -1;
     pool_t *pl = NULL;
     if (ranked && !(pl = pool_for(ap, in->trigger.tick_ms)))
         return -1;
-
-    int gated = model_examples_seen(in->model) < ap->min_examples ||
-                in->event_time_ms < feat_cooldown_until_ms(in->state);
-    int over = in->p >= ap->threshold || (ap->alert_medium && in->p >= ap->cut_medium);
     if (!gated && over) {
         if (pl && pool_add(pl, in, uid_len, NULL, NULL, NULL, ALERT_ARCH_NONE) != 0)
             return -1;

@@ -65,21 +65,30 @@ static void outcome_open(pl_t *pl, const char *uid, user_rec_t *rec, const alert
         pl->store.touched(pl->store.opaque, uid, rec);
 }
 
-/* Runs the policy on one scoring; an alert marks the record dirty (its cooldown moved). */
+static alert_input_t policy_input(const pl_t *pl, const char *uid, user_rec_t *rec,
+                                  const alert_trigger_t *trig, int64_t t_ms, float p, int seg,
+                                  const float *z, const alert_prep_t *prep)
+{
+    return (alert_input_t){.user_id = uid,
+                           .trigger = *trig,
+                           .event_time_ms = t_ms,
+                           .p = p,
+                           .seg = seg,
+                           .z = z,
+                           .state = &rec->feat,
+                           .model = pred_model(pl->pred),
+                           .prep = prep};
+}
+
+/* Runs the policy on one scoring (prep: alert_policy_prepare's for it, or NULL); an alert
+ * marks the record dirty (its cooldown moved). */
 static void consider(pl_t *pl, const char *uid, user_rec_t *rec, const alert_trigger_t *trig,
-                     int64_t t_ms, float p, int seg, const float *z)
+                     int64_t t_ms, float p, int seg, const float *z, const alert_prep_t *prep)
 {
     if (!pl->policy)
         return;
     alert_t a;
-    alert_input_t in = {.user_id = uid,
-                        .trigger = *trig,
-                        .event_time_ms = t_ms,
-                        .p = p,
-                        .seg = seg,
-                        .z = z,
-                        .state = &rec->feat,
-                        .model = pred_model(pl->pred)};
+    alert_input_t in = policy_input(pl, uid, rec, trig, t_ms, p, seg, z, prep);
     int rc = alert_policy_consider(pl->policy, &in, &a);
     if (rc < 0) {
         pl->oom = 1;
@@ -114,15 +123,35 @@ typedef struct scored_s {
     int seg;
     float z[FEAT_DIM];
     ex_scores_t ex;
+    alert_prep_t alert; /* the policy's read-only part (valid only on the team's path) */
 } scored_t;
 
+static const alert_trigger_t *tick_trigger(int64_t tick_ms, alert_trigger_t *t)
+{
+    *t = (alert_trigger_t){.is_event = 0, .tick_ms = tick_ms};
+    return t;
+}
+
+static void score_snapshot(const pl_t *pl, const eng_snapshot_t *s, scored_t *r)
+{
+    ex_summary_t sum;
+    ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
+    r->p = pred_score(pl->pred, s->x, &sum, &r->seg, r->z, &r->ex);
+    r->alert.valid = 0;
+}
+
+/* The engine's sink.prepare: the scores and, with a policy, its read-only part. */
 static void on_prepare(void *opaque, const eng_snapshot_t *s, void *out)
 {
     const pl_t *pl = opaque;
     scored_t *r = out;
-    ex_summary_t sum;
-    ex_summary_of(model_experts(pred_model(pl->pred)), &s->rec->feat, s->tick_ms, &sum);
-    r->p = pred_score(pl->pred, s->x, &sum, &r->seg, r->z, &r->ex);
+    score_snapshot(pl, s, r);
+    if (pl->policy) {
+        alert_trigger_t trig;
+        alert_input_t in = policy_input(pl, s->user_id, s->rec, tick_trigger(s->tick_ms, &trig),
+                                        s->tick_ms, r->p, r->seg, r->z, NULL);
+        alert_policy_prepare(pl->policy, &in, &r->alert);
+    }
 }
 
 static void on_score(void *opaque, const eng_snapshot_t *s)
@@ -131,13 +160,14 @@ static void on_score(void *opaque, const eng_snapshot_t *s)
     scored_t own;
     const scored_t *r = s->prep;
     if (!r) {
-        on_prepare(pl, s, &own);
+        score_snapshot(pl, s, &own);
         r = &own;
     }
     if (pl->hooks.scored)
         pl->hooks.scored(pl->hooks.opaque, s, r->p, r->seg, &r->ex);
-    alert_trigger_t trig = {.is_event = 0, .tick_ms = s->tick_ms};
-    consider(pl, s->user_id, s->rec, &trig, s->tick_ms, r->p, r->seg, r->z);
+    alert_trigger_t trig;
+    consider(pl, s->user_id, s->rec, tick_trigger(s->tick_ms, &trig), s->tick_ms, r->p, r->seg,
+             r->z, &r->alert);
 }
 
 /* The policy reaches user state through the store (top-percent cooldowns at tick_done). */
@@ -445,7 +475,7 @@ static void event_in(pl_t *pl, const ev_event_t *ev, int32_t partition, int64_t 
     if (pl->hooks.rescored)
         pl->hooks.rescored(pl->hooks.opaque, ev->user_id, rec, ev->event_time_ms, p, seg);
     alert_trigger_t trig = {.is_event = 1, .partition = partition, .offset = offset};
-    consider(pl, ev->user_id, rec, &trig, ev->event_time_ms, p, seg, z);
+    consider(pl, ev->user_id, rec, &trig, ev->event_time_ms, p, seg, z, NULL);
 }
 
 /* Ticks before the next positive resolution have every label: calibration may use them. */

@@ -1096,6 +1096,73 @@ static void test_top_percent_interleaved(void **s)
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
+/* alert_policy_prepare ahead of consider gives the same decisions and alerts, byte for
+ * byte, as consider alone: threshold and top-percent modes, gated and ungated users. */
+static void test_prepared_same(void **s)
+{
+    (void)s;
+    model_t *m = mkmodel();
+    for (int mode = 0; mode < 2; mode++) {
+        alert_policy_t *plain = mkpolicy(0.55, mode ? 20 : 0, 3 * DAY, 10, NULL, 0);
+        alert_policy_t *prepped = mkpolicy(0.55, mode ? 20 : 0, 3 * DAY, 10, NULL, 0);
+        static fake_store_t a_fs, b_fs;
+        memset(&a_fs, 0, sizeof a_fs);
+        memset(&b_fs, 0, sizeof b_fs);
+        for (int i = 0; i < NUSERS; i++) {
+            mkstate(&a_fs.st[i]);
+            b_fs.st[i] = a_fs.st[i];
+        }
+        rng_t r;
+        rng_seed(&r, 11 + (uint64_t)mode);
+        int prepared = 0, alerts = 0;
+        for (int t = 0; t < 6; t++) {
+            int64_t tick = T0 + (int64_t)t * DAY;
+            for (int i = 0; i < NUSERS; i++) {
+                char uid[16];
+                snprintf(uid, sizeof uid, "u%d", i);
+                float z[FEAT_DIM];
+                for (int j = 0; j < FEAT_DIM; j++)
+                    z[j] = (float)rng_normal(&r);
+                double p = rng_uniform(&r);
+                int seg = (int)rng_below(&r, 5) - 1;
+                alert_input_t in = tick_input(uid, tick, p, seg, &a_fs.st[i], m);
+                in.z = z;
+                alert_input_t in2 = in;
+                in2.state = &b_fs.st[i];
+                alert_prep_t prep;
+                alert_policy_prepare(prepped, &in2, &prep);
+                in2.prep = &prep;
+                prepared += prep.valid;
+                alert_t a, b;
+                memset(&a, 0, sizeof a);
+                memset(&b, 0, sizeof b);
+                int ra = alert_policy_consider(plain, &in, &a);
+                int rb = alert_policy_consider(prepped, &in2, &b);
+                assert_int_equal(ra, rb);
+                assert_memory_equal(&a, &b, sizeof a);
+                alerts += ra == 1;
+            }
+            alert_state_access_t acc_a = {
+                .opaque = &a_fs, .state = fs_state, .touched = fs_touched};
+            alert_state_access_t acc_b = {
+                .opaque = &b_fs, .state = fs_state, .touched = fs_touched};
+            const alert_t *out_a, *out_b;
+            size_t na = 0, nb = 0;
+            assert_int_equal(alert_policy_tick_done(plain, tick, &acc_a, &out_a, &na), 0);
+            assert_int_equal(alert_policy_tick_done(prepped, tick, &acc_b, &out_b, &nb), 0);
+            assert_int_equal(na, nb);
+            for (size_t k = 0; k < na; k++)
+                assert_memory_equal(&out_a[k], &out_b[k], sizeof out_a[k]);
+            alerts += (int)na;
+        }
+        assert_true(prepared > 20);
+        assert_true(alerts > 10);
+        alert_policy_destroy(plain);
+        alert_policy_destroy(prepped);
+    }
+    model_destroy(m);
+}
+
 static void mkalert(alert_t *a, const char *uid)
 {
     memset(a, 0, sizeof *a);
@@ -1297,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_top_factors),
         cmocka_unit_test(test_top_percent),
         cmocka_unit_test(test_top_percent_interleaved),
+        cmocka_unit_test(test_prepared_same),
         cmocka_unit_test(test_default_actions),
         cmocka_unit_test(test_archetypes),
         cmocka_unit_test(test_buckets_parse),
