@@ -106,22 +106,27 @@ int ev_utf8_valid(const char *s, size_t n, size_t *bad_at)
     return 1;
 }
 
-static void copy_str(char *dst, const char *src, size_t cap)
+void ev_lens(const ev_event_t *ev, ev_lens_t *out)
 {
-    size_t n = strnlen(src, cap - 1);
+    /* user_id_len bytes, also when a rejected id holds a NUL */
+    size_t n = strnlen(ev->user_id, sizeof(ev->user_id) - 1);
+    if (ev->user_id_len > n)
+        n = ev->user_id_len < sizeof(ev->user_id) - 1 ? ev->user_id_len : sizeof(ev->user_id) - 1;
+    out->user_id = (uint16_t)n;
+    out->item_id = (uint16_t)strnlen(ev->item_id, sizeof(ev->item_id) - 1);
+    out->category = (uint16_t)strnlen(ev->category, sizeof(ev->category) - 1);
+    out->channel = (uint16_t)strnlen(ev->channel, sizeof(ev->channel) - 1);
+}
+
+static void copy_n(char *dst, const char *src, size_t n)
+{
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
 
-void ev_copy(ev_event_t *dst, const ev_event_t *src)
+void ev_copy_sized(ev_event_t *dst, const ev_event_t *src, const ev_lens_t *lens)
 {
-    /* user_id_len bytes, NUL included, also when a rejected id holds a NUL */
-    size_t n = strnlen(src->user_id, sizeof(src->user_id) - 1);
-    if (src->user_id_len > n)
-        n = src->user_id_len < sizeof(src->user_id) - 1 ? src->user_id_len
-                                                        : sizeof(src->user_id) - 1;
-    memcpy(dst->user_id, src->user_id, n);
-    dst->user_id[n] = '\0';
+    copy_n(dst->user_id, src->user_id, lens->user_id);
     dst->user_id_len = src->user_id_len;
     dst->type = src->type;
     dst->event_time_ms = src->event_time_ms;
@@ -129,7 +134,7 @@ void ev_copy(ev_event_t *dst, const ev_event_t *src)
     dst->has_item_id = src->has_item_id;
     dst->has_category = src->has_category;
     dst->has_channel = src->has_channel;
-    copy_str(dst->item_id, src->item_id, sizeof(dst->item_id));
-    copy_str(dst->category, src->category, sizeof(dst->category));
-    copy_str(dst->channel, src->channel, sizeof(dst->channel));
+    copy_n(dst->item_id, src->item_id, lens->item_id);
+    copy_n(dst->category, src->category, lens->category);
+    copy_n(dst->channel, src->channel, lens->channel);
 }

@@ -1,16 +1,18 @@
-/* The thread team of pool.h. Each loop is a generation: the owner publishes (fn, ctx, n)
- * and bumps `gen` under the mutex; worker w (1..threads-1) runs share w of that generation
- * and counts itself done; the owner runs share 0 and waits for the count. */
+/* The thread team of pool.h. Each loop is a generation: the owner publishes (fn, ctx, n,
+ * grain) and bumps `gen` under the mutex; then every thread, the owner included, takes
+ * ranges of `grain` iterations from an atomic cursor until none is left (a thread slowed
+ * down, by the decoder sharing its core say, simply takes fewer), and each worker counts
+ * itself done; the owner waits for the count. */
 #include "pool.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 typedef struct worker_s {
     struct cs_pool_s *pool;
-    int index;
     pthread_t thread;
 } worker_t;
 
@@ -26,13 +28,20 @@ struct cs_pool_s {
     int stop;
     void (*fn)(void *ctx, size_t lo, size_t hi);
     void *ctx;
-    size_t n;
+    size_t n, grain;
+    _Atomic size_t next; /* the first iteration not taken yet */
 };
 
-static void share(const cs_pool_t *p, int w, size_t *lo, size_t *hi)
+/* Takes ranges from the cursor until the loop is exhausted. */
+static void take(cs_pool_t *p)
 {
-    *lo = p->n * (size_t)w / (size_t)p->threads;
-    *hi = p->n * (size_t)(w + 1) / (size_t)p->threads;
+    for (;;) {
+        size_t lo = atomic_fetch_add(&p->next, p->grain);
+        if (lo >= p->n)
+            return;
+        size_t hi = p->n - lo < p->grain ? p->n : lo + p->grain;
+        p->fn(p->ctx, lo, hi);
+    }
 }
 
 static void *work(void *arg)
@@ -47,11 +56,8 @@ static void *work(void *arg)
         if (p->stop)
             break;
         seen = p->gen;
-        size_t lo, hi;
-        share(p, me->index, &lo, &hi);
         pthread_mutex_unlock(&p->mu);
-        if (lo < hi)
-            p->fn(p->ctx, lo, hi);
+        take(p);
         pthread_mutex_lock(&p->mu);
         if (++p->finished == p->threads - 1)
             pthread_cond_signal(&p->done);
@@ -76,7 +82,6 @@ cs_pool_t *cs_pool_new(int threads)
     for (int w = 1; w < p->threads; w++) {
         worker_t *k = &p->workers[w - 1];
         k->pool = p;
-        k->index = w;
         if (pthread_create(&k->thread, NULL, work, k) != 0) {
             cs_pool_destroy(p);
             return NULL;
@@ -121,13 +126,17 @@ void cs_pool_for(cs_pool_t *p, size_t n, size_t min_per_thread,
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
+    /* ranges of about an eighth of a thread's share: small enough to balance, large enough
+     * that the cursor is touched rarely */
+    p->grain = n / ((size_t)p->threads * 8);
+    if (p->grain < min_per_thread)
+        p->grain = min_per_thread;
+    atomic_store(&p->next, 0);
     p->finished = 0;
     p->gen++;
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    size_t lo, hi;
-    share(p, 0, &lo, &hi);
-    fn(ctx, lo, hi);
+    take(p);
     pthread_mutex_lock(&p->mu);
     while (p->finished < p->threads - 1)
         pthread_cond_wait(&p->done, &p->mu);

@@ -12,6 +12,7 @@
 
 typedef struct rpp_item_s {
     ev_event_t ev;
+    ev_lens_t lens; /* measured by the thread, so the consumer's copy needs no strlen */
     ev_reason_t reason;
     char why[256];
 } rpp_item_t;
@@ -66,6 +67,7 @@ static int fill(rpp_t *p, rpp_block_t *b)
             p->next(p->src, &it->ev, &it->reason, it->why, sizeof(it->why), b->err, sizeof(b->err));
         if (rc != 1)
             return rc < 0 ? -1 : 0;
+        ev_lens(&it->ev, &it->lens);
         b->n++;
     }
     return 1;
@@ -114,7 +116,7 @@ int rpp_next(void *rpp, ev_event_t *ev, ev_reason_t *reason, char *why, size_t w
         const rpp_block_t *b = &p->blocks[p->released % RPP_BLOCKS];
         if (p->pos < b->n) {
             const rpp_item_t *it = &b->item[p->pos++];
-            ev_copy(ev, &it->ev);
+            ev_copy_sized(ev, &it->ev, &it->lens);
             *reason = it->reason;
             if (it->why[0])
                 snprintf(why, why_size, "%s", it->why);
