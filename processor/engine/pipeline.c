@@ -345,7 +345,7 @@ pl_t *pl_new(const cfg_t *cfg, model_t *model, alert_policy_t *policy, const sto
              const pl_hooks_t *hooks, char *errstr, size_t errstr_size)
 {
     pl_t *pl = calloc(1, sizeof(*pl));
-    if (!pl || !(pl->pred = pred_new(model))) {
+    if (!pl || !(pl->pred = pred_new(model, hooks->pool))) {
         free(pl);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;

@@ -5,8 +5,9 @@
 #include <string.h>
 
 struct pred_s {
-    model_t *model; /* borrowed */
-    float *x;       /* PRED_BUFFER_ROWS x FEAT_DIM queued rows */
+    model_t *model;  /* borrowed */
+    cs_pool_t *team; /* borrowed, may be NULL */
+    float *x;        /* PRED_BUFFER_ROWS x FEAT_DIM queued rows */
     float *y;
     ex_summary_t *s; /* the rows' BTYD summaries */
     int64_t *tick_ms;
@@ -14,12 +15,13 @@ struct pred_s {
     size_t learnt;
 };
 
-pred_t *pred_new(model_t *model)
+pred_t *pred_new(model_t *model, cs_pool_t *team)
 {
     pred_t *pr = calloc(1, sizeof(*pr));
     if (!pr)
         return NULL;
     pr->model = model;
+    pr->team = team;
     pr->x = malloc(sizeof(float) * PRED_BUFFER_ROWS * FEAT_DIM);
     pr->y = malloc(sizeof(float) * PRED_BUFFER_ROWS);
     pr->s = malloc(sizeof(ex_summary_t) * PRED_BUFFER_ROWS);
@@ -57,7 +59,7 @@ int pred_flush(pred_t *pr)
 {
     if (pr->n == 0)
         return 0;
-    int rc = model_learn(pr->model, pr->x, pr->s, pr->tick_ms, pr->y, pr->n);
+    int rc = model_learn(pr->model, pr->x, pr->s, pr->tick_ms, pr->y, pr->n, pr->team);
     pr->learnt += pr->n;
     pr->n = 0;
     return rc;

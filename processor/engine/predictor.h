@@ -12,8 +12,9 @@
 
 typedef struct pred_s pred_t;
 
-/* Borrows model (it must outlive the predictor). Returns NULL on out of memory. */
-pred_t *pred_new(model_t *model);
+/* Borrows model and team (both must outlive the predictor; team may be NULL: it runs the
+ * read-only part of learning, see model_observe_labels). Returns NULL on out of memory. */
+pred_t *pred_new(model_t *model, cs_pool_t *team);
 void pred_destroy(pred_t *pr);
 
 /* Scores one snapshot: feature row x[FEAT_DIM] and the user's BTYD summary s at the scoring

@@ -333,27 +333,37 @@ int ex_frozen_covers(const ex_t *ex, int64_t tick_ms)
     return ex->nfrozen > 0 && ex->frozen[0].tick_ms <= tick_ms;
 }
 
-int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s, int y,
-               const ex_scores_t *now)
+int ex_grade(const ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s,
+             ex_scores_t *out)
+{
+    const ex_frozen_t *f = frozen_for(ex, tick_ms);
+    if (!f)
+        return 0;
+    frozen_score(ex, f, x, s, out);
+    return 1;
+}
+
+int ex_observe_graded(ex_t *ex, int64_t tick_ms, int y, const ex_scores_t *sc)
 {
     if (ex->last_folded_ms != INT64_MIN && tick_ms <= ex->last_folded_ms)
         return 0; /* a tick already complete (cannot happen in order; never measured twice) */
     ex_tick_t *t = ex_pending_slot(ex, tick_ms);
     if (!t)
         return -1;
-    const ex_frozen_t *f = frozen_for(ex, tick_ms);
-    ex_scores_t sc;
-    if (f)
-        frozen_score(ex, f, x, s, &sc);
-    else
-        sc = *now;
     t->n += 1;
     t->pos += y ? 1 : 0;
     for (int i = 0; i < EX_N; i++) {
-        double p = clip(sc.p[i]);
+        double p = clip(sc->p[i]);
         t->loss[i] -= y ? log(p) : log1p(-p);
     }
     return 0;
+}
+
+int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s, int y,
+               const ex_scores_t *now)
+{
+    ex_scores_t sc;
+    return ex_observe_graded(ex, tick_ms, y, ex_grade(ex, tick_ms, x, s, &sc) ? &sc : now);
 }
 
 int ex_complete_through(ex_t *ex, int64_t through_ms)

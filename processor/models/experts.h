@@ -317,6 +317,13 @@ int ex_frozen_covers(const ex_t *ex, int64_t tick_ms);
  * ex_frozen_covers(tick_ms). */
 int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s, int y,
                const ex_scores_t *now);
+/* ex_observe in two steps, the first read-only (so a team may grade a batch's rows at once):
+ * ex_grade fills *out with the frozen scorers' probabilities for the row and returns 1, or
+ * returns 0 when no frozen tick covers tick_ms; ex_observe_graded adds the row's losses
+ * under those probabilities (or `now`'s, for a row ex_grade returned 0 for). */
+int ex_grade(const ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s,
+             ex_scores_t *out);
+int ex_observe_graded(ex_t *ex, int64_t tick_ms, int y, const ex_scores_t *sc);
 /* Every tick <= through_ms is complete: folds their losses into the weights, in tick
  * order. Returns the number of ticks folded. */
 int ex_complete_through(ex_t *ex, int64_t through_ms);

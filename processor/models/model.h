@@ -15,6 +15,7 @@
 #include "logreg.h"
 #include "model_journal.h"
 #include "pmetrics.h"
+#include "pool.h"
 #include "scaler.h"
 
 #define MODEL_FORMAT_VERSION                                                                       \
@@ -78,9 +79,11 @@ void model_score(const model_t *m, const float *x, const ex_summary_t *s, size_t
 
 /* Records the labelled rows x[n*dim] (summaries s[n]) of ticks tick_ms[n] before they are
  * learnt: the calibration (calibrator.h) gets their raw logits, the experts' weighting
- * their losses. Call before model_train on the same rows. Returns 0 or -1. */
+ * their losses. Call before model_train on the same rows. The rows' read-only part (logits,
+ * frozen grades) runs on team (borrowed, may be NULL); the result does not depend on it.
+ * Returns 0 or -1. */
 int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
-                         const float *y, size_t n);
+                         const float *y, size_t n, cs_pool_t *team);
 /* Every tick <= through_ms has all its labels: refit the calibration and the weights. */
 void model_ticks_complete(model_t *m, int64_t through_ms);
 /* Explanation of one scored row: out[dim] = the regression's additive parts w_i z_i of the
@@ -131,7 +134,7 @@ int model_train(model_t *m, const float *x, const float *y, size_t n, const floa
 /* What the predictor learns a labelled mini-batch with: model_observe_labels, then
  * model_train (no sample weights) on the same rows. Returns 0 or -1. */
 int model_learn(model_t *m, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
-                const float *y, size_t n);
+                const float *y, size_t n, cs_pool_t *team);
 /* An activity event's UTC day for the experts' calendar of open days (ex_mark_day). */
 int model_mark_day(model_t *m, int64_t day);
 /* One prequential (score, label) pair into the model's metrics (pm_add_one). */

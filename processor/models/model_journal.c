@@ -206,7 +206,7 @@ static int replay_learn(model_t *m, mw_reader_t *r)
         if (bad || (y[i] != 0 && y[i] != 1) || !time_ok(tick[i]))
             goto out;
     }
-    rc = r->failed ? -1 : model_learn(m, x, s, tick, y, n);
+    rc = r->failed ? -1 : model_learn(m, x, s, tick, y, n, NULL);
 out:
     free(x);
     free(y);

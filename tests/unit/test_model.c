@@ -359,7 +359,7 @@ static void test_balance_from_complete_ticks(void **state)
         assert_int_equal(model_train(m, x, y, N, NULL), 0);
     double before = lr_bias(model_logreg(m));
     assert_true(before < -1.5); /* log(0.05 / 0.95) = -2.9: no weighting yet */
-    assert_int_equal(model_observe_labels(m, x, s, tick, y, N), 0);
+    assert_int_equal(model_observe_labels(m, x, s, tick, y, N, NULL), 0);
     model_ticks_complete(m, 0);
     assert_true(fabs(ex_base_rate(model_experts(m)) - 0.05) < 0.02);
     for (int k = 0; k < 20; k++)

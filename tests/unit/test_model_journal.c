@@ -92,7 +92,7 @@ static void drive(model_t *m, uint64_t seed, int64_t t0)
             tk[i] = w >= 4 ? tick - 4 * WEEK : tick;
             model_prequential(m, 0.1 + 0.8 * rng_uniform(&r), (int)y[i]);
         }
-        assert_int_equal(model_learn(m, x, s, tk, y, N), 0);
+        assert_int_equal(model_learn(m, x, s, tk, y, N, NULL), 0);
         if (w >= 4)
             model_ticks_complete(m, tick - 4 * WEEK);
         if (w == 6)
