@@ -370,6 +370,50 @@ static void test_balance_from_complete_ticks(void **state)
     model_destroy(m);
 }
 
+/* Learning on a team grades the rows concurrently; the model after it is the same, byte
+ * for byte, as learning alone (frozen ticks included, so the frozen grades are exercised). */
+static void test_learn_team_same(void **state)
+{
+    (void)state;
+    enum { N = 6000 };
+    static float x[N * DIM], y[N];
+    static ex_summary_t s[N];
+    static int64_t tick[N];
+    make_data(N, 77, x, y);
+    rng_t r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < N; i++) {
+        s[i] = (ex_summary_t){.rep = (double)rng_below(&r, 9),
+                              .t_x = (double)rng_below(&r, 60),
+                              .age = 60 + (double)rng_below(&r, 90),
+                              .h = 90};
+        tick[i] = (int64_t)(i / 1000) * 86400000LL;
+    }
+    cs_pool_t *team = cs_pool_new(2);
+    assert_non_null(team);
+    uint8_t *bytes[2];
+    size_t len[2];
+    for (int k = 0; k < 2; k++) {
+        char err[128];
+        model_t *m = model_new(DIM, K, 3, NULL, err, sizeof(err));
+        assert_non_null(m);
+        for (int b = 0; b < N / 1000; b++) {
+            assert_int_equal(model_tick_start(m, (int64_t)b * 86400000LL), 0);
+            assert_int_equal(model_learn(m, x + (size_t)b * 1000 * DIM, s + b * 1000,
+                                         tick + b * 1000, y + b * 1000, 1000, k ? team : NULL),
+                             0);
+            model_ticks_complete(m, (int64_t)(b - 1) * 86400000LL);
+        }
+        encode_ok(m, &bytes[k], &len[k]);
+        model_destroy(m);
+    }
+    assert_int_equal(len[0], len[1]);
+    assert_memory_equal(bytes[0], bytes[1], len[0]);
+    free(bytes[0]);
+    free(bytes[1]);
+    cs_pool_destroy(team);
+}
+
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
     for (int i = 0; i < n; i++)
@@ -431,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_loads_format_4),
         cmocka_unit_test(test_save_and_load_file),
         cmocka_unit_test(test_balance_from_complete_ticks),
+        cmocka_unit_test(test_learn_team_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
