@@ -289,8 +289,10 @@ static void sweep_visit(void *opaque, const char *uid, user_rec_t *rec)
 
 /* ---- Threaded sweeps: a chunk of visits is prepared on the team, then called in order.
  * Equivalent to sweep_visit one by one: a visit's calls change only its own user's record
- * (and the sink's own state, which prepare does not read), so whether a user is to be
- * scored, and its x(T), are the same before the chunk's calls as at its own visit. */
+ * and the sink's bookkeeping, never what a later visit's prepare reads (engine.h: the
+ * pipeline's reads the record's features, the model, which a sweep does not train, and
+ * the alert policy's gates), so whether a user is to be scored, its x(T) and the prepared
+ * part are the same before the chunk's calls as at its own visit. */
 static void prepare_rows(void *ctx, size_t lo, size_t hi)
 {
     const sweep_ctx_t *c = ctx;
