@@ -50,7 +50,7 @@ sources_of() { # TARGET: the library sources each target links (no stubs: the re
         ;;
     model | journal)
         echo processor/models/*.c processor/core/outfile.c processor/core/log.c \
-            processor/core/grow.c
+            processor/core/grow.c processor/core/pool.c
         ;;
     record)
         echo processor/features/user.c processor/features/features.c \
@@ -90,7 +90,7 @@ libs_of() {
     case "$1" in
     decode | direct) pkg-config --cflags --libs avro-c zlib ;; # codec_file.c inflates container blocks
     csv | jsonl) pkg-config --cflags --libs zlib ;;
-    model | journal) pkg-config --cflags --libs zlib openblas ;;
+    model | journal) echo -lpthread; pkg-config --cflags --libs zlib openblas ;;
     config) pkg-config --cflags --libs rdkafka ;;
     user_id) pkg-config --cflags jansson hiredis ;; # headers only, via user_view.h
     alert) pkg-config --cflags --libs avro-c zlib ;;
