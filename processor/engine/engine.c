@@ -320,13 +320,10 @@ static void sweep_flush(sweep_ctx_t *c)
         const eng_visit_t *v = &eng->chunk[i];
         if (eng->sink.visited)
             eng->sink.visited(eng->sink.opaque, v->uid, v->rec, T);
-        if (v->rec->scored_tick_ms >= T)
-            continue; /* an event already scored it */
-        if (v->prepared)
-            emit_row(eng, v->uid, v->rec, T, -1, eng->xs + i * FEAT_DIM,
-                     eng->prep + i * eng->sink.prep_bytes);
-        else
-            emit(eng, v->uid, v->rec, T, -1);
+        if (!v->prepared)
+            continue; /* an event already scored it (a visit's calls never unscore one) */
+        emit_row(eng, v->uid, v->rec, T, -1, eng->xs + i * FEAT_DIM,
+                 eng->prep + i * eng->sink.prep_bytes);
         scored(eng, v->uid, v->rec, T);
     }
     eng->nchunk = 0;

@@ -166,12 +166,12 @@ static int seed_kmeanspp(km_t *km, const float *z, size_t n)
     return 0;
 }
 
-/* The BLAS kernel on one chunk of m <= KM_CHUNK rows; d is scratch of m*k floats. */
-static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int *seg, float *dist2)
+/* Each of m rows' nearest centre from d[m*k] = -2 x.c_j: |x|^2 + d_ij + |c_j|^2, the
+ * smallest j; dist2[i] (if not NULL) that squared distance. */
+static void nearest(const km_t *km, const float *z, size_t m, const float *d, int *seg,
+                    float *dist2)
 {
     const int k = km->k, dim = km->dim;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, k, dim, -2.0f, z, dim,
-                km->centre_f, dim, 0.0f, d, k);
     for (size_t i = 0; i < m; i++) {
         const float *x = z + i * dim;
         float xx = 0;
@@ -193,34 +193,32 @@ static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int
     }
 }
 
-/* The same formula as assign_chunk with a plain dot product, for a few rows (a snapshot is
- * scored alone): a BLAS call, its scratch buffer and its threads cost more than the 8 x 22
+/* The BLAS kernel on one chunk of m <= KM_CHUNK rows; d is scratch of m*k floats. */
+static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int *seg, float *dist2)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, km->k, km->dim, -2.0f, z, km->dim,
+                km->centre_f, km->dim, 0.0f, d, km->k);
+    nearest(km, z, m, d, seg, dist2);
+}
+
+/* The same with a plain dot product, row by row, for a few rows (a snapshot is scored
+ * alone): a BLAS call, its scratch buffer and its threads cost more than the 8 x 22
  * multiply-adds. The float sums round differently from the BLAS kernel's, so a row whose
  * two nearest centres are equidistant within float rounding may go to the other one. */
 static void assign_direct(const km_t *km, const float *z, size_t m, int *seg, float *dist2)
 {
     const int k = km->k, dim = km->dim;
+    float d[KM_MAX_K];
     for (size_t i = 0; i < m; i++) {
         const float *x = z + i * dim;
-        float xx = 0;
-        for (int t = 0; t < dim; t++)
-            xx += x[t] * x[t];
-        int best = 0;
-        float best_d = INFINITY;
         for (int j = 0; j < k; j++) {
             const float *c = km->centre_f + (size_t)j * dim;
             float dot = 0;
             for (int t = 0; t < dim; t++)
                 dot += x[t] * c[t];
-            float v = xx + -2.0f * dot + km->norm_f[j];
-            if (v < best_d) {
-                best_d = v;
-                best = j;
-            }
+            d[j] = -2.0f * dot;
         }
-        seg[i] = best;
-        if (dist2)
-            dist2[i] = best_d > 0 ? best_d : 0;
+        nearest(km, x, 1, d, seg + i, dist2 ? dist2 + i : NULL);
     }
 }
 
