@@ -278,22 +278,32 @@ int st_redis_outbox_remove(st_redis_t *st, const char *const *ids, size_t n, cha
         return 0;
     if (rcl_wrap(st))
         return rcl_outbox_remove(st, ids, n, errstr, errstr_size);
+    /* HDEL and SREM pipelined: one round trip. */
     rc_args_str(&st->args, "HDEL");
     st_redis_key(st, "outbox", NULL, 0);
     for (size_t i = 0; i < n; i++)
         rc_args_str(&st->args, ids[i]);
-    redisReply *r = rc_command(&st->conn, &st->args, "HDEL outbox", errstr, errstr_size);
-    if (!r)
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
         return -1;
-    freeReplyObject(r);
     rc_args_str(&st->args, "SREM");
     st_redis_key(st, "outbox:sending", NULL, 0);
     for (size_t i = 0; i < n; i++)
         rc_args_str(&st->args, ids[i]);
-    if (!(r = rc_command(&st->conn, &st->args, "SREM outbox:sending", errstr, errstr_size)))
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
         return -1;
-    freeReplyObject(r);
-    return 0;
+    static const char *const what[2] = {"HDEL outbox", "SREM outbox:sending"};
+    int rc = 0;
+    for (int k = 0; k < 2; k++) {
+        redisReply *r;
+        if (rc_read(&st->conn, &r, what[k], errstr, errstr_size) != 0)
+            return -1; /* the connection is dropped: nothing left out of step */
+        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(errstr, errstr_size, "redis %s: %s: %s", st->conn.addr, what[k], r->str);
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
 }
 
 /* Atomic against forget's transaction (a script runs alone): an alert is either gone from the

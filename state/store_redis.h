@@ -155,7 +155,8 @@ int st_redis_load_model(st_redis_t *st, uint8_t **buf, size_t *len, char *errstr
                         size_t errstr_size);
 
 /* Outbox: every pending alert (ids and values malloc'd, freed by st_redis_outbox_free), and
- * removal of delivered ones (HDEL, outside any batch transaction). */
+ * removal of delivered ones (HDEL outbox and SREM outbox:sending, pipelined: one round trip;
+ * outside any batch transaction). */
 typedef struct st_outbox_s {
     size_t n;
     char **ids;

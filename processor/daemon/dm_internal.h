@@ -71,6 +71,11 @@ struct dm_s {
     size_t aq_head, aq_n, aq_cap;
     size_t alerts_in_flight; /* handed to librdkafka, delivery report pending */
     int claim_failing;       /* for logging once per state change */
+    /* Alerts acknowledged by the broker within one poll of the producer, handed to the
+     * handler's on_alerts_delivered together when the poll returns (one outbox trim, one
+     * round trip, instead of one per alert). Owned: each is a dm_sent_t (dm_producer.c). */
+    void **delivered;
+    size_t n_delivered, cap_delivered;
 
     dm_metrics_t metrics;
     struct MHD_Daemon *http;

@@ -12,6 +12,9 @@
 #include "kafka.h"
 #include "log.h"
 
+/* Alert ids per on_alerts_delivered call (one HDEL + SREM pair of this many arguments). */
+#define DM_TRIM_CHUNK 256
+
 /* What a delivery report refers to (the message's opaque). */
 typedef struct dm_sent_s {
     int is_alert;
@@ -49,11 +52,36 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         int bucket = s->bucket >= 0 && s->bucket < 3 ? s->bucket : 0;
         atomic_fetch_add(&dm->metrics.alerts[arm][bucket], 1);
         if (dm->h->on_alerts_delivered) {
+            /* Trimmed with the others of this poll (trim_delivered); out of memory, alone. */
+            if (CS_GROW(dm->delivered, dm->cap_delivered, dm->n_delivered + 1, 64) == 0) {
+                dm->delivered[dm->n_delivered++] = s;
+                return;
+            }
             const char *ids[1] = {s->id};
             dm->h->on_alerts_delivered(dm->h->opaque, ids, 1);
         }
     }
     free(s);
+}
+
+/* Hands the alerts delivered during the last poll to the handler in one call (its outbox
+ * trim is one round trip), then frees them. Called after every poll of the producer. */
+static void trim_delivered(dm_t *dm)
+{
+    if (dm->n_delivered == 0)
+        return;
+    const char *ids[DM_TRIM_CHUNK];
+    size_t i = 0;
+    while (i < dm->n_delivered) {
+        size_t k = 0;
+        for (; k < DM_TRIM_CHUNK && i + k < dm->n_delivered; k++)
+            ids[k] = ((dm_sent_t *)dm->delivered[i + k])->id;
+        dm->h->on_alerts_delivered(dm->h->opaque, ids, k);
+        i += k;
+    }
+    for (i = 0; i < dm->n_delivered; i++)
+        free(dm->delivered[i]);
+    dm->n_delivered = 0;
 }
 
 static void perror_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -99,6 +127,7 @@ static int produce(dm_t *dm, const char *topic, const void *key, size_t key_len,
             return 0; /* headers now belong to the message */
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(dm->producer, 100);
+            trim_delivered(dm);
             continue;
         }
         log_error("producer", "cannot produce to \"%s\": %s", topic, rd_kafka_err2str(err));
@@ -275,8 +304,10 @@ size_t dm_alerts_queued(dm_t *dm, int drop)
 
 void dm_producer_poll(dm_t *dm)
 {
-    if (dm->producer)
-        rd_kafka_poll(dm->producer, 0);
+    if (!dm->producer)
+        return;
+    rd_kafka_poll(dm->producer, 0);
+    trim_delivered(dm);
 }
 
 int dm_producer_flush(dm_t *dm, int timeout_ms)
@@ -284,6 +315,7 @@ int dm_producer_flush(dm_t *dm, int timeout_ms)
     if (!dm->producer)
         return 0;
     rd_kafka_flush(dm->producer, timeout_ms);
+    trim_delivered(dm);
     return rd_kafka_outq_len(dm->producer);
 }
 
@@ -295,6 +327,10 @@ void dm_producer_close(dm_t *dm)
      * its opaque) is served here: counted as failed and logged, never leaked. */
     rd_kafka_purge(dm->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(dm->producer, 100);
+    trim_delivered(dm);
     rd_kafka_destroy(dm->producer);
     dm->producer = NULL;
+    free(dm->delivered);
+    dm->delivered = NULL;
+    dm->cap_delivered = 0;
 }

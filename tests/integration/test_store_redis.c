@@ -675,6 +675,45 @@ static void test_outbox_claim_and_forget(void **state)
     assert_int_equal(st_redis_outbox_unclaim_all(fx->st, err, sizeof(err)), 0);
 }
 
+/* The daemon trims the alerts one poll of its producer delivered in one call (HDEL and SREM
+ * pipelined): several ids, one unknown, both structures emptied, the stream left in step. */
+static void test_outbox_remove_several(void **state)
+{
+    fx_t *fx = *state;
+    fx->st = open_store(fx);
+    const char *ids[1] = {"who"};
+    user_rec_t recs[1];
+    make_rec(&recs[0], 6);
+    const char *alert_ids[3] = {"t-1", "t-2", "t-3"};
+    const char *alert_users[3] = {"who", "who", "who"};
+    const uint8_t v[] = {7};
+    const uint8_t *vals[3] = {v, v, v};
+    size_t lens[3] = {1, 1, 1};
+    st_commit_t c = {.n_outbox = 3,
+                     .outbox_ids = alert_ids,
+                     .outbox_user_ids = alert_users,
+                     .outbox_values = vals,
+                     .outbox_lens = lens};
+    put_users(fx->st, 0, ids, recs, 1, &c);
+    char err[512];
+    uint8_t keep[3];
+    assert_int_equal(st_redis_outbox_claim(fx->st, alert_ids, 3, keep, err, sizeof(err)), 0);
+    const char *done[3] = {"t-1", "never-there", "t-3"};
+    assert_int_equal(st_redis_outbox_remove(fx->st, done, 3, err, sizeof(err)), 0);
+    redisReply *r = admin(fx->admin, "HLEN|%soutbox", fx->prefix);
+    assert_int_equal(r->integer, 1); /* t-2 */
+    freeReplyObject(r);
+    r = admin(fx->admin, "SCARD|%soutbox:sending", fx->prefix);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    /* Both replies were read: the next command gets its own answer. */
+    st_outbox_t ob = {0};
+    assert_int_equal(st_redis_outbox_load(fx->st, &ob, err, sizeof(err)), 0);
+    assert_int_equal(ob.n, 1);
+    assert_string_equal(ob.ids[0], "t-2");
+    st_redis_outbox_free(&ob);
+}
+
 static void test_binary_user_ids(void **state)
 {
     fx_t *fx = *state;
@@ -992,6 +1031,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_claim_and_forget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_remove_several, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_user_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_user_and_bad_passwords, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_db, setup, teardown),
