@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,11 @@ int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, s
 {
     void *r = NULL;
     *reply = NULL;
+    if (rc->drain) { /* a commit's replies come first */
+        void (*drain)(void *) = rc->drain;
+        rc->drain = NULL;
+        drain(rc->drain_opaque);
+    }
     if (rc_check(rc, errstr, errstr_size) != 0)
         return -1;
     /* A read with commands still unsent flushes them first: one round trip begins. */
@@ -249,6 +255,44 @@ int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, s
     const redisReply *rr = r;
     if (rr->type == REDIS_REPLY_ERROR && rc->redirect.kind == RCL_REDIR_NONE)
         rcl_parse_redirect(rr->str, rr->len, &rc->redirect);
+    return 0;
+}
+
+int rc_try_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr,
+                size_t errstr_size)
+{
+    void *r = NULL;
+    *reply = NULL;
+    if (rc_check(rc, errstr, errstr_size) != 0)
+        return -1;
+    if (redisGetReplyFromReader(rc->ctx, &r) != REDIS_OK)
+        return rc_io_error(rc, what, errstr, errstr_size);
+    if (!r) {
+        /* Readable now: one read() takes what has arrived without blocking. */
+        struct pollfd pfd = {.fd = rc->ctx->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)
+            return 0;
+        errno = 0;
+        if (redisBufferRead(rc->ctx) != REDIS_OK ||
+            redisGetReplyFromReader(rc->ctx, &r) != REDIS_OK)
+            return rc_io_error(rc, what, errstr, errstr_size);
+        if (!r)
+            return 0;
+    }
+    *reply = r;
+    return 1;
+}
+
+int rc_flush(rc_conn_t *rc, const char *what, char *errstr, size_t errstr_size)
+{
+    if (rc_check(rc, errstr, errstr_size) != 0)
+        return -1;
+    int done = 0;
+    errno = 0;
+    while (!done)
+        if (redisBufferWrite(rc->ctx, &done) != REDIS_OK)
+            return rc_io_error(rc, what, errstr, errstr_size);
+    rc->round_trips++;
     return 0;
 }
 

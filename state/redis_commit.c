@@ -6,8 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void drain(void *opaque);
+
 void st_redis_discard(st_redis_t *st)
 {
+    if (st->inflight.active) { /* read its outcome off the connection; the caller redoes */
+        drain(st);
+        st->inflight.active = 0;
+    }
     rc_cache_clear(&st->cache);
     st->latched[0] = '\0';
 }
@@ -251,8 +257,8 @@ fail:
 
 static int has_writes(const st_redis_t *st, const st_commit_t *c)
 {
-    if (c && (c->n_offsets || c->n_progress || c->model || c->n_outbox || c->n_scores ||
-              c->n_journals))
+    if (c &&
+        (c->n_offsets || c->n_progress || c->model || c->n_outbox || c->n_scores || c->n_journals))
         return 1;
     for (size_t i = 0; i < st->cache.n; i++)
         if (st->cache.items[i]->dirty || st->cache.items[i]->unindex_partition >= 0)
@@ -260,10 +266,71 @@ static int has_writes(const st_redis_t *st, const st_commit_t *c)
     return 0;
 }
 
-int st_redis_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size)
+/* Takes the next reply of the commit in flight (in order: MULTI's, the +QUEUED ones, EXEC's)
+ * and frees it; EXEC's decides the outcome. */
+static void take_reply(st_redis_t *st, redisReply *r)
 {
+    rc_inflight_t *f = &st->inflight;
+    if (f->left > 1) {
+        if (r->type == REDIS_REPLY_ERROR && !f->first_err[0])
+            snprintf(f->first_err, sizeof(f->first_err), "%s", r->str);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(f->err, sizeof(f->err), "redis %s: commit refused, nothing applied: %s%s%s%s",
+                 st->conn.addr, r->str, f->first_err[0] ? " (" : "", f->first_err,
+                 f->first_err[0] ? ")" : "");
+        f->rc = -1;
+    } else if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(f->err, sizeof(f->err), "redis %s: commit aborted (EXEC returned no results)",
+                 st->conn.addr);
+        f->rc = -1;
+    } else {
+        /* Errors at run time (a key of the wrong type, written by something else) do not
+         * roll the rest back: say so, the state needs attention. */
+        for (size_t i = 0; i < r->elements && f->rc == 0; i++) {
+            if (r->element[i]->type == REDIS_REPLY_ERROR) {
+                snprintf(f->err, sizeof(f->err),
+                         "redis %s: commit applied partially: command %zu of %d failed: %s",
+                         st->conn.addr, i + 1, f->q, r->element[i]->str);
+                f->rc = -1;
+            }
+        }
+    }
+    freeReplyObject(r);
+    f->left--;
+}
+
+static void inflight_failed(st_redis_t *st, const char *err)
+{
+    st->inflight.rc = -1;
+    st->inflight.left = 0;
+    snprintf(st->inflight.err, sizeof(st->inflight.err), "%s", err);
+}
+
+/* Reads every reply of the commit in flight, blocking (rc_conn_t.drain, and _finish with
+ * wait). */
+static void drain(void *opaque)
+{
+    st_redis_t *st = opaque;
+    char err[512];
+    st->conn.drain = NULL;
+    while (st->inflight.left > 0) {
+        redisReply *r;
+        if (rc_read(&st->conn, &r, "commit", err, sizeof(err)) != 0) {
+            inflight_failed(st, err);
+            return;
+        }
+        take_reply(st, r);
+    }
+}
+
+int st_redis_commit_send(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size)
+{
+    if (st->inflight.active) {
+        snprintf(errstr, errstr_size, "redis %s: a commit is still in flight", st->conn.addr);
+        return -1;
+    }
     if (rcl_wrap(st))
-        return rcl_commit(st, c, errstr, errstr_size);
+        return rcl_commit(st, c, errstr, errstr_size); /* one transaction per partition */
     if (st->latched[0]) {
         snprintf(errstr, errstr_size, "%s", st->latched);
         return -1;
@@ -287,50 +354,56 @@ int st_redis_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size_t e
         return -1;
     }
     rc_args_str(&st->args, "EXEC");
-    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0)
+    if (rc_append(&st->conn, &st->args, errstr, errstr_size) != 0 ||
+        rc_flush(&st->conn, "commit", errstr, errstr_size) != 0)
         return -1;
+    st->inflight.active = 1;
+    st->inflight.left = q + 2;
+    st->inflight.q = q;
+    st->inflight.rc = 0;
+    st->inflight.first_err[0] = st->inflight.err[0] = '\0';
+    st->conn.drain = drain;
+    st->conn.drain_opaque = st;
+    return 0;
+}
 
-    char first_err[400] = "";
-    redisReply *r;
-    for (int i = 0; i < q + 1; i++) { /* MULTI's +OK and one +QUEUED per command */
-        if (rc_read(&st->conn, &r, "commit", errstr, errstr_size) != 0)
-            return -1;
-        if (r->type == REDIS_REPLY_ERROR && !first_err[0])
-            snprintf(first_err, sizeof(first_err), "%s", r->str);
-        freeReplyObject(r);
-    }
-    if (rc_read(&st->conn, &r, "commit (EXEC)", errstr, errstr_size) != 0)
-        return -1;
-    int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(errstr, errstr_size, "redis %s: commit refused, nothing applied: %s%s%s",
-                 st->conn.addr, r->str, first_err[0] ? " (" : "", first_err[0] ? first_err : "");
-        if (first_err[0])
-            strncat(errstr, ")", errstr_size - strlen(errstr) - 1);
-        rc = -1;
-    } else if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis %s: commit aborted (EXEC returned no results)",
-                 st->conn.addr);
-        rc = -1;
+int st_redis_commit_finish(st_redis_t *st, int wait, char *errstr, size_t errstr_size)
+{
+    if (!st->inflight.active)
+        return 0;
+    if (wait) {
+        drain(st);
     } else {
-        /* Errors at run time (a key of the wrong type, written by something else) do not
-         * roll the rest back: say so, the state needs attention. */
-        for (size_t i = 0; i < r->elements && rc == 0; i++) {
-            if (r->element[i]->type == REDIS_REPLY_ERROR) {
-                snprintf(errstr, errstr_size,
-                         "redis %s: commit applied partially: command %zu of %d failed: %s",
-                         st->conn.addr, i + 1, q, r->element[i]->str);
-                rc = -1;
+        while (st->inflight.left > 0) {
+            redisReply *r;
+            char err[512];
+            int k = rc_try_read(&st->conn, &r, "commit", err, sizeof(err));
+            if (k == 0)
+                return 1;
+            if (k < 0) {
+                inflight_failed(st, err);
+                break;
             }
+            take_reply(st, r);
         }
+        st->conn.drain = NULL;
     }
-    freeReplyObject(r);
-    if (rc != 0)
+    st->inflight.active = 0;
+    if (st->inflight.rc != 0) {
+        snprintf(errstr, errstr_size, "%s", st->inflight.err);
         return -1;
+    }
     for (size_t i = 0; i < st->cache.n; i++)
         if (st->cache.items[i]->dirty && !st->cache.items[i]->stored)
             st->users_created++;
     st->commits++;
     rc_cache_clear(&st->cache);
     return 0;
+}
+
+int st_redis_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size)
+{
+    if (st_redis_commit_send(st, c, errstr, errstr_size) != 0)
+        return -1;
+    return st_redis_commit_finish(st, 1, errstr, errstr_size);
 }

@@ -120,6 +120,11 @@ static int setup_reply(rc_conn_t *rc, const char *step, char *errstr, size_t err
 
 int rc_connect(rc_conn_t *rc, char *errstr, size_t errstr_size)
 {
+    if (rc->drain) { /* a commit in flight: its outcome is read on the old connection */
+        void (*drain)(void *) = rc->drain;
+        rc->drain = NULL;
+        drain(rc->drain_opaque);
+    }
     if (rc->ctx) {
         redisFree(rc->ctx);
         rc->ctx = NULL;

@@ -37,6 +37,11 @@ typedef struct rc_conn_s {
     int asking;
     int in_multi; /* between MULTI and EXEC as appended */
     size_t asking_unread;
+    /* A commit in flight (st_redis_commit_send): its replies come before any other. The
+     * next rc_read (and rc_connect) first calls drain(drain_opaque), which reads them;
+     * drain is cleared before the call. NULL when nothing is in flight. */
+    void (*drain)(void *opaque);
+    void *drain_opaque;
 } rc_conn_t;
 
 /* Copies what it needs from cfg. -1 on out of memory. */
@@ -92,6 +97,14 @@ int rc_append(rc_conn_t *rc, rc_args_t *a, char *errstr, size_t errstr_size);
 /* Reads the next reply of the pipeline. -1 with errstr (and the context dropped) on an I/O
  * or protocol error. */
 int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, size_t errstr_size);
+/* The next reply if it has arrived, without blocking: 1 with *reply, 0 when none is complete
+ * yet, -1 with errstr (the context dropped) on an I/O or protocol error. Sends nothing and
+ * never calls drain: for reading a commit in flight (redis_commit.c). */
+int rc_try_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr,
+                size_t errstr_size);
+/* Writes the whole output buffer (blocking, within the command timeout) and counts one
+ * round trip begun. 0, or -1 with errstr (the context dropped). */
+int rc_flush(rc_conn_t *rc, const char *what, char *errstr, size_t errstr_size);
 /* rc_append + rc_read: one command, one round trip. */
 redisReply *rc_command(rc_conn_t *rc, rc_args_t *a, const char *what, char *errstr,
                        size_t errstr_size);
@@ -141,6 +154,17 @@ typedef struct rc_part_s {
     struct rc_part_s *next;
 } rc_part_t;
 
+/* The commit in flight (st_redis_commit_send .. st_redis_commit_finish): its replies in
+ * order, MULTI's +OK, one +QUEUED per command, then EXEC's array (redis_commit.c). */
+typedef struct rc_inflight_s {
+    int active;          /* sent; its outcome not yet collected by _finish */
+    int left;            /* replies still to read; 0 once the outcome is known */
+    int q;               /* commands inside MULTI/EXEC */
+    int rc;              /* once left == 0: 0 applied, -1 failed (err) */
+    char first_err[400]; /* the first error among MULTI's and the +QUEUED replies */
+    char err[1024];
+} rc_inflight_t;
+
 struct st_redis_s {
     rc_conn_t conn; /* in cluster mode: the connection of the node routed to last */
     char *prefix;   /* in cluster mode: base prefix + the routed partition's tag "{pN}:" */
@@ -153,6 +177,7 @@ struct st_redis_s {
     rc_entry_t *scratch; /* handed to the engine when a get fails (error latched) */
     char latched[512];   /* first error inside an engine callback; "" = none */
     uint64_t users_created, commits;
+    rc_inflight_t inflight;
 };
 
 /* Latches the first error of a callback; returned by the next commit. */

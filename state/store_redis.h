@@ -136,6 +136,16 @@ typedef struct st_commit_s {
  * was applied; when the connection was lost the outcome is unknown: the caller reconnects,
  * reloads the offsets (they moved only if the batch was applied) and redoes the batch. */
 int st_redis_commit(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
+/* st_redis_commit in two steps, so the caller can work while Redis executes the
+ * transaction: _send queues and writes it all (0; or -1 with errstr, nothing in flight);
+ * _finish collects the outcome: 0 applied (the cache cleared; also when nothing was in
+ * flight: a batch without writes, or cluster mode, where _send commits synchronously), -1
+ * failed as st_redis_commit, 1 not known yet (wait = 0 only: nothing blocks). Between the
+ * two the store may be used: the first read of anything else (and st_redis_discard) reads
+ * the commit's replies first, and _finish then returns that outcome. A second _send before
+ * _finish is refused. */
+int st_redis_commit_send(st_redis_t *st, const st_commit_t *c, char *errstr, size_t errstr_size);
+int st_redis_commit_finish(st_redis_t *st, int wait, char *errstr, size_t errstr_size);
 
 /* Drops the cache without writing (after a failed commit). */
 void st_redis_discard(st_redis_t *st);

@@ -86,6 +86,10 @@ const cfg_key_t cfg_keys[] = {
           "twice as many messages as the last, up to this many times batch.max_messages; "
           "batch.max_messages again once caught up. Bigger batches spread the per-batch "
           "commit (the model is in every transaction) over more events. 1 = fixed batches."),
+    K_BOOL("batch.overlap_commit", "true", batch_overlap_commit,
+           "run: collect the next batch's messages while Redis executes a batch's transaction "
+           "(its alerts, DLQ messages and Kafka offsets still leave only once it is "
+           "committed); false = wait for Redis's answer before polling again."),
 
     K_DUR("tick.interval", "1d", MS_S, 365 * MS_D, tick_interval_ms,
           "Ticks fall at every multiple of this since the Unix epoch (UTC)."),

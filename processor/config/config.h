@@ -59,6 +59,7 @@ typedef struct cfg_s {
     /* batching */
     int batch_max_messages;
     int batch_catchup_factor; /* 1 = fixed batches */
+    int batch_overlap_commit; /* run: collect while a commit is in flight (dm_settle) */
     int64_t batch_max_wait_ms;
 
     /* event-time validation and ticks (DESIGN.md section 4) */

@@ -202,9 +202,10 @@ static int apply(chn_t *ch, int64_t now, char *err, size_t errsz)
     return 0;
 }
 
-/* 5. One transaction: records, index, offsets, progress, model, outbox, latest scores.
- * 0, or -1 with err (nothing is known to be applied: the caller rolls back). */
-static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t errsz)
+/* 5. One transaction: records, index, offsets, progress, model, outbox, latest scores,
+ * sent (st_redis_commit_send); commit_finish learns its outcome. 0, or -1 with err
+ * (nothing in flight, nothing known to be applied: the caller rolls back). */
+static int commit_send(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t errsz)
 {
     size_t np = ch->nparts, noff = 0;
     st_commit_t c = {0};
@@ -249,20 +250,41 @@ static int commit(chn_t *ch, const dm_msg_t *msgs, size_t n, char *err, size_t e
     }
     c.model = mbuf;
     c.model_len = mlen;
-    int rc = st_redis_commit(ch->st, &c, err, errsz);
+    if (st_redis_commit_send(ch->st, &c, err, errsz) != 0) {
+        chn_journals_done(ch, 0);
+        free(mbuf);
+        return -1;
+    }
+    ch->inflight = 1;
+    ch->inflight_noff = noff;
+    ch->inflight_model = mbuf;
+    ch->inflight_model_len = mlen;
+    return 0;
+}
+
+/* The outcome of the commit in flight: 0 committed (the stored offsets and the model's
+ * rollback point move), 1 not known yet (wait = 0), -1 with err (the caller rolls back). */
+static int commit_finish(chn_t *ch, int wait, char *err, size_t errsz)
+{
+    int rc = st_redis_commit_finish(ch->st, wait, err, errsz);
+    if (rc == 1)
+        return 1;
+    ch->inflight = 0;
     chn_journals_done(ch, rc == 0);
+    uint8_t *mbuf = ch->inflight_model;
+    ch->inflight_model = NULL;
     if (rc != 0) {
         free(mbuf);
         return -1;
     }
-    for (size_t i = 0; i < noff; i++) {
+    for (size_t i = 0; i < ch->inflight_noff; i++) {
         chn_part_find(ch, ch->c_offset_parts[i])->next_offset = ch->c_next_offsets[i];
         chn_note_stored(ch, ch->c_offset_parts[i], ch->c_next_offsets[i]);
     }
     if (mbuf) {
         free(ch->model_bytes);
         ch->model_bytes = mbuf; /* the new rollback point */
-        ch->model_len = mlen;
+        ch->model_len = ch->inflight_model_len;
         ch->model_version_committed = model_version(ch->model);
     }
     return 0;
@@ -290,12 +312,48 @@ static void report(chn_t *ch, dm_batch_result_t *res)
     res->experts_known = 1;
 }
 
+int chn_settle(void *opaque, int wait, dm_batch_result_t *res, char *err, size_t errsz)
+{
+    chn_t *ch = opaque;
+    if (!ch->inflight)
+        return 0;
+    int64_t t0 = cs_mono_us();
+    int rc = commit_finish(ch, wait, err, errsz);
+    if (rc == 1)
+        return DM_BATCH_IN_FLIGHT;
+    int64_t t1 = cs_mono_us();
+    st_redis_counters_t k1;
+    st_redis_counters(ch->st, &k1);
+    res->redis_round_trips = k1.round_trips - ch->inflight_k0.round_trips;
+    if (rc != 0) {
+        chn_rollback(ch);
+        return DM_BATCH_RETRY;
+    }
+    report(ch, res);
+    int64_t t2 = cs_mono_us();
+    for (int i = 0; i < DM_PHASES; i++)
+        res->phase_us[i] = ch->inflight_phase_us[i];
+    res->phase_us[DM_PHASE_COMMIT] += (uint64_t)(t1 - t0);
+    res->phase_us[DM_PHASE_REPORT] = (uint64_t)(t2 - t1);
+    res->redis_wait_us = k1.wait_us - ch->inflight_k0.wait_us;
+    chn_model_sync(ch, ch->inflight_now, 0); /* after the alerts are handed over */
+    res->merges_ok = ch->merges_ok;
+    res->merges_failed = ch->merges_failed;
+    res->merged_entries = ch->merged_entries;
+    res->merges_held_back = ch->merges_held_back;
+    return 0;
+}
+
 int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
                       char *err, size_t errsz)
 {
     chn_t *ch = opaque;
-    st_redis_counters_t k0, k1;
-    st_redis_counters(ch->st, &k0);
+    if (ch->inflight) { /* the daemon settles first; if not, settle here */
+        dm_batch_result_t prev = {.watermark_ms = INT64_MIN};
+        if (chn_settle(ch, 1, &prev, err, errsz) != 0)
+            return DM_BATCH_RETRY;
+    }
+    st_redis_counters(ch->st, &ch->inflight_k0);
     const int64_t now = chn_wall_ms();
     int rc = precheck(ch, n, err, errsz);
     if (rc != 0)
@@ -310,27 +368,24 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
     if ((rc = apply(ch, now, err, errsz)) != 0)
         return rc;
     int64_t t2 = cs_mono_us();
-    int crc = commit(ch, msgs, n, err, errsz);
-    int64_t t3 = cs_mono_us();
-    st_redis_counters(ch->st, &k1);
-    res->redis_round_trips = k1.round_trips - k0.round_trips;
-    if (crc != 0) {
+    if (commit_send(ch, msgs, n, err, errsz) != 0) {
+        st_redis_counters_t k1;
+        st_redis_counters(ch->st, &k1);
+        res->redis_round_trips = k1.round_trips - ch->inflight_k0.round_trips;
         chn_rollback(ch);
         return DM_BATCH_RETRY;
     }
-    report(ch, res);
-    int64_t t4 = cs_mono_us();
-    res->phase_us[DM_PHASE_DECODE] = (uint64_t)(t1 - t0);
-    res->phase_us[DM_PHASE_APPLY] = (uint64_t)(t2 - t1);
-    res->phase_us[DM_PHASE_COMMIT] = (uint64_t)(t3 - t2);
-    res->phase_us[DM_PHASE_REPORT] = (uint64_t)(t4 - t3);
-    res->redis_wait_us = k1.wait_us - k0.wait_us;
-    chn_model_sync(ch, now, 0); /* after the alerts are handed over: no delay for them */
-    res->merges_ok = ch->merges_ok;
-    res->merges_failed = ch->merges_failed;
-    res->merged_entries = ch->merged_entries;
-    res->merges_held_back = ch->merges_held_back;
-    return 0;
+    int64_t t3 = cs_mono_us();
+    ch->inflight_now = now;
+    memset(ch->inflight_phase_us, 0, sizeof(ch->inflight_phase_us));
+    ch->inflight_phase_us[DM_PHASE_DECODE] = (uint64_t)(t1 - t0);
+    ch->inflight_phase_us[DM_PHASE_APPLY] = (uint64_t)(t2 - t1);
+    ch->inflight_phase_us[DM_PHASE_COMMIT] = (uint64_t)(t3 - t2);
+    /* Redis executes the transaction while the daemon collects the next batch; a batch with
+     * rejects waits (its DLQ messages must not leave before it is committed). */
+    if (ch->cfg->batch_overlap_commit && res->n_rejects == 0)
+        return DM_BATCH_IN_FLIGHT;
+    return chn_settle(ch, 1, res, err, errsz);
 }
 
 void chn_batch_free(chn_t *ch)

@@ -467,6 +467,7 @@ void chn_destroy(chn_t *ch)
     free(ch->assigned_next);
     chn_model_drop(ch);
     free(ch->model_bytes);
+    free(ch->inflight_model); /* only when the daemon stopped without settling */
     chn_alerts_clear(ch);
     sb_destroy(ch->scores);
     ua_destroy(ch->api);
@@ -489,6 +490,7 @@ void chn_handler(chn_t *ch, dm_handler_t *out)
     out->on_assign = on_assign;
     out->on_revoke = on_revoke;
     out->process_batch = chn_process_batch;
+    out->settle = chn_settle;
     out->on_alerts_delivered = on_alerts_delivered;
     out->pending_alerts = pending_alerts;
     out->claim_alerts = claim_alerts;

@@ -71,6 +71,16 @@ struct chn_s {
     dm_alert_t *dm_alerts; /* the outbox re-sent at start (pending_alerts) */
     size_t cap_dm;
     int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
+    /* The batch whose commit is in flight (chn_settle): what its success sets, the offsets
+     * in c_offset_parts / c_next_offsets[0 .. inflight_noff), the model snapshot it
+     * carries (owned; NULL: unchanged), and its figures so far. */
+    int inflight;
+    size_t inflight_noff;
+    uint8_t *inflight_model;
+    size_t inflight_model_len;
+    int64_t inflight_now;
+    st_redis_counters_t inflight_k0;
+    uint64_t inflight_phase_us[DM_PHASES];
     /* outcomes decided in the batch (reported once it is committed) */
     dm_outcome_t *outcomes;
     size_t noutcomes, capoutcomes;
@@ -126,9 +136,10 @@ void chn_journals_done(chn_t *ch, int ok);
  * pointer). A failure is logged and tried again at the next interval. */
 void chn_model_sync(chn_t *ch, int64_t now, int force);
 
-/* churn_batch.c: dm_handler_t.process_batch. */
+/* churn_batch.c: dm_handler_t.process_batch and .settle. */
 int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
                       char *err, size_t errsz);
+int chn_settle(void *opaque, int wait, dm_batch_result_t *res, char *err, size_t errsz);
 /* Frees the batch scratch arrays. */
 void chn_batch_free(chn_t *ch);
 

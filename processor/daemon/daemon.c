@@ -175,11 +175,12 @@ void dm_destroy(dm_t *dm)
     free(dm);
 }
 
-/* Each partition's next offset after the batch, in first-seen order. Returns the count. */
-static size_t batch_next_offsets(dm_t *dm, int32_t *parts, int64_t *next)
+/* Each partition's next offset after the first nmsg messages of the batch, in first-seen
+ * order. Returns the count. */
+static size_t batch_next_offsets(dm_t *dm, size_t nmsg, int32_t *parts, int64_t *next)
 {
     size_t n = 0;
-    for (size_t i = 0; i < dm->n_batch; i++) {
+    for (size_t i = 0; i < nmsg && i < dm->n_batch; i++) {
         const rd_kafka_message_t *m = dm->batch[i];
         size_t j = 0;
         while (j < n && parts[j] != m->partition)
@@ -196,7 +197,7 @@ static size_t batch_next_offsets(dm_t *dm, int32_t *parts, int64_t *next)
 
 _Static_assert(DM_PHASES + 1 == DM_METRICS_PHASES, "dm_metrics.h: the handler's phases, collect");
 
-static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
+static void account(dm_t *dm, size_t n, const dm_batch_result_t *res, double seconds)
 {
     dm_metrics_t *mt = &dm->metrics;
     atomic_fetch_add(&mt->batches, 1);
@@ -204,7 +205,7 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
         atomic_fetch_add(&mt->phase_us[i], res->phase_us[i]);
     atomic_fetch_add(&mt->redis_wait_us, res->redis_wait_us);
     dm_metrics_observe_batch(mt, seconds);
-    atomic_fetch_add(&mt->events_in, dm->n_batch - res->n_rejects);
+    atomic_fetch_add(&mt->events_in, n - res->n_rejects);
     atomic_fetch_add(&mt->redis_round_trips, res->redis_round_trips);
     if (res->watermark_ms != INT64_MIN)
         atomic_store(&mt->watermark_ms, res->watermark_ms);
@@ -221,7 +222,7 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
         const dm_reject_t *r = &res->rejects[i];
         int reason = r->reason > 0 && r->reason < EV_ERR_COUNT ? r->reason : EV_ERR_UNDECODABLE;
         atomic_fetch_add(&mt->events_rejected[reason], 1);
-        if (r->index < dm->n_batch)
+        if (r->index < n)
             dm_produce_dlq(dm, &dm->msgs[r->index], r);
     }
     for (size_t i = 0; i < res->n_outcomes; i++) {
@@ -233,31 +234,13 @@ static void account(dm_t *dm, const dm_batch_result_t *res, double seconds)
     dm_alerts_pump(dm);
 }
 
-/* One attempt at the batch in hand. On success (and on a stale batch) the batch is gone
- * afterwards; on DM_BATCH_RETRY it is kept as it was. */
-static int process_once(dm_t *dm)
+/* What follows a batch's outcome rc (0, DM_BATCH_RETRY or DM_BATCH_STALE) for its n
+ * messages, the first of the batch in hand: on success they are accounted (DLQ, metrics,
+ * alerts) and dropped; stale, dropped and every partition resumed from the stored offsets;
+ * on a retry they stay. Returns rc (DM_BATCH_RETRY for any other failure). */
+static int finish_batch(dm_t *dm, size_t n, int rc, const dm_batch_result_t *res, const char *err,
+                        double seconds)
 {
-    size_t n = dm->n_batch;
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = dm->batch[i];
-        rd_kafka_timestamp_type_t tstype;
-        dm->msgs[i] = (dm_msg_t){m->partition,
-                                 m->offset,
-                                 m->key,
-                                 m->key_len,
-                                 m->payload,
-                                 m->len,
-                                 rd_kafka_message_timestamp(m, &tstype)};
-    }
-    dm_batch_result_t res = {
-        .rejects = dm->rejects, .rejects_cap = dm->cap_batch, .watermark_ms = INT64_MIN};
-    char err[512] = "";
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    int rc = dm->h->process_batch(dm->h->opaque, dm->msgs, n, &res, err, sizeof(err));
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-
     int32_t *parts = malloc((n ? n : 1) * sizeof(*parts));
     int64_t *next = malloc((n ? n : 1) * sizeof(*next));
     if (!parts || !next) {
@@ -268,10 +251,10 @@ static int process_once(dm_t *dm)
         dm_stop_flag = 1;
         return DM_BATCH_RETRY;
     }
-    size_t np = batch_next_offsets(dm, parts, next);
+    size_t np = batch_next_offsets(dm, n, parts, next);
     if (rc == 0) {
         dm_handler_state(dm, 1, "processing a batch", NULL);
-        account(dm, &res, seconds);
+        account(dm, n, res, seconds);
         dm_consumer_commit(dm, parts, next, np, 0);
         dm_batch_drop_front(dm, n);
     } else if (rc == DM_BATCH_STALE) {
@@ -295,13 +278,67 @@ static int process_once(dm_t *dm)
         }
     } else {
         atomic_fetch_add(&dm->metrics.batch_failures, 1);
-        atomic_fetch_add(&dm->metrics.redis_round_trips, res.redis_round_trips);
+        atomic_fetch_add(&dm->metrics.redis_round_trips, res->redis_round_trips);
         dm_handler_state(dm, 0, "processing a batch", err);
         rc = DM_BATCH_RETRY;
     }
     free(parts);
     free(next);
     return rc;
+}
+
+static double seconds_since(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* One attempt at the batch in hand. On success (and on a stale batch) the batch is gone
+ * afterwards; on DM_BATCH_RETRY it is kept as it was; on DM_BATCH_IN_FLIGHT its commit is
+ * on its way (dm_settle). */
+static int process_once(dm_t *dm)
+{
+    size_t n = dm->n_batch;
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = dm->batch[i];
+        rd_kafka_timestamp_type_t tstype;
+        dm->msgs[i] = (dm_msg_t){m->partition,
+                                 m->offset,
+                                 m->key,
+                                 m->key_len,
+                                 m->payload,
+                                 m->len,
+                                 rd_kafka_message_timestamp(m, &tstype)};
+    }
+    dm_batch_result_t res = {
+        .rejects = dm->rejects, .rejects_cap = dm->cap_batch, .watermark_ms = INT64_MIN};
+    char err[512] = "";
+    struct timespec a;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = dm->h->process_batch(dm->h->opaque, dm->msgs, n, &res, err, sizeof(err));
+    if (rc == DM_BATCH_IN_FLIGHT) {
+        dm->inflight = 1;
+        dm->inflight_n = n;
+        dm->inflight_t0 = a;
+        return rc;
+    }
+    return finish_batch(dm, n, rc, &res, err, seconds_since(&a));
+}
+
+int dm_settle(dm_t *dm, int wait)
+{
+    if (!dm->inflight)
+        return 0;
+    dm_batch_result_t res = {
+        .rejects = dm->rejects, .rejects_cap = dm->cap_batch, .watermark_ms = INT64_MIN};
+    char err[512] = "";
+    int rc = dm->h->settle(dm->h->opaque, wait, &res, err, sizeof(err));
+    if (rc == DM_BATCH_IN_FLIGHT)
+        return 1;
+    dm->inflight = 0;
+    finish_batch(dm, dm->inflight_n, rc, &res, err, seconds_since(&dm->inflight_t0));
+    return 0;
 }
 
 /* Processes the batch in hand until it is committed (or dropped as stale, or revoked away),
@@ -365,7 +402,10 @@ static void shutdown_in_order(dm_t *dm)
         dm->handler_failing ? "not retrying (the store is failing)" : "finishing", dm->n_batch);
     /* A store that just failed would cost another command timeout for nothing: the batch
      * stays uncommitted and is re-read from the stored offsets. */
-    if (dm->n_batch > 0 && (dm->handler_failing || process_once(dm) == DM_BATCH_RETRY)) {
+    dm_settle(dm, 1);
+    if (dm->n_batch > 0 && !dm->handler_failing && process_once(dm) == DM_BATCH_IN_FLIGHT)
+        dm_settle(dm, 1);
+    if (dm->n_batch > 0) {
         log_warn("daemon",
                  "%zu messages left uncommitted: they are re-read from the stored "
                  "offsets at the next start",
@@ -423,9 +463,11 @@ int dm_run(dm_t *dm)
     while (!dm_stop_flag) {
         int64_t c0 = cs_mono_us();
         dm_consumer_collect(dm);
+        int64_t c1 = cs_mono_us();
+        dm_settle(dm, 1); /* the previous batch's commit, if collecting did not see it end */
         if (dm->n_batch > 0) {
             /* the time that brought messages (idle polls are not a batch's) */
-            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(cs_mono_us() - c0));
+            atomic_fetch_add(&dm->metrics.phase_us[DM_PHASES], (uint64_t)(c1 - c0));
             process_batch_retrying(dm);
             last_idle_ms = dm_now_ms();
         } else if (dm->h->idle_call_ms > 0 && dm_now_ms() - last_idle_ms >= dm->h->idle_call_ms) {

@@ -99,6 +99,9 @@ typedef struct dm_batch_result_s {
           * instance committed (the store lost writes): drop the batch and resume every            \
           * assigned partition from the stored offsets (also with n = 0: an idle partition         \
           * whose stored offset went back is re-read without waiting for a message) */
+#define DM_BATCH_IN_FLIGHT                                                                         \
+    (-3) /* applied and its commit sent, the outcome not known yet: the daemon collects the        \
+          * next batch's messages meanwhile and learns the outcome from settle */
 
 /* The batch processor. Every callback runs on the daemon's main thread, never concurrently.
  * The handler is owned by the caller and must outlive dm_run(). */
@@ -117,6 +120,15 @@ typedef struct dm_handler_s {
      * DM_BATCH_STALE, with err set on failure. */
     int (*process_batch)(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_result_t *res,
                          char *err, size_t errsz);
+    /* Optional; required when process_batch may return DM_BATCH_IN_FLIGHT (only for a batch
+     * without rejects: res->n_rejects == 0). The outcome of that batch's commit: 0 committed
+     * (res filled as process_batch fills it: alerts, outcomes, figures), DM_BATCH_RETRY
+     * (rolled back: the daemon retries its messages with those collected since), or with
+     * wait = 0 DM_BATCH_IN_FLIGHT while Redis has not answered yet (nothing blocks). The
+     * daemon settles before any other handler call, so a handler never sees two batches
+     * at once, and nothing a batch makes visible (alerts, DLQ, Kafka offsets) leaves
+     * before it is committed. */
+    int (*settle)(void *opaque, int wait, dm_batch_result_t *res, char *err, size_t errsz);
     /* Optional (NULL = none): alerts were acknowledged by the broker, trim the outbox. */
     void (*on_alerts_delivered)(void *opaque, const char *const *ids, size_t n);
     /* Optional (NULL = alerts are produced unchecked): claims alerts for sending just before

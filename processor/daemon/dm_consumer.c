@@ -18,6 +18,8 @@
 #define DM_BACKOFF_MAX_MS  10000
 /* Messages between housekeeping calls while a backlog drains (dm_consumer_collect). */
 #define DM_HOUSEKEEPING_EVERY 64
+/* Messages between two looks for the answer to a commit in flight (dm_settle). */
+#define DM_SETTLE_EVERY 64
 /* Batches grow while at least this many more full batches wait (adapt_target). */
 #define DM_CATCHUP_BATCHES 2
 
@@ -202,6 +204,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     dm_t *dm = opaque;
+    /* A batch whose commit is in flight is settled first: the handler's assignment is only
+     * touched between batches, and revoked partitions' messages leave a settled batch. */
+    dm_settle(dm, 1);
     dm->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     size_t n = (size_t)parts->cnt;
     int32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
@@ -426,6 +431,13 @@ static int64_t messages_waiting(dm_t *dm)
     return waiting;
 }
 
+/* Messages of the next batch in hand: the batch less the front one whose commit is in
+ * flight. */
+static size_t held(const dm_t *dm)
+{
+    return dm->inflight ? dm->n_batch - dm->inflight_n : dm->n_batch;
+}
+
 /* The next batch's size, after a batch of max messages was collected: while at least
  * DM_CATCHUP_BATCHES more full batches wait on the broker (a backlog: a restart, an outage, a
  * burst), twice as many, up to batch.catchup_factor x batch.max_messages; otherwise
@@ -443,7 +455,7 @@ static void adapt_target(dm_t *dm, size_t max)
     size_t base = (size_t)dm->cfg->batch_max_messages;
     size_t top = base * (size_t)dm->cfg->batch_catchup_factor;
     size_t next = base;
-    if (top > base && dm->n_batch >= max &&
+    if (top > base && held(dm) >= max &&
         messages_waiting(dm) >= (int64_t)(DM_CATCHUP_BATCHES * max))
         next = max * 2 < top ? max * 2 : top;
     dm->batch_target = next;
@@ -452,11 +464,11 @@ static void adapt_target(dm_t *dm, size_t max)
 
 size_t dm_consumer_collect(dm_t *dm)
 {
-    size_t before = dm->n_batch;
+    size_t before = held(dm);
     size_t max = dm->batch_target;
     int64_t deadline_ms = -1;
-    unsigned since_housekeeping = 0;
-    while (dm->n_batch < max && !dm_stop_flag) {
+    unsigned since_housekeeping = 0, since_settle = 0;
+    while (held(dm) < max && !dm_stop_flag) {
         int timeout_ms = DM_POLL_SLICE_MS;
         if (deadline_ms >= 0) {
             int64_t left_ms = deadline_ms - dm_now_ms();
@@ -465,27 +477,36 @@ size_t dm_consumer_collect(dm_t *dm)
             if (left_ms < timeout_ms)
                 timeout_ms = (int)left_ms;
         }
+        /* While a commit is in flight, its answer is looked for every millisecond (its
+         * alerts leave when it is settled) and every DM_SETTLE_EVERY messages. */
+        if (dm->inflight && timeout_ms > 1)
+            timeout_ms = 1;
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(dm->consumer, timeout_ms);
+        if (dm->inflight && (!msg || ++since_settle >= DM_SETTLE_EVERY)) {
+            dm_settle(dm, 0);
+            since_settle = 0;
+        }
         /* after a quiet poll, and every DM_HOUSEKEEPING_EVERY messages of a backlog */
         if (!msg || ++since_housekeeping >= DM_HOUSEKEEPING_EVERY) {
             housekeeping(dm);
             since_housekeeping = 0;
         }
         /* A quiet slice with nothing in hand returns, so the caller's idle calls run (they
-         * carry event time forward by the wall clock: tick.idle_advance). */
-        if (!msg && dm->n_batch == 0)
+         * carry event time forward by the wall clock: tick.idle_advance). With a commit in
+         * flight the loop goes on until it is settled. */
+        if (!msg && held(dm) == 0 && !dm->inflight)
             break;
         if (!msg)
             continue;
         handle_message(dm, msg);
         /* The window opens with the batch's first message (a rebalance may have emptied it). */
-        if (dm->n_batch > 0 && deadline_ms < 0)
+        if (held(dm) > 0 && deadline_ms < 0)
             deadline_ms = dm_now_ms() + dm->cfg->batch_max_wait_ms;
-        else if (dm->n_batch == 0)
+        else if (held(dm) == 0)
             deadline_ms = -1;
     }
     adapt_target(dm, max);
-    return dm->n_batch - before;
+    return held(dm) - before;
 }
 
 void dm_consumer_serve(dm_t *dm, int ms)

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -65,6 +66,12 @@ struct dm_s {
     int fatal;                       /* a fatal Kafka error: stop with status 1 */
     int64_t next_lag_ms;             /* when to refresh the lag gauges */
     size_t dlq_outstanding;
+    /* A batch whose commit is in flight (process_batch returned DM_BATCH_IN_FLIGHT): its
+     * inflight_n messages stay at the front of the batch until dm_settle; messages
+     * collected meanwhile go behind them. */
+    int inflight;
+    size_t inflight_n;
+    struct timespec inflight_t0; /* when its process_batch began */
 
     /* Alerts waiting for their claim (DM_ALERT_WINDOW), in order: aq[aq_head .. +aq_n). */
     dm_qalert_t *aq;
@@ -123,6 +130,11 @@ void dm_produce_dlq(dm_t *dm, const dm_msg_t *m, const dm_reject_t *r);
 void dm_produce_alert(dm_t *dm, const dm_alert_t *a);
 /* Queues a copy of the alert for dm_alerts_pump (which claims, then produces it). */
 void dm_queue_alert(dm_t *dm, const dm_alert_t *a);
+/* Settles the batch whose commit is in flight, if any (dm_handler_t.settle): with wait,
+ * blocks until Redis answers; without, returns 1 while it has not. Then as any batch:
+ * accounted and dropped when committed, kept for a retry when not. Returns 0 when nothing
+ * is in flight any more. */
+int dm_settle(dm_t *dm, int wait);
 /* Claims and produces queued alerts while fewer than DM_ALERT_WINDOW are in flight. */
 void dm_alerts_pump(dm_t *dm);
 /* Alerts still queued (not handed to Kafka); frees them all when `drop`. */

@@ -227,9 +227,10 @@ static size_t rec_bytes(const user_rec_t *r, uint8_t *buf)
     return n;
 }
 
-/* One batch that writes recs[i] for ids[i] through the engine callbacks, then commits c. */
-static void put_users(st_redis_t *st, int32_t partition, const char *const *ids,
-                      const user_rec_t *recs, size_t n, const st_commit_t *c)
+/* A batch that writes recs[i] for ids[i] through the engine callbacks, not
+ * committed yet. */
+static void stage_users(st_redis_t *st, int32_t partition, const char *const *ids,
+                        const user_rec_t *recs, size_t n)
 {
     char err[512];
     store_ops_t ops;
@@ -241,6 +242,14 @@ static void put_users(st_redis_t *st, int32_t partition, const char *const *ids,
         *rec = recs[i];
         ops.touched(ops.opaque, ids[i], rec);
     }
+}
+
+/* One batch that writes recs[i] for ids[i] through the engine callbacks, then commits c. */
+static void put_users(st_redis_t *st, int32_t partition, const char *const *ids,
+                      const user_rec_t *recs, size_t n, const st_commit_t *c)
+{
+    char err[512];
+    stage_users(st, partition, ids, recs, n);
     if (st_redis_commit(st, c, err, sizeof(err)) != 0)
         fail_msg("commit: %s", err);
 }
@@ -377,14 +386,7 @@ static void test_commit_refused_applies_nothing(void **state)
     int64_t off = 42;
     st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &off};
     char err[512];
-    store_ops_t ops;
-    assert_int_equal(st_redis_engine_ops(fx->st, 0, &ops), 0);
-    assert_int_equal(st_redis_prefetch(fx->st, 0, ids, 2, err, sizeof(err)), 0);
-    for (int i = 0; i < 2; i++) {
-        user_rec_t *rec = ops.get(ops.opaque, ids[i], 1);
-        *rec = recs[i];
-        ops.touched(ops.opaque, ids[i], rec);
-    }
+    stage_users(fx->st, 0, ids, recs, 2);
     assert_int_equal(st_redis_commit(fx->st, &c, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "nothing applied"));
     assert_non_null(strstr(err, "EXECABORT"));
@@ -673,6 +675,69 @@ static void test_outbox_claim_and_forget(void **state)
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
     assert_int_equal(st_redis_outbox_unclaim_all(fx->st, err, sizeof(err)), 0);
+}
+
+/* A commit in two steps (st_redis_commit_send / _finish), as the daemon overlaps Redis's work
+ * with collecting the next batch: polled without blocking until applied; read through by
+ * another command in between (whose own answer stays its own); a failed one reports as the
+ * one-step commit does; a second send before the outcome is refused. */
+static void test_commit_in_flight(void **state)
+{
+    fx_t *fx = *state;
+    fx->st = open_store(fx);
+    char err[512];
+    const char *ids[2] = {"a", "b"};
+    user_rec_t recs[2];
+    make_rec(&recs[0], 1);
+    make_rec(&recs[1], 2);
+    int32_t part = 0;
+    int64_t off = 7;
+    st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &off};
+
+    /* 1. Sent, then polled until Redis has answered. */
+    stage_users(fx->st, 0, ids, recs, 2);
+    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "still in flight"));
+    int rc, polls = 0;
+    while ((rc = st_redis_commit_finish(fx->st, 0, err, sizeof(err))) == 1) {
+        polls++;
+        usleep(200);
+        assert_true(polls < 50000);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(st_redis_commit_finish(fx->st, 0, err, sizeof(err)), 0); /* nothing left */
+    assert_int_equal(admin_key_int(fx->admin, "EXISTS", fx->prefix, "u:", "a"), 1);
+    int64_t got = -1;
+    int found = 0;
+    assert_int_equal(st_redis_load_offset(fx->st, 0, &got, &found, err, sizeof(err)), 0);
+    assert_true(found);
+    assert_int_equal(got, 7);
+
+    /* 2. Another command before the outcome is collected: it reads the commit's replies
+     * first and gets its own answer (the offset the commit wrote). */
+    off = 9;
+    stage_users(fx->st, 0, ids, recs, 2);
+    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_load_offset(fx->st, 0, &got, &found, err, sizeof(err)), 0);
+    assert_int_equal(got, 9);
+    assert_int_equal(st_redis_commit_finish(fx->st, 0, err, sizeof(err)), 0);
+
+    /* 3. A commit Redis refuses at EXEC: reported by _finish, after another command read it
+     * through; nothing applied. The record key made a string of the wrong type for ZADD. */
+    redisReply *r = admin(fx->admin, "SET|%sseen:0|not-a-zset", fx->prefix);
+    freeReplyObject(r);
+    off = 11;
+    const char *ids2[1] = {"c"};
+    user_rec_t rec2[1];
+    make_rec(&rec2[0], 3);
+    stage_users(fx->st, 0, ids2, rec2, 1);
+    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_load_offset(fx->st, 0, &got, &found, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_commit_finish(fx->st, 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "commit applied partially"));
+    assert_non_null(strstr(err, "WRONGTYPE"));
+    st_redis_discard(fx->st);
 }
 
 /* The daemon trims the alerts one poll of its producer delivered in one call (HDEL and SREM
@@ -1032,6 +1097,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forget_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_claim_and_forget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_remove_several, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_user_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_user_and_bad_passwords, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_db, setup, teardown),

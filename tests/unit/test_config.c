@@ -100,6 +100,7 @@ static const struct {
     {"batch.max_messages", "integer", "1000"},
     {"batch.max_wait", "duration", "100ms"},
     {"batch.catchup_factor", "integer", "16"},
+    {"batch.overlap_commit", "bool", "true"},
     {"tick.interval", "duration", "1d"},
     {"tick.idle_advance", "duration", "5m"},
     {"tick.sweep_slice", "duration", "30d"},
@@ -175,6 +176,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->batch_max_messages, 1000);
     assert_int_equal(c->batch_max_wait_ms, 100);
     assert_int_equal(c->batch_catchup_factor, 16);
+    assert_int_equal(c->batch_overlap_commit, 1);
     assert_int_equal(c->tick_interval_ms, 86400000);
     assert_int_equal(c->tick_idle_advance_ms, 300000);
     assert_int_equal(c->label_horizon_ms, 90LL * 86400000);
