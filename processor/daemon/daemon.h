@@ -57,9 +57,10 @@ typedef struct dm_outcome_s {
 /* Where a batch's time goes (dm_batch_result_t.phase_us; /metrics
  * churnstream_batch_phase_seconds_total{phase}): decoding the messages, applying the events
  * and the batch's end (reads of users not cached, features, snapshots, scoring, learning,
- * sweeps), the commit (the transaction built, sent and answered) and the report (alerts to
- * the sink, the model's figures). The daemon adds "collect": polling the consumer for the
- * batch's messages. */
+ * sweeps), the commit (the transaction built and sent, and the settle that learnt its
+ * answer: the wait collecting did not cover) and the report (alerts to the sink, the
+ * model's figures). The daemon adds "collect": polling the consumer for the batch's
+ * messages. */
 enum { DM_PHASE_DECODE, DM_PHASE_APPLY, DM_PHASE_COMMIT, DM_PHASE_REPORT, DM_PHASES };
 
 /* What one process_batch call reports. The daemon sets rejects/rejects_cap (cap >= the batch

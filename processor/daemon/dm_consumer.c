@@ -477,12 +477,16 @@ size_t dm_consumer_collect(dm_t *dm)
             if (left_ms < timeout_ms)
                 timeout_ms = (int)left_ms;
         }
-        /* While a commit is in flight, its answer is looked for every millisecond (its
-         * alerts leave when it is settled) and every DM_SETTLE_EVERY messages. */
-        if (dm->inflight && timeout_ms > 1)
-            timeout_ms = 1;
+        /* While a commit is in flight, messages already fetched are collected, its answer
+         * looked for every DM_SETTLE_EVERY of them; once none is waiting, the answer is
+         * waited for (blocking on Redis, not spinning on the consumer: on a busy machine a
+         * spin takes the CPU the fetcher and Redis need). */
+        if (dm->inflight)
+            timeout_ms = 0;
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(dm->consumer, timeout_ms);
-        if (dm->inflight && (!msg || ++since_settle >= DM_SETTLE_EVERY)) {
+        if (dm->inflight && !msg) {
+            dm_settle(dm, 1);
+        } else if (dm->inflight && ++since_settle >= DM_SETTLE_EVERY) {
             dm_settle(dm, 0);
             since_settle = 0;
         }

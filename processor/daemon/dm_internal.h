@@ -72,6 +72,7 @@ struct dm_s {
     int inflight;
     size_t inflight_n;
     struct timespec inflight_t0; /* when its process_batch began */
+    uint64_t settle_us;          /* time inside dm_settle, kept apart from the collect phase */
 
     /* Alerts waiting for their claim (DM_ALERT_WINDOW), in order: aq[aq_head .. +aq_n). */
     dm_qalert_t *aq;
