@@ -490,6 +490,10 @@ size_t dm_consumer_collect(dm_t *dm)
             dm_settle(dm, 0);
             since_settle = 0;
         }
+        /* A commit that failed left its messages in hand without a window: they go back to
+         * the caller now, for the retry, rather than wait for a message that may not come. */
+        if (!dm->inflight && held(dm) > 0 && deadline_ms < 0)
+            deadline_ms = dm_now_ms();
         /* after a quiet poll, and every DM_HOUSEKEEPING_EVERY messages of a backlog */
         if (!msg || ++since_housekeeping >= DM_HOUSEKEEPING_EVERY) {
             housekeeping(dm);

@@ -20,6 +20,11 @@
 #                      logged (item 9)
 #   redis_lost_idle  - Redis loses its data (FLUSHALL; a restart without persistence) while
 #                      the only partition is idle: it is re-read without a new message (item 9)
+#   commit_lost_idle - a batch's transaction goes unanswered (CLIENT PAUSE WRITE longer than
+#                      redis.command_timeout) while its commit overlaps collecting, and no
+#                      message follows: the batch is retried by itself and committed once
+#                      (batch.overlap_commit; its first version kept the batch waiting for a
+#                      next message)
 #   forget_outbox    - alerts pile up in the outbox while the broker throttles the producer;
 #                      `forget USER` reports them removed, and none of them reaches the topic
 #                      once it accepts writes again (only those forget reported as already
@@ -36,7 +41,7 @@ set -euo pipefail
 # shellcheck source=../services/redis.sh
 . "$CS_ROOT/tests/services/redis.sh"
 
-CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic forget_outbox health_unreachable redis_lost_idle sigterm_redis sigterm_broker gen_outage}
+CASES=${HOSTILE_CASES:-replay_future dlq_reasons missing_topic gen_new_topic forget_outbox health_unreachable redis_lost_idle commit_lost_idle sigterm_redis sigterm_broker gen_outage}
 B=$CS_KAFKA_BROKERS
 KAFKA_PID=$(cat "$CS_KAFKA_DIR/pid")
 tmp=$(mktemp -d "${CS_TMP:-/tmp}/hostile-daemon.XXXXXX")
@@ -372,6 +377,42 @@ case_redis_lost_idle() {
         own_redis=""
         echo "  [$mode] Redis lost its data while idle: the partition was re-read ($n messages)"
     done
+}
+
+case_commit_lost_idle() {
+    local t port prefix="hd$$c:" n1 n2 rport failures
+    own_redis=$tmp/redis-commit
+    redis_start "$own_redis" >"$tmp/$case.redis.log" 2>&1 || fail "cannot start redis"
+    rport=$(cat "$own_redis/port")
+    t=$(new_topic commit-lost 1) || fail "cannot create a topic"
+    port=$(free_port)
+    "$CS_BIN" gen --users 50 --days 20 --seed 8 --quiet --topic "$t" \
+        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+    n1=$("$EO" end-offsets "$B" "$t")
+    CS_REDIS_PORT=$rport start_run run --topic.events="$t" --topic.dlq="$t.dlq" \
+        --topic.alerts="$t.alerts" --kafka.group.id="g-$t" --state.prefix="$prefix" \
+        --metrics.port="$port" --redis.command_timeout=1s
+    CS_REDIS_PORT=$rport wait_for 60 stored_offset_is "$prefix" "$n1" ||
+        fail "never caught up with the first $n1 messages"
+    sleep 1
+    # Writes paused for 4 s: the next batch's reads are answered, its transaction is not
+    # (its wait times out after 1 s, the connection is dropped, Redis discards it).
+    redis-cli -p "$rport" CLIENT PAUSE 4000 WRITE >/dev/null || fail "CLIENT PAUSE failed"
+    # Events after the first ones (2024-01-22, the day after they end): none is late.
+    "$CS_BIN" gen --users 5 --days 1 --seed 9 --start 2024-01-22 --quiet --topic "$t" \
+        --kafka.bootstrap.servers="$B" >>"$tmp/$case.gen.log" 2>&1 || fail "second gen failed"
+    n2=$("$EO" end-offsets "$B" "$t")
+    [ "$n2" -gt "$n1" ] || fail "the second gen added nothing ($n1 -> $n2)"
+    # No message comes after these: the batch must be retried without one.
+    CS_REDIS_PORT=$rport wait_for 30 stored_offset_is "$prefix" "$n2" ||
+        fail "the batch whose commit went unanswered was not retried within 30 s (stored offset $(redis-cli -p "$rport" HGET "${prefix}offsets" 0), end $n2)"
+    failures=$(metric "$port" churnstream_batch_failures_total)
+    [ "${failures%%.*}" -ge 1 ] || fail "no batch failed: the pause did not catch a commit (failures: $failures)"
+    stop_timed "$run_pid"
+    [ "$stop_rc" = 0 ] || fail "SIGTERM: exit $stop_rc"
+    redis_stop "$own_redis" >/dev/null 2>&1 || true
+    own_redis=""
+    echo "  a commit unanswered while idle: retried by itself ($failures failed attempts), $n2 messages committed"
 }
 
 # ---- item 4: forget and the daemon's outbox agree ---------------------------------------------
