@@ -84,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_valid(&a);
     /* The factor names point into the decoder: keep copies before decoding again. */
-    char feature[ALERT_TOP_FACTORS][80], direction[ALERT_TOP_FACTORS][16];
+    /* As large as the decoder's own (alert_decode.c: names of 64 bytes, directions of 16). */
+    char feature[ALERT_TOP_FACTORS][65], direction[ALERT_TOP_FACTORS][17];
     for (int i = 0; i < a.n_factors; i++) {
         if (strlen(a.top_factors[i].feature) >= sizeof feature[i] ||
             strlen(a.top_factors[i].direction) >= sizeof direction[i])
