@@ -295,7 +295,8 @@ typedef struct alert_encoder_s alert_encoder_t;
 alert_encoder_t *alert_encoder_new(ev_wire_t framing, int32_t schema_id, char *errstr,
                                    size_t errstr_size);
 /* Encodes one alert into the encoder's buffer (no allocation): *buf / *len are valid until
- * the next call. Returns 0, -1 on an unencodable alert (bad enum, n_factors out of range). */
+ * the next call. Returns 0, -1 on an unencodable alert (bad enum, n_factors out of range,
+ * an empty alert_id: plain framing could not tell it from Confluent). */
 int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_t *len);
 /* Fingerprint (CRC-64-AVRO) of the built-in schema's canonical form, as single-object
  * framing writes it. */

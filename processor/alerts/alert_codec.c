@@ -216,7 +216,7 @@ int alert_encode(alert_encoder_t *enc, const alert_t *a, const void **buf, size_
     if (a->n_factors < 0 || a->n_factors > ALERT_TOP_FACTORS || a->risk_bucket < ALERT_LOW ||
         a->risk_bucket > ALERT_HIGH || (a->arm != ALERT_TREATMENT && a->arm != ALERT_HOLDOUT) ||
         a->kind < ALERT_AT_RISK || a->kind > ALERT_KIND_UNKNOWN || a->trigger < ALERT_BY_TICK ||
-        a->trigger > ALERT_TRIGGER_UNKNOWN)
+        a->trigger > ALERT_TRIGGER_UNKNOWN || a->alert_id[0] == '\0')
         return -1;
     uint8_t *p = enc->buf + enc->header_len;
     p = put_cstr(p, a->alert_id, ALERT_ID_LEN);

@@ -150,6 +150,13 @@ static int extract(alert_decoder_t *d, alert_t *a, char *why, size_t why_size)
         get_str(rec, "recommended_action", a->recommended_action, sizeof a->recommended_action, why,
                 why_size))
         return -1;
+    /* An empty id cannot be told from Confluent framing in a plain record (its length byte
+     * would be 0x00, alert_decode below), and the daemon never writes one: refused in every
+     * framing, so whatever decodes also encodes and decodes again. */
+    if (a->alert_id[0] == '\0') {
+        snprintf(why, why_size, "alert_id: empty");
+        return -1;
+    }
     /* The id goes back into events (`respond`), whose decoder refuses ids that are not UTF-8:
      * refused here too, so a foreign alert fails where it is read, not as a DLQ entry later. */
     size_t bad_at = 0;

@@ -1343,6 +1343,10 @@ static void test_avro_framings(void **s)
 
     a.n_factors = 4;
     assert_int_equal(alert_encode(enc[0], &a, &b[0], &len[0]), -1);
+    a.n_factors = 0;
+    assert_int_equal(alert_encode(enc[0], &a, &b[0], &len[0]), 0);
+    a.alert_id[0] = '\0'; /* plain framing would start 0x00: Confluent's magic byte */
+    assert_int_equal(alert_encode(enc[0], &a, &b[0], &len[0]), -1);
     for (int i = 0; i < 3; i++)
         alert_encoder_destroy(enc[i]);
     alert_encoder_destroy(NULL);

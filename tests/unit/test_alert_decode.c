@@ -252,6 +252,49 @@ static void test_user_id_not_utf8(void **s)
     alert_decoder_destroy(d);
 }
 
+/* An alert with an empty id is refused in every framing: in plain framing its length byte
+ * would be 0x00, Confluent's magic, so it would not decode as itself (the fuzzer's find: the
+ * two-byte zero 0x80 0x00 decoded as an empty id, re-encoded as 0x00 and misread). */
+static void test_empty_alert_id(void **s)
+{
+    (void)s;
+    char err[256], why[256];
+    alert_decoder_t *d = alert_decoder_new(err, sizeof err);
+    alert_encoder_t *enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
+    assert_non_null(d);
+    assert_non_null(enc);
+    alert_t a, got;
+    const void *buf;
+    size_t len;
+    mkalert(&a, 0);
+    assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
+    size_t id_len = strlen(a.alert_id);
+    assert_int_equal(((const uint8_t *)buf)[0], id_len * 2);
+    /* plain: the id's length as a two-byte varint zero, the rest of the record unchanged */
+    size_t rest = len - 1 - id_len;
+    uint8_t *p = malloc(2 + rest);
+    assert_non_null(p);
+    p[0] = 0x80;
+    p[1] = 0x00;
+    memcpy(p + 2, (const uint8_t *)buf + 1 + id_len, rest);
+    assert_int_equal(alert_decode(d, p, 2 + rest, &got, why, sizeof why), -1);
+    assert_non_null(strstr(why, "alert_id: empty"));
+    /* Confluent: five header bytes, then an id of length 0 */
+    uint8_t *q = malloc(5 + 1 + rest);
+    assert_non_null(q);
+    memset(q, 0, 6);
+    memcpy(q + 6, (const uint8_t *)buf + 1 + id_len, rest);
+    assert_int_equal(alert_decode(d, q, 6 + rest, &got, why, sizeof why), -1);
+    assert_non_null(strstr(why, "alert_id: empty"));
+    /* the encoder refuses to write one */
+    a.alert_id[0] = '\0';
+    assert_int_equal(alert_encode(enc, &a, &buf, &len), -1);
+    free(p);
+    free(q);
+    alert_encoder_destroy(enc);
+    alert_decoder_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_truncations_and_mutations),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_empty_alert_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
