@@ -220,11 +220,7 @@ int rc_read(rc_conn_t *rc, redisReply **reply, const char *what, char *errstr, s
 {
     void *r = NULL;
     *reply = NULL;
-    if (rc->drain) { /* a commit's replies come first */
-        void (*drain)(void *) = rc->drain;
-        rc->drain = NULL;
-        drain(rc->drain_opaque);
-    }
+    rc_drain(rc); /* a commit's replies come first */
     if (rc_check(rc, errstr, errstr_size) != 0)
         return -1;
     /* A read with commands still unsent flushes them first: one round trip begins. */

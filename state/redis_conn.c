@@ -118,13 +118,18 @@ static int setup_reply(rc_conn_t *rc, const char *step, char *errstr, size_t err
     return rc_;
 }
 
+void rc_drain(rc_conn_t *rc)
+{
+    if (!rc->drain)
+        return;
+    void (*drain)(void *) = rc->drain;
+    rc->drain = NULL; /* cleared first: the hook reads through rc_try_read, never rc_read */
+    drain(rc->drain_opaque);
+}
+
 int rc_connect(rc_conn_t *rc, char *errstr, size_t errstr_size)
 {
-    if (rc->drain) { /* a commit in flight: its outcome is read on the old connection */
-        void (*drain)(void *) = rc->drain;
-        rc->drain = NULL;
-        drain(rc->drain_opaque);
-    }
+    rc_drain(rc); /* a commit in flight: its outcome is read on the old connection */
     if (rc->ctx) {
         redisFree(rc->ctx);
         rc->ctx = NULL;

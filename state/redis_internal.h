@@ -52,6 +52,9 @@ void rc_fini(rc_conn_t *rc);
  * command timeout, then AUTH, SELECT, CLIENT SETNAME and PING in one round trip. Errors
  * read "redis HOST:PORT: <cause>". */
 int rc_connect(rc_conn_t *rc, char *errstr, size_t errstr_size);
+/* Calls and clears the drain hook if one is set (a commit in flight): rc_read and rc_connect
+ * call it first, so a commit's replies are read before any other. */
+void rc_drain(rc_conn_t *rc);
 /* Formats "redis HOST:PORT: <what>: <cause of the context error>" and drops the context
  * (after an I/O or protocol error its stream is out of step). Returns -1. */
 int rc_io_error(rc_conn_t *rc, const char *what, char *errstr, size_t errstr_size);

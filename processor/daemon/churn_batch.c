@@ -348,10 +348,11 @@ int chn_process_batch(void *opaque, const dm_msg_t *msgs, size_t n, dm_batch_res
                       char *err, size_t errsz)
 {
     chn_t *ch = opaque;
-    if (ch->inflight) { /* the daemon settles first; if not, settle here */
-        dm_batch_result_t prev = {.watermark_ms = INT64_MIN};
-        if (chn_settle(ch, 1, &prev, err, errsz) != 0)
-            return DM_BATCH_RETRY;
+    if (ch->inflight) { /* the daemon settles before any other call (daemon.h): a bug */
+        snprintf(err, errsz,
+                 "a batch was handed over while the previous commit is in flight "
+                 "(settle first): refused, nothing applied");
+        return DM_BATCH_RETRY;
     }
     st_redis_counters(ch->st, &ch->inflight_k0);
     const int64_t now = chn_wall_ms();

@@ -73,7 +73,9 @@ struct chn_s {
     int alert_oom; /* an alert or a latest score could not be kept: the batch is retried */
     /* The batch whose commit is in flight (chn_settle): what its success sets, the offsets
      * in c_offset_parts / c_next_offsets[0 .. inflight_noff), the model snapshot it
-     * carries (owned; NULL: unchanged), and its figures so far. */
+     * carries (owned; NULL: unchanged), and its figures so far. Set for every batch sent,
+     * also when the store had nothing to wait for (no write, or a cluster store that commits
+     * synchronously): st_redis's own in-flight flag only covers a transaction on the wire. */
     int inflight;
     size_t inflight_noff;
     uint8_t *inflight_model;

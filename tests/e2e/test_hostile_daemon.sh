@@ -141,6 +141,21 @@ new_topic() { # NAME PARTITIONS: a fresh topic (retention.ms=-1); prints its nam
         { cat "$tmp/create-$t.out" >&2; return 1; }
     echo "$t"
 }
+
+# own_redis_topic DIR TOPIC "GEN ARGS": a redis-server of the case's own in $tmp/DIR, a fresh
+# one-partition topic filled by gen; sets the caller's own_redis, rport, t and port (a free
+# metrics port).
+own_redis_topic() {
+    own_redis=$tmp/$1
+    redis_start "$own_redis" >"$tmp/$case.redis.log" 2>&1 || fail "cannot start redis"
+    rport=$(cat "$own_redis/port")
+    t=$(new_topic "$2" 1) || fail "cannot create a topic"
+    port=$(free_port)
+    # shellcheck disable=SC2086 # the gen arguments split on purpose
+    "$CS_BIN" gen $3 --quiet --topic "$t" \
+        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+}
+
 # The watchdog and the service managers' stop timeouts, from the sources.
 watchdog_s() { sed -nE 's/^#define DM_SHUTDOWN_MAX_S +([0-9]+).*/\1/p' "$CS_ROOT/processor/daemon/daemon.h"; }
 timeout_stop_s() { sed -nE 's/^TimeoutStopSec=([0-9]+)$/\1/p' "$CS_ROOT/processor/churnstream.service"; }
@@ -174,13 +189,7 @@ case_sigterm_broker() {
 # ---- item 8: SIGTERM while Redis is frozen mid-batch ----------------------------------------
 case_sigterm_redis() {
     local t port rc ms logged rport
-    own_redis=$tmp/redis
-    redis_start "$own_redis" >"$tmp/$case.redis.log" 2>&1 || fail "cannot start redis"
-    rport=$(cat "$own_redis/port")
-    t=$(new_topic term-redis 1) || fail "cannot create a topic"
-    port=$(free_port)
-    "$CS_BIN" gen --users 200 --days 60 --seed 4 --quiet --topic "$t" \
-        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+    own_redis_topic redis term-redis "--users 200 --days 60 --seed 4"
     CS_REDIS_PORT=$rport start_run a --topic.events="$t" --topic.dlq="$t.dlq" \
         --topic.alerts="$t.alerts" --kafka.group.id="g-$t" --state.prefix="hd$$r:" \
         --metrics.port="$port" --redis.command_timeout=3s --batch.max_messages=50 \
@@ -347,13 +356,7 @@ case_health_unreachable() {
 case_redis_lost_idle() {
     local t port prefix="hd$$i:" n mode rport
     for mode in flush restart; do
-        own_redis=$tmp/redis-$mode
-        redis_start "$own_redis" >"$tmp/$case.redis.log" 2>&1 || fail "cannot start redis"
-        rport=$(cat "$own_redis/port")
-        t=$(new_topic lost-$mode 1) || fail "cannot create a topic"
-        port=$(free_port)
-        "$CS_BIN" gen --users 100 --days 30 --seed 6 --quiet --topic "$t" \
-            --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+        own_redis_topic "redis-$mode" "lost-$mode" "--users 100 --days 30 --seed 6"
         n=$("$EO" end-offsets "$B" "$t")
         CS_REDIS_PORT=$rport start_run "$mode" --topic.events="$t" --topic.dlq="$t.dlq" \
             --topic.alerts="$t.alerts" --kafka.group.id="g-$t" --state.prefix="$prefix" \
@@ -381,13 +384,7 @@ case_redis_lost_idle() {
 
 case_commit_lost_idle() {
     local t port prefix="hd$$c:" n1 n2 rport failures
-    own_redis=$tmp/redis-commit
-    redis_start "$own_redis" >"$tmp/$case.redis.log" 2>&1 || fail "cannot start redis"
-    rport=$(cat "$own_redis/port")
-    t=$(new_topic commit-lost 1) || fail "cannot create a topic"
-    port=$(free_port)
-    "$CS_BIN" gen --users 50 --days 20 --seed 8 --quiet --topic "$t" \
-        --kafka.bootstrap.servers="$B" >"$tmp/$case.gen.log" 2>&1 || fail "gen failed"
+    own_redis_topic redis-commit commit-lost "--users 50 --days 20 --seed 8"
     n1=$("$EO" end-offsets "$B" "$t")
     CS_REDIS_PORT=$rport start_run run --topic.events="$t" --topic.dlq="$t.dlq" \
         --topic.alerts="$t.alerts" --kafka.group.id="g-$t" --state.prefix="$prefix" \

@@ -318,6 +318,27 @@ static void test_roundtrip_byte_identical(void **state)
     assert_int_equal(k.commits, 1);
 }
 
+/* Users "a" and "b" (make_rec 1 and 2) and a commit of offset off on partition 0; c points
+ * into the struct (set off before each commit). */
+typedef struct {
+    const char *ids[2];
+    user_rec_t recs[2];
+    int32_t part;
+    int64_t off;
+    st_commit_t c;
+} two_users_t;
+
+static void two_users(two_users_t *u, int64_t off)
+{
+    u->ids[0] = "a";
+    u->ids[1] = "b";
+    make_rec(&u->recs[0], 1);
+    make_rec(&u->recs[1], 2);
+    u->part = 0;
+    u->off = off;
+    u->c = (st_commit_t){.n_offsets = 1, .offset_partitions = &u->part, .next_offsets = &u->off};
+}
+
 static void test_prefetch_10000_users_one_round(void **state)
 {
     fx_t *fx = *state;
@@ -378,16 +399,11 @@ static void test_commit_refused_applies_nothing(void **state)
     cfg_put(fx->cfg, "redis.password", "pw1");
     fx->st = open_store(fx);
 
-    const char *ids[2] = {"a", "b"};
-    user_rec_t recs[2];
-    make_rec(&recs[0], 1);
-    make_rec(&recs[1], 2);
-    int32_t part = 0;
-    int64_t off = 42;
-    st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &off};
+    two_users_t u;
+    two_users(&u, 42);
     char err[512];
-    stage_users(fx->st, 0, ids, recs, 2);
-    assert_int_equal(st_redis_commit(fx->st, &c, err, sizeof(err)), -1);
+    stage_users(fx->st, 0, u.ids, u.recs, 2);
+    assert_int_equal(st_redis_commit(fx->st, &u.c, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "nothing applied"));
     assert_non_null(strstr(err, "EXECABORT"));
     assert_non_null(strstr(err, st_redis_address(fx->st)));
@@ -686,18 +702,13 @@ static void test_commit_in_flight(void **state)
     fx_t *fx = *state;
     fx->st = open_store(fx);
     char err[512];
-    const char *ids[2] = {"a", "b"};
-    user_rec_t recs[2];
-    make_rec(&recs[0], 1);
-    make_rec(&recs[1], 2);
-    int32_t part = 0;
-    int64_t off = 7;
-    st_commit_t c = {.n_offsets = 1, .offset_partitions = &part, .next_offsets = &off};
+    two_users_t u;
+    two_users(&u, 7);
 
     /* 1. Sent, then polled until Redis has answered. */
-    stage_users(fx->st, 0, ids, recs, 2);
-    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), 0);
-    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), -1);
+    stage_users(fx->st, 0, u.ids, u.recs, 2);
+    assert_int_equal(st_redis_commit_send(fx->st, &u.c, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_commit_send(fx->st, &u.c, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "still in flight"));
     int rc, polls = 0;
     while ((rc = st_redis_commit_finish(fx->st, 0, err, sizeof(err))) == 1) {
@@ -716,9 +727,9 @@ static void test_commit_in_flight(void **state)
 
     /* 2. Another command before the outcome is collected: it reads the commit's replies
      * first and gets its own answer (the offset the commit wrote). */
-    off = 9;
-    stage_users(fx->st, 0, ids, recs, 2);
-    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), 0);
+    u.off = 9;
+    stage_users(fx->st, 0, u.ids, u.recs, 2);
+    assert_int_equal(st_redis_commit_send(fx->st, &u.c, err, sizeof(err)), 0);
     assert_int_equal(st_redis_load_offset(fx->st, 0, &got, &found, err, sizeof(err)), 0);
     assert_int_equal(got, 9);
     assert_int_equal(st_redis_commit_finish(fx->st, 0, err, sizeof(err)), 0);
@@ -727,12 +738,12 @@ static void test_commit_in_flight(void **state)
      * through; nothing applied. The record key made a string of the wrong type for ZADD. */
     redisReply *r = admin(fx->admin, "SET|%sseen:0|not-a-zset", fx->prefix);
     freeReplyObject(r);
-    off = 11;
+    u.off = 11;
     const char *ids2[1] = {"c"};
     user_rec_t rec2[1];
     make_rec(&rec2[0], 3);
     stage_users(fx->st, 0, ids2, rec2, 1);
-    assert_int_equal(st_redis_commit_send(fx->st, &c, err, sizeof(err)), 0);
+    assert_int_equal(st_redis_commit_send(fx->st, &u.c, err, sizeof(err)), 0);
     assert_int_equal(st_redis_load_offset(fx->st, 0, &got, &found, err, sizeof(err)), 0);
     assert_int_equal(st_redis_commit_finish(fx->st, 1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "commit applied partially"));

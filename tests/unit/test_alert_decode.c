@@ -226,16 +226,25 @@ static void test_hostile(void **s)
     alert_decoder_destroy(d);
 }
 
+/* A decoder and a plain-framing encoder (schema id 0), both asserted created. */
+static void plain_pair(alert_decoder_t **d, alert_encoder_t **enc)
+{
+    char err[256];
+    *d = alert_decoder_new(err, sizeof err);
+    *enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
+    assert_non_null(*d);
+    assert_non_null(*enc);
+}
+
 /* A user id that is not UTF-8 (the encoder writes what it is given) is refused, with the
  * offset of the bad byte; the same alert with the id mended decodes. */
 static void test_user_id_not_utf8(void **s)
 {
     (void)s;
-    char err[256], why[256];
-    alert_decoder_t *d = alert_decoder_new(err, sizeof err);
-    alert_encoder_t *enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
-    assert_non_null(d);
-    assert_non_null(enc);
+    char why[256];
+    alert_decoder_t *d;
+    alert_encoder_t *enc;
+    plain_pair(&d, &enc);
     alert_t a, got;
     const void *buf;
     size_t len;
@@ -258,11 +267,10 @@ static void test_user_id_not_utf8(void **s)
 static void test_empty_alert_id(void **s)
 {
     (void)s;
-    char err[256], why[256];
-    alert_decoder_t *d = alert_decoder_new(err, sizeof err);
-    alert_encoder_t *enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
-    assert_non_null(d);
-    assert_non_null(enc);
+    char why[256];
+    alert_decoder_t *d;
+    alert_encoder_t *enc;
+    plain_pair(&d, &enc);
     alert_t a, got;
     const void *buf;
     size_t len;
