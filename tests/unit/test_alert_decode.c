@@ -226,14 +226,31 @@ static void test_hostile(void **s)
     alert_decoder_destroy(d);
 }
 
-/* A decoder and a plain-framing encoder (schema id 0), both asserted created. */
-static void plain_pair(alert_decoder_t **d, alert_encoder_t **enc)
+/* A decoder, a plain-framing encoder (schema id 0), both asserted created, and alert a
+ * (mkalert variant 0) to encode. */
+typedef struct {
+    alert_decoder_t *d;
+    alert_encoder_t *enc;
+    alert_t a, got;
+    const void *buf;
+    size_t len;
+    char why[256];
+} plain_fx_t;
+
+static void plain_open(plain_fx_t *f)
 {
     char err[256];
-    *d = alert_decoder_new(err, sizeof err);
-    *enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
-    assert_non_null(*d);
-    assert_non_null(*enc);
+    f->d = alert_decoder_new(err, sizeof err);
+    f->enc = alert_encoder_new(EV_WIRE_PLAIN, 0, err, sizeof err);
+    assert_non_null(f->d);
+    assert_non_null(f->enc);
+    mkalert(&f->a, 0);
+}
+
+static void plain_close(plain_fx_t *f)
+{
+    alert_encoder_destroy(f->enc);
+    alert_decoder_destroy(f->d);
 }
 
 /* A user id that is not UTF-8 (the encoder writes what it is given) is refused, with the
@@ -241,24 +258,17 @@ static void plain_pair(alert_decoder_t **d, alert_encoder_t **enc)
 static void test_user_id_not_utf8(void **s)
 {
     (void)s;
-    char why[256];
-    alert_decoder_t *d;
-    alert_encoder_t *enc;
-    plain_pair(&d, &enc);
-    alert_t a, got;
-    const void *buf;
-    size_t len;
-    mkalert(&a, 0);
-    snprintf(a.user_id, sizeof a.user_id, "u\xe9t\xe9"); /* Latin-1 */
-    assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
-    assert_int_equal(alert_decode(d, buf, len, &got, why, sizeof why), -1);
-    assert_non_null(strstr(why, "user_id: not UTF-8 (byte 1)"));
-    snprintf(a.user_id, sizeof a.user_id, "u\xc3\xa9t\xc3\xa9");
-    assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
-    assert_int_equal(alert_decode(d, buf, len, &got, why, sizeof why), 0);
-    assert_string_equal(got.user_id, a.user_id);
-    alert_encoder_destroy(enc);
-    alert_decoder_destroy(d);
+    plain_fx_t f;
+    plain_open(&f);
+    snprintf(f.a.user_id, sizeof f.a.user_id, "u\xe9t\xe9"); /* Latin-1 */
+    assert_int_equal(alert_encode(f.enc, &f.a, &f.buf, &f.len), 0);
+    assert_int_equal(alert_decode(f.d, f.buf, f.len, &f.got, f.why, sizeof f.why), -1);
+    assert_non_null(strstr(f.why, "user_id: not UTF-8 (byte 1)"));
+    snprintf(f.a.user_id, sizeof f.a.user_id, "u\xc3\xa9t\xc3\xa9");
+    assert_int_equal(alert_encode(f.enc, &f.a, &f.buf, &f.len), 0);
+    assert_int_equal(alert_decode(f.d, f.buf, f.len, &f.got, f.why, sizeof f.why), 0);
+    assert_string_equal(f.got.user_id, f.a.user_id);
+    plain_close(&f);
 }
 
 /* An alert with an empty id is refused in every framing: in plain framing its length byte
@@ -267,40 +277,33 @@ static void test_user_id_not_utf8(void **s)
 static void test_empty_alert_id(void **s)
 {
     (void)s;
-    char why[256];
-    alert_decoder_t *d;
-    alert_encoder_t *enc;
-    plain_pair(&d, &enc);
-    alert_t a, got;
-    const void *buf;
-    size_t len;
-    mkalert(&a, 0);
-    assert_int_equal(alert_encode(enc, &a, &buf, &len), 0);
-    size_t id_len = strlen(a.alert_id);
-    assert_int_equal(((const uint8_t *)buf)[0], id_len * 2);
+    plain_fx_t f;
+    plain_open(&f);
+    assert_int_equal(alert_encode(f.enc, &f.a, &f.buf, &f.len), 0);
+    size_t id_len = strlen(f.a.alert_id);
+    assert_int_equal(((const uint8_t *)f.buf)[0], id_len * 2);
     /* plain: the id's length as a two-byte varint zero, the rest of the record unchanged */
-    size_t rest = len - 1 - id_len;
+    size_t rest = f.len - 1 - id_len;
     uint8_t *p = malloc(2 + rest);
     assert_non_null(p);
     p[0] = 0x80;
     p[1] = 0x00;
-    memcpy(p + 2, (const uint8_t *)buf + 1 + id_len, rest);
-    assert_int_equal(alert_decode(d, p, 2 + rest, &got, why, sizeof why), -1);
-    assert_non_null(strstr(why, "alert_id: empty"));
+    memcpy(p + 2, (const uint8_t *)f.buf + 1 + id_len, rest);
+    assert_int_equal(alert_decode(f.d, p, 2 + rest, &f.got, f.why, sizeof f.why), -1);
+    assert_non_null(strstr(f.why, "alert_id: empty"));
     /* Confluent: five header bytes, then an id of length 0 */
     uint8_t *q = malloc(5 + 1 + rest);
     assert_non_null(q);
     memset(q, 0, 6);
-    memcpy(q + 6, (const uint8_t *)buf + 1 + id_len, rest);
-    assert_int_equal(alert_decode(d, q, 6 + rest, &got, why, sizeof why), -1);
-    assert_non_null(strstr(why, "alert_id: empty"));
+    memcpy(q + 6, (const uint8_t *)f.buf + 1 + id_len, rest);
+    assert_int_equal(alert_decode(f.d, q, 6 + rest, &f.got, f.why, sizeof f.why), -1);
+    assert_non_null(strstr(f.why, "alert_id: empty"));
     /* the encoder refuses to write one */
-    a.alert_id[0] = '\0';
-    assert_int_equal(alert_encode(enc, &a, &buf, &len), -1);
+    f.a.alert_id[0] = '\0';
+    assert_int_equal(alert_encode(f.enc, &f.a, &f.buf, &f.len), -1);
     free(p);
     free(q);
-    alert_encoder_destroy(enc);
-    alert_decoder_destroy(d);
+    plain_close(&f);
 }
 
 int main(void)
