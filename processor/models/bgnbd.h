@@ -116,4 +116,23 @@ int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit
 /* Total weighted log-likelihood of the table at p (no prior). NaN-free for valid p. */
 double bgnbd_table_loglik(const bgnbd_table_t *t, const bgnbd_params_t *p);
 
+/* BG/CNBD-k (Platzer & Reutterer 2016, "Ticking away the moments"; Reutterer, Platzer &
+ * Schroeder 2021): BG/NBD with Erlang-k gaps between activities while alive (k = 1: BG/NBD),
+ * the same four parameters (lambda the Erlang rate: a gap's mean is k / lambda), the same
+ * summaries and preconditions; derivations in bgcnbd.c. Regular buyers (k > 1) are seldom
+ * silent long while alive, so a long silence says more about drop-out. The log-likelihood
+ * leaves out the gaps' own density (it needs every gap, not the summary, and does not
+ * depend on the parameters), so it compares parameters for one k, never k with k: k is
+ * chosen by the labels (experts.h). NaN for k outside 1..BGCNBD_K_MAX. */
+#define BGCNBD_K_MAX 8
+double bgcnbd_loglik(const bgnbd_params_t *p, int k, double x, double t_x, double T);
+double bgcnbd_p_alive(const bgnbd_params_t *p, int k, double x, double t_x, double T);
+/* P(no activity in (T, T + h]): dropped, or alive with the next Erlang phase beyond T + h. */
+double bgcnbd_p_none(const bgnbd_params_t *p, int k, double x, double t_x, double T, double h);
+/* bgnbd_fit for shape k (same prior, box, warm start and bounded cost; the Hessian by forward
+ * differences of the analytic gradient, so a Newton step costs about five passes over the
+ * rows). -1 also for k outside 1..BGCNBD_K_MAX. k = 1 is bgnbd_fit. */
+int bgcnbd_fit(const bgnbd_table_t *t, int k, bgnbd_params_t *p, int max_iter,
+               bgnbd_fit_info_t *info);
+
 #endif

@@ -16,6 +16,7 @@ typedef struct bg_eval_s {
 typedef struct bg_work_s {
     double *rx, *lnab, *qb; /* per distinct x: r + x, ln a - ln(b+x-1), b/(b+x-1) */
     double *lt, *rho;       /* per distinct time: ln(alpha + t), alpha/(alpha + t) */
+    int k;                  /* Erlang shape: 1 BG/NBD, > 1 BG/CNBD-k (bgcnbd.c) */
 } bg_work_t;
 
 static void eval_ll(const bgnbd_table_t *t, const double q[4], bg_work_t *wk, bg_eval_t *e)
@@ -115,6 +116,33 @@ static void eval_ll(const bgnbd_table_t *t, const double q[4], bg_work_t *wk, bg
 /* Cholesky solve of (A + mu I) d = -g on the coordinates with free[i]; fixed ones get
  * d = 0. Returns -1 when not positive definite. inv_diag (optional) receives the diagonal
  * of the inverse on the free coordinates. */
+/* Step of the forward differences of the BG/CNBD-k gradient (log-parameters). */
+#define FIT_FD_STEP 1e-6
+
+/* The table's LL at q with its gradient, and its Hessian when need_h: analytic for k = 1,
+ * forward differences of bgcnbd_eval's analytic gradient for k > 1. */
+static void evaluate(const bgnbd_table_t *t, const double q[4], bg_work_t *wk, bg_eval_t *e,
+                     int need_h)
+{
+    if (wk->k == 1) {
+        eval_ll(t, q, wk, e);
+        return;
+    }
+    bgcnbd_eval(t, wk->k, q, &e->f, e->g);
+    if (!need_h)
+        return;
+    for (int i = 0; i < 4; i++) {
+        double qi[4] = {q[0], q[1], q[2], q[3]}, fi, gi[4];
+        qi[i] += FIT_FD_STEP;
+        bgcnbd_eval(t, wk->k, qi, &fi, gi);
+        for (int j = 0; j < 4; j++)
+            e->h[i][j] = (gi[j] - e->g[j]) / FIT_FD_STEP;
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            e->h[i][j] = e->h[j][i] = 0.5 * (e->h[i][j] + e->h[j][i]);
+}
+
 static int solve_free(const double A[4][4], const double g[4], const int free_[4], double mu,
                       double d[4], double inv_diag[4])
 {
@@ -261,10 +289,12 @@ static int damped_step(const bgnbd_table_t *t, bg_work_t *wk, double q[4], doubl
             qn[i] = clamp_log(q[i] + shrink * d[i]);
             slope += G[i] * (qn[i] - q[i]);
         }
-        eval_ll(t, qn, wk, &en);
+        evaluate(t, qn, wk, &en, 0);
         double Fn = objective(&en, qn, NULL, NULL);
         if (isfinite(Fn) && Fn < *F && Fn <= *F + 1e-4 * slope) {
             memcpy(q, qn, 4 * sizeof(*q));
+            if (wk->k > 1)
+                evaluate(t, qn, wk, &en, 1);
             *e = en;
             *F = objective(e, q, G, H);
             *mu = *mu > 1e-9 * scale ? *mu / 8 : 0;
@@ -275,7 +305,8 @@ static int damped_step(const bgnbd_table_t *t, bg_work_t *wk, double q[4], doubl
     return 0;
 }
 
-int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit_info_t *info)
+static int fit_k(const bgnbd_table_t *t, int k, bgnbd_params_t *p, int max_iter,
+                 bgnbd_fit_info_t *info)
 {
     if (info) {
         memset(info, 0, sizeof(*info));
@@ -292,6 +323,7 @@ int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit
     bg_work_t wk;
     if (work_alloc(t, &wk))
         return -1;
+    wk.k = k;
 
     bgnbd_params_t start = *p;
     if (!params_valid(&start))
@@ -299,7 +331,7 @@ int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit
     double q[4] = {clamp_log(log(start.r)), clamp_log(log(start.alpha)), clamp_log(log(start.a)),
                    clamp_log(log(start.b))};
     bg_eval_t e;
-    eval_ll(t, q, &wk, &e);
+    evaluate(t, q, &wk, &e, 1);
     double G[4], H[4][4];
     double F = objective(&e, q, G, H);
     int iter = 0, converged = 0;
@@ -356,4 +388,17 @@ int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit
     }
     free(wk.rx);
     return 0;
+}
+
+int bgnbd_fit(const bgnbd_table_t *t, bgnbd_params_t *p, int max_iter, bgnbd_fit_info_t *info)
+{
+    return fit_k(t, 1, p, max_iter, info);
+}
+
+int bgcnbd_fit(const bgnbd_table_t *t, int k, bgnbd_params_t *p, int max_iter,
+               bgnbd_fit_info_t *info)
+{
+    if (k < 1 || k > BGCNBD_K_MAX)
+        return -1;
+    return fit_k(t, k, p, max_iter, info);
 }

@@ -32,4 +32,8 @@ struct bgnbd_table_s {
     double weight;
 };
 
+/* BG/CNBD-k: the table's log-likelihood (without the gaps' constant, bgcnbd.c) and its
+ * gradient in the log-parameters q = ln(r, alpha, a, b), k in 2..BGCNBD_K_MAX. */
+void bgcnbd_eval(const bgnbd_table_t *t, int k, const double q[4], double *f, double g[4]);
+
 #endif
