@@ -20,6 +20,35 @@ void ex_refresh_weights(ex_t *ex)
 
 static const char *const names[EX_N] = {"recency", "bgnbd", "logreg"};
 
+const int ex_shape_k[EX_SHAPES] = {1, 2, 4, 8};
+
+const bgnbd_params_t *ex_shape_params(const ex_t *ex, int s)
+{
+    return s == 0 ? &ex->bg : &ex->shape_bg[s];
+}
+
+/* P(none in h) of shape s under p: BG/NBD's own function for k = 1 (the same bits as before
+ * shapes existed). */
+static double shape_p_none(int s, const bgnbd_params_t *p, const ex_summary_t *sm)
+{
+    if (s == 0)
+        return bgnbd_p_none(p, sm->rep, sm->t_x, sm->age, sm->h);
+    return bgcnbd_p_none(p, ex_shape_k[s], sm->rep, sm->t_x, sm->age, sm->h);
+}
+
+/* The shape of the least discounted loss once EX_SHAPE_MIN_H x H of complete ticks are
+ * graded, else 0 (k = 1); ties go to the smaller k. */
+static int shape_leader(const ex_t *ex)
+{
+    if (ex->shape_weeks < EX_SHAPE_MIN_H * ex->horizon_days / 7.0)
+        return 0;
+    int best = 0;
+    for (int s = 1; s < EX_SHAPES; s++)
+        if (ex->shape_loss[s] < ex->shape_loss[best])
+            best = s;
+    return best;
+}
+
 const char *ex_name(ex_expert_t e)
 {
     return (unsigned)e < EX_N ? names[e] : "?";
@@ -89,6 +118,11 @@ ex_t *ex_new(double horizon_days)
     od_init(&ex->days);
     od_set_lull(&ex->days, 1);
     bgnbd_params_default(&ex->bg);
+    for (int s = 1; s < EX_SHAPES; s++) {
+        ex->shape_bg[s] = ex->bg;
+        ex->shape_bg[s].alpha /= ex_shape_k[s]; /* the same mean gap */
+    }
+    ex->shape_fit_tick_ms = INT64_MIN;
     ex->fit_tick_ms = INT64_MIN;
     ex->last_folded_ms = INT64_MIN;
     ex_refresh_weights(ex);
@@ -183,8 +217,9 @@ static void weights_now(const ex_t *ex, double w[EX_N])
 void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_t *out)
 {
     out->p[EX_RECENCY] = ex_recency_prior(s->age - s->t_x);
-    out->p[EX_BGNBD] = bgnbd_p_none(&ex->bg, s->rep, s->t_x, s->age, s->h);
+    out->p[EX_BGNBD] = shape_p_none(ex->shape, ex_shape_params(ex, ex->shape), s);
     out->p[EX_LOGREG] = p_logreg;
+    out->shapes = 0;
     double z = 0;
     for (int i = 0; i < EX_N; i++) {
         out->p[i] = clip(out->p[i]);
@@ -205,7 +240,40 @@ int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms)
     ex->fit_users = bgnbd_table_weight(table);
     ex->fit_loglik = info.loglik;
     ex->fit_iterations = info.iterations;
+    if (ex->shape_fit_tick_ms == INT64_MIN ||
+        (double)(tick_ms - ex->shape_fit_tick_ms) >= EX_SHAPE_REFIT_DAYS * (double)FEAT_DAY_MS) {
+        for (int s = 1; s < EX_SHAPES; s++) {
+            bgnbd_params_t q = ex->shape_bg[s];
+            if (bgcnbd_fit(table, ex_shape_k[s], &q, EX_FIT_MAX_ITER, NULL) == 0)
+                ex->shape_bg[s] = q; /* else the previous parameters stay */
+        }
+        ex->shape_fit_tick_ms = tick_ms;
+    }
     return 0;
+}
+
+int64_t ex_shapes_fit_tick_ms(const ex_t *ex)
+{
+    return ex->shape_fit_tick_ms;
+}
+
+void ex_shapes_set(ex_t *ex, int64_t tick_ms, const bgnbd_params_t p[EX_SHAPES - 1])
+{
+    ex->shape_fit_tick_ms = tick_ms;
+    for (int s = 1; s < EX_SHAPES; s++)
+        ex->shape_bg[s] = p[s - 1];
+}
+
+int ex_shape(const ex_t *ex)
+{
+    return ex->shape;
+}
+
+void ex_shape_losses(const ex_t *ex, double mean[EX_SHAPES])
+{
+    for (int s = 0; s < EX_SHAPES; s++)
+        mean[s] =
+            ex->loss_weight > 0 && ex->shape_weeks > 0 ? ex->shape_loss[s] / ex->loss_weight : NAN;
 }
 
 void ex_fit_set(ex_t *ex, int64_t tick_ms, const bgnbd_params_t *p, double users, double loglik,
@@ -296,6 +364,10 @@ int ex_tick_start(ex_t *ex, int64_t tick_ms, const double *coef, int dim, double
     f->bg = ex->bg;
     f->cal_a = cal_a;
     f->cal_b = cal_b;
+    for (int s = 0; s < EX_SHAPES; s++)
+        f->shape_bg[s] = *ex_shape_params(ex, s);
+    f->shape = ex->shape;
+    f->shapes_known = 1;
     return 0;
 }
 
@@ -323,9 +395,16 @@ static void frozen_score(const ex_t *ex, const ex_frozen_t *f, const float *x,
     double l = frozen_raw_logit(ex, f, x);
     l = l > CAL_LOGIT_MAX ? CAL_LOGIT_MAX : l < -CAL_LOGIT_MAX ? -CAL_LOGIT_MAX : l;
     out->p[EX_RECENCY] = clip(ex_recency_prior(s->age - s->t_x));
-    out->p[EX_BGNBD] = clip(bgnbd_p_none(&f->bg, s->rep, s->t_x, s->age, s->h));
     out->p[EX_LOGREG] = clip(1.0 / (1.0 + exp(-(f->cal_a * l + f->cal_b))));
     out->blend = NAN; /* not needed for grading */
+    out->shapes = f->shapes_known;
+    if (!f->shapes_known) {
+        out->p[EX_BGNBD] = clip(bgnbd_p_none(&f->bg, s->rep, s->t_x, s->age, s->h));
+        return;
+    }
+    for (int k = 0; k < EX_SHAPES; k++)
+        out->shape_p[k] = clip(shape_p_none(k, &f->shape_bg[k], s));
+    out->p[EX_BGNBD] = out->shape_p[f->shape];
 }
 
 int ex_frozen_covers(const ex_t *ex, int64_t tick_ms)
@@ -356,6 +435,11 @@ int ex_observe_graded(ex_t *ex, int64_t tick_ms, int y, const ex_scores_t *sc)
         double p = clip(sc->p[i]);
         t->loss[i] -= y ? log(p) : log1p(-p);
     }
+    if (sc->shapes) {
+        t->shape_n += 1;
+        for (int k = 0; k < EX_SHAPES; k++)
+            t->shape_loss[k] -= y ? log(sc->shape_p[k]) : log1p(-sc->shape_p[k]);
+    }
     return 0;
 }
 
@@ -377,6 +461,10 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
         double scale = gap_ms >= (double)EX_WEEK_MS ? 1.0 : gap_ms / (double)EX_WEEK_MS;
         for (int i = 0; i < EX_N; i++)
             ex->loss[i] = decay * ex->loss[i] + (t->n > 0 ? scale * t->loss[i] / t->n : 0);
+        for (int i = 0; i < EX_SHAPES; i++)
+            ex->shape_loss[i] = decay * ex->shape_loss[i] +
+                                (t->shape_n > 0 ? scale * t->shape_loss[i] / t->shape_n : 0);
+        ex->shape_weeks += t->shape_n > 0 ? scale : 0;
         ex->labels = decay * ex->labels + scale * t->n;
         ex->positives = decay * ex->positives + scale * t->pos;
         ex->loss_weight = decay * ex->loss_weight + (t->n > 0 ? scale : 0);
@@ -388,6 +476,7 @@ int ex_complete_through(ex_t *ex, int64_t through_ms)
     if (k > 0) {
         memmove(ex->pending, ex->pending + k, (ex->npending - k) * sizeof(*ex->pending));
         ex->npending -= k;
+        ex->shape = shape_leader(ex);
         ex_refresh_weights(ex);
     }
     /* Frozen ticks <= through_ms grade nothing more (their labels are all in), except the

@@ -4,7 +4,9 @@
  *  - recency: a fixed monotone map of days since the last activity (no parameters);
  *  - BG/NBD (bgnbd.h): P(no activity in [T, T+H)) from the user's (x, t_x, T) summary and the
  *    population parameters, refitted by maximum likelihood once per tick on the users the
- *    pipeline holds; it needs no churn labels, so it scores well from the first tick;
+ *    pipeline holds; it needs no churn labels, so it scores well from the first tick; its
+ *    shape (BG/CNBD-k, Erlang-k gaps) is chosen by labels once H of them are graded
+ *    (EX_SHAPES);
  *  - the logistic regression on the feature vector, calibrated (calibrator.h).
  * The published probability is a weighted geometric pool of the three,
  *     p = sigmoid(sum_i w_i logit(p_i)),
@@ -92,6 +94,8 @@
  *    0.834 / 0.864, Online Retail 0.711 / 0.742 -> 0.699 / 0.743); a latent-class mixture
  *    over k in {1, 2, 4} with each user's posterior (needs the sum of log gaps per user):
  *    completejourney2 0.851 / 0.878. Real customers' regularity is too mixed for it.
+ *    (Later that day kept with k chosen by the labels instead, EX_SHAPES: the real logs keep
+ *    k = 1, regular buyers get k = 8.)
  *  - Averaging P(none) over the parameters' Laplace posterior (unscented points of the
  *    inverse Hessian), to temper the early fits: the posterior is a long ridge in (a, b),
  *    and the average fell everywhere (Online Retail 1,500-user subsample 0.709 -> 0.697,
@@ -204,6 +208,24 @@
 #define EX_N 3
 typedef enum { EX_RECENCY = 0, EX_BGNBD, EX_LOGREG } ex_expert_t;
 
+/* The BTYD expert's shape: BG/CNBD-k (bgnbd.h) with k in ex_shape_k, k = 1 being BG/NBD.
+ * Every shape is fitted on the same table (k = 1 at every tick, the others at most once per
+ * EX_SHAPE_REFIT_DAYS of event time, warm-started), every shape's P(none) is graded on
+ * every labelled row with the tick's frozen parameters, and the expert speaks with the shape
+ * of the least discounted mean log-loss over complete ticks (Hedge's discount and scale), k = 1
+ * until EX_SHAPE_MIN_H x H of complete ticks are graded. Why labels and not the likelihood:
+ * on day-level summaries the likelihood prefers k = 2-3 on both real logs (a gap of less than
+ * a day cannot happen, which an exponential gap allows), where k > 1 ranks worse
+ * (completejourney2 0.880 -> 0.823 pooled AUC at k = 2); the labels keep k = 1 there and pick
+ * k = 8 on regular buyers (bench/regular_gen.py). Why H of evidence: on Online Retail the
+ * first complete ticks (the December rush) briefly favour k = 4-8 (pooled -0.008 when the
+ * choice starts at the first complete tick, -0.004 after four, none after H), the same
+ * reason the regression's prior ramps over H. Prototype figures in the design comment. */
+#define EX_SHAPES           4
+#define EX_SHAPE_REFIT_DAYS 7.0
+#define EX_SHAPE_MIN_H      1.0
+extern const int ex_shape_k[EX_SHAPES];
+
 /* How the pool weighs the experts (config model.experts, same order): Hedge (default),
  * fixed equal weights, or one expert alone (diagnostics and ablations). The grading and
  * the reports run the same whatever the mode. */
@@ -215,7 +237,7 @@ typedef enum {
     EX_MODE_RECENCY
 } ex_mode_t;
 
-#define EX_P_MIN         1e-4
+#define EX_P_MIN 1e-4
 /* (2026-12-07, `bench/shapes.py`) 0.15 instead: the two shapes where recency ranks best
  * pooled rose a little (regular buyers 0.788 -> 0.794, planted 800 users 0.875 -> 0.877),
  * the real-log shapes moved -0.004..+0.001 pooled and within 0.002 in the second half: kept. */
@@ -267,6 +289,10 @@ const od_t *ex_open_days(const ex_t *ex);
 typedef struct ex_scores_s {
     double p[EX_N];
     double blend;
+    /* ex_grade only: every shape's P(none) under the frozen tick (shapes = 1), else shapes
+     * = 0 and shape_p unset. */
+    double shape_p[EX_SHAPES];
+    int shapes;
 } ex_scores_t;
 
 /* horizon_days: H of the labels (> 0). NULL on a bad argument or out of memory. */
@@ -290,6 +316,17 @@ void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_
  * tick_ms as the fit's tick. Returns 0, or -1 when the table cannot identify the model (no
  * repeat activity yet): the previous parameters stay. */
 int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms);
+/* The shapes' last refit tick (INT64_MIN: never; ex_refit refits them at most once per
+ * EX_SHAPE_REFIT_DAYS), and a refit of them made by another copy, replayed (model journals):
+ * p holds the parameters of shapes 1 .. EX_SHAPES - 1. */
+int64_t ex_shapes_fit_tick_ms(const ex_t *ex);
+void ex_shapes_set(ex_t *ex, int64_t tick_ms, const bgnbd_params_t p[EX_SHAPES - 1]);
+/* The shape the BTYD expert speaks with (index into ex_shape_k), and every shape's
+ * discounted mean log-loss over complete ticks (NaN before the first). */
+int ex_shape(const ex_t *ex);
+/* Shape s's parameters (s < EX_SHAPES; s = 0 is ex_bgnbd_params). */
+const bgnbd_params_t *ex_shape_params(const ex_t *ex, int s);
+void ex_shape_losses(const ex_t *ex, double mean[EX_SHAPES]);
 /* A fit made by another copy of the model, replayed (model journals): tick_ms becomes the
  * fit's tick, as after ex_refit; with p non-NULL (the fit succeeded) the parameters and
  * stats too, else the previous parameters stay. */
@@ -349,5 +386,12 @@ void ex_encode(const ex_t *ex, mw_buf_t *b);
 /* format: the snapshot's (model.h); before 5 there is no calendar (it starts empty: the
  * history before the upgrade reads as calendar time). */
 ex_t *ex_decode(mw_reader_t *r, int format, char *errstr, size_t errstr_size);
+/* The shapes' section (format 6, after the segment names): their parameters, losses and
+ * leader, and the pending and frozen ticks' shape figures (of ex's own pending and frozen
+ * ticks, so it follows ex_decode). Before format 6 the shapes start as ex_new leaves them,
+ * with no history: the frozen ticks grade no shape and k = 1 speaks until the shapes have
+ * H of their own evidence. ex_decode_shapes returns 0, or -1 on a corrupt section. */
+void ex_encode_shapes(const ex_t *ex, mw_buf_t *b);
+int ex_decode_shapes(ex_t *ex, mw_reader_t *r);
 
 #endif

@@ -10,6 +10,8 @@ typedef struct ex_tick_s {
     double n;          /* labelled snapshots */
     double pos;        /* of which positives */
     double loss[EX_N]; /* summed log-loss */
+    double shape_n;    /* labelled snapshots graded by every shape (frozen shapes known) */
+    double shape_loss[EX_SHAPES];
 } ex_tick_t;
 
 /* The scorers of one tick, frozen at its start (experts.h). */
@@ -18,6 +20,11 @@ typedef struct ex_frozen_s {
     bgnbd_params_t bg;
     double cal_a, cal_b;
     double *coef; /* dim + 1: weights on the raw row, then the bias; owned */
+    /* Every shape's parameters ([0] = bg) and the shape the expert spoke with at the tick;
+     * shapes_known = 0 for ticks frozen by a snapshot older than format 6 (not graded by
+     * shape). */
+    bgnbd_params_t shape_bg[EX_SHAPES];
+    int shape, shapes_known;
 } ex_frozen_t;
 
 struct ex_s {
@@ -42,6 +49,14 @@ struct ex_s {
     ex_frozen_t *frozen; /* ascending tick_ms */
     size_t nfrozen, capfrozen;
     double w[EX_N]; /* weights_now(): refreshed whenever losses or the mode change */
+    /* Shapes (experts.h): parameters of k = ex_shape_k[s] for s >= 1 ([0] unused: bg),
+     * their last fit's tick (INT64_MIN: never), the discounted per-tick mean log-losses, the
+     * weeks of complete ticks graded by shape (undiscounted) and the shape speaking now. */
+    bgnbd_params_t shape_bg[EX_SHAPES];
+    int64_t shape_fit_tick_ms;
+    double shape_loss[EX_SHAPES];
+    double shape_weeks;
+    int shape;
 };
 
 /* Recomputes the cached weights (every change of losses, fold count or mode calls it). */

@@ -152,3 +152,89 @@ ex_t *ex_decode(mw_reader_t *r, int format, char *errstr, size_t errstr_size)
     ex_refresh_weights(ex);
     return ex;
 }
+
+/* ---- shapes section (format 6; after the segment names) ----
+ * u32 shape | u64 shape_fit_tick_ms | f64 shape_weeks | f64 shape_loss[EX_SHAPES] |
+ * (EX_SHAPES - 1) x f64 r, alpha, a, b | u32 npending | npending x (f64 shape_n, f64
+ * shape_loss[EX_SHAPES]) | u32 nfrozen | nfrozen x (u32 shape | (EX_SHAPES - 1) x f64 r,
+ * alpha, a, b). The pending and frozen ticks are the experts section's, in its order. */
+static void put_params(mw_buf_t *b, const bgnbd_params_t *p)
+{
+    mw_put_f64(b, p->r);
+    mw_put_f64(b, p->alpha);
+    mw_put_f64(b, p->a);
+    mw_put_f64(b, p->b);
+}
+
+static int get_params(mw_reader_t *r, bgnbd_params_t *p)
+{
+    p->r = mw_get_f64(r);
+    p->alpha = mw_get_f64(r);
+    p->a = mw_get_f64(r);
+    p->b = mw_get_f64(r);
+    return positive(p->r) && positive(p->alpha) && positive(p->a) && positive(p->b) ? 0 : -1;
+}
+
+void ex_encode_shapes(const ex_t *ex, mw_buf_t *b)
+{
+    mw_put_u32(b, (uint32_t)ex->shape);
+    mw_put_u64(b, (uint64_t)ex->shape_fit_tick_ms);
+    mw_put_f64(b, ex->shape_weeks);
+    for (int s = 0; s < EX_SHAPES; s++)
+        mw_put_f64(b, ex->shape_loss[s]);
+    for (int s = 1; s < EX_SHAPES; s++)
+        put_params(b, &ex->shape_bg[s]);
+    mw_put_u32(b, (uint32_t)ex->npending);
+    for (size_t i = 0; i < ex->npending; i++) {
+        mw_put_f64(b, ex->pending[i].shape_n);
+        for (int s = 0; s < EX_SHAPES; s++)
+            mw_put_f64(b, ex->pending[i].shape_loss[s]);
+    }
+    mw_put_u32(b, (uint32_t)ex->nfrozen);
+    for (size_t i = 0; i < ex->nfrozen; i++) {
+        mw_put_u32(b, (uint32_t)ex->frozen[i].shape);
+        for (int s = 1; s < EX_SHAPES; s++)
+            put_params(b, &ex->frozen[i].shape_bg[s]);
+    }
+}
+
+int ex_decode_shapes(ex_t *ex, mw_reader_t *r)
+{
+    uint32_t shape = mw_get_u32(r);
+    ex->shape_fit_tick_ms = (int64_t)mw_get_u64(r);
+    ex->shape_weeks = mw_get_f64(r);
+    int bad = shape >= EX_SHAPES || !isfinite(ex->shape_weeks) || ex->shape_weeks < 0;
+    for (int s = 0; s < EX_SHAPES; s++) {
+        ex->shape_loss[s] = mw_get_f64(r);
+        bad |= !isfinite(ex->shape_loss[s]) || ex->shape_loss[s] < 0;
+    }
+    for (int s = 1; s < EX_SHAPES; s++)
+        bad |= get_params(r, &ex->shape_bg[s]);
+    if (bad || r->failed || mw_get_u32(r) != ex->npending)
+        return -1;
+    for (size_t i = 0; i < ex->npending && !r->failed; i++) {
+        ex_tick_t *t = &ex->pending[i];
+        t->shape_n = mw_get_f64(r);
+        bad |= !isfinite(t->shape_n) || t->shape_n < 0 || t->shape_n > t->n;
+        for (int s = 0; s < EX_SHAPES; s++) {
+            t->shape_loss[s] = mw_get_f64(r);
+            bad |= !isfinite(t->shape_loss[s]) || t->shape_loss[s] < 0;
+        }
+    }
+    if (bad || r->failed || mw_get_u32(r) != ex->nfrozen)
+        return -1;
+    for (size_t i = 0; i < ex->nfrozen && !r->failed && !bad; i++) {
+        ex_frozen_t *f = &ex->frozen[i];
+        uint32_t fs = mw_get_u32(r);
+        bad |= fs >= EX_SHAPES;
+        f->shape = (int)(fs % EX_SHAPES);
+        f->shape_bg[0] = f->bg;
+        for (int s = 1; s < EX_SHAPES; s++)
+            bad |= get_params(r, &f->shape_bg[s]);
+        f->shapes_known = 1;
+    }
+    if (bad || r->failed)
+        return -1;
+    ex->shape = (int)shape;
+    return 0;
+}

@@ -330,9 +330,13 @@ int model_tick_start(model_t *m, int64_t tick_ms)
 int model_refit_bgnbd(model_t *m, const bgnbd_table_t *table, int64_t tick_ms)
 {
     m->version++;
+    int64_t shapes_before = ex_shapes_fit_tick_ms(m->ex);
     int rc = ex_refit(m->ex, table, tick_ms);
-    if (m->rec)
+    if (m->rec) {
         mj_put_fit(m->rec, m->ex, rc == 0);
+        if (ex_shapes_fit_tick_ms(m->ex) != shapes_before)
+            mj_put_shapes(m->rec, m->ex);
+    }
     return rc;
 }
 

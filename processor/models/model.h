@@ -19,8 +19,8 @@
 #include "scaler.h"
 
 #define MODEL_FORMAT_VERSION                                                                       \
-    5 /* 3: experts section (BG/NBD fit, Hedge weights); 4: graded                                 \
-       * weeks; 5: open days (format 4 still loads) */
+    6 /* 3: experts section (BG/NBD fit, Hedge weights); 4: graded                                 \
+       * weeks; 5: open days; 6: BTYD shapes (formats 4 and 5 still load) */
 #define MODEL_FORMAT_OLDEST 4
 #define MODEL_MAGIC         "CSMD"
 

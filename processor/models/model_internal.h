@@ -41,6 +41,8 @@ struct model_s {
 /* The recorder's appends (model_journal.c), one per learning call. */
 void mj_put_day(mj_t *j, int64_t day);
 void mj_put_fit(mj_t *j, const ex_t *ex, int ok);
+/* The shapes' parameters after ex_refit refitted them (experts.h: ex_shapes_fit_tick_ms). */
+void mj_put_shapes(mj_t *j, const ex_t *ex);
 void mj_put_tick(mj_t *j, uint8_t code, int64_t tick_ms);
 void mj_put_pm(mj_t *j, double p, int y);
 void mj_put_learn(mj_t *j, int dim, const float *x, const ex_summary_t *s, const int64_t *tick_ms,
@@ -53,5 +55,6 @@ void mj_put_name(mj_t *j, uint64_t segment_version, int seg, int arch, const cha
 #define MJ_LEARN    5
 #define MJ_COMPLETE 6
 #define MJ_NAME     7
+#define MJ_SHAPES   8
 
 #endif

@@ -73,6 +73,20 @@ void mj_put_fit(mj_t *j, const ex_t *ex, int ok)
     j->ops++;
 }
 
+void mj_put_shapes(mj_t *j, const ex_t *ex)
+{
+    mw_put_u8(&j->b, MJ_SHAPES);
+    mw_put_u64(&j->b, (uint64_t)ex_shapes_fit_tick_ms(ex));
+    for (int s = 1; s < EX_SHAPES; s++) {
+        const bgnbd_params_t *p = ex_shape_params(ex, s);
+        mw_put_f64(&j->b, p->r);
+        mw_put_f64(&j->b, p->alpha);
+        mw_put_f64(&j->b, p->a);
+        mw_put_f64(&j->b, p->b);
+    }
+    j->ops++;
+}
+
 void mj_put_tick(mj_t *j, uint8_t code, int64_t tick_ms)
 {
     mw_put_u8(&j->b, code);
@@ -236,6 +250,33 @@ static int replay_name(model_t *m, mw_reader_t *r)
     return 0;
 }
 
+static int params_ok(const bgnbd_params_t *p)
+{
+    return p->r > 0 && p->alpha > 0 && p->a > 0 && p->b > 0 && isfinite(p->r) &&
+           isfinite(p->alpha) && isfinite(p->a) && isfinite(p->b);
+}
+
+/* Shapes refitted by one copy: applied only for a tick after the model's last shapes fit,
+ * like FIT (always recorded right after the FIT op of the same refit). */
+static int replay_shapes(model_t *m, mw_reader_t *r)
+{
+    int64_t tick = (int64_t)mw_get_u64(r);
+    bgnbd_params_t p[EX_SHAPES - 1];
+    for (int s = 0; s < EX_SHAPES - 1; s++) {
+        p[s].r = mw_get_f64(r);
+        p[s].alpha = mw_get_f64(r);
+        p[s].a = mw_get_f64(r);
+        p[s].b = mw_get_f64(r);
+        if (!params_ok(&p[s]))
+            return -1;
+    }
+    if (r->failed || !time_ok(tick))
+        return -1;
+    if (tick > ex_shapes_fit_tick_ms(m->ex))
+        ex_shapes_set(m->ex, tick, p); /* the version moved with the FIT op before it */
+    return 0;
+}
+
 static int replay_op(model_t *m, uint8_t code, mw_reader_t *r)
 {
     switch (code) {
@@ -268,6 +309,8 @@ static int replay_op(model_t *m, uint8_t code, mw_reader_t *r)
     }
     case MJ_NAME:
         return replay_name(m, r);
+    case MJ_SHAPES:
+        return replay_shapes(m, r);
     default:
         return -1;
     }

@@ -9,7 +9,8 @@
  *
  * What is recorded (model.h's learning calls, while a journal is attached with
  * model_record_to): model_learn's rows, model_mark_day, model_prequential,
- * model_tick_start, the outcome of model_refit_bgnbd (its parameters, not its table),
+ * model_tick_start, the outcome of model_refit_bgnbd (its parameters and, when refitted,
+ * the shapes' parameters, not its table),
  * model_ticks_complete and model_set_segment_name.
  *
  * Replay (model_replay) is idempotent where several copies report the same population-level
@@ -33,6 +34,8 @@
  *              dim x f32 x)
  *   6 COMPLETE u64 through_ms
  *   7 NAME     u64 segment version | u32 seg | u8 arch | u32 len | len bytes of label
+ *   8 SHAPES   u64 tick_ms | (EX_SHAPES - 1) x f64 r, alpha, a, b (experts.h: the BTYD
+ *              shapes k > 1, after a refit of them; applied for a later tick only)
  * Memory: a journal owns its buffer; it grows with the batch and is emptied by mj_clear. */
 #ifndef CS_MODEL_JOURNAL_H
 #define CS_MODEL_JOURNAL_H

@@ -75,6 +75,7 @@ int model_encode(const model_t *m, uint8_t **buf, size_t *len)
     cal_encode(m->cal, &b);
     ex_encode(m->ex, &b);
     names_encode(m, &b);
+    ex_encode_shapes(m->ex, &b);
     if (mw_reserve(&b, 4) < 0) {
         free(b.data);
         return -1;
@@ -159,6 +160,9 @@ model_t *model_decode(const uint8_t *buf, size_t len, char *errstr, size_t errst
     else if (names_decode(m, &r) != 0) {
         snprintf(part_err, sizeof(part_err), "corrupt or truncated");
         part = "segment names";
+    } else if (format >= 6 && ex_decode_shapes(m->ex, &r) != 0) {
+        snprintf(part_err, sizeof(part_err), "corrupt or truncated");
+        part = "shapes";
     }
     if (part) {
         snprintf(errstr, errstr_size, "model: bad %s section: %s", part, part_err);

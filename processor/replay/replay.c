@@ -482,6 +482,8 @@ static void summarize_model(const replay_t *rp, rp_summary_t *sum)
     sum->bgnbd[1] = bg->alpha;
     sum->bgnbd[2] = bg->a;
     sum->bgnbd[3] = bg->b;
+    sum->shape_k = ex_shape_k[ex_shape(ex)];
+    ex_shape_losses(ex, sum->shape_loss);
     sum->k = model_k(rp->model);
 }
 

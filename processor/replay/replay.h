@@ -69,6 +69,8 @@ typedef struct rp_summary_s {
     double auc_first_quarter;     /* model AUC over the first quarter of the ticks' span */
     double weights[EX_N];         /* the experts' final weights */
     double bgnbd[4];              /* final BG/NBD r, alpha (days), a, b */
+    int shape_k;                  /* the BTYD expert's final Erlang shape (experts.h) */
+    double shape_loss[EX_SHAPES]; /* each shape's discounted mean log-loss (NaN: none yet) */
     uint64_t model_version, model_examples;
     int k;
     size_t alerts, alerts_by_bucket[3], alerts_by_arm[2]; /* alert_bucket_t, alert_arm_t */

@@ -95,7 +95,14 @@ static void print_json(FILE *out, const rp_summary_t *s)
     rp_json_num(out, "alpha_days", s->bgnbd[1], 1);
     rp_json_num(out, "a", s->bgnbd[2], 1);
     rp_json_num(out, "b", s->bgnbd[3], 0);
-    fputs("},", out);
+    /* The BTYD expert's shape and every shape's mean log-loss over complete ticks. */
+    fprintf(out, "},\"bgnbd_shape\":{\"k\":%d,\"mean_logloss\":{", s->shape_k);
+    for (int i = 0; i < EX_SHAPES; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "k%d", ex_shape_k[i]);
+        rp_json_num(out, name, s->shape_loss[i], i + 1 < EX_SHAPES);
+    }
+    fputs("}},", out);
     rp_json_num(out, "auc_early_warning", s->auc_early, 1);
     rp_json_num(out, "auc_early_warning_second_half", s->auc_early_second_half, 0);
     fputc(',', out);
@@ -154,6 +161,10 @@ static void print_text(FILE *out, const rp_summary_t *s)
             "%.4g d a %.4g b %.4g\n",
             s->weights[0], s->weights[1], s->weights[2], s->bgnbd[0], s->bgnbd[1], s->bgnbd[2],
             s->bgnbd[3]);
+    fprintf(out, "           BTYD shape k %d (mean log-loss", s->shape_k);
+    for (int i = 0; i < EX_SHAPES; i++)
+        fprintf(out, "%s k%d %.4f", i ? "," : "", ex_shape_k[i], s->shape_loss[i]);
+    fputs(")\n", out);
     fprintf(out,
             "alerts     %zu (high %zu, medium %zu, low %zu; treatment %zu, holdout %zu; at_risk "
             "%zu, lapsed %zu; tick %zu, event %zu)\n",

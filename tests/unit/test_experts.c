@@ -2,7 +2,8 @@
  * before any label, the regression joining after the first complete tick (its prior ramped
  * over EX_LOGREG_RAMP_H x H of complete ticks, the same at daily and weekly ticks), the weights
  * moving to the best expert, the regret bound on an adversarial label sequence, the
- * pool's convexity bound, and the snapshot section's round trip and corruption checks. */
+ * pool's convexity bound, the snapshot section's round trip and corruption checks, and the
+ * BTYD shape chosen by labels after H of them. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -351,6 +352,84 @@ static void test_logreg_ramp(void **state)
     ex_destroy(dy);
 }
 
+/* The BTYD expert's shape is chosen by labels: with labels drawn from the k = 4 shape's own
+ * P(none) (a proper scoring rule: the true probabilities have the least expected log-loss),
+ * k = 1 speaks until H of complete ticks are graded, then k = 4, and the score follows it;
+ * the shapes section survives a round trip and refuses every truncation. */
+static void test_shape_chosen_by_labels(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(28); /* H = 4 weeks of complete ticks before a shape may lead */
+    rng_t r;
+    rng_seed(&r, 21);
+    enum { N = 1500 };
+    ex_summary_t s[N];
+    bgnbd_table_t *t = bgnbd_table_new();
+    for (int i = 0; i < N; i++) {
+        double rep = (double)rng_below(&r, 12), age = 40 + (double)rng_below(&r, 200);
+        double t_x = rep > 0 ? age * (0.2 + 0.8 * rng_uniform(&r)) : 0;
+        s[i] = (ex_summary_t){.rep = rep, .t_x = t_x, .age = age, .h = 28};
+        assert_int_equal(bgnbd_table_add(t, rep, t_x, age, 1), 0);
+    }
+    const double coef[3] = {0, 0, 0};
+    const int k4 = 2; /* ex_shape_k[2] == 4 */
+    assert_int_equal(ex_shape_k[k4], 4);
+    for (int w = 0; w < 6; w++) {
+        assert_int_equal(ex_refit(ex, t, w * WEEK), 0);
+        assert_int_equal(ex_tick_start(ex, w * WEEK, coef, 2, 1.0, 0.0), 0);
+        const float x[2] = {0, 0};
+        for (int i = 0; i < N; i++) {
+            ex_scores_t sc;
+            assert_int_equal(ex_grade(ex, w * WEEK, x, &s[i], &sc), 1);
+            assert_int_equal(sc.shapes, 1);
+            int y = rng_uniform(&r) < sc.shape_p[k4];
+            assert_int_equal(ex_observe_graded(ex, w * WEEK, y, &sc), 0);
+        }
+        assert_int_equal(ex_complete_through(ex, w * WEEK), 1);
+        assert_int_equal(ex_shape(ex), w < 3 ? 0 : k4); /* 4 weeks graded after w = 3 */
+    }
+    bgnbd_table_destroy(t);
+    double mean[EX_SHAPES];
+    ex_shape_losses(ex, mean);
+    for (int k = 0; k < EX_SHAPES; k++)
+        assert_true(k == k4 || mean[k] > mean[k4]);
+    ex_scores_t now;
+    ex_score(ex, &s[7], 0.5, &now);
+    assert_true(now.p[EX_BGNBD] == fmin(fmax(bgcnbd_p_none(ex_shape_params(ex, k4), 4, s[7].rep,
+                                                           s[7].t_x, s[7].age, s[7].h),
+                                             EX_P_MIN),
+                                        1 - EX_P_MIN));
+
+    mw_buf_t b = {0};
+    ex_encode(ex, &b);
+    size_t ex_len = b.len;
+    ex_encode_shapes(ex, &b);
+    assert_false(b.failed);
+    char err[128];
+    mw_reader_t rd = {.p = b.data, .len = b.len};
+    ex_t *back = ex_decode(&rd, 6, err, sizeof(err));
+    assert_non_null(back);
+    assert_int_equal(ex_decode_shapes(back, &rd), 0);
+    assert_int_equal(rd.off, b.len);
+    assert_int_equal(ex_shape(back), k4);
+    mw_buf_t b2 = {0};
+    ex_encode(back, &b2);
+    ex_encode_shapes(back, &b2);
+    assert_int_equal(b2.len, b.len);
+    assert_memory_equal(b2.data, b.data, b.len);
+    ex_destroy(back);
+    for (size_t cut = ex_len; cut < b.len; cut++) {
+        mw_reader_t tr = {.p = b.data, .len = cut};
+        ex_t *e2 = ex_decode(&tr, 6, err, sizeof(err));
+        assert_non_null(e2);
+        assert_int_equal(ex_decode_shapes(e2, &tr) == 0 && !tr.failed, 0);
+        ex_destroy(e2);
+    }
+    free(b.data);
+    free(b2.data);
+    ex_destroy(ex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_corruption),
         cmocka_unit_test(test_graded_as_scored),
         cmocka_unit_test(test_logreg_ramp),
+        cmocka_unit_test(test_shape_chosen_by_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -420,46 +420,62 @@ static void put_le(uint8_t *p, uint64_t v, int n)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Format 4 (no calendar of open days) still loads: the same snapshot written without the
- * calendar's bytes, under format 4, decodes to a model with an empty calendar, which
- * re-encodes as format 5 with no day. */
-static void test_loads_format_4(void **state)
+/* The shapes section of m (the snapshot's tail before the checksum, format 6): its length. */
+static size_t shapes_bytes(const model_t *m)
+{
+    mw_buf_t b = {0};
+    ex_encode_shapes(model_experts(m), &b);
+    size_t n = b.len;
+    free(b.data);
+    return n;
+}
+
+/* Formats 4 (no calendar of open days, no shapes) and 5 (no shapes) still load: the same
+ * snapshot written without those bytes, under the old format number, decodes to a model with
+ * an empty calendar (4) and shapes with no history, which re-encodes as format 6 with the
+ * same bytes up to the shapes section. */
+static void test_loads_formats_4_and_5(void **state)
 {
     (void)state;
     model_t *m = trained_model(4, 1500, batches, 6);
     uint8_t *a, *b;
     size_t alen, blen;
     encode_ok(m, &a, &alen); /* empty calendar: its section is one u32 0 */
+    size_t shapes = shapes_bytes(m);
     assert_int_equal(ex_mark_day(model_experts(m), 15000), 0);
     encode_ok(m, &b, &blen);
     assert_int_equal(blen, alen + 10); /* base and one day */
     size_t at = 16;                    /* after magic, format and total length */
     while (at < alen && a[at] == b[at])
         at++;
-    assert_true(at + 4 <= alen - 4);
+    assert_true(at + 4 <= alen - 4 - shapes);
     assert_true(a[at] == 0 && a[at + 1] == 0 && a[at + 2] == 0 && a[at + 3] == 0);
-    size_t len4 = alen - 4;
-    uint8_t *v4 = malloc(len4);
-    memcpy(v4, a, at);
-    memcpy(v4 + at, a + at + 4, alen - at - 4);
-    put_le(v4 + 4, 4, 4);
-    put_le(v4 + 8, len4, 8);
-    resign(v4, len4);
-    char err[256] = "";
-    model_t *old = model_decode(v4, len4, err, sizeof(err));
-    if (!old)
-        fail_msg("format 4 refused: %s", err);
-    assert_int_equal(ex_open_days(model_experts(old))->ndays, 0);
-    uint8_t *c;
-    size_t clen;
-    encode_ok(old, &c, &clen);
-    assert_int_equal(clen, alen);
-    assert_memory_equal(c, a, alen);
+    for (int format = 4; format <= 5; format++) {
+        size_t cut = format == 4 ? 4 : 0; /* the empty calendar's u32 */
+        size_t len = alen - shapes - cut;
+        uint8_t *v = malloc(len);
+        memcpy(v, a, at);
+        memcpy(v + at, a + at + cut, alen - shapes - 4 - at - cut); /* up to the shapes */
+        put_le(v + 4, (uint64_t)format, 4);
+        put_le(v + 8, len, 8);
+        resign(v, len);
+        char err[256] = "";
+        model_t *old = model_decode(v, len, err, sizeof(err));
+        if (!old)
+            fail_msg("format %d refused: %s", format, err);
+        assert_int_equal(ex_open_days(model_experts(old))->ndays, 0);
+        assert_int_equal(ex_shape(model_experts(old)), 0);
+        uint8_t *c;
+        size_t clen;
+        encode_ok(old, &c, &clen);
+        assert_int_equal(clen, alen);
+        assert_memory_equal(c + 16, a + 16, alen - shapes - 4 - 16);
+        free(c);
+        free(v);
+        model_destroy(old);
+    }
     free(a);
     free(b);
-    free(c);
-    free(v4);
-    model_destroy(old);
     model_destroy(m);
 }
 
@@ -472,7 +488,7 @@ int main(void)
         cmocka_unit_test(test_deterministic_bytes),
         cmocka_unit_test(test_roundtrip_identical),
         cmocka_unit_test(test_rejects_bad_input),
-        cmocka_unit_test(test_loads_format_4),
+        cmocka_unit_test(test_loads_formats_4_and_5),
         cmocka_unit_test(test_save_and_load_file),
         cmocka_unit_test(test_balance_from_complete_ticks),
         cmocka_unit_test(test_learn_team_same),
