@@ -129,9 +129,11 @@ double bgcnbd_loglik(const bgnbd_params_t *p, int k, double x, double t_x, doubl
 double bgcnbd_p_alive(const bgnbd_params_t *p, int k, double x, double t_x, double T);
 /* P(no activity in (T, T + h]): dropped, or alive with the next Erlang phase beyond T + h. */
 double bgcnbd_p_none(const bgnbd_params_t *p, int k, double x, double t_x, double T, double h);
-/* bgnbd_fit for shape k (same prior, box, warm start and bounded cost; the Hessian by forward
- * differences of the analytic gradient, so a Newton step costs about five passes over the
- * rows). -1 also for k outside 1..BGCNBD_K_MAX. k = 1 is bgnbd_fit. */
+/* bgnbd_fit for shape k (same prior, box, warm start and bounded cost). For k > 1 the Hessian
+ * is forward differences of the analytic gradient (four passes over the rows), computed at
+ * the start and kept for chord steps of one pass each (again at the end when info is
+ * asked for, for the standard errors). -1 also for k outside 1..BGCNBD_K_MAX. k = 1 is
+ * bgnbd_fit. */
 int bgcnbd_fit(const bgnbd_table_t *t, int k, bgnbd_params_t *p, int max_iter,
                bgnbd_fit_info_t *info);
 
