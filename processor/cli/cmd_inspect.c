@@ -272,6 +272,17 @@ static void print_experts(const ex_t *ex)
     printf("  BG/NBD   r %.4g, alpha %.4g days, a %.4g, b %.4g (fit on %.0f users, LL %.1f, %d "
            "Newton steps); horizon %.0f days; churn rate of complete ticks %.4f\n",
            bg->r, bg->alpha, bg->a, bg->b, users, ll, iters, ex_horizon_days(ex), ex_base_rate(ex));
+    double sloss[EX_SHAPES];
+    ex_shape_losses(ex, sloss);
+    printf("  shape    BG/CNBD-k, k %d speaks (graded log-loss", ex_shape_k[ex_shape(ex)]);
+    for (int s = 0; s < EX_SHAPES; s++)
+        printf("%s k%d %.4f", s ? "," : "", ex_shape_k[s], sloss[s]);
+    printf(")\n");
+    for (int s = 1; s < EX_SHAPES; s++) {
+        const bgnbd_params_t *q = ex_shape_params(ex, s);
+        printf("  k %d      r %.4g, alpha %.4g days, a %.4g, b %.4g\n", ex_shape_k[s], q->r,
+               q->alpha, q->a, q->b);
+    }
     const od_t *od = ex_open_days(ex);
     if (od->ndays > 0) { /* alpha's days are open days (open_days.h) */
         int64_t end = od->base + od->ndays;

@@ -309,6 +309,7 @@ static void report(chn_t *ch, dm_batch_result_t *res)
     res->model_logloss = pm_logloss(pm);
     ex_weights(model_experts(ch->model), res->expert_weight);
     ex_mean_losses(model_experts(ch->model), res->expert_logloss);
+    res->btyd_shape_k = ex_shape_k[ex_shape(model_experts(ch->model))];
     res->experts_known = 1;
 }
 

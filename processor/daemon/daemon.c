@@ -213,7 +213,7 @@ static void account(dm_t *dm, size_t n, const dm_batch_result_t *res, double sec
         dm_metrics_set_model(mt, res->model_labels, res->model_version, res->model_auc,
                              res->model_logloss);
     if (res->experts_known)
-        dm_metrics_set_experts(mt, res->expert_weight, res->expert_logloss);
+        dm_metrics_set_experts(mt, res->expert_weight, res->expert_logloss, res->btyd_shape_k);
     atomic_store(&mt->merges_ok, res->merges_ok);
     atomic_store(&mt->merges_failed, res->merges_failed);
     atomic_store(&mt->merged_entries, res->merged_entries);

@@ -87,6 +87,7 @@ typedef struct dm_batch_result_s {
      * the handler has no model. */
     int experts_known;
     double expert_weight[3], expert_logloss[3];
+    int btyd_shape_k; /* the BTYD expert's Erlang shape (experts.h), with the experts */
     /* A shared model (model.sync_interval > 0), since the handler started: merges that
      * succeeded and failed, journal entries this instance merged, and merged models not
      * taken because they held labels past this instance's watermark. */

@@ -81,12 +81,14 @@ void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, do
     atomic_store(&m->model_logloss_bits, bits_of(logloss));
 }
 
-void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3])
+void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3],
+                            int shape_k)
 {
     for (int i = 0; i < 3; i++) {
         atomic_store(&m->expert_weight_bits[i], bits_of(weight[i]));
         atomic_store(&m->expert_logloss_bits[i], bits_of(logloss[i]));
     }
+    atomic_store(&m->btyd_shape_k, shape_k);
     atomic_store(&m->experts_known, 1);
 }
 
@@ -329,6 +331,10 @@ static void render_model(sbuf_t *bp, dm_metrics_t *m)
     for (int i = 0; i < 3; i++)
         expert_sample(bp, "churnstream_expert_logloss", expert_names[i],
                       ek ? double_of(atomic_load(&m->expert_logloss_bits[i])) : NAN);
+    gauge(bp, "churnstream_btyd_shape_k",
+          "Erlang shape k the BTYD expert speaks with (1: BG/NBD; BG/CNBD-k chosen by labels; NaN "
+          "until known).",
+          ek ? (double)atomic_load(&m->btyd_shape_k) : NAN);
 }
 
 char *dm_metrics_render(dm_metrics_t *m, int64_t now_ms)

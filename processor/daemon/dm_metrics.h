@@ -44,6 +44,7 @@ typedef struct dm_metrics_s {
     /* Per expert (recency, bgnbd, logreg): weight and graded log-loss, as double bits;
      * experts_known = 0 until a batch reported them. */
     atomic_uint_fast64_t expert_weight_bits[3], expert_logloss_bits[3];
+    atomic_int btyd_shape_k; /* the BTYD expert's Erlang shape (experts.h) */
     atomic_int experts_known;
 
     atomic_int stopping;
@@ -79,8 +80,9 @@ void dm_metrics_set_model(dm_metrics_t *m, uint64_t labels, uint64_t version, do
                           double logloss);
 
 /* The experts' weights and graded log-losses after a batch (3 each: recency, bgnbd,
- * logreg). */
-void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3]);
+ * logreg), and the BTYD expert's shape k. */
+void dm_metrics_set_experts(dm_metrics_t *m, const double weight[3], const double logloss[3],
+                            int shape_k);
 
 /* Counts n outcomes of one (arm, kind, action, outcome), e.g. (0, "lapsed", "win-back
  * campaign", "retained"): strings are copied (truncated to the cell's fields). */

@@ -151,15 +151,17 @@ static void test_expert_series(void **state)
     char *t = dm_metrics_render(&m, 1000000);
     assert_line(t, "churnstream_expert_weight{expert=\"bgnbd\"} NaN");
     assert_line(t, "churnstream_expert_logloss{expert=\"logreg\"} NaN");
+    assert_line(t, "churnstream_btyd_shape_k NaN");
     free(t);
     const double w[3] = {0.05, 0.75, 0.2}, l[3] = {0.5, 0.25, NAN};
-    dm_metrics_set_experts(&m, w, l);
+    dm_metrics_set_experts(&m, w, l, 4);
     t = dm_metrics_render(&m, 1000000);
     assert_line(t, "churnstream_expert_weight{expert=\"recency\"} 0.05");
     assert_line(t, "churnstream_expert_weight{expert=\"bgnbd\"} 0.75");
     assert_line(t, "churnstream_expert_weight{expert=\"logreg\"} 0.2");
     assert_line(t, "churnstream_expert_logloss{expert=\"bgnbd\"} 0.25");
     assert_line(t, "churnstream_expert_logloss{expert=\"logreg\"} NaN");
+    assert_line(t, "churnstream_btyd_shape_k 4");
     free(t);
     dm_metrics_destroy(&m);
 }
