@@ -42,11 +42,16 @@ size_t cg_normalize(const char *text, char *out, size_t cap)
             pending_space = n > 0;
             continue;
         }
-        if (pending_space && n + 1 < cap)
+        /* Full: stop, and never on a space (a space written with no room for the byte after
+         * it ended the text with it; found by fuzz_guard). */
+        if (pending_space && n + 2 >= cap)
+            break;
+        if (pending_space)
             out[n++] = ' ';
         pending_space = 0;
-        if (n + 1 < cap)
-            out[n++] = (char)*p;
+        if (n + 1 >= cap)
+            break;
+        out[n++] = (char)*p;
     }
     out[n] = '\0';
     /* A small model often wraps its answer in quotes: drop one matching pair. */

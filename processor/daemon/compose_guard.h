@@ -51,7 +51,7 @@ cg_reason_t cg_check(const char *text, size_t min_len, size_t max_len, const cha
 
 /* Copies text into out (cap bytes, NUL-terminated), trimming surrounding white space and
  * quotes and folding runs of white space (new lines included) into one space. Returns the
- * length written (truncated at cap - 1). */
+ * length written (truncated at cap - 1, never right after a space). */
 size_t cg_normalize(const char *text, char *out, size_t cap);
 
 /* Cuts text (in place) after its first max_sentences sentences (a sentence ends with '.',

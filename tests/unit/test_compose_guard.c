@@ -121,6 +121,14 @@ static void test_normalize(void **state)
     assert_string_equal(out, "");
     assert_int_equal(cg_normalize("\"a \"", out, sizeof out), 1);
     assert_string_equal(out, "a");
+    /* truncated at the cap, never on a space (fuzz_guard): "abc" fills 4 bytes, the space
+     * after it has no room for a byte after it */
+    assert_int_equal(cg_normalize("abc  de", out, 4), 3);
+    assert_string_equal(out, "abc");
+    assert_int_equal(cg_normalize("ab  de", out, 4), 2);
+    assert_string_equal(out, "ab");
+    assert_int_equal(cg_normalize("a  de", out, 4), 3);
+    assert_string_equal(out, "a d");
 }
 
 static void test_first_sentences(void **state)
