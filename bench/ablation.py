@@ -3,7 +3,8 @@
 (config model.experts): hedge (the default), equal weights, BG/NBD alone, the logistic
 regression alone, the recency prior alone, hedge with BG/NBD in calendar days instead of
 open days (model.open_days=false), and hedge with every open day counting 1 instead of lulls
-counting as part days (model.lull_days=false); on both shared logs and, when given, on the logs
+counting as part days (model.lull_days=false), and hedge with the BTYD expert held to BG/NBD's
+shape (model.btyd_shapes=false); on both shared logs and, when given, on the logs
 bench/btyd_sim.py simulated (--sim DIR). One Markdown table: AUC pooled / second half.
 
 Usage: python3 bench/ablation.py [--churnstream ./churnstream] [--shared ../shared] [--sim DIR]
@@ -20,7 +21,8 @@ MODES = [("hedge", ["--model.experts=hedge"]), ("equal", ["--model.experts=equal
          ("bgnbd", ["--model.experts=bgnbd"]), ("logreg", ["--model.experts=logreg"]),
          ("recency", ["--model.experts=recency"]),
          ("hedge, calendar days", ["--model.open_days=false"]),
-         ("hedge, no lull days", ["--model.lull_days=false"])]
+         ("hedge, no lull days", ["--model.lull_days=false"]),
+         ("hedge, BG/NBD shape only", ["--model.btyd_shapes=false"])]
 
 
 def replay(binary, mode, args, path, tick):

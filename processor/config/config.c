@@ -142,6 +142,11 @@ const cfg_key_t cfg_keys[] = {
            "BG/NBD counts time in open days (days with any activity in the log), so a "
            "closed day, a holiday or a data outage is nobody's silence; false = calendar "
            "days."),
+    K_BOOL("model.btyd_shapes", "true", model_btyd_shapes,
+           "The BTYD expert may speak with an Erlang shape k of 2, 4 or 8 (BG/CNBD-k: regular "
+           "buyers) instead of BG/NBD's k = 1, chosen by the labels' log-loss once "
+           "label.horizon of complete ticks is graded; false = BG/NBD always (no shape fits "
+           "or grading)."),
     K_BOOL("model.lull_days", "true", model_lull_days,
            "With model.open_days: an open day on which the whole shop is quieter than "
            "usual (its week's active users per day against the 8 weeks before) counts as "

@@ -85,6 +85,7 @@ typedef struct cfg_s {
     int model_experts;              /* ex_mode_t (experts.h): 0 = hedge */
     int model_open_days;            /* BG/NBD counts open days (open_days.h) */
     int model_lull_days;            /* open days weighted by lulls (open_days.h) */
+    int model_btyd_shapes;          /* BG/CNBD-k shapes chosen by labels (experts.h) */
     int model_bgnbd_population;     /* 0 = all users with an activity, 1 = recent (H + L) */
     int64_t model_sync_interval_ms; /* 0 = one model writer; else journals and merges */
 

@@ -338,6 +338,7 @@ void pl_configure_model(const cfg_t *cfg, model_t *model)
     ex_set_mode(model_experts(model), (ex_mode_t)cfg->model_experts);
     ex_set_open_days(model_experts(model), cfg->model_open_days);
     ex_set_lull_days(model_experts(model), cfg->model_lull_days);
+    ex_set_shapes(model_experts(model), cfg->model_btyd_shapes);
     model_set_class_balance(model, cfg->model_class_weight);
 }
 

@@ -40,7 +40,7 @@ static double shape_p_none(int s, const bgnbd_params_t *p, const ex_summary_t *s
  * graded, else 0 (k = 1); ties go to the smaller k. */
 static int shape_leader(const ex_t *ex)
 {
-    if (ex->shape_weeks < EX_SHAPE_MIN_H * ex->horizon_days / 7.0)
+    if (!ex->shapes_on || ex->shape_weeks < EX_SHAPE_MIN_H * ex->horizon_days / 7.0)
         return 0;
     int best = 0;
     for (int s = 1; s < EX_SHAPES; s++)
@@ -96,6 +96,12 @@ void ex_set_open_days(ex_t *ex, int on)
     ex->open_days_on = on != 0;
 }
 
+void ex_set_shapes(ex_t *ex, int on)
+{
+    ex->shapes_on = on != 0;
+    ex->shape = shape_leader(ex);
+}
+
 void ex_set_lull_days(ex_t *ex, int on)
 {
     od_set_lull(&ex->days, on);
@@ -123,6 +129,7 @@ ex_t *ex_new(double horizon_days)
         ex->shape_bg[s].alpha /= ex_shape_k[s]; /* the same mean gap */
     }
     ex->shape_fit_tick_ms = INT64_MIN;
+    ex->shapes_on = 1;
     ex->fit_tick_ms = INT64_MIN;
     ex->last_folded_ms = INT64_MIN;
     ex_refresh_weights(ex);
@@ -240,8 +247,9 @@ int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms)
     ex->fit_users = bgnbd_table_weight(table);
     ex->fit_loglik = info.loglik;
     ex->fit_iterations = info.iterations;
-    if (ex->shape_fit_tick_ms == INT64_MIN ||
-        (double)(tick_ms - ex->shape_fit_tick_ms) >= EX_SHAPE_REFIT_DAYS * (double)FEAT_DAY_MS) {
+    if (ex->shapes_on &&
+        (ex->shape_fit_tick_ms == INT64_MIN ||
+         (double)(tick_ms - ex->shape_fit_tick_ms) >= EX_SHAPE_REFIT_DAYS * (double)FEAT_DAY_MS)) {
         for (int s = 1; s < EX_SHAPES; s++) {
             bgnbd_params_t q = ex->shape_bg[s];
             if (bgcnbd_fit(table, ex_shape_k[s], &q, EX_FIT_MAX_ITER, NULL) == 0)
@@ -397,8 +405,8 @@ static void frozen_score(const ex_t *ex, const ex_frozen_t *f, const float *x,
     out->p[EX_RECENCY] = clip(ex_recency_prior(s->age - s->t_x));
     out->p[EX_LOGREG] = clip(1.0 / (1.0 + exp(-(f->cal_a * l + f->cal_b))));
     out->blend = NAN; /* not needed for grading */
-    out->shapes = f->shapes_known;
-    if (!f->shapes_known) {
+    out->shapes = f->shapes_known && ex->shapes_on;
+    if (!out->shapes) {
         out->p[EX_BGNBD] = clip(bgnbd_p_none(&f->bg, s->rep, s->t_x, s->age, s->h));
         return;
     }

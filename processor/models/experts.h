@@ -286,6 +286,10 @@ void ex_set_open_days(ex_t *ex, int on);
 /* 1 (default): open days weighted by lulls (open_days.h); 0: each open day counts 1 (config
  * model.lull_days; not part of the snapshot). */
 void ex_set_lull_days(ex_t *ex, int on);
+/* 1 (default): the shapes are fitted, graded and may lead (EX_SHAPES); 0: BG/NBD (k = 1)
+ * always, with no shape fit or grading (config model.btyd_shapes; not part of the snapshot:
+ * a loaded model keeps its shapes' history and speaks with k = 1 while off). */
+void ex_set_shapes(ex_t *ex, int on);
 const od_t *ex_open_days(const ex_t *ex);
 
 /* What every expert says about one snapshot, and the pool. Probabilities of churn. */

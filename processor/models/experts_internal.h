@@ -57,6 +57,7 @@ struct ex_s {
     double shape_loss[EX_SHAPES];
     double shape_weeks;
     int shape;
+    int shapes_on; /* ex_set_shapes */
 };
 
 /* Recomputes the cached weights (every change of losses, fold count or mode calls it). */

@@ -121,6 +121,7 @@ static const struct {
     {"model.experts", "enum", "hedge"},
     {"model.bgnbd_population", "enum", "all"},
     {"model.open_days", "bool", "true"},
+    {"model.btyd_shapes", "bool", "true"},
     {"model.lull_days", "bool", "true"},
     {"model.sync_interval", "duration", "0"},
     {"alert.threshold", "number", "0.7"},
@@ -194,6 +195,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->model_class_weight, 1);
     assert_int_equal(c->model_sync_interval_ms, 0);
     assert_int_equal(c->model_lull_days, 1);
+    assert_int_equal(c->model_btyd_shapes, 1);
     assert_int_equal(c->model_open_days, 1);
     assert_int_equal(c->model_bgnbd_population, 0);
     assert_true(c->alert_threshold == 0.7);

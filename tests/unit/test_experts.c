@@ -399,6 +399,16 @@ static void test_shape_chosen_by_labels(void **state)
                                                            s[7].t_x, s[7].age, s[7].h),
                                              EX_P_MIN),
                                         1 - EX_P_MIN));
+    /* model.btyd_shapes=false: BG/NBD speaks, the history is kept for when it is on again */
+    ex_set_shapes(ex, 0);
+    assert_int_equal(ex_shape(ex), 0);
+    ex_score(ex, &s[7], 0.5, &now);
+    assert_true(now.p[EX_BGNBD] ==
+                fmin(fmax(bgnbd_p_none(ex_bgnbd_params(ex), s[7].rep, s[7].t_x, s[7].age, s[7].h),
+                          EX_P_MIN),
+                     1 - EX_P_MIN));
+    ex_set_shapes(ex, 1);
+    assert_int_equal(ex_shape(ex), k4);
 
     mw_buf_t b = {0};
     ex_encode(ex, &b);
