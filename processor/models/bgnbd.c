@@ -318,3 +318,15 @@ int bgnbd_table_add(bgnbd_table_t *t, double x, double t_x, double T, double w)
     t->weight += w;
     return 0;
 }
+
+int bgnbd_table_thin(const bgnbd_table_t *t, size_t max_rows, bgnbd_table_t *out)
+{
+    bgnbd_table_clear(out);
+    size_t stride = max_rows > 0 && t->nrows > max_rows ? (t->nrows + max_rows - 1) / max_rows : 1;
+    for (size_t i = 0; i < t->nrows; i += stride) {
+        const bg_row_t *row = &t->rows[i];
+        if (bgnbd_table_add(out, row->x, row->t_x, row->T, row->w * (double)stride) != 0)
+            return -1;
+    }
+    return 0;
+}

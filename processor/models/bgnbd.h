@@ -73,6 +73,11 @@ void bgnbd_table_clear(bgnbd_table_t *t);
  * unchanged) on an invalid row (not finite, x < 0, 0 < x < 1, t_x outside [0, T], T <= 0,
  * w <= 0), out of memory or BGNBD_TABLE_MAX_ROWS distinct rows reached. */
 int bgnbd_table_add(bgnbd_table_t *t, double x, double t_x, double T, double w);
+/* Copies into out (cleared first) every stride-th row of t in its order, with its weight
+ * multiplied by the stride, the stride the smallest that keeps at most max_rows rows (1: a
+ * copy): a systematic sample for a fit whose cost must not grow with the population (the
+ * shapes', experts.h). 0, or -1 out of memory. */
+int bgnbd_table_thin(const bgnbd_table_t *t, size_t max_rows, bgnbd_table_t *out);
 /* Distinct rows, and the total weight (users) behind them. */
 size_t bgnbd_table_rows(const bgnbd_table_t *t);
 double bgnbd_table_weight(const bgnbd_table_t *t);

@@ -144,6 +144,7 @@ void ex_destroy(ex_t *ex)
     for (size_t i = 0; i < ex->nfrozen; i++)
         free(ex->frozen[i].coef);
     free(ex->frozen);
+    bgnbd_table_destroy(ex->shape_table);
     od_free(&ex->days);
     free(ex);
 }
@@ -250,9 +251,17 @@ int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms)
     if (ex->shapes_on &&
         (ex->shape_fit_tick_ms == INT64_MIN ||
          (double)(tick_ms - ex->shape_fit_tick_ms) >= EX_SHAPE_REFIT_DAYS * (double)FEAT_DAY_MS)) {
+        const bgnbd_table_t *fit_on = table;
+        if (bgnbd_table_rows(table) > EX_SHAPE_MAX_ROWS) {
+            if (!ex->shape_table && !(ex->shape_table = bgnbd_table_new()))
+                return 0; /* out of memory: the shapes wait for the next refit */
+            if (bgnbd_table_thin(table, EX_SHAPE_MAX_ROWS, ex->shape_table) != 0)
+                return 0;
+            fit_on = ex->shape_table;
+        }
         for (int s = 1; s < EX_SHAPES; s++) {
             bgnbd_params_t q = ex->shape_bg[s];
-            if (bgcnbd_fit(table, ex_shape_k[s], &q, EX_FIT_MAX_ITER, NULL) == 0)
+            if (bgcnbd_fit(fit_on, ex_shape_k[s], &q, EX_FIT_MAX_ITER, NULL) == 0)
                 ex->shape_bg[s] = q; /* else the previous parameters stay */
         }
         ex->shape_fit_tick_ms = tick_ms;

@@ -227,6 +227,9 @@ typedef enum { EX_RECENCY = 0, EX_BGNBD, EX_LOGREG } ex_expert_t;
  * regular buyers, 28 days 0.003-0.004 less pooled. */
 #define EX_SHAPE_REFIT_DAYS 14.0
 #define EX_SHAPE_MIN_H      1.0
+/* The shapes are fitted on at most this many rows of the refit's table (a systematic sample,
+ * bgnbd_table_thin): their cost stays bounded as the population grows. */
+#define EX_SHAPE_MAX_ROWS 2048
 extern const int ex_shape_k[EX_SHAPES];
 
 /* How the pool weighs the experts (config model.experts, same order): Hedge (default),

@@ -57,7 +57,8 @@ struct ex_s {
     double shape_loss[EX_SHAPES];
     double shape_weeks;
     int shape;
-    int shapes_on; /* ex_set_shapes */
+    int shapes_on;              /* ex_set_shapes */
+    bgnbd_table_t *shape_table; /* the thinned table the shapes are fitted on (owned) */
 };
 
 /* Recomputes the cached weights (every change of losses, fold count or mode calls it). */

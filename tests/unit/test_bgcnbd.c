@@ -198,6 +198,42 @@ static void test_k1_fit_is_bgnbd_fit(void **state)
     free(rows);
 }
 
+/* A thinned table keeps every stride-th row with its weight times the stride: at most
+ * max_rows rows, about the same total weight, a copy when small enough; a fit on it lands
+ * near the full table's. */
+static void test_thin(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    double(*rows)[3] = malloc(N * sizeof(*rows));
+    assert_non_null(rows);
+    bgnbd_table_t *t = bgnbd_table_new(), *thin = bgnbd_table_new();
+    const bgnbd_params_t truth = {2.0, 15.0 / 4, 1.0, 9.0};
+    simulate(t, rows, &truth, 4, N, 200, 400, 9);
+    size_t n = bgnbd_table_rows(t);
+    assert_true(n > 1000);
+    assert_int_equal(bgnbd_table_thin(t, n, thin), 0);
+    assert_int_equal(bgnbd_table_rows(thin), n);
+    assert_true(bgnbd_table_weight(thin) == bgnbd_table_weight(t));
+    assert_int_equal(bgnbd_table_thin(t, 500, thin), 0);
+    size_t stride = (n + 499) / 500;
+    assert_true(bgnbd_table_rows(thin) <= 500 && bgnbd_table_rows(thin) >= n / stride);
+    assert_true(fabs(bgnbd_table_weight(thin) - bgnbd_table_weight(t)) <= (double)stride);
+    bgnbd_params_t full, part;
+    bgnbd_params_default(&full);
+    bgnbd_params_default(&part);
+    bgnbd_fit_info_t fi;
+    assert_int_equal(bgcnbd_fit(t, 4, &full, 100, &fi), 0);
+    assert_int_equal(bgcnbd_fit(thin, 4, &part, 100, NULL), 0);
+    double a[4] = {full.r, full.alpha, full.a, full.b}, b[4] = {part.r, part.alpha, part.a, part.b};
+    for (int j = 0; j < 4;
+         j++) /* a sample of a sixth of the rows: within 3 full-table SEs x sqrt(6) */
+        assert_true(fabs(log(a[j]) - log(b[j])) <= 3 * sqrt((double)stride) * fi.se[j] / a[j]);
+    bgnbd_table_destroy(t);
+    bgnbd_table_destroy(thin);
+    free(rows);
+}
+
 static void test_refusals_and_extremes(void **state)
 {
     (void)state;
@@ -224,8 +260,11 @@ static void test_refusals_and_extremes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_values),      cmocka_unit_test(test_k1_is_bgnbd),
-        cmocka_unit_test(test_fit_recovers_planted),  cmocka_unit_test(test_k1_fit_is_bgnbd_fit),
+        cmocka_unit_test(test_reference_values),
+        cmocka_unit_test(test_k1_is_bgnbd),
+        cmocka_unit_test(test_fit_recovers_planted),
+        cmocka_unit_test(test_k1_fit_is_bgnbd_fit),
+        cmocka_unit_test(test_thin),
         cmocka_unit_test(test_refusals_and_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
