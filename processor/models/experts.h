@@ -222,9 +222,9 @@ typedef enum { EX_RECENCY = 0, EX_BGNBD, EX_LOGREG } ex_expert_t;
  * choice starts at the first complete tick, -0.004 after four, none after H), the same
  * reason the regression's prior ramps over H. Prototype figures in the design comment. */
 #define EX_SHAPES 4
-/* 14 days: on Online Retail's replay the shapes' fits cost 4% at daily ticks and 16% at
- * weekly ones (where the replay is short); 7 days gave the same scores on bench/shapes.py's
- * regular buyers, 28 days 0.003-0.004 less pooled. */
+/* 14 days: 7 gave the same scores on bench/shapes.py's regular buyers, 28 days 0.003-0.004
+ * less pooled. The shapes' cost on Online Retail's replay (bench/RESULTS.md, "BTYD shapes"):
+ * 11% more instructions at daily ticks (the grading), 21% at weekly ones (the fits). */
 #define EX_SHAPE_REFIT_DAYS 14.0
 #define EX_SHAPE_MIN_H      1.0
 /* The shapes are fitted on at most this many rows of the refit's table (a systematic sample,
