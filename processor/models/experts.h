@@ -373,6 +373,8 @@ int ex_observe(ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s,
  * under those probabilities (or `now`'s, for a row ex_grade returned 0 for). */
 int ex_grade(const ex_t *ex, int64_t tick_ms, const float *x, const ex_summary_t *s,
              ex_scores_t *out);
+/* sc: ex_grade's, or ex_score's for `now` (whose shapes flag is 0: the shapes are graded by
+ * frozen ticks only); every field read, so a hand-built one must set shapes. */
 int ex_observe_graded(ex_t *ex, int64_t tick_ms, int y, const ex_scores_t *sc);
 /* Every tick <= through_ms is complete: folds their losses into the weights, in tick
  * order. Returns the number of ticks folded. */

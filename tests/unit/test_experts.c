@@ -116,7 +116,7 @@ static void feed_tick(ex_t *ex, int64_t tick, int n, double pos_rate, const doub
 {
     for (int k = 0; k < n; k++) {
         int y = rng_uniform(r) < pos_rate;
-        ex_scores_t sc;
+        ex_scores_t sc = {.shapes = 0}; /* as ex_score leaves it: no shape grading */
         for (int i = 0; i < EX_N; i++)
             sc.p[i] = y ? p1[i] : p0[i];
         assert_int_equal(ex_observe(ex, tick, NULL, &dummy, y, &sc), 0);
