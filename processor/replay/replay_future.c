@@ -80,6 +80,8 @@ int rpf_next(rpf_t *g, rpf_next_fn next, void *src, int64_t watermark_ms, ev_eve
         /* Fast path: nothing held, read straight into the caller's event. */
         if (g->eof)
             return 0;
+        if (why_size > 0) /* a source says why only for a reject; the copy below reads it */
+            why[0] = '\0';
         int rc = next(src, ev, reason, why, why_size, errstr, errstr_size);
         if (rc <= 0) {
             g->eof = rc == 0;
