@@ -26,22 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void sanitize(double *x, double *t_x, double *T)
-{
-    if (!(*T >= 0) || !isfinite(*T))
-        *T = 0;
-    if (!(*x >= 0) || !isfinite(*x))
-        *x = 0;
-    else if (*x > 0 && *x < 1)
-        *x = 1;
-    if (!(*t_x >= 0))
-        *t_x = 0;
-    if (*t_x > *T)
-        *t_x = *T;
-    if (*x == 0)
-        *t_x = 0;
-}
-
 static int k_ok(int k)
 {
     return k >= 1 && k <= BGCNBD_K_MAX;
@@ -82,7 +66,7 @@ double bgcnbd_p_alive(const bgnbd_params_t *p, int k, double x, double t_x, doub
 {
     if (!k_ok(k))
         return NAN;
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     if (x == 0)
         return 1;
     double n = k * x;
@@ -100,7 +84,7 @@ double bgcnbd_p_none(const bgnbd_params_t *p, int k, double x, double t_x, doubl
 {
     if (!k_ok(k))
         return NAN;
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     if (!(h > 0))
         return 1;
     double r = p->r, al = p->alpha, n = k * x;
@@ -126,7 +110,7 @@ double bgcnbd_loglik(const bgnbd_params_t *p, int k, double x, double t_x, doubl
 {
     if (!k_ok(k))
         return NAN;
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     double r = p->r, a = p->a, b = p->b, n = k * x;
     double F = lgamma(r + n) - lgamma(r) + r * log(p->alpha) + lgamma(b + x) - lgamma(a + b + x) -
                lgamma(b) + lgamma(a + b);

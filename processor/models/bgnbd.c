@@ -26,19 +26,20 @@ void bgnbd_params_default(bgnbd_params_t *p)
 
 /* ---- per-customer formulas ---- */
 
-/* Clamps a summary into the model's domain (see the header): no finite input gives NaN. */
-static void sanitize(double *x, double *t_x, double *T)
+void bg_sanitize(double *x, double *t_x, double *T)
 {
-    if (!(*x > 0))
-        *x = 0;
-    else if (*x < 1)
-        *x = 1;
-    if (!(*T > 0))
+    if (!(*T >= 0) || !isfinite(*T))
         *T = 0;
-    if (!(*t_x > 0) || *x == 0)
+    if (!(*x >= 0) || !isfinite(*x))
+        *x = 0;
+    else if (*x > 0 && *x < 1)
+        *x = 1;
+    if (!(*t_x >= 0))
         *t_x = 0;
     if (*t_x > *T)
         *t_x = *T;
+    if (*x == 0)
+        *t_x = 0;
 }
 
 /* ln of the drop-out branch relative to the alive branch of eq. 6 (x > 0):
@@ -50,7 +51,7 @@ static double dropout_log_ratio(const bgnbd_params_t *p, double x, double t_x, d
 
 double bgnbd_loglik(const bgnbd_params_t *p, double x, double t_x, double T)
 {
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     double r = p->r, al = p->alpha, a = p->a, b = p->b;
     double ll = lgamma(r + x) - lgamma(r) + r * log(al);
     double alive = -(r + x) * log(al + T);
@@ -63,7 +64,7 @@ double bgnbd_loglik(const bgnbd_params_t *p, double x, double t_x, double T)
 
 double bgnbd_p_alive(const bgnbd_params_t *p, double x, double t_x, double T)
 {
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     if (x == 0)
         return 1;
     double d = dropout_log_ratio(p, x, t_x, T);
@@ -72,7 +73,7 @@ double bgnbd_p_alive(const bgnbd_params_t *p, double x, double t_x, double T)
 
 double bgnbd_p_none(const bgnbd_params_t *p, double x, double t_x, double T, double h)
 {
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     if (!(h > 0))
         return 1;
     double pa = bgnbd_p_alive(p, x, t_x, T);
@@ -89,7 +90,7 @@ static double expm1_ratio(double y)
 
 double bgnbd_expected(const bgnbd_params_t *p, double x, double t_x, double T, double h)
 {
-    sanitize(&x, &t_x, &T);
+    bg_sanitize(&x, &t_x, &T);
     if (!(h > 0))
         return 0;
     double r = p->r, al = p->alpha, a = p->a, b = p->b;

@@ -30,8 +30,8 @@ void bgnbd_params_default(bgnbd_params_t *p);
 
 /* Per-customer functions. Preconditions: x = 0 or x >= 1 (a count of repeat activities;
  * non-integers >= 1 are accepted, the formulas are continuous), 0 <= t_x <= T, T >= 0, p
- * valid. Out-of-range inputs are clamped into that domain (x < 0 or NaN -> 0, 0 < x < 1 ->
- * 1, t_x into [0, T]) so no finite input gives NaN; t_x is ignored when x = 0. */
+ * valid. Out-of-range inputs are clamped into that domain (x or T negative, NaN or infinite
+ * -> 0, 0 < x < 1 -> 1, t_x into [0, T]) so no input gives NaN; t_x is ignored when x = 0. */
 
 /* ln L_i (FHL eq. 6), with the bracket computed by log-sum-exp. */
 double bgnbd_loglik(const bgnbd_params_t *p, double x, double t_x, double T);

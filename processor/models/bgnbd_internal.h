@@ -32,6 +32,11 @@ struct bgnbd_table_s {
     double weight;
 };
 
+/* Clamps a customer's summary into the models' domain (bgnbd.c and bgcnbd.c alike), so no
+ * input gives NaN: a negative, NaN or infinite x or T reads as 0 (no repeat activity, no time
+ * observed), 0 < x < 1 as 1, t_x into [0, T], and t_x = 0 when x = 0. */
+void bg_sanitize(double *x, double *t_x, double *T);
+
 /* BG/CNBD-k: the table's log-likelihood (without the gaps' constant, bgcnbd.c) and its
  * gradient in the log-parameters q = ln(r, alpha, a, b), k in 2..BGCNBD_K_MAX. */
 void bgcnbd_eval(const bgnbd_table_t *t, int k, const double q[4], double *f, double g[4]);

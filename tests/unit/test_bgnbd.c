@@ -538,6 +538,16 @@ static void test_extreme_inputs_never_nan(void **state)
                         fail_msg("params %zu x=%g t_x=%g T=%g: ll %g p_alive %g p_none %g E %g", i,
                                  xs[j], tx, T, ll, pa, pn, ey);
                 }
+    /* Infinite x or T read as 0, as in bgcnbd.c (one clamp for both models) */
+    const double inf_xs[] = {INFINITY, -INFINITY};
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(bgnbd_p_none(&PAPER, inf_xs[i], 30, 38, 91) ==
+                    bgnbd_p_none(&PAPER, 0, 30, 38, 91));
+        assert_true(bgnbd_p_alive(&PAPER, 2, 30, inf_xs[i]) == bgnbd_p_alive(&PAPER, 2, 30, 0));
+        assert_true(bgnbd_loglik(&PAPER, 2, INFINITY, inf_xs[i]) == bgnbd_loglik(&PAPER, 2, 0, 0));
+        assert_true(fabs(bgnbd_p_none(&PAPER, 2, 30, inf_xs[i], 91) -
+                         bgcnbd_p_none(&PAPER, 1, 2, 30, inf_xs[i], 91)) < 1e-12);
+    }
     /* h: none, negative, huge */
     assert_true(bgnbd_p_none(&PAPER, 2, 30, 38, -1) == 1);
     assert_true(bgnbd_expected(&PAPER, 2, 30, 38, NAN) == 0);
