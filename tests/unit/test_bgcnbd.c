@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "bgnbd.h"
+#include "btyd_sim.h"
 #include "gen.h"
 #include "rng.h"
 
@@ -93,6 +94,12 @@ static void test_k1_is_bgnbd(void **state)
             }
 }
 
+/* An Erlang-k gap (k = *(int *)opaque) of rate lambda. */
+static double erlang_gap(rng_t *rg, double lambda, void *opaque)
+{
+    return gen_gamma(rg, *(const int *)opaque, 1 / lambda);
+}
+
 /* n BG/CNBD-k customers (continuous time), T uniform in [t_min, t_max]: Erlang-k gaps of
  * rate lambda ~ Gamma(r, alpha), drop-out after each repeat with p ~ Beta(a, b). */
 static void simulate(bgnbd_table_t *t, double (*rows)[3], const bgnbd_params_t *p, int k, int n,
@@ -104,17 +111,8 @@ static void simulate(bgnbd_table_t *t, double (*rows)[3], const bgnbd_params_t *
         double lambda = gen_gamma(&rg, p->r, 1 / p->alpha);
         double drop = gen_beta(&rg, p->a, p->b);
         double T = t_min + (t_max - t_min) * rng_uniform(&rg);
-        double now = 0, tx = 0;
-        int x = 0;
-        for (;;) {
-            now += gen_gamma(&rg, k, 1 / lambda);
-            if (!(now <= T))
-                break;
-            x++;
-            tx = now;
-            if (rng_uniform(&rg) < drop)
-                break;
-        }
+        double x, tx;
+        btyd_customer(&rg, lambda, drop, T, erlang_gap, &k, &x, &tx);
         rows[i][0] = x;
         rows[i][1] = tx;
         rows[i][2] = T;
