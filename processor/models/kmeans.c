@@ -33,7 +33,20 @@ struct km_s {
     double *count;   /* [k] decayed weights */
     float *centre_f; /* [k*dim] mirror of centre for BLAS */
     float *norm_f;   /* [k] |centre_f|^2 */
+    /* centre_f transposed in blocks of KM_LANES centres: block b holds coordinate t of
+     * centres b*KM_LANES.. at [(b*dim + t)*KM_LANES], zero past k; assign_direct's layout */
+    float *centre_t;
 };
+
+/* assign_direct's vectors: KM_LANES floats (GCC and clang vector extension; the compiler
+ * lowers it to what the target has, e.g. two SSE registers on baseline x86-64). */
+#define KM_LANES 8
+typedef float km_vec_t __attribute__((vector_size(KM_LANES * sizeof(float))));
+
+static size_t km_blocks(int k)
+{
+    return ((size_t)k + KM_LANES - 1) / KM_LANES;
+}
 
 km_t *km_new(int k, int dim, uint64_t seed, double half_life_events, double reassign_ratio)
 {
@@ -54,7 +67,8 @@ km_t *km_new(int k, int dim, uint64_t seed, double half_life_events, double reas
     km->count = calloc((size_t)k, sizeof(double));
     km->centre_f = calloc(kd, sizeof(float));
     km->norm_f = calloc((size_t)k, sizeof(float));
-    if (!km->centre || !km->count || !km->centre_f || !km->norm_f) {
+    km->centre_t = calloc(km_blocks(k) * (size_t)dim * KM_LANES, sizeof(float));
+    if (!km->centre || !km->count || !km->centre_f || !km->norm_f || !km->centre_t) {
         km_destroy(km);
         return NULL;
     }
@@ -69,6 +83,7 @@ void km_destroy(km_t *km)
     free(km->count);
     free(km->centre_f);
     free(km->norm_f);
+    free(km->centre_t);
     free(km);
 }
 
@@ -81,6 +96,7 @@ static void refresh_mirror(km_t *km)
         for (int i = 0; i < km->dim; i++) {
             cf[i] = (float)c[i];
             nrm += cf[i] * cf[i];
+            km->centre_t[((size_t)(j / KM_LANES) * km->dim + i) * KM_LANES + j % KM_LANES] = cf[i];
         }
         km->norm_f[j] = nrm;
     }
@@ -201,22 +217,29 @@ static void assign_chunk(const km_t *km, const float *z, size_t m, float *d, int
     nearest(km, z, m, d, seg, dist2);
 }
 
-/* The same with a plain dot product, row by row, for a few rows (a snapshot is scored
+/* The same with plain dot products, row by row, for a few rows (a snapshot is scored
  * alone): a BLAS call, its scratch buffer and its threads cost more than the 8 x 22
- * multiply-adds. The float sums round differently from the BLAS kernel's, so a row whose
- * two nearest centres are equidistant within float rounding may go to the other one. */
+ * multiply-adds. Every centre's dot product is summed in coordinate order, one centre per
+ * vector lane (centre_t: a multiply, then an add, each rounded to float), so the sums are
+ * those of a plain loop per centre, bit for bit. They round differently from the BLAS
+ * kernel's, so a row whose two nearest centres are equidistant within float rounding may go
+ * to the other one. */
 static void assign_direct(const km_t *km, const float *z, size_t m, int *seg, float *dist2)
 {
     const int k = km->k, dim = km->dim;
-    float d[KM_MAX_K];
+    float d[KM_MAX_K + KM_LANES];
     for (size_t i = 0; i < m; i++) {
         const float *x = z + i * dim;
-        for (int j = 0; j < k; j++) {
-            const float *c = km->centre_f + (size_t)j * dim;
-            float dot = 0;
-            for (int t = 0; t < dim; t++)
-                dot += x[t] * c[t];
-            d[j] = -2.0f * dot;
+        for (size_t b = 0; b < km_blocks(k); b++) {
+            const float *ct = km->centre_t + b * (size_t)dim * KM_LANES;
+            km_vec_t acc = {0};
+            for (int t = 0; t < dim; t++) {
+                km_vec_t c;
+                memcpy(&c, ct + (size_t)t * KM_LANES, sizeof c);
+                acc += x[t] * c;
+            }
+            acc *= -2.0f;
+            memcpy(d + b * KM_LANES, &acc, sizeof acc);
         }
         nearest(km, x, 1, d, seg + i, dist2 ? dist2 + i : NULL);
     }

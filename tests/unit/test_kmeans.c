@@ -142,6 +142,52 @@ static void test_blas_and_scalar_agree(void **state)
     km_destroy(km);
 }
 
+/* A row scored alone (the direct path) gets exactly what a plain loop per centre gives:
+ * float dot products summed in coordinate order, then |x|^2 + (-2 x.c) + |c|^2, for k below,
+ * at and past one vector block of centres. */
+static void test_direct_path_bit_exact(void **state)
+{
+    (void)state;
+    const int ks[] = {1, 7, 8, 9, 17};
+    const int dim = 22;
+    const size_t n = 400;
+    float *x = gaussian(n, dim, 5);
+    for (size_t q = 0; q < sizeof(ks) / sizeof(ks[0]); q++) {
+        const int k = ks[q];
+        km_t *km = km_new(k, dim, 11, 0, 0.01);
+        assert_int_equal(km_partial_fit(km, x, n), 0);
+        for (size_t i = 0; i < n; i++) {
+            const float *xi = x + i * dim;
+            int seg;
+            float dist2;
+            assert_int_equal(km_assign(km, xi, 1, &seg, &dist2), 0);
+            float xx = 0;
+            for (int t = 0; t < dim; t++)
+                xx += xi[t] * xi[t];
+            int best = 0;
+            float best_v = INFINITY;
+            for (int j = 0; j < k; j++) {
+                const double *c = km_centre(km, j);
+                float dot = 0, nrm = 0;
+                for (int t = 0; t < dim; t++) {
+                    dot += xi[t] * (float)c[t];
+                    nrm += (float)c[t] * (float)c[t];
+                }
+                float v = xx + -2.0f * dot + nrm;
+                if (v < best_v) {
+                    best_v = v;
+                    best = j;
+                }
+            }
+            if (seg != best || dist2 != (best_v > 0 ? best_v : 0))
+                fail_msg("k %d row %zu: segment %d dist2 %.9g, plain loop %d %.9g", k, i, seg,
+                         dist2, best, best_v);
+        }
+        km_destroy(km);
+    }
+    free(x);
+}
+
 /* 5 blobs in 8 dims, centres 6 apart on distinct axes pairs, noise sd 0.3. */
 static void test_recovers_planted_blobs(void **state)
 {
@@ -322,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_assign_table),
         cmocka_unit_test(test_unseeded),
         cmocka_unit_test(test_blas_and_scalar_agree),
+        cmocka_unit_test(test_direct_path_bit_exact),
         cmocka_unit_test(test_recovers_planted_blobs),
         cmocka_unit_test(test_forgetting_decays_counts),
         cmocka_unit_test(test_starved_centre_reassigned),
