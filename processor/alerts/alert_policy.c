@@ -95,16 +95,20 @@ static const char *direction_word(int i, int low)
     return low ? (trend ? "falling" : "low") : (trend ? "rising" : "high");
 }
 
-/* Top factors: the ALERT_TOP_FACTORS largest w_i * z_i among the informative features,
- * largest first (ties: lower index), each with the user's value (hv, human units) and the
- * direction of z_i. Positive ones push toward churn; with fewer positives than slots the
- * largest non-positive ones fill the rest; a user with fewer informative features gets fewer
- * factors (possibly none). */
+/* Top factors: the ALERT_TOP_FACTORS largest parts of the score's logit (model_explain: the
+ * regression's and, for the recency, frequency and tenure features, the BTYD and recency
+ * experts', each by its pool weight) among the informative features, largest first (ties:
+ * lower index), each with the user's value at t_ms (hv, human units) and the direction of
+ * z_i (against the population's typical user). Positive ones push toward churn; with fewer
+ * positives than slots the largest non-positive ones fill the rest; a user with fewer
+ * informative features gets fewer factors (possibly none). */
 static int top_factors(const model_t *m, const float *z, const double *hv, const feat_state_t *st,
-                       alert_factor_t *out, uint8_t *idx_out, uint8_t *low_out)
+                       int64_t t_ms, alert_factor_t *out, uint8_t *idx_out, uint8_t *low_out)
 {
     float c[FEAT_DIM];
-    model_explain(m, z, c);
+    ex_summary_t sum;
+    ex_summary_of(model_experts(m), st, t_ms, &sum);
+    model_explain(m, z, &sum, c);
     int idx[ALERT_TOP_FACTORS], n = 0;
     for (int i = 0; i < FEAT_DIM; i++) {
         if (!informative(i, hv, st))
@@ -176,8 +180,8 @@ static void describe(const alert_input_t *in, alert_prep_t *out)
     for (int i = 0; i < FEAT_DIM; i++)
         assert(isfinite(out->features[i])); /* feat_human_values guarantees it */
     out->kind = alert_kind_of(out->features);
-    out->n_factors = top_factors(in->model, in->z, out->features, in->state, out->top_factors,
-                                 out->factor_idx, out->factor_low);
+    out->n_factors = top_factors(in->model, in->z, out->features, in->state, in->event_time_ms,
+                                 out->top_factors, out->factor_idx, out->factor_low);
 }
 
 static void fill(alert_policy_t *ap, const alert_input_t *in, size_t uid_len, alert_t *a,

@@ -237,6 +237,46 @@ void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_
     out->blend = 1.0 / (1.0 + exp(-z));
 }
 
+/* A summary whose quiet days (age - t_x), repeat days and active span (t_x) are the user's
+ * (bit set in `from_user`: 1 quiet days, 2 repeat days, 4 span) or the reference's; age is
+ * span + quiet days, so every mix is a summary that can happen (no repeat: span 0). */
+static ex_summary_t mixed_summary(const ex_summary_t *u, const ex_summary_t *ref,
+                                  unsigned from_user)
+{
+    const ex_summary_t *q = from_user & 1 ? u : ref, *sp = from_user & 4 ? u : ref;
+    ex_summary_t m = *u;
+    m.rep = (from_user & 2 ? u : ref)->rep;
+    m.t_x = m.rep > 0 ? sp->t_x : 0;
+    m.age = m.t_x + (q->age - q->t_x);
+    return m;
+}
+
+void ex_explain(const ex_t *ex, const ex_summary_t *s, const ex_summary_t *ref,
+                double out[EX_EXPLAIN_N])
+{
+    /* v[S]: the BTYD expert's logit with the players in S (bits as in mixed_summary) at the
+     * user's values, the others at the reference's. */
+    double v[8];
+    for (unsigned S = 0; S < 8; S++) {
+        ex_summary_t m = mixed_summary(s, ref, S);
+        v[S] = logit(shape_p_none(ex->shape, ex_shape_params(ex, ex->shape), &m));
+    }
+    /* Shapley weights for 3 players: |S| = 0 or 2 of the others: 1/3, |S| = 1: 1/6. */
+    for (int i = 0; i < EX_EXPLAIN_N; i++) {
+        unsigned bit = 1u << i;
+        double phi = 0;
+        for (unsigned S = 0; S < 8; S++) {
+            if (S & bit)
+                continue;
+            int others = (S & 1) + ((S >> 1) & 1) + ((S >> 2) & 1);
+            phi += (others == 1 ? 1.0 / 6.0 : 1.0 / 3.0) * (v[S | bit] - v[S]);
+        }
+        out[i] = ex->w[EX_BGNBD] * phi;
+    }
+    out[EX_EXPLAIN_QUIET] += ex->w[EX_RECENCY] * (logit(ex_recency_prior(s->age - s->t_x)) -
+                                                  logit(ex_recency_prior(ref->age - ref->t_x)));
+}
+
 int ex_refit(ex_t *ex, const bgnbd_table_t *table, int64_t tick_ms)
 {
     ex->fit_tick_ms = tick_ms;

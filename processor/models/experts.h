@@ -322,6 +322,17 @@ double ex_recency_prior(double days_since_activity);
 /* Scores one snapshot: p_logreg is the calibrated regression's probability. */
 void ex_score(const ex_t *ex, const ex_summary_t *s, double p_logreg, ex_scores_t *out);
 
+/* What the recency and BTYD experts add to the pool's logit for summary s against a reference
+ * summary ref (the population's typical user, model_explain), split over three inputs: quiet
+ * days (age - t_x), repeat days (rep) and active span (t_x; age = span + quiet days). The
+ * BTYD part is the Shapley value of each input in the BTYD expert's logit (its 8 combinations
+ * of user's and reference's inputs; the three parts add up to the logit's difference), the
+ * recency part (quiet days only) its logit's difference; each times its pool weight now. */
+#define EX_EXPLAIN_N 3
+enum { EX_EXPLAIN_QUIET = 0, EX_EXPLAIN_REPEAT = 1, EX_EXPLAIN_SPAN = 2 };
+void ex_explain(const ex_t *ex, const ex_summary_t *s, const ex_summary_t *ref,
+                double out[EX_EXPLAIN_N]);
+
 /* Refits BG/NBD on table (summaries at tick_ms), warm-started from the current fit; records
  * tick_ms as the fit's tick. Returns 0, or -1 when the table cannot identify the model (no
  * repeat activity yet): the previous parameters stay. */

@@ -2,6 +2,7 @@
  * checksummed, versioned byte string (encode, decode, files): model_snapshot.c. */
 #include "model_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,9 +278,32 @@ int model_set_segment_name(model_t *m, int seg, int arch, const char *label)
     return 0;
 }
 
-void model_explain(const model_t *m, const float *z, float *out)
+void model_explain(const model_t *m, const float *z, const ex_summary_t *s, float *out)
 {
+    double w[EX_N], a, b, weight;
+    ex_weights(m->ex, w);
+    cal_params(m->cal, &a, &b, &weight);
     lr_contributions(m->lr, z, out);
+    for (int i = 0; i < m->dim; i++)
+        out[i] = (float)(w[EX_LOGREG] * a * (double)out[i]) + 0.0f; /* no -0 */
+    if (!s || m->dim != FEAT_DIM || !(sc_weight(m->sc) > 0))
+        return;
+    /* The typical user in the summary's unit: calendar days times the share of open days
+     * (s->h / H, ex_summary_t). */
+    double unit = s->h / ex_horizon_days(m->ex);
+    double quiet = expm1(sc_mean(m->sc, FEAT_DAYS_SINCE_ACTIVITY)) * unit;
+    double active = expm1(sc_mean(m->sc, FEAT_ACTIVE_DAYS_LIFETIME));
+    ex_summary_t ref = *s;
+    ref.rep = active > 1 ? floor(active - 1 + 0.5) : 0;
+    ref.age = expm1(sc_mean(m->sc, FEAT_TENURE_DAYS)) * unit;
+    if (ref.age < quiet)
+        ref.age = quiet;
+    ref.t_x = ref.rep > 0 ? ref.age - quiet : 0;
+    double parts[EX_EXPLAIN_N];
+    ex_explain(m->ex, s, &ref, parts);
+    out[FEAT_DAYS_SINCE_ACTIVITY] += (float)parts[EX_EXPLAIN_QUIET];
+    out[FEAT_ACTIVE_DAYS_LIFETIME] += (float)parts[EX_EXPLAIN_REPEAT];
+    out[FEAT_TENURE_DAYS] += (float)parts[EX_EXPLAIN_SPAN]; /* the span: tenure less quiet days */
 }
 
 int model_segment_label(const model_t *m, int seg, const char *const *names, char *buf, size_t cap)

@@ -86,9 +86,18 @@ int model_observe_labels(model_t *m, const float *x, const ex_summary_t *s, cons
                          const float *y, size_t n, cs_pool_t *team);
 /* Every tick <= through_ms has all its labels: refit the calibration and the weights. */
 void model_ticks_complete(model_t *m, int64_t through_ms);
-/* Explanation of one scored row: out[dim] = the regression's additive parts w_i z_i of the
- * standardized row z (model_score's z), the alerts' top factors. */
-void model_explain(const model_t *m, const float *z, float *out);
+/* Explanation of one scored row, the alerts' top factors: out[dim] = each feature's part of
+ * the published score's logit against the population's typical user (the standardizer's
+ * means: z = 0), in log-odds:
+ *  - the regression's w_i z_i of the standardized row z (model_score's z), times its
+ *    calibration's slope and its pool weight (experts.h);
+ *  - with the user's summary s (NULL: none) and dim = FEAT_DIM, the recency and BTYD experts'
+ *    parts (ex_explain) against the typical user's summary (each of days since activity,
+ *    lifetime active days and tenure at the back-transformed mean of its log feature),
+ *    added to those three features.
+ * Before the standardizer has seen a row there is no typical user: the regression's parts
+ * only. */
+void model_explain(const model_t *m, const float *z, const ex_summary_t *s, float *out);
 /* A segment's label from its centre's strongest z-scores (km_label); names[dim] may be
  * NULL. 0, or -1 for a segment that does not exist (yet). */
 int model_segment_label(const model_t *m, int seg, const char *const *names, char *buf, size_t cap);

@@ -863,6 +863,8 @@ static void test_top_factors(void **s)
 {
     (void)s;
     model_t *m = mkmodel();
+    /* the regression alone in the pool, identity calibration: a factor's part is w_i z_i */
+    ex_set_mode(model_experts(m), EX_MODE_LOGREG);
     const lr_t *lr = model_logreg(m);
     /* wanted contributions c_i (z_i = c_i / w_i), and the expected order */
     static const struct {

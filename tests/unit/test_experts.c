@@ -440,6 +440,62 @@ static void test_shape_chosen_by_labels(void **state)
     ex_destroy(ex);
 }
 
+static double lgt(double p)
+{
+    p = p < EX_P_MIN ? EX_P_MIN : p > 1 - EX_P_MIN ? 1 - EX_P_MIN : p;
+    return log(p / (1 - p));
+}
+
+/* ex_explain: the BTYD parts are Shapley values (they add up to the expert's logit against
+ * the reference; a user equal to the reference has none), signed as the model reads them,
+ * and each expert's part is scaled by its pool weight. */
+static void test_explain(void **state)
+{
+    (void)state;
+    ex_t *ex = ex_new(90);
+    assert_non_null(ex);
+    const ex_summary_t ref = {.rep = 4, .t_x = 100, .age = 130, .h = 90};
+    const ex_summary_t users[] = {
+        {.rep = 4, .t_x = 100, .age = 200, .h = 90},  /* quiet 100 days: churn-ward */
+        {.rep = 20, .t_x = 125, .age = 130, .h = 90}, /* frequent and recent */
+        {.rep = 0, .t_x = 0, .age = 10, .h = 90},     /* one visit, 10 days ago */
+        ref,
+    };
+    double parts[EX_EXPLAIN_N];
+    ex_set_mode(ex, EX_MODE_BGNBD); /* weights 0, 1, 0 */
+    for (size_t u = 0; u < sizeof users / sizeof users[0]; u++) {
+        ex_scores_t su, sr;
+        ex_score(ex, &users[u], 0.5, &su);
+        ex_score(ex, &ref, 0.5, &sr);
+        ex_explain(ex, &users[u], &ref, parts);
+        double sum = parts[0] + parts[1] + parts[2];
+        double want = lgt(su.p[EX_BGNBD]) - lgt(sr.p[EX_BGNBD]);
+        if (!(fabs(sum - want) < 1e-9))
+            fail_msg("user %zu: parts add up to %.12g, the logit moved %.12g", u, sum, want);
+        if (u == 3)
+            for (int i = 0; i < EX_EXPLAIN_N; i++)
+                assert_true(parts[i] == 0);
+    }
+    ex_explain(ex, &users[0], &ref, parts);
+    assert_true(parts[EX_EXPLAIN_QUIET] > 0.5); /* the long silence is what speaks */
+    assert_true(fabs(parts[EX_EXPLAIN_REPEAT]) < parts[EX_EXPLAIN_QUIET]);
+    ex_explain(ex, &users[1], &ref, parts);
+    assert_true(parts[EX_EXPLAIN_REPEAT] < 0); /* many repeat days: alive */
+
+    /* recency alone: its logit difference, on quiet days only */
+    ex_set_mode(ex, EX_MODE_RECENCY);
+    ex_explain(ex, &users[0], &ref, parts);
+    assert_float_equal(parts[EX_EXPLAIN_QUIET],
+                       lgt(ex_recency_prior(100)) - lgt(ex_recency_prior(30)), 1e-12);
+    assert_true(parts[EX_EXPLAIN_REPEAT] == 0 && parts[EX_EXPLAIN_SPAN] == 0);
+    /* the regression alone: nothing from these experts */
+    ex_set_mode(ex, EX_MODE_LOGREG);
+    ex_explain(ex, &users[0], &ref, parts);
+    for (int i = 0; i < EX_EXPLAIN_N; i++)
+        assert_true(parts[i] == 0);
+    ex_destroy(ex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_graded_as_scored),
         cmocka_unit_test(test_logreg_ramp),
         cmocka_unit_test(test_shape_chosen_by_labels),
+        cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,9 @@
 
 #include <cmocka.h>
 
+#include "experts.h"
+#include "feat.h"
+#include "logreg.h"
 #include "model.h"
 #include "rng.h"
 
@@ -479,10 +482,63 @@ static void test_loads_formats_4_and_5(void **state)
     model_destroy(m);
 }
 
+/* model_explain: the regression's parts w_i z_i times its pool weight (the calibration is the
+ * identity before a tick completes), plus the BTYD and recency experts' parts on days since
+ * activity, lifetime active days and tenure, against the typical user of the standardizer. */
+static void test_explain_blend(void **state)
+{
+    (void)state;
+    char err[256];
+    model_t *m = model_new(FEAT_DIM, 2, 3, NULL, err, sizeof(err));
+    assert_non_null(m);
+    enum { N = 300 };
+    float *x = calloc((size_t)N * FEAT_DIM, sizeof(float)), y[N];
+    rng_t r;
+    rng_seed(&r, 17);
+    for (int i = 0; i < N; i++) {
+        float *xi = x + (size_t)i * FEAT_DIM;
+        for (int j = 0; j < FEAT_DIM; j++)
+            xi[j] = (float)(1 + rng_uniform(&r));
+        xi[FEAT_DAYS_SINCE_ACTIVITY] = (float)log1p(1 + 60 * rng_uniform(&r));
+        xi[FEAT_ACTIVE_DAYS_LIFETIME] = (float)log1p(1 + rng_below(&r, 12));
+        xi[FEAT_TENURE_DAYS] = (float)log1p(100 + 200 * rng_uniform(&r));
+        y[i] = rng_uniform(&r) < 0.3 ? 1.0f : 0.0f;
+    }
+    assert_int_equal(model_train(m, x, y, N, NULL), 0);
+    float z[FEAT_DIM], p, out[FEAT_DIM], lr_c[FEAT_DIM];
+    const ex_summary_t quiet = {.rep = 3, .t_x = 100, .age = 300, .h = 90};
+    const ex_summary_t busy = {.rep = 40, .t_x = 299, .age = 300, .h = 90};
+    model_score(m, x, NULL, 1, z, &p, NULL, NULL);
+    lr_contributions(model_logreg(m), z, lr_c);
+
+    ex_set_mode(model_experts(m), EX_MODE_LOGREG);
+    model_explain(m, z, &quiet, out);
+    for (int j = 0; j < FEAT_DIM; j++)
+        assert_true(out[j] == lr_c[j]);
+
+    ex_set_mode(model_experts(m), EX_MODE_BGNBD);
+    model_explain(m, z, &quiet, out);
+    for (int j = 0; j < FEAT_DIM; j++)
+        if (j != FEAT_DAYS_SINCE_ACTIVITY && j != FEAT_ACTIVE_DAYS_LIFETIME &&
+            j != FEAT_TENURE_DAYS)
+            assert_true(out[j] == 0);
+    assert_true(out[FEAT_DAYS_SINCE_ACTIVITY] > 0.5f); /* 200 quiet days: churn-ward */
+    model_explain(m, z, &busy, out);
+    assert_true(out[FEAT_DAYS_SINCE_ACTIVITY] < 0);  /* active yesterday */
+    assert_true(out[FEAT_ACTIVE_DAYS_LIFETIME] < 0); /* 41 active days */
+    /* no summary: the regression's parts only (here none: its pool weight is 0) */
+    model_explain(m, z, NULL, out);
+    for (int j = 0; j < FEAT_DIM; j++)
+        assert_true(out[j] == 0);
+    free(x);
+    model_destroy(m);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_explain_blend),
         cmocka_unit_test(test_pipeline_learns),
         cmocka_unit_test(test_new_rejects_bad_params),
         cmocka_unit_test(test_deterministic_bytes),
