@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model_wire.h"
 
@@ -87,6 +88,11 @@ void sc_update(sc_t *sc, const float *x, size_t n)
         refresh_inv_sd(sc);
 }
 
+/* sc_transform's vectors (GCC and clang vector extension). */
+#define SC_LANES 4
+typedef float sc_fvec_t __attribute__((vector_size(SC_LANES * sizeof(float))));
+typedef double sc_dvec_t __attribute__((vector_size(SC_LANES * sizeof(double))));
+
 void sc_transform(const sc_t *sc, const float *x, float *z, size_t n)
 {
     const int dim = sc->dim;
@@ -100,7 +106,20 @@ void sc_transform(const sc_t *sc, const float *x, float *z, size_t n)
     for (size_t r = 0; r < n; r++) {
         const float *xr = x + r * (size_t)dim;
         float *zr = z + r * (size_t)dim;
-        for (int i = 0; i < dim; i++)
+        int i = 0;
+        /* SC_LANES values at a time, each lane the scalar loop's own arithmetic (to double,
+         * subtract, multiply, round to float): the same bits, a few times fewer instructions */
+        for (; i + SC_LANES <= dim; i += SC_LANES) {
+            sc_fvec_t xf, zf;
+            sc_dvec_t m, s;
+            memcpy(&xf, xr + i, sizeof xf);
+            memcpy(&m, mean + i, sizeof m);
+            memcpy(&s, inv_sd + i, sizeof s);
+            zf = __builtin_convertvector((__builtin_convertvector(xf, sc_dvec_t) - m) * s,
+                                         sc_fvec_t);
+            memcpy(zr + i, &zf, sizeof zf);
+        }
+        for (; i < dim; i++)
             zr[i] = (float)((xr[i] - mean[i]) * inv_sd[i]);
     }
 }

@@ -124,6 +124,34 @@ static void test_transform_values_and_floor(void **state)
     sc_destroy(sc);
 }
 
+/* Rows of every width around the vector blocks: each value is the scalar formula's, bit for
+ * bit, (x - mean) * (1 / max(sd, floor)) in double, rounded to float. */
+static void test_transform_bit_exact(void **state)
+{
+    (void)state;
+    const int dims[] = {1, 3, 4, 5, 8, 22, 23};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        const int dim = dims[d];
+        enum { N = 50 };
+        float x[N * 23], z[N * 23];
+        for (int i = 0; i < N * dim; i++)
+            x[i] = (float)(sin(i * 0.37 + d) * (1 + i % 7) + (i % dim == 2 ? 5 : 0));
+        sc_t *sc = sc_new(dim, 0);
+        sc_update(sc, x, N);
+        sc_transform(sc, x, z, N);
+        for (int r = 0; r < N; r++)
+            for (int i = 0; i < dim; i++) {
+                double sd = sc_sd(sc, i);
+                double inv = 1.0 / (sd > SC_SD_FLOOR ? sd : SC_SD_FLOOR);
+                float want = (float)((x[r * dim + i] - sc_mean(sc, i)) * inv);
+                if (z[r * dim + i] != want)
+                    fail_msg("dim %d row %d value %d: %.9g, scalar %.9g", dim, r, i, z[r * dim + i],
+                             want);
+            }
+        sc_destroy(sc);
+    }
+}
+
 /* The transform after learning more rows, and after a snapshot round trip, is the one the
  * moments give (the per-dimension 1/sd is cached and must follow every change). */
 static void test_transform_follows_updates_and_decode(void **state)
@@ -196,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_moments_match_closed_form),
         cmocka_unit_test(test_identity_before_data),
         cmocka_unit_test(test_transform_values_and_floor),
+        cmocka_unit_test(test_transform_bit_exact),
         cmocka_unit_test(test_transform_follows_updates_and_decode),
         cmocka_unit_test(test_decay_forgets),
         cmocka_unit_test(test_bad_arguments),
