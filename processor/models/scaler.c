@@ -68,6 +68,11 @@ void sc_destroy(sc_t *sc)
     free(sc);
 }
 
+/* sc_update's and sc_transform's vectors (GCC and clang vector extension). */
+#define SC_LANES 4
+typedef float sc_fvec_t __attribute__((vector_size(SC_LANES * sizeof(float))));
+typedef double sc_dvec_t __attribute__((vector_size(SC_LANES * sizeof(double))));
+
 void sc_update(sc_t *sc, const float *x, size_t n)
 {
     const int dim = sc->dim;
@@ -76,7 +81,22 @@ void sc_update(sc_t *sc, const float *x, size_t n)
         const float *row = x + r * (size_t)dim;
         sc->weight = a * sc->weight + 1.0;
         const double inv_w = 1.0 / sc->weight;
-        for (int i = 0; i < dim; i++) {
+        int i = 0;
+        /* SC_LANES dimensions at a time, each lane the scalar loop's arithmetic below */
+        for (; i + SC_LANES <= dim; i += SC_LANES) {
+            sc_fvec_t vf;
+            sc_dvec_t mean, m2;
+            memcpy(&vf, row + i, sizeof vf);
+            memcpy(&mean, sc->mean + i, sizeof mean);
+            memcpy(&m2, sc->m2 + i, sizeof m2);
+            sc_dvec_t v = __builtin_convertvector(vf, sc_dvec_t);
+            sc_dvec_t delta = v - mean;
+            mean += delta * inv_w;
+            m2 = a * m2 + delta * (v - mean);
+            memcpy(sc->mean + i, &mean, sizeof mean);
+            memcpy(sc->m2 + i, &m2, sizeof m2);
+        }
+        for (; i < dim; i++) {
             double v = row[i];
             double delta = v - sc->mean[i];
             sc->mean[i] += delta * inv_w;
@@ -87,11 +107,6 @@ void sc_update(sc_t *sc, const float *x, size_t n)
     if (n > 0)
         refresh_inv_sd(sc);
 }
-
-/* sc_transform's vectors (GCC and clang vector extension). */
-#define SC_LANES 4
-typedef float sc_fvec_t __attribute__((vector_size(SC_LANES * sizeof(float))));
-typedef double sc_dvec_t __attribute__((vector_size(SC_LANES * sizeof(double))));
 
 void sc_transform(const sc_t *sc, const float *x, float *z, size_t n)
 {

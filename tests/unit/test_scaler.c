@@ -124,6 +124,43 @@ static void test_transform_values_and_floor(void **state)
     sc_destroy(sc);
 }
 
+/* Learning, at every width around the vector blocks and with forgetting: the moments are the
+ * scalar update's (West 1979 with decay), bit for bit. */
+static void test_update_bit_exact(void **state)
+{
+    (void)state;
+    const int dims[] = {1, 3, 4, 5, 8, 22, 23};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        const int dim = dims[d];
+        enum { N = 60 };
+        float x[N * 23];
+        for (int i = 0; i < N * dim; i++)
+            x[i] = (float)(cos(i * 0.61 + d) * (2 + i % 5) + (i % dim == 1 ? 9 : 0));
+        sc_t *sc = sc_new(dim, 25);
+        sc_update(sc, x, N / 2);
+        sc_update(sc, x + (N / 2) * dim, N - N / 2);
+        const double a = exp2(-1.0 / 25);
+        double w = 0, mean[23] = {0}, m2[23] = {0};
+        for (int r = 0; r < N; r++) {
+            w = a * w + 1.0;
+            const double inv_w = 1.0 / w;
+            for (int i = 0; i < dim; i++) {
+                double v = x[r * dim + i], delta = v - mean[i];
+                mean[i] += delta * inv_w;
+                m2[i] = a * m2[i] + delta * (v - mean[i]);
+            }
+        }
+        assert_true(sc_weight(sc) == w);
+        for (int i = 0; i < dim; i++) {
+            double var = m2[i] / w;
+            if (sc_mean(sc, i) != mean[i] || sc_sd(sc, i) != (var > 0 ? sqrt(var) : 0))
+                fail_msg("dim %d value %d: mean %.17g sd %.17g, scalar %.17g %.17g", dim, i,
+                         sc_mean(sc, i), sc_sd(sc, i), mean[i], var > 0 ? sqrt(var) : 0);
+        }
+        sc_destroy(sc);
+    }
+}
+
 /* Rows of every width around the vector blocks: each value is the scalar formula's, bit for
  * bit, (x - mean) * (1 / max(sd, floor)) in double, rounded to float. */
 static void test_transform_bit_exact(void **state)
@@ -225,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_identity_before_data),
         cmocka_unit_test(test_transform_values_and_floor),
         cmocka_unit_test(test_transform_bit_exact),
+        cmocka_unit_test(test_update_bit_exact),
         cmocka_unit_test(test_transform_follows_updates_and_decode),
         cmocka_unit_test(test_decay_forgets),
         cmocka_unit_test(test_bad_arguments),
