@@ -6,6 +6,8 @@
 #include "fastlog.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #define D_7  "7-day half-life"
@@ -228,19 +230,36 @@ float feat_transform(int i, double human)
     return out;
 }
 
+/* The features by transform, in index order (feat_info's transforms, listed once). */
+static uint8_t log1p_idx[FEAT_DIM], plain_idx[FEAT_DIM];
+static int n_log1p, n_plain;
+static pthread_once_t transform_lists_once = PTHREAD_ONCE_INIT;
+
+static void transform_lists(void)
+{
+    for (int i = 0; i < FEAT_DIM; i++) {
+        if (feat_info[i].transform == FEAT_TF_LOG1P)
+            log1p_idx[n_log1p++] = (uint8_t)i;
+        else
+            plain_idx[n_plain++] = (uint8_t)i;
+    }
+}
+
 void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM])
 {
     double v[FEAT_DIM], in[FEAT_DIM];
     float logs[FEAT_DIM];
+    (void)pthread_once(&transform_lists_once, transform_lists);
     feat_human_values(st, t_ms, v);
-    int n = 0;
-    for (int i = 0; i < FEAT_DIM; i++)
-        if (feat_info[i].transform == FEAT_TF_LOG1P)
-            in[n++] = v[i] > 0 ? v[i] : 0.0;
-    fl_log1p_block(in, logs, n);
-    n = 0;
-    for (int i = 0; i < FEAT_DIM; i++)
-        out[i] = feat_info[i].transform == FEAT_TF_LOG1P ? logs[n++] : (float)v[i];
+    for (int k = 0; k < n_log1p; k++) {
+        double h = v[log1p_idx[k]];
+        in[k] = h > 0 ? h : 0.0;
+    }
+    fl_log1p_block(in, logs, n_log1p);
+    for (int k = 0; k < n_log1p; k++)
+        out[log1p_idx[k]] = logs[k];
+    for (int k = 0; k < n_plain; k++)
+        out[plain_idx[k]] = (float)v[plain_idx[k]];
 }
 
 void feat_print_user(FILE *out, const feat_state_t *st, int64_t t_ms)

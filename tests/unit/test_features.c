@@ -673,6 +673,7 @@ static void test_transforms(void **unused)
         float expect = feat_info[i].transform == FEAT_TF_LOG1P ? (float)log1p(h[i]) : (float)h[i];
         assert_float_equal(x[i], expect, 1e-6);
         assert_float_equal(feat_transform(i, h[i]), expect, 0);
+        assert_true(x[i] == feat_transform(i, h[i])); /* one arithmetic on every path */
     }
     /* Exact values: money is clamped per event, then log1p. */
     assert_close(h[FEAT_REVENUE_30D], (99.0 + FEAT_AMOUNT_MAX) * exp2(-3.0 / 30.0), 1e-6, 0);
