@@ -100,8 +100,11 @@ static const char *direction_word(int i, int low)
  * experts', each by its pool weight) among the informative features, largest first (ties:
  * lower index), each with the user's value at t_ms (hv, human units) and the direction of
  * z_i (against the population's typical user). Positive ones push toward churn; with fewer
- * positives than slots the largest non-positive ones fill the rest; a user with fewer
- * informative features gets fewer factors (possibly none). */
+ * positives than slots the largest negative ones fill the rest. A part of exactly 0 (a
+ * feature no expert of the pool uses now: every feature but the three BTYD ones while the
+ * regression's weight is 0) explains nothing and is listed only when the user has no other
+ * informative feature (then the first such, by index). A user with fewer informative features
+ * gets fewer factors (possibly none). */
 static int top_factors(const model_t *m, const float *z, const double *hv, const feat_state_t *st,
                        int64_t t_ms, alert_factor_t *out, uint8_t *idx_out, uint8_t *low_out)
 {
@@ -109,10 +112,15 @@ static int top_factors(const model_t *m, const float *z, const double *hv, const
     ex_summary_t sum;
     ex_summary_of(model_experts(m), st, t_ms, &sum);
     model_explain(m, z, &sum, c);
-    int idx[ALERT_TOP_FACTORS], n = 0;
+    int idx[ALERT_TOP_FACTORS], n = 0, first_zero = -1;
     for (int i = 0; i < FEAT_DIM; i++) {
         if (!informative(i, hv, st))
             continue;
+        if (c[i] == 0) {
+            if (first_zero < 0)
+                first_zero = i;
+            continue;
+        }
         double v = isfinite(c[i]) ? c[i] : -INFINITY;
         int pos = n;
         while (pos > 0) {
@@ -130,6 +138,8 @@ static int top_factors(const model_t *m, const float *z, const double *hv, const
         if (n < ALERT_TOP_FACTORS)
             n++;
     }
+    if (n == 0 && first_zero >= 0)
+        idx[n++] = first_zero;
     for (int j = 0; j < n; j++) {
         int low = z[idx[j]] < 0;
         out[j].feature = feat_info[idx[j]].name;

@@ -78,6 +78,9 @@ static model_t *mkmodel(void)
     model_touch(m, 1000);
     for (int j = 0; j < FEAT_DIM; j++)
         assert_true(lr_weight(model_logreg(m), j) != 0);
+    /* The regression alone in the pool (identity calibration): a factor's part is w_i z_i, and
+     * every feature has one (by default its weight is 0 until a tick is complete) */
+    ex_set_mode(model_experts(m), EX_MODE_LOGREG);
     return m;
 }
 
@@ -626,7 +629,7 @@ static void test_alert_fields(void **s)
         assert_string_equal(a.recommended_action, cases[i].action);
         assert_true(a.model_version == (int64_t)model_version(m));
         assert_int_equal(a.arm, alert_arm_of("churnstream", "Zoë", strlen("Zoë"), 30));
-        assert_int_equal(a.n_factors, ALERT_TOP_FACTORS);
+        assert_int_equal(a.n_factors, 1); /* z = 0: every part 0, one factor (zero parts test) */
         double hv[FEAT_DIM];
         feat_human_values(&st, in.event_time_ms, hv);
         assert_memory_equal(a.features, hv, sizeof hv);
@@ -783,6 +786,52 @@ static void test_factors_informative(void **s)
     model_destroy(m);
 }
 
+/* A part of exactly 0 explains nothing: with the regression's pool weight 0 and no typical
+ * user yet, every part is 0 and the user gets one factor (the first informative); with some
+ * parts nonzero, zeros never fill a slot. */
+static void test_factors_zero_parts(void **s)
+{
+    (void)s;
+    model_t *m = mkmodel();
+    ex_set_mode(model_experts(m), EX_MODE_BGNBD); /* the regression's parts are 0 */
+    alert_policy_t *ap = mkpolicy(0.5, 0, 0, 10, "", 0);
+    feat_state_t st;
+    mkstate(&st);
+    float z[FEAT_DIM];
+    for (int j = 0; j < FEAT_DIM; j++)
+        z[j] = 1.0f;
+    alert_t a;
+    alert_input_t in = tick_input("u", T0, 0.9, 1, &st, m);
+    in.z = z;
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    double hv[FEAT_DIM];
+    feat_human_values(&st, T0, hv);
+    int first = -1;
+    for (int j = 0; j < FEAT_DIM && first < 0; j++)
+        if (hv[j] != 0)
+            first = j;
+    assert_int_equal(a.n_factors, 1);
+    assert_string_equal(a.top_factors[0].feature, feat_info[first].name);
+    assert_true(a.top_factors[0].contribution == 0);
+
+    /* the regression alone, one part nonzero: that one only */
+    ex_set_mode(model_experts(m), EX_MODE_LOGREG);
+    const lr_t *lr = model_logreg(m);
+    for (int j = 0; j < FEAT_DIM; j++)
+        z[j] = 0.0f;
+    z[FEAT_ACTIVE_DAYS_90D] = (float)(-0.7 / lr_weight(lr, FEAT_ACTIVE_DAYS_90D));
+    feat_state_init(&st);
+    mkstate(&st);
+    in = tick_input("v", T0, 0.9, 1, &st, m);
+    in.z = z;
+    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    assert_int_equal(a.n_factors, 1);
+    assert_string_equal(a.top_factors[0].feature, "active_days_90d");
+    assert_true(fabs(a.top_factors[0].contribution + 0.7) < 1e-5);
+    alert_policy_destroy(ap);
+    model_destroy(m);
+}
+
 /* ---- kind, trigger, created_at ------------------------------------------------------------ */
 
 static void test_kind_rule(void **s)
@@ -863,8 +912,6 @@ static void test_top_factors(void **s)
 {
     (void)s;
     model_t *m = mkmodel();
-    /* the regression alone in the pool, identity calibration: a factor's part is w_i z_i */
-    ex_set_mode(model_experts(m), EX_MODE_LOGREG);
     const lr_t *lr = model_logreg(m);
     /* wanted contributions c_i (z_i = c_i / w_i), and the expected order */
     static const struct {
@@ -1376,6 +1423,7 @@ int main(void)
         cmocka_unit_test(test_buckets_parse),
         cmocka_unit_test(test_medium_and_labels),
         cmocka_unit_test(test_factors_informative),
+        cmocka_unit_test(test_factors_zero_parts),
         cmocka_unit_test(test_kind_rule),
         cmocka_unit_test(test_kind_trigger_created_at),
         cmocka_unit_test(test_json_exact),
