@@ -729,6 +729,15 @@ static void test_medium_and_labels(void **s)
     model_destroy(m);
 }
 
+/* Considers uid's tick scoring at T0 (p 0.9, segment 1) with the standardized row z: it fires. */
+static void consider_z(alert_policy_t *ap, const char *uid, feat_state_t *st, model_t *m, float *z,
+                       alert_t *a)
+{
+    alert_input_t in = tick_input(uid, T0, 0.9, 1, st, m);
+    in.z = z;
+    assert_int_equal(alert_policy_consider(ap, &in, a), 1);
+}
+
 /* Top factors carry the user's value and a direction word, and never a feature that is 0 or
  * a never-happened placeholder for the user: issue 14's user whose only event was a cancel. */
 static void test_factors_informative(void **s)
@@ -751,9 +760,7 @@ static void test_factors_informative(void **s)
     for (int j = 0; j < FEAT_DIM; j++)
         z[j] = (float)((j == FEAT_CANCEL_INTENT_30D ? 0.5 : 5.0) / lr_weight(lr, j));
     alert_t a;
-    alert_input_t in = tick_input("c", T0, 0.9, 1, &st, m);
-    in.z = z;
-    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    consider_z(ap, "c", &st, m, z, &a);
     double hv[FEAT_DIM];
     feat_human_values(&st, T0, hv);
     /* the only informative feature is the cancel itself */
@@ -770,9 +777,7 @@ static void test_factors_informative(void **s)
     float z2[FEAT_DIM];
     for (int j = 0; j < FEAT_DIM; j++)
         z2[j] = (float)((j % 3 ? 1.0 : -1.0) / lr_weight(lr, j));
-    in = tick_input("u", T0, 0.9, 1, &st, m);
-    in.z = z2;
-    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    consider_z(ap, "u", &st, m, z2, &a);
     feat_human_values(&st, T0, hv);
     assert_int_equal(a.n_factors, 3);
     for (int j = 0; j < a.n_factors; j++) {
@@ -801,9 +806,7 @@ static void test_factors_zero_parts(void **s)
     for (int j = 0; j < FEAT_DIM; j++)
         z[j] = 1.0f;
     alert_t a;
-    alert_input_t in = tick_input("u", T0, 0.9, 1, &st, m);
-    in.z = z;
-    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    consider_z(ap, "u", &st, m, z, &a);
     double hv[FEAT_DIM];
     feat_human_values(&st, T0, hv);
     int first = -1;
@@ -820,11 +823,8 @@ static void test_factors_zero_parts(void **s)
     for (int j = 0; j < FEAT_DIM; j++)
         z[j] = 0.0f;
     z[FEAT_ACTIVE_DAYS_90D] = (float)(-0.7 / lr_weight(lr, FEAT_ACTIVE_DAYS_90D));
-    feat_state_init(&st);
     mkstate(&st);
-    in = tick_input("v", T0, 0.9, 1, &st, m);
-    in.z = z;
-    assert_int_equal(alert_policy_consider(ap, &in, &a), 1);
+    consider_z(ap, "v", &st, m, z, &a);
     assert_int_equal(a.n_factors, 1);
     assert_string_equal(a.top_factors[0].feature, "active_days_90d");
     assert_true(fabs(a.top_factors[0].contribution + 0.7) < 1e-5);
