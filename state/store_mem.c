@@ -175,6 +175,19 @@ static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
         visit(ctx, st->ids[st->visit[k]], &st->recs[st->visit[k]]);
 }
 
+/* ops_range's users in table order, unsorted. */
+static void ops_each(void *opaque, int64_t lo_ms, int64_t hi_ms,
+                     void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
+{
+    st_mem_t *st = opaque;
+    /* Visiting never inserts, so the arrays cannot move under the loop. */
+    for (size_t i = 0; i < st->count; i++) {
+        int64_t t = st->last_act_ms[i];
+        if (t >= lo_ms && t < hi_ms)
+            visit(ctx, st->ids[i], &st->recs[i]);
+    }
+}
+
 static void ops_touched(void *opaque, const char *user_id, user_rec_t *rec)
 {
     st_mem_t *st = opaque;
@@ -188,4 +201,5 @@ void st_mem_engine_ops(st_mem_t *st, store_ops_t *ops)
     ops->get = ops_get;
     ops->range = ops_range;
     ops->touched = ops_touched;
+    ops->each = ops_each;
 }

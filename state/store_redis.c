@@ -370,6 +370,7 @@ int st_redis_engine_ops(st_redis_t *st, int32_t partition, store_ops_t *ops)
     ops->get = op_get;
     ops->range = op_range;
     ops->touched = op_touched;
+    ops->each = NULL; /* a range's replies come sorted anyway */
     if (st->cl)
         rcl_wrap_ops(st, ops);
     return 0;

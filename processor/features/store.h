@@ -16,7 +16,11 @@
 #include "user.h"
 
 /* `get` returns the record of a user, creating an empty one (user_rec_init) when absent.
- * `range` calls visit for every user whose last activity time is in [lo_ms, hi_ms).
+ * `range` calls visit for every user whose last activity time is in [lo_ms, hi_ms), in
+ * ascending order of that time, ties by id (a sweep's order: alerts and scores come out in
+ * it). `each`, when not NULL, visits the same users in whatever order is cheapest to the
+ * store (the BG/NBD refit's population scan, which sorts the rows it builds); NULL: use
+ * `range`.
  * `touched` tells the store a record changed (dirty for the next commit; its last activity
  * may have moved). */
 typedef struct store_ops_s {
@@ -25,6 +29,8 @@ typedef struct store_ops_s {
     void (*range)(void *opaque, int64_t lo_ms, int64_t hi_ms,
                   void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx);
     void (*touched)(void *opaque, const char *user_id, user_rec_t *rec);
+    void (*each)(void *opaque, int64_t lo_ms, int64_t hi_ms,
+                 void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx);
 } store_ops_t;
 
 /* The engine's progress as stores keep it: 7 little-endian int64 (engine.h says which). */

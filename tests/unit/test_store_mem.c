@@ -1,6 +1,7 @@
 /* The in-memory store's range (state/store_mem.c): a range visits exactly the users whose
  * last activity is in [lo, hi), in the Redis store's order (time, then id bytes, the shorter
- * first on a common prefix), whatever sort gets there; against a brute-force oracle. */
+ * first on a common prefix), whatever sort gets there; against a brute-force oracle. `each`
+ * visits the same users, each once, in any order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,11 @@ typedef struct seen_s {
     int64_t t[4096];
     size_t n;
 } seen_t;
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static void collect(void *ctx, const char *user_id, user_rec_t *rec)
 {
@@ -69,6 +75,18 @@ static void check_range(size_t n, int64_t lo, int64_t hi)
         if (k > 0)
             assert_true(before(s->t[k - 1], s->ids[k - 1], s->t[k], s->ids[k]));
     }
+    seen_t *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    ops.each(ops.opaque, lo, hi, collect, e);
+    assert_int_equal(e->n, s->n);
+    qsort(s->ids, s->n, sizeof(s->ids[0]), cmp_id);
+    qsort(e->ids, e->n, sizeof(e->ids[0]), cmp_id);
+    for (size_t k = 0; k < e->n; k++) {
+        assert_string_equal(e->ids[k], s->ids[k]);
+        if (k > 0)
+            assert_true(strcmp(e->ids[k - 1], e->ids[k]) < 0); /* once each */
+    }
+    free(e);
     free(s);
     st_mem_destroy(st);
 }
