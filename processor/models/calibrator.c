@@ -2,6 +2,7 @@
  * Newton's method on the binned, decayed statistics (32 points, so a refit is ~free). */
 #include "calibrator.h"
 #include "grow.h"
+#include "upper_bound.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -58,10 +59,10 @@ static int bin_of(double logit)
 
 static cal_tick_t *pending_slot(cal_t *cal, int64_t tick_ms)
 {
-    /* Labels mostly concern recent ticks: search from the end. */
-    size_t i = cal->npending;
-    while (i > 0 && cal->pending[i - 1].tick_ms > tick_ms)
-        i--;
+    /* pending is sorted by tick_ms; labels come for any of the last H of ticks (a positive
+     * at T + H), so a scan from the end walked H / tick entries for each */
+    size_t i;
+    CS_UPPER_BOUND(cal->pending, cal->npending, tick_ms, tick_ms, i);
     if (i > 0 && cal->pending[i - 1].tick_ms == tick_ms)
         return &cal->pending[i - 1];
     if (CS_GROW(cal->pending, cal->cap, cal->npending + 1, 32) != 0)

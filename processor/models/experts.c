@@ -3,6 +3,7 @@
 
 #include "calibrator.h"
 #include "grow.h"
+#include "upper_bound.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -367,9 +368,8 @@ void ex_fit_stats(const ex_t *ex, double *users, double *loglik, int *iterations
 
 ex_tick_t *ex_pending_slot(ex_t *ex, int64_t tick_ms)
 {
-    size_t i = ex->npending;
-    while (i > 0 && ex->pending[i - 1].tick_ms > tick_ms)
-        i--;
+    size_t i; /* pending is sorted by tick_ms */
+    CS_UPPER_BOUND(ex->pending, ex->npending, tick_ms, tick_ms, i);
     if (i > 0 && ex->pending[i - 1].tick_ms == tick_ms)
         return &ex->pending[i - 1];
     if (ex->npending == EX_MAX_PENDING)

@@ -4,6 +4,7 @@
 #include "auc_spill.h"
 #include "backtest.h"
 #include "grow.h"
+#include "upper_bound.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -95,13 +96,12 @@ size_t rpm_spilled_runs(const rp_metrics_t *m)
     return n;
 }
 
-/* The open tick of tick_ms, created in its place when new; NULL on out of memory. Labels
- * come mostly for the newest ticks, so the search starts from the end. */
+/* The open tick of tick_ms, created in its place when new; NULL on out of memory. open is
+ * sorted by tick_ms; labels come for any of the last H of ticks (a positive at T + H). */
 static open_tick_t *open_tick(rp_metrics_t *m, int64_t tick_ms)
 {
-    size_t i = m->nopen;
-    while (i > 0 && m->open[i - 1].tick_ms > tick_ms)
-        i--;
+    size_t i;
+    CS_UPPER_BOUND(m->open, m->nopen, tick_ms, tick_ms, i);
     if (i > 0 && m->open[i - 1].tick_ms == tick_ms)
         return &m->open[i - 1];
     if (CS_GROW(m->open, m->capopen, m->nopen + 1, 16) != 0)
