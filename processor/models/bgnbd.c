@@ -282,6 +282,15 @@ int bgnbd_table_add(bgnbd_table_t *t, double x, double t_x, double T, double w)
     x += 0.0;
     T += 0.0;
     t_x = x == 0 ? 0.0 : t_x + 0.0;
+    if (t->nrows > 0) { /* the newest row again: sorted input (the refit's) adds runs of one */
+        bg_row_t *last = &t->rows[t->nrows - 1];
+        if (last->x == x && last->t_x == t_x && last->T == T) {
+            last->w += w;
+            t->xw[last->ix] += w;
+            t->weight += w;
+            return 0;
+        }
+    }
     /* Reserve everything first, so a failure leaves the table unchanged. */
     if (t->nrows >= BGNBD_TABLE_MAX_ROWS ||
         grow((void **)&t->rows, &t->rows_cap, t->nrows + 1, sizeof(bg_row_t)) ||

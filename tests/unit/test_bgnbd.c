@@ -157,8 +157,9 @@ static void test_table_collapses_and_validates(void **state)
     assert_int_equal(bgnbd_table_add(t, 0, 7, 30, 1), 0); /* t_x ignored for x = 0 */
     assert_int_equal(bgnbd_table_add(t, -0.0, -0.0, 30, 1), 0);
     assert_int_equal(bgnbd_table_add(t, 2, 11, 30, 1), 0);
+    assert_int_equal(bgnbd_table_add(t, 2, 10, 30, 1), 0); /* not the newest row: by hash */
     assert_int_equal(bgnbd_table_rows(t), 3);
-    assert_float_equal(bgnbd_table_weight(t), 7.5, 0);
+    assert_float_equal(bgnbd_table_weight(t), 8.5, 0);
     /* invalid rows change nothing */
     assert_int_equal(bgnbd_table_add(t, 0.5, 0, 30, 1), -1);
     assert_int_equal(bgnbd_table_add(t, -1, 0, 30, 1), -1);
@@ -171,9 +172,9 @@ static void test_table_collapses_and_validates(void **state)
     assert_int_equal(bgnbd_table_add(t, 2, 10, INFINITY, 1), -1);
     assert_int_equal(bgnbd_table_add(t, 2, 10, 30, NAN), -1);
     assert_int_equal(bgnbd_table_rows(t), 3);
-    assert_float_equal(bgnbd_table_weight(t), 7.5, 0);
+    assert_float_equal(bgnbd_table_weight(t), 8.5, 0);
     /* total LL = the weighted per-customer LLs */
-    double want = 3.5 * bgnbd_loglik(&PAPER, 2, 10, 30) + 3 * bgnbd_loglik(&PAPER, 0, 0, 30) +
+    double want = 4.5 * bgnbd_loglik(&PAPER, 2, 10, 30) + 3 * bgnbd_loglik(&PAPER, 0, 0, 30) +
                   bgnbd_loglik(&PAPER, 2, 11, 30);
     assert_float_equal(bgnbd_table_loglik(t, &PAPER), want, 1e-12 * fabs(want));
     bgnbd_table_clear(t);
