@@ -1,6 +1,7 @@
 /* Event type names, shared by the decoder, the CSV importer, the generator and reports. */
 #include "event.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -91,10 +92,30 @@ size_t ev_utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Every byte of w in 0x01..0x7F, i.e. 8 valid one-byte sequences: no top bit set, and no
+ * zero byte (the classic has-zero-byte test). */
+static int ascii_nonzero8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    return (w & tops) == 0 && ((w - ones) & ~w & tops) == 0;
+}
+
 int ev_utf8_valid(const char *s, size_t n, size_t *bad_at)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
+        if (n - i >= 8) { /* user ids are mostly ASCII: 8 bytes at a time while they are */
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            if (ascii_nonzero8(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (u[i] >= 0x01 && u[i] <= 0x7F) { /* one ASCII byte, without the call */
+            i++;
+            continue;
+        }
         size_t len = u[i] ? ev_utf8_seq_len(u + i, n - i) : 0;
         if (len == 0) {
             if (bad_at)
