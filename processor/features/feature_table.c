@@ -247,15 +247,20 @@ static void transform_lists(void)
 
 void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM])
 {
-    double v[FEAT_DIM], in[FEAT_DIM];
-    float logs[FEAT_DIM];
+    /* The log1p inputs padded with zeros to a multiple of 4: the block's vector loop then
+     * takes them all, without a scalar tail (the same value either way, lane or tail). */
+    double v[FEAT_DIM], in[FEAT_DIM + 3];
+    float logs[FEAT_DIM + 3];
     (void)pthread_once(&transform_lists_once, transform_lists);
     feat_human_values(st, t_ms, v);
+    int padded = (n_log1p + 3) & ~3;
     for (int k = 0; k < n_log1p; k++) {
         double h = v[log1p_idx[k]];
         in[k] = h > 0 ? h : 0.0;
     }
-    fl_log1p_block(in, logs, n_log1p);
+    for (int k = n_log1p; k < padded; k++)
+        in[k] = 0.0;
+    fl_log1p_block(in, logs, padded);
     for (int k = 0; k < n_log1p; k++)
         out[log1p_idx[k]] = logs[k];
     for (int k = 0; k < n_plain; k++)
