@@ -120,17 +120,33 @@ static int64_t read_time(const feat_state_t *st, int64_t t_ms)
     return (st->t_ref_ms != FEAT_NEVER && t_ms < st->t_ref_ms) ? st->t_ref_ms : t_ms;
 }
 
-/* Feature i's value within its bounds from the table: [0, cap], or [-cap, cap] for the
- * signed trend (cap 0: no upper bound). */
+/* Read from feat_info once (tables_once): the features by transform, in index order, and
+ * every feature's bounds, [0, cap], or [-cap, cap] for the signed trend, hi = +inf without a
+ * cap (cap 0), for the loops that run on every row. */
+static uint8_t log1p_idx[FEAT_DIM], plain_idx[FEAT_DIM];
+static int n_log1p, n_plain;
+static double bound_lo[FEAT_DIM], bound_hi[FEAT_DIM];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables(void)
+{
+    for (int i = 0; i < FEAT_DIM; i++) {
+        if (feat_info[i].transform == FEAT_TF_LOG1P)
+            log1p_idx[n_log1p++] = (uint8_t)i;
+        else
+            plain_idx[n_plain++] = (uint8_t)i;
+        double cap = feat_info[i].cap;
+        bound_lo[i] = i == FEAT_ACTIVITY_TREND ? -cap : 0.0;
+        bound_hi[i] = cap > 0 ? cap : INFINITY;
+    }
+}
+
+/* Feature i's value within its bounds (tables() has run): NaN and values below go to lo,
+ * values above a cap to the cap (v > +inf never holds). */
 static double bounded(int i, double v)
 {
-    double cap = feat_info[i].cap;
-    double lo = i == FEAT_ACTIVITY_TREND ? -cap : 0.0;
-    if (!(v >= lo))
-        v = lo;
-    if (cap > 0 && v > cap)
-        v = cap;
-    return v;
+    double w = v >= bound_lo[i] ? v : bound_lo[i];
+    return w > bound_hi[i] ? bound_hi[i] : w;
 }
 
 /* Days since the last activity, tenure and the mean gap (before the table's bounds). */
@@ -148,6 +164,7 @@ void feat_rhythm(const feat_state_t *st, int64_t t_ms, double *quiet_days, doubl
                  double *gap_days)
 {
     double recency, tenure, gap;
+    (void)pthread_once(&tables_once, tables);
     rhythm(st, read_time(st, t_ms), &recency, &tenure, &gap);
     *quiet_days = bounded(FEAT_DAYS_SINCE_ACTIVITY, recency);
     *active_days = bounded(FEAT_ACTIVE_DAYS_LIFETIME, st->lifetime_active_days);
@@ -203,6 +220,7 @@ void feat_human_values(const feat_state_t *st, int64_t t_ms, double out[FEAT_DIM
     }
     out[FEAT_ACTIVE_DAYS_PER_30D] = per30;
 
+    (void)pthread_once(&tables_once, tables);
     for (int i = 0; i < FEAT_DIM; i++)
         out[i] = bounded(i, out[i]);
 }
@@ -230,28 +248,13 @@ float feat_transform(int i, double human)
     return out;
 }
 
-/* The features by transform, in index order (feat_info's transforms, listed once). */
-static uint8_t log1p_idx[FEAT_DIM], plain_idx[FEAT_DIM];
-static int n_log1p, n_plain;
-static pthread_once_t transform_lists_once = PTHREAD_ONCE_INIT;
-
-static void transform_lists(void)
-{
-    for (int i = 0; i < FEAT_DIM; i++) {
-        if (feat_info[i].transform == FEAT_TF_LOG1P)
-            log1p_idx[n_log1p++] = (uint8_t)i;
-        else
-            plain_idx[n_plain++] = (uint8_t)i;
-    }
-}
-
 void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM])
 {
     /* The log1p inputs padded with zeros to a multiple of 4: the block's vector loop then
      * takes them all, without a scalar tail (the same value either way, lane or tail). */
     double v[FEAT_DIM], in[FEAT_DIM + 3];
     float logs[FEAT_DIM + 3];
-    (void)pthread_once(&transform_lists_once, transform_lists);
+    (void)pthread_once(&tables_once, tables);
     feat_human_values(st, t_ms, v);
     int padded = (n_log1p + 3) & ~3;
     for (int k = 0; k < n_log1p; k++) {
