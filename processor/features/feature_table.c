@@ -120,21 +120,18 @@ static int64_t read_time(const feat_state_t *st, int64_t t_ms)
     return (st->t_ref_ms != FEAT_NEVER && t_ms < st->t_ref_ms) ? st->t_ref_ms : t_ms;
 }
 
-/* Read from feat_info once (tables_once): the features by transform, in index order, and
+/* Read from feat_info once (tables_once): which features feat_vector log-transforms, and
  * every feature's bounds, [0, cap], or [-cap, cap] for the signed trend, hi = +inf without a
  * cap (cap 0), for the loops that run on every row. */
-static uint8_t log1p_idx[FEAT_DIM], plain_idx[FEAT_DIM];
-static int n_log1p, n_plain;
+#define FEAT_DIM_PADDED ((FEAT_DIM + 3) & ~3) /* feat_vector's log1p block: whole vector steps */
+static uint8_t is_log1p[FEAT_DIM];
 static double bound_lo[FEAT_DIM], bound_hi[FEAT_DIM];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables(void)
 {
     for (int i = 0; i < FEAT_DIM; i++) {
-        if (feat_info[i].transform == FEAT_TF_LOG1P)
-            log1p_idx[n_log1p++] = (uint8_t)i;
-        else
-            plain_idx[n_plain++] = (uint8_t)i;
+        is_log1p[i] = feat_info[i].transform == FEAT_TF_LOG1P;
         double cap = feat_info[i].cap;
         bound_lo[i] = i == FEAT_ACTIVITY_TREND ? -cap : 0.0;
         bound_hi[i] = cap > 0 ? cap : INFINITY;
@@ -250,24 +247,20 @@ float feat_transform(int i, double human)
 
 void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM])
 {
-    /* The log1p inputs padded with zeros to a multiple of 4: the block's vector loop then
-     * takes them all, without a scalar tail (the same value either way, lane or tail). */
-    double v[FEAT_DIM], in[FEAT_DIM + 3];
-    float logs[FEAT_DIM + 3];
+    /* Every feature goes through the log1p block, the plain ones too (their logs unused), and
+     * a select picks each feature's value: whole-row loops that vectorize, no index lists, no
+     * scalar tail (FEAT_DIM_PADDED lanes; a lane computes what the one-value path does). */
+    double v[FEAT_DIM], in[FEAT_DIM_PADDED];
+    float logs[FEAT_DIM_PADDED];
     (void)pthread_once(&tables_once, tables);
     feat_human_values(st, t_ms, v);
-    int padded = (n_log1p + 3) & ~3;
-    for (int k = 0; k < n_log1p; k++) {
-        double h = v[log1p_idx[k]];
-        in[k] = h > 0 ? h : 0.0;
-    }
-    for (int k = n_log1p; k < padded; k++)
-        in[k] = 0.0;
-    fl_log1p_block(in, logs, padded);
-    for (int k = 0; k < n_log1p; k++)
-        out[log1p_idx[k]] = logs[k];
-    for (int k = 0; k < n_plain; k++)
-        out[plain_idx[k]] = (float)v[plain_idx[k]];
+    for (int i = 0; i < FEAT_DIM; i++)
+        in[i] = v[i] > 0 ? v[i] : 0.0;
+    for (int i = FEAT_DIM; i < FEAT_DIM_PADDED; i++)
+        in[i] = 0.0;
+    fl_log1p_block(in, logs, FEAT_DIM_PADDED);
+    for (int i = 0; i < FEAT_DIM; i++)
+        out[i] = is_log1p[i] ? logs[i] : (float)v[i];
 }
 
 void feat_print_user(FILE *out, const feat_state_t *st, int64_t t_ms)
