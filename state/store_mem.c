@@ -154,10 +154,10 @@ static void sort_visit(st_mem_t *st, size_t n)
     }
 }
 
-static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
-                      void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
+/* The users whose last activity is in [lo_ms, hi_ms), in table order, into st->visit;
+ * returns how many. */
+static size_t collect_visit(st_mem_t *st, int64_t lo_ms, int64_t hi_ms)
 {
-    st_mem_t *st = opaque;
     if (st->visit_cap < st->count &&
         CS_GROW2(st->visit, st->visit_tmp, st->visit_cap, st->count, 1024) != 0) {
         log_error("state", "out of memory sweeping %zu users", st->count);
@@ -169,23 +169,33 @@ static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
         if (t >= lo_ms && t < hi_ms)
             st->visit[n++] = (uint32_t)i;
     }
-    sort_visit(st, n);
-    /* Visiting never inserts, so the arrays cannot move under the loop. */
+    return n;
+}
+
+/* Visits st->visit[0..n). Visiting never inserts, so the arrays cannot move under the loop. */
+static void visit_collected(st_mem_t *st, size_t n,
+                            void (*visit)(void *ctx, const char *user_id, user_rec_t *rec),
+                            void *ctx)
+{
     for (size_t k = 0; k < n; k++)
         visit(ctx, st->ids[st->visit[k]], &st->recs[st->visit[k]]);
 }
 
-/* ops_range's users in table order, unsorted. */
+static void ops_range(void *opaque, int64_t lo_ms, int64_t hi_ms,
+                      void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
+{
+    st_mem_t *st = opaque;
+    size_t n = collect_visit(st, lo_ms, hi_ms);
+    sort_visit(st, n);
+    visit_collected(st, n, visit, ctx);
+}
+
+/* ops_range without the sort: the same users in table order. */
 static void ops_each(void *opaque, int64_t lo_ms, int64_t hi_ms,
                      void (*visit)(void *ctx, const char *user_id, user_rec_t *rec), void *ctx)
 {
     st_mem_t *st = opaque;
-    /* Visiting never inserts, so the arrays cannot move under the loop. */
-    for (size_t i = 0; i < st->count; i++) {
-        int64_t t = st->last_act_ms[i];
-        if (t >= lo_ms && t < hi_ms)
-            visit(ctx, st->ids[i], &st->recs[i]);
-    }
+    visit_collected(st, collect_visit(st, lo_ms, hi_ms), visit, ctx);
 }
 
 static void ops_touched(void *opaque, const char *user_id, user_rec_t *rec)

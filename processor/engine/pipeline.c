@@ -252,11 +252,9 @@ static int cmp_summary(const void *a, const void *b)
     return 0;
 }
 
-/* cmp_summary's order as a strict weak order (no NaN: sort_summaries checks). */
-#define SUMMARY_LESS(x, y)                                                                         \
-    ((x)->rep != (y)->rep   ? (x)->rep < (y)->rep                                                  \
-     : (x)->t_x != (y)->t_x ? (x)->t_x < (y)->t_x                                                  \
-                            : (x)->age < (y)->age)
+/* cmp_summary's order for the merge sort (a strict weak order without NaN, which
+ * sort_summaries checks); the call is inlined. */
+#define SUMMARY_LESS(x, y) (cmp_summary((x), (y)) < 0)
 
 /* Sorts the population rows into cmp_summary's order. Only (rep, t_x, age) go on into the
  * table, and rows tied on all three are alike there, so any correct sort feeds it the same
