@@ -1,7 +1,8 @@
 /* Model update throughput on random standardized data (dim = FEAT_DIM, k = 8): k-means
  * (km_partial_fit + km_assign through BLAS; km_assign beside km_assign_scalar) and logistic
- * regression (lr_predict + lr_update through BLAS beside a plain scalar loop of the same
- * maths, checked to land on the same weights). One JSON object on stdout; see bench/README.md. */
+ * regression (lr_predict + lr_update, fixed-order loops since 2026-12-07 and sgemv before,
+ * beside a plain scalar loop of the same maths, checked to land on the same weights). One JSON
+ * object on stdout; see bench/README.md. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@ static void die(const char *what)
 /* ---- the scalar logistic regression: lr_update/lr_predict's maths with plain loops ---- */
 
 /* Same state and step as logreg.c (AdaGrad per coordinate, L2 on weights, no class
- * weights, steps of minibatch_rows), dot products in float like sgemv. */
+ * weights, steps of minibatch_rows), dot products in float like logreg.c's. */
 typedef struct scalar_lr_s {
     int dim, minibatch_rows;
     double eta, l2;
@@ -117,7 +118,7 @@ static void make_data(data_t *d)
 
 /* ---- timed loops: batches cycle through the pool until min_s has elapsed ---- */
 
-typedef enum { KM_UPDATE, KM_ASSIGN_BLAS, KM_ASSIGN_SCALAR, LR_BLAS, LR_SCALAR } work_t;
+typedef enum { KM_UPDATE, KM_ASSIGN_BLAS, KM_ASSIGN_SCALAR, LR_LIB, LR_SCALAR } work_t;
 
 typedef struct ctx_s {
     const data_t *d;
@@ -147,7 +148,7 @@ static void do_batch(ctx_t *c, work_t w, size_t off)
         if (km_assign_scalar(c->km, z, c->batch, c->seg, NULL) != 0)
             die("km_assign_scalar failed");
         break;
-    case LR_BLAS: /* prequential: predict the batch, then learn from it */
+    case LR_LIB: /* prequential: predict the batch, then learn from it */
         lr_predict(c->lr, z, c->batch, c->p);
         if (lr_update(c->lr, z, y, c->batch, NULL) != 0)
             die("lr_update failed");
@@ -160,7 +161,7 @@ static void do_batch(ctx_t *c, work_t w, size_t off)
 }
 
 /* Runs batches from the start of the pool for at least min_s; examples/s. The batch
- * sequence is the same for every work kind, so BLAS and scalar learners see the same rows. */
+ * sequence is the same for every work kind, so both learners see the same rows. */
 static double time_work(ctx_t *c, work_t w, double min_s, size_t *rows_out)
 {
     size_t rows = 0, off = 0;
@@ -184,7 +185,7 @@ static void usage(FILE *out)
 {
     fputs("usage: bench_models [--runs R] [--min-seconds S]\n"
           "Per run and batch size (256, 4096): k-means update+assign, assign (BLAS),\n"
-          "assign (scalar); logistic regression predict+update (BLAS) and the scalar loop.\n"
+          "assign (scalar); logistic regression predict+update (logreg.c) and the scalar loop.\n"
           "Each measurement lasts at least S seconds (default 1). JSON on stdout.\n",
           out);
 }
@@ -257,10 +258,10 @@ int main(int argc, char **argv)
                 same += cx.seg[i] == seg2[i];
             free(seg2);
 
-            size_t rows_blas, rows_scalar;
-            double lr_blas = time_work(&cx, LR_BLAS, min_s, &rows_blas);
+            size_t rows_lib, rows_scalar;
+            double lr_lib = time_work(&cx, LR_LIB, min_s, &rows_lib);
             double lr_scalar = time_work(&cx, LR_SCALAR, min_s, &rows_scalar);
-            /* The scalar learner saw a different number of rows: replay the BLAS one on
+            /* The scalar learner saw a different number of rows: replay logreg.c's on
              * exactly as many fresh rows to compare weights. */
             lr_t *check = lr_new(FEAT_DIM, &lp);
             if (!check)
@@ -279,16 +280,16 @@ int main(int argc, char **argv)
 
             fprintf(stderr,
                     "bench_models: run %d/%d batch %zu: kmeans update+assign %.0f/s, assign blas "
-                    "%.0f/s scalar %.0f/s (agree %zu/%zu); logreg blas %.0f/s scalar %.0f/s "
+                    "%.0f/s scalar %.0f/s (agree %zu/%zu); logreg lr_* %.0f/s scalar %.0f/s "
                     "(max |dw| %.2g)\n",
-                    r + 1, runs, cx.batch, km_update, km_blas, km_scalar, same, cx.batch, lr_blas,
+                    r + 1, runs, cx.batch, km_update, km_blas, km_scalar, same, cx.batch, lr_lib,
                     lr_scalar, max_dw);
             printf("%s\"%zu\":{\"kmeans_update_assign_eps\":%.1f,\"kmeans_assign_blas_eps\":%.1f,"
                    "\"kmeans_assign_scalar_eps\":%.1f,\"kmeans_assign_agree\":%.6f,"
-                   "\"logreg_blas_eps\":%.1f,\"logreg_scalar_eps\":%.1f,"
+                   "\"logreg_lib_eps\":%.1f,\"logreg_scalar_eps\":%.1f,"
                    "\"logreg_max_weight_diff\":%.3g}",
                    b ? "," : "", cx.batch, km_update, km_blas, km_scalar,
-                   (double)same / (double)cx.batch, lr_blas, lr_scalar, max_dw);
+                   (double)same / (double)cx.batch, lr_lib, lr_scalar, max_dw);
             fflush(stdout);
             km_destroy(cx.km);
             lr_destroy(cx.lr);

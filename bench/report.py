@@ -282,19 +282,20 @@ def section_models(m):
           "= FEAT_DIM = %d, k = %d, cycling through 65,536 distinct rows; each measurement "
           ">= 1 s per run. k-means: `km_partial_fit` + `km_assign` per batch (BLAS sgemm "
           "distances); `km_assign` (BLAS) beside `km_assign_scalar` (plain loops). Logistic "
-          "regression, prequential per batch: `lr_predict` then `lr_update` (sgemv; AdaGrad "
+          "regression, prequential per batch: `lr_predict` then `lr_update` (fixed-order loops; "
+          "sgemv before 2026-12-07; AdaGrad "
           "steps of %d rows inside a batch) beside a scalar loop in the bench doing the same "
           "maths, checked to end on the same weights (largest weight difference shown)." % (
               m["dim"], m["k"], m["lr_minibatch_rows"]), "",
           "| batch | k-means update+assign ex/s | assign BLAS ex/s | assign scalar ex/s | "
-          "BLAS / scalar | logreg BLAS ex/s | logreg scalar ex/s | BLAS / scalar | "
+          "BLAS / scalar | logreg lr_* ex/s | logreg scalar ex/s | lr_* / scalar | "
           "max weight diff |",
           "|---|---|---|---|---|---|---|---|---|"]
     for b, e in m["batches"].items():
         L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %.1e |" % (
             b, eps(e["kmeans_update_assign_eps"]), eps(e["kmeans_assign_blas_eps"]),
             eps(e["kmeans_assign_scalar_eps"]), ratio(e["kmeans_assign_ratio"]),
-            eps(e["logreg_blas_eps"]), eps(e["logreg_scalar_eps"]), ratio(e["logreg_ratio"]),
+            eps(e["logreg_lib_eps"]), eps(e["logreg_scalar_eps"]), ratio(e["logreg_ratio"]),
             e["logreg_max_weight_diff"]))
     L += ["", "%d runs. BLAS and scalar assignments agreed on %.2f%% of a batch's rows (ties "
           "aside they must agree)." % (len(m["runs"]),

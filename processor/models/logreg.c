@@ -1,8 +1,7 @@
 /* Online logistic regression (logreg.h). Weights and AdaGrad accumulators are double (they
- * accumulate over millions of steps); a float mirror of the weights feeds sgemv. */
+ * accumulate over millions of steps); a float mirror of the weights feeds the dot products. */
 #include "logreg.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,7 @@ struct lr_s {
     lr_params_t params;
     double *w;  /* [dim] */
     double *g2; /* [dim] AdaGrad sums of squared gradients */
-    float *w_f; /* [dim] mirror of w for BLAS */
+    float *w_f; /* [dim] float mirror of w for the dot products */
     double bias;
     double bias_g2;
     double n_class[2];
@@ -81,24 +80,33 @@ double lr_sigmoid(double logit)
     return e / (1.0 + e);
 }
 
+/* w . z in a fixed order: 8 float lanes (lane k sums the products j = k mod 8 in increasing
+ * j), then the lanes pairwise. No BLAS: OpenBLAS picks its sgemv kernel by CPU, and its kernels
+ * sum in different orders (scores differed in the last digit between CPUs), and a call per
+ * row cost ~170 instructions; this loop gives the same bits on every x86-64 (ISO C: no
+ * contraction into FMA) and gcc vectorizes the lanes. */
+static float dot(const float *w, const float *z, int dim)
+{
+    float acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= dim; j += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += w[j + k] * z[j + k];
+    for (int k = 0; j < dim; j++, k++)
+        acc[k] += w[j] * z[j];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 void lr_logit(const lr_t *lr, const float *z, size_t n, float *logit)
 {
-    if (n == 0)
-        return;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, lr->dim, 1.0f, z, lr->dim, lr->w_f, 1, 0.0f,
-                logit, 1);
     for (size_t i = 0; i < n; i++)
-        logit[i] = (float)((double)logit[i] + lr->bias);
+        logit[i] = (float)((double)dot(lr->w_f, z + i * (size_t)lr->dim, lr->dim) + lr->bias);
 }
 
 void lr_predict(const lr_t *lr, const float *z, size_t n, float *p)
 {
-    if (n == 0)
-        return;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, lr->dim, 1.0f, z, lr->dim, lr->w_f, 1, 0.0f, p,
-                1);
     for (size_t i = 0; i < n; i++)
-        p[i] = (float)lr_sigmoid((double)p[i] + lr->bias);
+        p[i] = (float)lr_sigmoid((double)dot(lr->w_f, z + i * (size_t)lr->dim, lr->dim) + lr->bias);
 }
 
 /* One AdaGrad step on m rows; r is scratch of m floats, g of dim floats. */
@@ -122,8 +130,15 @@ static void step(lr_t *lr, const float *z, const float *y, const float *sw, size
         r[i] = (float)ri;
         bias_grad += ri;
     }
-    /* g = X^T r: the batch's log-loss gradient in one BLAS call */
-    cblas_sgemv(CblasRowMajor, CblasTrans, (int)m, dim, 1.0f, z, dim, r, 1, 0.0f, g, 1);
+    /* g = X^T r, the batch's log-loss gradient: rows added in order (the same bits on every
+     * CPU; the loop over j vectorizes) */
+    for (int j = 0; j < dim; j++)
+        g[j] = 0.0f;
+    for (size_t i = 0; i < m; i++) {
+        const float *zi = z + i * (size_t)dim;
+        for (int j = 0; j < dim; j++)
+            g[j] += zi[j] * r[i];
+    }
     const double eta = lr->params.learning_rate, l2 = lr->params.l2;
     for (int j = 0; j < dim; j++) {
         double gj = (double)g[j] + l2 * lr->w[j];

@@ -1,6 +1,7 @@
 /* Online logistic regression on standardized vectors: mini-batch SGD with per-coordinate
  * AdaGrad steps, L2 on the weights (not the bias) and optional balanced class weights from
- * running class counts. Predictions and gradients go through BLAS (sgemv). */
+ * running class counts. Predictions and gradients are plain loops in a fixed order, so the
+ * same inputs give the same bits on every CPU. */
 #ifndef CS_LOGREG_H
 #define CS_LOGREG_H
 
@@ -32,13 +33,13 @@ lr_t *lr_new(int dim, const lr_params_t *params);
 /* Frees; lr_destroy(NULL) is a no-op. */
 void lr_destroy(lr_t *lr);
 
-/* p[i] = sigmoid(w . z_i + b) for n rows of z[n*dim] (cblas_sgemv). p must not alias z. */
+/* p[i] = sigmoid(w . z_i + b) for n rows of z[n*dim]. p must not alias z. */
 void lr_predict(const lr_t *lr, const float *z, size_t n, float *p);
 /* Raw logits w.z + bias of n standardized rows into logit[n] (caller's buffer). */
 void lr_logit(const lr_t *lr, const float *z, size_t n, float *logit);
 /* Learns from n labelled rows in order, in steps of minibatch_rows: y[i] in [0, 1] (>= 0.5
  * counts as the positive class for class weights), sample_weight NULL = all 1. Gradient
- * X^T (p - y) through sgemv. Returns 0, or -1 when out of memory (nothing learned). */
+ * X^T (p - y). Returns 0, or -1 when out of memory (nothing learned). */
 int lr_update(lr_t *lr, const float *z, const float *y, size_t n, const float *sample_weight);
 /* out[i] = w_i * z_i for one row: the additive parts of the logit (alerts' top factors). */
 void lr_contributions(const lr_t *lr, const float *z, float *out);

@@ -1,6 +1,7 @@
 /* Unit tests of the online logistic regression: sigmoid table, the AdaGrad step against a
  * scalar double reference (mini-batching, L2, sample and class weights), learning a
- * sigmoid-generated and a separable dataset, balanced class weights, contributions. */
+ * sigmoid-generated and a separable dataset, balanced class weights, contributions; the
+ * logit's fixed summation order. */
 #include <cblas.h>
 #include <math.h>
 #include <setjmp.h>
@@ -121,6 +122,48 @@ static void test_matches_scalar_reference(void **state)
     free(z);
     free(y);
     free(sw);
+}
+
+/* The logit is one fixed-order sum (8 float lanes over j mod 8, then the lanes pairwise),
+ * whatever the number of rows in the call and whatever the CPU: a block of rows gives the
+ * bits each row gives alone, and the bits of the documented order. (cblas_sgemv failed
+ * both: its kernels sum in orders that depend on the rows in the call and on the CPU.) */
+static float lanes_reference(const lr_t *lr, const float *z, int dim)
+{
+    float acc[8] = {0};
+    for (int j = 0; j < dim; j++)
+        acc[j % 8] += (float)lr_weight(lr, j) * z[j];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+static void test_logit_fixed_order(void **state)
+{
+    (void)state;
+    rng_t r;
+    rng_seed(&r, 21);
+    enum { ROWS = 37, MAX_DIM = 41 };
+    float z[ROWS * MAX_DIM], y[ROWS], block[ROWS], one, p[ROWS];
+    for (int dim = 1; dim <= MAX_DIM; dim++) {
+        lr_t *lr = lr_new(dim, NULL);
+        for (int i = 0; i < ROWS * dim; i++)
+            z[i] = (float)(rng_normal(&r) * 3);
+        for (int i = 0; i < ROWS; i++)
+            y[i] = rng_uniform(&r) < 0.5 ? 1.0f : 0.0f;
+        assert_int_equal(lr_update(lr, z, y, ROWS, NULL), 0); /* weights of every sign */
+        for (int i = 0; i < ROWS * dim; i++)
+            z[i] = (float)(rng_normal(&r) * 3);
+        lr_logit(lr, z, ROWS, block);
+        lr_predict(lr, z, ROWS, p);
+        for (int i = 0; i < ROWS; i++) {
+            lr_logit(lr, z + i * dim, 1, &one);
+            float want = (float)((double)lanes_reference(lr, z + i * dim, dim) + lr_bias(lr));
+            if (memcmp(&one, &block[i], sizeof one) != 0 || memcmp(&one, &want, sizeof one) != 0)
+                fail_msg("dim %d row %d: alone %a, in a block %a, lane order %a", dim, i,
+                         (double)one, (double)block[i], (double)want);
+            assert_float_equal(p[i], lr_sigmoid((double)one), 1e-6);
+        }
+        lr_destroy(lr);
+    }
 }
 
 static void test_first_step_by_hand(void **state)
@@ -343,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_sigmoid_table),
         cmocka_unit_test(test_first_step_by_hand),
         cmocka_unit_test(test_matches_scalar_reference),
+        cmocka_unit_test(test_logit_fixed_order),
         cmocka_unit_test(test_learns_sigmoid_data),
         cmocka_unit_test(test_balanced_class_weights),
         cmocka_unit_test(test_params_and_roundtrip),
