@@ -85,6 +85,28 @@
  * the first complete tick), and the binary version (log-loss of "no activity since the last
  * tick" per user, prototype) chose it on the planted log too. Early on, short-horizon
  * evidence cannot tell a seasonal lull from drop-out; the BG/NBD alone stays.
+ * Where the first quarter's pooled AUC goes (2026-12-07 night, offline on the `--snapshots-out` of
+ * the 19 shapes of `bench/shapes.py`, daily ticks): much of it is the score's level moving
+ * between ticks, not its ranking within a tick. Shifting each tick's logits so their mean
+ * matches that tick's churn rate (an oracle: it reads the labels) raises the first quarter
+ * by 0.005-0.057 (Online Retail 0.662 -> 0.674, its last 9 months 0.568 -> 0.609, the
+ * 300-user subsample 0.560 -> 0.608, the planted 800-user log 0.685 -> 0.742) and the whole
+ * log's pooled AUC by up to 0.024. The early fits read Online Retail's December rush as
+ * frequent buyers (mean score 0.31 against a churn rate of 0.43 in December-January) and a
+ * log cut in mid-life as young customers (0.68 against 0.32). Three label-free remedies,
+ * none kept: (1) the level learnt from partial labels, each past tick's users still silent
+ * after h < H days, assuming a constant hazard (P(none in h) = P(none in H)^(kappa h / H),
+ * kappa fitted on the last 4 weeks of ticks): the three shapes tried fell (first quarter
+ * -0.02..-0.20, pooled -0.01..-0.03): survival in these logs is far from a constant hazard;
+ * (2) the same with BG/NBD's own P(none in 30 d) (a prototype with calendar-day fits; two
+ * shapes): -0.004 and -0.013; (3) each tick's ranking taken from BG/NBD, recency or 90-day
+ * frequency, whichever ranked the partial labels (at least 30 days old) best (follow the
+ * leader; AUC within ticks, first quarter): regular buyers +0.063, the 300-user Online
+ * Retail subsample +0.048, the seasonal shops +0.014..+0.028, but the planted 3,000-user log
+ * -0.079 and Pareto/NBD frequent buyers -0.006: who comes back within weeks is not who is
+ * gone (the reason the NBD average above failed). Also no gain: shrinking the first 3-28
+ * days of ticks' logits toward the tick's mean (the first ticks' fits are degenerate, but
+ * they hold few rows).
  * Also tried that day, in an offline prototype of the BTYD expert (weekly ticks, H = L = 90 d,
  * calendar days unless said; AUC pooled / second half), none kept:
  *  - BG/CNBD-k (Erlang-k gaps between purchases, Reutterer, Platzer & Schroeder 2021), k
