@@ -519,6 +519,9 @@ int rp_run(const cfg_t *cfg, const rp_opts_t *o, rp_summary_t *sum, char *errstr
     rp.snapshots = outs.snapshots_f;
     if (rp.snapshots)
         rp_pending_keep_features(&rp.pending, FEAT_DIM);
+    if (cfg->tick_interval_ms > 0 && cfg->label_lookback_ms / cfg->tick_interval_ms < 1 << 20)
+        rp_pending_set_bound(&rp.pending,
+                             (uint32_t)(cfg->label_lookback_ms / cfg->tick_interval_ms) + 2);
     if (read_all(&rp, &src, &st, pl, outs.rejects_f, &max_t, errstr, errstr_size) != 0)
         goto out;
     if (sum->events_applied == 0) {

@@ -106,10 +106,16 @@ typedef struct pending_map_s {
     uid_index_t id_index; /* nslots >= 2 x nids */
     size_t count;         /* live entries over all users */
     int xdim;             /* floats of x kept per entry; 0 = none */
+    uint32_t bound;       /* the most entries one user holds at once; 0 = unknown */
 } pending_map_t;
 
 /* Keep each entry's feature row (dim floats) from now on; call on an empty map. */
 void rp_pending_keep_features(pending_map_t *m, int dim);
+/* The most entries one user can hold at once (label.lookback / tick.interval + 2 in replay:
+ * a user has a pending snapshot for each tick since their last activity, up to L); a user's
+ * array grows to it, not past it, unless it is exceeded. 0 (the default): no bound. Memory
+ * only: what is put and taken is the same either way. */
+void rp_pending_set_bound(pending_map_t *m, uint32_t entries);
 
 /* Adds a scored snapshot (the id is copied into the id table the first time it is seen).
  * rec, the user's record or NULL, caches the user's handle in rec->memo (user.h) for the

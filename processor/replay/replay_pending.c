@@ -73,13 +73,19 @@ static int id_handle(pending_map_t *m, const char *uid, user_rec_t *rec, int add
 #define PENDING_KEEP_CAP 8
 
 /* Room for one more entry at the tail of u's array: compacts when at most half of it is
- * live (each compaction frees at least half: amortized O(1) a put), else doubles it. */
-static int user_make_room(pending_user_t *u, int xdim)
+ * live (each compaction frees at least half: amortized O(1) a put), or when the array
+ * already has room for `bound` entries (the most one user holds at once; 0 = no bound),
+ * else doubles it, to at most the bound while below it. So a user gone quiet, who holds an
+ * entry per tick of the lookback until their labels arrive, keeps bound entries of room
+ * rather than the next power of two (daily ticks: 92 rather than 128). A compaction at the
+ * bound moves at most bound entries; it only happens when labels leave from the head while
+ * ticks still add at the tail (H < L). */
+static int user_make_room(pending_user_t *u, int xdim, uint32_t bound)
 {
     size_t row = (size_t)xdim * sizeof(float);
     if (u->head + u->n < u->cap)
         return 0;
-    if (u->head > 0 && u->n <= u->cap / 2) {
+    if (u->head > 0 && (u->n <= u->cap / 2 || (bound && u->cap >= bound))) {
         memmove(u->e, u->e + u->head, u->n * sizeof(*u->e));
         if (xdim)
             memmove(u->x, u->x + (size_t)u->head * (size_t)xdim, u->n * row);
@@ -89,6 +95,8 @@ static int user_make_room(pending_user_t *u, int xdim)
     if (u->cap > UINT32_MAX / 2)
         return -1;
     uint32_t cap = u->cap ? u->cap * 2 : 8;
+    if (bound && u->cap < bound && cap > bound)
+        cap = bound;
     if (xdim) { /* the rows first: a failure leaves e and cap as they were */
         float *x = realloc(u->x, cap * row);
         if (!x)
@@ -108,6 +116,11 @@ void rp_pending_keep_features(pending_map_t *m, int dim)
     m->xdim = dim > 0 ? dim : 0;
 }
 
+void rp_pending_set_bound(pending_map_t *m, uint32_t entries)
+{
+    m->bound = entries;
+}
+
 int rp_pending_put(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t tick_ms, float score,
                    float recency_days, int seg, const ex_scores_t *ex, const float *x)
 {
@@ -115,7 +128,7 @@ int rp_pending_put(pending_map_t *m, const char *uid, user_rec_t *rec, int64_t t
     if (id_handle(m, uid, rec, 1, &h) != 0)
         return -1;
     pending_user_t *u = &m->users[h];
-    if (user_make_room(u, m->xdim) != 0)
+    if (user_make_room(u, m->xdim, m->bound) != 0)
         return -1;
     if (m->xdim)
         memcpy(u->x + (size_t)(u->head + u->n) * (size_t)m->xdim, x,

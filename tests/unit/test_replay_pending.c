@@ -2,7 +2,8 @@
  * back exactly once with what was put, whatever the order: across the growth and compaction
  * of the per-user arrays and removals from their middle; against a brute-force oracle; with
  * and without the entries' feature rows (--snapshots-out); with and without the user
- * record's memo of the handle, and with a memo that names another user or none. */
+ * record's memo of the handle, and with a memo that names another user or none; the room a
+ * user's array keeps under a bound on the entries one user holds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,7 +70,7 @@ static void expect_taken(pending_map_t *m, oracle_t *o)
 
 /* Users x ticks put in waves and taken in a random order interleaved with the puts, as
  * labels arrive while later ticks are scored. */
-static void random_against_oracle(int xdim)
+static void random_against_oracle(int xdim, uint32_t bound)
 {
     enum { USERS = 3000, TICKS = 12, N = USERS * TICKS };
     static oracle_t o[N];
@@ -78,6 +79,7 @@ static void random_against_oracle(int xdim)
         user_rec_init(&recs[u]);
     pending_map_t m = {0};
     rp_pending_keep_features(&m, xdim);
+    rp_pending_set_bound(&m, bound);
     uint64_t seed = 88172645463325252ULL;
     for (int t = 0; t < TICKS; t++)
         for (int u = 0; u < USERS; u++) {
@@ -122,13 +124,13 @@ static void random_against_oracle(int xdim)
 static void test_random_against_oracle(void **state)
 {
     (void)state;
-    random_against_oracle(0);
+    random_against_oracle(0, 0);
 }
 
 static void test_random_against_oracle_with_rows(void **state)
 {
     (void)state;
-    random_against_oracle(XDIM);
+    random_against_oracle(XDIM, 0);
 }
 
 static void test_absent_and_empty(void **state)
@@ -213,6 +215,38 @@ static void test_emptied_arrays(void **state)
     rp_pending_free(&m);
 }
 
+/* With a bound on the entries one user holds, a quiet user's array grows to the bound and
+ * no further while labels leave from its head and ticks add at its tail; more live entries
+ * than the bound still fit (it grows past it); and the random oracle holds with bounds below
+ * and above what users hold (12 ticks). */
+static void test_bound(void **state)
+{
+    (void)state;
+    pending_map_t m = {0};
+    rp_pending_keep_features(&m, XDIM);
+    rp_pending_set_bound(&m, 14);
+    oracle_t o[64];
+    for (int i = 0; i < 64; i++)
+        o[i] = (oracle_t){.uid = "quiet", .tick_ms = i * DAY, .score = (float)i / 64};
+    for (int i = 0; i < 13; i++)
+        assert_int_equal(put(&m, &o[i]), 0);
+    assert_int_equal(m.users[0].cap, 14); /* 8, then the bound, not 16 */
+    for (int i = 13; i < 40; i++) {       /* H < L: the oldest label leaves, a new tick comes */
+        expect_taken(&m, &o[i - 13]);
+        assert_int_equal(put(&m, &o[i]), 0);
+        assert_int_equal(m.users[0].cap, 14);
+    }
+    for (int i = 40; i < 50; i++) /* more than the bound live at once: 23 */
+        assert_int_equal(put(&m, &o[i]), 0);
+    assert_true(m.users[0].cap >= 23);
+    for (int i = 27; i < 50; i++)
+        expect_taken(&m, &o[i]);
+    assert_int_equal(m.count, 0);
+    rp_pending_free(&m);
+    random_against_oracle(XDIM, 5);
+    random_against_oracle(0, 13);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_absent_and_empty),
         cmocka_unit_test(test_memo_checked),
         cmocka_unit_test(test_emptied_arrays),
+        cmocka_unit_test(test_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
