@@ -252,8 +252,7 @@ void feat_vector(const feat_state_t *st, int64_t t_ms, float out[FEAT_DIM])
      * scalar tail (FEAT_DIM_PADDED lanes; a lane computes what the one-value path does). */
     double v[FEAT_DIM], in[FEAT_DIM_PADDED];
     float logs[FEAT_DIM_PADDED];
-    (void)pthread_once(&tables_once, tables);
-    feat_human_values(st, t_ms, v);
+    feat_human_values(st, t_ms, v); /* also builds the tables (is_log1p) */
     for (int i = 0; i < FEAT_DIM; i++)
         in[i] = v[i] > 0 ? v[i] : 0.0;
     for (int i = FEAT_DIM; i < FEAT_DIM_PADDED; i++)

@@ -97,16 +97,22 @@ static float dot(const float *w, const float *z, int dim)
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+/* w . z_i + b for row i of z, in double. */
+static double row_logit(const lr_t *lr, const float *z, size_t i)
+{
+    return (double)dot(lr->w_f, z + i * (size_t)lr->dim, lr->dim) + lr->bias;
+}
+
 void lr_logit(const lr_t *lr, const float *z, size_t n, float *logit)
 {
     for (size_t i = 0; i < n; i++)
-        logit[i] = (float)((double)dot(lr->w_f, z + i * (size_t)lr->dim, lr->dim) + lr->bias);
+        logit[i] = (float)row_logit(lr, z, i);
 }
 
 void lr_predict(const lr_t *lr, const float *z, size_t n, float *p)
 {
     for (size_t i = 0; i < n; i++)
-        p[i] = (float)lr_sigmoid((double)dot(lr->w_f, z + i * (size_t)lr->dim, lr->dim) + lr->bias);
+        p[i] = (float)lr_sigmoid(row_logit(lr, z, i));
 }
 
 /* One AdaGrad step on m rows; r is scratch of m floats, g of dim floats. */
